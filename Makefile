@@ -1,0 +1,64 @@
+# Two commands set everything up: `make run` and `make test`.
+# Each creates .venv when missing, installs the system packages Qt needs (apt, as root),
+# installs the project with its extras, then runs.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.depthbook-installed
+# Qt offscreen (tests) and a real window (xcb, Xvfb for screenshots); see platform-notes.md.
+APT_QT := libglib2.0-0 libgl1 libegl1 libxkbcommon0 libfontconfig1 fonts-dejavu-core libdbus-1-3
+APT_XCB := libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 \
+           libxcb-render-util0 libxcb-shape0 xvfb xauth
+ARGS ?=
+
+.PHONY: run demo test lint bench sysdeps venv sim screenshots clean
+
+run: sysdeps venv
+	$(VENV)/bin/depthbook $(ARGS)
+
+demo: sysdeps venv
+	$(VENV)/bin/depthbook --demo $(ARGS)
+
+sim: venv
+	$(VENV)/bin/depthbook sim $(ARGS)
+
+test: sysdeps venv lint
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest $(ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check core gui tests bench
+	$(VENV)/bin/lint-imports
+
+bench: sysdeps venv
+	$(PY) -m pip install -q -e '.[test,bench,parquet]'
+	QT_QPA_PLATFORM=offscreen $(PY) -m bench $(ARGS)
+
+screenshots: sysdeps venv
+	xvfb-run -a -s "-screen 0 1440x900x24" $(PY) -m bench.screenshots
+
+sysdeps:
+	@missing=""; for p in $(APT_QT) $(APT_XCB); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "Installing system packages Qt needs:$$missing"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	  else \
+	    echo "Qt needs these system packages; run:  sudo apt-get install -y --no-install-recommends$$missing"; \
+	    exit 1; \
+	  fi; \
+	fi
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

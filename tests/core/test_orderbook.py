@@ -1,0 +1,87 @@
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from core.orderbook import OrderBook
+from core.wire import decimal_ticks, ticks_to_decimal
+
+
+def make_book() -> OrderBook:
+    book = OrderBook("BTCUSDT")
+    book.load_snapshot(
+        bids=[["100.00000000", "1.00000000"], ["99.00000000", "2.00000000"], ["98.00000000", "3.00000000"]],
+        asks=[["101.00000000", "1.50000000"], ["102.00000000", "2.50000000"]],
+        last_update_id=10,
+    )
+    return book
+
+
+def test_top_levels_are_ordered_best_first():
+    book = make_book()
+    assert [tuple(level) for level in book.top_bids(2)] == [
+        ("100.00000000", "1.00000000"),
+        ("99.00000000", "2.00000000"),
+    ]
+    assert [p for p, _ in book.top_asks(10)] == ["101.00000000", "102.00000000"]
+    assert book.best_bid()[0] == "100.00000000"
+    assert book.best_ask()[0] == "101.00000000"
+    assert (book.bid_count, book.ask_count, book.last_update_id) == (3, 2, 10)
+
+
+def test_zero_quantity_removes_and_unknown_delete_is_harmless():
+    book = make_book()
+    book.apply(bids=[["100.00000000", "0.00000000"], ["50.00000000", "0.00000000"]], asks=[], final_update_id=11)
+    assert [p for p, _ in book.top_bids(5)] == ["99.00000000", "98.00000000"]
+    assert book.last_update_id == 11
+
+
+def test_update_keeps_exchange_strings_and_numeric_identity():
+    book = make_book()
+    # the same price written with fewer decimals is the same level, not a new one
+    book.apply(bids=[["99.0", "7.5"]], asks=[], final_update_id=12)
+    assert book.bid_count == 3
+    assert book.top_bids(3)[1] == ("99.0", "7.5")
+
+
+def test_crossed_book_is_detected():
+    book = make_book()
+    assert not book.is_crossed()
+    book.apply(bids=[["101.00000000", "1.00000000"]], asks=[], final_update_id=11)
+    assert book.is_crossed()
+
+
+def test_malformed_level_raises_value_error():
+    book = make_book()
+    try:
+        book.apply(bids=[["abc", "1.0"]], asks=[], final_update_id=11)
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("a malformed price must not be accepted")
+
+
+level = st.tuples(st.integers(1, 5000), st.integers(0, 3))  # price tick, quantity (0 deletes)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.lists(level, max_size=30), st.lists(level, max_size=30)), max_size=40))
+def test_book_matches_a_plain_dict_model(events):
+    """Whatever the sequence of updates, the book equals a dict model and its tops are sorted."""
+    book = OrderBook("X")
+    model_bids: dict[int, str] = {}
+    model_asks: dict[int, str] = {}
+    for uid, (bids, asks) in enumerate(events, start=1):
+        wire_b = [[ticks_to_decimal(p * 10**6), ticks_to_decimal(q * 10**7)] for p, q in dict(bids).items()]
+        wire_a = [[ticks_to_decimal(p * 10**6), ticks_to_decimal(q * 10**7)] for p, q in dict(asks).items()]
+        book.apply(wire_b, wire_a, uid)
+        for model, wire in ((model_bids, wire_b), (model_asks, wire_a)):
+            for p, q in wire:
+                if decimal_ticks(q) == 0:
+                    model.pop(decimal_ticks(p), None)
+                else:
+                    model[decimal_ticks(p)] = q
+    bids, asks = book.as_dicts()
+    assert {decimal_ticks(p): q for p, q in bids.items()} == model_bids
+    assert {decimal_ticks(p): q for p, q in asks.items()} == model_asks
+    assert [decimal_ticks(p) for p, _ in book.top_bids(1000)] == sorted(model_bids, reverse=True)
+    assert [decimal_ticks(p) for p, _ in book.top_asks(1000)] == sorted(model_asks)
+    assert [decimal_ticks(p) for p, _ in book.top_bids(5)] == sorted(model_bids, reverse=True)[:5]

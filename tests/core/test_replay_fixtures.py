@@ -1,6 +1,7 @@
 """Replays of real captured Binance frames through parsing and BookSync."""
 
 import json
+from itertools import pairwise
 
 import pytest
 
@@ -62,12 +63,16 @@ def test_combined_six_symbol_capture_routes_per_symbol(fixtures_dir):
 
 def test_real_futures_sequence_chains_by_pu(fixtures_dir):
     capture = json.loads((fixtures_dir / FUTURES / "ws_SUSHIUSDT_depth100ms_frames.json").read_text())
-    rest = parse_depth_snapshot(json.loads((fixtures_dir / FUTURES / "rest_fapi_v1_depth_SUSHIUSDT_limit1000.json").read_text()))
+    rest = parse_depth_snapshot(
+        json.loads((fixtures_dir / FUTURES / "rest_fapi_v1_depth_SUSHIUSDT_limit1000.json").read_text())
+    )
     rest_at = capture["rest_snapshot"]["recv_ts"]
     events = [(f["recv_ts"], parse_stream_message(f["raw"])) for f in capture["frames"]]
     events = [(ts, e) for ts, e in events if isinstance(e, DepthUpdate)]
     # On futures U never equals previous u + 1: spot continuity would see a gap at every event.
-    assert not any(b.first_update_id == a.final_update_id + 1 for (_, a), (_, b) in zip(events, events[1:], strict=False))
+    assert not any(
+        b.first_update_id == a.final_update_id + 1 for (_, a), (_, b) in pairwise(events)
+    )
     sync = BookSync("SUSHIUSDT", Continuity.FUTURES)
     snapshot_given = False
     for ts, event in events:

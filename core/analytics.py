@@ -1,0 +1,311 @@
+"""Order-flow pressure over recorded snapshots, and L1 metrics of a live book.
+
+Both follow the reference service (reference-service.md §2.1 and §3.1) so that the numbers agree with it,
+except where it is wrong:
+- both flow rates zero is NEUTRAL (the reference said STRONG_BUY);
+- the microprice weighs the best prices by the top-of-book sizes, as its own spec says (the reference used
+  the top-20 sums);
+- times are explicit: snapshot timestamps and `end` are Unix seconds, L1 timestamps are milliseconds, and a
+  millisecond value passed as seconds is refused instead of silently misread.
+The nominal-window divisor of the flow rates is kept (it is the documented behaviour), but the result also
+reports how many seconds the snapshots really cover.
+
+Pure: no clock, no I/O; `end` comes in as an argument. Prices stay exchange strings and are compared as
+strings; quantities are parsed to float, which is fine for analytics.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from itertools import pairwise
+from typing import Any
+
+Level = tuple[str, str]  # (price, quantity) as the exchange wrote them
+
+DEPTH = 20
+MIN_WINDOW_SECS = 10
+MAX_WINDOW_SECS = 300
+MIN_FLOW_SNAPSHOTS = 2
+WALL_MEDIAN_MULTIPLE = 2.0
+SLIPPAGE_TARGETS_USD = (10_000, 25_000, 50_000)
+# How deep a caller should ask a live book for the slippage walk (book.top_bids(SLIPPAGE_WALK_DEPTH)).
+SLIPPAGE_WALK_DEPTH = 5_000
+# Unix seconds have 10 digits until 2286; anything from 10**11 up is a millisecond value passed by mistake.
+_MAX_PLAUSIBLE_SECONDS = 10**11
+
+
+class InsufficientDataError(Exception):
+    """Too few snapshots to compute a result; the message is meant for the user as is."""
+
+
+class FlowDirection(StrEnum):
+    STRONG_BUY = "STRONG_BUY"
+    MODERATE_BUY = "MODERATE_BUY"
+    NEUTRAL = "NEUTRAL"
+    MODERATE_SELL = "MODERATE_SELL"
+    STRONG_SELL = "STRONG_SELL"
+
+
+@dataclass(frozen=True, slots=True)
+class OrderFlow:
+    symbol: str
+    time_window_start: str  # ISO 8601 UTC, "2025-01-18T00:00:00Z"
+    time_window_end: str
+    window_duration_secs: int
+    bid_flow_rate: float  # bid level increases per second of the nominal window
+    ask_flow_rate: float
+    net_flow: float  # bid_flow_rate − ask_flow_rate
+    flow_direction: FlowDirection
+    cumulative_delta: float  # Σ(|Δ top-20 bid qty| − |Δ top-20 ask qty|): churn, not signed volume
+    snapshot_count: int
+    covered_secs: int  # last − first snapshot timestamp; below the window when seconds are missing
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["flow_direction"] = self.flow_direction.value
+        return d
+
+
+def classify_flow(bid_rate: float, ask_rate: float) -> FlowDirection:
+    """Direction from the bid/ask ratio, thresholds as the reference (>2.0 is strict, the rest inclusive)."""
+    if bid_rate == 0 and ask_rate == 0:
+        return FlowDirection.NEUTRAL  # no activity is not buying pressure (the reference's bug)
+    if ask_rate == 0:
+        return FlowDirection.STRONG_BUY
+    if bid_rate == 0:
+        return FlowDirection.STRONG_SELL
+    ratio = bid_rate / ask_rate
+    if ratio > 2.0:
+        return FlowDirection.STRONG_BUY
+    if ratio >= 1.2:
+        return FlowDirection.MODERATE_BUY
+    if ratio >= 0.8:
+        return FlowDirection.NEUTRAL
+    if ratio >= 0.5:
+        return FlowDirection.MODERATE_SELL
+    return FlowDirection.STRONG_SELL
+
+
+def compute_order_flow(symbol: str, snapshots: Iterable[Any], window_secs: int, end: int) -> OrderFlow:
+    """Bid/ask pressure over the window [end − window_secs, end], both ends inclusive (up to W+1 snapshots).
+
+    For each consecutive pair of snapshots, a level of the newer top 20 counts as an increase when its
+    quantity is above the quantity at the same price string in the older one (absent counts as 0): a new
+    level or a grown one. Decreases and cancellations are ignored. Rates are counts divided by the nominal
+    window W, as the reference does: a window with missing seconds therefore shows deflated rates, which is
+    why `covered_secs` and `snapshot_count` are reported beside them.
+
+    Snapshots outside the window are dropped and the rest sorted by timestamp, so the caller may pass a
+    slightly wider range. Raises ValueError for a window outside 10–300 s or an `end` in milliseconds, and
+    InsufficientDataError with fewer than 2 snapshots in the window.
+    """
+    if (
+        isinstance(window_secs, bool)
+        or not isinstance(window_secs, int)
+        or not (MIN_WINDOW_SECS <= window_secs <= MAX_WINDOW_SECS)
+    ):
+        raise ValueError(
+            f"window must be between {MIN_WINDOW_SECS} and {MAX_WINDOW_SECS} seconds, got {window_secs}"
+        )
+    _check_seconds(end, "end")
+    start = end - window_secs
+    in_window = sorted((s for s in snapshots if start <= s.timestamp <= end), key=lambda s: s.timestamp)
+    if len(in_window) < MIN_FLOW_SNAPSHOTS:
+        raise InsufficientDataError(
+            f"Insufficient historical data: need at least {MIN_FLOW_SNAPSHOTS} snapshots in the "
+            f"{window_secs} s window, got {len(in_window)}"
+        )
+
+    # Parse each snapshot once: price string → quantity per side, plus the side totals.
+    sides = [(_qty_by_price(s.bids), _qty_by_price(s.asks)) for s in in_window]
+    bid_count = ask_count = 0
+    cumulative_delta = 0.0
+    for (prev_bids, prev_asks), (curr_bids, curr_asks) in pairwise(sides):
+        bid_count += _count_increases(prev_bids, curr_bids)
+        ask_count += _count_increases(prev_asks, curr_asks)
+        bid_change = sum(curr_bids.values()) - sum(prev_bids.values())
+        ask_change = sum(curr_asks.values()) - sum(prev_asks.values())
+        cumulative_delta += abs(bid_change) - abs(ask_change)
+
+    bid_rate = bid_count / window_secs
+    ask_rate = ask_count / window_secs
+    return OrderFlow(
+        symbol=symbol.upper(),
+        time_window_start=_iso_utc(start),
+        time_window_end=_iso_utc(end),
+        window_duration_secs=window_secs,
+        bid_flow_rate=bid_rate,
+        ask_flow_rate=ask_rate,
+        net_flow=bid_rate - ask_rate,
+        # Classify on the integer counts: same ratio as the rates, without rounding at the thresholds.
+        flow_direction=classify_flow(bid_count, ask_count),
+        cumulative_delta=cumulative_delta,
+        snapshot_count=len(in_window),
+        covered_secs=in_window[-1].timestamp - in_window[0].timestamp,
+    )
+
+
+def _qty_by_price(levels: Sequence[Level]) -> dict[str, float]:
+    # Keyed by the price string: both snapshots of a pair come from the same exchange formatting.
+    return {price: float(qty) for price, qty in levels[:DEPTH]}
+
+
+def _count_increases(prev: dict[str, float], curr: dict[str, float]) -> int:
+    return sum(1 for price, qty in curr.items() if qty > prev.get(price, 0.0))
+
+
+def _check_seconds(value: int, name: str) -> None:
+    if value >= _MAX_PLAUSIBLE_SECONDS:
+        raise ValueError(f"{name} must be Unix seconds, got {value} (milliseconds?)")
+
+
+def _iso_utc(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# ---------------------------------------------------------------------------------------------------- L1
+
+
+@dataclass(frozen=True, slots=True)
+class Wall:
+    price: str
+    qty: float
+    side: str  # "Bid" or "Ask", as the reference
+
+
+@dataclass(frozen=True, slots=True)
+class SlippageEstimate:
+    """Cost of a market order of `target_usd` walked through the book from the best level."""
+
+    target_usd: float
+    avg_price: float  # VWAP of the fill; NaN when nothing could be filled
+    slippage_bps: float  # |avg_price − best| / best × 10 000
+    filled_qty: float
+    filled_usd: float
+    complete: bool  # False when the book ran out before the target
+
+
+@dataclass(frozen=True, slots=True)
+class L1Metrics:
+    """Top-of-book metrics of one book, field names as the reference's OrderBookMetrics.
+
+    Values that need a missing side are None (best prices) or NaN (numbers).
+    """
+
+    symbol: str
+    timestamp_ms: int
+    last_update_id: int
+    best_bid: str | None
+    best_ask: str | None
+    best_bid_size: float
+    best_ask_size: float
+    mid_price: float
+    spread: float  # best_ask − best_bid, in price units
+    spread_bps: float  # spread / best_bid × 10 000 (the reference's base; the series use the mid)
+    microprice: float  # top-of-book sizes, see the module docstring
+    bid_volume: float  # Σ qty of the top 20
+    ask_volume: float
+    imbalance_ratio: float  # bid_volume / ask_volume, 0 when ask_volume is 0
+    bid_walls: tuple[Wall, ...]
+    ask_walls: tuple[Wall, ...]
+    slippage_estimates: dict[str, SlippageEstimate]  # "buy_10k_usd" … "sell_50k_usd"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["walls"] = {"bids": list(d.pop("bid_walls")), "asks": list(d.pop("ask_walls"))}
+        return d
+
+
+def compute_l1_metrics(
+    symbol: str,
+    bids: Sequence[Level],
+    asks: Sequence[Level],
+    timestamp_ms: int,
+    last_update_id: int,
+) -> L1Metrics:
+    """L1 metrics from levels (bids highest first, asks lowest first).
+
+    Works for a live book (`book.top_bids(SLIPPAGE_WALK_DEPTH)`, …) and for a snapshot (`snap.bids`, with
+    `timestamp_ms = snap.timestamp * 1000`). Volumes and walls use the top 20; the slippage walk uses every
+    level given, so a snapshot's 20 levels may fill less than the target (reported as `complete=False`).
+    """
+    top_bids = [(p, float(q)) for p, q in bids[:DEPTH]]
+    top_asks = [(p, float(q)) for p, q in asks[:DEPTH]]
+
+    best_bid = float(top_bids[0][0]) if top_bids else math.nan
+    best_ask = float(top_asks[0][0]) if top_asks else math.nan
+    bid_size = top_bids[0][1] if top_bids else math.nan
+    ask_size = top_asks[0][1] if top_asks else math.nan
+
+    # NaN propagates through arithmetic and fails every comparison, so a missing side yields NaN here.
+    spread = best_ask - best_bid
+    top_sizes = bid_size + ask_size
+    bid_volume = math.fsum(q for _, q in top_bids)
+    ask_volume = math.fsum(q for _, q in top_asks)
+
+    # A wall stands out against the median size of the 40 combined levels.
+    quantities = [q for _, q in top_bids] + [q for _, q in top_asks]
+    threshold = WALL_MEDIAN_MULTIPLE * statistics.median(quantities) if quantities else math.inf
+
+    slippage = {}
+    for usd in SLIPPAGE_TARGETS_USD:
+        slippage[f"buy_{usd // 1000}k_usd"] = estimate_slippage(asks, usd)
+        slippage[f"sell_{usd // 1000}k_usd"] = estimate_slippage(bids, usd)
+
+    return L1Metrics(
+        symbol=symbol,
+        timestamp_ms=timestamp_ms,
+        last_update_id=last_update_id,
+        best_bid=top_bids[0][0] if top_bids else None,
+        best_ask=top_asks[0][0] if top_asks else None,
+        best_bid_size=bid_size,
+        best_ask_size=ask_size,
+        mid_price=(best_bid + best_ask) / 2,
+        spread=spread,
+        spread_bps=spread / best_bid * 10_000 if best_bid > 0 else math.nan,
+        microprice=(best_bid * ask_size + best_ask * bid_size) / top_sizes if top_sizes > 0 else math.nan,
+        bid_volume=bid_volume,
+        ask_volume=ask_volume,
+        imbalance_ratio=bid_volume / ask_volume if ask_volume > 0 else 0.0,
+        bid_walls=tuple(Wall(p, q, "Bid") for p, q in top_bids if q > threshold),
+        ask_walls=tuple(Wall(p, q, "Ask") for p, q in top_asks if q > threshold),
+        slippage_estimates=slippage,
+    )
+
+
+def estimate_slippage(levels: Iterable[Level], target_usd: float) -> SlippageEstimate:
+    """Walk `levels` from the best (asks for a buy, bids for a sell) until `target_usd` is spent."""
+    remaining = float(target_usd)
+    filled_qty = filled_usd = 0.0
+    best = math.nan
+    complete = False
+    for price_str, qty_str in levels:
+        price, qty = float(price_str), float(qty_str)
+        if price <= 0 or qty <= 0:
+            continue  # not a real level; a book never holds one, but it must not divide by zero
+        if math.isnan(best):
+            best = price
+        level_usd = price * qty
+        if level_usd >= remaining:
+            # The last level is taken only in part: just enough quantity for what is left.
+            filled_qty += remaining / price
+            filled_usd += remaining
+            complete = True
+            break
+        filled_qty += qty
+        filled_usd += level_usd
+        remaining -= level_usd
+    avg_price = filled_usd / filled_qty if filled_qty > 0 else math.nan
+    return SlippageEstimate(
+        target_usd=float(target_usd),
+        avg_price=avg_price,
+        slippage_bps=abs(avg_price - best) / best * 10_000 if best > 0 else math.nan,
+        filled_qty=filled_qty,
+        filled_usd=filled_usd,
+        complete=complete,
+    )

@@ -1,0 +1,622 @@
+"""Recorded snapshots in RocksDB (rocksdict, raw mode, zstd): the storage contract, plus Depthbook's records.
+
+Column families and key layouts. All keys are ASCII; `TS` is the Unix second as exactly 10 digits, so the keys
+of one symbol sort by time, and a range of one symbol is bounded by `SYMBOL:` and `SYMBOL;` (`;` follows `:`,
+so `BTCUSD` never matches `BTCUSDT`).
+
+    default   SYMBOL:TS         -> snapshot, MessagePack [bids, asks, update_id, timestamp]: the contract.
+                                   Nothing else is ever written here: a contract reader sees only snapshots.
+    meta      counter:SYMBOL    -> MessagePack [count, first_ts, last_ts] of that symbol's snapshots
+    gaps      SYMBOL:TS         -> UTF-8 reason a second was not recorded ("syncing", "disconnected", ...)
+    sessions  TS:NNN            -> MessagePack [start_ts, [symbols], end_ts | nil, end_reason | nil];
+                                   TS is the start second, NNN a 3-digit sequence within that second
+    series    SYMBOL:TS         -> one per-second derived row, opaque bytes owned by the caller
+
+The counters are written in the same WriteBatch as the snapshots they count, so they are exact after any
+crash. A writer keeps them in memory; at open it checks each symbol's stored first/last against the default
+column family and recounts by a scan when they differ or are missing (a database written by the reference
+service has none).
+
+Opening modes: "writer" holds RocksDB's lock (one per database); "read_only" is a view frozen at open;
+"secondary" follows the writer after `catch_up()`. Every method blocks the calling thread; from asyncio use
+`await storage.run_blocking(storage.method, ...)` or the `a`-prefixed wrappers of the hot paths.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import os
+import re
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, TypeVar
+
+import msgpack
+from rocksdict import (
+    AccessType,
+    ColumnFamily,
+    DBCompressionType,
+    Options,
+    Rdict,
+    ReadOptions,
+    WriteBatch,
+    WriteOptions,
+)
+
+from core.snapshot import MAX_TIMESTAMP, TIMESTAMP_DIGITS, OrderBookSnapshot, snapshot_key
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+OpenMode = Literal["writer", "read_only", "secondary"]
+
+META_CF = "meta"
+GAPS_CF = "gaps"
+SESSIONS_CF = "sessions"
+SERIES_CF = "series"
+OWN_CFS = (META_CF, GAPS_CF, SESSIONS_CF, SERIES_CF)
+
+_COUNTER_PREFIX = b"counter:"
+_LOCK_MESSAGE = re.compile(r"\bLOCK\b|lock hold by current process")
+_DAY = 86_400
+
+
+class StorageError(Exception):
+    """A storage failure, worded as one sentence a user can act on."""
+
+
+class StorageLockedError(StorageError):
+    """Another process (or another handle in this one) holds the database's write lock."""
+
+
+@dataclass(frozen=True, slots=True)
+class GapRecord:
+    symbol: str
+    timestamp: int
+    reason: str  # "syncing", "disconnected", "stale", "empty_book", "write_error", ...
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingSession:
+    start: int
+    symbols: tuple[str, ...]
+    end: int | None = None  # None while recording
+    end_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionPolicy:
+    days: int | None = None  # None keeps everything
+
+    def cutoff(self, now_ts: int) -> int | None:
+        """Snapshots strictly before this second are deleted."""
+        return None if self.days is None else now_ts - self.days * _DAY
+
+
+@dataclass(frozen=True, slots=True)
+class StorageOptions:
+    compression: str = "zstd"  # the contract's; any DBCompressionType name works
+    write_buffer_size: int = 64 * 1024 * 1024  # the reference service's 64 MB x 3
+    max_write_buffer_number: int = 3
+    sync_writes: bool = False  # True: fsync each tick (survives power loss, ~40x slower); WAL is always on
+    retention: RetentionPolicy = field(default_factory=RetentionPolicy)
+
+    def __post_init__(self) -> None:
+        if not hasattr(DBCompressionType, self.compression):
+            raise ValueError(f"unknown compression {self.compression!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class _Counter:
+    count: int
+    first: int
+    last: int
+
+
+class SnapshotStorage:
+    """The one handle on a Depthbook database. Writes are serialised by a lock; reads may run concurrently."""
+
+    @classmethod
+    def open(
+        cls, path: str | os.PathLike[str], mode: OpenMode = "writer", options: StorageOptions | None = None
+    ) -> SnapshotStorage:
+        return cls(path, mode, options)
+
+    def __init__(
+        self, path: str | os.PathLike[str], mode: OpenMode = "writer", options: StorageOptions | None = None
+    ) -> None:
+        if mode not in ("writer", "read_only", "secondary"):
+            raise ValueError(f"unknown storage mode {mode!r}")
+        self.path = str(path)
+        self.mode = mode
+        self.options = options or StorageOptions()
+        self._write_lock = threading.Lock()
+        self._counters: dict[str, _Counter] = {}  # writer only: the authoritative counters
+        self._open_session: RecordingSession | None = None
+        self._open_session_key: bytes | None = None
+        self._secondary_dir: str | None = None
+        self._closed = False
+        self._write_options = WriteOptions()
+        self._write_options.sync = self.options.sync_writes
+        self._existing_cfs: set[str] = set()
+        self._db = self._open_db()
+        self._views: dict[str, Rdict] = {}  # column family -> Rdict bound to it (reads, single writes)
+        self._handles: dict[str, ColumnFamily] = {}  # column family -> handle, for WriteBatch
+        try:
+            for name in OWN_CFS:
+                if name in self._existing_cfs:
+                    self._views[name] = self._db.get_column_family(name)
+                    self._handles[name] = self._db.get_column_family_handle(name)
+            if mode == "writer":
+                self._load_counters()
+                self._close_interrupted_sessions()
+        except BaseException:
+            self.close()  # never leave the lock held by a half-opened handle
+            raise
+        log.info("opened database path=%s mode=%s", self.path, mode)
+
+    # ---- opening and closing ----
+
+    def _open_db(self) -> Rdict:
+        opts = self._rocksdb_options()
+        exists = os.path.exists(os.path.join(self.path, "CURRENT"))
+        try:
+            # RocksDB refuses to open a database without naming all its column families: name them all.
+            self._existing_cfs = (
+                set(Rdict.list_cf(self.path, Options(raw_mode=True))) if exists else {"default"}
+            )
+            if self.mode == "writer":
+                Path(self.path).mkdir(parents=True, exist_ok=True)
+                opts.create_if_missing(True)
+                opts.create_missing_column_families(True)
+                self._existing_cfs |= set(OWN_CFS)
+                access = AccessType.read_write()
+            elif not exists:
+                raise StorageError(f"There is no Depthbook database at {self.path}.")
+            elif self.mode == "read_only":
+                access = AccessType.read_only(False)
+            else:
+                opts.set_max_open_files(-1)  # RocksDB requires it of a secondary
+                self._secondary_dir = tempfile.mkdtemp(prefix="depthbook-secondary-")
+                access = AccessType.secondary(self._secondary_dir)
+            families = {name: self._rocksdb_options() for name in self._existing_cfs if name != "default"}
+            db = Rdict(self.path, opts, column_families=families, access_type=access)
+        except StorageError:
+            raise
+        except Exception as exc:  # rocksdict raises plain Exception for every RocksDB status
+            self._remove_secondary_dir()
+            if _LOCK_MESSAGE.search(str(exc)):
+                raise StorageLockedError(
+                    f"The database at {self.path} is in use by another Depthbook process; "
+                    "open it read-only to browse."
+                ) from exc
+            raise StorageError(f"Could not open the database at {self.path}: {exc}.") from exc
+        return db
+
+    def _rocksdb_options(self) -> Options:
+        opts = Options(raw_mode=True)
+        opts.set_compression_type(getattr(DBCompressionType, self.options.compression)())
+        opts.set_write_buffer_size(self.options.write_buffer_size)
+        opts.set_max_write_buffer_number(self.options.max_write_buffer_number)
+        return opts
+
+    def close(self) -> None:
+        """Close the database; call it after pending calls finish. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        # rocksdict keeps the lock while any column family view is open: close those first.
+        for view in self._views.values():
+            view.close()
+        self._views.clear()
+        self._handles.clear()
+        self._db.close()
+        self._remove_secondary_dir()
+        log.info("closed database path=%s mode=%s", self.path, self.mode)
+
+    def _remove_secondary_dir(self) -> None:
+        if self._secondary_dir is not None:
+            shutil.rmtree(self._secondary_dir, ignore_errors=True)
+            self._secondary_dir = None
+
+    def __enter__(self) -> SnapshotStorage:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def catch_up(self) -> None:
+        """Secondary: see the writer's latest writes (about 1 ms). Writer: always current, nothing to do."""
+        if self.mode == "read_only":
+            raise StorageError(
+                f"The database at {self.path} was opened read-only; open it as secondary to follow."
+            )
+        if self.mode == "secondary":
+            try:
+                self._db.try_catch_up_with_primary()
+            except Exception as exc:
+                raise StorageError(f"Could not follow the database at {self.path}: {exc}.") from exc
+
+    # ---- snapshots ----
+
+    def put(self, symbol: str, ts: int, value: bytes) -> None:
+        """Store one encoded snapshot (and its counter) atomically."""
+        self._write([(symbol, ts, value)], (), ())
+
+    def put_tick(
+        self,
+        snapshots: Sequence[OrderBookSnapshot],
+        gaps: Sequence[GapRecord] = (),
+        series_rows: Sequence[tuple[str, int, bytes]] | None = None,
+    ) -> None:
+        """One tick as one atomic WriteBatch: snapshots, gaps, (symbol, ts, bytes) series rows, counters."""
+        rows = [(snap.symbol, snap.timestamp, snap.to_bytes()) for snap in snapshots]
+        self._write(rows, gaps, series_rows or ())
+
+    def get(self, symbol: str, ts: int) -> bytes | None:
+        return self._db.get(snapshot_key(symbol, ts))
+
+    def range(self, symbol: str, start: int, end: int) -> Iterator[tuple[int, bytes]]:
+        """(ts, value) of one symbol with start <= ts <= end, in time order."""
+        return _scan(self._db, symbol, start, end)
+
+    def count(self, symbol: str) -> int:
+        if self.mode == "writer":
+            counter = self._counters.get(symbol)
+            return counter.count if counter else 0
+        return self._checked_counter(symbol, self._stored_counter(symbol)).count
+
+    def first_last(self, symbol: str) -> tuple[int, int] | None:
+        """The first and last recorded second of a symbol, or None if it has no snapshot."""
+        if self.mode != "writer":
+            return _edges(self._db, symbol)
+        counter = self._counters.get(symbol)
+        return (counter.first, counter.last) if counter else None
+
+    def symbols(self) -> list[str]:
+        """Symbols with at least one snapshot, sorted."""
+        return _symbols_in(self._db)
+
+    def size_on_disk(self) -> int:
+        """Bytes of every file in the database directory."""
+        total = 0
+        for root, _dirs, files in os.walk(self.path):
+            for name in files:
+                with contextlib.suppress(FileNotFoundError):  # RocksDB may delete an obsolete file
+                    total += os.stat(os.path.join(root, name)).st_size
+        return total
+
+    # ---- gaps and series ----
+
+    def gaps(self, symbol: str, start: int, end: int) -> list[GapRecord]:
+        view = self._views.get(GAPS_CF)
+        if view is None:
+            return []
+        return [GapRecord(symbol, ts, reason.decode()) for ts, reason in _scan(view, symbol, start, end)]
+
+    def series(self, symbol: str, start: int, end: int) -> Iterator[tuple[int, bytes]]:
+        view = self._views.get(SERIES_CF)
+        return _scan(view, symbol, start, end) if view is not None else iter(())
+
+    # ---- recording sessions ----
+
+    def start_session(self, symbols: Iterable[str], ts: int) -> RecordingSession:
+        """Record that recording started; a session still open is ended first (reason "restarted")."""
+        self._require_writer()
+        with self._write_lock:
+            if self._open_session is not None:
+                self._end_session_locked(ts, "restarted")
+            view = self._views[SESSIONS_CF]
+            # A sequence number keeps two sessions started in the same second apart.
+            key = next(k for k in (_session_key(ts, seq) for seq in range(1000)) if view.get(k) is None)
+            session = RecordingSession(ts, tuple(symbols))
+            self._commit_single(SESSIONS_CF, key, _pack_session(session))
+            self._open_session, self._open_session_key = session, key
+        log.info("recording session started timestamp=%s symbols=%s", ts, ",".join(session.symbols))
+        return session
+
+    def end_session(self, ts: int, reason: str) -> RecordingSession | None:
+        """End the session this handle started; None if there is none."""
+        self._require_writer()
+        with self._write_lock:
+            return self._end_session_locked(ts, reason)
+
+    def sessions(self) -> list[RecordingSession]:
+        """Every recording session, oldest first."""
+        view = self._views.get(SESSIONS_CF)
+        return [_unpack_session(value) for value in view.values()] if view is not None else []
+
+    def _end_session_locked(self, ts: int, reason: str) -> RecordingSession | None:
+        if self._open_session is None:
+            return None
+        session = RecordingSession(self._open_session.start, self._open_session.symbols, ts, reason)
+        self._commit_single(SESSIONS_CF, self._open_session_key, _pack_session(session))
+        self._open_session = self._open_session_key = None
+        log.info("recording session ended timestamp=%s reason=%s", ts, reason)
+        return session
+
+    def _close_interrupted_sessions(self) -> None:
+        """Sessions still open at writer open belong to a process that died: end them at their last data."""
+        view = self._views[SESSIONS_CF]
+        entries = [(key, _unpack_session(value)) for key, value in view.items()]
+        for index, (key, session) in enumerate(entries):
+            if session.end is not None:
+                continue
+            following = entries[index + 1][1].start if index + 1 < len(entries) else MAX_TIMESTAMP
+            lasts = [self._counters[symbol].last for symbol in session.symbols if symbol in self._counters]
+            end = max(session.start, min(max(lasts), following)) if lasts else session.start
+            self._commit_single(
+                SESSIONS_CF,
+                key,
+                _pack_session(RecordingSession(session.start, session.symbols, end, "interrupted")),
+            )
+            log.warning("recording session was interrupted start=%s end=%s", session.start, end)
+
+    # ---- retention ----
+
+    def delete_before(self, symbol: str, ts: int) -> int:
+        """Delete a symbol's snapshots, gaps and series rows older than ts; returns the snapshots deleted."""
+        self._require_writer()
+        if ts <= 0:
+            return 0
+        prefix = symbol.encode("ascii") + b":"
+        end_key = snapshot_key(symbol, ts) if ts <= MAX_TIMESTAMP else prefix[:-1] + b";"
+        with self._write_lock:
+            deleted = sum(1 for _ in _scan_keys(self._db, prefix, prefix, end_key))
+            batch = WriteBatch(raw_mode=True)
+            batch.delete_range(prefix, end_key)
+            for name in (GAPS_CF, SERIES_CF):
+                batch.delete_range(prefix, end_key, self._handles[name])
+            counter = self._counters.get(symbol)
+            if counter is not None and deleted:
+                remaining = _edges(self._db, symbol, from_key=end_key)
+                counter = _Counter(counter.count - deleted, remaining[0], counter.last) if remaining else None
+                self._put_counter(batch, symbol, counter)
+            self._commit(batch)
+            if counter is None:
+                self._counters.pop(symbol, None)
+            else:
+                self._counters[symbol] = counter
+        if deleted:
+            log.info("deleted old snapshots symbol=%s before=%s count=%s", symbol, ts, deleted)
+        return deleted
+
+    def apply_retention(self, now_ts: int) -> int:
+        """Apply the options' RetentionPolicy (off by default); returns the snapshots deleted."""
+        self._require_writer()
+        cutoff = self.options.retention.cutoff(now_ts)
+        if cutoff is None:
+            return 0
+        symbols = set(self.symbols())
+        for name in (GAPS_CF, SERIES_CF):
+            symbols.update(_symbols_in(self._views[name]))
+        deleted = 0
+        for symbol in sorted(symbols):
+            deleted += self.delete_before(symbol, cutoff)
+            # Reclaim the space now rather than at RocksDB's next natural compaction.
+            self._db.compact_range(symbol.encode("ascii") + b":", snapshot_key(symbol, max(cutoff, 0)))
+        return deleted
+
+    # ---- asyncio: blocking calls run in the default executor, never on the loop ----
+
+    async def run_blocking(self, fn: Callable[..., T], /, *args: object, **kwargs: object) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, functools.partial(fn, *args, **kwargs))
+
+    async def aput(self, symbol: str, ts: int, value: bytes) -> None:
+        await self.run_blocking(self.put, symbol, ts, value)
+
+    async def aput_tick(
+        self,
+        snapshots: Sequence[OrderBookSnapshot],
+        gaps: Sequence[GapRecord] = (),
+        series_rows: Sequence[tuple[str, int, bytes]] | None = None,
+    ) -> None:
+        await self.run_blocking(self.put_tick, snapshots, gaps, series_rows)
+
+    async def aget(self, symbol: str, ts: int) -> bytes | None:
+        return await self.run_blocking(self.get, symbol, ts)
+
+    async def arange(self, symbol: str, start: int, end: int) -> list[tuple[int, bytes]]:
+        """range() as a list: an iterator must not be consumed across threads."""
+        return await self.run_blocking(lambda: list(self.range(symbol, start, end)))
+
+    async def aclose(self) -> None:
+        await self.run_blocking(self.close)
+
+    # ---- writing ----
+
+    def _write(
+        self,
+        rows: Sequence[tuple[str, int, bytes]],
+        gaps: Sequence[GapRecord],
+        series_rows: Sequence[tuple[str, int, bytes]],
+    ) -> None:
+        self._require_writer()
+        with self._write_lock:
+            batch = WriteBatch(raw_mode=True)
+            changed: dict[str, _Counter] = {}
+            written: set[bytes] = set()
+            for symbol, ts, value in rows:
+                key = snapshot_key(symbol, ts)
+                batch.put(key, value)
+                counter = changed.get(symbol) or self._counters.get(symbol)
+                if key not in written and not self._exists(key, ts, counter):
+                    changed[symbol] = _count_one_more(counter, ts)
+                written.add(key)
+            for symbol, counter in changed.items():
+                self._put_counter(batch, symbol, counter)
+            for gap in gaps:
+                batch.put(
+                    snapshot_key(gap.symbol, gap.timestamp), gap.reason.encode(), self._handles[GAPS_CF]
+                )
+            for symbol, ts, value in series_rows:
+                batch.put(snapshot_key(symbol, ts), value, self._handles[SERIES_CF])
+            self._commit(batch)
+            self._counters.update(changed)  # only once the batch is on disk
+
+    def _exists(self, key: bytes, ts: int, counter: _Counter | None) -> bool:
+        # Recording moves forward in time, so a second outside [first, last] is new without a lookup.
+        if counter is None or not counter.first <= ts <= counter.last:
+            return False
+        return self._db.get(key) is not None
+
+    def _put_counter(self, batch: WriteBatch, symbol: str, counter: _Counter | None) -> None:
+        key = _COUNTER_PREFIX + symbol.encode("ascii")
+        if counter is None:
+            batch.delete(key, self._handles[META_CF])
+        else:
+            batch.put(
+                key, msgpack.packb((counter.count, counter.first, counter.last)), self._handles[META_CF]
+            )
+
+    def _commit_single(self, family: str, key: bytes, value: bytes) -> None:
+        batch = WriteBatch(raw_mode=True)
+        batch.put(key, value, self._handles[family])
+        self._commit(batch)
+
+    def _commit(self, batch: WriteBatch) -> None:
+        try:
+            self._db.write(batch, self._write_options)
+        except Exception as exc:  # rocksdict raises plain Exception for every RocksDB status
+            if "No space left" in str(exc):
+                raise StorageError(
+                    f"The disk holding {self.path} is full; free some space to keep recording."
+                ) from exc
+            raise StorageError(f"Could not write to the database at {self.path}: {exc}.") from exc
+
+    def _require_writer(self) -> None:
+        if self.mode != "writer":
+            raise StorageError(
+                f"The database at {self.path} was opened {self.mode.replace('_', '-')}; it cannot be changed."
+            )
+
+    # ---- counters ----
+
+    def _stored_counters(self) -> dict[str, _Counter]:
+        view = self._views.get(META_CF)
+        if view is None:
+            return {}
+        counters = {}
+        for key, value in view.items(from_key=_COUNTER_PREFIX):
+            if not key.startswith(_COUNTER_PREFIX):
+                break
+            counters[key[len(_COUNTER_PREFIX) :].decode("ascii")] = _Counter(*msgpack.unpackb(value))
+        return counters
+
+    def _stored_counter(self, symbol: str) -> _Counter | None:
+        view = self._views.get(META_CF)
+        value = view.get(_COUNTER_PREFIX + symbol.encode("ascii")) if view is not None else None
+        return _Counter(*msgpack.unpackb(value)) if value is not None else None
+
+    def _checked_counter(self, symbol: str, stored: _Counter | None) -> _Counter:
+        """The stored counter if it still matches the data's first and last second, else a fresh count."""
+        edges = _edges(self._db, symbol)
+        if edges is None:
+            return _Counter(0, 0, 0)
+        if stored is not None and (stored.first, stored.last) == edges:
+            return stored
+        prefix = symbol.encode("ascii") + b":"
+        count = sum(1 for _ in _scan_keys(self._db, prefix, prefix, prefix[:-1] + b";"))
+        return _Counter(count, *edges)
+
+    def _load_counters(self) -> None:
+        stored = self._stored_counters()
+        batch = WriteBatch(raw_mode=True)
+        symbols = self.symbols()
+        for symbol in symbols:
+            counter = self._checked_counter(symbol, stored.get(symbol))
+            if counter != stored.get(symbol):
+                log.info("counted snapshots symbol=%s count=%s", symbol, counter.count)
+                self._put_counter(batch, symbol, counter)
+            self._counters[symbol] = counter
+        for symbol in stored.keys() - set(symbols):  # its snapshots were deleted by someone else
+            self._put_counter(batch, symbol, None)
+        if not batch.is_empty():
+            self._commit(batch)
+
+
+# ---- key-space helpers, shared by every column family keyed SYMBOL:TS ----
+
+
+def _scan(view: Rdict, symbol: str, start: int, end: int) -> Iterator[tuple[int, bytes]]:
+    start, end = max(start, 0), min(end, MAX_TIMESTAMP)
+    if start > end:
+        return
+    prefix = symbol.encode("ascii") + b":"
+    upper = snapshot_key(symbol, end + 1) if end < MAX_TIMESTAMP else prefix[:-1] + b";"
+    read_options = ReadOptions()
+    read_options.set_iterate_upper_bound(upper)
+    key_length = len(prefix) + TIMESTAMP_DIGITS
+    for key, value in view.items(from_key=snapshot_key(symbol, start), read_opt=read_options):
+        digits = key[len(prefix) :]
+        if len(key) == key_length and digits.isdigit():  # skip anything not in the key layout
+            yield int(digits), value
+
+
+def _scan_keys(view: Rdict, prefix: bytes, lower: bytes, upper: bytes) -> Iterator[bytes]:
+    """Keys in [lower, upper) that follow the SYMBOL:TS layout."""
+    read_options = ReadOptions()
+    read_options.set_iterate_upper_bound(upper)
+    key_length = len(prefix) + TIMESTAMP_DIGITS
+    for key in view.keys(from_key=lower, read_opt=read_options):
+        if len(key) == key_length and key[len(prefix) :].isdigit():
+            yield key
+
+
+def _edges(view: Rdict, symbol: str, from_key: bytes | None = None) -> tuple[int, int] | None:
+    """First (at or after from_key) and last second of a symbol, by two seeks; None if there is none."""
+    prefix = symbol.encode("ascii") + b":"
+    first = next(_scan_keys(view, prefix, from_key or prefix, prefix[:-1] + b";"), None)
+    if first is None:
+        return None
+    it = view.iter()
+    it.seek_for_prev(prefix[:-1] + b";")
+    while it.valid() and it.key().startswith(prefix):
+        key = it.key()
+        if len(key) == len(prefix) + TIMESTAMP_DIGITS and key[len(prefix) :].isdigit():
+            return int(first[len(prefix) :]), int(key[len(prefix) :])
+        it.prev()
+    return None
+
+
+def _symbols_in(view: Rdict) -> list[str]:
+    """Distinct SYMBOL of SYMBOL:TS keys, one seek per prefix (skips e.g. the reference's `trades:` keys)."""
+    found = []
+    it = view.iter()
+    it.seek_to_first()
+    while it.valid():
+        prefix, colon, digits = it.key().partition(b":")
+        if colon and prefix and len(digits) == TIMESTAMP_DIGITS and digits.isdigit() and prefix.isascii():
+            found.append(prefix.decode("ascii"))
+        if colon:
+            it.seek(prefix + b";")  # past every key of this prefix
+        else:
+            it.next()
+    return found
+
+
+def _count_one_more(counter: _Counter | None, ts: int) -> _Counter:
+    if counter is None:
+        return _Counter(1, ts, ts)
+    return _Counter(counter.count + 1, min(counter.first, ts), max(counter.last, ts))
+
+
+def _session_key(ts: int, seq: int) -> bytes:
+    return f"{ts:010d}:{seq:03d}".encode("ascii")
+
+
+def _pack_session(session: RecordingSession) -> bytes:
+    return msgpack.packb((session.start, session.symbols, session.end, session.end_reason))
+
+
+def _unpack_session(value: bytes) -> RecordingSession:
+    start, symbols, end, reason = msgpack.unpackb(value, use_list=False)
+    return RecordingSession(start, tuple(symbols), end, reason)

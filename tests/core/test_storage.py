@@ -1,0 +1,383 @@
+"""SnapshotStorage against a real RocksDB in tmp_path: the contract layout, counters, modes, crash safety."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import msgpack
+import pytest
+from rocksdict import Options, Rdict
+
+from core.snapshot import OrderBookSnapshot
+from core.storage import (
+    GapRecord,
+    RecordingSession,
+    RetentionPolicy,
+    SnapshotStorage,
+    StorageError,
+    StorageLockedError,
+    StorageOptions,
+)
+
+T0 = 1737158400
+DAY = 86_400
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def snap(symbol: str, ts: int, update_id: int = 1) -> OrderBookSnapshot:
+    return OrderBookSnapshot(
+        symbol,
+        bids=(("67650.01000000", "0.50000000"), ("67650.00000000", "1.00000000")),
+        asks=(("67650.02000000", "0.25000000"),),
+        update_id=update_id,
+        timestamp=ts,
+    )
+
+
+def reference_value(ts: int, update_id: int) -> bytes:
+    """What the Rust reference service stores: rmp_serde compact form of the snapshot struct."""
+    return msgpack.packb([[["67650.01000000", "0.5"]], [["67650.02000000", "0.7"]], update_id, ts])
+
+
+def plain_rdict(path: Path) -> Rdict:
+    options = Options(raw_mode=True)
+    options.create_if_missing(True)
+    return Rdict(str(path), options)
+
+
+def scan_count(path: Path, symbol: str) -> int:
+    """Count a symbol's keys independently of SnapshotStorage."""
+    with SnapshotStorage.open(path, "read_only") as storage:
+        return sum(1 for _ in storage.range(symbol, 0, 9_999_999_999))
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "db"
+
+
+@pytest.fixture
+def writer(db_path: Path):
+    storage = SnapshotStorage.open(db_path)
+    yield storage
+    storage.close()
+
+
+# ---- compatibility with the reference service, both ways ----
+
+
+def test_reads_a_database_written_in_the_reference_layout(db_path):
+    db = plain_rdict(db_path)
+    for i in range(10):
+        db[f"BTCUSDT:{T0 + i}".encode()] = reference_value(T0 + i, 1000 + i)
+    for i in range(3):
+        db[f"BTCUSD:{T0 + i}".encode()] = reference_value(T0 + i, 1)
+        db[f"ETHUSDT:{T0 + 2 * i}".encode()] = reference_value(T0 + 2 * i, 1)
+    db[f"trades:BTCUSDT:{T0}123".encode()] = msgpack.packb([["67650.01", "0.1", T0 * 1000, 1, True]])
+    db.close()
+
+    with SnapshotStorage.open(db_path, "read_only") as storage:
+        assert storage.symbols() == ["BTCUSD", "BTCUSDT", "ETHUSDT"]
+        assert storage.count("BTCUSDT") == 10
+        assert storage.count("ETHUSDT") == 3
+        assert storage.first_last("BTCUSDT") == (T0, T0 + 9)
+        assert [ts for ts, _ in storage.range("BTCUSDT", T0 + 2, T0 + 4)] == [T0 + 2, T0 + 3, T0 + 4]
+        value = storage.get("BTCUSDT", T0 + 5)
+        assert OrderBookSnapshot.from_bytes("BTCUSDT", value).update_id == 1005
+        assert storage.get("BTCUSDT", T0 + 50) is None
+        assert storage.gaps("BTCUSDT", 0, T0 * 2) == [] and storage.sessions() == []
+
+    with SnapshotStorage.open(db_path) as storage:  # the writer counts once by a scan and keeps the counters
+        assert storage.count("BTCUSDT") == 10
+        storage.put_tick([snap("BTCUSDT", T0 + 10)])
+        assert storage.count("BTCUSDT") == 11
+    with SnapshotStorage.open(db_path, "read_only") as storage:
+        assert storage.count("BTCUSDT") == 11
+
+
+def test_a_plain_rocksdict_reader_sees_only_contract_snapshots_in_the_default_family(db_path, writer):
+    writer.start_session(["BTCUSDT", "ETHUSDT"], T0)
+    for i in range(5):
+        writer.put_tick(
+            [snap("BTCUSDT", T0 + i, update_id=i), snap("ETHUSDT", T0 + i)],
+            gaps=[GapRecord("SOLUSDT", T0 + i, "syncing")],
+            series_rows=[("BTCUSDT", T0 + i, b"derived")],
+        )
+    writer.end_session(T0 + 4, "stopped")
+    writer.close()
+
+    db = plain_rdict(db_path)
+    items = list(db.items())
+    db.close()
+
+    assert len(items) == 10
+    for key, value in items:
+        assert re.fullmatch(rb"[A-Z]+:\d{10}", key)
+        bids, asks, _update_id, timestamp = msgpack.unpackb(value)
+        assert key.endswith(str(timestamp).encode())
+        assert bids == [["67650.01000000", "0.50000000"], ["67650.00000000", "1.00000000"]]
+        assert asks == [["67650.02000000", "0.25000000"]]
+    assert msgpack.unpackb(dict(items)[f"BTCUSDT:{T0 + 3}".encode()])[2] == 3
+    assert set(Rdict.list_cf(str(db_path), Options(raw_mode=True))) == {
+        "default",
+        "meta",
+        "gaps",
+        "sessions",
+        "series",
+    }
+
+
+# ---- counters, ranges, gaps, series ----
+
+
+def test_counters_are_exact_across_overwrites_holes_and_duplicates(db_path, writer):
+    writer.put_tick([snap("BTCUSDT", T0 + i) for i in (0, 1, 2, 5, 6)])
+    assert writer.count("BTCUSDT") == 5
+
+    writer.put_tick([snap("BTCUSDT", T0 + 6, update_id=2)])  # overwrite the last second
+    writer.put_tick([snap("BTCUSDT", T0 + 1, update_id=2)])  # overwrite inside the range
+    assert writer.count("BTCUSDT") == 5
+    assert OrderBookSnapshot.from_bytes("BTCUSDT", writer.get("BTCUSDT", T0 + 1)).update_id == 2
+
+    writer.put_tick([snap("BTCUSDT", T0 + 3)])  # fills a hole
+    writer.put_tick([snap("BTCUSDT", T0 - 10)])  # before the first
+    writer.put_tick([snap("BTCUSDT", T0 + 7), snap("BTCUSDT", T0 + 7, update_id=9)])  # twice in one batch
+    writer.put("BTCUSDT", T0 + 8, snap("BTCUSDT", T0 + 8).to_bytes())
+    writer.put("BTCUSDT", T0 + 8, snap("BTCUSDT", T0 + 8).to_bytes())
+    assert writer.count("BTCUSDT") == 9
+    assert writer.first_last("BTCUSDT") == (T0 - 10, T0 + 8)
+    assert OrderBookSnapshot.from_bytes("BTCUSDT", writer.get("BTCUSDT", T0 + 7)).update_id == 9
+    writer.close()
+
+    assert scan_count(db_path, "BTCUSDT") == 9
+    with SnapshotStorage.open(db_path) as reopened:
+        assert reopened.count("BTCUSDT") == 9
+        assert reopened.first_last("BTCUSDT") == (T0 - 10, T0 + 8)
+
+
+def test_a_tick_is_all_or_nothing(writer):
+    writer.put_tick([snap("BTCUSDT", T0)])
+
+    with pytest.raises(ValueError):  # the bad gap fails before anything reaches the database
+        writer.put_tick(
+            [snap("BTCUSDT", T0 + 1), snap("ETHUSDT", T0 + 1)], gaps=[GapRecord("BAD:SYM", T0, "x")]
+        )
+
+    assert writer.get("BTCUSDT", T0 + 1) is None and writer.get("ETHUSDT", T0 + 1) is None
+    assert writer.count("BTCUSDT") == 1 and writer.count("ETHUSDT") == 0
+    assert writer.symbols() == ["BTCUSDT"]
+
+
+def test_range_is_inclusive_and_never_crosses_into_another_symbol(writer):
+    writer.put_tick([snap("BTCUSD", T0 + i) for i in range(5)])
+    writer.put_tick([snap("BTCUSDT", T0 + i) for i in range(5)])
+    writer.put_tick([snap("BTCUSDC", T0 + i) for i in range(5)])
+
+    assert [ts for ts, _ in writer.range("BTCUSD", T0 + 1, T0 + 3)] == [T0 + 1, T0 + 2, T0 + 3]
+    assert [ts for ts, _ in writer.range("BTCUSD", 0, 9_999_999_999)] == [T0 + i for i in range(5)]
+    assert [ts for ts, _ in writer.range("BTCUSD", -5, T0)] == [T0]
+    assert list(writer.range("BTCUSD", T0 + 3, T0 + 1)) == []
+    assert list(writer.range("BTCUS", 0, 9_999_999_999)) == []
+    assert writer.first_last("BTCUS") is None and writer.count("BTCUS") == 0
+    assert writer.symbols() == ["BTCUSD", "BTCUSDC", "BTCUSDT"]
+    assert all(
+        OrderBookSnapshot.from_bytes("BTCUSDT", v).timestamp == ts
+        for ts, v in writer.range("BTCUSDT", 0, T0 * 2)
+    )
+
+
+def test_gaps_and_series_are_kept_per_symbol_and_second(writer):
+    writer.put_tick(
+        [snap("BTCUSDT", T0)],
+        gaps=[GapRecord("ETHUSDT", T0, "syncing"), GapRecord("BTCUSD", T0, "stale")],
+        series_rows=[("BTCUSDT", T0, b"\x01"), ("BTCUSDT", T0 + 1, b"\x02")],
+    )
+    writer.put_tick(
+        [], gaps=[GapRecord("ETHUSDT", T0 + 1, "disconnected"), GapRecord("ETHUSDT", T0 + 9, "stale")]
+    )
+
+    assert writer.gaps("ETHUSDT", T0, T0 + 5) == [
+        GapRecord("ETHUSDT", T0, "syncing"),
+        GapRecord("ETHUSDT", T0 + 1, "disconnected"),
+    ]
+    assert writer.gaps("BTCUSD", 0, T0 * 2) == [GapRecord("BTCUSD", T0, "stale")]
+    assert writer.gaps("BTCUSDT", 0, T0 * 2) == []
+    assert list(writer.series("BTCUSDT", T0, T0 + 1)) == [(T0, b"\x01"), (T0 + 1, b"\x02")]
+    assert writer.symbols() == ["BTCUSDT"]  # gaps and series are not snapshots
+
+
+def test_sessions_record_start_end_and_interrupted_recordings(db_path, writer):
+    writer.start_session(["BTCUSDT"], T0)
+    writer.put_tick([snap("BTCUSDT", T0 + i) for i in range(3)])
+    writer.start_session(["BTCUSDT", "ETHUSDT"], T0 + 3)  # ends the first one
+    writer.end_session(T0 + 3, "stopped")
+    writer.start_session(["ETHUSDT"], T0 + 3)  # same second: kept apart
+    writer.put_tick([snap("ETHUSDT", T0 + 4), snap("ETHUSDT", T0 + 5)])
+    writer.close()  # without end_session: as if the process had died
+
+    with SnapshotStorage.open(db_path) as reopened:
+        assert reopened.sessions() == [
+            RecordingSession(T0, ("BTCUSDT",), T0 + 3, "restarted"),
+            RecordingSession(T0 + 3, ("BTCUSDT", "ETHUSDT"), T0 + 3, "stopped"),
+            RecordingSession(T0 + 3, ("ETHUSDT",), T0 + 5, "interrupted"),
+        ]
+        assert reopened.end_session(T0 + 9, "stopped") is None
+
+
+def test_retention_deletes_old_snapshots_gaps_and_series_and_fixes_counters(db_path):
+    now = T0 + 3 * DAY
+    options = StorageOptions(retention=RetentionPolicy(days=1))
+    with SnapshotStorage.open(db_path, options=options) as storage:
+        hours = range(0, 3 * DAY + 1, 3600)  # 73 snapshots over three days
+        storage.put_tick([snap("BTCUSDT", T0 + h) for h in hours], gaps=[GapRecord("BTCUSDT", T0, "stale")])
+        storage.put_tick(
+            [snap("ETHUSDT", T0)], series_rows=[("BTCUSDT", T0, b"old"), ("BTCUSDT", now, b"new")]
+        )
+
+        deleted = storage.apply_retention(now)
+
+        assert deleted == 48 + 1  # BTCUSDT's first two days, ETHUSDT's only snapshot
+        assert storage.count("BTCUSDT") == 25
+        assert storage.first_last("BTCUSDT") == (now - DAY, now)
+        assert storage.symbols() == ["BTCUSDT"]
+        assert storage.count("ETHUSDT") == 0 and storage.first_last("ETHUSDT") is None
+        assert storage.gaps("BTCUSDT", 0, now) == []
+        assert list(storage.series("BTCUSDT", 0, now)) == [(now, b"new")]
+    assert scan_count(db_path, "BTCUSDT") == 25
+    with SnapshotStorage.open(db_path) as reopened:
+        assert reopened.count("BTCUSDT") == 25 and reopened.count("ETHUSDT") == 0
+
+
+def test_retention_is_off_by_default(writer):
+    writer.put_tick([snap("BTCUSDT", T0)])
+
+    assert writer.apply_retention(T0 + 365 * DAY) == 0
+    assert writer.count("BTCUSDT") == 1
+
+
+def test_size_on_disk_counts_the_database_files(db_path, writer):
+    writer.put_tick([snap("BTCUSDT", T0 + i) for i in range(100)])
+    files = [p for p in db_path.rglob("*") if p.is_file()]
+
+    assert writer.size_on_disk() == sum(p.stat().st_size for p in files) > 0
+
+
+# ---- modes, locking, errors ----
+
+
+def test_a_second_writer_is_refused_and_readers_still_open(db_path, writer):
+    writer.put_tick([snap("BTCUSDT", T0)])
+
+    with pytest.raises(StorageLockedError) as excinfo:
+        SnapshotStorage.open(db_path)
+    assert str(excinfo.value) == (
+        f"The database at {db_path} is in use by another Depthbook process; open it read-only to browse."
+    )
+
+    with SnapshotStorage.open(db_path, "read_only") as reader:
+        assert reader.get("BTCUSDT", T0) is not None
+        assert reader.count("BTCUSDT") == 1
+        with pytest.raises(StorageError, match="read-only"):
+            reader.put_tick([snap("BTCUSDT", T0 + 1)])
+        with pytest.raises(StorageError, match="secondary"):
+            reader.catch_up()
+
+
+def test_a_secondary_follows_the_writer_after_catch_up(db_path, writer):
+    writer.put_tick([snap("BTCUSDT", T0)])
+    with SnapshotStorage.open(db_path, "secondary") as follower:
+        assert follower.count("BTCUSDT") == 1
+
+        writer.put_tick(
+            [snap("BTCUSDT", T0 + 1), snap("ETHUSDT", T0 + 1)], gaps=[GapRecord("SOLUSDT", T0, "stale")]
+        )
+        follower.catch_up()
+
+        assert follower.count("BTCUSDT") == 2
+        assert follower.first_last("BTCUSDT") == (T0, T0 + 1)
+        assert follower.symbols() == ["BTCUSDT", "ETHUSDT"]
+        assert follower.gaps("SOLUSDT", 0, T0) == [GapRecord("SOLUSDT", T0, "stale")]
+
+
+def test_open_errors_are_one_sentence(tmp_path):
+    with pytest.raises(StorageError, match=r"^There is no Depthbook database at .*missing\.$"):
+        SnapshotStorage.open(tmp_path / "missing", "read_only")
+    (tmp_path / "a-file").write_text("not a database")
+    with pytest.raises(StorageError, match=r"^Could not open the database at .*a-file"):
+        SnapshotStorage.open(tmp_path / "a-file")
+
+
+def test_counters_are_recounted_when_someone_else_wrote_more(db_path, writer):
+    writer.put_tick([snap("BTCUSDT", T0 + i) for i in range(3)])
+    writer.close()
+    db = plain_rdict(db_path)  # e.g. the reference service appending seconds
+    db[f"BTCUSDT:{T0 + 3}".encode()] = reference_value(T0 + 3, 1)
+    db.close()
+
+    with SnapshotStorage.open(db_path, "read_only") as reader:
+        assert reader.count("BTCUSDT") == 4
+    with SnapshotStorage.open(db_path) as reopened:
+        assert reopened.count("BTCUSDT") == 4
+
+
+@pytest.mark.asyncio
+async def test_async_wrappers_run_in_an_executor(writer):
+    await writer.aput_tick(
+        [snap("BTCUSDT", T0), snap("BTCUSDT", T0 + 1)], [GapRecord("BTCUSDT", T0 + 2, "stale")]
+    )
+    await writer.aput("BTCUSDT", T0 + 3, snap("BTCUSDT", T0 + 3).to_bytes())
+
+    assert await writer.aget("BTCUSDT", T0 + 3) == snap("BTCUSDT", T0 + 3).to_bytes()
+    assert [ts for ts, _ in await writer.arange("BTCUSDT", T0, T0 + 3)] == [T0, T0 + 1, T0 + 3]
+    assert await writer.run_blocking(writer.count, "BTCUSDT") == 3
+    await writer.aclose()
+
+
+# ---- crash safety ----
+
+WRITER_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    from core.snapshot import OrderBookSnapshot
+    from core.storage import SnapshotStorage
+
+    storage = SnapshotStorage.open(sys.argv[1])
+    ts = 1737158400
+    while True:
+        storage.put_tick([OrderBookSnapshot(s, (("1.0", "2.0"),), (), ts, ts) for s in ("BTC", "ETH")])
+        print(ts, flush=True)
+        ts += 1
+    """
+)
+
+
+def test_kill_9_of_a_writer_loses_no_committed_tick(db_path):
+    child = subprocess.Popen(
+        [sys.executable, "-c", WRITER_SCRIPT, str(db_path)],
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        committed = [int(child.stdout.readline()) for _ in range(300)]
+        with pytest.raises(StorageLockedError):  # the lock holds across processes too
+            SnapshotStorage.open(db_path)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=10)
+        committed += [int(line) for line in child.stdout.read().split()]
+        child.stdout.close()
+    assert child.returncode == -signal.SIGKILL
+
+    with SnapshotStorage.open(db_path) as reopened:  # no repair step
+        assert all(reopened.get("BTC", ts) is not None for ts in committed)
+        assert all(reopened.get("ETH", ts) is not None for ts in committed)
+        count = reopened.count("BTC")
+        assert count in (len(committed), len(committed) + 1)  # the tick after the last print may be in
+        assert reopened.count("ETH") == count
+    assert scan_count(db_path, "BTC") == count

@@ -45,10 +45,13 @@ def _add_endpoints(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="depthbook", description="Watch and record Binance order books.")
-    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--log-level", default=None, help="DEBUG, INFO, WARNING or ERROR (default: INFO for record, else WARNING)"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    rec = sub.add_parser("record", help="record top-N snapshots every second, headless")
+    rec = sub.add_parser("record", parents=[common], help="record top-N snapshots every second, headless")
     rec.add_argument("--symbols", required=True, help="comma-separated, e.g. BTCUSDT,ETHUSDT (up to 200)")
     _add_db(rec)
     _add_endpoints(rec)
@@ -58,12 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--snapshot-limit", type=int, default=1000, help="REST snapshot depth (default 1000)")
     rec.add_argument("--status-every", type=float, default=10.0, help="seconds between status lines")
 
-    stats = sub.add_parser("stats", help="what is stored, per symbol")
+    stats = sub.add_parser("stats", parents=[common], help="what is stored, per symbol")
     _add_db(stats)
     stats.add_argument("--symbol", default=None)
     stats.add_argument("--json", action="store_true")
 
-    exp = sub.add_parser("export", help="export snapshots as wide rows (CSV or Parquet)")
+    exp = sub.add_parser("export", parents=[common], help="export snapshots as wide rows (CSV or Parquet)")
     _add_db(exp)
     exp.add_argument("--symbol", required=True)
     exp.add_argument("--start", required=True, help="ISO 8601 or Unix seconds")
@@ -71,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--format", choices=("csv", "parquet"), default="csv")
     exp.add_argument("--out", type=Path, required=True)
 
-    flow = sub.add_parser("order-flow", help="bid/ask pressure over a recorded window")
+    flow = sub.add_parser("order-flow", parents=[common], help="bid/ask pressure over a recorded window")
     _add_db(flow)
     flow.add_argument("--symbol", required=True)
     flow.add_argument("--window", type=int, default=60, help="seconds, 10 to 300 (default 60)")
@@ -80,27 +83,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     flow.add_argument("--json", action="store_true")
 
-    sim = sub.add_parser("sim", help="run the built-in exchange simulator")
-    sim.add_argument("--host", default="127.0.0.1")
-    sim.add_argument("--port", type=int, default=8765)
-    sim.add_argument("--symbols", default="BTCUSDT,ETHUSDT,BNBUSDT")
-    sim.add_argument("--interval-ms", type=int, default=100)
-    sim.add_argument("--seed", type=int, default=1)
+    sub.add_parser("sim", help="run the built-in exchange simulator (depthbook sim --help)", add_help=False)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["sim"]:  # the simulator owns its options (python -m core.simulator is the same)
+        from core.simulator.__main__ import main as sim_main
+
+        return sim_main(argv[1:])
     args = build_parser().parse_args(argv)
-    setup_logging(args.log_level)
+    setup_logging(args.log_level or ("INFO" if args.command == "record" else "WARNING"))
     try:
         if args.command == "record":
             from core.commands.record import run_record
 
             return _run_async(run_record(args))
-        if args.command == "sim":
-            from core.commands.sim import run_sim
-
-            return _run_async(run_sim(args))
         from core.commands import query
 
         return {"stats": query.run_stats, "export": query.run_export, "order-flow": query.run_order_flow}[

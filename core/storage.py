@@ -146,21 +146,41 @@ class SnapshotStorage:
         self._write_options = WriteOptions()
         self._write_options.sync = self.options.sync_writes
         self._existing_cfs: set[str] = set()
-        self._db = self._open_db()
+        self._needs_reopen = False
+        self._user_closed = False
         self._views: dict[str, Rdict] = {}  # column family -> Rdict bound to it (reads, single writes)
         self._handles: dict[str, ColumnFamily] = {}  # column family -> handle, for WriteBatch
+        self._attach()
+        if mode == "writer":
+            try:
+                self._close_interrupted_sessions()
+            except BaseException:
+                self.close()
+                raise
+        log.info("opened database path=%s mode=%s", self.path, mode)
+
+    def _attach(self) -> None:
+        """Open RocksDB and bind the column families and counters."""
+        self._db = self._open_db()
+        self._closed = False
         try:
             for name in OWN_CFS:
                 if name in self._existing_cfs:
                     self._views[name] = self._db.get_column_family(name)
                     self._handles[name] = self._db.get_column_family_handle(name)
-            if mode == "writer":
+            if self.mode == "writer":
                 self._load_counters()
-                self._close_interrupted_sessions()
         except BaseException:
             self.close()  # never leave the lock held by a half-opened handle
             raise
-        log.info("opened database path=%s mode=%s", self.path, mode)
+
+    def _reopen(self) -> None:
+        """After a failed write RocksDB refuses every later write ("Writer has previous error"), even once
+        the disk has room again. Closing and reopening clears that; what was committed is on disk."""
+        self._release()
+        self._attach()
+        self._needs_reopen = False
+        log.info("reopened database after a write error path=%s", self.path)
 
     # ---- opening and closing ----
 
@@ -209,17 +229,25 @@ class SnapshotStorage:
 
     def close(self) -> None:
         """Close the database; call it after pending calls finish. Safe to call twice."""
-        if self._closed:
+        if self._user_closed:
             return
-        self._closed = True
-        # rocksdict keeps the lock while any column family view is open: close those first.
-        for view in self._views.values():
-            view.close()
-        self._views.clear()
-        self._handles.clear()
-        self._db.close()
+        self._user_closed = True
+        if not self._closed:
+            self._release()
         self._remove_secondary_dir()
         log.info("closed database path=%s mode=%s", self.path, self.mode)
+
+    def _release(self) -> None:
+        """Close every handle, even when RocksDB reports an earlier error on close, so the LOCK goes."""
+        self._closed = True
+        # rocksdict keeps the lock while any column family view is open: close those first.
+        for handle in [*self._views.values(), self._db]:
+            try:
+                handle.close()
+            except Exception as exc:  # e.g. "Writer has previous error" after a full disk
+                log.warning("error while closing database path=%s error=%s", self.path, exc)
+        self._views.clear()
+        self._handles.clear()
 
     def _remove_secondary_dir(self) -> None:
         if self._secondary_dir is not None:
@@ -369,6 +397,7 @@ class SnapshotStorage:
         prefix = symbol.encode("ascii") + b":"
         end_key = snapshot_key(symbol, ts) if ts <= MAX_TIMESTAMP else prefix[:-1] + b";"
         with self._write_lock:
+            self._reopen_if_failed()
             deleted = sum(1 for _ in _scan_keys(self._db, prefix, prefix, end_key))
             batch = WriteBatch(raw_mode=True)
             batch.delete_range(prefix, end_key)
@@ -441,6 +470,7 @@ class SnapshotStorage:
     ) -> None:
         self._require_writer()
         with self._write_lock:
+            self._reopen_if_failed()
             batch = WriteBatch(raw_mode=True)
             changed: dict[str, _Counter] = {}
             written: set[bytes] = set()
@@ -477,7 +507,14 @@ class SnapshotStorage:
                 key, msgpack.packb((counter.count, counter.first, counter.last)), self._handles[META_CF]
             )
 
+    def _reopen_if_failed(self) -> None:
+        if self._user_closed:
+            raise StorageError(f"The database at {self.path} is closed.")
+        if self._needs_reopen:
+            self._reopen()  # raises StorageError while the disk is still unusable; tried again next write
+
     def _commit_single(self, family: str, key: bytes, value: bytes) -> None:
+        self._reopen_if_failed()
         batch = WriteBatch(raw_mode=True)
         batch.put(key, value, self._handles[family])
         self._commit(batch)
@@ -486,6 +523,7 @@ class SnapshotStorage:
         try:
             self._db.write(batch, self._write_options)
         except Exception as exc:  # rocksdict raises plain Exception for every RocksDB status
+            self._needs_reopen = True
             if "No space left" in str(exc):
                 raise StorageError(
                     f"The disk holding {self.path} is full; free some space to keep recording."

@@ -1,0 +1,85 @@
+"""`depthbook record`: the headless recorder for servers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from core.cli import EXIT_FAILED, EXIT_OK, UserError, install_stop_signals, split_symbols
+from core.endpoints import resolve_endpoints
+from core.manager import MAX_SYMBOLS_CEILING, ManagerConfig, OrderBookManager, SubscriptionLimitError
+from core.paths import default_db_path
+from core.persistence import SnapshotRecorder
+from core.rest import ExchangeError
+from core.storage import SnapshotStorage, StorageError
+
+log = logging.getLogger(__name__)
+
+
+def status_line(manager: OrderBookManager, recorder: SnapshotRecorder, symbol: str) -> str:
+    state = manager.status(symbol).state if symbol in manager.symbols else "unsubscribed"
+    rec = recorder.status(symbol)
+    stored = rec.stored if rec else 0
+    gaps = rec.gaps if rec else 0
+    last = rec.last_stored if rec and rec.last_stored else "-"
+    return f"{symbol:<12} {state!s:<10} stored={stored} gaps={gaps} last={last}"
+
+
+async def run_record(args) -> int:
+    symbols = split_symbols(args.symbols)
+    if len(symbols) > MAX_SYMBOLS_CEILING:
+        raise UserError(f"record takes at most {MAX_SYMBOLS_CEILING} symbols, got {len(symbols)}")
+    try:
+        endpoints = resolve_endpoints(args.preset, args.ws_url, args.rest_url)
+    except (ValueError, KeyError) as exc:
+        raise UserError(str(exc).strip("'\"")) from None
+    db_path = args.db or default_db_path()
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        storage = SnapshotStorage.open(db_path, mode="writer")
+    except StorageError as exc:
+        raise UserError(str(exc)) from None
+
+    config = ManagerConfig(
+        ws_url=endpoints.ws_url,
+        rest_url=endpoints.rest_url,
+        max_symbols=max(20, len(symbols)),
+        snapshot_limit=args.snapshot_limit,
+    )
+    stop = asyncio.Event()
+    install_stop_signals(stop)
+    manager = OrderBookManager(config)
+    recorder = SnapshotRecorder(storage, manager, symbols, interval=args.interval, depth=args.depth)
+    exit_code = EXIT_OK
+    await manager.start()
+    try:
+        try:
+            await manager.subscribe_many(symbols)
+        except (ExchangeError, SubscriptionLimitError) as exc:
+            print(f"depthbook: {exc}", flush=True)
+            return EXIT_FAILED
+        print(f"recording {len(symbols)} symbols from {endpoints.ws_url} into {db_path}", flush=True)
+        task = asyncio.get_running_loop().create_task(recorder.run(stop))
+        started = time.monotonic()
+        while not stop.is_set():
+            timeout = args.status_every
+            if args.duration is not None:
+                timeout = min(timeout, max(0.0, args.duration - (time.monotonic() - started)))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout)
+            for symbol in symbols:
+                print(status_line(manager, recorder, symbol), flush=True)
+            if args.duration is not None and time.monotonic() - started >= args.duration:
+                stop.set()
+        await task  # the tick in flight completes and the session is closed
+    finally:
+        await manager.stop()
+        await storage.aclose()
+    if recorder.write_errors:
+        print(
+            f"finished with {recorder.write_errors} failed writes: {recorder.last_error or 'recovered'}",
+            flush=True,
+        )
+    return exit_code

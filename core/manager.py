@@ -1,0 +1,546 @@
+"""OrderBookManager: live, exact order books for many symbols over one combined stream.
+
+It orchestrates; the rules live elsewhere. BookSync decides what every event and snapshot means, the
+SnapshotScheduler is the only path to REST snapshots (weight budget, 429/418), StreamConnection paces
+control messages. The manager routes frames to the right BookSync, carries out its actions, reconnects,
+watches for silence and rotates the connection before Binance's 24 h limit, make-before-break: the new
+connection streams before the old one closes, and BookSync drops the duplicate events, so no book
+sees a gap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from core.book_sync import (
+    Action,
+    BookChanged,
+    BookSync,
+    Continuity,
+    GapDetected,
+    RequestSnapshot,
+    StateChanged,
+    SyncState,
+)
+from core.orderbook import OrderBook
+from core.rest import InvalidSymbolError, RateLimitedError, RestClient, SnapshotScheduler
+from core.stream import (
+    StreamConnection,
+    backoff,
+    depth_stream,
+    describe_connect_error,
+    is_retryable,
+)
+from core.wire import (
+    ControlError,
+    ControlResult,
+    DepthSnapshot,
+    DepthUpdate,
+    ServerShutdown,
+    SymbolInfo,
+    WireFormatError,
+    is_valid_symbol,
+    parse_stream_message,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_SYMBOLS_CEILING = 200
+
+
+class SubscriptionLimitError(Exception):
+    """More symbols than the manager is configured for."""
+
+
+@dataclass(frozen=True)
+class ManagerConfig:
+    ws_url: str
+    rest_url: str
+    max_symbols: int = 20
+    snapshot_limit: int = 1000
+    stream_speed: str = "100ms"  # "" for the 1000 ms stream
+    continuity: Continuity = Continuity.SPOT
+    validate_symbols: bool = True
+    connection_silence: float = 10.0  # no frame at all for this long: the socket is dead
+    symbol_silence: float = 30.0  # no event for one symbol for this long: its book is stale
+    reconnect_initial: float = 1.0
+    reconnect_max: float = 60.0
+    healthy_after: float = 30.0  # a connection that lived this long resets the backoff
+    max_connection_age: float = 23.5 * 3600  # rotate before Binance's 24 h disconnect
+    rotation_overlap: float = 10.0  # longest wait for the new connection to cover every live symbol
+    watchdog_interval: float = 1.0
+    snapshot_retry_delay: float = 0.5
+    max_control_per_sec: float = 4.0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_symbols <= MAX_SYMBOLS_CEILING:
+            raise ValueError(
+                f"max_symbols must be between 1 and {MAX_SYMBOLS_CEILING}, got {self.max_symbols}"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolStatus:
+    symbol: str
+    state: SyncState
+    reason: str
+    last_update_id: int
+    last_event_time: int
+    events_applied: int
+    gaps: int
+    resyncs: int
+    buffered: int
+    bid_levels: int
+    ask_levels: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionStatus:
+    connected: bool
+    url: str
+    streams: int
+    reconnects: int
+    rotations: int
+    bad_frames: int
+    last_error: str | None
+    snapshot_errors: int
+    snapshot_last_error: str | None
+
+
+# Listener events -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BookUpdated:
+    symbol: str
+    last_update_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolStateChanged:
+    symbol: str
+    state: SyncState
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionChanged:
+    status: ConnectionStatus
+
+
+ManagerEvent = BookUpdated | SymbolStateChanged | ConnectionChanged
+Listener = Callable[[ManagerEvent], None]
+
+
+@dataclass
+class _Symbol:
+    sync: BookSync
+    live: asyncio.Event = field(default_factory=asyncio.Event)
+    resubscribed: bool = False  # once per silence episode
+
+
+class OrderBookManager:
+    def __init__(self, config: ManagerConfig, *, rest: RestClient | None = None) -> None:
+        self.config = config
+        self.rest = rest or RestClient(config.rest_url)
+        self._owns_rest = rest is None
+        self.scheduler = SnapshotScheduler(
+            self.rest,
+            self._deliver_snapshot,
+            limit=config.snapshot_limit,
+            retry_delay=config.snapshot_retry_delay,
+        )
+        self._symbols: dict[str, _Symbol] = {}
+        self._listeners: list[Listener] = []
+        self._conn: StreamConnection | None = None
+        self._connections: set[StreamConnection] = set()
+        self._tasks: list[asyncio.Task] = []
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._reconnects = 0
+        self._rotations = 0
+        self._bad_frames = 0
+        self._last_error: str | None = None
+
+    # --- life cycle ----------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.scheduler.start()
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._supervise(), name="depth-stream"),
+            loop.create_task(self._watchdog()),
+        ]
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        for conn in list(self._connections):
+            with contextlib.suppress(Exception):
+                await conn.close("shutting down")
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.scheduler.stop()
+        if self._owns_rest:
+            await self.rest.aclose()
+
+    async def __aenter__(self) -> OrderBookManager:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.stop()
+
+    # --- the contract's API ------------------------------------------------------------------------
+
+    async def subscribe(self, symbol: str) -> None:
+        await self.subscribe_many([symbol])
+
+    async def subscribe_many(self, symbols: list[str]) -> None:
+        """Subscribe several symbols with one validation request and few control messages. Idempotent."""
+        wanted = []
+        for raw in symbols:
+            symbol = raw.strip().upper()
+            if symbol in self._symbols or symbol in wanted:
+                continue
+            if not is_valid_symbol(symbol):
+                raise InvalidSymbolError(f"{raw.strip()!r} is not a valid symbol name.")
+            wanted.append(symbol)
+        if not wanted:
+            return
+        if len(self._symbols) + len(wanted) > self.config.max_symbols:
+            raise SubscriptionLimitError(
+                f"Cannot follow more than {self.config.max_symbols} symbols at once "
+                f"({len(self._symbols)} already followed, {len(wanted)} more asked)."
+            )
+        if self.config.validate_symbols:
+            await self._validate(wanted)
+        now = time.monotonic()
+        added = []
+        for symbol in wanted:
+            if symbol in self._symbols:  # subscribed by a concurrent call meanwhile
+                continue
+            entry = _Symbol(BookSync(symbol, self.config.continuity))
+            entry.sync.mark_started(now)
+            self._symbols[symbol] = entry
+            added.append(symbol)
+            log.info("subscribed symbol=%s", symbol)
+        conn = self._conn
+        if conn is not None and added:
+            conn.start_background(conn.subscribe([self._stream(s) for s in added]))
+        self._wake.set()
+
+    async def unsubscribe(self, symbol: str) -> None:
+        symbol = symbol.strip().upper()
+        entry = self._symbols.pop(symbol, None)
+        if entry is None:
+            return
+        self.scheduler.cancel(symbol)
+        conn = self._conn
+        if conn is not None:
+            conn.start_background(conn.unsubscribe([self._stream(symbol)]))
+        log.info("unsubscribed symbol=%s", symbol)
+
+    async def get_orderbook(self, symbol: str, timeout: float = 5.0) -> OrderBook:
+        """The live book; subscribes lazily and waits up to `timeout` for it to be live."""
+        symbol = symbol.strip().upper()
+        if symbol not in self._symbols:
+            await self.subscribe(symbol)
+        entry = self._symbols[symbol]
+        if not entry.sync.is_live:
+            try:
+                await asyncio.wait_for(entry.live.wait(), timeout)
+            except TimeoutError:
+                raise TimeoutError(
+                    f"The {symbol} order book is not live after {timeout:g} s ({entry.sync.state}: {entry.sync.reason})."
+                ) from None
+        return entry.sync.book
+
+    def book(self, symbol: str) -> OrderBook | None:
+        """The book right now, live or not (callers check `is_live`)."""
+        entry = self._symbols.get(symbol)
+        return entry.sync.book if entry else None
+
+    def is_live(self, symbol: str) -> bool:
+        entry = self._symbols.get(symbol)
+        return bool(entry and entry.sync.is_live)
+
+    @property
+    def symbols(self) -> list[str]:
+        return list(self._symbols)
+
+    def status(self, symbol: str) -> SymbolStatus:
+        sync = self._symbols[symbol].sync
+        c = sync.counters
+        return SymbolStatus(
+            symbol, sync.state, sync.reason, c.last_update_id, c.last_event_time, c.events_applied,
+            c.gaps, c.resyncs, sync.buffered, sync.book.bid_count, sync.book.ask_count,
+        )  # fmt: skip
+
+    def statuses(self) -> list[SymbolStatus]:
+        return [self.status(s) for s in self._symbols]
+
+    def connection_status(self) -> ConnectionStatus:
+        conn = self._conn
+        return ConnectionStatus(
+            connected=conn is not None,
+            url=self.config.ws_url,
+            streams=len(conn.streams) if conn else 0,
+            reconnects=self._reconnects,
+            rotations=self._rotations,
+            bad_frames=self._bad_frames,
+            last_error=self._last_error,
+            snapshot_errors=self.scheduler.errors,
+            snapshot_last_error=self.scheduler.last_error,
+        )
+
+    def add_listener(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: Listener) -> None:
+        with contextlib.suppress(ValueError):
+            self._listeners.remove(listener)
+
+    # --- internals: validation ---------------------------------------------------------------------
+
+    async def _validate(self, symbols: list[str]) -> None:
+        for attempt in range(3):
+            try:
+                infos = await self._symbol_infos(symbols)
+                break
+            except RateLimitedError as exc:
+                # The client now holds every request until Retry-After; a short wait beats failing the user.
+                if exc.banned or exc.retry_after > 30 or attempt == 2:
+                    raise
+        for symbol in symbols:
+            info = infos.get(symbol)
+            if info is None:
+                raise InvalidSymbolError(f"{symbol} is not a symbol on this exchange.")
+            if not info.trading:
+                raise InvalidSymbolError(f"{symbol} is not trading right now (status {info.status}).")
+
+    async def _symbol_infos(self, symbols: list[str]) -> dict[str, SymbolInfo]:
+        if len(symbols) == 1:
+            info = await self.rest.validate_symbol(symbols[0])
+            return {info.symbol: info}
+        infos: dict[str, SymbolInfo] = {}
+        for start in range(0, len(symbols), 100):
+            infos.update(await self.rest.exchange_info(symbols[start : start + 100]))
+        return infos
+
+    def _stream(self, symbol: str) -> str:
+        return depth_stream(symbol, self.config.stream_speed)
+
+    # --- internals: connections ----------------------------------------------------------------------
+
+    async def _supervise(self) -> None:
+        """Keep one connection streaming every subscribed symbol; reconnect and rotate as needed."""
+        cfg = self.config
+        delays = backoff(cfg.reconnect_initial, cfg.reconnect_max)
+        while not self._stopping:
+            if not self._symbols:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            conn = await self._connect()
+            if conn is None:
+                await self._pause(next(delays))
+                continue
+            reader = asyncio.get_running_loop().create_task(self._read(conn))
+            while True:
+                rotate_in = cfg.max_connection_age - conn.age
+                done, _ = await asyncio.wait({reader}, timeout=max(rotate_in, 0))
+                if done or self._stopping:
+                    break
+                new = await self._rotate(conn)
+                if new is None:  # could not open the replacement: keep the old one a little longer
+                    await self._pause(min(cfg.reconnect_max, 5.0))
+                    continue
+                reader, conn = new
+            if self._stopping:
+                break
+            if conn.age >= cfg.healthy_after:
+                delays = backoff(cfg.reconnect_initial, cfg.reconnect_max)
+            self._reconnects += 1
+            if conn.close_reason != "serverShutdown":
+                await self._pause(next(delays))
+
+    async def _connect(self) -> StreamConnection | None:
+        streams = [self._stream(s) for s in self._symbols]
+        try:
+            conn = await StreamConnection.open(
+                self.config.ws_url, streams, max_control_per_sec=self.config.max_control_per_sec
+            )
+        except Exception as exc:
+            self._last_error = describe_connect_error(self.config.ws_url, exc)
+            log.warning(
+                "connect failed url=%s error=%s retry=%s",
+                self.config.ws_url,
+                self._last_error,
+                is_retryable(exc),
+            )
+            self._emit(ConnectionChanged(self.connection_status()))
+            return None
+        # Symbols added while connecting are not in the URL: subscribe them now.
+        missing = [s for s in (self._stream(x) for x in self._symbols) if s not in conn.streams]
+        if missing:
+            conn.start_background(conn.subscribe(missing))
+        self._connections.add(conn)
+        self._conn = conn
+        self._last_error = None
+        log.info("connected url=%s streams=%d", self.config.ws_url, len(streams))
+        self._emit(ConnectionChanged(self.connection_status()))
+        return conn
+
+    async def _rotate(self, old: StreamConnection) -> tuple[asyncio.Task, StreamConnection] | None:
+        """Make-before-break: the new connection streams before the old one closes."""
+        seen: set[str] = set()
+        new = await self._connect()
+        if new is None:
+            self._conn = old
+            return None
+        new.seen_symbols = seen
+        reader = asyncio.get_running_loop().create_task(self._read(new))
+        deadline = time.monotonic() + self.config.rotation_overlap
+        while time.monotonic() < deadline and not self._stopping:
+            live = {s for s, e in self._symbols.items() if e.sync.is_live}
+            if live <= seen:
+                break
+            await asyncio.sleep(0.05)
+        self._rotations += 1
+        log.info("rotated connection age=%.0fs symbols_covered=%d", old.age, len(seen))
+        await old.close("rotated")
+        self._connections.discard(old)
+        return reader, new
+
+    async def _read(self, conn: StreamConnection) -> None:
+        try:
+            async for raw in conn.ws:
+                now = time.monotonic()
+                conn.last_frame_at = now
+                self._on_frame(conn, raw, now)
+        except Exception as exc:  # ConnectionClosedError and friends: reconnect decides
+            conn.close_reason = conn.close_reason or f"connection lost ({exc.__class__.__name__})"
+        finally:
+            self._connections.discard(conn)
+            if self._conn is conn:
+                self._conn = None
+                self._on_connection_lost(conn)
+
+    def _on_connection_lost(self, conn: StreamConnection) -> None:
+        reason = conn.close_reason or "closed by the exchange"
+        if not self._stopping:
+            log.warning("disconnected url=%s reason=%s", self.config.ws_url, reason)
+        now = time.monotonic()
+        for entry in self._symbols.values():
+            self._handle(entry.sync.on_connection_lost(now))
+        self._emit(ConnectionChanged(self.connection_status()))
+
+    def _on_frame(self, conn: StreamConnection, raw: str | bytes, now: float) -> None:
+        try:
+            msg = parse_stream_message(raw)
+        except WireFormatError as exc:
+            self._bad_frames += 1
+            log.warning("malformed frame ignored error=%s bytes=%d", exc, len(raw))
+            return
+        if type(msg) is DepthUpdate:
+            entry = self._symbols.get(msg.symbol)
+            if entry is None:
+                return  # an unsubscribed symbol's last events
+            if conn.seen_symbols is not None:
+                conn.seen_symbols.add(msg.symbol)
+            entry.resubscribed = False
+            self._handle(entry.sync.on_event(msg, now))
+        elif type(msg) is ControlResult:
+            conn.resolve(msg.id, msg.result)
+        elif type(msg) is ControlError:
+            log.error("stream request refused code=%s msg=%s", msg.code, msg.message)
+            conn.resolve(msg.id, error=msg.message)
+        elif type(msg) is ServerShutdown:
+            log.warning("serverShutdown received: reconnecting now")
+            conn.start_background(conn.close("serverShutdown"))
+        elif type(msg) is DepthSnapshot:
+            pass  # partial-depth frames: not subscribed by us
+
+    async def _watchdog(self) -> None:
+        cfg = self.config
+        while not self._stopping:
+            await asyncio.sleep(cfg.watchdog_interval)
+            now = time.monotonic()
+            conn = self._conn
+            if conn is not None and now - conn.last_frame_at > cfg.connection_silence:
+                log.warning("connection silent seconds=%.1f: reconnecting", now - conn.last_frame_at)
+                conn.abort(f"silent for {cfg.connection_silence:g} s")
+            for symbol, entry in self._symbols.items():
+                actions = entry.sync.check_silence(now, cfg.symbol_silence)
+                if actions:
+                    log.warning("symbol silent symbol=%s seconds=%.1f", symbol, cfg.symbol_silence)
+                    self._handle(actions)
+                if (
+                    entry.sync.state is SyncState.STALE
+                    and not entry.resubscribed
+                    and conn is not None
+                    and now - entry.sync.counters.last_event_at > cfg.symbol_silence
+                ):
+                    # The subscription may be lost on the server's side: renew it (the book is kept).
+                    entry.resubscribed = True
+                    stream = [self._stream(symbol)]
+                    conn.start_background(_resubscribe(conn, stream))
+
+    async def _pause(self, seconds: float) -> None:
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping_event(), seconds)
+
+    async def _stopping_event(self) -> None:
+        while not self._stopping:
+            await self._wake.wait()
+            self._wake.clear()
+
+    # --- internals: actions ----------------------------------------------------------------------------
+
+    def _deliver_snapshot(self, symbol: str, snapshot: DepthSnapshot) -> None:
+        entry = self._symbols.get(symbol)
+        if entry is not None:
+            self._handle(entry.sync.on_snapshot(snapshot, time.monotonic()))
+
+    def _handle(self, actions: list[Action]) -> None:
+        for action in actions:
+            kind = type(action)
+            if kind is BookChanged:
+                self._emit(BookUpdated(action.symbol, action.last_update_id))
+            elif kind is RequestSnapshot:
+                self.scheduler.request(action.symbol, retry=action.retry)
+            elif kind is StateChanged:
+                entry = self._symbols.get(action.symbol)
+                if entry is not None:
+                    if action.new is SyncState.LIVE:
+                        entry.live.set()
+                    else:
+                        entry.live.clear()
+                log.info("book state symbol=%s state=%s reason=%s", action.symbol, action.new, action.reason)
+                self._emit(SymbolStateChanged(action.symbol, action.new, action.reason))
+            elif kind is GapDetected:
+                log.warning(
+                    "gap symbol=%s expected=%d got=%d: resyncing", action.symbol, action.expected, action.got
+                )
+
+    def _emit(self, event: ManagerEvent) -> None:
+        for listener in self._listeners:
+            try:
+                listener(event)
+            except Exception:
+                log.exception("listener failed event=%s", type(event).__name__)
+
+
+async def _resubscribe(conn: StreamConnection, streams: list[str]) -> None:
+    await conn.unsubscribe(streams)
+    await conn.subscribe(streams)

@@ -1,0 +1,279 @@
+"""The persistence task: one top-N snapshot per recorded symbol per wall-clock second.
+
+Each tick captures every recorded symbol on the event loop (the books are mutated there, so a capture
+is consistent), then writes all of them as ONE WriteBatch in an executor so the loop never blocks.
+A symbol whose book is not live gets a gap record with the reason instead of a stale snapshot.
+
+Ticks are aligned to whole seconds of the wall clock and computed from it each time, so the schedule
+never drifts; a tick that wakes more than a second late records the seconds it slept through as
+gaps ("late"), never as copies. A failed write keeps its tick in a bounded backlog that goes out with
+the next successful write, so a short I/O failure loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from core.book_sync import SyncState
+from core.manager import OrderBookManager
+from core.series import series_from_snapshot
+from core.snapshot import OrderBookSnapshot
+from core.storage import GapRecord, SnapshotStorage
+
+log = logging.getLogger(__name__)
+
+BACKLOG_TICKS = 600  # ten minutes of failed ticks kept for retry; older ones are dropped and counted
+
+
+@dataclass(slots=True)
+class RecordingStatus:
+    """What one recorded symbol did in this process (the store holds the totals)."""
+
+    symbol: str
+    recording: bool = True
+    stored: int = 0
+    gaps: int = 0
+    last_stored: int | None = None  # capture second of the last snapshot on disk
+    last_gap_reason: str | None = None
+
+
+@dataclass(slots=True)
+class _Tick:
+    timestamp: int
+    snapshots: list[OrderBookSnapshot] = field(default_factory=list)
+    gaps: list[GapRecord] = field(default_factory=list)
+    series: list[tuple[str, int, bytes]] = field(default_factory=list)
+
+
+def gap_reason(state: SyncState | None, reason: str) -> str:
+    """A short, stable reason for a gap record."""
+    if state is None:
+        return "not_subscribed"
+    if state is SyncState.STALE:
+        return "disconnected" if reason == "disconnected" else "stale"
+    return "syncing"
+
+
+class SnapshotRecorder:
+    """Records the set of symbols given by `start_recording` / `stop_recording`, changeable at runtime."""
+
+    def __init__(
+        self,
+        storage: SnapshotStorage,
+        manager: OrderBookManager,
+        symbols: Iterable[str] = (),
+        *,
+        interval: int = 1,
+        depth: int = 20,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if interval < 1:
+            raise ValueError("the snapshot interval is a whole number of seconds, at least 1")
+        self.storage = storage
+        self.manager = manager
+        self.interval = interval
+        self.depth = depth
+        self.clock = clock
+        self._recording: dict[str, RecordingStatus] = {}
+        self._backlog: deque[_Tick] = deque()
+        self.write_errors = 0
+        self.ticks_lost = 0
+        self.last_error: str | None = None
+        self.ticks = 0
+        self._minute_stored = 0
+        self._minute_started = 0.0
+        for symbol in symbols:
+            self.start_recording(symbol)
+
+    # --- the set of recorded symbols (takes effect at the next tick) ----------------------------------
+
+    def start_recording(self, symbol: str) -> None:
+        symbol = symbol.strip().upper()
+        status = self._recording.get(symbol)
+        if status is None:
+            self._recording[symbol] = RecordingStatus(symbol)
+        else:
+            status.recording = True
+        log.info("recording on symbol=%s", symbol)
+
+    def stop_recording(self, symbol: str) -> None:
+        status = self._recording.get(symbol.strip().upper())
+        if status is not None and status.recording:
+            status.recording = False
+            log.info("recording off symbol=%s", symbol)
+
+    def is_recording(self, symbol: str) -> bool:
+        status = self._recording.get(symbol)
+        return bool(status and status.recording)
+
+    @property
+    def recorded_symbols(self) -> list[str]:
+        return [s for s, st in self._recording.items() if st.recording]
+
+    def status(self, symbol: str) -> RecordingStatus | None:
+        return self._recording.get(symbol)
+
+    @property
+    def backlog(self) -> int:
+        return len(self._backlog)
+
+    # --- one tick ----------------------------------------------------------------------------------------
+
+    def capture(self, timestamp: int) -> _Tick:
+        """Capture every recorded symbol at `timestamp` (runs on the loop: books don't change meanwhile)."""
+        tick = _Tick(timestamp)
+        for symbol in self.recorded_symbols:
+            book = self.manager.book(symbol)
+            if book is None or not self.manager.is_live(symbol):
+                state = self.manager.status(symbol) if book is not None else None
+                reason = gap_reason(state.state if state else None, state.reason if state else "")
+                tick.gaps.append(GapRecord(symbol, timestamp, reason))
+                continue
+            if book.is_empty():
+                log.warning("skipping snapshot: empty order book symbol=%s timestamp=%d", symbol, timestamp)
+                tick.gaps.append(GapRecord(symbol, timestamp, "empty_book"))
+                continue
+            try:
+                snap = OrderBookSnapshot.from_orderbook(book, timestamp, self.depth)
+                row = series_from_snapshot(snap).to_bytes()
+            except Exception as exc:  # one bad symbol must not cost the others their second
+                log.error("failed to serialize snapshot symbol=%s error=%s", symbol, exc)
+                tick.gaps.append(GapRecord(symbol, timestamp, "serialize_error"))
+                continue
+            tick.snapshots.append(snap)
+            tick.series.append((symbol, timestamp, row))
+            log.debug(
+                "captured snapshot symbol=%s timestamp=%d update_id=%d", symbol, timestamp, snap.update_id
+            )
+        return tick
+
+    async def write(self, tick: _Tick) -> bool:
+        """Write this tick together with any backlog in one batch. False (and kept) on failure."""
+        self._backlog.append(tick)
+        while len(self._backlog) > BACKLOG_TICKS:
+            dropped = self._backlog.popleft()
+            self.ticks_lost += 1
+            log.error(
+                "dropped unwritten tick timestamp=%d after %d failed ticks", dropped.timestamp, BACKLOG_TICKS
+            )
+        pending = list(self._backlog)
+        snapshots = [s for t in pending for s in t.snapshots]
+        gaps = [g for t in pending for g in t.gaps]
+        series = [r for t in pending for r in t.series]
+        try:
+            await self.storage.run_blocking(self.storage.put_tick, snapshots, gaps, series)
+        except Exception as exc:
+            self.write_errors += 1
+            self.last_error = str(exc)
+            log.error(
+                "failed to persist snapshots timestamp=%d symbols=%d backlog=%d error=%s",
+                tick.timestamp, len(tick.snapshots), len(self._backlog), exc,
+            )  # fmt: skip
+            return False
+        self._backlog.clear()
+        if self.last_error is not None:
+            log.info("writes succeed again; backlog written ticks=%d", len(pending))
+        self.last_error = None
+        for snap in snapshots:
+            status = self._recording.get(snap.symbol)
+            if status is not None:
+                status.stored += 1
+                status.last_stored = max(status.last_stored or 0, snap.timestamp)
+        for gap in gaps:
+            status = self._recording.get(gap.symbol)
+            if status is not None:
+                status.gaps += 1
+                status.last_gap_reason = gap.reason
+        self._minute_stored += len(snapshots)
+        return True
+
+    async def tick(self, timestamp: int) -> None:
+        await self.write(self.capture(timestamp))
+        self.ticks += 1
+        self._log_minute_summary()
+
+    # --- the loop ------------------------------------------------------------------------------------------
+
+    async def run(self, shutdown: asyncio.Event) -> None:
+        """Tick on wall-clock boundaries until `shutdown` is set; the tick in flight always completes."""
+        session_start = int(self.clock())
+        await self.storage.run_blocking(self.storage.start_session, self.recorded_symbols, session_start)
+        self._minute_started = self.clock()
+        next_ts = self._next_boundary(self.clock())
+        reason = "stopped"
+        try:
+            while not shutdown.is_set():
+                delay = next_ts - self.clock()
+                if delay > 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(shutdown.wait(), delay)
+                    if shutdown.is_set():
+                        break
+                now = self.clock()
+                due = int(now) - (int(now) % self.interval)
+                if due - next_ts >= self.interval:  # the loop slept through whole ticks
+                    self._record_missed(next_ts, due)
+                # A cancellation waits for the tick in flight, so its batch still reaches the disk.
+                in_flight = asyncio.ensure_future(self.tick(due))
+                try:
+                    await asyncio.shield(in_flight)
+                except asyncio.CancelledError:
+                    await in_flight
+                    raise
+                next_ts = due + self.interval
+        except asyncio.CancelledError:
+            reason = "cancelled"
+            raise
+        finally:
+            end = int(self.clock())
+            try:
+                if self._backlog:
+                    await self.write(_Tick(end))
+                await self.storage.run_blocking(self.storage.end_session, end, reason)
+            except Exception as exc:
+                log.error("could not close the recording session error=%s", exc)
+            log.info(
+                "snapshot persistence task shutting down ticks=%d write_errors=%d",
+                self.ticks,
+                self.write_errors,
+            )
+
+    def _next_boundary(self, now: float) -> int:
+        return (math.floor(now) // self.interval + 1) * self.interval
+
+    def _record_missed(self, first: int, due: int) -> None:
+        missed = _Tick(first)
+        for ts in range(first, due, self.interval):
+            missed.gaps.extend(GapRecord(s, ts, "late") for s in self.recorded_symbols)
+        log.warning("tick late: seconds %d..%d recorded as gaps", first, due - self.interval)
+        self._backlog.append(missed)
+
+    def _log_minute_summary(self) -> None:
+        now = self.clock()
+        if now - self._minute_started >= 60:
+            log.info(
+                "stored snapshots last_minute=%d symbols=%d write_errors=%d",
+                self._minute_stored, len(self.recorded_symbols), self.write_errors,
+            )  # fmt: skip
+            self._minute_stored = 0
+            self._minute_started = now
+
+
+def spawn_snapshot_persistence_task(
+    storage: SnapshotStorage,
+    manager: OrderBookManager,
+    symbols: Iterable[str],
+    shutdown: asyncio.Event,
+    **options,
+) -> tuple[asyncio.Task, SnapshotRecorder]:
+    """The contract's entry point: subscribe nothing itself, record `symbols` until `shutdown` is set."""
+    recorder = SnapshotRecorder(storage, manager, symbols, **options)
+    task = asyncio.get_running_loop().create_task(recorder.run(shutdown), name="snapshot-persistence")
+    return task, recorder

@@ -1,0 +1,184 @@
+"""One combined-stream WebSocket to Binance: connect, read frames, paced control messages.
+
+Binance closes a connection that sends more than 5 messages a second (pings, pongs and JSON control
+messages all count), so control messages leave at most `max_control_per_sec` apart, leaving room for
+the pong websockets sends when the server pings. Compression is declined: it costs CPU on every frame
+and buys nothing on loopback or a fast link.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import random
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
+
+log = logging.getLogger(__name__)
+
+STREAMS_PER_CONTROL_MESSAGE = 50  # keeps each SUBSCRIBE frame small
+MAX_STREAMS_IN_URL = 50
+
+
+class ControlTimeout(Exception):
+    """The server did not answer a control message in time."""
+
+
+def backoff(
+    initial: float = 1.0, maximum: float = 60.0, factor: float = 1.8, rng=random.random
+) -> Iterator[float]:
+    """Reconnect delays: exponential with full jitter on the upper half, capped."""
+    delay = initial
+    while True:
+        yield delay * (0.5 + 0.5 * rng())
+        delay = min(delay * factor, maximum)
+
+
+def describe_connect_error(url: str, exc: BaseException) -> str:
+    """One sentence a user understands for a failed connection attempt."""
+    if isinstance(exc, InvalidURI):
+        return f"The stream address {url} is not a valid WebSocket URL."
+    if isinstance(exc, InvalidStatus):
+        return f"The exchange at {url} refused the stream connection (HTTP {exc.response.status_code})."
+    if isinstance(exc, InvalidHandshake):
+        return f"The exchange at {url} did not complete the WebSocket handshake."
+    if isinstance(exc, asyncio.TimeoutError | TimeoutError):
+        return f"Timed out connecting to {url}."
+    if isinstance(exc, OSError):
+        reason = exc.strerror or exc.__class__.__name__
+        return f"Cannot reach the exchange at {url}: {reason}."
+    return f"Connection to {url} failed: {exc}."
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Only a malformed address is hopeless; everything else may recover (network, server restarts)."""
+    return not isinstance(exc, InvalidURI)
+
+
+def depth_stream(symbol: str, speed: str = "100ms") -> str:
+    return f"{symbol.lower()}@depth@{speed}" if speed else f"{symbol.lower()}@depth"
+
+
+def chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class StreamConnection:
+    """An open combined-stream connection. Create with `await StreamConnection.open(...)`."""
+
+    _ids = itertools.count(1)
+
+    def __init__(self, ws: ClientConnection, url: str, streams: set[str], max_control_per_sec: float) -> None:
+        self.ws = ws
+        self.url = url
+        self.streams = set(streams)
+        self.opened_at = time.monotonic()
+        self.last_frame_at = self.opened_at
+        self.close_reason = ""
+        self.seen_symbols: set[str] | None = None  # filled while a rotation waits for this connection
+        self._min_gap = 1.0 / max_control_per_sec
+        self._last_control = 0.0
+        self._control_lock = asyncio.Lock()
+        self._acks: dict[int, asyncio.Future] = {}
+
+    @classmethod
+    async def open(
+        cls,
+        ws_base: str,
+        streams: list[str],
+        *,
+        open_timeout: float = 10.0,
+        max_control_per_sec: float = 4.0,
+    ) -> StreamConnection:
+        first = streams[:MAX_STREAMS_IN_URL]
+        url = f"{ws_base}/stream?streams={'/'.join(first)}"
+        ws = await connect(
+            url,
+            compression=None,
+            ping_interval=None,  # the server pings; websockets answers with the same payload
+            open_timeout=open_timeout,
+            close_timeout=2,
+            max_size=2**24,  # a burst frame can be tens of KB; a 5000-level partial is larger
+            max_queue=4096,
+        )
+        conn = cls(ws, ws_base, set(first), max_control_per_sec)
+        rest = streams[MAX_STREAMS_IN_URL:]
+        if rest:
+            conn.start_background(conn.subscribe(rest))
+        return conn
+
+    def start_background(self, coro) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        _background.add(task)
+        task.add_done_callback(_finish_background)
+
+    @property
+    def age(self) -> float:
+        return time.monotonic() - self.opened_at
+
+    async def subscribe(self, streams: list[str]) -> None:
+        for batch in chunks([s for s in streams if s not in self.streams], STREAMS_PER_CONTROL_MESSAGE):
+            self.streams.update(batch)
+            await self.control("SUBSCRIBE", batch)
+
+    async def unsubscribe(self, streams: list[str]) -> None:
+        for batch in chunks([s for s in streams if s in self.streams], STREAMS_PER_CONTROL_MESSAGE):
+            self.streams.difference_update(batch)
+            await self.control("UNSUBSCRIBE", batch)
+
+    async def control(self, method: str, params: list[Any] | None = None, timeout: float = 10.0) -> Any:
+        """Send one control message, paced, and wait for its answer."""
+        request_id = next(self._ids)
+        message: dict[str, Any] = {"method": method, "id": request_id}
+        if params is not None:
+            message["params"] = params
+        future = asyncio.get_running_loop().create_future()
+        self._acks[request_id] = future
+        try:
+            async with self._control_lock:
+                wait = self._last_control + self._min_gap - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                self._last_control = time.monotonic()
+                await self.ws.send(orjson.dumps(message).decode())
+            return await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            raise ControlTimeout(f"no answer to {method} within {timeout:g} s") from None
+        finally:
+            self._acks.pop(request_id, None)
+
+    def resolve(self, request_id: Any, result: Any = None, error: str | None = None) -> bool:
+        """Hand a control answer to its waiting caller. False if nobody asked."""
+        future = self._acks.get(request_id) if isinstance(request_id, int) else None
+        if future is None or future.done():
+            return False
+        if error is None:
+            future.set_result(result)
+        else:
+            future.set_exception(RuntimeError(error))
+        return True
+
+    async def close(self, reason: str) -> None:
+        self.close_reason = self.close_reason or reason
+        await self.ws.close()
+
+    def abort(self, reason: str) -> None:
+        """Drop the connection now (watchdog): don't wait for a closing handshake on a dead socket."""
+        self.close_reason = self.close_reason or reason
+        self.ws.transport.abort()
+
+
+_background: set[asyncio.Task] = set()
+
+
+def _finish_background(task: asyncio.Task) -> None:
+    _background.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("background control message failed error=%s", task.exception())

@@ -1,0 +1,200 @@
+"""The headless commands as a user runs them: real subprocesses, a real database, the simulator."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from core.commands.query import export_columns
+from core.simulator.market import SyntheticMarket
+from core.simulator.server import ExchangeSimulator
+from core.snapshot import OrderBookSnapshot
+from core.storage import GapRecord, SnapshotStorage
+
+ROOT = Path(__file__).resolve().parents[2]
+START = 1_737_158_400
+
+
+def depthbook(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "gui.entry", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.fixture
+def recorded_db(tmp_path) -> Path:
+    """130 seconds of BTCUSDT from the synthetic market, with a 3-second gap, plus 10 s of ETHUSDT."""
+    path = tmp_path / "db"
+    market = SyntheticMarket("BTCUSDT", seed=11)
+    with SnapshotStorage.open(path, mode="writer") as storage:
+        for i in range(130):
+            for _ in range(10):
+                market.next_event(i * 1000)
+            ts = START + i
+            if 50 <= i < 53:
+                storage.put_tick([], [GapRecord("BTCUSDT", ts, "disconnected")])
+                continue
+            raw = market.snapshot(20)
+            snap = OrderBookSnapshot(
+                "BTCUSDT",
+                tuple(map(tuple, raw["bids"])),
+                tuple(map(tuple, raw["asks"])),
+                raw["lastUpdateId"],
+                ts,
+            )
+            storage.put_tick([snap])
+        for i in range(10):
+            storage.put(
+                "ETHUSDT",
+                START + i,
+                OrderBookSnapshot("ETHUSDT", (("1.0", "1.0"),), (("2.0", "1.0"),), i, START + i).to_bytes(),
+            )
+    return path
+
+
+def test_stats_json_reports_counts_times_completeness_gaps_and_bytes(recorded_db):
+    result = depthbook("stats", "--db", str(recorded_db), "--json")
+    assert result.returncode == 0, result.stderr
+    rows = {row["symbol"]: row for row in json.loads(result.stdout)}
+    btc = rows["BTCUSDT"]
+    assert (btc["count"], btc["first"], btc["last"], btc["gaps"]) == (127, START, START + 129, 3)
+    assert btc["completeness_pct"] == pytest.approx(100 * 127 / 130, abs=0.001)
+    assert btc["bytes"] > 0
+    assert rows["ETHUSDT"]["count"] == 10
+
+
+def test_stats_table_and_unknown_symbol(recorded_db):
+    result = depthbook("stats", "--db", str(recorded_db))
+    assert result.returncode == 0
+    assert "BTCUSDT" in result.stdout and "2025-01-18T00:00:00Z" in result.stdout
+    missing = depthbook("stats", "--db", str(recorded_db), "--symbol", "XRPUSDT")
+    assert missing.returncode == 2
+    assert missing.stderr.strip().startswith("depthbook: no snapshots of XRPUSDT")
+
+
+def test_export_csv_has_wide_rows_in_time_order(recorded_db, tmp_path):
+    out = tmp_path / "btc.csv"
+    result = depthbook(
+        "export", "--db", str(recorded_db), "--symbol", "btcusdt",
+        "--start", "2025-01-18T00:00:10Z", "--end", str(START + 19), "--out", str(out),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "exported 10 snapshots" in result.stderr
+    with out.open() as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == export_columns()
+    assert len(rows) == 11
+    assert [int(r[2]) // 1_000_000 for r in rows[1:]] == list(range(START + 10, START + 20))
+    header = rows[0]
+    first = dict(zip(header, rows[1], strict=True))
+    assert float(first["asks[0].price"]) > float(first["bids[0].price"])
+    assert float(first["bids[0].price"]) > float(first["bids[1].price"])
+
+
+def test_order_flow_json_uses_the_reference_field_names(recorded_db):
+    result = depthbook("order-flow", "--db", str(recorded_db), "--symbol", "BTCUSDT", "--window", "60", "--json")
+    assert result.returncode == 0, result.stderr
+    flow = json.loads(result.stdout)
+    for field in (
+        "symbol", "time_window_start", "time_window_end", "window_duration_secs", "bid_flow_rate",
+        "ask_flow_rate", "net_flow", "flow_direction", "cumulative_delta",
+    ):  # fmt: skip
+        assert field in flow
+    assert flow["time_window_end"] == "2025-01-18T00:02:09Z"
+    assert flow["window_duration_secs"] == 60
+    assert flow["flow_direction"] in {"STRONG_BUY", "MODERATE_BUY", "NEUTRAL", "MODERATE_SELL", "STRONG_SELL"}
+
+
+def test_order_flow_errors_are_one_sentence(recorded_db):
+    short = depthbook("order-flow", "--db", str(recorded_db), "--symbol", "BTCUSDT", "--end", str(START - 100))
+    assert short.returncode == 2
+    assert "Insufficient historical data: need at least 2 snapshots in the 60 s window, got 0" in short.stderr
+    window = depthbook("order-flow", "--db", str(recorded_db), "--symbol", "BTCUSDT", "--window", "5")
+    assert window.returncode == 2 and "between 10 and 300 seconds" in window.stderr
+    assert "Traceback" not in short.stderr + window.stderr
+
+
+async def _read_until(stream: asyncio.StreamReader, predicate, timeout: float) -> list[str]:
+    lines: list[str] = []
+
+    async def read() -> None:
+        while True:
+            line = (await stream.readline()).decode()
+            if not line:
+                raise AssertionError("the recorder exited early:\n" + "".join(lines))
+            lines.append(line)
+            if predicate(line):
+                return
+
+    await asyncio.wait_for(read(), timeout)
+    return lines
+
+
+async def _start_recorder(sim: ExchangeSimulator, db: Path) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gui.entry", "record", "--symbols", "BTCUSDT,ETHUSDT", "--db", str(db),
+        "--ws-url", sim.ws_url, "--rest-url", sim.rest_url, "--status-every", "0.5", "--log-level", "WARNING",
+        cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+
+
+def _stored(line: str) -> int:
+    part = next((p for p in line.split() if p.startswith("stored=")), "stored=0")
+    return int(part.split("=")[1])
+
+
+@pytest.mark.asyncio
+async def test_record_stops_cleanly_on_sigint_then_survives_kill_9(tmp_path):
+    db = tmp_path / "db"
+    async with ExchangeSimulator(symbols=["BTCUSDT", "ETHUSDT"], seed=2, interval_ms=50) as sim:
+        proc = await _start_recorder(sim, db)
+        await _read_until(proc.stdout, lambda line: line.startswith("ETHUSDT") and _stored(line) >= 3, 30)
+        proc.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(proc.wait(), 15) == 0
+        assert b"Traceback" not in await proc.stderr.read()
+        with SnapshotStorage.open(db, mode="read_only") as storage:
+            after_sigint = {s: storage.count(s) for s in ("BTCUSDT", "ETHUSDT")}
+            assert min(after_sigint.values()) >= 3
+            assert storage.sessions()[-1].end_reason == "stopped"
+
+        proc = await _start_recorder(sim, db)
+        await _read_until(proc.stdout, lambda line: line.startswith("BTCUSDT") and _stored(line) >= 3, 30)
+        proc.kill()  # SIGKILL: no chance to flush or close
+        await proc.wait()
+    with SnapshotStorage.open(db, mode="writer") as storage:  # opens with no repair step
+        assert storage.count("BTCUSDT") >= after_sigint["BTCUSDT"] + 3
+        seconds = [ts for ts, _ in storage.range("BTCUSDT", 0, 9_999_999_999)]
+        assert storage.count("BTCUSDT") == len(seconds)
+        assert storage.sessions()[-1].end_reason == "interrupted"
+
+
+def test_record_refuses_a_locked_database_in_one_sentence(tmp_path):
+    db = tmp_path / "db"
+    with SnapshotStorage.open(db, mode="writer"):
+        result = depthbook("record", "--symbols", "BTCUSDT", "--db", str(db), "--ws-url", "ws://127.0.0.1:9",
+                           "--rest-url", "http://127.0.0.1:9")  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"depthbook: The database at {db} is in use by another Depthbook process; open it read-only to browse."
+    )
+
+
+def test_record_names_an_unknown_symbol(tmp_path):
+    async def run() -> subprocess.CompletedProcess:
+        async with ExchangeSimulator(symbols=["BTCUSDT"], seed=2) as sim:
+            return await asyncio.to_thread(
+                depthbook, "record", "--symbols", "BTCUSDT,NOPEUSDT", "--db", str(tmp_path / "db"),
+                "--ws-url", sim.ws_url, "--rest-url", sim.rest_url, "--duration", "1",
+            )  # fmt: skip
+
+    result = asyncio.run(run())
+    assert result.returncode == 1
+    assert "NOPEUSDT is not a symbol on this exchange." in result.stdout
+    assert "Traceback" not in result.stderr

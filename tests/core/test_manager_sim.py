@@ -1,0 +1,277 @@
+"""OrderBookManager against the exchange simulator on loopback: real sockets, real HTTP, injected faults.
+
+After every fault the books must equal the simulator's true book at the same update id. Timings are
+scaled down (events every 20 ms, watchdogs of about a second) so the whole file runs in seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+import pytest_asyncio
+
+from core.book_sync import SyncState
+from core.manager import (
+    BookUpdated,
+    ManagerConfig,
+    OrderBookManager,
+    SubscriptionLimitError,
+    SymbolStateChanged,
+)
+from core.rest import InvalidSymbolError
+from core.simulator.server import ExchangeSimulator
+from core.wire import decimal_ticks
+
+SYMBOLS = ["BTCUSDT", "ETHUSDT", "BNBUSDT"]
+
+
+async def wait_for(condition, timeout: float = 10.0, what: str = "condition") -> None:
+    """Wait until `condition()` is true (polling the loop), or fail naming what was awaited."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
+def fast_config(sim: ExchangeSimulator, **overrides) -> ManagerConfig:
+    options = dict(
+        ws_url=sim.ws_url,
+        rest_url=sim.rest_url,
+        snapshot_limit=1000,
+        connection_silence=1.5,
+        symbol_silence=1.0,
+        watchdog_interval=0.05,
+        reconnect_initial=0.05,
+        reconnect_max=0.5,
+        snapshot_retry_delay=0.05,
+        max_control_per_sec=20.0,  # the simulator's limit is per second too; tests stay under it
+    )
+    options.update(overrides)
+    return ManagerConfig(**options)
+
+
+@pytest_asyncio.fixture
+async def sim():
+    simulator = ExchangeSimulator(symbols=SYMBOLS, seed=7, interval_ms=20)
+    await simulator.start()
+    yield simulator
+    await simulator.stop()
+
+
+@pytest_asyncio.fixture
+async def manager(sim):
+    mgr = OrderBookManager(fast_config(sim))
+    await mgr.start()
+    yield mgr
+    await mgr.stop()
+
+
+def assert_matches_truth(manager: OrderBookManager, sim: ExchangeSimulator, symbol: str) -> None:
+    """Every level we hold has the true quantity, and the top 100 of each side is exactly the truth."""
+    book = manager.book(symbol)
+    assert book is not None and manager.is_live(symbol), manager.status(symbol)
+    true_bids, true_asks = sim.market(symbol).book_at(book.last_update_id)
+    ours_bids, ours_asks = book.as_dicts()
+    for ours, truth in ((ours_bids, true_bids), (ours_asks, true_asks)):
+        wrong = {p: (q, truth.get(p)) for p, q in ours.items() if truth.get(p) != q}
+        assert not wrong, f"{symbol} levels differ from the true book: {list(wrong.items())[:5]}"
+    top_bids = sorted(true_bids, key=decimal_ticks, reverse=True)[:100]
+    top_asks = sorted(true_asks, key=decimal_ticks)[:100]
+    assert [p for p, _ in book.top_bids(100)] == top_bids
+    assert [p for p, _ in book.top_asks(100)] == top_asks
+
+
+async def all_live(manager, symbols=SYMBOLS, timeout=10.0):
+    await wait_for(lambda: all(manager.is_live(s) for s in symbols), timeout, f"{symbols} live")
+
+
+@pytest.mark.asyncio
+async def test_books_go_live_and_equal_the_true_book(sim, manager):
+    events = []
+    manager.add_listener(events.append)
+    await manager.subscribe_many(SYMBOLS)
+    await all_live(manager)
+    # let a few hundred events flow through, then compare at the exact update id
+    start = {s: manager.status(s).events_applied for s in SYMBOLS}
+    await wait_for(lambda: all(manager.status(s).events_applied > start[s] + 20 for s in SYMBOLS))
+    for symbol in SYMBOLS:
+        assert_matches_truth(manager, sim, symbol)
+        assert manager.status(symbol).gaps == 0
+    assert any(isinstance(e, BookUpdated) for e in events)
+    assert any(isinstance(e, SymbolStateChanged) and e.state is SyncState.LIVE for e in events)
+    assert manager.connection_status().connected
+
+
+@pytest.mark.asyncio
+async def test_get_orderbook_subscribes_lazily_and_is_idempotent(sim, manager):
+    book = await manager.get_orderbook("btcusdt", timeout=10)
+    assert book.symbol == "BTCUSDT" and not book.is_empty()
+    await manager.subscribe("BTCUSDT")
+    assert manager.symbols == ["BTCUSDT"]
+
+
+@pytest.mark.asyncio
+async def test_gap_on_one_symbol_resyncs_it_alone(sim, manager):
+    await manager.subscribe_many(SYMBOLS)
+    await all_live(manager)
+    before = {s: manager.status(s) for s in SYMBOLS}
+    sim.faults.drop_events("ETHUSDT", n=2)
+    await wait_for(lambda: manager.status("ETHUSDT").resyncs > before["ETHUSDT"].resyncs, what="ETH resync")
+    await all_live(manager)
+    for symbol in ("BTCUSDT", "BNBUSDT"):
+        assert manager.status(symbol).resyncs == before[symbol].resyncs, f"{symbol} was disturbed"
+        assert manager.status(symbol).gaps == 0
+    assert manager.status("ETHUSDT").gaps >= 1
+    for symbol in SYMBOLS:
+        assert_matches_truth(manager, sim, symbol)
+
+
+@pytest.mark.asyncio
+async def test_duplicates_and_outdated_snapshot_are_handled(sim, manager):
+    sim.faults.stale_snapshot("BTCUSDT", n=1)
+    sim.faults.straddle_snapshot("ETHUSDT", n=1)
+    await manager.subscribe_many(SYMBOLS)
+    await all_live(manager)
+    sim.faults.duplicate_events(None, n=5)
+    await wait_for(lambda: manager.status("BTCUSDT").events_applied > 50)
+    for symbol in SYMBOLS:
+        assert manager.status(symbol).gaps == 0, symbol
+        assert_matches_truth(manager, sim, symbol)
+    assert manager.book("BTCUSDT") is not None
+
+
+@pytest.mark.asyncio
+async def test_disconnect_reconnects_and_books_recover(sim, manager):
+    await manager.subscribe_many(SYMBOLS)
+    await all_live(manager)
+    sim.faults.disconnect_all()
+    await wait_for(lambda: manager.connection_status().reconnects >= 1, what="a reconnect")
+    await all_live(manager)
+    await wait_for(lambda: manager.connection_status().connected)
+    for symbol in SYMBOLS:
+        assert_matches_truth(manager, sim, symbol)
+
+
+@pytest.mark.asyncio
+async def test_server_shutdown_frame_reconnects_at_once(sim, manager):
+    await manager.subscribe_many(SYMBOLS)
+    await all_live(manager)
+    sim.faults.server_shutdown()
+    await wait_for(lambda: manager.connection_status().reconnects >= 1, what="a reconnect")
+    await all_live(manager)
+    for symbol in SYMBOLS:
+        assert_matches_truth(manager, sim, symbol)
+
+
+@pytest.mark.asyncio
+async def test_silent_symbol_goes_stale_then_recovers(sim, manager):
+    await manager.subscribe_many(SYMBOLS)
+    await all_live(manager)
+    sim.faults.silence("BNBUSDT", seconds=1.6)
+    await wait_for(lambda: manager.status("BNBUSDT").state is SyncState.STALE, what="BNB stale")
+    assert manager.is_live("BTCUSDT")
+    await wait_for(lambda: manager.is_live("BNBUSDT"), what="BNB live again")
+    assert_matches_truth(manager, sim, "BNBUSDT")
+
+
+@pytest.mark.asyncio
+async def test_silent_connection_is_replaced(sim, manager):
+    await manager.subscribe_many(SYMBOLS)
+    await all_live(manager)
+    sim.faults.silence(None, seconds=2.5)  # every symbol: the socket itself looks dead
+    await wait_for(lambda: manager.connection_status().reconnects >= 1, what="a reconnect", timeout=10)
+    await all_live(manager, timeout=15)
+    for symbol in SYMBOLS:
+        assert_matches_truth(manager, sim, symbol)
+
+
+@pytest.mark.asyncio
+async def test_rate_limited_snapshots_wait_and_succeed(sim, manager):
+    sim.faults.rate_limit(status=429, retry_after=1, count=1)
+    await manager.subscribe("BTCUSDT")  # the symbol check meets the 429, waits and succeeds
+    sim.faults.rate_limit(status=429, retry_after=1, count=1)  # and so does the first snapshot
+    await wait_for(lambda: manager.is_live("BTCUSDT"), timeout=10)
+    assert manager.connection_status().snapshot_errors >= 1
+    assert_matches_truth(manager, sim, "BTCUSDT")
+
+
+@pytest.mark.asyncio
+async def test_malformed_frames_are_logged_and_streaming_goes_on(sim, manager, caplog):
+    await manager.subscribe_many(SYMBOLS)
+    await all_live(manager)
+    sim.faults.malformed_frames(n=3)
+    await wait_for(lambda: manager.connection_status().bad_frames >= 3, what="bad frames counted")
+    applied = manager.status("BTCUSDT").events_applied
+    await wait_for(lambda: manager.status("BTCUSDT").events_applied > applied + 10)
+    assert "malformed frame" in caplog.text
+    for symbol in SYMBOLS:
+        assert_matches_truth(manager, sim, symbol)
+
+
+@pytest.mark.asyncio
+async def test_rotation_before_the_age_limit_leaves_no_gap(sim):
+    mgr = OrderBookManager(fast_config(sim, max_connection_age=1.0, rotation_overlap=2.0))
+    await mgr.start()
+    try:
+        await mgr.subscribe_many(SYMBOLS)
+        await all_live(mgr)
+        await wait_for(lambda: mgr.connection_status().rotations >= 2, what="two rotations", timeout=10)
+        for symbol in SYMBOLS:
+            status = mgr.status(symbol)
+            assert status.gaps == 0 and status.resyncs == 0, status
+            assert_matches_truth(mgr, sim, symbol)
+    finally:
+        await mgr.stop()
+
+
+@pytest.mark.asyncio
+async def test_unknown_symbol_is_refused_with_its_name(sim, manager):
+    with pytest.raises(InvalidSymbolError, match="NOPEUSDT"):
+        await manager.subscribe("NOPEUSDT")
+    with pytest.raises(InvalidSymbolError, match="not a valid symbol"):
+        await manager.subscribe("btc/usdt")
+    assert manager.symbols == []
+
+
+@pytest.mark.asyncio
+async def test_symbol_limit(sim):
+    mgr = OrderBookManager(fast_config(sim, max_symbols=2))
+    await mgr.start()
+    try:
+        await mgr.subscribe_many(["BTCUSDT", "ETHUSDT"])
+        with pytest.raises(SubscriptionLimitError, match="more than 2"):
+            await mgr.subscribe("BNBUSDT")
+    finally:
+        await mgr.stop()
+
+
+@pytest.mark.asyncio
+async def test_unsubscribe_stops_the_symbol(sim, manager):
+    await manager.subscribe_many(SYMBOLS)
+    await all_live(manager)
+    await manager.unsubscribe("ETHUSDT")
+    assert "ETHUSDT" not in manager.symbols and manager.book("ETHUSDT") is None
+    await manager.subscribe("ETHUSDT")
+    await all_live(manager)
+    assert_matches_truth(manager, sim, "ETHUSDT")
+
+
+@pytest.mark.asyncio
+async def test_unreachable_exchange_reports_a_sentence_and_keeps_trying():
+    config = ManagerConfig(
+        ws_url="ws://127.0.0.1:9", rest_url="http://127.0.0.1:9", validate_symbols=False,
+        reconnect_initial=0.05, reconnect_max=0.1,
+    )  # fmt: skip
+    mgr = OrderBookManager(config)
+    await mgr.start()
+    try:
+        await mgr.subscribe("BTCUSDT")
+        await wait_for(lambda: mgr.connection_status().last_error is not None, what="an error")
+        error = mgr.connection_status().last_error
+        assert error.startswith("Cannot reach the exchange at ws://127.0.0.1:9")
+        assert mgr.status("BTCUSDT").state is SyncState.BUFFERING
+    finally:
+        await mgr.stop()

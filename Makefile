@@ -9,20 +9,24 @@ STAMP := $(VENV)/.depthbook-installed
 # Qt offscreen (tests) and a real window (xcb, Xvfb for screenshots); see platform-notes.md.
 APT_QT := libglib2.0-0 libgl1 libegl1 libxkbcommon0 libfontconfig1 fonts-dejavu-core libdbus-1-3
 APT_XCB := libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 \
-           libxcb-render-util0 libxcb-shape0 xvfb xauth
+           libxcb-render-util0 libxcb-shape0
+APT_XVFB := xvfb xauth
 ARGS ?=
 
 .PHONY: run demo test lint bench sysdeps venv sim screenshots clean
 
+run: APT = $(APT_QT) $(APT_XCB)
 run: sysdeps venv
 	$(VENV)/bin/depthbook $(ARGS)
 
+demo: APT = $(APT_QT) $(APT_XCB)
 demo: sysdeps venv
 	$(VENV)/bin/depthbook --demo $(ARGS)
 
 sim: venv
 	$(VENV)/bin/depthbook sim $(ARGS)
 
+test: APT = $(APT_QT)
 test: sysdeps venv lint
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest $(ARGS)
 
@@ -30,15 +34,18 @@ lint: venv
 	$(VENV)/bin/ruff check core gui tests bench
 	$(VENV)/bin/lint-imports
 
+bench: APT = $(APT_QT)
 bench: sysdeps venv
 	$(PY) -m pip install -q -e '.[test,bench,parquet]'
 	QT_QPA_PLATFORM=offscreen $(PY) -m bench $(ARGS)
 
+screenshots: APT = $(APT_QT) $(APT_XCB) $(APT_XVFB)
 screenshots: sysdeps venv
 	xvfb-run -a -s "-screen 0 1440x900x24" $(PY) -m bench.screenshots
 
+APT ?= $(APT_QT)
 sysdeps:
-	@missing=""; for p in $(APT_QT) $(APT_XCB); do \
+	@missing=""; for p in $(APT); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \

@@ -212,17 +212,37 @@ async def test_malformed_frames_are_logged_and_streaming_goes_on(sim, manager, c
 
 
 @pytest.mark.asyncio
-async def test_rotation_before_the_age_limit_leaves_no_gap(sim):
-    mgr = OrderBookManager(fast_config(sim, max_connection_age=1.0, rotation_overlap=2.0))
+async def test_rotation_before_the_age_limit_leaves_no_gap():
+    # A scaled-down 24 h limit: the exchange drops connections older than 2 s; we rotate at 1 s.
+    async with ExchangeSimulator(symbols=SYMBOLS, seed=8, interval_ms=20, max_connection_age=2.0) as sim:
+        mgr = OrderBookManager(fast_config(sim, max_connection_age=1.0, rotation_overlap=0.5))
+        await mgr.start()
+        try:
+            await mgr.subscribe_many(SYMBOLS)
+            await all_live(mgr)
+            await wait_for(lambda: mgr.connection_status().rotations >= 3, what="three rotations", timeout=10)
+            assert mgr.connection_status().reconnects == 0  # never dropped by the exchange
+            for symbol in SYMBOLS:
+                status = mgr.status(symbol)
+                assert status.gaps == 0 and status.resyncs == 0, status
+                assert_matches_truth(mgr, sim, symbol)
+        finally:
+            await mgr.stop()
+
+
+@pytest.mark.asyncio
+async def test_full_depth_snapshot_gives_exactly_the_true_book(sim):
+    # The simulator's book is under 5000 levels a side, so a limit=5000 snapshot holds all of it.
+    mgr = OrderBookManager(fast_config(sim, snapshot_limit=5000))
     await mgr.start()
     try:
         await mgr.subscribe_many(SYMBOLS)
         await all_live(mgr)
-        await wait_for(lambda: mgr.connection_status().rotations >= 2, what="two rotations", timeout=10)
+        sim.faults.drop_events("BTCUSDT", n=1)
+        await wait_for(lambda: mgr.status("BTCUSDT").resyncs >= 1 and mgr.is_live("BTCUSDT"), what="resync")
         for symbol in SYMBOLS:
-            status = mgr.status(symbol)
-            assert status.gaps == 0 and status.resyncs == 0, status
-            assert_matches_truth(mgr, sim, symbol)
+            book = mgr.book(symbol)
+            assert book.as_dicts() == sim.market(symbol).book_at(book.last_update_id)
     finally:
         await mgr.stop()
 

@@ -31,7 +31,7 @@ test: sysdeps venv lint
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest $(ARGS)
 
 lint: venv
-	$(VENV)/bin/ruff check core gui tests bench
+	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 
 bench: APT = $(APT_QT)

@@ -47,7 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="depthbook", description="Watch and record Binance order books.")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
-        "--log-level", default=None, help="DEBUG, INFO, WARNING or ERROR (default: INFO for record, else WARNING)"
+        "--log-level",
+        default=None,
+        help="DEBUG, INFO, WARNING or ERROR (default: INFO for record, else WARNING)",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -60,6 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     rec.add_argument("--snapshot-limit", type=int, default=1000, help="REST snapshot depth (default 1000)")
     rec.add_argument("--status-every", type=float, default=10.0, help="seconds between status lines")
+    rec.add_argument(
+        "--retention-days",
+        type=int,
+        default=None,
+        help="delete snapshots older than this, hourly (default: keep all)",
+    )
 
     stats = sub.add_parser("stats", parents=[common], help="what is stored, per symbol")
     _add_db(stats)

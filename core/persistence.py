@@ -29,6 +29,7 @@ from core.storage import GapRecord, SnapshotStorage
 
 log = logging.getLogger(__name__)
 
+RETENTION_EVERY = 3600.0  # seconds between retention passes
 BACKLOG_TICKS = 600  # ten minutes of failed ticks kept for retry; older ones are dropped and counted
 
 
@@ -205,6 +206,7 @@ class SnapshotRecorder:
         """Tick on wall-clock boundaries until `shutdown` is set; the tick in flight always completes."""
         session_start = int(self.clock())
         await self.storage.run_blocking(self.storage.start_session, self.recorded_symbols, session_start)
+        retention = asyncio.get_running_loop().create_task(self._retention_loop(shutdown))
         self._minute_started = self.clock()
         next_ts = self._next_boundary(self.clock())
         reason = "stopped"
@@ -232,6 +234,7 @@ class SnapshotRecorder:
             reason = "cancelled"
             raise
         finally:
+            retention.cancel()
             end = int(self.clock())
             try:
                 if self._backlog:
@@ -244,6 +247,22 @@ class SnapshotRecorder:
                 self.ticks,
                 self.write_errors,
             )
+
+    async def _retention_loop(self, shutdown: asyncio.Event) -> None:
+        """Delete snapshots older than the storage's retention (off unless configured), hourly."""
+        if self.storage.options.retention.days is None:
+            return
+        while not shutdown.is_set():
+            try:
+                deleted = await self.storage.run_blocking(self.storage.apply_retention, int(self.clock()))
+                if deleted:
+                    log.info(
+                        "retention deleted snapshots=%d days=%s", deleted, self.storage.options.retention.days
+                    )
+            except Exception as exc:
+                log.error("retention failed error=%s", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(shutdown.wait(), RETENTION_EVERY)
 
     def _next_boundary(self, now: float) -> int:
         return (math.floor(now) // self.interval + 1) * self.interval

@@ -13,7 +13,7 @@ from core.manager import MAX_SYMBOLS_CEILING, ManagerConfig, OrderBookManager, S
 from core.paths import default_db_path
 from core.persistence import SnapshotRecorder
 from core.rest import ExchangeError
-from core.storage import SnapshotStorage, StorageError
+from core.storage import RetentionPolicy, SnapshotStorage, StorageError, StorageOptions
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,8 @@ async def run_record(args) -> int:
     db_path = args.db or default_db_path()
     db_path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        storage = SnapshotStorage.open(db_path, mode="writer")
+        options = StorageOptions(retention=RetentionPolicy(args.retention_days))
+        storage = SnapshotStorage.open(db_path, mode="writer", options=options)
     except StorageError as exc:
         raise UserError(str(exc)) from None
 

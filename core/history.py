@@ -1,0 +1,107 @@
+"""History queries over a recording: chart series, the recorded ladder at a second, heatmaps, coverage.
+
+Blocking (RocksDB reads); the GUI runs them in an executor for long ranges. Long ranges never decode more
+than they need: chart series come from the `series` column family written at record time (89 bytes a
+second, decoded in one numpy call), heatmaps sample at most `max_rows` seconds.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.series import (
+    SERIES_FIELDS,
+    LiquidityMatrix,
+    SeriesArrays,
+    liquidity_matrix,
+    series_from_snapshot,
+    series_to_arrays,
+)
+from core.snapshot import OrderBookSnapshot
+from core.storage import GapRecord, SnapshotStorage
+
+# The same layout as core.series' struct "<Bq9dQ": version, second, nine doubles, update id.
+_ROW_DTYPE = np.dtype(
+    [("version", "u1"), ("timestamp", "<i8")]
+    + [(name, "<f8") for name in SERIES_FIELDS[1:-1]]
+    + [("update_id", "<u8")]
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    """Which seconds of [start, end] hold a snapshot, as runs; the rest is missing."""
+
+    start: int
+    end: int
+    stored: int
+    present: list[tuple[int, int]]  # inclusive runs of stored seconds
+    missing: list[tuple[int, int]]  # inclusive runs of seconds with no snapshot
+    gaps: list[GapRecord]  # the recorder's reasons for seconds it could not store
+
+    @property
+    def completeness_pct(self) -> float:
+        span = self.end - self.start + 1
+        return 100.0 * self.stored / span if span > 0 else 0.0
+
+
+class History:
+    def __init__(self, storage: SnapshotStorage) -> None:
+        self.storage = storage
+
+    def series(self, symbol: str, start: int, end: int) -> SeriesArrays:
+        """Per-second mid, spread, bps, microprice, volumes and imbalance over [start, end]."""
+        rows = [value for _, value in self.storage.series(symbol, start, end)]
+        if rows:
+            table = np.frombuffer(b"".join(rows), dtype=_ROW_DTYPE)
+            return {name: table[name].copy() for name in SERIES_FIELDS}
+        # A database without the series family (the reference service's): derive it from the snapshots.
+        return series_to_arrays([series_from_snapshot(s) for s in self.snapshots(symbol, start, end)])
+
+    def snapshots(self, symbol: str, start: int, end: int) -> list[OrderBookSnapshot]:
+        return [OrderBookSnapshot.from_bytes(symbol, v) for _, v in self.storage.range(symbol, start, end)]
+
+    def ladder_at(self, symbol: str, ts: int, tolerance: int = 0) -> OrderBookSnapshot | None:
+        """The snapshot recorded at `ts`, or the latest one at most `tolerance` seconds before it."""
+        value = self.storage.get(symbol, ts)
+        if value is not None:
+            return OrderBookSnapshot.from_bytes(symbol, value)
+        if tolerance <= 0:
+            return None
+        found = None
+        for _, value in self.storage.range(symbol, ts - tolerance, ts):
+            found = value
+        return OrderBookSnapshot.from_bytes(symbol, found) if found is not None else None
+
+    def liquidity(
+        self, symbol: str, start: int, end: int, price_bins: int = 120, max_rows: int = 1800
+    ) -> LiquidityMatrix:
+        """Resting quantity per (second, price bin) for a heatmap, sampling long ranges evenly."""
+        step = max(1, math.ceil((end - start + 1) / max_rows))
+        picked = []
+        for ts, value in self.storage.range(symbol, start, end):
+            if (ts - start) % step == 0:
+                picked.append(OrderBookSnapshot.from_bytes(symbol, value))
+        return liquidity_matrix(picked, price_bins)
+
+    def coverage(self, symbol: str, start: int, end: int) -> Coverage:
+        present: list[tuple[int, int]] = []
+        stored = 0
+        for ts, _ in self.storage.range(symbol, start, end):
+            stored += 1
+            if present and present[-1][1] == ts - 1:
+                present[-1] = (present[-1][0], ts)
+            else:
+                present.append((ts, ts))
+        missing = []
+        cursor = start
+        for a, b in present:
+            if a > cursor:
+                missing.append((cursor, a - 1))
+            cursor = b + 1
+        if cursor <= end:
+            missing.append((cursor, end))
+        return Coverage(start, end, stored, present, missing, self.storage.gaps(symbol, start, end))

@@ -1,0 +1,87 @@
+import numpy as np
+import pytest
+
+from core.history import History
+from core.series import series_from_snapshot
+from core.simulator.market import SyntheticMarket
+from core.snapshot import OrderBookSnapshot
+from core.storage import GapRecord, SnapshotStorage
+
+START = 1_737_158_400
+
+
+def market_snapshots(n: int, symbol: str = "BTCUSDT") -> list[OrderBookSnapshot]:
+    market = SyntheticMarket(symbol, seed=4)
+    out = []
+    for i in range(n):
+        for _ in range(5):
+            market.next_event(i * 1000)
+        raw = market.snapshot(20)
+        out.append(
+            OrderBookSnapshot(
+                symbol,
+                tuple(map(tuple, raw["bids"])),
+                tuple(map(tuple, raw["asks"])),
+                raw["lastUpdateId"],
+                START + i,
+            )
+        )
+    return out
+
+
+@pytest.fixture
+def storage(tmp_path):
+    """60 seconds recorded with series rows, seconds 20..24 missing (gap records for 20..22)."""
+    snaps = market_snapshots(60)
+    with SnapshotStorage.open(tmp_path / "db", mode="writer") as store:
+        for snap in snaps:
+            i = snap.timestamp - START
+            if 20 <= i < 25:
+                if i < 23:
+                    store.put_tick([], [GapRecord("BTCUSDT", snap.timestamp, "disconnected")])
+                continue
+            store.put_tick([snap], [], [("BTCUSDT", snap.timestamp, series_from_snapshot(snap).to_bytes())])
+        store.snaps = snaps
+        yield store
+
+
+def test_series_from_the_series_family_equals_deriving_it(storage):
+    history = History(storage)
+    arrays = history.series("BTCUSDT", START, START + 59)
+    assert len(arrays["timestamp"]) == 55
+    expected = [series_from_snapshot(s) for s in storage.snaps if not 20 <= s.timestamp - START < 25]
+    assert arrays["timestamp"].tolist() == [r.timestamp for r in expected]
+    assert np.allclose(arrays["mid"], [r.mid for r in expected])
+    assert np.allclose(arrays["spread_bps"], [r.spread_bps for r in expected])
+    assert arrays["update_id"].tolist() == [r.update_id for r in expected]
+
+
+def test_series_falls_back_to_snapshots_without_a_series_family(tmp_path):
+    snaps = market_snapshots(10)
+    with SnapshotStorage.open(tmp_path / "db", mode="writer") as store:
+        for snap in snaps:
+            store.put(snap.symbol, snap.timestamp, snap.to_bytes())  # like the reference service: no series
+        arrays = History(store).series("BTCUSDT", START, START + 9)
+    assert np.allclose(arrays["mid"], [series_from_snapshot(s).mid for s in snaps])
+
+
+def test_ladder_at_exact_and_with_tolerance(storage):
+    history = History(storage)
+    assert history.ladder_at("BTCUSDT", START + 5) == storage.snaps[5]
+    assert history.ladder_at("BTCUSDT", START + 22) is None
+    assert history.ladder_at("BTCUSDT", START + 22, tolerance=5) == storage.snaps[19]
+
+
+def test_coverage_runs_and_reasons(storage):
+    cov = History(storage).coverage("BTCUSDT", START, START + 59)
+    assert cov.present == [(START, START + 19), (START + 25, START + 59)]
+    assert cov.missing == [(START + 20, START + 24)]
+    assert [g.reason for g in cov.gaps] == ["disconnected"] * 3
+    assert cov.completeness_pct == pytest.approx(100 * 55 / 60)
+
+
+def test_liquidity_samples_long_ranges(storage):
+    matrix = History(storage).liquidity("BTCUSDT", START, START + 59, price_bins=40, max_rows=10)
+    assert len(matrix.timestamps) <= 10
+    assert matrix.matrix.shape == (len(matrix.timestamps), 40)
+    assert (matrix.matrix >= 0).all() and matrix.matrix.sum() > 0

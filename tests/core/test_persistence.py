@@ -1,0 +1,93 @@
+"""SnapshotRecorder tick by tick (timestamps passed in), against real storage and a real manager."""
+
+import asyncio
+import time
+
+import pytest
+
+from core.manager import ManagerConfig, OrderBookManager
+from core.persistence import SnapshotRecorder
+from core.simulator.server import ExchangeSimulator
+from core.snapshot import OrderBookSnapshot
+from core.storage import RetentionPolicy, SnapshotStorage, StorageOptions
+from tests.core.test_manager_sim import wait_for
+
+TS = 1_795_000_000
+
+
+def idle_manager() -> OrderBookManager:
+    """A manager that was never started: nothing is subscribed, nothing is live."""
+    return OrderBookManager(ManagerConfig(ws_url="ws://127.0.0.1:9", rest_url="http://127.0.0.1:9"))
+
+
+@pytest.mark.asyncio
+async def test_live_books_are_stored_and_others_get_gap_records(tmp_path):
+    async with ExchangeSimulator(symbols=["BTCUSDT"], seed=9, interval_ms=20) as sim:
+        manager = OrderBookManager(ManagerConfig(ws_url=sim.ws_url, rest_url=sim.rest_url))
+        await manager.start()
+        try:
+            await manager.subscribe("BTCUSDT")
+            await wait_for(lambda: manager.is_live("BTCUSDT"))
+            with SnapshotStorage.open(tmp_path / "db") as storage:
+                recorder = SnapshotRecorder(storage, manager, ["BTCUSDT", "ETHUSDT"])
+                update_id = manager.book("BTCUSDT").last_update_id
+                await recorder.tick(TS)
+                snap = OrderBookSnapshot.from_bytes("BTCUSDT", storage.get("BTCUSDT", TS))
+                assert snap.timestamp == TS and snap.update_id >= update_id
+                assert len(snap.bids) == 20 and len(snap.asks) == 20
+                assert [ts for ts, _ in storage.series("BTCUSDT", TS, TS)] == [TS]
+                assert storage.get("ETHUSDT", TS) is None
+                assert [(g.timestamp, g.reason) for g in storage.gaps("ETHUSDT", TS, TS)] == [
+                    (TS, "not_subscribed")
+                ]
+                assert recorder.status("BTCUSDT").stored == 1 and recorder.status("ETHUSDT").gaps == 1
+        finally:
+            await manager.stop()
+
+
+@pytest.mark.asyncio
+async def test_switching_recording_takes_effect_at_the_next_tick(tmp_path):
+    with SnapshotStorage.open(tmp_path / "db") as storage:
+        recorder = SnapshotRecorder(storage, idle_manager(), ["BTCUSDT"])
+        await recorder.tick(TS)
+        recorder.stop_recording("btcusdt")
+        recorder.start_recording("ETHUSDT")
+        await recorder.tick(TS + 1)
+        assert [g.timestamp for g in storage.gaps("BTCUSDT", TS, TS + 5)] == [TS]
+        assert [g.timestamp for g in storage.gaps("ETHUSDT", TS, TS + 5)] == [TS + 1]
+        assert recorder.recorded_symbols == ["ETHUSDT"]
+        assert not recorder.is_recording("BTCUSDT")
+
+
+@pytest.mark.asyncio
+async def test_run_ticks_on_second_boundaries_and_closes_its_session(tmp_path):
+    with SnapshotStorage.open(tmp_path / "db") as storage:
+        recorder = SnapshotRecorder(storage, idle_manager(), ["BTCUSDT"])
+        shutdown = asyncio.Event()
+        task = asyncio.get_running_loop().create_task(recorder.run(shutdown))
+        await wait_for(lambda: recorder.ticks >= 2, 5)
+        shutdown.set()
+        await task
+        seconds = [g.timestamp for g in storage.gaps("BTCUSDT", 0, 9_999_999_999)]
+        assert seconds == list(range(seconds[0], seconds[0] + len(seconds)))  # one per second, none doubled
+        assert seconds[-1] <= time.time()
+        session = storage.sessions()[-1]
+        assert list(session.symbols) == ["BTCUSDT"] and session.end_reason == "stopped"
+
+
+@pytest.mark.asyncio
+async def test_retention_deletes_old_snapshots_when_recording_starts(tmp_path):
+    options = StorageOptions(retention=RetentionPolicy(days=1))
+    now = int(time.time())
+    with SnapshotStorage.open(tmp_path / "db", options=options) as storage:
+        old = OrderBookSnapshot("BTCUSDT", (("1.0", "1.0"),), (("2.0", "1.0"),), 1, now - 3 * 86_400)
+        recent = OrderBookSnapshot("BTCUSDT", (("1.0", "1.0"),), (("2.0", "1.0"),), 2, now - 3600)
+        storage.put_tick([old, recent])
+        recorder = SnapshotRecorder(storage, idle_manager(), [])
+        shutdown = asyncio.Event()
+        task = asyncio.get_running_loop().create_task(recorder.run(shutdown))
+        await wait_for(lambda: storage.count("BTCUSDT") == 1, 5, "retention")
+        shutdown.set()
+        await task
+        assert storage.get("BTCUSDT", recent.timestamp) is not None
+        assert storage.get("BTCUSDT", old.timestamp) is None

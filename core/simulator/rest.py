@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
+from core.rest import depth_weight  # one weight table for the client and the simulated exchange
 from core.simulator.market import SyntheticMarket
 
 DEPTH_PATH = "/api/v3/depth"
@@ -45,17 +46,6 @@ BANNED = (
     "Way too much request weight used; IP banned until {until}. "
     "Please use WebSocket Streams for live updates to avoid bans."
 )
-
-
-def depth_weight(limit: int) -> int:
-    """Request weight of GET /api/v3/depth (since 2023-10-19)."""
-    if limit <= 100:
-        return 5
-    if limit <= 500:
-        return 25
-    if limit <= 1000:
-        return 50
-    return 250
 
 
 @dataclass(slots=True)

@@ -115,7 +115,7 @@ class ConnectionStatus:
 # Listener events -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # one per applied event: not frozen, for speed (see core.wire.DepthUpdate)
 class BookUpdated:
     symbol: str
     last_update_id: int

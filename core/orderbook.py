@@ -1,7 +1,8 @@
 """The local order book: pure, exact, fast.
 
 Each side keeps
-- `levels`: integer price (1e-8 ticks) -> (price string, quantity string), the exchange's exact strings;
+- `qtys` and `prices`: integer price (1e-8 ticks) -> the exchange's exact quantity and price strings
+  (an update replaces one dict value: no allocation per level);
 - `keys`: price string -> integer price, so modifies and deletes of a known level never re-parse;
 - `ladder`: a sorted list of keys with the best price at the END (bids by price, asks by negated
   price). Inserts and deletes near the touch, where most changes happen, then move few list items,
@@ -16,49 +17,69 @@ from collections.abc import Iterable
 from core.wire import Level, decimal_ticks
 
 
+def _price_key(price: str) -> int:
+    """Integer price in 1e-8 ticks; Binance spot's 8-decimal strings take the fast path."""
+    if len(price) - price.find(".") == 9 and price.replace(".", "", 1).isdigit():
+        return int(price.replace(".", "", 1))
+    return decimal_ticks(price)
+
+
+def _check_zero(qty: str) -> None:
+    """`qty` strips to nothing: make sure it was a zero ("0.00000000", "0"), not "" or "0.0.0"."""
+    if not qty or qty.count(".") > 1:
+        raise ValueError(f"not a decimal number: {qty!r}")
+
+
 class _Side:
-    __slots__ = ("keys", "ladder", "levels", "sign")
+    __slots__ = ("keys", "ladder", "prices", "qtys", "sign")
 
     def __init__(self, sign: int) -> None:
         self.sign = sign  # +1 bids (higher is better), -1 asks (lower is better)
-        self.levels: dict[int, Level] = {}
+        self.qtys: dict[int, str] = {}  # key -> quantity string; updated in place, no allocation
+        self.prices: dict[int, str] = {}  # key -> price string as the exchange wrote it
         self.keys: dict[str, int] = {}
         self.ladder: list[int] = []
 
     def clear(self) -> None:
-        self.levels.clear()
+        self.qtys.clear()
+        self.prices.clear()
         self.keys.clear()
         self.ladder.clear()
 
     def apply(self, levels: Iterable[Level]) -> None:
-        keys, book, ladder, sign = self.keys, self.levels, self.ladder, self.sign
+        keys, qtys, ladder, sign = self.keys, self.qtys, self.ladder, self.sign
         for price, qty in levels:
             key = keys.get(price)
             if key is None:
-                key = decimal_ticks(price)
-            if decimal_ticks(qty) == 0:
-                old = book.pop(key, None)
-                if old is not None:  # deleting a level we never held is normal on Binance
-                    keys.pop(old[0], None)
+                key = _price_key(price)
+            if not qty.strip("0."):  # numeric zero in any spelling (inlined: this loop is the hot path)
+                _check_zero(qty)
+                if qtys.pop(key, None) is not None:  # deleting a level we never held is normal on Binance
+                    keys.pop(self.prices.pop(key), None)
                     keys.pop(price, None)
-                    rank = key * sign
-                    del ladder[bisect_left(ladder, rank)]
+                    del ladder[bisect_left(ladder, key * sign)]
                 continue
-            old = book.get(key)
-            if old is None:
+            if not qty.replace(".", "", 1).isdigit():
+                raise ValueError(f"not a decimal number: {qty!r}")
+            if key not in qtys:
                 insort(ladder, key * sign)
+                self.prices[key] = price
                 keys[price] = key
-            elif old[0] != price:  # same price written differently ("1.0" vs "1.00")
+            elif price not in keys:  # the same price written differently ("1.0" vs "1.00"): latest wins
                 keys[price] = key
-            book[key] = (price, qty)
+                self.prices[key] = price
+            qtys[key] = qty
 
     def top(self, n: int) -> list[Level]:
-        levels, sign, ladder = self.levels, self.sign, self.ladder
+        qtys, prices, sign, ladder = self.qtys, self.prices, self.sign, self.ladder
         start = max(len(ladder) - n, 0)
-        return [levels[rank * sign] for rank in reversed(ladder[start:])]
+        return [(prices[k], qtys[k]) for k in (rank * sign for rank in reversed(ladder[start:]))]
 
     def best_key(self) -> int | None:
         return self.ladder[-1] * self.sign if self.ladder else None
+
+    def level(self, key: int) -> Level:
+        return (self.prices[key], self.qtys[key])
 
 
 class OrderBook:
@@ -100,30 +121,30 @@ class OrderBook:
 
     def best_bid(self) -> Level | None:
         key = self._bids.best_key()
-        return None if key is None else self._bids.levels[key]
+        return None if key is None else self._bids.level(key)
 
     def best_ask(self) -> Level | None:
         key = self._asks.best_key()
-        return None if key is None else self._asks.levels[key]
+        return None if key is None else self._asks.level(key)
 
     def is_crossed(self) -> bool:
         bid, ask = self._bids.best_key(), self._asks.best_key()
         return bid is not None and ask is not None and bid >= ask
 
     def is_empty(self) -> bool:
-        return not self._bids.levels and not self._asks.levels
+        return not self._bids.qtys and not self._asks.qtys
 
     @property
     def bid_count(self) -> int:
-        return len(self._bids.levels)
+        return len(self._bids.qtys)
 
     @property
     def ask_count(self) -> int:
-        return len(self._asks.levels)
+        return len(self._asks.qtys)
 
     def as_dicts(self) -> tuple[dict[str, str], dict[str, str]]:
         """Every level as price string -> quantity string (tests compare books with this)."""
         return (
-            {p: q for p, q in self._bids.levels.values()},
-            {p: q for p, q in self._asks.levels.values()},
+            {self._bids.prices[k]: q for k, q in self._bids.qtys.items()},
+            {self._asks.prices[k]: q for k, q in self._asks.qtys.items()},
         )

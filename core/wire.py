@@ -52,9 +52,12 @@ def is_valid_symbol(symbol: str) -> bool:
     return bool(SYMBOL_RE.match(symbol))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class DepthUpdate:
-    """One diff-depth event (`depthUpdate`). `prev_final_update_id` is futures' `pu`, None on spot."""
+    """One diff-depth event (`depthUpdate`). `prev_final_update_id` is futures' `pu`, None on spot.
+
+    Treat it as immutable. It is not declared frozen because a frozen dataclass costs about 0.6 µs more to
+    build, on the hot path of every frame (bench/book.py)."""
 
     symbol: str
     first_update_id: int  # U
@@ -124,7 +127,9 @@ def _int(obj: dict, key: str) -> int:
 def _levels(obj: dict, key: str) -> list[Level]:
     value = obj.get(key)
     if type(value) is not list:
-        raise WireFormatError(f"field {key!r} should be a list of [price, quantity], got {type(value).__name__}")
+        raise WireFormatError(
+            f"field {key!r} should be a list of [price, quantity], got {type(value).__name__}"
+        )
     # Each level's strings are checked by decimal_ticks when a book applies them.
     return value
 

@@ -29,7 +29,9 @@ def test_top_levels_are_ordered_best_first():
 
 def test_zero_quantity_removes_and_unknown_delete_is_harmless():
     book = make_book()
-    book.apply(bids=[["100.00000000", "0.00000000"], ["50.00000000", "0.00000000"]], asks=[], final_update_id=11)
+    book.apply(
+        bids=[["100.00000000", "0.00000000"], ["50.00000000", "0.00000000"]], asks=[], final_update_id=11
+    )
     assert [p for p, _ in book.top_bids(5)] == ["99.00000000", "98.00000000"]
     assert book.last_update_id == 11
 
@@ -85,3 +87,15 @@ def test_book_matches_a_plain_dict_model(events):
     assert [decimal_ticks(p) for p, _ in book.top_bids(1000)] == sorted(model_bids, reverse=True)
     assert [decimal_ticks(p) for p, _ in book.top_asks(1000)] == sorted(model_asks)
     assert [decimal_ticks(p) for p, _ in book.top_bids(5)] == sorted(model_bids, reverse=True)[:5]
+
+
+def test_zero_in_any_spelling_deletes_and_bad_quantities_raise():
+    import pytest
+
+    for zero in ("0", "0.0", "0.00000000", "00.000"):
+        book = make_book()
+        book.apply(bids=[["100.00000000", zero]], asks=[], final_update_id=11)
+        assert book.bid_count == 2, zero
+    for bad in ("", "abc", "1.2.3", "-1.0", "1e-3"):
+        with pytest.raises(ValueError):
+            make_book().apply(bids=[["100.00000000", bad]], asks=[], final_update_id=11)

@@ -122,15 +122,21 @@ def compute_order_flow(symbol: str, snapshots: Iterable[Any], window_secs: int, 
         )
 
     # Parse each snapshot once: price string → quantity per side, plus the side totals.
-    sides = [(_qty_by_price(s.bids), _qty_by_price(s.asks)) for s in in_window]
+    sides = []
+    for snap in in_window:
+        bids, asks = _qty_by_price(snap.bids), _qty_by_price(snap.asks)
+        sides.append((bids, asks, sum(bids.values()), sum(asks.values())))
     bid_count = ask_count = 0
     cumulative_delta = 0.0
-    for (prev_bids, prev_asks), (curr_bids, curr_asks) in pairwise(sides):
+    for (prev_bids, prev_asks, prev_bid_total, prev_ask_total), (
+        curr_bids,
+        curr_asks,
+        bid_total,
+        ask_total,
+    ) in pairwise(sides):
         bid_count += _count_increases(prev_bids, curr_bids)
         ask_count += _count_increases(prev_asks, curr_asks)
-        bid_change = sum(curr_bids.values()) - sum(prev_bids.values())
-        ask_change = sum(curr_asks.values()) - sum(prev_asks.values())
-        cumulative_delta += abs(bid_change) - abs(ask_change)
+        cumulative_delta += abs(bid_total - prev_bid_total) - abs(ask_total - prev_ask_total)
 
     bid_rate = bid_count / window_secs
     ask_rate = ask_count / window_secs

@@ -1,0 +1,361 @@
+"""The desktop app's composition root: flags and settings → AppConfig → services, bridge, models, window.
+
+One asyncio loop runs on the Qt thread (qasync). The window is shown first; the core services are
+built and started once the loop runs. Closing the window (or Ctrl+C) shuts down in order: the
+recorder's tick in flight is written and its session ended, the manager stops, the database closes,
+and only then does the window go away.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+import traceback
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
+
+import pyqtgraph as pg
+import qasync
+from PySide6.QtCore import QObject, QTimer
+from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
+
+from core.logsetup import setup_logging
+from core.manager import SubscriptionLimitError
+from core.rest import ExchangeError
+from gui.bridge import CoreBridge
+from gui.dialogs import AboutDialog, SettingsDialog, read_only_offer
+from gui.main_window import MainWindow
+from gui.models.ladder import LadderModel
+from gui.models.symbols import SymbolTableModel
+from gui.services import RecordingUnavailableError, Services
+from gui.settings import AppConfig, ConfigError, SavedSettings, SettingsStore, build_config
+from gui.theme import apply_theme, colors, icon
+
+log = logging.getLogger(__name__)
+
+LAYOUT_KEYS = ("geometry", "window", "main_splitter", "live_splitter", "chart_splitter", "symbols_splitter")
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="depthbook", description="Watch and record Binance order books.")
+    parser.add_argument("--db", type=Path, default=None, help="database directory")
+    parser.add_argument("--demo", action="store_true", help="run against the built-in exchange simulator")
+    parser.add_argument("--ws-url", default=None, help="WebSocket base, e.g. wss://stream.binance.com:9443")
+    parser.add_argument("--rest-url", default=None, help="REST base, e.g. https://api.binance.com")
+    parser.add_argument(
+        "--record", default=None, metavar="SYMBOLS", help="comma-separated, recorded from launch"
+    )
+    parser.add_argument(
+        "--preset", default=None, help="endpoints: binance, binance-us, testnet, binance-data, simulator"
+    )
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
+    # Documentation screenshots: save the window and the symbols panel into DIR, then quit.
+    parser.add_argument("--screenshot", default=None, metavar="DIR", help=argparse.SUPPRESS)
+    parser.add_argument("--screenshot-after", type=float, default=8.0, help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+class DepthbookApp(QObject):
+    """Builds and wires everything for one run; `run()` returns when the app has shut down."""
+
+    def __init__(self, config: AppConfig, settings: SettingsStore) -> None:
+        super().__init__()
+        self.config = config
+        self.settings = settings
+        self.services = Services(config, on_error=self.show_error)
+        self.bridge = CoreBridge(self.services, self)
+        self.symbol_model = SymbolTableModel(self)
+        self.ladder_model = LadderModel(parent=self)
+        self.theme = config.theme
+        theme_colors = colors(self.theme)
+        self.symbol_model.set_state_colors(theme_colors.state_colors)
+        self.window = MainWindow(self.symbol_model, self.ladder_model, theme_colors, demo=config.demo)
+        self.window.set_colors(theme_colors)
+        self.offer: QMessageBox | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self._quit: asyncio.Event | None = None
+        self._shutdown_done = False
+        self._wire()
+
+    # --- wiring --------------------------------------------------------------------------------------
+
+    def _wire(self) -> None:
+        w, b = self.window, self.bridge
+        b.rows_changed.connect(self.symbol_model.set_rows)
+        b.frame_ready.connect(w.live_view.set_frame)
+        b.series_changed.connect(w.live_view.set_series)
+        b.connection_changed.connect(w.set_connection)
+        b.storage_changed.connect(w.set_storage)
+        b.detail_changed.connect(w.symbols_panel.details.set_detail)
+        panel = w.symbols_panel
+        panel.add_requested.connect(self._on_add_requested)
+        panel.remove_requested.connect(self._on_remove_requested)
+        panel.selection_changed.connect(self._on_selection_changed)
+        self.symbol_model.recording_toggled.connect(self._on_recording_toggled)
+        w.close_requested.connect(self.request_quit)
+        w.open_database_requested.connect(self._on_open_database)
+        w.read_only_requested.connect(self._on_read_only_accepted)
+        w.settings_requested.connect(self._on_settings)
+        w.about_requested.connect(self._on_about)
+        w.theme_requested.connect(self.set_theme)
+
+    # --- life cycle ----------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._quit = asyncio.Event()
+        self.window.restore_layout({k: self.settings.layout(k) for k in LAYOUT_KEYS})
+        self.window.show()
+        age = _process_age()
+        if age is not None:
+            log.info("window shown seconds_since_launch=%.2f", age)
+        if self.config.demo:
+            self.window.set_demo_detail(f"Recording goes to {self.config.db_path}.")
+        try:
+            await self.services.start()
+        except Exception as exc:  # the window stays up and says why; closing it still shuts down cleanly
+            self.handle_exception(type(exc), exc, exc.__traceback__)
+        self.bridge.attach()
+        if self.services.storage_locked:
+            self._offer_read_only(self.services.storage_problem or "The database is in use.")
+        elif self.services.storage_problem:
+            self.show_error(self.services.storage_problem + " Live books work; recording is off.")
+        if self.services.symbols:
+            self.window.symbols_panel.select(self.services.symbols[0])
+        self._save_symbols()
+
+    async def run(self) -> int:
+        await self.start()
+        if self.config.screenshot_dir is not None:
+            self._spawn(self._screenshot(self.config.screenshot_dir, self.config.screenshot_after))
+        assert self._quit is not None
+        await self._quit.wait()
+        await self.shutdown()
+        return 0
+
+    def request_quit(self) -> None:
+        if self._quit is not None:
+            self._quit.set()
+
+    async def shutdown(self) -> None:
+        if self._shutdown_done:
+            return
+        self._shutdown_done = True
+        self._save_symbols()
+        for key, state in self.window.layout_state().items():
+            self.settings.save_layout(key, state)
+        self.settings.sync()
+        self.bridge.detach()
+        for task in list(self._tasks):
+            task.cancel()
+        await self.services.stop()
+        if self.offer is not None:
+            self.offer.close()
+        self.window.finish_close()
+        log.info("app shut down")
+
+    # --- requests from the window --------------------------------------------------------------------
+
+    def _on_add_requested(self, text: str) -> None:
+        self._spawn(self.add_symbol(text))
+
+    async def add_symbol(self, text: str) -> str | None:
+        panel = self.window.symbols_panel
+        panel.set_busy(True)
+        panel.set_message(f"Checking {text} with the exchange…", "info")
+        try:
+            symbol = await self.services.add_symbol(text)
+        except (ExchangeError, SubscriptionLimitError) as exc:
+            panel.set_message(str(exc), "error")
+            return None
+        finally:
+            panel.set_busy(False)
+        panel.set_message("")
+        panel.clear_input()
+        self._save_symbols()
+        self.bridge.refresh_now()
+        panel.select(symbol)
+        return symbol
+
+    def _on_remove_requested(self, symbol: str) -> None:
+        self._spawn(self.remove_symbol(symbol))
+
+    async def remove_symbol(self, symbol: str) -> None:
+        await self.services.remove_symbol(symbol)
+        self._save_symbols()
+        self.bridge.refresh_now()
+
+    def _on_selection_changed(self, symbol: str | None) -> None:
+        self.window.live_view.show_symbol(symbol)
+        if symbol is None:
+            self.window.symbols_panel.details.set_detail(None)
+        self.bridge.set_selected(symbol)
+
+    def _on_recording_toggled(self, symbol: str, on: bool) -> None:
+        try:
+            self.services.set_recording(symbol, on)
+        except RecordingUnavailableError as exc:
+            self.window.symbols_panel.set_message(str(exc), "error")
+        else:
+            when = f"from the next tick ({self.config.snapshot_interval} s)"
+            self.window.show_status(f"Recording {symbol}: {'on' if on else 'off'} {when}.")
+        self._save_symbols()
+        self.bridge.refresh_now()
+
+    def _offer_read_only(self, sentence: str) -> None:
+        self.window.show_read_only_offer(sentence)
+        self.offer = read_only_offer(self.window, sentence)
+        self.offer.buttonClicked.connect(self._on_offer_answered)
+        self.offer.open()
+
+    def _on_offer_answered(self, button) -> None:
+        assert self.offer is not None
+        if self.offer.buttonRole(button) == QMessageBox.ButtonRole.AcceptRole:
+            self._on_read_only_accepted()
+
+    def _on_read_only_accepted(self) -> None:
+        self._spawn(self.open_read_only())
+
+    async def open_read_only(self, path: Path | None = None) -> bool:
+        ok = await self.services.open_read_only(path)
+        if ok:
+            self.window.hide_read_only_offer()
+            self.window.show_status(
+                f"Opened {self.services.db_path} read-only: browsing works, recording is off."
+            )
+        else:
+            self.show_error(self.services.storage_problem or "The database could not be opened.")
+        self.bridge.refresh_now()
+        return ok
+
+    def _on_open_database(self) -> None:
+        dialog = QFileDialog(self.window, "Open a database read-only", str(self.services.db_path.parent))
+        dialog.setFileMode(QFileDialog.FileMode.Directory)
+        dialog.setOption(QFileDialog.Option.ShowDirsOnly, True)
+        dialog.fileSelected.connect(lambda path: self._spawn(self.open_read_only(Path(path))))
+        dialog.open()
+
+    def _on_settings(self) -> None:
+        dialog = SettingsDialog(self.settings.load(), self.window)
+        dialog.saved.connect(self._on_settings_saved)
+        dialog.open()
+
+    def _on_settings_saved(self, saved: SavedSettings) -> None:
+        self.settings.save_preferences(saved)
+        self.window.show_status("Settings saved: they take effect the next time Depthbook starts.", 10000)
+
+    def _on_about(self) -> None:
+        AboutDialog(self.window).open()
+
+    def set_theme(self, name: str) -> None:
+        app = QApplication.instance()
+        theme_colors = apply_theme(app, name) if app is not None else colors(name)
+        self.theme = name
+        self.symbol_model.set_state_colors(theme_colors.state_colors)
+        self.window.set_colors(theme_colors)
+        self.settings.save_theme(name)
+
+    # --- errors ----------------------------------------------------------------------------------------
+
+    def show_error(self, sentence: str) -> None:
+        self.window.show_error(sentence)
+
+    def handle_exception(self, exc_type, exc, tb) -> None:
+        """sys.excepthook and the loop's handler: log the traceback, show one sentence."""
+        log.error("unexpected error: %s", "".join(traceback.format_exception(exc_type, exc, tb)).rstrip())
+        text = str(exc).strip() or exc_type.__name__
+        self.show_error(f"Something went wrong: {text} (details are in the log). Depthbook keeps running.")
+
+    # --- helpers ---------------------------------------------------------------------------------------
+
+    def _save_symbols(self) -> None:
+        self.settings.save_symbols(
+            list(self.services.symbols), set(self.services.recording_intent), demo=self.config.demo
+        )
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            self.handle_exception(type(exc), exc, exc.__traceback__)
+
+    async def _screenshot(self, directory: Path, after: float) -> None:
+        await asyncio.sleep(after)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.window.grab().save(str(directory / "live-view.png"))
+        self.window.symbols_panel.grab().save(str(directory / "symbols-panel.png"))
+        log.info("screenshots saved dir=%s", directory)
+        self.request_quit()
+
+
+def run_app(argv: list[str]) -> int:
+    args = parse_args(argv)
+    setup_logging(args.log_level)
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    app.setApplicationName("Depthbook")
+    app.setOrganizationName("Depthbook")
+    app.setWindowIcon(icon("depthbook"))
+    app.setQuitOnLastWindowClosed(False)  # the app quits after its shutdown, not when the window hides
+    settings = SettingsStore()
+    try:
+        config = build_config(args, settings.load())
+    except ConfigError as exc:
+        print(f"depthbook: {exc}", file=sys.stderr)
+        return 2
+    pg.setConfigOptions(useOpenGL=False, antialias=True)
+    apply_theme(app, config.theme)
+
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    controller = DepthbookApp(config, settings)
+    sys.excepthook = controller.handle_exception
+    loop.set_exception_handler(lambda _loop, context: _on_loop_error(controller, context))
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: loop.call_soon_threadsafe(controller.request_quit))
+    # Python runs signal handlers only between bytecodes: wake it up now and then.
+    ticker = QTimer()
+    ticker.start(250)
+    ticker.timeout.connect(lambda: None)
+    try:
+        with loop:
+            return loop.run_until_complete(controller.run())
+    except (
+        Exception
+    ) as exc:  # start-up or shutdown failed outside any handler: one sentence, the log has the rest
+        log.exception("the app stopped")
+        print(f"depthbook: the app stopped unexpectedly: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        ticker.stop()
+        sys.excepthook = sys.__excepthook__
+
+
+def _process_age() -> float | None:
+    """Seconds since this process started (Linux /proc), for the start-up time; None elsewhere."""
+    try:
+        with open("/proc/self/stat", encoding="ascii") as stat, open("/proc/uptime", encoding="ascii") as up:
+            start_ticks = int(stat.read().rsplit(")", 1)[1].split()[19])
+            uptime = float(up.read().split()[0])
+        return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _on_loop_error(controller: DepthbookApp, context: dict) -> None:
+    exc = context.get("exception")
+    if exc is None:
+        log.error("asyncio: %s", context.get("message"))
+        return
+    with contextlib.suppress(Exception):
+        controller.handle_exception(type(exc), exc, exc.__traceback__)

@@ -1,0 +1,309 @@
+"""CoreBridge: the one path from core events to Qt signals, coalesced to the display rate.
+
+The manager calls the listener synchronously on the loop, up to thousands of times a second; the
+listener only marks what changed. A QTimer at REFRESH_HZ turns the marks into a few signals, and a
+slower tick samples the sparkline series and rebuilds the symbols table's rows. Nothing repaints per
+message. Signals carry value types (gui.values), never core service objects.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from core.analytics import compute_l1_metrics
+from core.manager import BookUpdated, ConnectionChanged, ManagerEvent, SymbolStateChanged
+from gui.models.series_buffer import SeriesBuffer
+from gui.services import Services
+from gui.values import (
+    ConnectionView,
+    DisplayState,
+    LiveFrame,
+    StorageView,
+    SymbolDetail,
+    SymbolRow,
+    display_state,
+)
+
+REFRESH_HZ = 15
+SLOW_TICKS = REFRESH_HZ // 2  # rows, series samples and status about twice a second
+LIVE_FRAME_DEPTH = 100  # levels per side handed to the live view (the ladder shows the top 20)
+RATE_WINDOW_SECONDS = 60.0
+
+
+class CoreBridge(QObject):
+    books_changed = Signal(object)  # set[str] of symbols whose book changed since the last refresh
+    states_changed = Signal(object)  # set[str] of symbols whose sync state changed
+    connection_changed = Signal(object)  # ConnectionView
+    rows_changed = Signal(object)  # list[SymbolRow], the symbols table
+    frame_ready = Signal(object)  # LiveFrame of the selected symbol
+    series_changed = Signal(object)  # SeriesView of the selected symbol
+    storage_changed = Signal(object)  # StorageView: path, size, write errors
+    detail_changed = Signal(object)  # SymbolDetail of the selected symbol
+
+    def __init__(
+        self, services: Services, parent: QObject | None = None, refresh_hz: int = REFRESH_HZ
+    ) -> None:
+        super().__init__(parent)
+        self.services = services
+        self.series = SeriesBuffer()
+        self.selected: str | None = None
+        self._dirty_books: set[str] = set()
+        self._dirty_states: set[str] = set()
+        self._connection_dirty = True
+        self._force_frame = False
+        self._ticks = 0
+        self._stored_history: dict[str, deque[tuple[float, int]]] = {}
+        self._last_storage: StorageView | None = None
+        self._last_connection: ConnectionView | None = None
+        self.refreshes = 0  # how many refresh ticks ran (tests and benchmarks read it)
+        self._timer = QTimer(self)
+        self._timer.setInterval(max(1, round(1000 / refresh_hz)))
+        self._timer.timeout.connect(self._on_timer)
+        self._attached = False
+
+    # --- life cycle ------------------------------------------------------------------------------------
+
+    def attach(self) -> None:
+        """Listen to the manager (once the services run) and start the refresh timer."""
+        if not self._attached and self.services.manager is not None:
+            self.services.manager.add_listener(self._on_manager_event)
+            self._attached = True
+        self._timer.start()
+        self.refresh_now()
+
+    def detach(self) -> None:
+        self._timer.stop()
+        if self._attached and self.services.manager is not None:
+            self.services.manager.remove_listener(self._on_manager_event)
+        self._attached = False
+
+    def set_selected(self, symbol: str | None) -> None:
+        self.selected = symbol
+        self._force_frame = True
+        if symbol is not None:
+            self.series_changed.emit(self.series.view(symbol))
+            self.detail_changed.emit(self.build_detail(symbol))
+
+    def refresh_now(self) -> None:
+        """Rebuild rows and status at once (after a command), instead of waiting for the slow tick."""
+        self._connection_dirty = True
+        self._force_frame = True
+        self._slow_refresh(time.time())
+
+    # --- the listener: called per core event, must stay O(1) -----------------------------------------
+
+    def _on_manager_event(self, event: ManagerEvent) -> None:
+        kind = type(event)
+        if kind is BookUpdated:
+            self._dirty_books.add(event.symbol)
+        elif kind is SymbolStateChanged:
+            self._dirty_states.add(event.symbol)
+        elif kind is ConnectionChanged:
+            self._connection_dirty = True
+
+    # --- the refresh tick ------------------------------------------------------------------------------
+
+    def _on_timer(self) -> None:
+        self.refreshes += 1
+        self._ticks += 1
+        books, self._dirty_books = self._dirty_books, set()
+        states, self._dirty_states = self._dirty_states, set()
+        if books:
+            self.books_changed.emit(books)
+        if states:
+            self.states_changed.emit(states)
+        slow = bool(states) or self._ticks % SLOW_TICKS == 0
+        if slow:
+            self._force_frame = True  # the header's state also changes without book events (errors)
+        selected = self.selected
+        if selected is not None and (selected in books or selected in states or self._force_frame):
+            self._force_frame = False
+            frame = self.build_frame(selected)
+            if frame is not None:
+                self.frame_ready.emit(frame)
+        if self._connection_dirty:
+            self._connection_dirty = False
+            self._emit_connection(force=True)
+        if slow:
+            self._slow_refresh(time.time())
+
+    def _emit_connection(self, force: bool = False) -> None:
+        view = self.connection_view()
+        if force or view != self._last_connection:
+            self._last_connection = view
+            self.connection_changed.emit(view)
+
+    def _slow_refresh(self, now: float) -> None:
+        self._emit_connection()
+        self._sample_series(now)
+        self.rows_changed.emit(self.build_rows(time.monotonic()))
+        view = self.storage_view()
+        if view != self._last_storage:
+            self._last_storage = view
+            self.storage_changed.emit(view)
+        if self.selected is not None:
+            self.series_changed.emit(self.series.view(self.selected))
+            self.detail_changed.emit(self.build_detail(self.selected))
+
+    # --- building the values ---------------------------------------------------------------------------
+
+    def build_frame(self, symbol: str) -> LiveFrame | None:
+        manager = self.services.manager
+        book = manager.book(symbol) if manager is not None else None
+        state = self._state_of(symbol)
+        if book is None:
+            return LiveFrame(symbol, state, (), (), None, 0, int(time.time() * 1000))
+        bids = tuple(book.top_bids(LIVE_FRAME_DEPTH))
+        asks = tuple(book.top_asks(LIVE_FRAME_DEPTH))
+        now_ms = int(time.time() * 1000)
+        metrics = None
+        if bids and asks:
+            metrics = compute_l1_metrics(symbol, bids[:20], asks[:20], now_ms, book.last_update_id)
+        return LiveFrame(symbol, state, bids, asks, metrics, book.last_update_id, now_ms)
+
+    def build_rows(self, now_mono: float) -> list[SymbolRow]:
+        services = self.services
+        rows = []
+        can_record = services.can_record
+        for symbol in services.symbols:
+            stored = services.stored_count(symbol)
+            recording = services.is_recording(symbol)
+            rec = services.recorder.status(symbol) if services.recorder is not None else None
+            completeness = gaps = None
+            if rec is not None:
+                gaps = rec.gaps
+                total = rec.stored + rec.gaps
+                completeness = rec.stored / total if total else None
+            rows.append(
+                SymbolRow(
+                    symbol=symbol,
+                    state=self._state_of(symbol),
+                    reason=self._reason_of(symbol),
+                    recording=recording,
+                    can_record=can_record,
+                    stored=stored,
+                    last_write=services.last_write(symbol),
+                    rate_per_min=self._rate(symbol, stored, now_mono) if recording else self._forget(symbol),
+                    completeness=completeness,
+                    gaps=gaps,
+                )
+            )
+        for gone in self._stored_history.keys() - set(services.symbols):
+            del self._stored_history[gone]
+            self.series.drop(gone)
+        return rows
+
+    def build_detail(self, symbol: str) -> SymbolDetail:
+        services = self.services
+        manager = services.manager
+        rec = services.recorder.status(symbol) if services.recorder is not None else None
+        span = services.stored_span(symbol)
+        book = {}
+        if manager is not None and symbol in manager.symbols and symbol not in services.errors:
+            st = manager.status(symbol)
+            book = {
+                "last_update_id": st.last_update_id,
+                "events_applied": st.events_applied,
+                "sequence_gaps": st.gaps,
+                "resyncs": st.resyncs,
+                "bid_levels": st.bid_levels,
+                "ask_levels": st.ask_levels,
+            }
+        return SymbolDetail(
+            symbol=symbol,
+            state=self._state_of(symbol),
+            reason=self._reason_of(symbol),
+            recording=services.is_recording(symbol),
+            can_record=services.can_record,
+            session_stored=rec.stored if rec else None,
+            session_gaps=rec.gaps if rec else None,
+            last_gap_reason=rec.last_gap_reason if rec else None,
+            stored_total=services.stored_count(symbol),
+            first_stored=span[0] if span else None,
+            last_stored=span[1] if span else None,
+            **book,
+        )
+
+    def connection_view(self) -> ConnectionView:
+        services = self.services
+        manager = services.manager
+        if manager is None:
+            return ConnectionView(False, services.endpoint_name, services.ws_url, "starting")
+        status = manager.connection_status()
+        error = status.last_error or status.snapshot_last_error
+        return ConnectionView(
+            status.connected,
+            services.endpoint_name,
+            status.url,
+            error,
+            status.reconnects,
+            len(manager.symbols),
+        )
+
+    def storage_view(self) -> StorageView:
+        services = self.services
+        recorder = services.recorder
+        return StorageView(
+            path=str(services.db_path),
+            mode=services.storage_mode,
+            size_bytes=services.db_size if services.storage is not None else None,
+            write_errors=recorder.write_errors if recorder is not None else 0,
+            last_error=recorder.last_error if recorder is not None else None,
+            problem=services.storage_problem,
+        )
+
+    # --- helpers ---------------------------------------------------------------------------------------
+
+    def _state_of(self, symbol: str) -> DisplayState:
+        services = self.services
+        manager = services.manager
+        error = services.errors.get(symbol)
+        if error or manager is None or symbol not in manager.symbols:
+            return display_state(None, error)
+        return display_state(manager.status(symbol).state)
+
+    def _reason_of(self, symbol: str) -> str:
+        services = self.services
+        if symbol in services.errors:
+            return services.errors[symbol]
+        manager = services.manager
+        if manager is None or symbol not in manager.symbols:
+            return "subscribing"
+        return manager.status(symbol).reason
+
+    def _rate(self, symbol: str, stored: int | None, now: float) -> float | None:
+        """Snapshots per minute over the last minute (over what there is, in the first minute)."""
+        if stored is None:
+            return None
+        history = self._stored_history.setdefault(symbol, deque())
+        history.append((now, stored))
+        while len(history) > 2 and now - history[1][0] >= RATE_WINDOW_SECONDS:
+            history.popleft()
+        first_t, first_n = history[0]
+        span = now - first_t
+        if span < 2.0:
+            return None
+        return (stored - first_n) / span * 60.0
+
+    def _forget(self, symbol: str) -> None:
+        self._stored_history.pop(symbol, None)  # a rate restarts when recording does
+
+    def _sample_series(self, now: float) -> None:
+        manager = self.services.manager
+        if manager is None:
+            return
+        for symbol in manager.symbols:
+            if not manager.is_live(symbol):
+                continue
+            book = manager.book(symbol)
+            bid = book.best_bid() if book is not None else None
+            ask = book.best_ask() if book is not None else None
+            if bid is None or ask is None:
+                continue
+            b, a = float(bid[0]), float(ask[0])
+            if math.isfinite(b) and math.isfinite(a):
+                self.series.append(symbol, now, b, a)

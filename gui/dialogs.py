@@ -1,0 +1,246 @@
+"""Dialogs: settings (applied at the next start), About with versions, and the read-only offer.
+
+None of them blocks the event loop: each is shown with `open()` and reports through signals, so the
+asyncio tasks keep running and tests can find and answer them.
+"""
+
+from __future__ import annotations
+
+import platform
+import tomllib
+from importlib import metadata
+from pathlib import Path
+
+import pyqtgraph as pg
+import PySide6
+from PySide6.QtCore import Qt, Signal, qVersion
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.endpoints import PRESETS, normalize_rest_url, normalize_ws_url
+from core.paths import default_db_path
+from gui.settings import CUSTOM, ENDPOINT_CHOICES, SIMULATOR, SNAPSHOT_LIMITS, SavedSettings
+
+READ_ONLY_OFFER = "readOnlyOffer"
+
+
+def depthbook_version() -> str:
+    try:
+        return metadata.version("depthbook")
+    except metadata.PackageNotFoundError:
+        pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
+        try:
+            return tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["version"] + " (source)"
+        except (OSError, KeyError, tomllib.TOMLDecodeError):
+            return "unknown"
+
+
+def _dist_version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def collect_versions() -> dict[str, str]:
+    return {
+        "Depthbook": depthbook_version(),
+        "Python": f"{platform.python_version()} ({platform.python_implementation()})",
+        "Qt": qVersion(),
+        "PySide6": PySide6.__version__,
+        "pyqtgraph": pg.__version__,
+        "qasync": _dist_version("qasync"),
+        "RocksDB binding (rocksdict)": _dist_version("rocksdict"),
+        "websockets": _dist_version("websockets"),
+        "numpy": _dist_version("numpy"),
+    }
+
+
+class AboutDialog(QDialog):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("aboutDialog")
+        self.setWindowTitle("About Depthbook")
+        layout = QVBoxLayout(self)
+        title = QLabel("Depthbook")
+        title.setObjectName("symbolTitle")
+        layout.addWidget(title)
+        blurb = QLabel(
+            "Watch and record Binance order books: live depth ladders, one top-20 snapshot per second "
+            "in RocksDB, and a history browser."
+        )
+        blurb.setWordWrap(True)
+        layout.addWidget(blurb)
+        form = QFormLayout()
+        self.versions = collect_versions()
+        for name, version in self.versions.items():
+            value = QLabel(version)
+            value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            form.addRow(f"{name}:", value)
+        layout.addLayout(form)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+
+
+class SettingsDialog(QDialog):
+    """Edits the saved settings; `saved` is emitted with the new values when the user presses Save."""
+
+    saved = Signal(object)  # SavedSettings
+
+    def __init__(self, current: SavedSettings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("settingsDialog")
+        self.setWindowTitle("Settings")
+        self.setMinimumWidth(520)
+        self.current = current
+        layout = QVBoxLayout(self)
+
+        exchange = QGroupBox("Exchange")
+        form = QFormLayout(exchange)
+        self.preset = QComboBox()
+        for key, label in ENDPOINT_CHOICES.items():
+            self.preset.addItem(label, key)
+        self.ws_url = QLineEdit(current.ws_url)
+        self.rest_url = QLineEdit(current.rest_url)
+        self.ws_url.setPlaceholderText("wss://stream.binance.com:9443")
+        self.rest_url.setPlaceholderText("https://api.binance.com")
+        self.snapshot_limit = QComboBox()
+        for limit in SNAPSHOT_LIMITS:
+            self.snapshot_limit.addItem(f"{limit} levels", limit)
+        form.addRow("Endpoint:", self.preset)
+        form.addRow("WebSocket URL:", self.ws_url)
+        form.addRow("REST URL:", self.rest_url)
+        form.addRow("REST snapshot depth:", self.snapshot_limit)
+        layout.addWidget(exchange)
+
+        recording = QGroupBox("Recording")
+        form = QFormLayout(recording)
+        row = QHBoxLayout()
+        self.db_path = QLineEdit(current.db_path)
+        self.db_path.setPlaceholderText(str(default_db_path()))
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._on_browse)
+        row.addWidget(self.db_path, 1)
+        row.addWidget(browse)
+        form.addRow("Database:", row)
+        self.depth = QSpinBox()
+        self.depth.setRange(1, 100)
+        self.depth.setSuffix(" levels per side")
+        self.depth.setValue(current.snapshot_depth)
+        self.interval = QSpinBox()
+        self.interval.setRange(1, 3600)
+        self.interval.setSuffix(" s")
+        self.interval.setValue(current.snapshot_interval)
+        form.addRow("Snapshot depth:", self.depth)
+        form.addRow("Snapshot interval:", self.interval)
+        layout.addWidget(recording)
+
+        note = QLabel("Changes are saved now and take effect the next time Depthbook starts.")
+        note.setObjectName("hint")
+        note.setWordWrap(True)
+        layout.addWidget(note)
+        self.error = QLabel("")
+        self.error.setObjectName("inlineMessage")
+        self.error.setProperty("kind", "error")
+        self.error.setWordWrap(True)
+        self.error.hide()
+        layout.addWidget(self.error)
+
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.accepted.connect(self._on_save)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+
+        self.preset.currentIndexChanged.connect(self._on_preset_changed)
+        index = self.preset.findData(current.preset)
+        self.preset.setCurrentIndex(max(index, 0))
+        limit_index = self.snapshot_limit.findData(current.snapshot_limit)
+        self.snapshot_limit.setCurrentIndex(limit_index if limit_index >= 0 else 2)
+        self._on_preset_changed()
+
+    def _on_preset_changed(self, *_args) -> None:
+        key = self.preset.currentData()
+        custom = key == CUSTOM
+        self.ws_url.setEnabled(custom)
+        self.rest_url.setEnabled(custom)
+        if key in PRESETS:
+            self.ws_url.setText(PRESETS[key].ws_url)
+            self.rest_url.setText(PRESETS[key].rest_url)
+        elif key == SIMULATOR:
+            self.ws_url.setText("")
+            self.rest_url.setText("")
+            self.ws_url.setPlaceholderText("started on a free local port")
+            self.rest_url.setPlaceholderText("started on a free local port")
+        elif custom:
+            self.ws_url.setText(self.current.ws_url)
+            self.rest_url.setText(self.current.rest_url)
+
+    def _on_browse(self) -> None:
+        dialog = QFileDialog(self, "Database directory", self.db_path.text() or str(default_db_path().parent))
+        dialog.setFileMode(QFileDialog.FileMode.Directory)
+        dialog.fileSelected.connect(self.db_path.setText)
+        dialog.open()
+
+    def values(self) -> SavedSettings:
+        """The edited settings; ValueError (one sentence) for unusable custom URLs."""
+        key = self.preset.currentData()
+        ws = rest = ""
+        if key == CUSTOM:
+            ws = normalize_ws_url(self.ws_url.text())
+            rest = normalize_rest_url(self.rest_url.text())
+        return SavedSettings(
+            theme=self.current.theme,
+            preset=key,
+            ws_url=ws,
+            rest_url=rest,
+            db_path=self.db_path.text().strip(),
+            snapshot_depth=self.depth.value(),
+            snapshot_interval=self.interval.value(),
+            snapshot_limit=int(self.snapshot_limit.currentData()),
+            symbols=self.current.symbols,
+            recording=self.current.recording,
+            demo_symbols=self.current.demo_symbols,
+            demo_recording=self.current.demo_recording,
+        )
+
+    def _on_save(self) -> None:
+        try:
+            values = self.values()
+        except ValueError as exc:
+            self.error.setText(str(exc))
+            self.error.show()
+            return
+        self.saved.emit(values)
+        self.accept()
+
+
+def read_only_offer(parent: QWidget, sentence: str) -> QMessageBox:
+    """The offer shown when another process holds the database; shown with open(), never exec()."""
+    box = QMessageBox(parent)
+    box.setObjectName(READ_ONLY_OFFER)
+    box.setIcon(QMessageBox.Icon.Warning)
+    box.setWindowTitle("Database in use")
+    box.setText(sentence)
+    box.setInformativeText(
+        "Read-only lets you browse what is stored; recording stays off. Live books work either way."
+    )
+    box.addButton("Open read-only", QMessageBox.ButtonRole.AcceptRole)
+    box.addButton("Continue without database", QMessageBox.ButtonRole.RejectRole)
+    return box

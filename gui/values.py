@@ -1,0 +1,147 @@
+"""Plain value types that travel from the bridge to the models and widgets.
+
+Frozen and Qt-free, so a widget never needs a manager, recorder or storage object to draw itself:
+the bridge reads those services and hands over one of these.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from core.analytics import L1Metrics
+from core.book_sync import SyncState
+
+Level = tuple[str, str]  # (price, quantity) exactly as the exchange wrote them
+
+
+class DisplayState(enum.StrEnum):
+    """What the symbols table shows; several sync states read the same to a user."""
+
+    LIVE = "live"
+    SYNCING = "syncing"
+    RESYNCING = "resyncing"
+    STALE = "stale"
+    ERROR = "error"
+
+
+_FROM_SYNC = {
+    SyncState.LIVE: DisplayState.LIVE,
+    SyncState.BUFFERING: DisplayState.SYNCING,
+    SyncState.SYNCING: DisplayState.SYNCING,
+    SyncState.RESYNCING: DisplayState.RESYNCING,
+    SyncState.STALE: DisplayState.STALE,
+}
+
+
+def display_state(state: SyncState | None, error: str | None = None) -> DisplayState:
+    """The table's state of a symbol: an error wins, a symbol not yet followed is still syncing."""
+    if error:
+        return DisplayState.ERROR
+    if state is None:
+        return DisplayState.SYNCING
+    return _FROM_SYNC[state]
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolRow:
+    """One row of the symbols table."""
+
+    symbol: str
+    state: DisplayState
+    reason: str = ""
+    recording: bool = False
+    can_record: bool = True  # False when the database is read-only or missing
+    stored: int | None = None  # snapshots in the database (all sessions)
+    last_write: int | None = None  # Unix second of the newest stored snapshot
+    rate_per_min: float | None = None  # snapshots stored per minute, recently
+    completeness: float | None = None  # stored / (stored + gaps) in this session, 0..1
+    gaps: int | None = None  # gap seconds recorded in this session
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolDetail:
+    """The details card of the selected symbol: its book's health and its recording."""
+
+    symbol: str
+    state: DisplayState
+    reason: str = ""
+    last_update_id: int = 0
+    events_applied: int = 0
+    sequence_gaps: int = 0  # gaps in the update ids the book detected (each one a resync)
+    resyncs: int = 0
+    bid_levels: int = 0
+    ask_levels: int = 0
+    recording: bool = False
+    can_record: bool = True
+    session_stored: int | None = None  # in this run of the app
+    session_gaps: int | None = None
+    last_gap_reason: str | None = None
+    stored_total: int | None = None  # in the database, all sessions
+    first_stored: int | None = None
+    last_stored: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LiveFrame:
+    """What the live view draws for the selected symbol at one refresh."""
+
+    symbol: str
+    state: DisplayState
+    bids: tuple[Level, ...]  # best first, deeper than the ladder (the depth chart uses them all)
+    asks: tuple[Level, ...]
+    metrics: L1Metrics | None  # None when a side is empty
+    last_update_id: int
+    timestamp_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesView:
+    """The sparkline's data for one symbol: parallel arrays, oldest first."""
+
+    symbol: str
+    t: np.ndarray = field(default_factory=lambda: np.empty(0))  # Unix seconds (float)
+    mid: np.ndarray = field(default_factory=lambda: np.empty(0))
+    spread_bps: np.ndarray = field(default_factory=lambda: np.empty(0))
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionView:
+    connected: bool
+    endpoint: str  # preset name: binance, simulator, custom, ...
+    url: str
+    error: str | None = None
+    reconnects: int = 0
+    streams: int = 0  # symbols subscribed on the connection; 0 before any symbol is followed
+
+
+@dataclass(frozen=True, slots=True)
+class StorageView:
+    """The database line of the status bar."""
+
+    path: str
+    mode: str  # "writer", "read_only" or "none"
+    size_bytes: int | None = None
+    write_errors: int = 0
+    last_error: str | None = None
+    problem: str | None = None  # why there is no database (locked, unreadable)
+
+
+@dataclass(frozen=True, slots=True)
+class ThemeColors:
+    """Colours the charts and delegates need; the style sheet styles everything else."""
+
+    name: str
+    background: str
+    foreground: str
+    muted: str
+    grid: str
+    bid: str
+    ask: str
+    bid_fill: str
+    ask_fill: str
+    mid: str
+    spread: str
+    state_colors: dict[str, str] = field(default_factory=dict)

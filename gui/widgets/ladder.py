@@ -1,0 +1,140 @@
+"""The depth ladder: a table view over LadderModel with horizontal size bars drawn by a delegate."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, Qt
+from PySide6.QtGui import QFont, QFontDatabase, QPainter
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QTableView,
+    QWidget,
+)
+
+from gui.models.ladder import BAR_ROLE, SIDE_ROLE, TOUCH_ROLE, LadderColumn, LadderModel, Side
+from gui.values import ThemeColors
+from gui.widgets.colors import qcolor
+
+ROW_HEIGHT = 20
+
+
+class SizeBarDelegate(QStyledItemDelegate):
+    """Paints a bar proportional to BAR_ROLE behind the cell's text; bids grow towards the price column."""
+
+    def __init__(self, colors: ThemeColors, parent=None) -> None:
+        super().__init__(parent)
+        self.font = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
+        self.set_colors(colors)
+
+    def set_colors(self, colors: ThemeColors) -> None:
+        self.colors = colors
+        self._bid, self._ask = qcolor(colors.bid), qcolor(colors.ask)
+        self._bid_fill, self._ask_fill = qcolor(colors.bid_fill), qcolor(colors.ask_fill)
+        self._bid_faint, self._ask_faint = qcolor(colors.bid_fill), qcolor(colors.ask_fill)
+        self._bid_faint.setAlpha(max(20, self._bid_fill.alpha() // 2))
+        self._ask_faint.setAlpha(max(20, self._ask_fill.alpha() // 2))
+        self._text, self._muted, self._line = (
+            qcolor(colors.foreground),
+            qcolor(colors.muted),
+            qcolor(colors.muted),
+        )
+
+    def paint(
+        self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> None:
+        side = index.data(SIDE_ROLE)
+        fraction = float(index.data(BAR_ROLE) or 0.0)
+        col = index.column()
+        rect: QRect = option.rect
+        bid = side == Side.BID
+        painter.save()
+        if option.state & QStyle.StateFlag.State_Selected:
+            painter.fillRect(rect, option.palette.highlight())
+        if fraction > 0:
+            inner = rect.adjusted(1, 2, -1, -2)
+            width = max(1, round(inner.width() * min(fraction, 1.0)))
+            if col == LadderColumn.CUMULATIVE:
+                bar = QRect(inner.left(), inner.top(), width, inner.height())
+                color = self._bid_faint if bid else self._ask_faint
+            elif bid:  # the bid size column sits left of the price: grow from its right edge
+                bar = QRect(inner.right() - width + 1, inner.top(), width, inner.height())
+                color = self._bid_fill
+            else:
+                bar = QRect(inner.left(), inner.top(), width, inner.height())
+                color = self._ask_fill
+            painter.fillRect(bar, color)
+        if index.data(TOUCH_ROLE):
+            painter.setPen(self._line)
+            painter.drawLine(rect.topLeft(), rect.topRight())
+        text = index.data(Qt.ItemDataRole.DisplayRole) or ""
+        if text:
+            if col == LadderColumn.PRICE:
+                pen = self._bid if bid else self._ask
+                font = QFont(self.font)
+                font.setBold(True)
+            else:
+                pen = self._muted if col == LadderColumn.CUMULATIVE else self._text
+                font = self.font
+            painter.setFont(font)
+            painter.setPen(pen)
+            align = index.data(Qt.ItemDataRole.TextAlignmentRole) or Qt.AlignmentFlag.AlignRight
+            painter.drawText(rect.adjusted(6, 0, -6, 0), int(align), text)
+        painter.restore()
+
+
+class LadderView(QTableView):
+    """Asks on top, bids below; centred on the touch whenever the symbol changes."""
+
+    def __init__(self, model: LadderModel, colors: ThemeColors, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("ladder")
+        self.setModel(model)
+        self._delegate = SizeBarDelegate(colors, self)
+        self.setItemDelegate(self._delegate)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.setShowGrid(False)
+        self.setWordWrap(False)
+        self.setAlternatingRowColors(False)
+        self.verticalHeader().hide()
+        self.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        self.verticalHeader().setDefaultSectionSize(ROW_HEIGHT)
+        header = self.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        header.setHighlightSections(False)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        model.modelReset.connect(self.center_on_touch)
+
+    def set_colors(self, colors: ThemeColors) -> None:
+        self._delegate.set_colors(colors)
+        self.viewport().update()
+
+    def center_on_touch(self) -> None:
+        model = self.model()
+        if not isinstance(model, LadderModel) or model.rowCount() == 0:
+            return
+        row = model.best_bid_row
+        self.updateGeometries()  # after a reset the scroll range is updated lazily: do it now
+        # Put the spread line (top of the best bid row) in the middle of the viewport.
+        target = row * ROW_HEIGHT - self.viewport().height() // 2
+        target = round(target / ROW_HEIGHT) * ROW_HEIGHT  # whole rows at the top, no half-cut price
+        self.verticalScrollBar().setValue(max(0, target))
+
+    def paintEvent(self, event) -> None:
+        super().paintEvent(event)
+        model = self.model()
+        if model is not None and model.rowCount() == 0:
+            painter = QPainter(self.viewport())
+            painter.setPen(qcolor(self._delegate.colors.muted))
+            painter.drawText(
+                self.viewport().rect(), int(Qt.AlignmentFlag.AlignCenter), "Waiting for the order book…"
+            )
+            painter.end()
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self.center_on_touch()

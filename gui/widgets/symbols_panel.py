@@ -1,0 +1,285 @@
+"""The symbols panel: add a symbol (inline validation message), the symbols table, record switches."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QEvent, QModelIndex, QPersistentModelIndex, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QKeySequence, QPainter, QShortcut
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSplitter,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QTableView,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gui.models.symbols import Column, SymbolTableModel
+from gui.values import ThemeColors
+from gui.widgets.colors import qcolor
+from gui.widgets.symbol_details import SymbolDetails
+
+ROW_HEIGHT = 26
+COLUMN_WIDTHS = {
+    Column.SYMBOL: 100,
+    Column.STATE: 84,
+    Column.RECORD: 42,
+    Column.STORED: 58,
+    Column.LAST_WRITE: 82,
+    Column.RATE: 40,
+    Column.COMPLETE: 80,
+    Column.GAPS: 44,
+}
+
+
+class SwitchDelegate(QStyledItemDelegate):
+    """Draws the record column as an on/off switch and flips it on a click or Space."""
+
+    def __init__(self, colors: ThemeColors, parent=None) -> None:
+        super().__init__(parent)
+        self.set_colors(colors)
+
+    def set_colors(self, colors: ThemeColors) -> None:
+        self._on = qcolor(colors.ask)  # recording is the red dot of every recorder
+        self._off = qcolor(colors.muted)
+        self._off.setAlpha(110)
+        self._knob = QColor("#ffffff")
+        self._disabled = qcolor(colors.muted)
+
+    def paint(
+        self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> None:
+        painter.save()
+        if option.state & QStyle.StateFlag.State_Selected:
+            painter.fillRect(option.rect, option.palette.highlight())
+        checked = index.data(Qt.ItemDataRole.CheckStateRole) == Qt.CheckState.Checked
+        enabled = bool(index.flags() & Qt.ItemFlag.ItemIsUserCheckable)
+        w, h = 30.0, 16.0
+        r = option.rect
+        track = QRectF(r.center().x() - w / 2, r.center().y() - h / 2 + 1, w, h)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(Qt.PenStyle.NoPen)
+        color = self._on if checked else self._off
+        if not enabled:
+            color = QColor(self._disabled)
+            color.setAlpha(90)
+        painter.setBrush(color)
+        painter.drawRoundedRect(track, h / 2, h / 2)
+        knob = h - 4
+        x = track.right() - knob - 2 if checked else track.left() + 2
+        painter.setBrush(self._knob if enabled else self._disabled)
+        painter.drawEllipse(QRectF(x, track.top() + 2, knob, knob))
+        painter.restore()
+
+    def editorEvent(self, event, model, option, index) -> bool:
+        if not index.flags() & Qt.ItemFlag.ItemIsUserCheckable:
+            return False
+        kind = event.type()
+        if kind == QEvent.Type.MouseButtonRelease and event.button() == Qt.MouseButton.LeftButton:
+            pass
+        elif kind == QEvent.Type.MouseButtonDblClick:
+            return True  # swallow: a double click must not flip twice
+        elif kind == QEvent.Type.KeyPress and event.key() in (Qt.Key.Key_Space, Qt.Key.Key_Select):
+            pass
+        else:
+            return False
+        checked = index.data(Qt.ItemDataRole.CheckStateRole) == Qt.CheckState.Checked
+        new = Qt.CheckState.Unchecked if checked else Qt.CheckState.Checked
+        return model.setData(index, new, Qt.ItemDataRole.CheckStateRole)
+
+
+class StateDelegate(QStyledItemDelegate):
+    """A coloured dot and the state's name, in its colour even on the selected row."""
+
+    def paint(
+        self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> None:
+        painter.save()
+        if option.state & QStyle.StateFlag.State_Selected:
+            painter.fillRect(option.rect, option.palette.highlight())
+        color = index.data(Qt.ItemDataRole.ForegroundRole)
+        text = index.data(Qt.ItemDataRole.DisplayRole) or ""
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        r = option.rect
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(color)
+        painter.drawEllipse(QRectF(r.left() + 10, r.center().y() - 3, 7, 7))
+        painter.setPen(color)
+        painter.setFont(option.font)
+        painter.drawText(
+            r.adjusted(24, -1, -4, -1), int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter), text
+        )
+        painter.restore()
+
+
+class SymbolsPanel(QWidget):
+    add_requested = Signal(str)
+    remove_requested = Signal(str)
+    selection_changed = Signal(object)  # str | None
+
+    def __init__(self, model: SymbolTableModel, colors: ThemeColors, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("symbolsPanel")
+        self.model = model
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(10, 10, 6, 8)
+        layout.setSpacing(6)
+
+        title = QLabel("Symbols")
+        title.setObjectName("panelTitle")
+        layout.addWidget(title)
+
+        row = QHBoxLayout()
+        row.setSpacing(6)
+        self.input = QLineEdit()
+        self.input.setObjectName("symbolInput")
+        self.input.setPlaceholderText("Add a symbol, e.g. BTCUSDT")
+        self.input.setClearButtonEnabled(True)
+        self.input.returnPressed.connect(self._on_add_clicked)
+        self.input.textEdited.connect(self._on_text_edited)
+        self.add_button = QPushButton("Add")
+        self.add_button.setObjectName("primary")
+        self.add_button.setToolTip("Follow this symbol (Enter)")
+        self.add_button.clicked.connect(self._on_add_clicked)
+        self.remove_button = QToolButton()
+        self.remove_button.setText("Remove")
+        self.remove_button.setToolTip("Stop following the selected symbol (Del)")
+        self.remove_button.clicked.connect(self.remove_selected)
+        row.addWidget(self.input, 1)
+        row.addWidget(self.add_button)
+        row.addWidget(self.remove_button)
+        layout.addLayout(row)
+
+        self.message = QLabel("")
+        self.message.setObjectName("inlineMessage")
+        self.message.setWordWrap(True)
+        self.message.hide()
+        layout.addWidget(self.message)
+
+        self.table = QTableView()
+        self.table.setObjectName("symbolsTable")
+        self.table.setModel(model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setAlternatingRowColors(True)
+        self.table.setShowGrid(False)
+        self.table.setWordWrap(False)
+        self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(ROW_HEIGHT)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self.switch = SwitchDelegate(colors, self.table)
+        self.table.setItemDelegateForColumn(Column.RECORD, self.switch)
+        self.state_delegate = StateDelegate(self.table)
+        self.table.setItemDelegateForColumn(Column.STATE, self.state_delegate)
+        header = self.table.horizontalHeader()
+        header.setHighlightSections(False)
+        header.setMinimumSectionSize(40)
+        for column, width in COLUMN_WIDTHS.items():
+            header.resizeSection(column, width)
+        header.setSectionResizeMode(Column.SYMBOL, QHeaderView.ResizeMode.Stretch)
+        self.table.selectionModel().currentRowChanged.connect(self._on_current_changed)
+        model.rowsRemoved.connect(self._on_rows_removed)
+        self.details = SymbolDetails(colors)
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.setObjectName("symbolsSplitter")
+        self.splitter.setChildrenCollapsible(False)
+        self.splitter.addWidget(self.table)
+        self.splitter.addWidget(self.details)
+        self.splitter.setStretchFactor(0, 1)
+        self.splitter.setStretchFactor(1, 0)
+        self.splitter.setSizes([420, 260])
+        layout.addWidget(self.splitter, 1)
+
+        self.hint = QLabel("Enter adds · Del removes · Ctrl+R records the selected symbol")
+        self.hint.setObjectName("hint")
+        layout.addWidget(self.hint)
+
+        delete = QShortcut(QKeySequence(QKeySequence.StandardKey.Delete), self.table)
+        delete.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)  # only while the table has focus
+        delete.activated.connect(self.remove_selected)
+
+    # --- called by the window --------------------------------------------------------------------------
+
+    def set_colors(self, colors: ThemeColors) -> None:
+        self.switch.set_colors(colors)
+        self.details.set_colors(colors)
+        self.table.viewport().update()
+
+    def set_message(self, text: str, kind: str = "error") -> None:
+        """A one-line message under the input: an unknown symbol, a check in progress."""
+        if not text:
+            self.message.hide()
+            self.message.setText("")
+            return
+        self.message.setProperty("kind", kind)
+        self.message.setText(text)
+        self.message.style().unpolish(self.message)
+        self.message.style().polish(self.message)
+        self.message.show()
+
+    def set_busy(self, busy: bool) -> None:
+        self.add_button.setEnabled(not busy)
+
+    def clear_input(self) -> None:
+        self.input.clear()
+
+    def focus_input(self) -> None:
+        self.input.setFocus()
+        self.input.selectAll()
+
+    def selected_symbol(self) -> str | None:
+        index = self.table.currentIndex()
+        return self.model.symbol_at(index.row()) if index.isValid() else None
+
+    def select(self, symbol: str) -> None:
+        row = self.model.row_of(symbol)
+        if row >= 0:
+            self.table.selectRow(row)
+            self.table.setCurrentIndex(self.model.index(row, Column.SYMBOL))
+
+    def toggle_recording_of_selected(self) -> bool:
+        """Flip the selected symbol's switch, as a click would; False if there is nothing to flip."""
+        symbol = self.selected_symbol()
+        if symbol is None:
+            return False
+        index = self.model.index(self.model.row_of(symbol), Column.RECORD)
+        if not self.model.flags(index) & Qt.ItemFlag.ItemIsUserCheckable:
+            return False
+        checked = index.data(Qt.ItemDataRole.CheckStateRole) == Qt.CheckState.Checked
+        new = Qt.CheckState.Unchecked if checked else Qt.CheckState.Checked
+        return self.model.setData(index, new, Qt.ItemDataRole.CheckStateRole)
+
+    # --- slots ---------------------------------------------------------------------------------------
+
+    def _on_add_clicked(self) -> None:
+        text = self.input.text().strip()
+        if not text:
+            self.set_message("Type a symbol first, like BTCUSDT.", "error")
+            return
+        self.add_requested.emit(text.upper())
+
+    def _on_text_edited(self, _text: str) -> None:
+        if self.message.property("kind") == "error":
+            self.set_message("")
+
+    def remove_selected(self) -> None:
+        symbol = self.selected_symbol()
+        if symbol is not None:
+            self.remove_requested.emit(symbol)
+
+    def _on_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        self.selection_changed.emit(self.model.symbol_at(current.row()) if current.isValid() else None)
+
+    def _on_rows_removed(self, *_args) -> None:
+        if self.model.rowCount() and not self.table.currentIndex().isValid():
+            self.table.selectRow(0)
+            self.table.setCurrentIndex(self.model.index(0, Column.SYMBOL))
+        elif not self.model.rowCount():
+            self.selection_changed.emit(None)

@@ -1,0 +1,186 @@
+"""The real wiring on the qasync loop, against the in-process exchange simulator.
+
+DepthbookApp is built exactly as run_app builds it (demo mode: the services start the simulator),
+with a temporary database and settings file; the test drives the window like a user would.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox
+
+from core.storage import SnapshotStorage
+from gui.app import DepthbookApp, parse_args
+from gui.dialogs import READ_ONLY_OFFER
+from gui.main_window import find_button
+from gui.models.symbols import Column
+from gui.settings import AppConfig, build_config
+from gui.values import DisplayState
+from tests.gui.waiting import wait_until
+
+SIM_SYMBOLS = ("BTCUSDT", "ETHUSDT")
+
+
+def demo_config(tmp_path, **kw) -> AppConfig:
+    return AppConfig(
+        db_path=tmp_path / "db",
+        demo=True,
+        endpoint_name="simulator",
+        sim_symbols=SIM_SYMBOLS,
+        sim_interval_ms=20,
+        **kw,
+    )
+
+
+@contextlib.asynccontextmanager
+async def running(config: AppConfig, settings_store):
+    """A started DepthbookApp, shut down (database closed, window gone) however the test ends."""
+    app = DepthbookApp(config, settings_store)
+    try:
+        await app.start()
+        yield app
+    finally:
+        await app.shutdown()
+        app.window.deleteLater()
+
+
+def row_of(app: DepthbookApp, symbol: str):
+    return app.symbol_model.row_data(symbol)
+
+
+def add_through_the_panel(qtbot, app: DepthbookApp, text: str) -> None:
+    panel = app.window.symbols_panel
+    panel.input.clear()
+    qtbot.keyClicks(panel.input, text)
+    qtbot.mouseClick(panel.add_button, Qt.MouseButton.LeftButton)
+
+
+@pytest.mark.asyncio
+async def test_add_record_stop_and_unknown_symbol(qtbot, tmp_path, settings_store):
+    async with running(demo_config(tmp_path), settings_store) as app:
+        window = app.window
+        assert "SIMULATED" in window.windowTitle() and window.demo_banner.isVisible()
+
+        # Add a symbol -> it goes live, in the table and in the live view.
+        add_through_the_panel(qtbot, app, "btcusdt")
+        await wait_until(lambda: row_of(app, "BTCUSDT") is not None, what="the BTCUSDT row")
+        await wait_until(lambda: row_of(app, "BTCUSDT").state is DisplayState.LIVE, what="BTCUSDT live")
+        assert window.symbols_panel.selected_symbol() == "BTCUSDT"
+        assert not window.symbols_panel.message.isVisible()
+        await wait_until(lambda: app.ladder_model.rowCount() == 40, what="a full ladder")
+        assert window.live_view.header.title.text() == "BTCUSDT"
+        assert window.live_view.header.metrics["Spread"].value.text() != "—"
+        await wait_until(lambda: "Connected" in window.connection_label.text(), what="connected")
+
+        # Record on (the switch, as a click would) -> the count grows in the table and in RocksDB.
+        assert window.symbols_panel.toggle_recording_of_selected()
+        await wait_until(lambda: (row_of(app, "BTCUSDT").stored or 0) >= 2, timeout=8, what="2 snapshots")
+        storage = app.services.storage
+        assert storage.count("BTCUSDT") >= row_of(app, "BTCUSDT").stored >= 2
+        assert row_of(app, "BTCUSDT").last_write is not None
+        assert row_of(app, "BTCUSDT").completeness is not None
+
+        # Record off -> it stops growing (the tick already in flight may still land).
+        assert window.symbols_panel.toggle_recording_of_selected()
+        recorder = app.services.recorder
+        ticks = recorder.ticks
+        await wait_until(lambda: recorder.ticks >= ticks + 1, timeout=5, what="one more tick")
+        stopped_at = storage.count("BTCUSDT")
+        await wait_until(lambda: recorder.ticks >= ticks + 3, timeout=8, what="two more ticks")
+        assert storage.count("BTCUSDT") == stopped_at
+        await wait_until(lambda: row_of(app, "BTCUSDT").stored == stopped_at, what="the table to agree")
+        assert not row_of(app, "BTCUSDT").recording
+
+        # An unknown symbol -> one sentence under the input, no new row, nothing else disturbed.
+        add_through_the_panel(qtbot, app, "NOPEUSDT")
+        panel = window.symbols_panel
+        await wait_until(lambda: panel.message.property("kind") == "error", what="the inline error")
+        assert "NOPEUSDT" in panel.message.text() and panel.message.isVisible()
+        assert window.findChild(QMessageBox) is None
+        assert app.symbol_model.symbols == ["BTCUSDT"]
+        assert row_of(app, "BTCUSDT").state is DisplayState.LIVE
+
+        # Remove -> the row goes.
+        panel.select("BTCUSDT")
+        panel.remove_selected()
+        await wait_until(lambda: app.symbol_model.rowCount() == 0, what="the row to go")
+        assert app.services.manager.symbols == []
+
+        # The symbol list and the record switches are remembered (demo keeps its own list).
+        add_through_the_panel(qtbot, app, "ETHUSDT")
+        await wait_until(lambda: row_of(app, "ETHUSDT") is not None, what="the ETHUSDT row")
+        panel.select("ETHUSDT")
+        assert panel.toggle_recording_of_selected()
+    assert not window.isVisible()
+    restored = build_config(parse_args(["--demo"]), settings_store.load())
+    assert restored.symbols == ("ETHUSDT",)
+    assert restored.recording == frozenset({"ETHUSDT"})
+
+    # Closed cleanly: the lock is free and what the table said is on disk.
+    with SnapshotStorage.open(tmp_path / "db", "read_only") as reader:
+        assert reader.count("BTCUSDT") == stopped_at
+        sessions = reader.sessions()
+        assert sessions and all(s.end is not None for s in sessions)
+
+
+@pytest.mark.asyncio
+async def test_record_flag_records_from_launch(tmp_path, settings_store):
+    config = demo_config(tmp_path, symbols=("ETHUSDT",), recording=frozenset({"ETHUSDT"}))
+    async with running(config, settings_store) as app:
+        await wait_until(lambda: row_of(app, "ETHUSDT") is not None, what="the ETHUSDT row")
+        await wait_until(lambda: (row_of(app, "ETHUSDT").stored or 0) >= 1, timeout=8, what="a snapshot")
+        assert row_of(app, "ETHUSDT").recording
+        index = app.symbol_model.index(0, Column.RECORD)
+        assert index.data(Qt.ItemDataRole.CheckStateRole) == Qt.CheckState.Checked
+
+
+@pytest.mark.asyncio
+async def test_locked_database_offers_read_only(tmp_path, settings_store):
+    holder = SnapshotStorage.open(tmp_path / "db", "writer")  # "another process" holds the lock
+    try:
+        config = demo_config(tmp_path, symbols=("BTCUSDT",), recording=frozenset({"BTCUSDT"}))
+        async with running(config, settings_store) as app:
+            window = app.window
+            offer = window.findChild(QMessageBox, READ_ONLY_OFFER)
+            assert offer is not None and offer.isVisible()
+            assert "in use by another Depthbook process" in offer.text()
+            assert window.offer_banner.isVisible()
+            assert "DB: none" in window.storage_label.text()
+
+            # Live books still work while the offer is up.
+            await wait_until(lambda: row_of(app, "BTCUSDT") is not None, what="the BTCUSDT row")
+            await wait_until(lambda: row_of(app, "BTCUSDT").state is DisplayState.LIVE, what="BTCUSDT live")
+
+            find_button(offer, "Open read-only").click()
+            await wait_until(lambda: app.services.storage_mode == "read_only", what="read-only mode")
+            await wait_until(lambda: "read-only" in window.storage_label.text(), what="the status bar")
+            assert not window.offer_banner.isVisible()
+            await wait_until(lambda: row_of(app, "BTCUSDT").can_record is False, what="switches disabled")
+            assert row_of(app, "BTCUSDT").stored == 0  # browsing works: counts come from the database
+            # Recording stays off: the switch cannot be flipped.
+            window.symbols_panel.select("BTCUSDT")
+            assert not window.symbols_panel.toggle_recording_of_selected()
+            assert app.services.recorder is None
+        # The wish to record BTCUSDT survives for the next run, when the database may be free.
+        assert settings_store.load().demo_recording == frozenset({"BTCUSDT"})
+    finally:
+        holder.close()
+
+
+@pytest.mark.asyncio
+async def test_unexpected_errors_are_logged_and_shown_not_fatal(tmp_path, settings_store, caplog):
+    async with running(demo_config(tmp_path), settings_store) as app:
+
+        async def broken() -> None:
+            raise RuntimeError("boom")
+
+        app._spawn(broken())
+        await wait_until(lambda: app.window.error_banner.isVisible(), what="the error banner")
+        assert "boom" in app.window.error_banner.text()
+        assert "Traceback" not in app.window.error_banner.text()
+        assert any("RuntimeError: boom" in r.getMessage() for r in caplog.records)
+        # The app keeps working.
+        assert (await app.add_symbol("ETHUSDT")) == "ETHUSDT"

@@ -1,0 +1,123 @@
+"""The bridge coalesces thousands of core events into a few Qt signals per second."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from core.book_sync import SyncState
+from core.manager import BookUpdated, ConnectionStatus, SymbolStateChanged, SymbolStatus
+from core.orderbook import OrderBook
+from gui.bridge import REFRESH_HZ, CoreBridge
+from gui.services import Services
+from gui.settings import AppConfig
+from gui.values import DisplayState
+
+
+class FakeManager:
+    """Just the reading side of OrderBookManager that the bridge uses."""
+
+    def __init__(self) -> None:
+        self.listeners = []
+        self.books: dict[str, OrderBook] = {}
+        self.states: dict[str, SyncState] = {}
+
+    @property
+    def symbols(self):
+        return list(self.books)
+
+    def add_listener(self, fn):
+        self.listeners.append(fn)
+
+    def remove_listener(self, fn):
+        self.listeners.remove(fn)
+
+    def emit(self, event):
+        for fn in self.listeners:
+            fn(event)
+
+    def book(self, symbol):
+        return self.books.get(symbol)
+
+    def is_live(self, symbol):
+        return self.states.get(symbol) is SyncState.LIVE
+
+    def status(self, symbol):
+        book = self.books[symbol]
+        return SymbolStatus(symbol, self.states[symbol], "snapshot applied", book.last_update_id, 0, 0, 0, 0, 0,
+                            book.bid_count, book.ask_count)  # fmt: skip
+
+    def connection_status(self):
+        return ConnectionStatus(True, "ws://fake", 1, 0, 0, 0, None, 0, None)
+
+
+@pytest.fixture
+def bridge(qtbot, tmp_path):
+    services = Services(AppConfig(db_path=Path(tmp_path / "db"), symbols=("BTCUSDT",)))
+    manager = FakeManager()
+    book = OrderBook("BTCUSDT")
+    book.load_snapshot([("100.0", "1.0"), ("99.9", "2.0")], [("100.1", "1.5")], 7)
+    manager.books["BTCUSDT"] = book
+    manager.states["BTCUSDT"] = SyncState.LIVE
+    services.manager = manager
+    bridge = CoreBridge(services)
+    bridge.attach()
+    yield bridge
+    bridge.detach()
+
+
+def test_a_burst_of_events_becomes_one_signal(qtbot, bridge):
+    emitted = []
+    bridge.books_changed.connect(emitted.append)
+    manager = bridge.services.manager
+    for i in range(5000):
+        manager.emit(BookUpdated("BTCUSDT", 8 + i))
+    qtbot.waitUntil(lambda: bool(emitted), timeout=2000)
+    assert emitted == [{"BTCUSDT"}]
+    # Nothing changed since: no further emission however long we wait for refreshes.
+    start = bridge.refreshes
+    qtbot.waitUntil(lambda: bridge.refreshes >= start + 3, timeout=2000)
+    assert emitted == [{"BTCUSDT"}]
+
+
+def test_refresh_rate_stays_at_the_display_rate(qtbot, bridge):
+    assert 10 <= REFRESH_HZ <= 20
+    assert bridge._timer.interval() == round(1000 / REFRESH_HZ)
+
+
+def test_selected_symbol_gets_frames_with_levels_and_metrics(qtbot, bridge):
+    bridge.set_selected("BTCUSDT")
+    with qtbot.waitSignal(bridge.frame_ready, timeout=2000) as blocker:
+        bridge.services.manager.emit(BookUpdated("BTCUSDT", 8))
+    frame = blocker.args[0]
+    assert frame.symbol == "BTCUSDT" and frame.state is DisplayState.LIVE
+    assert frame.bids[0] == ("100.0", "1.0") and frame.asks[0] == ("100.1", "1.5")
+    assert frame.metrics.spread == pytest.approx(0.1)
+
+
+def test_state_changes_rebuild_the_rows(qtbot, bridge):
+    manager = bridge.services.manager
+    manager.states["BTCUSDT"] = SyncState.RESYNCING
+    with qtbot.waitSignal(bridge.rows_changed, timeout=2000) as blocker:
+        manager.emit(SymbolStateChanged("BTCUSDT", SyncState.RESYNCING, "gap"))
+    (row,) = blocker.args[0]
+    assert row.symbol == "BTCUSDT" and row.state is DisplayState.RESYNCING
+    assert row.can_record is False and row.stored is None  # no database open in this test
+
+
+def test_symbol_that_failed_shows_as_error(qtbot, bridge):
+    bridge.services.symbols.append("NOPEUSDT")
+    bridge.services.errors["NOPEUSDT"] = "NOPEUSDT is not a symbol on this exchange."
+    rows = bridge.build_rows(0.0)
+    assert [r.state for r in rows] == [DisplayState.LIVE, DisplayState.ERROR]
+    assert rows[1].reason.startswith("NOPEUSDT")
+
+
+def test_series_sampled_for_live_books(qtbot, bridge):
+    bridge.set_selected("BTCUSDT")
+    with qtbot.waitSignal(bridge.series_changed, timeout=3000) as blocker:
+        pass
+    series = blocker.args[0]
+    assert series.symbol == "BTCUSDT"
+    assert series.mid[-1] == pytest.approx(100.05)

@@ -1,0 +1,83 @@
+"""AppConfig from flags over saved settings, and the QSettings round trip (a temp INI file)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from core.paths import default_db_path
+from gui.app import parse_args
+from gui.settings import ConfigError, SavedSettings, build_config, demo_db_path
+
+
+def test_defaults_are_binance_and_the_default_db():
+    config = build_config(parse_args([]), SavedSettings())
+    assert config.endpoint_name == "binance"
+    assert config.ws_url == "wss://stream.binance.com:9443"
+    assert config.db_path == default_db_path()
+    assert not config.demo
+
+
+def test_flags_override_saved_settings():
+    saved = SavedSettings(preset="binance-us", db_path="/data/saved.rocksdb", symbols=("BTCUSDT",))
+    args = parse_args(["--ws-url", "ws://127.0.0.1:8765", "--rest-url", "http://127.0.0.1:8765",
+                       "--db", "/tmp/x", "--record", "ethusdt"])  # fmt: skip
+    config = build_config(args, saved)
+    assert (config.endpoint_name, config.ws_url) == ("custom", "ws://127.0.0.1:8765")
+    assert config.db_path == Path("/tmp/x")
+    assert config.symbols == ("BTCUSDT", "ETHUSDT")
+    assert config.recording == frozenset({"ETHUSDT"})
+    assert build_config(parse_args([]), saved).endpoint_name == "binance-us"
+    assert build_config(parse_args([]), saved).db_path == Path("/data/saved.rocksdb")
+
+
+def test_demo_uses_its_own_db_and_symbol_list():
+    saved = SavedSettings(symbols=("BTCUSDT",), recording=frozenset({"BTCUSDT"}), demo_symbols=("SOLUSDT",))
+    config = build_config(parse_args(["--demo"]), saved)
+    assert config.demo and config.endpoint_name == "simulator"
+    assert config.db_path == demo_db_path()
+    assert config.symbols == ("SOLUSDT",)
+    assert config.recording == frozenset()
+    assert "SOLUSDT" in config.sim_symbols
+    # The simulator preset saved in the settings dialog means demo mode too.
+    assert build_config(parse_args([]), SavedSettings(preset="simulator")).demo
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--ws-url", "http://wrong"], ["--preset", "kraken"], ["--record", "BTC/USDT"]],
+)
+def test_bad_flags_are_one_sentence(argv):
+    with pytest.raises(ConfigError) as info:
+        build_config(parse_args(argv), SavedSettings())
+    message = str(info.value)
+    assert message.endswith(".") and "\n" not in message
+
+
+def test_settings_round_trip(settings_store):
+    settings_store.save_preferences(
+        SavedSettings(preset="custom", ws_url="ws://h:1", rest_url="http://h:1", db_path="/tmp/db",
+                      snapshot_depth=10, snapshot_interval=5, snapshot_limit=500)
+    )  # fmt: skip
+    settings_store.save_symbols(["BTCUSDT", "ETHUSDT"], {"ETHUSDT"}, demo=False)
+    settings_store.save_symbols(["SOLUSDT"], set(), demo=True)
+    settings_store.save_theme("light")
+    loaded = settings_store.load()
+    assert (loaded.preset, loaded.ws_url, loaded.rest_url) == ("custom", "ws://h:1", "http://h:1")
+    assert (loaded.snapshot_depth, loaded.snapshot_interval, loaded.snapshot_limit) == (10, 5, 500)
+    assert loaded.symbols == ("BTCUSDT", "ETHUSDT")
+    assert loaded.recording == frozenset({"ETHUSDT"})
+    assert loaded.demo_symbols == ("SOLUSDT",)
+    assert loaded.theme == "light"
+    config = build_config(parse_args([]), loaded)
+    assert (config.endpoint_name, config.ws_url) == ("custom", "ws://h:1")
+    assert config.snapshot_interval == 5
+
+
+def test_garbage_in_settings_falls_back_to_defaults(settings_store):
+    settings_store.q.setValue("recording/depth", "lots")
+    settings_store.q.setValue("symbols/live", "BTCUSDT,not a symbol!,ethusdt")
+    loaded = settings_store.load()
+    assert loaded.snapshot_depth == 20
+    assert loaded.symbols == ("BTCUSDT", "ETHUSDT")

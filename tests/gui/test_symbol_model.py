@@ -1,0 +1,176 @@
+"""SymbolTableModel first, then the symbols panel over it."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QModelIndex, Qt
+
+from gui.models.symbols import STATE_ROLE, Column, SymbolTableModel
+from gui.values import DisplayState, SymbolRow
+from gui.widgets.symbols_panel import SymbolsPanel
+
+
+def row(symbol: str, **kw) -> SymbolRow:
+    return SymbolRow(symbol=symbol, state=kw.pop("state", DisplayState.LIVE), **kw)
+
+
+def test_model_passes_qt_model_tester(qtmodeltester):
+    model = SymbolTableModel()
+    model.set_rows([row("BTCUSDT", stored=10, recording=True), row("ETHUSDT", state=DisplayState.STALE)])
+    qtmodeltester.check(model)
+
+
+def test_rows_show_state_switch_and_counts():
+    model = SymbolTableModel()
+    model.set_rows(
+        [
+            row("BTCUSDT", recording=True, stored=1234, last_write=1737158400, rate_per_min=60.0,
+                completeness=0.99, gaps=3),
+            row("ETHUSDT", state=DisplayState.ERROR, reason="ETHX is not a symbol on this exchange."),
+        ]
+    )  # fmt: skip
+    d = Qt.ItemDataRole.DisplayRole
+    assert model.data(model.index(0, Column.SYMBOL), d) == "BTCUSDT"
+    assert model.data(model.index(0, Column.STATE), d) == "live"
+    assert model.data(model.index(0, Column.STORED), d) == "1,234"
+    assert model.data(model.index(0, Column.RATE), d) == "60"
+    assert model.data(model.index(0, Column.COMPLETE), d) == "99.0 %"
+    assert model.data(model.index(0, Column.GAPS), d) == "3"
+    assert model.data(model.index(0, Column.RECORD), Qt.ItemDataRole.CheckStateRole) == Qt.CheckState.Checked
+    assert model.data(model.index(1, Column.STATE), STATE_ROLE) == "error"
+    assert "not a symbol" in model.data(model.index(1, Column.STATE), Qt.ItemDataRole.ToolTipRole)
+    # Each state has its own colour.
+    live = model.data(model.index(0, Column.STATE), Qt.ItemDataRole.ForegroundRole)
+    error = model.data(model.index(1, Column.STATE), Qt.ItemDataRole.ForegroundRole)
+    assert live != error
+
+
+def test_updates_touch_only_changed_rows_and_keep_inserts_and_removes_incremental(qtbot):
+    model = SymbolTableModel()
+    model.set_rows([row("A1"), row("B1")])
+    changed, inserted, removed, resets = [], [], [], []
+    model.dataChanged.connect(lambda tl, br, roles=(): changed.append((tl.row(), br.row())))
+    model.rowsInserted.connect(lambda _p, first, last: inserted.append((first, last)))
+    model.rowsRemoved.connect(lambda _p, first, last: removed.append((first, last)))
+    model.modelReset.connect(lambda: resets.append(1))
+
+    model.set_rows([row("A1"), row("B1", stored=5)])
+    assert changed == [(1, 1)]
+    model.set_rows([row("A1"), row("B1", stored=5), row("C1")])
+    assert inserted == [(2, 2)]
+    model.set_rows([row("A1"), row("C1")])
+    assert removed == [(1, 1)]
+    assert model.symbols == ["A1", "C1"]
+    assert resets == []
+
+
+def test_flipping_the_switch_signals_and_shows_at_once(qtbot):
+    model = SymbolTableModel()
+    model.set_rows([row("BTCUSDT")])
+    index = model.index(0, Column.RECORD)
+    assert model.flags(index) & Qt.ItemFlag.ItemIsUserCheckable
+    with qtbot.waitSignal(model.recording_toggled) as blocker:
+        assert model.setData(index, Qt.CheckState.Checked, Qt.ItemDataRole.CheckStateRole)
+    assert blocker.args == ["BTCUSDT", True]
+    assert model.row_data("BTCUSDT").recording
+
+
+def test_no_switch_without_a_writable_database():
+    model = SymbolTableModel()
+    model.set_rows([row("BTCUSDT", can_record=False)])
+    index = model.index(0, Column.RECORD)
+    assert not model.flags(index) & Qt.ItemFlag.ItemIsUserCheckable
+    assert not model.setData(index, Qt.CheckState.Checked, Qt.ItemDataRole.CheckStateRole)
+    assert "not open for writing" in model.data(index, Qt.ItemDataRole.ToolTipRole)
+
+
+# --- the view ---------------------------------------------------------------------------------------
+
+
+def make_panel(qtbot, dark, rows=()):
+    model = SymbolTableModel()
+    model.set_rows(list(rows))
+    panel = SymbolsPanel(model, dark)
+    qtbot.addWidget(panel)
+    panel.resize(560, 400)
+    panel.show()
+    return model, panel
+
+
+def test_add_emits_the_typed_symbol_and_empty_input_says_so(qtbot, dark):
+    _model, panel = make_panel(qtbot, dark)
+    panel.add_button.click()
+    assert panel.message.isVisible()
+    assert "Type a symbol" in panel.message.text()
+    qtbot.keyClicks(panel.input, "ethusdt")
+    assert not panel.message.isVisible()  # editing clears an error
+    with qtbot.waitSignal(panel.add_requested) as blocker:
+        qtbot.keyClick(panel.input, Qt.Key.Key_Return)
+    assert blocker.args == ["ETHUSDT"]
+
+
+def test_inline_message_kinds(qtbot, dark):
+    _model, panel = make_panel(qtbot, dark)
+    panel.set_message("NOPEUSDT is not a symbol on this exchange.", "error")
+    assert panel.message.isVisible()
+    assert panel.message.property("kind") == "error"
+    panel.set_message("")
+    assert not panel.message.isVisible()
+
+
+def test_selection_and_remove(qtbot, dark):
+    model, panel = make_panel(qtbot, dark, [row("BTCUSDT"), row("ETHUSDT")])
+    with qtbot.waitSignal(panel.selection_changed) as blocker:
+        panel.select("ETHUSDT")
+    assert blocker.args == ["ETHUSDT"]
+    with qtbot.waitSignal(panel.remove_requested) as removed:
+        panel.remove_selected()
+    assert removed.args == ["ETHUSDT"]
+    # The app removes the row; the selection moves to a remaining symbol.
+    with qtbot.waitSignal(panel.selection_changed):
+        model.set_rows([row("BTCUSDT")])
+    assert panel.selected_symbol() == "BTCUSDT"
+
+
+def test_clicking_the_switch_toggles_recording(qtbot, dark):
+    model, panel = make_panel(qtbot, dark, [row("BTCUSDT")])
+    rect = panel.table.visualRect(model.index(0, Column.RECORD))
+    with qtbot.waitSignal(model.recording_toggled) as blocker:
+        qtbot.mouseClick(panel.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert blocker.args == ["BTCUSDT", True]
+    panel.select("BTCUSDT")
+    with qtbot.waitSignal(model.recording_toggled) as blocker:
+        assert panel.toggle_recording_of_selected()
+    assert blocker.args == ["BTCUSDT", False]
+
+
+def test_switch_does_nothing_when_recording_is_unavailable(qtbot, dark):
+    model, panel = make_panel(qtbot, dark, [row("BTCUSDT", can_record=False)])
+    panel.select("BTCUSDT")
+    with qtbot.assertNotEmitted(model.recording_toggled):
+        assert not panel.toggle_recording_of_selected()
+        rect = panel.table.visualRect(model.index(0, Column.RECORD))
+        qtbot.mouseClick(panel.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert model.index(0, 0) != QModelIndex()
+
+
+def test_details_card_shows_book_health_and_recording(qtbot, dark):
+    from gui.values import SymbolDetail
+    from gui.widgets.symbol_details import SymbolDetails
+
+    card = SymbolDetails(dark)
+    qtbot.addWidget(card)
+    card.set_detail(
+        SymbolDetail("BTCUSDT", DisplayState.LIVE, "snapshot applied", 42, 1000, 1, 1, 900, 950,
+                     recording=True, session_stored=98, session_gaps=2, last_gap_reason="syncing",
+                     stored_total=5000, first_stored=1737158400, last_stored=1737158500)
+    )  # fmt: skip
+    assert card.title.text() == "BTCUSDT details"
+    assert "900 bids" in card.values["levels"].text()
+    assert "98 stored" in card.values["session"].text() and "syncing" in card.values["session"].text()
+    assert "98.0 %" in card.values["session"].text()
+    assert card.values["database"].text() == "5,000 snapshots"
+    assert "→" in card.values["span"].text()
+    card.set_detail(SymbolDetail("ETHUSDT", DisplayState.STALE, can_record=False))
+    assert "not open for writing" in card.values["recording"].text()
+    card.set_detail(None)
+    assert card.values["levels"].text() == "—"

@@ -41,7 +41,9 @@ bench: sysdeps venv
 
 screenshots: APT = $(APT_QT) $(APT_XCB) $(APT_XVFB)
 screenshots: sysdeps venv
-	xvfb-run -a -s "-screen 0 1440x900x24" $(PY) -m bench.screenshots
+	rm -rf /tmp/depthbook-screenshots-db
+	xvfb-run -a -s "-screen 0 1440x900x24" $(VENV)/bin/depthbook --demo --db /tmp/depthbook-screenshots-db \
+	  --record BTCUSDT,ETHUSDT,SOLUSDT --screenshot docs/screenshots --screenshot-after 45
 
 APT ?= $(APT_QT)
 sysdeps:

@@ -83,6 +83,7 @@ class SnapshotRecorder:
         self.depth = depth
         self.clock = clock
         self._recording: dict[str, RecordingStatus] = {}
+        self._session_symbols: set[str] = set()  # what the storage's open session lists
         self._backlog: deque[_Tick] = deque()
         self.write_errors = 0
         self.ticks_lost = 0
@@ -165,10 +166,14 @@ class SnapshotRecorder:
                 "dropped unwritten tick timestamp=%d after %d failed ticks", dropped.timestamp, BACKLOG_TICKS
             )
         pending = list(self._backlog)
+        joined = [s for s in self.recorded_symbols if s not in self._session_symbols]
         snapshots = [s for t in pending for s in t.snapshots]
         gaps = [g for t in pending for g in t.gaps]
         series = [r for t in pending for r in t.series]
         try:
+            if joined:  # switched on since the session started: the session's symbol list says so
+                await self.storage.run_blocking(self.storage.add_session_symbols, joined)
+                self._session_symbols.update(joined)
             await self.storage.run_blocking(self.storage.put_tick, snapshots, gaps, series)
         except Exception as exc:
             self.write_errors += 1
@@ -206,6 +211,7 @@ class SnapshotRecorder:
         """Tick on wall-clock boundaries until `shutdown` is set; the tick in flight always completes."""
         session_start = int(self.clock())
         await self.storage.run_blocking(self.storage.start_session, self.recorded_symbols, session_start)
+        self._session_symbols = set(self.recorded_symbols)
         retention = asyncio.get_running_loop().create_task(self._retention_loop(shutdown))
         self._minute_started = self.clock()
         next_ts = self._next_boundary(self.clock())

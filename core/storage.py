@@ -350,6 +350,20 @@ class SnapshotStorage:
         log.info("recording session started timestamp=%s symbols=%s", ts, ",".join(session.symbols))
         return session
 
+    def add_session_symbols(self, symbols: Iterable[str]) -> None:
+        """Symbols switched on during the open session join its symbol list."""
+        self._require_writer()
+        with self._write_lock:
+            session = self._open_session
+            if session is None:
+                return
+            added = tuple(s for s in symbols if s not in session.symbols)
+            if not added:
+                return
+            session = RecordingSession(session.start, session.symbols + added)
+            self._commit_single(SESSIONS_CF, self._open_session_key, _pack_session(session))
+            self._open_session = session
+
     def end_session(self, ts: int, reason: str) -> RecordingSession | None:
         """End the session this handle started; None if there is none."""
         self._require_writer()

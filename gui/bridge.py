@@ -32,6 +32,7 @@ REFRESH_HZ = 15
 SLOW_TICKS = REFRESH_HZ // 2  # rows, series samples and status about twice a second
 LIVE_FRAME_DEPTH = 100  # levels per side handed to the live view (the ladder shows the top 20)
 RATE_WINDOW_SECONDS = 60.0
+RATE_MIN_SPAN_SECONDS = 20.0
 
 
 class CoreBridge(QObject):
@@ -285,7 +286,9 @@ class CoreBridge(QObject):
             history.popleft()
         first_t, first_n = history[0]
         span = now - first_t
-        if span < 2.0:
+        # Counts step once a second while this samples twice a second: over a short span the step
+        # quantisation alone is worth several per minute, so say nothing until the span is long enough.
+        if span < RATE_MIN_SPAN_SECONDS:
             return None
         return (stored - first_n) / span * 60.0
 

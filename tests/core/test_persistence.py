@@ -66,13 +66,15 @@ async def test_run_ticks_on_second_boundaries_and_closes_its_session(tmp_path):
         shutdown = asyncio.Event()
         task = asyncio.get_running_loop().create_task(recorder.run(shutdown))
         await wait_for(lambda: recorder.ticks >= 2, 5)
+        recorder.start_recording("ETHUSDT")  # switched on mid-session
+        await wait_for(lambda: recorder.ticks >= 3, 5)
         shutdown.set()
         await task
         seconds = [g.timestamp for g in storage.gaps("BTCUSDT", 0, 9_999_999_999)]
         assert seconds == list(range(seconds[0], seconds[0] + len(seconds)))  # one per second, none doubled
         assert seconds[-1] <= time.time()
         session = storage.sessions()[-1]
-        assert list(session.symbols) == ["BTCUSDT"] and session.end_reason == "stopped"
+        assert list(session.symbols) == ["BTCUSDT", "ETHUSDT"] and session.end_reason == "stopped"
 
 
 @pytest.mark.asyncio

@@ -1,0 +1,1 @@
+"""Run-time resources of the desktop app: Qt style sheets and icons (a package so that installs carry them)."""

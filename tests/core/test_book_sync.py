@@ -18,7 +18,9 @@ ASK = "101.00000000"
 
 
 def ev(first, final, bids=None, asks=None, pu=None, t=0):
-    return DepthUpdate("BTCUSDT", first, final, t, bids if bids is not None else [[BID, f"{final}.00000000"]], asks or [], pu)
+    return DepthUpdate(
+        "BTCUSDT", first, final, t, bids if bids is not None else [[BID, f"{final}.00000000"]], asks or [], pu
+    )
 
 
 def snap(last_id, bids=None, asks=None):

@@ -42,11 +42,15 @@ def test_ticks_round_trip_to_binance_format():
 
 
 def test_combined_depth_update_is_parsed_with_exact_strings(fixtures_dir):
-    line = (fixtures_dir / "02_spot_btcusdt_ethusdt_ws_2024-09-03" / "ws_BTCUSDT_depth100ms_30events.jsonl")
+    line = fixtures_dir / "02_spot_btcusdt_ethusdt_ws_2024-09-03" / "ws_BTCUSDT_depth100ms_30events.jsonl"
     raw = line.read_text().splitlines()[0]
     event = parse_stream_message(raw)
     assert isinstance(event, DepthUpdate)
-    assert (event.symbol, event.first_update_id, event.final_update_id) == ("BTCUSDT", 51157289092, 51157289107)
+    assert (event.symbol, event.first_update_id, event.final_update_id) == (
+        "BTCUSDT",
+        51157289092,
+        51157289107,
+    )
     assert event.event_time == 1725382961414
     assert event.bids[0] == ["57710.99000000", "1.53088000"]
     assert event.prev_final_update_id is None
@@ -55,14 +59,20 @@ def test_combined_depth_update_is_parsed_with_exact_strings(fixtures_dir):
 def test_futures_event_keeps_pu(fixtures_dir):
     import json
 
-    frames = json.loads((fixtures_dir / "05_usdm_futures_cryptofeed_2021-07-22" / "ws_SUSHIUSDT_depth100ms_frames.json").read_text())
+    frames = json.loads(
+        (
+            fixtures_dir / "05_usdm_futures_cryptofeed_2021-07-22" / "ws_SUSHIUSDT_depth100ms_frames.json"
+        ).read_text()
+    )
     event = parse_stream_message(frames["frames"][0]["raw"])
     assert isinstance(event, DepthUpdate)
     assert event.prev_final_update_id == 600859598061
 
 
 def test_partial_depth_takes_its_symbol_from_the_stream_name(fixtures_dir):
-    raw = (fixtures_dir / "04_single_messages" / "spot_partial_depth20_100ms_BTCUSDT_combined.json").read_bytes()
+    raw = (
+        fixtures_dir / "04_single_messages" / "spot_partial_depth20_100ms_BTCUSDT_combined.json"
+    ).read_bytes()
     snap = parse_stream_message(raw)
     assert isinstance(snap, DepthSnapshot)
     assert snap.symbol == "BTCUSDT"
@@ -75,9 +85,15 @@ def test_partial_depth_takes_its_symbol_from_the_stream_name(fixtures_dir):
     [
         ('{"result":null,"id":1}', ControlResult(1, None)),
         ('{"result":["btcusdt@depth"],"id":3}', ControlResult(3, ["btcusdt@depth"])),
-        ('{"error":{"code":2,"msg":"Invalid request: invalid stream"},"id":2}', ControlError(2, 2, "Invalid request: invalid stream")),
+        (
+            '{"error":{"code":2,"msg":"Invalid request: invalid stream"},"id":2}',
+            ControlError(2, 2, "Invalid request: invalid stream"),
+        ),
         ('{"code":3,"msg":"Invalid JSON","id":null}', ControlError(None, 3, "Invalid JSON")),
-        ('{"stream":"!serverShutdown","data":{"e":"serverShutdown","E":1770123456789}}', ServerShutdown(1770123456789)),
+        (
+            '{"stream":"!serverShutdown","data":{"e":"serverShutdown","E":1770123456789}}',
+            ServerShutdown(1770123456789),
+        ),
         ('{"e":"serverShutdown","E":5}', ServerShutdown(5)),
     ],
 )
@@ -105,7 +121,11 @@ def test_malformed_frames_raise_wire_format_error(raw):
 def test_exchange_info_symbols_and_filters(fixtures_dir):
     import orjson
 
-    data = orjson.loads((fixtures_dir / "04_single_messages" / "spot_exchangeInfo_subset_2025-08-07_keys_sorted.json").read_bytes())
+    data = orjson.loads(
+        (
+            fixtures_dir / "04_single_messages" / "spot_exchangeInfo_subset_2025-08-07_keys_sorted.json"
+        ).read_bytes()
+    )
     info = parse_exchange_info(data)
     btc = info["BTCUSDT"]
     assert btc.trading

@@ -1,0 +1,220 @@
+"""Recording at 20 symbols: CPU of the persistence part and completeness, against the simulator.
+
+The simulator runs in a child process (bench/_simproc.py). This process runs the real `OrderBookManager` with 20
+symbols and, once every book is live, the real `SnapshotRecorder.run` on a fresh database for 60 s (`--quick`
+20 s, `--long` 600 s, the issue's 10-minute run).
+
+CPU of persistence, as a share of one core over the wall time of the recording:
+- capture: `SnapshotRecorder.capture` wrapped, CPU time of the event-loop thread inside it (top-20 snapshots and
+  series rows, taken on the loop);
+- write: `SnapshotStorage.put_tick` wrapped, CPU time of the executor thread inside it (msgpack encoding, the
+  WriteBatch, RocksDB's write path);
+- RocksDB background: CPU of the threads that appeared when the database opened (flushes, compactions), read
+  with psutil.
+The manager's own CPU (frames, books) is not persistence and is printed apart for scale.
+
+Completeness: snapshots in the database / (symbols x seconds from the first tick to the last), from the storage's
+exact counters; gap records are listed by reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import psutil
+
+from bench._report import Figure, at_least, below, heading, info, show
+from bench._simproc import SimProcess
+from core.manager import ManagerConfig, OrderBookManager
+from core.persistence import SnapshotRecorder
+from core.storage import SnapshotStorage
+
+NAME = "recorder"
+MAX_TS = 9_999_999_999
+SYMBOLS = ["BTCUSDT", "ETHUSDT", "BNBUSDT"] + [f"S{i:02d}USDT" for i in range(17)]
+
+
+def _thread_cpu(proc: psutil.Process) -> dict[int, float]:
+    return {t.id: t.user_time + t.system_time for t in proc.threads()}
+
+
+async def _main(duration: float) -> list[Figure]:
+    heading(
+        f"recorder: {len(SYMBOLS)} symbols from the simulator (child process), {duration:.0f} s of recording"
+    )
+    proc = psutil.Process()
+    async with SimProcess(SYMBOLS) as sim:
+        manager = OrderBookManager(
+            ManagerConfig(ws_url=sim.ws_url, rest_url=sim.rest_url, max_symbols=len(SYMBOLS))
+        )
+        await manager.start()
+        try:
+            await manager.subscribe_many(SYMBOLS)
+            t0 = time.monotonic()
+            while not all(manager.is_live(s) for s in SYMBOLS):
+                if time.monotonic() - t0 > 60:
+                    raise RuntimeError("the books did not all go live within 60 s")
+                await asyncio.sleep(0.1)
+            print(
+                f"  all {len(SYMBOLS)} books live after {time.monotonic() - t0:.1f} s; recording", flush=True
+            )
+            with tempfile.TemporaryDirectory(prefix="depthbook-bench-rec-") as tmp:
+                before_open = set(_thread_cpu(proc))
+                storage = SnapshotStorage.open(Path(tmp) / "db")
+                try:
+                    result = await _record(manager, storage, duration, proc, before_open)
+                finally:
+                    storage.close()
+        finally:
+            await manager.stop()
+    return result
+
+
+async def _record(
+    manager: OrderBookManager,
+    storage: SnapshotStorage,
+    duration: float,
+    proc: psutil.Process,
+    before_open: set[int],
+) -> list[Figure]:
+    recorder = SnapshotRecorder(storage, manager, SYMBOLS)
+    capture_cpu = [0.0]
+    capture_wall: list[float] = []
+    write_cpu = [0.0]
+    write_wall: list[float] = []
+    writer_threads: set[int] = set()
+    lock = threading.Lock()
+    capture, put_tick = recorder.capture, storage.put_tick
+
+    def timed_capture(timestamp: int):
+        c0, w0 = time.thread_time(), time.perf_counter()
+        tick = capture(timestamp)
+        capture_cpu[0] += time.thread_time() - c0
+        capture_wall.append(time.perf_counter() - w0)
+        return tick
+
+    def timed_put_tick(*args, **kwargs) -> None:
+        c0, w0 = time.thread_time(), time.perf_counter()
+        try:
+            put_tick(*args, **kwargs)
+        finally:
+            with lock:
+                write_cpu[0] += time.thread_time() - c0
+                write_wall.append(time.perf_counter() - w0)
+                writer_threads.add(threading.get_native_id())
+
+    recorder.capture = timed_capture  # type: ignore[method-assign]
+    storage.put_tick = timed_put_tick  # type: ignore[method-assign]
+
+    main_tid = threading.get_native_id()
+    shutdown = asyncio.Event()
+    threads0 = _thread_cpu(proc)
+    cpu0, wall0 = time.process_time(), time.monotonic()
+    task = asyncio.get_running_loop().create_task(recorder.run(shutdown))
+    await asyncio.sleep(duration)
+    shutdown.set()
+    await task
+    wall = time.monotonic() - wall0
+    process_cpu = time.process_time() - cpu0
+    threads1 = _thread_cpu(proc)
+
+    # RocksDB's own threads: those that appeared when the database opened, minus the executor's.
+    rocks_cpu = sum(
+        threads1[t] - threads0.get(t, 0.0)
+        for t in threads1
+        if t not in before_open and t not in writer_threads and t != main_tid
+    )
+    executor_cpu = sum(threads1[t] - threads0.get(t, 0.0) for t in writer_threads if t in threads1)
+    loop_cpu = threads1.get(main_tid, 0.0) - threads0.get(main_tid, 0.0)
+
+    persistence = capture_cpu[0] + write_cpu[0] + rocks_cpu
+    pct = 100.0 / wall
+
+    # Completeness from the database itself.
+    sessions = storage.sessions()
+    edges = [e for e in (storage.first_last(s) for s in SYMBOLS) if e]
+    gap_records = [g for s in SYMBOLS for g in storage.gaps(s, 0, MAX_TS)]
+    if not edges:
+        raise RuntimeError("nothing was recorded")
+    first = min([e[0] for e in edges] + [g.timestamp for g in gap_records])
+    last = max([e[1] for e in edges] + [g.timestamp for g in gap_records])
+    gaps = Counter(g.reason for g in gap_records)
+    span = last - first + 1
+    stored = sum(storage.count(s) for s in SYMBOLS)
+    expected = span * len(SYMBOLS)
+    completeness = 100.0 * stored / expected
+    gap_text = ", ".join(f"{r} {n}" for r, n in gaps.most_common()) or "none"
+
+    figs = [
+        show(
+            below(
+                NAME,
+                "persistence CPU at 20 symbols",
+                persistence * pct,
+                0.5,
+                "% of a core",
+                contract="< 1 %",
+                note=f"capture {capture_cpu[0] * pct:.3f} + write {write_cpu[0] * pct:.3f} "
+                f"+ RocksDB background {rocks_cpu * pct:.3f}",
+            )
+        ),
+        show(
+            info(
+                NAME,
+                "executor threads' CPU (psutil, cross-check of write)",
+                executor_cpu * pct,
+                "% of a core",
+            )
+        ),
+        show(
+            info(
+                NAME,
+                "capture on the event loop, p50 / max per tick",
+                statistics.median(capture_wall) * 1000,
+                "ms",
+                note=f"max {max(capture_wall) * 1000:.2f} ms (the loop is blocked meanwhile)",
+            )
+        ),
+        show(
+            info(
+                NAME,
+                "put_tick in the executor, p50 / max per tick",
+                statistics.median(write_wall) * 1000,
+                "ms",
+                note=f"max {max(write_wall) * 1000:.2f} ms",
+            )
+        ),
+        show(
+            info(
+                NAME,
+                "whole process CPU (manager + persistence)",
+                process_cpu * pct,
+                "% of a core",
+                note=f"event-loop thread {loop_cpu * pct:.2f} %",
+            )
+        ),
+        show(
+            at_least(
+                NAME,
+                f"completeness over a {wall:.0f} s run",
+                completeness,
+                99.9,
+                "%",
+                contract=">= 95 %",
+                note=f"{stored:,} of {expected:,} symbol-seconds; gaps: {gap_text}; sessions {len(sessions)}",
+            )
+        ),
+        show(info(NAME, "write errors", recorder.write_errors, "", note=f"ticks {recorder.ticks}")),
+    ]
+    return figs
+
+
+def run(quick: bool = False, long: bool = False) -> list[Figure]:
+    duration = 600.0 if long else 20.0 if quick else 60.0
+    return asyncio.run(_main(duration))

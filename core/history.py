@@ -7,10 +7,7 @@ second, decoded in one numpy call), heatmaps sample at most `max_rows` seconds.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,19 +48,6 @@ class Coverage:
         return 100.0 * self.stored / span if span > 0 else 0.0
 
 
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """Decoding thousands of snapshots makes millions of small tuples: the cyclic collector would walk them
-    again and again for nothing (none of them can form a cycle). Pause it for the bulk decode."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 class History:
     def __init__(self, storage: SnapshotStorage) -> None:
         self.storage = storage
@@ -78,10 +62,11 @@ class History:
         return series_to_arrays([series_from_snapshot(s) for s in self.snapshots(symbol, start, end)])
 
     def snapshots(self, symbol: str, start: int, end: int) -> list[OrderBookSnapshot]:
-        with gc_paused():
-            return [
-                OrderBookSnapshot.from_bytes(symbol, v) for _, v in self.storage.range(symbol, start, end)
-            ]
+        # Level types are not checked one by one on bulk reads: the shape check is enough for charts.
+        return [
+            OrderBookSnapshot.from_bytes(symbol, v, check_levels=False)
+            for _, v in self.storage.range(symbol, start, end)
+        ]
 
     def ladder_at(self, symbol: str, ts: int, tolerance: int = 0) -> OrderBookSnapshot | None:
         """The snapshot recorded at `ts`, or the latest one at most `tolerance` seconds before it."""
@@ -101,10 +86,9 @@ class History:
         """Resting quantity per (second, price bin) for a heatmap, sampling long ranges evenly."""
         step = max(1, math.ceil((end - start + 1) / max_rows))
         picked = []
-        with gc_paused():
-            for ts, value in self.storage.range(symbol, start, end):
-                if (ts - start) % step == 0:
-                    picked.append(OrderBookSnapshot.from_bytes(symbol, value))
+        for ts, value in self.storage.range(symbol, start, end):
+            if (ts - start) % step == 0:
+                picked.append(OrderBookSnapshot.from_bytes(symbol, value, check_levels=False))
         return liquidity_matrix(picked, price_bins)
 
     def coverage(self, symbol: str, start: int, end: int) -> Coverage:

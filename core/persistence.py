@@ -50,7 +50,6 @@ class _Tick:
     timestamp: int
     snapshots: list[OrderBookSnapshot] = field(default_factory=list)
     gaps: list[GapRecord] = field(default_factory=list)
-    series: list[tuple[str, int, bytes]] = field(default_factory=list)
 
 
 def gap_reason(state: SyncState | None, reason: str) -> str:
@@ -142,15 +141,9 @@ class SnapshotRecorder:
                 log.warning("skipping snapshot: empty order book symbol=%s timestamp=%d", symbol, timestamp)
                 tick.gaps.append(GapRecord(symbol, timestamp, "empty_book"))
                 continue
-            try:
-                snap = OrderBookSnapshot.from_orderbook(book, timestamp, self.depth)
-                row = series_from_snapshot(snap).to_bytes()
-            except Exception as exc:  # one bad symbol must not cost the others their second
-                log.error("failed to serialize snapshot symbol=%s error=%s", symbol, exc)
-                tick.gaps.append(GapRecord(symbol, timestamp, "serialize_error"))
-                continue
+            # Only the copy of the top levels happens on the loop; encoding happens in the executor.
+            snap = OrderBookSnapshot.from_orderbook(book, timestamp, self.depth)
             tick.snapshots.append(snap)
-            tick.series.append((symbol, timestamp, row))
             log.debug(
                 "captured snapshot symbol=%s timestamp=%d update_id=%d", symbol, timestamp, snap.update_id
             )
@@ -169,12 +162,13 @@ class SnapshotRecorder:
         joined = [s for s in self.recorded_symbols if s not in self._session_symbols]
         snapshots = [s for t in pending for s in t.snapshots]
         gaps = [g for t in pending for g in t.gaps]
-        series = [r for t in pending for r in t.series]
         try:
             if joined:  # switched on since the session started: the session's symbol list says so
                 await self.storage.run_blocking(self.storage.add_session_symbols, joined)
                 self._session_symbols.update(joined)
-            await self.storage.run_blocking(self.storage.put_tick, snapshots, gaps, series)
+            snapshots, gaps = await self.storage.run_blocking(
+                _encode_and_write, self.storage, snapshots, gaps
+            )
         except Exception as exc:
             self.write_errors += 1
             self.last_error = str(exc)
@@ -289,6 +283,28 @@ class SnapshotRecorder:
             )  # fmt: skip
             self._minute_stored = 0
             self._minute_started = now
+
+
+def _encode_and_write(
+    storage: SnapshotStorage, snapshots: list[OrderBookSnapshot], gaps: list[GapRecord]
+) -> tuple[list[OrderBookSnapshot], list[GapRecord]]:
+    """Runs in the executor: derive each snapshot's series row, then write everything as one batch.
+
+    A snapshot that cannot be encoded becomes a gap ("serialize_error") so the others keep their second.
+    Returns the snapshots and gaps written."""
+    good: list[OrderBookSnapshot] = []
+    series: list[tuple[str, int, bytes]] = []
+    gaps = list(gaps)
+    for snap in snapshots:
+        try:
+            series.append((snap.symbol, snap.timestamp, series_from_snapshot(snap).to_bytes()))
+        except Exception as exc:
+            log.error("failed to serialize snapshot symbol=%s error=%s", snap.symbol, exc)
+            gaps.append(GapRecord(snap.symbol, snap.timestamp, "serialize_error"))
+            continue
+        good.append(snap)
+    storage.put_tick(good, gaps, series)
+    return good, gaps
 
 
 def spawn_snapshot_persistence_task(

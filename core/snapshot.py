@@ -70,7 +70,9 @@ class OrderBookSnapshot:
         return msgpack.packb((self.bids, self.asks, self.update_id, self.timestamp))
 
     @classmethod
-    def from_bytes(cls, symbol: str, data: bytes) -> OrderBookSnapshot:
+    def from_bytes(cls, symbol: str, data: bytes, check_levels: bool = True) -> OrderBookSnapshot:
+        """Decode a stored value. `check_levels=False` checks the shape but not every level's types: for
+        bulk reads, where those checks are half the decode time."""
         try:
             # use_list=False yields tuples directly: no conversion, and about 4x faster under GC pressure.
             value = msgpack.unpackb(data, use_list=False)
@@ -82,8 +84,11 @@ class OrderBookSnapshot:
                 f"got {_describe(value)}"
             )
         bids, asks, update_id, timestamp = value
-        _check_side(symbol, "bids", bids)
-        _check_side(symbol, "asks", asks)
+        if check_levels:
+            _check_side(symbol, "bids", bids)
+            _check_side(symbol, "asks", asks)
+        elif type(bids) is not tuple or type(asks) is not tuple:
+            raise SnapshotDecodeError(f"{symbol} snapshot bids and asks must be arrays of levels")
         if type(update_id) is not int or update_id < 0:
             raise SnapshotDecodeError(
                 f"{symbol} snapshot update_id must be a non-negative integer, got {update_id!r}"

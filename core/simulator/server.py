@@ -16,6 +16,7 @@ import contextlib
 import email.utils
 import logging
 import time
+import zlib
 from collections import Counter, deque
 from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass, field
@@ -252,7 +253,9 @@ class ExchangeSimulator:
     async def _run_market(self, symbol: str) -> None:
         loop = asyncio.get_running_loop()
         interval = self.interval_ms / 1000
-        deadline = loop.time()
+        # Spread the symbols over the interval, as real streams are: all ticking in one slot makes a burst.
+        offset = (zlib.crc32(symbol.encode()) % 1000) / 1000 * interval
+        deadline = loop.time() + offset
         while True:
             deadline += interval
             delay = deadline - loop.time()

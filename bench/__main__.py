@@ -22,6 +22,7 @@ BENCHMARKS = {
     "memory": "memory per order book at limits 1000 and 5000 (~3 s)",
     "storage": "put/get, encoding, one tick, range reads, order flow, series, bytes on disk (~20 s)",
     "recorder": "persistence CPU and completeness at 20 symbols (60 s; --quick 20 s; --long 600 s)",
+    "app": "the desktop app with 20 symbols live and recording: loop lag, CPU, RSS, first window (~2.5 min)",
 }
 
 

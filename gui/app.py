@@ -26,6 +26,7 @@ from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
 from core.logsetup import setup_logging
+from core.looplag import LoopLagMonitor
 from core.manager import SubscriptionLimitError
 from core.rest import ExchangeError
 from gui.bridge import CoreBridge
@@ -78,6 +79,7 @@ class DepthbookApp(QObject):
         self.window = MainWindow(self.symbol_model, self.ladder_model, theme_colors, demo=config.demo)
         self.window.set_colors(theme_colors)
         self.offer: QMessageBox | None = None
+        self.loop_lag = LoopLagMonitor()  # logs the loop's lag each minute: the app's responsiveness
         self._tasks: set[asyncio.Task] = set()
         self._quit: asyncio.Event | None = None
         self._shutdown_done = False
@@ -111,6 +113,7 @@ class DepthbookApp(QObject):
         self._quit = asyncio.Event()
         self.window.restore_layout({k: self.settings.layout(k) for k in LAYOUT_KEYS})
         self.window.show()
+        self.loop_lag.start()
         age = _process_age()
         if age is not None:
             log.info("window shown seconds_since_launch=%.2f", age)
@@ -151,6 +154,8 @@ class DepthbookApp(QObject):
             self.settings.save_layout(key, state)
         self.settings.sync()
         self.bridge.detach()
+        self.loop_lag.stop()
+        self.loop_lag.report()
         for task in list(self._tasks):
             task.cancel()
         await self.services.stop()

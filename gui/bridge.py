@@ -28,7 +28,7 @@ from gui.values import (
     display_state,
 )
 
-REFRESH_HZ = 15
+REFRESH_HZ = 10  # Binance sends 10 updates a second per symbol: a faster ladder shows nothing new
 SLOW_TICKS = REFRESH_HZ // 2  # rows, series samples and status about twice a second
 LIVE_FRAME_DEPTH = 100  # levels per side handed to the live view (the ladder shows the top 20)
 RATE_WINDOW_SECONDS = 60.0

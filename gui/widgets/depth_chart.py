@@ -104,6 +104,15 @@ class DepthChart(pg.PlotWidget):
         self._mid.setValue(mid)
         self._mid.show()
         top = max(by.max() if len(by) else 0.0, ay.max() if len(ay) else 0.0)
+        self._follow_range(lo, hi, top * 1.05 if top > 0 else 1.0)
+
+    def _follow_range(self, lo: float, hi: float, top: float) -> None:
+        """Move the axes only when the data leaves them or shrinks well inside them: a new range on every
+        frame re-lays and repaints both axes, which costs more than the curves themselves."""
         plot = self.getPlotItem()
-        plot.setXRange(lo, hi, padding=0)
-        plot.setYRange(0, top * 1.05 if top > 0 else 1, padding=0)
+        (x0, x1), (_, y1) = plot.viewRange()
+        width = hi - lo
+        if lo < x0 or hi > x1 or (x1 - x0) > 1.5 * width or abs((x0 + x1) / 2 - (lo + hi) / 2) > 0.25 * width:
+            plot.setXRange(lo, hi, padding=0)
+        if top > y1 or top < 0.6 * y1:
+            plot.setYRange(0, top * 1.1, padding=0)

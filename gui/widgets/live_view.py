@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QLabel, QSplitter, QStackedWidget, QVBoxLayout, QWidget
 
@@ -12,6 +14,8 @@ from gui.widgets.header import BookHeader
 from gui.widgets.ladder import LadderView
 from gui.widgets.sparkline import Sparkline
 
+CHART_MIN_INTERVAL = 0.25  # seconds between depth-chart redraws
+
 
 class LiveView(QWidget):
     def __init__(self, ladder_model: LadderModel, colors: ThemeColors, parent: QWidget | None = None) -> None:
@@ -19,6 +23,7 @@ class LiveView(QWidget):
         self.setObjectName("liveView")
         self.ladder_model = ladder_model
         self.symbol: str | None = None
+        self._chart_drawn_at = 0.0
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 10, 10, 8)
         layout.setSpacing(8)
@@ -62,6 +67,7 @@ class LiveView(QWidget):
     def show_symbol(self, symbol: str | None) -> None:
         """Switch to another symbol (or none); its data arrives with the next frame."""
         self.symbol = symbol
+        self._chart_drawn_at = 0.0  # the new symbol's first frame draws at once
         self.header.show_symbol(symbol)
         self.ladder_model.clear()
         self.depth_chart.clear_levels()
@@ -73,7 +79,12 @@ class LiveView(QWidget):
             return
         self.header.set_frame(frame)
         self.ladder_model.set_levels(frame.symbol, frame.bids, frame.asks)
-        self.depth_chart.set_levels(frame.bids, frame.asks)
+        # The chart's shape changes slowly to the eye: a few redraws a second are enough, and it is the
+        # most expensive thing on screen.
+        now = time.monotonic()
+        if now - self._chart_drawn_at >= CHART_MIN_INTERVAL:
+            self._chart_drawn_at = now
+            self.depth_chart.set_levels(frame.bids, frame.asks)
 
     def set_series(self, series: SeriesView) -> None:
         if series.symbol == self.symbol:

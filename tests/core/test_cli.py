@@ -198,3 +198,17 @@ def test_record_names_an_unknown_symbol(tmp_path):
     assert result.returncode == 1
     assert "NOPEUSDT is not a symbol on this exchange." in result.stdout
     assert "Traceback" not in result.stderr
+
+
+def test_export_parquet_has_the_same_columns_and_rows(recorded_db, tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet")
+    out = tmp_path / "btc.parquet"
+    result = depthbook(
+        "export", "--db", str(recorded_db), "--symbol", "BTCUSDT", "--start", str(START), "--end", str(START + 129),
+        "--format", "parquet", "--out", str(out),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    table = pq.read_table(out)
+    assert table.column_names == export_columns()
+    assert table.num_rows == 127  # 130 seconds less the 3-second gap
+    assert table.column("symbol").to_pylist()[0] == "BTCUSDT"

@@ -93,7 +93,8 @@ class CoreBridge(QObject):
         """Rebuild rows and status at once (after a command), instead of waiting for the slow tick."""
         self._connection_dirty = True
         self._force_frame = True
-        self._slow_refresh(time.time())
+        self._slow_refresh()
+        self._slow_charts(time.time())
 
     # --- the listener: called per core event, must stay O(1) -----------------------------------------
 
@@ -117,7 +118,8 @@ class CoreBridge(QObject):
             self.books_changed.emit(books)
         if states:
             self.states_changed.emit(states)
-        slow = bool(states) or self._ticks % SLOW_TICKS == 0
+        phase = self._ticks % SLOW_TICKS
+        slow = bool(states) or phase == 0
         if slow:
             self._force_frame = True  # the header's state also changes without book events (errors)
         selected = self.selected
@@ -130,7 +132,9 @@ class CoreBridge(QObject):
             self._connection_dirty = False
             self._emit_connection(force=True)
         if slow:
-            self._slow_refresh(time.time())
+            self._slow_refresh()
+        if phase == SLOW_TICKS // 2:  # charts half a period later, so no single tick does all the slow work
+            self._slow_charts(time.time())
 
     def _emit_connection(self, force: bool = False) -> None:
         view = self.connection_view()
@@ -138,17 +142,20 @@ class CoreBridge(QObject):
             self._last_connection = view
             self.connection_changed.emit(view)
 
-    def _slow_refresh(self, now: float) -> None:
+    def _slow_refresh(self) -> None:
         self._emit_connection()
-        self._sample_series(now)
         self.rows_changed.emit(self.build_rows(time.monotonic()))
         view = self.storage_view()
         if view != self._last_storage:
             self._last_storage = view
             self.storage_changed.emit(view)
         if self.selected is not None:
-            self.series_changed.emit(self.series.view(self.selected))
             self.detail_changed.emit(self.build_detail(self.selected))
+
+    def _slow_charts(self, now: float) -> None:
+        self._sample_series(now)
+        if self.selected is not None:
+            self.series_changed.emit(self.series.view(self.selected))
 
     # --- building the values ---------------------------------------------------------------------------
 

@@ -54,6 +54,7 @@ class LadderModel(QAbstractTableModel):
         self._max_qty = 0.0
         self._max_cum = 0.0
         self._cum_text: list[str] = []
+        self._max_qty_before = self._max_cum_before = 0.0
         self.symbol: str | None = None
 
     # --- feeding ---------------------------------------------------------------------------------
@@ -73,13 +74,21 @@ class LadderModel(QAbstractTableModel):
         same_shape = len(rows) == len(self._rows) and symbol == self.symbol
         if not same_shape:
             self.beginResetModel()
+        old_rows, old_scale = self._rows, (self._max_qty_before, self._max_cum_before)
         self._rows = rows
         self.symbol = symbol
-        if same_shape:
-            if rows:
-                self.dataChanged.emit(self.index(0, 0), self.index(len(rows) - 1, len(LadderColumn) - 1))
-        else:
+        self._max_qty_before, self._max_cum_before = self._max_qty, self._max_cum
+        if not same_shape:
             self.endResetModel()
+            return
+        # Repaint only the rows that changed; when the bar scale moved, every bar did.
+        last_col = len(LadderColumn) - 1
+        if old_scale != (self._max_qty, self._max_cum):
+            changed = range(len(rows))
+        else:
+            changed = [i for i, (a, b) in enumerate(zip(old_rows, rows, strict=True)) if a != b]
+        if changed:
+            self.dataChanged.emit(self.index(changed[0], 0), self.index(changed[-1], last_col))
 
     def clear(self) -> None:
         self.beginResetModel()
@@ -87,6 +96,19 @@ class LadderModel(QAbstractTableModel):
         self._cum_text = []
         self.symbol = None
         self.endResetModel()
+
+    def cell(self, row: int, col: int) -> tuple[bool, float, bool, str]:
+        """What the delegate paints, in one call: (is bid, bar fraction 0..1, spread line above, text)."""
+        r = self._rows[row]
+        bid = r.side is Side.BID
+        touch = bid and (row == 0 or self._rows[row - 1].side is Side.ASK)
+        if col == LadderColumn.PRICE:
+            return bid, 0.0, touch, r.price
+        if col == LadderColumn.CUMULATIVE:
+            return bid, (r.cumulative / self._max_cum if self._max_cum > 0 else 0.0), touch, self._cum_text[row]
+        own = (col == LadderColumn.BID) == bid
+        fraction = r.qty_value / self._max_qty if own and self._max_qty > 0 else 0.0
+        return bid, fraction, touch, r.qty if own else ""
 
     @property
     def best_bid_row(self) -> int:

@@ -7,14 +7,13 @@ from PySide6.QtGui import QFont, QFontDatabase, QPainter
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
-    QStyle,
     QStyledItemDelegate,
     QStyleOptionViewItem,
     QTableView,
     QWidget,
 )
 
-from gui.models.ladder import BAR_ROLE, SIDE_ROLE, TOUCH_ROLE, LadderColumn, LadderModel, Side
+from gui.models.ladder import LadderColumn, LadderModel
 from gui.values import ThemeColors
 from gui.widgets.colors import qcolor
 
@@ -27,6 +26,8 @@ class SizeBarDelegate(QStyledItemDelegate):
     def __init__(self, colors: ThemeColors, parent=None) -> None:
         super().__init__(parent)
         self.font = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
+        self.bold_font = QFont(self.font)
+        self.bold_font.setBold(True)
         self.set_colors(colors)
 
     def set_colors(self, colors: ThemeColors) -> None:
@@ -45,14 +46,11 @@ class SizeBarDelegate(QStyledItemDelegate):
     def paint(
         self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
     ) -> None:
-        side = index.data(SIDE_ROLE)
-        fraction = float(index.data(BAR_ROLE) or 0.0)
+        # One model call per cell (not one per role): the ladder repaints ten times a second.
+        model = index.model()
         col = index.column()
+        bid, fraction, touch, text = model.cell(index.row(), col)
         rect: QRect = option.rect
-        bid = side == Side.BID
-        painter.save()
-        if option.state & QStyle.StateFlag.State_Selected:
-            painter.fillRect(rect, option.palette.highlight())
         if fraction > 0:
             inner = rect.adjusted(1, 2, -1, -2)
             width = max(1, round(inner.width() * min(fraction, 1.0)))
@@ -66,23 +64,19 @@ class SizeBarDelegate(QStyledItemDelegate):
                 bar = QRect(inner.left(), inner.top(), width, inner.height())
                 color = self._ask_fill
             painter.fillRect(bar, color)
-        if index.data(TOUCH_ROLE):
+        if touch:
             painter.setPen(self._line)
             painter.drawLine(rect.topLeft(), rect.topRight())
-        text = index.data(Qt.ItemDataRole.DisplayRole) or ""
         if text:
             if col == LadderColumn.PRICE:
-                pen = self._bid if bid else self._ask
-                font = QFont(self.font)
-                font.setBold(True)
+                painter.setFont(self.bold_font)
+                painter.setPen(self._bid if bid else self._ask)
+                align = Qt.AlignmentFlag.AlignCenter
             else:
-                pen = self._muted if col == LadderColumn.CUMULATIVE else self._text
-                font = self.font
-            painter.setFont(font)
-            painter.setPen(pen)
-            align = index.data(Qt.ItemDataRole.TextAlignmentRole) or Qt.AlignmentFlag.AlignRight
+                painter.setFont(self.font)
+                painter.setPen(self._muted if col == LadderColumn.CUMULATIVE else self._text)
+                align = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
             painter.drawText(rect.adjusted(6, 0, -6, 0), int(align), text)
-        painter.restore()
 
 
 class LadderView(QTableView):

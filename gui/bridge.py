@@ -133,7 +133,9 @@ class CoreBridge(QObject):
             self._emit_connection(force=True)
         if slow:
             self._slow_refresh()
-        if phase == SLOW_TICKS // 2:  # charts half a period later, so no single tick does all the slow work
+        # The sparkline once a second (its points are a second apart), half a period after the rows,
+        # so that no single tick does all the slow work.
+        if self._ticks % (2 * SLOW_TICKS) == SLOW_TICKS // 2:
             self._slow_charts(time.time())
 
     def _emit_connection(self, force: bool = False) -> None:

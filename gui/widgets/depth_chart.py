@@ -38,6 +38,8 @@ class DepthChart(pg.PlotWidget):
         plot.showGrid(x=True, y=True, alpha=0.15)
         plot.setTitle("Cumulative depth", size="9pt")
         plot.getAxis("left").setWidth(56)
+        for side in ("left", "bottom"):
+            plot.getAxis(side).enableAutoSIPrefix(False)  # no "x1e3" rescaling of prices on every redraw
         self._bids = pg.PlotDataItem()
         self._asks = pg.PlotDataItem()
         self._mid = pg.InfiniteLine(angle=90, movable=False)

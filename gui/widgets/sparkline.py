@@ -26,6 +26,8 @@ class Sparkline(pg.GraphicsLayoutWidget):
             plot.setMouseEnabled(x=False, y=False)
             plot.showGrid(x=True, y=True, alpha=0.12)
             plot.getAxis("left").setWidth(64)
+            for side in ("left", "bottom"):
+                plot.getAxis(side).enableAutoSIPrefix(False)  # prices and bps read better as they are
         self.ci.layout.setRowStretchFactor(0, 3)
         self.ci.layout.setRowStretchFactor(1, 2)
         self._mid = self.mid_plot.plot()

@@ -14,7 +14,7 @@ from gui.widgets.header import BookHeader
 from gui.widgets.ladder import LadderView
 from gui.widgets.sparkline import Sparkline
 
-CHART_MIN_INTERVAL = 0.25  # seconds between depth-chart redraws
+CHART_MIN_INTERVAL = 0.5  # seconds between depth-chart redraws: its filled curves are the costliest paint
 
 
 class LiveView(QWidget):

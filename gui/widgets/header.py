@@ -26,11 +26,18 @@ class _Metric(QWidget):
         self.detail.setObjectName("hint")
         for label in (self.name, self.value, self.detail):
             layout.addWidget(label)
+        self._color: str | None = None
 
     def set(self, value: str, detail: str = "", color: str | None = None) -> None:
-        self.value.setText(value)
-        self.detail.setText(detail)
-        self.value.setStyleSheet(f"color: {color};" if color else "")
+        # Ten times a second: touch only what changed. A style sheet change re-polishes the label, and a
+        # text change re-lays the header, both far dearer than the comparison.
+        if value != self.value.text():
+            self.value.setText(value)
+        if detail != self.detail.text():
+            self.detail.setText(detail)
+        if color != self._color:
+            self._color = color
+            self.value.setStyleSheet(f"color: {color};" if color else "")
 
 
 class BookHeader(QFrame):
@@ -110,7 +117,10 @@ class BookHeader(QFrame):
         )
 
     def _set_badge(self, state: DisplayState) -> None:
-        self._state = state
         color = self.colors.state_colors.get(str(state), self.colors.muted)
+        style = f"color: {color}; border: 1px solid {color};"
+        if state == self._state and style == self.badge.styleSheet():
+            return  # called on every frame: re-polishing an unchanged badge is not free
+        self._state = state
         self.badge.setText(str(state))
-        self.badge.setStyleSheet(f"color: {color}; border: 1px solid {color};")
+        self.badge.setStyleSheet(style)

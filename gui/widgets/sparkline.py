@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pyqtgraph as pg
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QGraphicsItem, QWidget
 
 from gui.values import SeriesView, ThemeColors
 
@@ -27,7 +27,9 @@ class Sparkline(pg.GraphicsLayoutWidget):
             plot.showGrid(x=True, y=True, alpha=0.12)
             plot.getAxis("left").setWidth(64)
             for side in ("left", "bottom"):
-                plot.getAxis(side).enableAutoSIPrefix(False)  # prices and bps read better as they are
+                axis = plot.getAxis(side)
+                axis.enableAutoSIPrefix(False)  # prices and bps read better as they are
+                axis.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)  # see DepthChart
         self.ci.layout.setRowStretchFactor(0, 3)
         self.ci.layout.setRowStretchFactor(1, 2)
         self._mid = self.mid_plot.plot()

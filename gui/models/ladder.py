@@ -81,14 +81,22 @@ class LadderModel(QAbstractTableModel):
         if not same_shape:
             self.endResetModel()
             return
-        # Repaint only the rows that changed; when the bar scale moved, every bar did.
-        last_col = len(LadderColumn) - 1
-        if old_scale != (self._max_qty, self._max_cum):
-            changed = range(len(rows))
+        # Repaint only the cells that changed; when a bar scale moved, every bar of that scale did. A change
+        # deep in the book moves the cumulative column below it but not the sizes and prices of those rows.
+        pairs = list(zip(old_rows, rows, strict=True))
+        if old_scale[0] != self._max_qty:
+            levels = range(len(rows))
         else:
-            changed = [i for i, (a, b) in enumerate(zip(old_rows, rows, strict=True)) if a != b]
-        if changed:
-            self.dataChanged.emit(self.index(changed[0], 0), self.index(changed[-1], last_col))
+            levels = [i for i, (a, b) in enumerate(pairs) if (a.side, a.price, a.qty) != (b.side, b.price, b.qty)]
+        if old_scale[1] != self._max_cum:
+            cumulative = range(len(rows))
+        else:
+            cumulative = [i for i, (a, b) in enumerate(pairs) if a.cumulative != b.cumulative]
+        if levels:
+            self.dataChanged.emit(self.index(levels[0], 0), self.index(levels[-1], LadderColumn.ASK))
+        if cumulative:
+            col = LadderColumn.CUMULATIVE
+            self.dataChanged.emit(self.index(cumulative[0], col), self.index(cumulative[-1], col))
 
     def clear(self) -> None:
         self.beginResetModel()

@@ -6,9 +6,10 @@ from collections.abc import Sequence
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import QGraphicsItem, QWidget
+from PySide6.QtWidgets import QWidget
 
 from gui.values import Level, ThemeColors
+from gui.widgets.plot_style import quiet_plot
 
 
 def cumulative_steps(levels: Sequence[Level]) -> tuple[np.ndarray, np.ndarray]:
@@ -32,18 +33,8 @@ class DepthChart(pg.PlotWidget):
         self.setObjectName("depthChart")
         self.setMinimumHeight(140)
         plot = self.getPlotItem()
-        plot.setMenuEnabled(False)
-        plot.hideButtons()
-        plot.setMouseEnabled(x=False, y=False)
-        plot.showGrid(x=True, y=True, alpha=0.15)
+        quiet_plot(plot, grid_alpha=0.15, left_width=56)
         plot.setTitle("Cumulative depth", size="9pt")
-        plot.getAxis("left").setWidth(56)
-        for side in ("left", "bottom"):
-            axis = plot.getAxis(side)
-            axis.enableAutoSIPrefix(False)  # no "x1e3" rescaling of prices on every redraw
-            # An axis draws its grid over the whole plot, so every curve update repainted its text too
-            # (3 ms an axis in software rendering). Cached, it is redrawn only when its range moves.
-            axis.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self._bids = pg.PlotDataItem()
         self._asks = pg.PlotDataItem()
         self._mid = pg.InfiniteLine(angle=90, movable=False)

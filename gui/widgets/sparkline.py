@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pyqtgraph as pg
-from PySide6.QtWidgets import QGraphicsItem, QWidget
+from PySide6.QtWidgets import QWidget
 
 from gui.values import SeriesView, ThemeColors
+from gui.widgets.plot_style import quiet_plot
 
 WINDOW_SECONDS = 300
 
@@ -21,15 +22,7 @@ class Sparkline(pg.GraphicsLayoutWidget):
         self.mid_plot.getAxis("bottom").setStyle(showValues=False)
         self.mid_plot.getAxis("bottom").setHeight(4)
         for plot in (self.mid_plot, self.spread_plot):
-            plot.setMenuEnabled(False)
-            plot.hideButtons()
-            plot.setMouseEnabled(x=False, y=False)
-            plot.showGrid(x=True, y=True, alpha=0.12)
-            plot.getAxis("left").setWidth(64)
-            for side in ("left", "bottom"):
-                axis = plot.getAxis(side)
-                axis.enableAutoSIPrefix(False)  # prices and bps read better as they are
-                axis.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)  # see DepthChart
+            quiet_plot(plot, grid_alpha=0.12, left_width=64)
         self.ci.layout.setRowStretchFactor(0, 3)
         self.ci.layout.setRowStretchFactor(1, 2)
         self._mid = self.mid_plot.plot()

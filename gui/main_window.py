@@ -219,9 +219,24 @@ class MainWindow(QMainWindow):
             "symbols_splitter": self.symbols_panel.splitter.saveState(),
         }
 
+    def _fit_first_launch(self) -> None:
+        """The default 1400 x 860 on a smaller screen (a 1280 x 800 laptop) would spill over its edges."""
+        screen = self.screen()
+        if screen is None:
+            return
+        room = screen.availableGeometry()
+        width, height = (
+            min(self.width(), int(room.width() * 0.95)),
+            min(self.height(), int(room.height() * 0.95)),
+        )
+        self.resize(width, height)
+        self.splitter.setSizes([min(560, width * 2 // 5), width - min(560, width * 2 // 5)])
+
     def restore_layout(self, states: dict[str, QByteArray | None]) -> None:
         if states.get("geometry") is not None:
             self.restoreGeometry(states["geometry"])
+        else:
+            self._fit_first_launch()
         if states.get("window") is not None:
             self.restoreState(states["window"])
         for name, splitter in (

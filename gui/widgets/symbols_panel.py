@@ -7,7 +7,6 @@ from PySide6.QtGui import QColor, QKeySequence, QPainter, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QPushButton,
@@ -183,7 +182,9 @@ class SymbolsPanel(QWidget):
         header.setMinimumSectionSize(40)
         for column, width in COLUMN_WIDTHS.items():
             header.resizeSection(column, width)
-        header.setSectionResizeMode(Column.SYMBOL, QHeaderView.ResizeMode.Stretch)
+        # The symbol keeps its width (an elided "B…" says nothing); spare width goes to the last column,
+        # and a narrow panel scrolls sideways instead of squeezing the names.
+        header.setStretchLastSection(True)
         self.table.selectionModel().currentRowChanged.connect(self._on_current_changed)
         model.rowsRemoved.connect(self._on_rows_removed)
         self.details = SymbolDetails(colors)

@@ -41,8 +41,10 @@ bench: sysdeps venv
 
 screenshots: APT = $(APT_QT) $(APT_XCB) $(APT_XVFB)
 screenshots: sysdeps venv
-	rm -rf /tmp/depthbook-screenshots-db
-	xvfb-run -a -s "-screen 0 1440x900x24" $(VENV)/bin/depthbook --demo --db /tmp/depthbook-screenshots-db \
+	rm -rf /tmp/depthbook-screenshots-db /tmp/depthbook-screenshots-home
+	# A throwaway home: the default layout, not whatever this machine's user saved.
+	HOME=/tmp/depthbook-screenshots-home xvfb-run -a -s "-screen 0 1440x900x24" \
+	  $(VENV)/bin/depthbook --demo --db /tmp/depthbook-screenshots-db \
 	  --record BTCUSDT,ETHUSDT,SOLUSDT --screenshot docs/screenshots --screenshot-after 45
 
 APT ?= $(APT_QT)

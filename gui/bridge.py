@@ -299,7 +299,10 @@ class CoreBridge(QObject):
         # quantisation alone is worth several per minute, so say nothing until the span is long enough.
         if span < RATE_MIN_SPAN_SECONDS:
             return None
-        return (stored - first_n) / span * 60.0
+        # The same quantisation can read a little over the tick rate ("61/min" at 1 Hz): the true rate
+        # cannot exceed one snapshot per interval, so that is the ceiling.
+        ceiling = 60.0 / max(1, self.services.config.snapshot_interval)
+        return min((stored - first_n) / span * 60.0, ceiling)
 
     def _forget(self, symbol: str) -> None:
         self._stored_history.pop(symbol, None)  # a rate restarts when recording does

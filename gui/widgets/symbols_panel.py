@@ -26,15 +26,15 @@ from gui.widgets.colors import qcolor
 from gui.widgets.symbol_details import SymbolDetails
 
 ROW_HEIGHT = 26
-COLUMN_WIDTHS = {
-    Column.SYMBOL: 100,
-    Column.STATE: 84,
-    Column.RECORD: 42,
-    Column.STORED: 58,
-    Column.LAST_WRITE: 82,
-    Column.RATE: 40,
-    Column.COMPLETE: 80,
-    Column.GAPS: 44,
+COLUMN_WIDTHS = {  # 506 px in all: the default panel shows every column without a scroll bar
+    Column.SYMBOL: 92,
+    Column.STATE: 80,
+    Column.RECORD: 40,
+    Column.STORED: 56,
+    Column.LAST_WRITE: 78,
+    Column.RATE: 38,
+    Column.COMPLETE: 82,
+    Column.GAPS: 40,
 }
 
 

@@ -1,12 +1,14 @@
 """The local order book: pure, exact, fast.
 
 Each side keeps
-- `qtys` and `prices`: integer price (1e-8 ticks) -> the exchange's exact quantity and price strings
-  (an update replaces one dict value: no allocation per level);
-- `keys`: price string -> integer price, so modifies and deletes of a known level never re-parse;
-- `ladder`: a sorted list of keys with the best price at the END (bids by price, asks by negated
-  price). Inserts and deletes near the touch, where most changes happen, then move few list items,
-  and the top N is a slice, with no sort per read.
+- `qtys`: the exchange's price string -> its quantity string, for every level. A modify of a known level
+  (a third of all level updates) is one dict lookup and one store: no parsing, no allocation;
+- `ranks` and `prices`: price string <-> rank, the exact integer price in 1e-8 ticks, negated for asks, so
+  that a higher rank is always a better price;
+- `ladder`: the sorted ranks of the best levels only, best at the END (a top-N read is a slice). It holds
+  every level whose rank is at least `floor`, between a few dozen and 2 x `ladder_depth` of them; deeper
+  levels live in the dicts alone, so changes far from the touch never move list items. When deletions thin
+  the ladder out, or a reader asks for more levels than it holds, it is rebuilt from `prices` (rare).
 """
 
 from __future__ import annotations
@@ -16,11 +18,16 @@ from collections.abc import Iterable
 
 from core.wire import Level, decimal_ticks
 
+LADDER_DEPTH = 256  # levels kept in sorted order per side; a refill sorts the rest (platform-notes.md)
+_ALL = -(1 << 63)  # a floor below every rank: the ladder holds the whole side
 
-def _price_key(price: str) -> int:
+
+def _price_ticks(price: str) -> int:
     """Integer price in 1e-8 ticks; Binance spot's 8-decimal strings take the fast path."""
-    if len(price) - price.find(".") == 9 and price.replace(".", "", 1).isdigit():
-        return int(price.replace(".", "", 1))
+    if len(price) - price.find(".") == 9:
+        digits = price.replace(".", "", 1)
+        if digits.isdigit():
+            return int(digits)
     return decimal_ticks(price)
 
 
@@ -31,55 +38,121 @@ def _check_zero(qty: str) -> None:
 
 
 class _Side:
-    __slots__ = ("keys", "ladder", "prices", "qtys", "sign")
+    __slots__ = ("depth", "floor", "high", "ladder", "low", "prices", "qtys", "ranks", "sign")
 
-    def __init__(self, sign: int) -> None:
+    def __init__(self, sign: int, depth: int) -> None:
         self.sign = sign  # +1 bids (higher is better), -1 asks (lower is better)
-        self.qtys: dict[int, str] = {}  # key -> quantity string; updated in place, no allocation
-        self.prices: dict[int, str] = {}  # key -> price string as the exchange wrote it
-        self.keys: dict[str, int] = {}
+        self.depth = depth
+        self.low = max(depth >> 2, 1)  # fewer sorted levels than this (and more exist): refill
+        self.high = 2 * depth  # more than this: trim back to `depth`
+        self.qtys: dict[str, str] = {}
+        self.ranks: dict[str, int] = {}
+        self.prices: dict[int, str] = {}
         self.ladder: list[int] = []
+        self.floor = _ALL
 
     def clear(self) -> None:
         self.qtys.clear()
+        self.ranks.clear()
         self.prices.clear()
-        self.keys.clear()
         self.ladder.clear()
+        self.floor = _ALL
 
-    def apply(self, levels: Iterable[Level]) -> None:
-        keys, qtys, ladder, sign = self.keys, self.qtys, self.ladder, self.sign
+    def load(self, levels: Iterable[Level]) -> None:
+        """Replace the side (a REST snapshot): fill the dicts, then sort once."""
+        self.clear()
+        qtys, ranks, prices, sign = self.qtys, self.ranks, self.prices, self.sign
         for price, qty in levels:
-            key = keys.get(price)
-            if key is None:
-                key = _price_key(price)
-            if not qty.strip("0."):  # numeric zero in any spelling (inlined: this loop is the hot path)
+            if not qty.strip("0."):
                 _check_zero(qty)
-                if qtys.pop(key, None) is not None:  # deleting a level we never held is normal on Binance
-                    keys.pop(self.prices.pop(key), None)
-                    keys.pop(price, None)
-                    del ladder[bisect_left(ladder, key * sign)]
                 continue
             if not qty.replace(".", "", 1).isdigit():
                 raise ValueError(f"not a decimal number: {qty!r}")
-            if key not in qtys:
-                insort(ladder, key * sign)
-                self.prices[key] = price
-                keys[price] = key
-            elif price not in keys:  # the same price written differently ("1.0" vs "1.00"): latest wins
-                keys[price] = key
-                self.prices[key] = price
-            qtys[key] = qty
+            rank = _price_ticks(price) * sign
+            old = prices.get(rank)
+            if old is not None:  # the same price twice: keep the last, as a stream update would
+                del qtys[old], ranks[old]
+            prices[rank] = price
+            ranks[price] = rank
+            qtys[price] = qty
+        self._refill(self.depth)
+
+    def apply(self, levels: Iterable[Level]) -> None:
+        """Absolute quantities; zero removes. The hot path: everything common is inlined, keep it flat."""
+        qtys, ranks, prices, ladder, sign = self.qtys, self.ranks, self.prices, self.ladder, self.sign
+        for price, qty in levels:
+            if qty.strip("0."):
+                if not qty.replace(".", "", 1).isdigit():
+                    raise ValueError(f"not a decimal number: {qty!r}")
+                if price in qtys:  # a known level changes size: one store
+                    qtys[price] = qty
+                    continue
+                # a new level: _price_ticks, inlined
+                if len(price) - price.find(".") == 9 and (digits := price.replace(".", "", 1)).isdigit():
+                    rank = int(digits) * sign
+                else:
+                    rank = decimal_ticks(price) * sign
+                old = prices.get(rank)
+                if old is not None:  # the same price written differently ("1.0" vs "1.00"): the latest wins
+                    del qtys[old], ranks[old]
+                elif rank >= self.floor:
+                    insort(ladder, rank)
+                    if len(ladder) > self.high:  # keep the sorted part short: the worst half lives in dicts
+                        self._trim()
+                prices[rank] = price
+                ranks[price] = rank
+                qtys[price] = qty
+            else:  # numeric zero in any spelling
+                if not qty or qty.count(".") > 1:
+                    raise ValueError(f"not a decimal number: {qty!r}")
+                rank = ranks.pop(price, None)
+                if rank is None:
+                    rank = self._respelled(price)
+                    if rank is None:
+                        continue  # deleting a level we never held is normal on Binance
+                    price = prices[rank]
+                    del ranks[price]
+                del qtys[price], prices[rank]
+                if rank >= self.floor:
+                    del ladder[bisect_left(ladder, rank)]
+                    if len(ladder) < self.low and self.floor != _ALL:
+                        self._refill(self.depth)
+
+    def _trim(self) -> None:
+        ladder = self.ladder
+        cut = len(ladder) - self.depth
+        self.floor = ladder[cut]
+        del ladder[:cut]
+
+    def _respelled(self, price: str) -> int | None:
+        """The rank of a level we hold under another spelling of `price`, else None (validates `price`)."""
+        rank = _price_ticks(price) * self.sign
+        return rank if rank in self.prices else None
+
+    def _refill(self, n: int) -> None:
+        """Rebuild the ladder from every level: the best max(n, depth) of them, in order."""
+        ranks = sorted(self.prices)
+        keep = max(n, self.depth)
+        if len(ranks) > keep:
+            del ranks[:-keep]
+            self.floor = ranks[0]
+        else:
+            self.floor = _ALL
+        self.ladder[:] = ranks  # in place: apply() holds a reference to this list
 
     def top(self, n: int) -> list[Level]:
-        qtys, prices, sign, ladder = self.qtys, self.prices, self.sign, self.ladder
-        start = max(len(ladder) - n, 0)
-        return [(prices[k], qtys[k]) for k in (rank * sign for rank in reversed(ladder[start:]))]
+        ladder = self.ladder
+        if n > len(ladder) and self.floor != _ALL:
+            self._refill(n)
+            ladder = self.ladder
+        prices, qtys, start = self.prices, self.qtys, max(len(ladder) - n, 0)
+        return [(p, qtys[p]) for p in [prices[r] for r in reversed(ladder[start:])]]
 
-    def best_key(self) -> int | None:
-        return self.ladder[-1] * self.sign if self.ladder else None
-
-    def level(self, key: int) -> Level:
-        return (self.prices[key], self.qtys[key])
+    def best(self) -> Level | None:
+        if not self.ladder:
+            return None
+        price = self.prices[self.ladder[-1]]
+        return (price, self.qtys[price])
 
 
 class OrderBook:
@@ -87,23 +160,33 @@ class OrderBook:
 
     __slots__ = ("_asks", "_bids", "last_update_id", "symbol")
 
-    def __init__(self, symbol: str) -> None:
+    def __init__(self, symbol: str, ladder_depth: int = LADDER_DEPTH) -> None:
         self.symbol = symbol
         self.last_update_id = 0
-        self._bids = _Side(+1)
-        self._asks = _Side(-1)
+        self._bids = _Side(+1, ladder_depth)
+        self._asks = _Side(-1, ladder_depth)
 
     def load_snapshot(self, bids: Iterable[Level], asks: Iterable[Level], last_update_id: int) -> None:
         """Replace the whole book (a REST snapshot)."""
         self.clear()
-        self._bids.apply(bids)
-        self._asks.apply(asks)
+        try:
+            self._bids.load(bids)
+            self._asks.load(asks)
+        except (TypeError, AttributeError) as exc:  # a level that is not [str, str]
+            self.clear()
+            raise ValueError(f"malformed level ({exc})") from None
         self.last_update_id = last_update_id
 
     def apply(self, bids: Iterable[Level], asks: Iterable[Level], final_update_id: int) -> None:
-        """Apply one diff event's absolute quantities; zero removes the level."""
-        self._bids.apply(bids)
-        self._asks.apply(asks)
+        """Apply one diff event's absolute quantities; zero removes the level.
+
+        Raises ValueError on a malformed level; the book is then partly updated and must be resynced.
+        """
+        try:
+            self._bids.apply(bids)
+            self._asks.apply(asks)
+        except (TypeError, AttributeError) as exc:  # a level that is not [str, str]
+            raise ValueError(f"malformed level ({exc})") from None
         self.last_update_id = final_update_id
 
     def clear(self) -> None:
@@ -120,16 +203,14 @@ class OrderBook:
         return self._asks.top(n)
 
     def best_bid(self) -> Level | None:
-        key = self._bids.best_key()
-        return None if key is None else self._bids.level(key)
+        return self._bids.best()
 
     def best_ask(self) -> Level | None:
-        key = self._asks.best_key()
-        return None if key is None else self._asks.level(key)
+        return self._asks.best()
 
     def is_crossed(self) -> bool:
-        bid, ask = self._bids.best_key(), self._asks.best_key()
-        return bid is not None and ask is not None and bid >= ask
+        bids, asks = self._bids.ladder, self._asks.ladder
+        return bool(bids and asks) and bids[-1] >= -asks[-1]
 
     def is_empty(self) -> bool:
         return not self._bids.qtys and not self._asks.qtys
@@ -144,7 +225,4 @@ class OrderBook:
 
     def as_dicts(self) -> tuple[dict[str, str], dict[str, str]]:
         """Every level as price string -> quantity string (tests compare books with this)."""
-        return (
-            {self._bids.prices[k]: q for k, q in self._bids.qtys.items()},
-            {self._asks.prices[k]: q for k, q in self._asks.qtys.items()},
-        )
+        return dict(self._bids.qtys), dict(self._asks.qtys)

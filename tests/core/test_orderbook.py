@@ -65,10 +65,16 @@ level = st.tuples(st.integers(1, 5000), st.integers(0, 3))  # price tick, quanti
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.lists(level, max_size=30), st.lists(level, max_size=30)), max_size=40))
-def test_book_matches_a_plain_dict_model(events):
-    """Whatever the sequence of updates, the book equals a dict model and its tops are sorted."""
-    book = OrderBook("X")
+@given(
+    st.lists(st.tuples(st.lists(level, max_size=30), st.lists(level, max_size=30)), max_size=40),
+    st.sampled_from([1, 4, 256]),
+)
+def test_book_matches_a_plain_dict_model(events, ladder_depth):
+    """Whatever the sequence of updates, the book equals a dict model and its tops are sorted.
+
+    A tiny ladder depth makes the sorted part trim and refill all the time.
+    """
+    book = OrderBook("X", ladder_depth=ladder_depth)
     model_bids: dict[int, str] = {}
     model_asks: dict[int, str] = {}
     for uid, (bids, asks) in enumerate(events, start=1):
@@ -87,6 +93,29 @@ def test_book_matches_a_plain_dict_model(events):
     assert [decimal_ticks(p) for p, _ in book.top_bids(1000)] == sorted(model_bids, reverse=True)
     assert [decimal_ticks(p) for p, _ in book.top_asks(1000)] == sorted(model_asks)
     assert [decimal_ticks(p) for p, _ in book.top_bids(5)] == sorted(model_bids, reverse=True)[:5]
+    best_bid, best_ask = book.best_bid(), book.best_ask()
+    assert (best_bid and decimal_ticks(best_bid[0])) == (max(model_bids) if model_bids else None)
+    assert (best_ask and decimal_ticks(best_ask[0])) == (min(model_asks) if model_asks else None)
+
+
+def test_a_book_deeper_than_its_ladder_stays_ordered_as_the_touch_is_eaten():
+    """Deleting the best levels one by one walks down into levels that were only in the dicts."""
+    book = OrderBook("X", ladder_depth=4)
+    bids = [[ticks_to_decimal((1000 - i) * 10**8), "1.00000000"] for i in range(50)]
+    book.load_snapshot(bids, [], 1)
+    for i in range(49):
+        book.apply([[bids[i][0], "0"]], [], 2 + i)
+        assert book.best_bid() == (bids[i + 1][0], "1.00000000")
+        assert book.top_bids(3) == [tuple(level) for level in bids[i + 1 : i + 4]]
+    assert book.bid_count == 1
+
+
+def test_a_level_that_is_not_a_pair_of_strings_raises_value_error():
+    import pytest
+
+    for bad in ([["1.0"]], [[1.0, "1.0"]], [["1.0", None]], [["1.0", "1.0", "x"]]):
+        with pytest.raises(ValueError):
+            make_book().apply(bids=bad, asks=[], final_update_id=11)
 
 
 def test_zero_in_any_spelling_deletes_and_bad_quantities_raise():

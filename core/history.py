@@ -20,7 +20,7 @@ from core.series import (
     series_from_snapshot,
     series_to_arrays,
 )
-from core.snapshot import OrderBookSnapshot
+from core.snapshot import OrderBookSnapshot, decode_many
 from core.storage import GapRecord, SnapshotStorage
 
 # The same layout as core.series' struct "<Bq9dQ": version, second, nine doubles, update id.
@@ -63,10 +63,7 @@ class History:
 
     def snapshots(self, symbol: str, start: int, end: int) -> list[OrderBookSnapshot]:
         # Level types are not checked one by one on bulk reads: the shape check is enough for charts.
-        return [
-            OrderBookSnapshot.from_bytes(symbol, v, check_levels=False)
-            for _, v in self.storage.range(symbol, start, end)
-        ]
+        return decode_many(symbol, (v for _, v in self.storage.range(symbol, start, end)))
 
     def ladder_at(self, symbol: str, ts: int, tolerance: int = 0) -> OrderBookSnapshot | None:
         """The snapshot recorded at `ts`, or the latest one at most `tolerance` seconds before it."""
@@ -85,11 +82,8 @@ class History:
     ) -> LiquidityMatrix:
         """Resting quantity per (second, price bin) for a heatmap, sampling long ranges evenly."""
         step = max(1, math.ceil((end - start + 1) / max_rows))
-        picked = []
-        for ts, value in self.storage.range(symbol, start, end):
-            if (ts - start) % step == 0:
-                picked.append(OrderBookSnapshot.from_bytes(symbol, value, check_levels=False))
-        return liquidity_matrix(picked, price_bins)
+        values = (v for ts, v in self.storage.range(symbol, start, end) if (ts - start) % step == 0)
+        return liquidity_matrix(decode_many(symbol, values), price_bins)
 
     def coverage(self, symbol: str, start: int, end: int) -> Coverage:
         present: list[tuple[int, int]] = []

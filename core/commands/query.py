@@ -11,7 +11,7 @@ import orjson
 from core.analytics import InsufficientDataError, compute_order_flow
 from core.cli import EXIT_OK, UserError
 from core.paths import default_db_path
-from core.snapshot import OrderBookSnapshot, SnapshotDecodeError
+from core.snapshot import OrderBookSnapshot, SnapshotDecodeError, decode_many
 from core.storage import SnapshotStorage, StorageError
 from core.timeparse import iso_utc, parse_time
 
@@ -180,10 +180,7 @@ def run_order_flow(args) -> int:
             raise UserError(f"no snapshots of {symbol} in {storage.path}")
         end = _time(args.end) if args.end else edges[1]
         window = args.window
-        snaps = [
-            OrderBookSnapshot.from_bytes(symbol, v)
-            for _, v in storage.range(symbol, max(0, end - window), end)
-        ]
+        snaps = decode_many(symbol, (v for _, v in storage.range(symbol, max(0, end - window), end)))
     try:
         flow = compute_order_flow(symbol, snaps, window, end)
     except (ValueError, InsufficientDataError) as exc:

@@ -91,6 +91,7 @@ class DepthbookApp(QObject):
         w, b = self.window, self.bridge
         b.rows_changed.connect(self.symbol_model.set_rows)
         b.frame_ready.connect(w.live_view.set_frame)
+        b.depth_ready.connect(w.live_view.set_depth)
         b.series_changed.connect(w.live_view.set_series)
         b.connection_changed.connect(w.set_connection)
         b.storage_changed.connect(w.set_storage)

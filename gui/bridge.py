@@ -4,6 +4,10 @@ The manager calls the listener synchronously on the loop, up to thousands of tim
 listener only marks what changed. A QTimer at REFRESH_HZ turns the marks into a few signals, and a
 slower tick samples the sparkline series and rebuilds the symbols table's rows. Nothing repaints per
 message. Signals carry value types (gui.values), never core service objects.
+
+Qt paints everything that changed in one tick as one pass over the window, so the costly repaints (the
+symbols table, the depth chart, the sparkline: 3-8 ms each in software rendering) get ticks of their own
+within each second and never pile up on one frame; only the ladder and header repaint every tick.
 """
 
 from __future__ import annotations
@@ -30,6 +34,10 @@ from gui.values import (
 
 REFRESH_HZ = 10  # Binance sends 10 updates a second per symbol: a faster ladder shows nothing new
 SLOW_TICKS = REFRESH_HZ // 2  # rows, series samples and status about twice a second
+# Ticks within each second (REFRESH_HZ of them) on which each costly repaint is due:
+ROWS_TICKS = (0, SLOW_TICKS)  # the symbols table, the status bar and the details
+DEPTH_TICKS = (SLOW_TICKS // 2 + 1, SLOW_TICKS + SLOW_TICKS // 2 + 1)  # the depth chart, twice a second
+SERIES_TICKS = (SLOW_TICKS // 2,)  # the sparkline, once a second (its points are a second apart)
 LIVE_FRAME_DEPTH = 100  # levels per side handed to the live view (the ladder shows the top 20)
 RATE_WINDOW_SECONDS = 60.0
 RATE_MIN_SPAN_SECONDS = 20.0
@@ -40,7 +48,8 @@ class CoreBridge(QObject):
     states_changed = Signal(object)  # set[str] of symbols whose sync state changed
     connection_changed = Signal(object)  # ConnectionView
     rows_changed = Signal(object)  # list[SymbolRow], the symbols table
-    frame_ready = Signal(object)  # LiveFrame of the selected symbol
+    frame_ready = Signal(object)  # LiveFrame of the selected symbol: the ladder and header
+    depth_ready = Signal(object)  # LiveFrame of the selected symbol for the depth chart, twice a second
     series_changed = Signal(object)  # SeriesView of the selected symbol
     storage_changed = Signal(object)  # StorageView: path, size, write errors
     detail_changed = Signal(object)  # SymbolDetail of the selected symbol
@@ -56,6 +65,8 @@ class CoreBridge(QObject):
         self._dirty_states: set[str] = set()
         self._connection_dirty = True
         self._force_frame = False
+        self._depth_stale = False  # the selected book changed since the depth chart was drawn
+        self._depth_now = False  # draw the depth chart on the next tick (a new selection)
         self._ticks = 0
         self._stored_history: dict[str, deque[tuple[float, int]]] = {}
         self._last_storage: StorageView | None = None
@@ -85,6 +96,7 @@ class CoreBridge(QObject):
     def set_selected(self, symbol: str | None) -> None:
         self.selected = symbol
         self._force_frame = True
+        self._depth_now = True
         if symbol is not None:
             self.series_changed.emit(self.series.view(symbol))
             self.detail_changed.emit(self.build_detail(symbol))
@@ -118,24 +130,29 @@ class CoreBridge(QObject):
             self.books_changed.emit(books)
         if states:
             self.states_changed.emit(states)
-        phase = self._ticks % SLOW_TICKS
-        slow = bool(states) or phase == 0
+        slot = self._ticks % REFRESH_HZ
+        slow = bool(states) or slot in ROWS_TICKS
         if slow:
             self._force_frame = True  # the header's state also changes without book events (errors)
         selected = self.selected
+        frame = None
         if selected is not None and (selected in books or selected in states or self._force_frame):
             self._force_frame = False
+            self._depth_stale = True
             frame = self.build_frame(selected)
             if frame is not None:
                 self.frame_ready.emit(frame)
+        if selected is not None and (self._depth_now or (self._depth_stale and slot in DEPTH_TICKS)):
+            frame = frame or self.build_frame(selected)
+            if frame is not None:
+                self._depth_now = self._depth_stale = False
+                self.depth_ready.emit(frame)
         if self._connection_dirty:
             self._connection_dirty = False
             self._emit_connection(force=True)
         if slow:
             self._slow_refresh()
-        # The sparkline once a second (its points are a second apart), half a period after the rows,
-        # so that no single tick does all the slow work.
-        if self._ticks % (2 * SLOW_TICKS) == SLOW_TICKS // 2:
+        if slot in SERIES_TICKS:
             self._slow_charts(time.time())
 
     def _emit_connection(self, force: bool = False) -> None:

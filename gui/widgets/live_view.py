@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QLabel, QSplitter, QStackedWidget, QVBoxLayout, QWidget
 
@@ -14,8 +12,6 @@ from gui.widgets.header import BookHeader
 from gui.widgets.ladder import LadderView
 from gui.widgets.sparkline import Sparkline
 
-CHART_MIN_INTERVAL = 0.5  # seconds between depth-chart redraws: its filled curves are the costliest paint
-
 
 class LiveView(QWidget):
     def __init__(self, ladder_model: LadderModel, colors: ThemeColors, parent: QWidget | None = None) -> None:
@@ -23,7 +19,6 @@ class LiveView(QWidget):
         self.setObjectName("liveView")
         self.ladder_model = ladder_model
         self.symbol: str | None = None
-        self._chart_drawn_at = 0.0
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 10, 10, 8)
         layout.setSpacing(8)
@@ -67,7 +62,6 @@ class LiveView(QWidget):
     def show_symbol(self, symbol: str | None) -> None:
         """Switch to another symbol (or none); its data arrives with the next frame."""
         self.symbol = symbol
-        self._chart_drawn_at = 0.0  # the new symbol's first frame draws at once
         self.header.show_symbol(symbol)
         self.ladder_model.clear()
         self.depth_chart.clear_levels()
@@ -79,11 +73,10 @@ class LiveView(QWidget):
             return
         self.header.set_frame(frame)
         self.ladder_model.set_levels(frame.symbol, frame.bids, frame.asks)
-        # The chart's shape changes slowly to the eye: a few redraws a second are enough, and it is the
-        # most expensive thing on screen.
-        now = time.monotonic()
-        if now - self._chart_drawn_at >= CHART_MIN_INTERVAL:
-            self._chart_drawn_at = now
+
+    def set_depth(self, frame: LiveFrame) -> None:
+        """The depth chart: its shape changes slowly to the eye, so the bridge sends it twice a second."""
+        if frame.symbol == self.symbol:
             self.depth_chart.set_levels(frame.bids, frame.asks)
 
     def set_series(self, series: SeriesView) -> None:

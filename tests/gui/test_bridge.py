@@ -9,7 +9,7 @@ import pytest
 from core.book_sync import SyncState
 from core.manager import BookUpdated, ConnectionStatus, SymbolStateChanged, SymbolStatus
 from core.orderbook import OrderBook
-from gui.bridge import REFRESH_HZ, CoreBridge
+from gui.bridge import DEPTH_TICKS, REFRESH_HZ, ROWS_TICKS, SERIES_TICKS, CoreBridge
 from gui.services import Services
 from gui.settings import AppConfig
 from gui.values import DisplayState
@@ -121,3 +121,24 @@ def test_series_sampled_for_live_books(qtbot, bridge):
     series = blocker.args[0]
     assert series.symbol == "BTCUSDT"
     assert series.mid[-1] == pytest.approx(100.05)
+
+
+def test_costly_repaints_never_share_a_refresh_tick(qtbot, bridge):
+    """The table, the depth chart and the sparkline each get their own ticks, so one window repaint never
+    has to paint all of them; the ladder (frame_ready) goes out on every tick its book changed."""
+    slots: dict[str, set[int]] = {"rows": set(), "depth": set(), "series": set(), "frame": set()}
+    bridge.set_selected("BTCUSDT")
+    qtbot.waitUntil(lambda: bridge.refreshes >= 2, timeout=2000)  # the selection's immediate draw is past
+    for name in slots:
+        signal = getattr(bridge, {"rows": "rows_changed", "depth": "depth_ready", "series": "series_changed",
+                                  "frame": "frame_ready"}[name])  # fmt: skip
+        signal.connect(lambda *_a, n=name: slots[n].add(bridge._ticks % REFRESH_HZ))
+    manager = bridge.services.manager
+    bridge._timer.timeout.connect(lambda: manager.emit(BookUpdated("BTCUSDT", 9)))  # a change every tick
+    start = bridge.refreshes
+    qtbot.waitUntil(lambda: bridge.refreshes >= start + 2 * REFRESH_HZ + 1, timeout=5000)
+    assert slots["rows"] == set(ROWS_TICKS)
+    assert slots["depth"] == set(DEPTH_TICKS)
+    assert slots["series"] == set(SERIES_TICKS)
+    assert not (slots["rows"] & slots["depth"] or slots["rows"] & slots["series"] or slots["depth"] & slots["series"])
+    assert len(slots["frame"]) >= REFRESH_HZ - 1

@@ -141,6 +141,10 @@ def test_live_view_ignores_frames_of_other_symbols(qtbot, dark):
     assert model.rowCount() == 0
     view.set_frame(frame("BTCUSDT"))
     assert model.rowCount() == 5
+    view.set_depth(frame("ETHUSDT"))
+    assert view.depth_chart._bids.getData()[0] is None
+    view.set_depth(frame("BTCUSDT"))
+    assert len(view.depth_chart._bids.getData()[0]) > 0
     assert model.data(model.index(2, 0), SIDE_ROLE) == Side.BID
     view.show_symbol(None)
     assert model.rowCount() == 0

@@ -145,8 +145,9 @@ class _Side:
         if n > len(ladder) and self.floor != _ALL:
             self._refill(n)
             ladder = self.ladder
-        prices, qtys, start = self.prices, self.qtys, max(len(ladder) - n, 0)
-        return [(p, qtys[p]) for p in [prices[r] for r in reversed(ladder[start:])]]
+        # map/zip keep the per-level work in C: this runs for every recorded symbol every second.
+        best_first = list(map(self.prices.__getitem__, reversed(ladder[max(len(ladder) - n, 0) :])))
+        return list(zip(best_first, map(self.qtys.__getitem__, best_first), strict=True))
 
     def best(self) -> Level | None:
         if not self.ladder:

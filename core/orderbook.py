@@ -5,7 +5,9 @@ Each side keeps
   (a third of all level updates) is one dict lookup and one store: no parsing, no allocation;
 - `ranks` and `prices`: price string <-> rank, the exact integer price in 1e-8 ticks, negated for asks, so
   that a higher rank is always a better price;
-- `ladder`: the sorted ranks of the best levels only, best at the END (a top-N read is a slice). It holds
+- `ladder`: the sorted ranks of the best levels only, best at the END, and `names`, their price strings in
+  the same order (a top-N read is a slice of `names` plus one `qtys` lookup a level: the recorder reads 20
+  cold books every second, and each pointer it does not follow is a cache miss saved). The ladder holds
   every level whose rank is at least `floor`, between a few dozen and 2 x `ladder_depth` of them; deeper
   levels live in the dicts alone, so changes far from the touch never move list items. When deletions thin
   the ladder out, or a reader asks for more levels than it holds, it is rebuilt from `prices` (rare).
@@ -13,7 +15,7 @@ Each side keeps
 
 from __future__ import annotations
 
-from bisect import bisect_left, insort
+from bisect import bisect_left
 from collections.abc import Iterable
 
 from core.wire import Level, decimal_ticks
@@ -38,7 +40,7 @@ def _check_zero(qty: str) -> None:
 
 
 class _Side:
-    __slots__ = ("depth", "floor", "high", "ladder", "low", "prices", "qtys", "ranks", "sign")
+    __slots__ = ("depth", "floor", "high", "ladder", "low", "names", "prices", "qtys", "ranks", "sign")
 
     def __init__(self, sign: int, depth: int) -> None:
         self.sign = sign  # +1 bids (higher is better), -1 asks (lower is better)
@@ -49,6 +51,7 @@ class _Side:
         self.ranks: dict[str, int] = {}
         self.prices: dict[int, str] = {}
         self.ladder: list[int] = []
+        self.names: list[str] = []  # price strings of `ladder`, index for index
         self.floor = _ALL
 
     def clear(self) -> None:
@@ -56,6 +59,7 @@ class _Side:
         self.ranks.clear()
         self.prices.clear()
         self.ladder.clear()
+        self.names.clear()
         self.floor = _ALL
 
     def load(self, levels: Iterable[Level]) -> None:
@@ -79,7 +83,9 @@ class _Side:
 
     def apply(self, levels: Iterable[Level]) -> None:
         """Absolute quantities; zero removes. The hot path: everything common is inlined, keep it flat."""
-        qtys, ranks, prices, ladder, sign = self.qtys, self.ranks, self.prices, self.ladder, self.sign
+        qtys, ranks, prices, ladder, names, sign = (
+            self.qtys, self.ranks, self.prices, self.ladder, self.names, self.sign
+        )  # fmt: skip
         for price, qty in levels:
             if qty.strip("0."):
                 if not qty.replace(".", "", 1).isdigit():
@@ -95,8 +101,12 @@ class _Side:
                 old = prices.get(rank)
                 if old is not None:  # the same price written differently ("1.0" vs "1.00"): the latest wins
                     del qtys[old], ranks[old]
+                    if rank >= self.floor:
+                        names[bisect_left(ladder, rank)] = price
                 elif rank >= self.floor:
-                    insort(ladder, rank)
+                    i = bisect_left(ladder, rank)
+                    ladder.insert(i, rank)
+                    names.insert(i, price)
                     if len(ladder) > self.high:  # keep the sorted part short: the worst half lives in dicts
                         self._trim()
                 prices[rank] = price
@@ -114,7 +124,8 @@ class _Side:
                     del ranks[price]
                 del qtys[price], prices[rank]
                 if rank >= self.floor:
-                    del ladder[bisect_left(ladder, rank)]
+                    i = bisect_left(ladder, rank)
+                    del ladder[i], names[i]
                     if len(ladder) < self.low and self.floor != _ALL:
                         self._refill(self.depth)
 
@@ -122,7 +133,7 @@ class _Side:
         ladder = self.ladder
         cut = len(ladder) - self.depth
         self.floor = ladder[cut]
-        del ladder[:cut]
+        del ladder[:cut], self.names[:cut]
 
     def _respelled(self, price: str) -> int | None:
         """The rank of a level we hold under another spelling of `price`, else None (validates `price`)."""
@@ -138,21 +149,21 @@ class _Side:
             self.floor = ranks[0]
         else:
             self.floor = _ALL
-        self.ladder[:] = ranks  # in place: apply() holds a reference to this list
+        self.ladder[:] = ranks  # in place: apply() holds references to both lists
+        self.names[:] = map(self.prices.__getitem__, ranks)
 
     def top(self, n: int) -> list[Level]:
         ladder = self.ladder
         if n > len(ladder) and self.floor != _ALL:
             self._refill(n)
             ladder = self.ladder
-        # map/zip keep the per-level work in C: this runs for every recorded symbol every second.
-        best_first = list(map(self.prices.__getitem__, reversed(ladder[max(len(ladder) - n, 0) :])))
+        best_first = self.names[: len(ladder) - n - 1 : -1] if n < len(ladder) else self.names[::-1]
         return list(zip(best_first, map(self.qtys.__getitem__, best_first), strict=True))
 
     def best(self) -> Level | None:
-        if not self.ladder:
+        if not self.names:
             return None
-        price = self.prices[self.ladder[-1]]
+        price = self.names[-1]
         return (price, self.qtys[price])
 
 

@@ -40,7 +40,9 @@ class RecordingStatus:
     symbol: str
     recording: bool = True
     stored: int = 0
-    gaps: int = 0
+    gaps: int = 0  # seconds missed once recording was under way
+    waiting: int = 0  # seconds before the first snapshot since recording was switched on (book syncing)
+    started: bool = False  # a snapshot was stored since recording was last switched on
     last_stored: int | None = None  # capture second of the last snapshot on disk
     last_gap_reason: str | None = None
 
@@ -100,8 +102,9 @@ class SnapshotRecorder:
         status = self._recording.get(symbol)
         if status is None:
             self._recording[symbol] = RecordingStatus(symbol)
-        else:
+        elif not status.recording:
             status.recording = True
+            status.started = False
         log.info("recording on symbol=%s", symbol)
 
     def stop_recording(self, symbol: str) -> None:
@@ -185,12 +188,19 @@ class SnapshotRecorder:
             status = self._recording.get(snap.symbol)
             if status is not None:
                 status.stored += 1
+                status.started = True
                 status.last_stored = max(status.last_stored or 0, snap.timestamp)
         for gap in gaps:
             status = self._recording.get(gap.symbol)
-            if status is not None:
+            if status is None:
+                continue
+            # Every missed second has its gap record on disk. In the status, the seconds before the first
+            # snapshot (the book's first sync after switching on) are not counted as missed data.
+            if status.started:
                 status.gaps += 1
                 status.last_gap_reason = gap.reason
+            else:
+                status.waiting += 1
         self._minute_stored += len(snapshots)
         return True
 

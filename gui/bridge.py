@@ -248,6 +248,7 @@ class CoreBridge(QObject):
             can_record=services.can_record,
             session_stored=rec.stored if rec else None,
             session_gaps=rec.gaps if rec else None,
+            session_waiting=rec.waiting if rec else None,
             last_gap_reason=rec.last_gap_reason if rec else None,
             stored_total=services.stored_count(symbol),
             first_stored=span[0] if span else None,

@@ -77,7 +77,8 @@ class SymbolDetail:
     recording: bool = False
     can_record: bool = True
     session_stored: int | None = None  # in this run of the app
-    session_gaps: int | None = None
+    session_gaps: int | None = None  # seconds missed once recording was under way
+    session_waiting: int | None = None  # seconds before the first snapshot (the book's first sync)
     last_gap_reason: str | None = None
     stored_total: int | None = None  # in the database, all sessions
     first_stored: int | None = None

@@ -23,8 +23,9 @@ def status_line(manager: OrderBookManager, recorder: SnapshotRecorder, symbol: s
     rec = recorder.status(symbol)
     stored = rec.stored if rec else 0
     gaps = rec.gaps if rec else 0
+    waiting = rec.waiting if rec else 0
     last = rec.last_stored if rec and rec.last_stored else "-"
-    return f"{symbol:<12} {state!s:<10} stored={stored} gaps={gaps} last={last}"
+    return f"{symbol:<12} {state!s:<10} stored={stored} gaps={gaps} waiting={waiting} last={last}"
 
 
 async def run_record(args) -> int:

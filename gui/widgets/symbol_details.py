@@ -91,8 +91,9 @@ class SymbolDetails(QFrame):
             total = d.session_stored + (d.session_gaps or 0)
             share = fmt_percent(d.session_stored / total) if total else "—"
             gap = f" (last: {d.last_gap_reason})" if d.session_gaps and d.last_gap_reason else ""
+            waited = f" · started after {d.session_waiting:,} s of syncing" if d.session_waiting else ""
             self.values["session"].setText(
-                f"{d.session_stored:,} stored · {d.session_gaps or 0:,} missed{gap} · {share}"
+                f"{d.session_stored:,} stored · {d.session_gaps or 0:,} missed{gap} · {share}{waited}"
             )
         self.values["database"].setText(f"{fmt_count(d.stored_total)} snapshots")
         self.values["span"].setText(fmt_span(d.first_stored, d.last_stored))

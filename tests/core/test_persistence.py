@@ -40,7 +40,36 @@ async def test_live_books_are_stored_and_others_get_gap_records(tmp_path):
                 assert [(g.timestamp, g.reason) for g in storage.gaps("ETHUSDT", TS, TS)] == [
                     (TS, "not_subscribed")
                 ]
-                assert recorder.status("BTCUSDT").stored == 1 and recorder.status("ETHUSDT").gaps == 1
+                # ETHUSDT never had a live book: its second is on disk as a gap, and in the status it
+                # counts as waiting for the first live book, not as data missed.
+                eth = recorder.status("ETHUSDT")
+                assert recorder.status("BTCUSDT").stored == 1 and (eth.gaps, eth.waiting) == (0, 1)
+        finally:
+            await manager.stop()
+
+
+@pytest.mark.asyncio
+async def test_seconds_missed_after_the_first_snapshot_count_as_gaps(tmp_path):
+    async with ExchangeSimulator(symbols=["BTCUSDT"], seed=9, interval_ms=20) as sim:
+        manager = OrderBookManager(ManagerConfig(ws_url=sim.ws_url, rest_url=sim.rest_url))
+        await manager.start()
+        try:
+            with SnapshotStorage.open(tmp_path / "db") as storage:
+                recorder = SnapshotRecorder(storage, manager, ["BTCUSDT"])
+                await recorder.tick(TS)  # not subscribed yet: waiting
+                await manager.subscribe("BTCUSDT")
+                await wait_for(lambda: manager.is_live("BTCUSDT"))
+                await recorder.tick(TS + 1)  # stored: recording is under way
+                await manager.unsubscribe("BTCUSDT")
+                await recorder.tick(TS + 2)  # missed
+                status = recorder.status("BTCUSDT")
+                assert (status.waiting, status.stored, status.gaps) == (1, 1, 1)
+                assert status.last_gap_reason == "not_subscribed"
+                assert [g.timestamp for g in storage.gaps("BTCUSDT", TS, TS + 2)] == [TS, TS + 2]
+                recorder.stop_recording("BTCUSDT")
+                recorder.start_recording("BTCUSDT")  # switched on again: waits for a snapshot anew
+                await recorder.tick(TS + 3)
+                assert (status.waiting, status.gaps) == (2, 1)
         finally:
             await manager.stop()
 

@@ -167,9 +167,13 @@ def test_details_card_shows_book_health_and_recording(qtbot, dark):
     assert card.title.text() == "BTCUSDT details"
     assert "900 bids" in card.values["levels"].text()
     assert "98 stored" in card.values["session"].text() and "syncing" in card.values["session"].text()
-    assert "98.0 %" in card.values["session"].text()
+    assert "98.0 %" in card.values["session"].text() and "started after" not in card.values["session"].text()
     assert card.values["database"].text() == "5,000 snapshots"
     assert "→" in card.values["span"].text()
+    card.set_detail(SymbolDetail("BTCUSDT", DisplayState.LIVE, recording=True, session_stored=10, session_gaps=0,
+                                 session_waiting=3))  # fmt: skip
+    assert "100.0 %" in card.values["session"].text()
+    assert "started after 3 s of syncing" in card.values["session"].text()
     card.set_detail(SymbolDetail("ETHUSDT", DisplayState.STALE, can_record=False))
     assert "not open for writing" in card.values["recording"].text()
     card.set_detail(None)

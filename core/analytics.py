@@ -20,10 +20,11 @@ import math
 import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from enum import StrEnum
 from itertools import pairwise
 from typing import Any
+
+from core.timeparse import iso_utc
 
 Level = tuple[str, str]  # (price, quantity) as the exchange wrote them
 
@@ -104,22 +105,12 @@ def compute_order_flow(symbol: str, snapshots: Iterable[Any], window_secs: int, 
     slightly wider range. Raises ValueError for a window outside 10–300 s or an `end` in milliseconds, and
     InsufficientDataError with fewer than 2 snapshots in the window.
     """
-    if (
-        isinstance(window_secs, bool)
-        or not isinstance(window_secs, int)
-        or not (MIN_WINDOW_SECS <= window_secs <= MAX_WINDOW_SECS)
-    ):
-        raise ValueError(
-            f"window must be between {MIN_WINDOW_SECS} and {MAX_WINDOW_SECS} seconds, got {window_secs}"
-        )
+    check_flow_window(window_secs)
     _check_seconds(end, "end")
     start = end - window_secs
     in_window = sorted((s for s in snapshots if start <= s.timestamp <= end), key=lambda s: s.timestamp)
     if len(in_window) < MIN_FLOW_SNAPSHOTS:
-        raise InsufficientDataError(
-            f"Insufficient historical data: need at least {MIN_FLOW_SNAPSHOTS} snapshots in the "
-            f"{window_secs} s window, got {len(in_window)}"
-        )
+        raise insufficient_flow_data(window_secs, len(in_window))
 
     # Parse each snapshot once: price string → quantity per side, plus the side totals. Most quantity
     # strings recur from one second to the next (about 70 %), and float() is the costliest step here.
@@ -144,8 +135,8 @@ def compute_order_flow(symbol: str, snapshots: Iterable[Any], window_secs: int, 
     ask_rate = ask_count / window_secs
     return OrderFlow(
         symbol=symbol.upper(),
-        time_window_start=_iso_utc(start),
-        time_window_end=_iso_utc(end),
+        time_window_start=iso_utc(start),
+        time_window_end=iso_utc(end),
         window_duration_secs=window_secs,
         bid_flow_rate=bid_rate,
         ask_flow_rate=ask_rate,
@@ -155,6 +146,25 @@ def compute_order_flow(symbol: str, snapshots: Iterable[Any], window_secs: int, 
         cumulative_delta=cumulative_delta,
         snapshot_count=len(in_window),
         covered_secs=in_window[-1].timestamp - in_window[0].timestamp,
+    )
+
+
+def check_flow_window(window_secs: int) -> None:
+    """ValueError unless the window is a whole number of seconds in 10–300."""
+    if (
+        isinstance(window_secs, bool)
+        or not isinstance(window_secs, int)
+        or not (MIN_WINDOW_SECS <= window_secs <= MAX_WINDOW_SECS)
+    ):
+        raise ValueError(
+            f"window must be between {MIN_WINDOW_SECS} and {MAX_WINDOW_SECS} seconds, got {window_secs}"
+        )
+
+
+def insufficient_flow_data(window_secs: int, got: int) -> InsufficientDataError:
+    return InsufficientDataError(
+        f"Insufficient historical data: need at least {MIN_FLOW_SNAPSHOTS} snapshots in the "
+        f"{window_secs} s window, got {got}"
     )
 
 
@@ -171,10 +181,6 @@ def _count_increases(prev: dict[str, float], curr: dict[str, float]) -> int:
 def _check_seconds(value: int, name: str) -> None:
     if value >= _MAX_PLAUSIBLE_SECONDS:
         raise ValueError(f"{name} must be Unix seconds, got {value} (milliseconds?)")
-
-
-def _iso_utc(seconds: int) -> str:
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # ---------------------------------------------------------------------------------------------------- L1

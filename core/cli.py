@@ -13,7 +13,7 @@ import signal
 import sys
 from pathlib import Path
 
-from core.logsetup import setup_logging
+from core.logsetup import LEVELS, setup_logging
 from core.paths import default_db_path
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--log-level",
         default=None,
+        type=str.upper,
+        choices=LEVELS,
         help="DEBUG, INFO, WARNING or ERROR (default: INFO for record, else WARNING)",
     )
     sub = parser.add_subparsers(dest="command", required=True)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.analytics import OrderFlow, check_flow_window, compute_order_flow, insufficient_flow_data
 from core.series import (
     SERIES_FIELDS,
     LiquidityMatrix,
@@ -64,6 +65,20 @@ class History:
     def snapshots(self, symbol: str, start: int, end: int) -> list[OrderBookSnapshot]:
         # Level types are not checked one by one on bulk reads: the shape check is enough for charts.
         return decode_many(symbol, (v for _, v in self.storage.range(symbol, start, end)))
+
+    def get_order_flow(self, symbol: str, window_secs: int = 60, end: int | None = None) -> OrderFlow:
+        """The reference service's order flow over [end − window_secs, end] (core.analytics), read from the
+        store; `end` defaults to the last recorded second. ValueError for a window outside 10–300 s,
+        InsufficientDataError with fewer than 2 snapshots in the window."""
+        symbol = symbol.strip().upper()
+        check_flow_window(window_secs)
+        if end is None:
+            edges = self.storage.first_last(symbol)
+            if edges is None:
+                raise insufficient_flow_data(window_secs, 0)
+            end = edges[1]
+        values = (v for _, v in self.storage.range(symbol, end - window_secs, end))
+        return compute_order_flow(symbol, decode_many(symbol, values), window_secs, end)
 
     def ladder_at(self, symbol: str, ts: int, tolerance: int = 0) -> OrderBookSnapshot | None:
         """The snapshot recorded at `ts`, or the latest one at most `tolerance` seconds before it."""

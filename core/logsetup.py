@@ -6,6 +6,7 @@ import logging
 import sys
 
 FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")  # what --log-level accepts (any case)
 
 
 def setup_logging(level: str | int = "INFO", stream=None) -> None:

@@ -176,15 +176,18 @@ class SnapshotRecorder:
             self.write_errors += 1
             self.last_error = str(exc)
             log.error(
-                "failed to persist snapshots timestamp=%d symbols=%d backlog=%d error=%s",
-                tick.timestamp, len(tick.snapshots), len(self._backlog), exc,
+                "failed to persist snapshots timestamp=%d symbols=%s backlog=%d error=%s",
+                tick.timestamp, ",".join(s.symbol for s in tick.snapshots) or "-", len(self._backlog), exc,
             )  # fmt: skip
             return False
         self._backlog.clear()
         if self.last_error is not None:
             log.info("writes succeed again; backlog written ticks=%d", len(pending))
         self.last_error = None
+        debug = log.isEnabledFor(logging.DEBUG)
         for snap in snapshots:
+            if debug:
+                log.debug("stored snapshot symbol=%s timestamp=%d", snap.symbol, snap.timestamp)
             status = self._recording.get(snap.symbol)
             if status is not None:
                 status.stored += 1
@@ -230,6 +233,8 @@ class SnapshotRecorder:
                         break
                 now = self.clock()
                 due = int(now) - (int(now) % self.interval)
+                if due < next_ts:  # woke a hair early, or the wall clock stepped back: never redo a second
+                    continue
                 if due - next_ts >= self.interval:  # the loop slept through whole ticks
                     self._record_missed(next_ts, due)
                 # A cancellation waits for the tick in flight, so its batch still reaches the disk.
@@ -298,22 +303,27 @@ class SnapshotRecorder:
 def _encode_and_write(
     storage: SnapshotStorage, snapshots: list[OrderBookSnapshot], gaps: list[GapRecord]
 ) -> tuple[list[OrderBookSnapshot], list[GapRecord]]:
-    """Runs in the executor: derive each snapshot's series row, then write everything as one batch.
+    """Runs in the executor: encode each snapshot and derive its series row, then write everything as one
+    batch.
 
     A snapshot that cannot be encoded becomes a gap ("serialize_error") so the others keep their second.
     Returns the snapshots and gaps written."""
     good: list[OrderBookSnapshot] = []
+    rows: list[tuple[str, int, bytes]] = []
     series: list[tuple[str, int, bytes]] = []
     gaps = list(gaps)
     for snap in snapshots:
         try:
-            series.append((snap.symbol, snap.timestamp, series_from_snapshot(snap).to_bytes()))
+            value = snap.to_bytes()
+            row = series_from_snapshot(snap).to_bytes()
         except Exception as exc:
-            log.error("failed to serialize snapshot symbol=%s error=%s", snap.symbol, exc)
+            log.error("failed to serialize snapshot symbol=%s timestamp=%d error=%s", snap.symbol, snap.timestamp, exc)
             gaps.append(GapRecord(snap.symbol, snap.timestamp, "serialize_error"))
             continue
         good.append(snap)
-    storage.put_tick(good, gaps, series)
+        rows.append((snap.symbol, snap.timestamp, value))
+        series.append((snap.symbol, snap.timestamp, row))
+    storage.put_encoded(rows, gaps, series)
     return good, gaps
 
 
@@ -324,7 +334,22 @@ def spawn_snapshot_persistence_task(
     shutdown: asyncio.Event,
     **options,
 ) -> tuple[asyncio.Task, SnapshotRecorder]:
-    """The contract's entry point: subscribe nothing itself, record `symbols` until `shutdown` is set."""
+    """The contract's entry point: subscribe each symbol, then record them until `shutdown` is set.
+
+    Returns the task and its recorder (whose start_recording/stop_recording change the set at runtime). A
+    symbol that cannot be subscribed is logged at ERROR and recorded as gaps ("not_subscribed"); the others
+    go on."""
+    symbols = [s.strip().upper() for s in symbols]
     recorder = SnapshotRecorder(storage, manager, symbols, **options)
-    task = asyncio.get_running_loop().create_task(recorder.run(shutdown), name="snapshot-persistence")
+
+    async def subscribe_then_run() -> None:
+        for symbol in symbols:
+            try:
+                await manager.subscribe(symbol)
+                log.info("pre-subscribed for snapshot persistence symbol=%s", symbol)
+            except Exception as exc:
+                log.error("failed to subscribe for snapshot persistence symbol=%s error=%s", symbol, exc)
+        await recorder.run(shutdown)
+
+    task = asyncio.get_running_loop().create_task(subscribe_then_run(), name="snapshot-persistence")
     return task, recorder

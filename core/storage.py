@@ -276,7 +276,7 @@ class SnapshotStorage:
 
     def put(self, symbol: str, ts: int, value: bytes) -> None:
         """Store one encoded snapshot (and its counter) atomically."""
-        self._write([(symbol, ts, value)], (), ())
+        self.put_encoded([(symbol, ts, value)])
 
     def put_tick(
         self,
@@ -286,7 +286,7 @@ class SnapshotStorage:
     ) -> None:
         """One tick as one atomic WriteBatch: snapshots, gaps, (symbol, ts, bytes) series rows, counters."""
         rows = [(snap.symbol, snap.timestamp, snap.to_bytes()) for snap in snapshots]
-        self._write(rows, gaps, series_rows or ())
+        self.put_encoded(rows, gaps, series_rows or ())
 
     def get(self, symbol: str, ts: int) -> bytes | None:
         return self._db.get(snapshot_key(symbol, ts))
@@ -476,12 +476,13 @@ class SnapshotStorage:
 
     # ---- writing ----
 
-    def _write(
+    def put_encoded(
         self,
         rows: Sequence[tuple[str, int, bytes]],
-        gaps: Sequence[GapRecord],
-        series_rows: Sequence[tuple[str, int, bytes]],
+        gaps: Sequence[GapRecord] = (),
+        series_rows: Sequence[tuple[str, int, bytes]] = (),
     ) -> None:
+        """put_tick with the snapshots already encoded as (symbol, second, value): one atomic WriteBatch."""
         self._require_writer()
         with self._write_lock:
             self._reopen_if_failed()

@@ -25,7 +25,7 @@ import qasync
 from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
-from core.logsetup import setup_logging
+from core.logsetup import LEVELS, setup_logging
 from core.looplag import LoopLagMonitor
 from core.manager import SubscriptionLimitError
 from core.rest import ExchangeError
@@ -55,7 +55,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--preset", default=None, help="endpoints: binance, binance-us, testnet, binance-data, simulator"
     )
-    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
+    parser.add_argument(
+        "--log-level", default="INFO", type=str.upper, choices=LEVELS, help="DEBUG, INFO, WARNING or ERROR"
+    )
     # Documentation screenshots: save the window and the symbols panel into DIR, then quit.
     parser.add_argument("--screenshot", default=None, metavar="DIR", help=argparse.SUPPRESS)
     parser.add_argument("--screenshot-after", type=float, default=8.0, help=argparse.SUPPRESS)

@@ -96,6 +96,8 @@ def demo_db_path() -> Path:
 
 def build_config(args, saved: SavedSettings) -> AppConfig:
     """AppConfig from parsed flags (app.parse_args) over saved settings."""
+    if args.demo and (args.ws_url or args.rest_url or args.preset):
+        raise ConfigError("--demo uses the built-in simulator: leave out --ws-url, --rest-url and --preset.")
     flag_endpoints = any(getattr(args, name, None) for name in ("preset", "ws_url", "rest_url"))
     preset = (args.preset or "binance") if flag_endpoints else saved.preset
     demo = bool(args.demo) or (preset == SIMULATOR and not (args.ws_url or args.rest_url))

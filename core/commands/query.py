@@ -8,10 +8,11 @@ from pathlib import Path
 
 import orjson
 
-from core.analytics import InsufficientDataError, compute_order_flow
+from core.analytics import InsufficientDataError
 from core.cli import EXIT_OK, UserError
+from core.history import History
 from core.paths import default_db_path
-from core.snapshot import OrderBookSnapshot, SnapshotDecodeError, decode_many
+from core.snapshot import MAX_TIMESTAMP, OrderBookSnapshot, SnapshotDecodeError
 from core.storage import SnapshotStorage, StorageError
 from core.timeparse import iso_utc, parse_time
 
@@ -42,7 +43,9 @@ def symbol_stats(storage: SnapshotStorage, symbol: str, total_count: int, total_
     count = storage.count(symbol)
     edges = storage.first_last(symbol)
     first, last = edges if edges else (None, None)
-    gaps = len(storage.gaps(symbol, first, last)) if edges else 0
+    # Gap records from the first snapshot on, including any after the last one (a symbol that stopped
+    # streaming); the ones before the first snapshot are the first sync of its first recording.
+    gaps = len(storage.gaps(symbol, first, MAX_TIMESTAMP)) if edges else 0
     looked_at = count + gaps  # every second the recorder looked at this symbol is stored or a gap
     return {
         "symbol": symbol,
@@ -88,7 +91,7 @@ def run_stats(args) -> int:
 
 
 def export_columns(depth: int = EXPORT_DEPTH) -> list[str]:
-    """Wide columns in the style of Tardis' book_snapshot_25: asks then bids per level, level 0 the best."""
+    """Wide columns in the style of Tardis' book_snapshot_20: asks then bids per level, level 0 the best."""
     cols = ["exchange", "symbol", "timestamp", "local_timestamp", "update_id"]
     for i in range(depth):
         cols += [f"asks[{i}].price", f"asks[{i}].amount", f"bids[{i}].price", f"bids[{i}].amount"]
@@ -175,16 +178,12 @@ def _write_parquet(rows, out: Path) -> int:
 def run_order_flow(args) -> int:
     symbol = args.symbol.strip().upper()
     with open_read_only(args.db) as storage:
-        edges = storage.first_last(symbol)
-        if edges is None:
+        if storage.first_last(symbol) is None:
             raise UserError(f"no snapshots of {symbol} in {storage.path}")
-        end = _time(args.end) if args.end else edges[1]
-        window = args.window
-        snaps = decode_many(symbol, (v for _, v in storage.range(symbol, max(0, end - window), end)))
-    try:
-        flow = compute_order_flow(symbol, snaps, window, end)
-    except (ValueError, InsufficientDataError) as exc:
-        raise UserError(str(exc)) from None
+        try:
+            flow = History(storage).get_order_flow(symbol, args.window, _time(args.end) if args.end else None)
+        except (ValueError, InsufficientDataError) as exc:
+            raise UserError(str(exc)) from None
     if args.json:
         sys.stdout.write(orjson.dumps(flow.to_dict()).decode() + "\n")
         return EXIT_OK

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 import time
 
 from core.cli import EXIT_FAILED, EXIT_OK, UserError, install_stop_signals, split_symbols
@@ -25,7 +26,10 @@ def status_line(manager: OrderBookManager, recorder: SnapshotRecorder, symbol: s
     gaps = rec.gaps if rec else 0
     waiting = rec.waiting if rec else 0
     last = rec.last_stored if rec and rec.last_stored else "-"
-    return f"{symbol:<12} {state!s:<10} stored={stored} gaps={gaps} waiting={waiting} last={last}"
+    line = f"{symbol:<12} {state!s:<10} stored={stored} gaps={gaps} waiting={waiting} last={last}"
+    if recorder.write_errors:
+        line += f" write_errors={recorder.write_errors} last_error={recorder.last_error or 'recovered'}"
+    return line
 
 
 async def run_record(args) -> int:
@@ -60,7 +64,7 @@ async def run_record(args) -> int:
         try:
             await manager.subscribe_many(symbols)
         except (ExchangeError, SubscriptionLimitError) as exc:
-            print(f"depthbook: {exc}", flush=True)
+            print(f"depthbook: {exc}", file=sys.stderr, flush=True)
             return EXIT_FAILED
         print(f"recording {len(symbols)} symbols from {endpoints.ws_url} into {db_path}", flush=True)
         task = asyncio.get_running_loop().create_task(recorder.run(stop))

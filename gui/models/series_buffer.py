@@ -6,7 +6,7 @@ import numpy as np
 
 from gui.values import SeriesView
 
-DEFAULT_CAPACITY = 600  # five minutes at two samples a second
+DEFAULT_CAPACITY = 300  # five minutes at the bridge's one sample a second: the sparkline shows all of it
 
 
 class _Ring:

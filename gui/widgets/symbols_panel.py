@@ -260,6 +260,8 @@ class SymbolsPanel(QWidget):
     # --- slots ---------------------------------------------------------------------------------------
 
     def _on_add_clicked(self) -> None:
+        if not self.add_button.isEnabled():  # Enter while the last symbol is still being checked
+            return
         text = self.input.text().strip()
         if not text:
             self.set_message("Type a symbol first, like BTCUSDT.", "error")

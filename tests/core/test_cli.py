@@ -137,11 +137,11 @@ async def _read_until(stream: asyncio.StreamReader, predicate, timeout: float) -
     return lines
 
 
-async def _start_recorder(sim: ExchangeSimulator, db: Path) -> asyncio.subprocess.Process:
+async def _start_recorder(sim: ExchangeSimulator, db: Path, *extra: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "gui.entry", "record", "--symbols", "BTCUSDT,ETHUSDT", "--db", str(db),
         "--ws-url", sim.ws_url, "--rest-url", sim.rest_url, "--status-every", "0.5", "--log-level", "WARNING",
-        cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        *extra, cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
 
 
@@ -196,8 +196,39 @@ def test_record_names_an_unknown_symbol(tmp_path):
 
     result = asyncio.run(run())
     assert result.returncode == 1
-    assert "NOPEUSDT is not a symbol on this exchange." in result.stdout
+    assert "NOPEUSDT is not a symbol on this exchange." in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_record_takes_at_most_200_symbols():
+    symbols = ",".join(f"S{i:03d}USDT" for i in range(201))
+    result = depthbook("record", "--symbols", symbols, "--ws-url", "ws://127.0.0.1:9", "--rest-url", "http://127.0.0.1:9")
+    assert result.returncode == 2
+    assert result.stderr.strip() == "depthbook: record takes at most 200 symbols, got 201"
+
+
+@pytest.mark.asyncio
+async def test_record_ends_after_its_duration_and_on_sigterm_and_others_read_meanwhile(tmp_path):
+    db = tmp_path / "db"
+    async with ExchangeSimulator(symbols=["BTCUSDT", "ETHUSDT"], seed=4, interval_ms=50) as sim:
+        proc = await _start_recorder(sim, db, "--duration", "4")
+        assert await asyncio.wait_for(proc.wait(), 30) == 0
+        with SnapshotStorage.open(db, mode="read_only") as storage:
+            first_run = storage.count("BTCUSDT")
+            assert first_run >= 1 and storage.sessions()[-1].end_reason == "stopped"
+
+        proc = await _start_recorder(sim, db)
+        await _read_until(proc.stdout, lambda line: line.startswith("ETHUSDT") and _stored(line) >= 2, 30)
+        # Another process reads the database while this one records into it.
+        stats = await asyncio.to_thread(depthbook, "stats", "--db", str(db), "--json")
+        assert stats.returncode == 0, stats.stderr
+        counts = {row["symbol"]: row["count"] for row in json.loads(stats.stdout)}
+        assert counts["BTCUSDT"] >= first_run + 1 and counts["ETHUSDT"] >= 2
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 15) == 0
+        assert b"Traceback" not in await proc.stderr.read()
+    with SnapshotStorage.open(db, mode="read_only") as storage:
+        assert [s.end_reason for s in storage.sessions()] == ["stopped", "stopped"]
 
 
 def test_export_parquet_has_the_same_columns_and_rows(recorded_db, tmp_path):

@@ -85,3 +85,20 @@ def test_liquidity_samples_long_ranges(storage):
     assert len(matrix.timestamps) <= 10
     assert matrix.matrix.shape == (len(matrix.timestamps), 40)
     assert (matrix.matrix >= 0).all() and matrix.matrix.sum() > 0
+
+
+def test_get_order_flow_reads_its_window_from_the_store(storage):
+    from core.analytics import InsufficientDataError, compute_order_flow
+
+    history = History(storage)
+    latest = history.get_order_flow("btcusdt")  # the contract's defaults: 60 s ending at the last second
+    stored = [s for s in storage.snaps if not 20 <= s.timestamp - START < 25]
+    assert latest == compute_order_flow("BTCUSDT", stored, 60, START + 59)
+    assert latest.snapshot_count == 60 - 5  # the window starts a second before the recording; 20..24 missing
+    assert history.get_order_flow("BTCUSDT", 10, end=START + 15).snapshot_count == 11
+    with pytest.raises(ValueError, match="between 10 and 300 seconds"):
+        history.get_order_flow("BTCUSDT", 5)
+    with pytest.raises(InsufficientDataError, match="need at least 2 snapshots in the 60 s window, got 0"):
+        history.get_order_flow("ETHUSDT")
+    with pytest.raises(InsufficientDataError, match="got 1"):
+        history.get_order_flow("BTCUSDT", 10, end=START)

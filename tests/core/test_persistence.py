@@ -1,12 +1,13 @@
 """SnapshotRecorder tick by tick (timestamps passed in), against real storage and a real manager."""
 
 import asyncio
+import logging
 import time
 
 import pytest
 
 from core.manager import ManagerConfig, OrderBookManager
-from core.persistence import SnapshotRecorder
+from core.persistence import SnapshotRecorder, _encode_and_write, spawn_snapshot_persistence_task
 from core.simulator.server import ExchangeSimulator
 from core.snapshot import OrderBookSnapshot
 from core.storage import RetentionPolicy, SnapshotStorage, StorageOptions
@@ -122,3 +123,38 @@ async def test_retention_deletes_old_snapshots_when_recording_starts(tmp_path):
         await task
         assert storage.get("BTCUSDT", recent.timestamp) is not None
         assert storage.get("BTCUSDT", old.timestamp) is None
+
+
+@pytest.mark.asyncio
+async def test_the_contract_entry_point_subscribes_its_symbols_and_survives_a_bad_one(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="core.persistence")
+    async with ExchangeSimulator(symbols=["BTCUSDT"], seed=9, interval_ms=20) as sim:
+        manager = OrderBookManager(ManagerConfig(ws_url=sim.ws_url, rest_url=sim.rest_url))
+        await manager.start()
+        try:
+            with SnapshotStorage.open(tmp_path / "db") as storage:
+                shutdown = asyncio.Event()
+                task, recorder = spawn_snapshot_persistence_task(storage, manager, ["btcusdt", "NOPEUSDT"], shutdown)
+                await wait_for(lambda: storage.count("BTCUSDT") >= 2, 15, "snapshots of a symbol nobody subscribed")
+                assert not task.done()
+                shutdown.set()
+                await task
+                assert "pre-subscribed for snapshot persistence symbol=BTCUSDT" in caplog.text
+                assert "failed to subscribe for snapshot persistence symbol=NOPEUSDT" in caplog.text
+                assert storage.gaps("NOPEUSDT", 0, 9_999_999_999)  # its seconds are on record as missing
+                assert recorder.recorded_symbols == ["BTCUSDT", "NOPEUSDT"]
+        finally:
+            await manager.stop()
+
+
+def test_a_snapshot_that_cannot_be_encoded_becomes_a_gap_and_the_rest_of_the_tick_is_stored(tmp_path, caplog):
+    good = OrderBookSnapshot("BTCUSDT", (("1.0", "1.0"),), (("2.0", "1.0"),), 1, TS)
+    bad = OrderBookSnapshot("ETHUSDT", ((object(), "1.0"),), (("2.0", "1.0"),), 1, TS)  # msgpack refuses it
+    with SnapshotStorage.open(tmp_path / "db") as storage:
+        written, gaps = _encode_and_write(storage, [bad, good], [])
+        assert written == [good]
+        assert [(g.symbol, g.reason) for g in gaps] == [("ETHUSDT", "serialize_error")]
+        assert storage.get("BTCUSDT", TS) == good.to_bytes()
+        assert [g.reason for g in storage.gaps("ETHUSDT", TS, TS)] == ["serialize_error"]
+        assert storage.count("ETHUSDT") == 0
+    assert "failed to serialize snapshot symbol=ETHUSDT" in caplog.text

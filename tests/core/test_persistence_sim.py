@@ -13,12 +13,14 @@ import time
 import pytest
 import pytest_asyncio
 
-from core.analytics import FlowDirection, compute_order_flow
+from core.analytics import FlowDirection
+from core.history import History
 from core.manager import ManagerConfig, OrderBookManager
 from core.persistence import SnapshotRecorder, spawn_snapshot_persistence_task
 from core.simulator.server import ExchangeSimulator
 from core.snapshot import OrderBookSnapshot
 from core.storage import SnapshotStorage
+from core.timeparse import iso_utc
 from tests.core.test_manager_sim import wait_for
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
@@ -84,8 +86,8 @@ async def test_after_120_seconds_order_flow_returns_valid_data(recording):
     await recording.until(121)
     symbol = "BTCUSDT"
     last = recording.storage.first_last(symbol)[1]
-    snaps = [OrderBookSnapshot.from_bytes(symbol, v) for _, v in recording.storage.range(symbol, last - 60, last)]
-    flow = compute_order_flow(symbol, snaps, 60, last)
+    flow = History(recording.storage).get_order_flow(symbol, window_secs=60)  # the contract's call
+    assert flow.time_window_end == iso_utc(last)  # `end` defaults to the last recorded second
     assert flow.snapshot_count == 61  # both ends inclusive, nothing missing
     assert flow.bid_flow_rate > 0 and flow.ask_flow_rate > 0  # the simulated market moves
     assert flow.net_flow == pytest.approx(flow.bid_flow_rate - flow.ask_flow_rate)

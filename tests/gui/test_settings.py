@@ -46,7 +46,12 @@ def test_demo_uses_its_own_db_and_symbol_list():
 
 @pytest.mark.parametrize(
     "argv",
-    [["--ws-url", "http://wrong"], ["--preset", "kraken"], ["--record", "BTC/USDT"]],
+    [
+        ["--ws-url", "http://wrong"],
+        ["--preset", "kraken"],
+        ["--record", "BTC/USDT"],
+        ["--demo", "--ws-url", "ws://127.0.0.1:1"],
+    ],
 )
 def test_bad_flags_are_one_sentence(argv):
     with pytest.raises(ConfigError) as info:
@@ -81,3 +86,11 @@ def test_garbage_in_settings_falls_back_to_defaults(settings_store):
     loaded = settings_store.load()
     assert loaded.snapshot_depth == 20
     assert loaded.symbols == ("BTCUSDT", "ETHUSDT")
+
+
+def test_an_unknown_log_level_is_a_usage_error_not_a_traceback(capsys):
+    with pytest.raises(SystemExit) as info:
+        parse_args(["--log-level", "LOUD"])
+    assert info.value.code == 2
+    assert "invalid choice: 'LOUD'" in capsys.readouterr().err
+    assert parse_args(["--log-level", "debug"]).log_level == "DEBUG"

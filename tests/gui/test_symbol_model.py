@@ -106,6 +106,15 @@ def test_add_emits_the_typed_symbol_and_empty_input_says_so(qtbot, dark):
     with qtbot.waitSignal(panel.add_requested) as blocker:
         qtbot.keyClick(panel.input, Qt.Key.Key_Return)
     assert blocker.args == ["ETHUSDT"]
+    # While that symbol is being checked, Enter sends nothing more.
+    panel.set_busy(True)
+    sent = []
+    panel.add_requested.connect(sent.append)
+    qtbot.keyClick(panel.input, Qt.Key.Key_Return)
+    assert sent == []
+    panel.set_busy(False)
+    qtbot.keyClick(panel.input, Qt.Key.Key_Return)
+    assert sent == ["ETHUSDT"]
 
 
 def test_inline_message_kinds(qtbot, dark):

@@ -21,7 +21,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from core.analytics import compute_l1_metrics
 from core.manager import BookUpdated, ConnectionChanged, ManagerEvent, SymbolStateChanged
 from gui.models.series_buffer import SeriesBuffer
-from gui.services import Services
+from gui.services import RETRY_SECONDS, Services
 from gui.values import (
     ConnectionView,
     DisplayState,
@@ -198,7 +198,7 @@ class CoreBridge(QObject):
         can_record = services.can_record
         for symbol in services.symbols:
             stored = services.stored_count(symbol)
-            recording = services.is_recording(symbol)
+            recording = services.wants_recording(symbol)
             rec = services.recorder.status(symbol) if services.recorder is not None else None
             completeness = gaps = None
             if rec is not None:
@@ -244,7 +244,7 @@ class CoreBridge(QObject):
             symbol=symbol,
             state=self._state_of(symbol),
             reason=self._reason_of(symbol),
-            recording=services.is_recording(symbol),
+            recording=services.wants_recording(symbol),
             can_record=services.can_record,
             session_stored=rec.stored if rec else None,
             session_gaps=rec.gaps if rec else None,
@@ -263,6 +263,8 @@ class CoreBridge(QObject):
             return ConnectionView(False, services.endpoint_name, services.ws_url, "starting")
         status = manager.connection_status()
         error = status.last_error or status.snapshot_last_error
+        if error is None and not status.connected and services.exchange_problem:
+            error = f"{services.exchange_problem.rstrip('.')}; retrying every {RETRY_SECONDS:g} s"
         return ConnectionView(
             status.connected,
             services.endpoint_name,

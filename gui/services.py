@@ -226,6 +226,16 @@ class Services:
     def is_recording(self, symbol: str) -> bool:
         return self.recorder is not None and self.recorder.is_recording(symbol)
 
+    def wants_recording(self, symbol: str) -> bool:
+        """Recording, or switched on and waiting for the exchange to let us follow the symbol."""
+        return self.is_recording(symbol) or (symbol in self.recording_intent and self.can_record)
+
+    @property
+    def exchange_problem(self) -> str | None:
+        """Why symbols are waiting for the exchange (unreachable, rate limited), while any are."""
+        waiting = [s for s in self.symbols if s in self._retry]
+        return self.errors.get(waiting[0]) if waiting else None
+
     def set_recording(self, symbol: str, on: bool) -> None:
         """Switch recording of one symbol; the recorder applies it at its next tick."""
         if not self.can_record:

@@ -9,6 +9,8 @@ import pytest
 from core.book_sync import SyncState
 from core.manager import BookUpdated, ConnectionStatus, SymbolStateChanged, SymbolStatus
 from core.orderbook import OrderBook
+from core.rest import ExchangeUnavailableError
+from core.storage import SnapshotStorage
 from gui.bridge import DEPTH_TICKS, REFRESH_HZ, ROWS_TICKS, SERIES_TICKS, CoreBridge
 from gui.services import Services
 from gui.settings import AppConfig
@@ -48,8 +50,10 @@ class FakeManager:
         return SymbolStatus(symbol, self.states[symbol], "snapshot applied", book.last_update_id, 0, 0, 0, 0, 0,
                             book.bid_count, book.ask_count)  # fmt: skip
 
+    connected = True
+
     def connection_status(self):
-        return ConnectionStatus(True, "ws://fake", 1, 0, 0, 0, None, 0, None)
+        return ConnectionStatus(self.connected, "ws://fake", 1, 0, 0, 0, None, 0, None)
 
 
 @pytest.fixture
@@ -112,6 +116,23 @@ def test_symbol_that_failed_shows_as_error(qtbot, bridge):
     rows = bridge.build_rows(0.0)
     assert [r.state for r in rows] == [DisplayState.LIVE, DisplayState.ERROR]
     assert rows[1].reason.startswith("NOPEUSDT")
+
+
+def test_an_unreachable_exchange_keeps_the_recording_switch_and_says_why(qtbot, bridge, tmp_path):
+    services = bridge.services
+    services.storage = SnapshotStorage.open(tmp_path / "rec", mode="writer")
+    try:
+        services.symbols.append("ETHUSDT")
+        services.recording_intent.add("ETHUSDT")
+        services._failed("ETHUSDT", ExchangeUnavailableError("Cannot reach the exchange at https://x: no route."))
+        services.manager.connected = False
+        row = bridge.build_rows(0.0)[1]
+        assert row.state is DisplayState.ERROR and row.recording  # the user's switch survives the outage
+        view = bridge.connection_view()
+        assert not view.connected
+        assert view.error == "Cannot reach the exchange at https://x: no route; retrying every 10 s"
+    finally:
+        services.storage.close()
 
 
 def test_series_sampled_for_live_books(qtbot, bridge):

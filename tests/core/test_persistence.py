@@ -6,8 +6,9 @@ import time
 
 import pytest
 
+from core.book_sync import SyncState
 from core.manager import ManagerConfig, OrderBookManager
-from core.persistence import SnapshotRecorder, _encode_and_write, spawn_snapshot_persistence_task
+from core.persistence import SnapshotRecorder, _encode_and_write, gap_reason, spawn_snapshot_persistence_task
 from core.simulator.server import ExchangeSimulator
 from core.snapshot import OrderBookSnapshot
 from core.storage import RetentionPolicy, SnapshotStorage, StorageOptions
@@ -158,3 +159,45 @@ def test_a_snapshot_that_cannot_be_encoded_becomes_a_gap_and_the_rest_of_the_tic
         assert [g.reason for g in storage.gaps("ETHUSDT", TS, TS)] == ["serialize_error"]
         assert storage.count("ETHUSDT") == 0
     assert "failed to serialize snapshot symbol=ETHUSDT" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("state", "reason", "expected"),
+    [
+        (None, "", "not_subscribed"),
+        (SyncState.BUFFERING, "snapshot requested", "syncing"),
+        (SyncState.SYNCING, "snapshot requested", "syncing"),
+        (SyncState.RESYNCING, "gap", "syncing"),
+        (SyncState.STALE, "disconnected", "disconnected"),
+        (SyncState.STALE, "no event for 30 s", "stale"),
+    ],
+)
+def test_gap_reasons_name_why_a_book_was_not_live(state, reason, expected):
+    assert gap_reason(state, reason) == expected
+
+
+@pytest.mark.asyncio
+async def test_seconds_the_loop_slept_through_are_recorded_as_late_gaps_never_as_copies(tmp_path):
+    """A wall clock that jumps 5 s ahead (a suspended laptop, a stalled loop): the skipped seconds become
+    "late" gap records and the schedule resumes at the current second."""
+    base, calls, jumped = time.time(), [0], [False]
+
+    def clock() -> float:  # a fast clock: a quarter second per reading, plus the jump once it happened
+        calls[0] += 1
+        return base + calls[0] * 0.25 + (5.0 if jumped[0] else 0.0)
+
+    with SnapshotStorage.open(tmp_path / "db") as storage:
+        recorder = SnapshotRecorder(storage, idle_manager(), ["BTCUSDT"], clock=clock)
+        shutdown = asyncio.Event()
+        task = asyncio.get_running_loop().create_task(recorder.run(shutdown))
+        await wait_for(lambda: recorder.ticks >= 2, 10, "two ticks")
+        jumped[0] = True
+        await wait_for(lambda: recorder.ticks >= 4, 10, "the ticks after the jump")
+        shutdown.set()
+        await task
+        gaps = storage.gaps("BTCUSDT", 0, 9_999_999_999)
+        seconds = [g.timestamp for g in gaps]
+        assert seconds == list(range(seconds[0], seconds[0] + len(seconds)))  # every second once, in order
+        late = [g.timestamp for g in gaps if g.reason == "late"]
+        assert 4 <= len(late) <= 5  # 5 s jumped, less the part of a second the loop was still waiting
+        assert late == list(range(late[0], late[0] + len(late)))

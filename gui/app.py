@@ -29,8 +29,10 @@ from core.logsetup import LEVELS, setup_logging
 from core.looplag import LoopLagMonitor
 from core.manager import SubscriptionLimitError
 from core.rest import ExchangeError
+from core.storage import StorageError
 from gui.bridge import CoreBridge
 from gui.dialogs import AboutDialog, SettingsDialog, read_only_offer
+from gui.history_queries import recorded_ladder, recorded_range, recorded_symbols
 from gui.main_window import MainWindow
 from gui.models.ladder import LadderModel
 from gui.models.symbols import SymbolTableModel
@@ -109,6 +111,10 @@ class DepthbookApp(QObject):
         w.settings_requested.connect(self._on_settings)
         w.about_requested.connect(self._on_about)
         w.theme_requested.connect(self.set_theme)
+        history = w.history_panel
+        w.tabs.currentChanged.connect(self._on_tab_changed)
+        history.load_requested.connect(lambda symbol, seconds: self._spawn(self._load_history(symbol, seconds)))
+        history.ladder_requested.connect(lambda symbol, ts: self._spawn(self._load_ladder(symbol, ts)))
 
     # --- life cycle ----------------------------------------------------------------------------------
 
@@ -203,6 +209,42 @@ class DepthbookApp(QObject):
         if symbol is None:
             self.window.symbols_panel.details.set_detail(None)
         self.bridge.set_selected(symbol)
+
+    # --- the history tab: queries in the storage's executor, results drawn by the panel ------------------
+
+    def _on_tab_changed(self, index: int) -> None:
+        if self.window.tabs.widget(index) is self.window.history_panel:
+            self._spawn(self._open_history())
+
+    async def _open_history(self) -> None:
+        panel, storage = self.window.history_panel, self.services.storage
+        if storage is None:
+            panel.summary.setText("No database is open.")
+            return
+        symbols = await storage.run_blocking(recorded_symbols, storage)
+        panel.set_symbols(symbols)
+        # The tab opens on the symbol selected in the table when it was recorded, else the first one.
+        selected = self.bridge.selected
+        wanted = selected if selected in symbols else (symbols[0] if symbols else None)
+        if wanted is not None and (panel.data is None or panel.data.symbol != wanted):
+            panel.symbol_box.setCurrentText(wanted)
+            panel.request_load()
+
+    async def _load_history(self, symbol: str, seconds: int) -> None:
+        storage = self.services.storage
+        if storage is None:
+            return
+        try:
+            data = await storage.run_blocking(recorded_range, storage, symbol, seconds)
+        except (ValueError, StorageError) as exc:
+            self.window.history_panel.summary.setText(str(exc))
+            return
+        self.window.history_panel.set_range(data)
+
+    async def _load_ladder(self, symbol: str, ts: int) -> None:
+        storage = self.services.storage
+        if storage is not None:
+            self.window.history_panel.set_ladder(await storage.run_blocking(recorded_ladder, storage, symbol, ts))
 
     def _on_recording_toggled(self, symbol: str, on: bool) -> None:
         try:
@@ -303,6 +345,17 @@ class DepthbookApp(QObject):
         directory.mkdir(parents=True, exist_ok=True)
         self.window.grab().save(str(directory / "live-view.png"))
         self.window.symbols_panel.grab().save(str(directory / "symbols-panel.png"))
+        history = self.window.history_panel
+        self.window.tabs.setCurrentWidget(history)
+        for _ in range(100):  # the recorded range and its ladder load in the executor
+            if history.data is not None and history.ladder_model.rowCount():
+                break
+            await asyncio.sleep(0.1)
+        if history.data is not None:
+            history.select_second(history.data.end - 30)
+            await asyncio.sleep(0.5)
+        self.window.grab().save(str(directory / "history.png"))
+        self.window.tabs.setCurrentWidget(self.window.live_view)
         log.info("screenshots saved dir=%s", directory)
         self.request_quit()
 

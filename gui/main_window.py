@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QByteArray, Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QLabel, QMainWindow, QPushButton, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QMainWindow, QPushButton, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from gui.formatting import fmt_bytes
 from gui.models.ladder import LadderModel
@@ -16,6 +16,7 @@ from gui.models.symbols import SymbolTableModel
 from gui.theme import icon
 from gui.values import ConnectionView, StorageView, ThemeColors
 from gui.widgets.banners import Banner
+from gui.widgets.history_panel import HistoryPanel
 from gui.widgets.live_view import LiveView
 from gui.widgets.symbols_panel import SymbolsPanel
 
@@ -69,11 +70,16 @@ class MainWindow(QMainWindow):
 
         self.symbols_panel = SymbolsPanel(symbol_model, colors)
         self.live_view = LiveView(ladder_model, colors)
+        self.history_panel = HistoryPanel(colors)
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("viewTabs")
+        self.tabs.addTab(self.live_view, "Live")
+        self.tabs.addTab(self.history_panel, "History")
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.setObjectName("mainSplitter")
         self.splitter.setChildrenCollapsible(False)
         self.splitter.addWidget(self.symbols_panel)
-        self.splitter.addWidget(self.live_view)
+        self.splitter.addWidget(self.tabs)
         self.splitter.setStretchFactor(0, 0)
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setSizes([560, 840])
@@ -151,6 +157,7 @@ class MainWindow(QMainWindow):
             self.theme_actions[colors.name].setChecked(True)
         self.symbols_panel.set_colors(colors)
         self.live_view.set_colors(colors)
+        self.history_panel.set_colors(colors)
         if self._connection is not None:
             self.set_connection(self._connection)
 

@@ -94,6 +94,15 @@ async def test_add_record_stop_and_unknown_symbol(qtbot, tmp_path, settings_stor
         await wait_until(lambda: row_of(app, "BTCUSDT").stored == stopped_at, what="the table to agree")
         assert not row_of(app, "BTCUSDT").recording
 
+        # The history tab opens on what was just recorded, with the recorded ladder at its last second.
+        history = window.history_panel
+        window.tabs.setCurrentWidget(history)
+        await wait_until(lambda: history.data is not None, what="the recorded range")
+        assert history.data.symbol == "BTCUSDT" and history.data.stored == stopped_at
+        await wait_until(lambda: history.ladder_model.rowCount() == 40, what="the recorded ladder")
+        assert history.second == history.data.end
+        window.tabs.setCurrentWidget(window.live_view)
+
         # An unknown symbol -> one sentence under the input, no new row, nothing else disturbed.
         add_through_the_panel(qtbot, app, "NOPEUSDT")
         panel = window.symbols_panel
@@ -157,7 +166,7 @@ async def test_locked_database_offers_read_only(tmp_path, settings_store):
             find_button(offer, "Open read-only").click()
             await wait_until(lambda: app.services.storage_mode == "read_only", what="read-only mode")
             await wait_until(lambda: "read-only" in window.storage_label.text(), what="the status bar")
-            assert not window.offer_banner.isVisible()
+            await wait_until(lambda: not window.offer_banner.isVisible(), what="the offer withdrawn")
             await wait_until(lambda: row_of(app, "BTCUSDT").can_record is False, what="switches disabled")
             assert row_of(app, "BTCUSDT").stored == 0  # browsing works: counts come from the database
             # Recording stays off: the switch cannot be flipped.

@@ -295,6 +295,16 @@ class SnapshotStorage:
         """(ts, value) of one symbol with start <= ts <= end, in time order."""
         return _scan(self._db, symbol, start, end)
 
+    def seconds(self, symbol: str, start: int, end: int) -> Iterator[int]:
+        """The recorded seconds of one symbol in [start, end], in order, without reading the values."""
+        start, end = max(start, 0), min(end, MAX_TIMESTAMP)
+        if start > end:
+            return
+        prefix = symbol.encode("ascii") + b":"
+        upper = snapshot_key(symbol, end + 1) if end < MAX_TIMESTAMP else prefix[:-1] + b";"
+        for key in _scan_keys(self._db, prefix, snapshot_key(symbol, start), upper):
+            yield int(key[len(prefix) :])
+
     def count(self, symbol: str) -> int:
         if self.mode == "writer":
             counter = self._counters.get(symbol)

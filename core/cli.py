@@ -70,6 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="delete snapshots older than this, hourly (default: keep all)",
     )
+    rec.add_argument(
+        "--retention",
+        default=None,
+        metavar="SYMBOL=DAYS,...",
+        help="per-symbol retention over --retention-days, e.g. BTCUSDT=30,DOGEUSDT=2 (DAYS 'keep': keep all)",
+    )
 
     stats = sub.add_parser("stats", parents=[common], help="what is stored, per symbol")
     _add_db(stats)

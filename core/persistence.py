@@ -265,14 +265,14 @@ class SnapshotRecorder:
 
     async def _retention_loop(self, shutdown: asyncio.Event) -> None:
         """Delete snapshots older than the storage's retention (off unless configured), hourly."""
-        if self.storage.options.retention.days is None:
+        if not self.storage.options.retention.enabled:
             return
         while not shutdown.is_set():
             try:
                 deleted = await self.storage.run_blocking(self.storage.apply_retention, int(self.clock()))
                 if deleted:
                     log.info(
-                        "retention deleted snapshots=%d days=%s", deleted, self.storage.options.retention.days
+                        "retention deleted snapshots=%d policy=%s", deleted, self.storage.options.retention
                     )
             except Exception as exc:
                 log.error("retention failed error=%s", exc)

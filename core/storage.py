@@ -33,7 +33,7 @@ import re
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, TypeVar
@@ -93,11 +93,23 @@ class RecordingSession:
 
 @dataclass(frozen=True, slots=True)
 class RetentionPolicy:
-    days: int | None = None  # None keeps everything
+    """How long snapshots (and their gap records and series rows) are kept: `days` for every symbol, and
+    `per_symbol` overrides (a symbol mapped to None is kept forever). Off by default."""
 
-    def cutoff(self, now_ts: int) -> int | None:
-        """Snapshots strictly before this second are deleted."""
-        return None if self.days is None else now_ts - self.days * _DAY
+    days: int | None = None  # None keeps everything
+    per_symbol: Mapping[str, int | None] = field(default_factory=dict)
+
+    @property
+    def enabled(self) -> bool:
+        return self.days is not None or any(d is not None for d in self.per_symbol.values())
+
+    def days_for(self, symbol: str) -> int | None:
+        return self.per_symbol.get(symbol, self.days)
+
+    def cutoff(self, now_ts: int, symbol: str) -> int | None:
+        """Snapshots of `symbol` strictly before this second are deleted (None: keep them all)."""
+        days = self.days_for(symbol)
+        return None if days is None else now_ts - days * _DAY
 
 
 @dataclass(frozen=True, slots=True)
@@ -444,14 +456,17 @@ class SnapshotStorage:
     def apply_retention(self, now_ts: int) -> int:
         """Apply the options' RetentionPolicy (off by default); returns the snapshots deleted."""
         self._require_writer()
-        cutoff = self.options.retention.cutoff(now_ts)
-        if cutoff is None:
+        policy = self.options.retention
+        if not policy.enabled:
             return 0
         symbols = set(self.symbols())
         for name in (GAPS_CF, SERIES_CF):
             symbols.update(_symbols_in(self._views[name]))
         deleted = 0
         for symbol in sorted(symbols):
+            cutoff = policy.cutoff(now_ts, symbol)
+            if cutoff is None:
+                continue
             deleted += self.delete_before(symbol, cutoff)
             # Reclaim the space now rather than at RocksDB's next natural compaction.
             self._db.compact_range(symbol.encode("ascii") + b":", snapshot_key(symbol, max(cutoff, 0)))

@@ -32,6 +32,17 @@ def status_line(manager: OrderBookManager, recorder: SnapshotRecorder, symbol: s
     return line
 
 
+def parse_retention(text: str | None) -> dict[str, int | None]:
+    """`BTCUSDT=30,DOGEUSDT=2,ETHUSDT=keep` -> {symbol: days, or None to keep everything}."""
+    policy: dict[str, int | None] = {}
+    for item in filter(None, (part.strip() for part in (text or "").split(","))):
+        symbol, sep, days = item.partition("=")
+        if not sep or not symbol.strip() or not (days.strip() == "keep" or days.strip().isdigit()):
+            raise UserError(f"--retention takes SYMBOL=DAYS pairs like BTCUSDT=30, got {item!r}")
+        policy[symbol.strip().upper()] = None if days.strip() == "keep" else int(days)
+    return policy
+
+
 async def run_record(args) -> int:
     symbols = split_symbols(args.symbols)
     if len(symbols) > MAX_SYMBOLS_CEILING:
@@ -43,7 +54,7 @@ async def run_record(args) -> int:
     db_path = args.db or default_db_path()
     db_path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        options = StorageOptions(retention=RetentionPolicy(args.retention_days))
+        options = StorageOptions(retention=RetentionPolicy(args.retention_days, parse_retention(args.retention)))
         storage = SnapshotStorage.open(db_path, mode="writer", options=options)
     except StorageError as exc:
         raise UserError(str(exc)) from None

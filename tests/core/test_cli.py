@@ -243,3 +243,14 @@ def test_export_parquet_has_the_same_columns_and_rows(recorded_db, tmp_path):
     assert table.column_names == export_columns()
     assert table.num_rows == 127  # 130 seconds less the 3-second gap
     assert table.column("symbol").to_pylist()[0] == "BTCUSDT"
+
+
+def test_per_symbol_retention_flag():
+    from core.cli import UserError
+    from core.commands.record import parse_retention
+
+    assert parse_retention("btcusdt=30, ETHUSDT=keep") == {"BTCUSDT": 30, "ETHUSDT": None}
+    assert parse_retention(None) == {}
+    for bad in ("BTCUSDT", "BTCUSDT=-1", "=3", "BTCUSDT=soon"):
+        with pytest.raises(UserError, match="SYMBOL=DAYS"):
+            parse_retention(bad)

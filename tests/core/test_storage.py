@@ -252,6 +252,20 @@ def test_retention_deletes_old_snapshots_gaps_and_series_and_fixes_counters(db_p
         assert reopened.count("BTCUSDT") == 25 and reopened.count("ETHUSDT") == 0
 
 
+def test_retention_per_symbol_overrides_the_default(db_path):
+    now = T0 + 10 * DAY
+    policy = RetentionPolicy(days=3, per_symbol={"BTCUSDT": 7, "ETHUSDT": None})
+    with SnapshotStorage.open(db_path, options=StorageOptions(retention=policy)) as storage:
+        for symbol in ("BTCUSDT", "ETHUSDT", "SOLUSDT"):
+            storage.put_tick([snap(symbol, T0 + d * DAY) for d in range(11)])  # one a day, days 0..10
+        storage.apply_retention(now)
+        assert storage.first_last("BTCUSDT") == (now - 7 * DAY, now)  # its own 7 days
+        assert storage.first_last("ETHUSDT") == (T0, now)  # kept forever
+        assert storage.first_last("SOLUSDT") == (now - 3 * DAY, now)  # the default
+    assert not RetentionPolicy().enabled and RetentionPolicy(per_symbol={"X": 1}).enabled
+    assert not RetentionPolicy(per_symbol={"X": None}).enabled
+
+
 def test_retention_is_off_by_default(writer):
     writer.put_tick([snap("BTCUSDT", T0)])
 

@@ -1,7 +1,7 @@
 """The history tab: what was recorded for one symbol over a range, and the recorded ladder at any second.
 
-Top: symbol, range and a coverage strip (stored seconds green, missing red). Left: mid and spread over the
-range, and a liquidity heatmap (resting quantity per price bin and second), time-linked, with a cursor line
+Top: symbol, range and a coverage strip (stored seconds green, missing red). Left: mid and spread (bps) over
+the range, and a liquidity heatmap (resting quantity per price bin and second), time-linked, with a cursor line
 at the selected second. Right: the recorded top-20 ladder at that second, a slider over the range and replay
 at 1x, 10x or 60x. The panel only asks (signals) and draws what it is given (gui.values); the app runs the
 queries off the event loop.
@@ -100,17 +100,24 @@ class HistoryPanel(QWidget):
         self.charts = pg.GraphicsLayoutWidget()
         self.charts.setObjectName("historyCharts")
         self.mid_plot = self.charts.addPlot(row=0, col=0, axisItems={"bottom": pg.DateAxisItem()})
-        self.heat_plot = self.charts.addPlot(row=1, col=0, axisItems={"bottom": pg.DateAxisItem()})
-        self.heat_plot.setXLink(self.mid_plot)
-        for plot in (self.mid_plot, self.heat_plot):
+        self.spread_plot = self.charts.addPlot(row=1, col=0, axisItems={"bottom": pg.DateAxisItem()})
+        self.heat_plot = self.charts.addPlot(row=2, col=0, axisItems={"bottom": pg.DateAxisItem()})
+        self._plots = (self.mid_plot, self.spread_plot, self.heat_plot)
+        for plot in self._plots:
             quiet_plot(plot, grid_alpha=0.12, left_width=70)
-        self.charts.ci.layout.setRowStretchFactor(0, 2)
-        self.charts.ci.layout.setRowStretchFactor(1, 3)
+            if plot is not self.mid_plot:
+                plot.setXLink(self.mid_plot)
+        for plot in (self.mid_plot, self.spread_plot):  # the heatmap's time axis labels all three
+            plot.getAxis("bottom").setStyle(showValues=False)
+            plot.getAxis("bottom").setHeight(4)
+        for row, stretch in enumerate((3, 2, 4)):
+            self.charts.ci.layout.setRowStretchFactor(row, stretch)
         self._mid = self.mid_plot.plot()
+        self._spread = self.spread_plot.plot()
         self._heat = pg.ImageItem()
         self.heat_plot.addItem(self._heat)
-        self._cursors = [pg.InfiniteLine(angle=90, movable=False) for _ in range(2)]
-        for plot, line in zip((self.mid_plot, self.heat_plot), self._cursors, strict=True):
+        self._cursors = [pg.InfiniteLine(angle=90, movable=False) for _ in self._plots]
+        for plot, line in zip(self._plots, self._cursors, strict=True):
             plot.addItem(line)
             line.hide()
         self.mid_plot.scene().sigMouseClicked.connect(self._on_chart_clicked)
@@ -188,12 +195,14 @@ class HistoryPanel(QWidget):
         self.colors = colors
         self.coverage.colors = colors
         self.charts.setBackground(colors.background)
-        for plot in (self.mid_plot, self.heat_plot):
+        for plot in self._plots:
             for name in ("left", "bottom"):
                 axis = plot.getAxis(name)
                 axis.setPen(pg.mkPen(colors.grid))
                 axis.setTextPen(pg.mkPen(colors.muted))
         self.mid_plot.setTitle("Mid", color=colors.muted, size="9pt")
+        self.spread_plot.setTitle("Spread (bps)", color=colors.muted, size="9pt")
+        self._spread.setPen(pg.mkPen(colors.spread, width=1.0))
         self.heat_plot.setTitle("Resting liquidity (price × time)", color=colors.muted, size="9pt")
         self._mid.setPen(pg.mkPen(colors.mid, width=1.2))
         self._heat.setColorMap(pg.ColorMap([0.0, 1.0], [QColor(colors.background), QColor(colors.mid)]))
@@ -214,6 +223,7 @@ class HistoryPanel(QWidget):
         self.summary.setToolTip(self.summary.text())
         self.coverage.set_coverage(data.start, data.end, data.missing)
         self._mid.setData(data.t, data.mid, connect="finite", skipFiniteCheck=False)
+        self._spread.setData(data.t, data.spread_bps, connect="finite", skipFiniteCheck=False)
         self._draw_heatmap(data)
         self.mid_plot.setXRange(data.start, data.end, padding=0)
         self.slider.blockSignals(True)

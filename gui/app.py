@@ -32,7 +32,7 @@ from core.rest import ExchangeError
 from core.storage import StorageError
 from gui.bridge import CoreBridge
 from gui.dialogs import AboutDialog, SettingsDialog, read_only_offer
-from gui.history_queries import recorded_ladder, recorded_range, recorded_symbols
+from gui.history_queries import recorded_ladder, recorded_range
 from gui.main_window import MainWindow
 from gui.models.ladder import LadderModel
 from gui.models.symbols import SymbolTableModel
@@ -221,7 +221,7 @@ class DepthbookApp(QObject):
         if storage is None:
             panel.summary.setText("No database is open.")
             return
-        symbols = await storage.run_blocking(recorded_symbols, storage)
+        symbols = await storage.run_blocking(storage.symbols)
         panel.set_symbols(symbols)
         # The tab opens on the symbol selected in the table when it was recorded, else the first one.
         selected = self.bridge.selected

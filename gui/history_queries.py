@@ -13,10 +13,6 @@ HEATMAP_ROWS = 900  # sampled seconds at most: about one a pixel column of the c
 HEATMAP_BINS = 80
 
 
-def recorded_symbols(storage: SnapshotStorage) -> list[str]:
-    return storage.symbols()
-
-
 def recorded_range(storage: SnapshotStorage, symbol: str, seconds: int) -> RecordedRange:
     """The last `seconds` of what was recorded for `symbol`, ending at its newest snapshot."""
     edges = storage.first_last(symbol)

@@ -9,7 +9,7 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QWidget
 
 from gui.values import Level, ThemeColors
-from gui.widgets.plot_style import quiet_plot
+from gui.widgets.plot_style import color_axes, quiet_plot
 
 
 def cumulative_steps(levels: Sequence[Level]) -> tuple[np.ndarray, np.ndarray]:
@@ -49,11 +49,7 @@ class DepthChart(pg.PlotWidget):
     def set_colors(self, colors: ThemeColors) -> None:
         self.colors = colors
         self.setBackground(colors.background)
-        plot = self.getPlotItem()
-        for name in ("left", "bottom"):
-            axis = plot.getAxis(name)
-            axis.setPen(pg.mkPen(colors.grid))
-            axis.setTextPen(pg.mkPen(colors.muted))
+        color_axes(self.getPlotItem(), colors)
         self._title()
         self._bids.setPen(pg.mkPen(colors.bid, width=1.5))
         self._bids.setFillLevel(0)

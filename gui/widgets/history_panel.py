@@ -29,7 +29,7 @@ from gui.formatting import fmt_datetime, fmt_percent
 from gui.models.ladder import LadderModel
 from gui.values import RecordedLadder, RecordedRange, ThemeColors
 from gui.widgets.ladder import LadderView
-from gui.widgets.plot_style import quiet_plot
+from gui.widgets.plot_style import color_axes, quiet_plot
 
 RANGES = (("Last 15 min", 900), ("Last hour", 3600), ("Last 6 h", 6 * 3600), ("Last 24 h", 86_400))
 SPEEDS = (("1x", 1), ("10x", 10), ("60x", 60))
@@ -196,10 +196,7 @@ class HistoryPanel(QWidget):
         self.coverage.colors = colors
         self.charts.setBackground(colors.background)
         for plot in self._plots:
-            for name in ("left", "bottom"):
-                axis = plot.getAxis(name)
-                axis.setPen(pg.mkPen(colors.grid))
-                axis.setTextPen(pg.mkPen(colors.muted))
+            color_axes(plot, colors)
         self.mid_plot.setTitle("Mid", color=colors.muted, size="9pt")
         self.spread_plot.setTitle("Spread (bps)", color=colors.muted, size="9pt")
         self._spread.setPen(pg.mkPen(colors.spread, width=1.0))

@@ -6,7 +6,7 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QWidget
 
 from gui.values import SeriesView, ThemeColors
-from gui.widgets.plot_style import quiet_plot
+from gui.widgets.plot_style import color_axes, quiet_plot
 
 WINDOW_SECONDS = 300
 
@@ -36,10 +36,7 @@ class Sparkline(pg.GraphicsLayoutWidget):
         self.setBackground(colors.background)
         self._titles()
         for plot in (self.mid_plot, self.spread_plot):
-            for name in ("left", "bottom"):
-                axis = plot.getAxis(name)
-                axis.setPen(pg.mkPen(colors.grid))
-                axis.setTextPen(pg.mkPen(colors.muted))
+            color_axes(plot, colors)
         self._mid.setPen(pg.mkPen(colors.mid, width=1.5))
         self._spread.setPen(pg.mkPen(colors.spread, width=1.2))
 

@@ -1,8 +1,10 @@
 """SnapshotRecorder tick by tick (timestamps passed in), against real storage and a real manager."""
 
 import asyncio
+import contextlib
 import logging
 import time
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -17,6 +19,18 @@ from tests.core.test_manager_sim import wait_for
 TS = 1_795_000_000
 
 
+@contextlib.asynccontextmanager
+async def simulated_manager() -> AsyncIterator[OrderBookManager]:
+    """A started manager on a BTCUSDT simulator, nothing subscribed yet; stopped afterwards."""
+    async with ExchangeSimulator(symbols=["BTCUSDT"], seed=9, interval_ms=20) as sim:
+        manager = OrderBookManager(ManagerConfig(ws_url=sim.ws_url, rest_url=sim.rest_url))
+        await manager.start()
+        try:
+            yield manager
+        finally:
+            await manager.stop()
+
+
 def idle_manager() -> OrderBookManager:
     """A manager that was never started: nothing is subscribed, nothing is live."""
     return OrderBookManager(ManagerConfig(ws_url="ws://127.0.0.1:9", rest_url="http://127.0.0.1:9"))
@@ -24,56 +38,46 @@ def idle_manager() -> OrderBookManager:
 
 @pytest.mark.asyncio
 async def test_live_books_are_stored_and_others_get_gap_records(tmp_path):
-    async with ExchangeSimulator(symbols=["BTCUSDT"], seed=9, interval_ms=20) as sim:
-        manager = OrderBookManager(ManagerConfig(ws_url=sim.ws_url, rest_url=sim.rest_url))
-        await manager.start()
-        try:
-            await manager.subscribe("BTCUSDT")
-            await wait_for(lambda: manager.is_live("BTCUSDT"))
-            with SnapshotStorage.open(tmp_path / "db") as storage:
-                recorder = SnapshotRecorder(storage, manager, ["BTCUSDT", "ETHUSDT"])
-                update_id = manager.book("BTCUSDT").last_update_id
-                await recorder.tick(TS)
-                snap = OrderBookSnapshot.from_bytes("BTCUSDT", storage.get("BTCUSDT", TS))
-                assert snap.timestamp == TS and snap.update_id >= update_id
-                assert len(snap.bids) == 20 and len(snap.asks) == 20
-                assert [ts for ts, _ in storage.series("BTCUSDT", TS, TS)] == [TS]
-                assert storage.get("ETHUSDT", TS) is None
-                assert [(g.timestamp, g.reason) for g in storage.gaps("ETHUSDT", TS, TS)] == [
-                    (TS, "not_subscribed")
-                ]
-                # ETHUSDT never had a live book: its second is on disk as a gap, and in the status it
-                # counts as waiting for the first live book, not as data missed.
-                eth = recorder.status("ETHUSDT")
-                assert recorder.status("BTCUSDT").stored == 1 and (eth.gaps, eth.waiting) == (0, 1)
-        finally:
-            await manager.stop()
+    async with simulated_manager() as manager:
+        await manager.subscribe("BTCUSDT")
+        await wait_for(lambda: manager.is_live("BTCUSDT"))
+        with SnapshotStorage.open(tmp_path / "db") as storage:
+            recorder = SnapshotRecorder(storage, manager, ["BTCUSDT", "ETHUSDT"])
+            update_id = manager.book("BTCUSDT").last_update_id
+            await recorder.tick(TS)
+            snap = OrderBookSnapshot.from_bytes("BTCUSDT", storage.get("BTCUSDT", TS))
+            assert snap.timestamp == TS and snap.update_id >= update_id
+            assert len(snap.bids) == 20 and len(snap.asks) == 20
+            assert [ts for ts, _ in storage.series("BTCUSDT", TS, TS)] == [TS]
+            assert storage.get("ETHUSDT", TS) is None
+            assert [(g.timestamp, g.reason) for g in storage.gaps("ETHUSDT", TS, TS)] == [
+                (TS, "not_subscribed")
+            ]
+            # ETHUSDT never had a live book: its second is on disk as a gap, and in the status it
+            # counts as waiting for the first live book, not as data missed.
+            eth = recorder.status("ETHUSDT")
+            assert recorder.status("BTCUSDT").stored == 1 and (eth.gaps, eth.waiting) == (0, 1)
 
 
 @pytest.mark.asyncio
 async def test_seconds_missed_after_the_first_snapshot_count_as_gaps(tmp_path):
-    async with ExchangeSimulator(symbols=["BTCUSDT"], seed=9, interval_ms=20) as sim:
-        manager = OrderBookManager(ManagerConfig(ws_url=sim.ws_url, rest_url=sim.rest_url))
-        await manager.start()
-        try:
-            with SnapshotStorage.open(tmp_path / "db") as storage:
-                recorder = SnapshotRecorder(storage, manager, ["BTCUSDT"])
-                await recorder.tick(TS)  # not subscribed yet: waiting
-                await manager.subscribe("BTCUSDT")
-                await wait_for(lambda: manager.is_live("BTCUSDT"))
-                await recorder.tick(TS + 1)  # stored: recording is under way
-                await manager.unsubscribe("BTCUSDT")
-                await recorder.tick(TS + 2)  # missed
-                status = recorder.status("BTCUSDT")
-                assert (status.waiting, status.stored, status.gaps) == (1, 1, 1)
-                assert status.last_gap_reason == "not_subscribed"
-                assert [g.timestamp for g in storage.gaps("BTCUSDT", TS, TS + 2)] == [TS, TS + 2]
-                recorder.stop_recording("BTCUSDT")
-                recorder.start_recording("BTCUSDT")  # switched on again: waits for a snapshot anew
-                await recorder.tick(TS + 3)
-                assert (status.waiting, status.gaps) == (2, 1)
-        finally:
-            await manager.stop()
+    async with simulated_manager() as manager:
+        with SnapshotStorage.open(tmp_path / "db") as storage:
+            recorder = SnapshotRecorder(storage, manager, ["BTCUSDT"])
+            await recorder.tick(TS)  # not subscribed yet: waiting
+            await manager.subscribe("BTCUSDT")
+            await wait_for(lambda: manager.is_live("BTCUSDT"))
+            await recorder.tick(TS + 1)  # stored: recording is under way
+            await manager.unsubscribe("BTCUSDT")
+            await recorder.tick(TS + 2)  # missed
+            status = recorder.status("BTCUSDT")
+            assert (status.waiting, status.stored, status.gaps) == (1, 1, 1)
+            assert status.last_gap_reason == "not_subscribed"
+            assert [g.timestamp for g in storage.gaps("BTCUSDT", TS, TS + 2)] == [TS, TS + 2]
+            recorder.stop_recording("BTCUSDT")
+            recorder.start_recording("BTCUSDT")  # switched on again: waits for a snapshot anew
+            await recorder.tick(TS + 3)
+            assert (status.waiting, status.gaps) == (2, 1)
 
 
 @pytest.mark.asyncio
@@ -129,23 +133,18 @@ async def test_retention_deletes_old_snapshots_when_recording_starts(tmp_path):
 @pytest.mark.asyncio
 async def test_the_contract_entry_point_subscribes_its_symbols_and_survives_a_bad_one(tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="core.persistence")
-    async with ExchangeSimulator(symbols=["BTCUSDT"], seed=9, interval_ms=20) as sim:
-        manager = OrderBookManager(ManagerConfig(ws_url=sim.ws_url, rest_url=sim.rest_url))
-        await manager.start()
-        try:
-            with SnapshotStorage.open(tmp_path / "db") as storage:
-                shutdown = asyncio.Event()
-                task, recorder = spawn_snapshot_persistence_task(storage, manager, ["btcusdt", "NOPEUSDT"], shutdown)
-                await wait_for(lambda: storage.count("BTCUSDT") >= 2, 15, "snapshots of a symbol nobody subscribed")
-                assert not task.done()
-                shutdown.set()
-                await task
-                assert "pre-subscribed for snapshot persistence symbol=BTCUSDT" in caplog.text
-                assert "failed to subscribe for snapshot persistence symbol=NOPEUSDT" in caplog.text
-                assert storage.gaps("NOPEUSDT", 0, 9_999_999_999)  # its seconds are on record as missing
-                assert recorder.recorded_symbols == ["BTCUSDT", "NOPEUSDT"]
-        finally:
-            await manager.stop()
+    async with simulated_manager() as manager:
+        with SnapshotStorage.open(tmp_path / "db") as storage:
+            shutdown = asyncio.Event()
+            task, recorder = spawn_snapshot_persistence_task(storage, manager, ["btcusdt", "NOPEUSDT"], shutdown)
+            await wait_for(lambda: storage.count("BTCUSDT") >= 2, 15, "snapshots of a symbol nobody subscribed")
+            assert not task.done()
+            shutdown.set()
+            await task
+            assert "pre-subscribed for snapshot persistence symbol=BTCUSDT" in caplog.text
+            assert "failed to subscribe for snapshot persistence symbol=NOPEUSDT" in caplog.text
+            assert storage.gaps("NOPEUSDT", 0, 9_999_999_999)  # its seconds are on record as missing
+            assert recorder.recorded_symbols == ["BTCUSDT", "NOPEUSDT"]
 
 
 def test_a_snapshot_that_cannot_be_encoded_becomes_a_gap_and_the_rest_of_the_tick_is_stored(tmp_path, caplog):

@@ -9,7 +9,7 @@ from core.series import series_from_snapshot
 from core.simulator.market import SyntheticMarket
 from core.snapshot import OrderBookSnapshot
 from core.storage import GapRecord, SnapshotStorage
-from gui.history_queries import recorded_ladder, recorded_range, recorded_symbols
+from gui.history_queries import recorded_ladder, recorded_range
 from gui.values import RecordedLadder, RecordedRange
 from gui.widgets.history_panel import HistoryPanel
 
@@ -38,7 +38,7 @@ def recording(tmp_path):
 
 
 def test_recorded_range_ends_at_the_newest_snapshot_and_shows_what_is_missing(recording):
-    assert recorded_symbols(recording) == ["BTCUSDT"]
+    assert recording.symbols() == ["BTCUSDT"]
     data = recorded_range(recording, "BTCUSDT", 60)
     assert (data.start, data.end) == (START + 60, START + 119)
     assert data.stored == 60 and data.missing == () and data.completeness == 1.0
@@ -60,7 +60,7 @@ def test_recorded_ladder_at_a_second_or_none(recording):
 def test_panel_draws_a_range_and_shows_the_ladder_of_the_selected_second(qtbot, dark, recording):
     panel = HistoryPanel(dark)
     qtbot.addWidget(panel)
-    panel.set_symbols(recorded_symbols(recording))
+    panel.set_symbols(recording.symbols())
     with qtbot.waitSignal(panel.load_requested) as load:
         panel.load_button.click()
     assert load.args == ["BTCUSDT", 3600]

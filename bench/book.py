@@ -22,8 +22,8 @@ import orjson
 
 from bench._report import Figure, at_least, heading, info, show
 from bench.corpus import Corpus, build_corpus
-from core.book_sync import BookSync
-from core.wire import decimal_ticks, parse_depth_snapshot, parse_stream_message
+from core.market.book_sync import BookSync
+from core.market.wire import decimal_ticks, parse_depth_snapshot, parse_stream_message
 
 NAME = "book"
 SYMBOL = "BTCUSDT"

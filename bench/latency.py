@@ -27,8 +27,10 @@ import time
 
 from bench._report import Figure, below, heading, info, show
 from bench._simproc import SimProcess
-from core.manager import BookUpdated, ManagerConfig, OrderBookManager
-from core.rest import RestClient, WeightBudget
+from core.feed.budget import WeightBudget
+from core.feed.events import BookUpdated
+from core.feed.manager import ManagerConfig, OrderBookManager
+from core.feed.rest import RestClient
 
 NAME = "latency"
 SYMBOLS = 200

@@ -16,8 +16,8 @@ import orjson
 
 from bench._report import Figure, heading, info, show
 from bench.corpus import build_corpus
-from core.book_sync import BookSync
-from core.wire import parse_depth_snapshot, parse_stream_message
+from core.market.book_sync import BookSync
+from core.market.wire import parse_depth_snapshot, parse_stream_message
 
 NAME = "memory"
 MB = 1024 * 1024

@@ -32,9 +32,9 @@ import psutil
 from bench._report import Figure, at_least, below, heading, info, show
 from bench._simproc import SimProcess
 from core import persistence as persistence_module
-from core.manager import ManagerConfig, OrderBookManager
-from core.persistence import SnapshotRecorder
-from core.storage import SnapshotStorage
+from core.feed.manager import ManagerConfig, OrderBookManager
+from core.recording.recorder import SnapshotRecorder
+from core.storage.store import SnapshotStorage
 
 NAME = "recorder"
 MAX_TS = 9_999_999_999

@@ -23,16 +23,16 @@ import orjson
 
 from bench._report import Figure, below, heading, info, show
 from bench.corpus import BookModel
-from core.analytics import compute_order_flow
-from core.book_sync import BookSync, SyncState
-from core.history import History
-from core.persistence import SnapshotRecorder
-from core.persistence import _encode_and_write as encode_and_write
-from core.series import series_from_snapshot
+from core.analysis.history import History
+from core.analysis.order_flow import compute_order_flow
+from core.analysis.series import series_from_snapshot
+from core.market.book_sync import BookSync, SyncState
+from core.market.wire import parse_depth_snapshot, parse_stream_message
+from core.recording.recorder import SnapshotRecorder
+from core.recording.recorder import _encode_and_write as encode_and_write
 from core.simulator.market import market_for
-from core.snapshot import OrderBookSnapshot
-from core.storage import SnapshotStorage
-from core.wire import parse_depth_snapshot, parse_stream_message
+from core.storage.snapshot import OrderBookSnapshot
+from core.storage.store import SnapshotStorage
 
 NAME = "storage"
 SYMBOL = "BTCUSDT"

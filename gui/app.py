@@ -25,11 +25,12 @@ import qasync
 from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
-from core.logsetup import LEVELS, setup_logging
+from core.cli.main import build_parser
+from core.feed.errors import ExchangeError
+from core.feed.manager import SubscriptionLimitError
+from core.logsetup import setup_logging
 from core.looplag import LoopLagMonitor
-from core.manager import SubscriptionLimitError
-from core.rest import ExchangeError
-from core.storage import StorageError
+from core.storage.store import StorageError
 from gui.bridge import CoreBridge
 from gui.dialogs import AboutDialog, SettingsDialog, read_only_offer
 from gui.history_queries import recorded_ladder, recorded_range
@@ -46,24 +47,8 @@ LAYOUT_KEYS = ("geometry", "window", "main_splitter", "live_splitter", "chart_sp
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="depthbook", description="Watch and record Binance order books.")
-    parser.add_argument("--db", type=Path, default=None, help="database directory")
-    parser.add_argument("--demo", action="store_true", help="run against the built-in exchange simulator")
-    parser.add_argument("--ws-url", default=None, help="WebSocket base, e.g. wss://stream.binance.com:9443")
-    parser.add_argument("--rest-url", default=None, help="REST base, e.g. https://api.binance.com")
-    parser.add_argument(
-        "--record", default=None, metavar="SYMBOLS", help="comma-separated, recorded from launch"
-    )
-    parser.add_argument(
-        "--preset", default=None, help="endpoints: binance, binance-us, testnet, binance-data, simulator"
-    )
-    parser.add_argument(
-        "--log-level", default="INFO", type=str.upper, choices=LEVELS, help="DEBUG, INFO, WARNING or ERROR"
-    )
-    # Documentation screenshots: save the window and the symbols panel into DIR, then quit.
-    parser.add_argument("--screenshot", default=None, metavar="DIR", help=argparse.SUPPRESS)
-    parser.add_argument("--screenshot-after", type=float, default=8.0, help=argparse.SUPPRESS)
-    return parser.parse_args(argv)
+    """The app's flags, parsed by the one `depthbook` parser (core.cli)."""
+    return build_parser().parse_args(["app", *argv])
 
 
 class DepthbookApp(QObject):
@@ -360,8 +345,7 @@ class DepthbookApp(QObject):
         self.request_quit()
 
 
-def run_app(argv: list[str]) -> int:
-    args = parse_args(argv)
+def run_app(args: argparse.Namespace) -> int:
     setup_logging(args.log_level)
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setApplicationName("Depthbook")

@@ -18,8 +18,8 @@ from collections import deque
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from core.analytics import compute_l1_metrics
-from core.manager import BookUpdated, ConnectionChanged, ManagerEvent, SymbolStateChanged
+from core.analysis.l1 import compute_l1_metrics
+from core.feed.events import BookUpdated, ConnectionChanged, ManagerEvent, SymbolStateChanged
 from gui.models.series_buffer import SeriesBuffer
 from gui.services import RETRY_SECONDS, Services
 from gui.values import (

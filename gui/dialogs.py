@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.endpoints import PRESETS, normalize_rest_url, normalize_ws_url
+from core.market.endpoints import PRESETS, normalize_rest_url, normalize_ws_url
 from core.paths import default_db_path
 from gui.settings import CUSTOM, ENDPOINT_CHOICES, SIMULATOR, SNAPSHOT_LIMITS, SavedSettings
 

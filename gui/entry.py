@@ -1,24 +1,23 @@
-"""The `depthbook` command.
+"""The `depthbook` command: core.cli parses every command; the desktop app (the default) runs from here.
 
-Headless subcommands (record, stats, export, order-flow, sim) run from `core.cli` and never import Qt,
-so they work on a server without any display libraries. Anything else starts the desktop app.
+Headless commands never import Qt, so they work on a server without any display libraries.
 """
 
 from __future__ import annotations
 
 import sys
 
-from core.cli import HEADLESS_COMMANDS
-from core.cli import main as headless_main
+from core.cli.main import main as cli_main
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    if args and args[0] in HEADLESS_COMMANDS:
-        return headless_main(args)
+def _run_app(args) -> int:
     from gui.app import run_app  # Qt is imported only here
 
     return run_app(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return cli_main(argv, run_app=_run_app)
 
 
 if __name__ == "__main__":

@@ -5,8 +5,8 @@ Blocking (RocksDB reads and decoding): the app runs them in the storage's execut
 
 from __future__ import annotations
 
-from core.history import History
-from core.storage import SnapshotStorage
+from core.analysis.history import History
+from core.storage.store import SnapshotStorage
 from gui.values import RecordedLadder, RecordedRange
 
 HEATMAP_ROWS = 900  # sampled seconds at most: about one a pixel column of the chart

@@ -15,11 +15,11 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from core.manager import ManagerConfig, OrderBookManager, SubscriptionLimitError
-from core.persistence import SnapshotRecorder
-from core.rest import ExchangeError, ExchangeUnavailableError, InvalidSymbolError, RateLimitedError
+from core.feed.errors import ExchangeError, ExchangeUnavailableError, InvalidSymbolError, RateLimitedError
+from core.feed.manager import ManagerConfig, OrderBookManager, SubscriptionLimitError
+from core.recording.recorder import SnapshotRecorder
 from core.simulator import ExchangeSimulator
-from core.storage import SnapshotStorage, StorageError, StorageLockedError
+from core.storage.store import SnapshotStorage, StorageError, StorageLockedError
 from gui.settings import SIMULATOR, AppConfig
 
 log = logging.getLogger(__name__)

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
 
-from core.endpoints import PRESETS, resolve_endpoints
+from core.market.endpoints import PRESETS, resolve_endpoints
+from core.market.wire import is_valid_symbol
 from core.paths import default_db_path
-from core.wire import is_valid_symbol
 
 ORGANIZATION = "Depthbook"
 APPLICATION = "Depthbook"

@@ -11,10 +11,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from core.analytics import L1Metrics
-from core.book_sync import SyncState
-
-Level = tuple[str, str]  # (price, quantity) exactly as the exchange wrote them
+from core.analysis.l1 import L1Metrics
+from core.market.book_sync import SyncState
+from core.market.wire import Level
 
 
 class DisplayState(enum.StrEnum):

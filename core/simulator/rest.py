@@ -15,13 +15,22 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
-from core.rest import depth_weight  # one weight table for the client and the simulated exchange
 from core.simulator.market import SyntheticMarket
 
 DEPTH_PATH = "/api/v3/depth"
 EXCHANGE_INFO_PATH = "/api/v3/exchangeInfo"
 WEIGHT_LIMIT = 6000  # REQUEST_WEIGHT per minute (since 2023-08-25)
 EXCHANGE_INFO_WEIGHT = 20
+# GET /api/v3/depth weight by limit, as Binance documents it (since 2023-10-19). The simulator keeps its own
+# table, apart from the client's, so that a wrong weight on one side shows up against the other in the tests.
+DEPTH_WEIGHTS = ((100, 5), (500, 25), (1000, 50), (5000, 250))
+
+
+def depth_weight(limit: int) -> int:
+    for upper, weight in DEPTH_WEIGHTS:
+        if limit <= upper:
+            return weight
+    return DEPTH_WEIGHTS[-1][1]  # Binance caps the limit at 5000
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 5000
 

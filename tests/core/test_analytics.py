@@ -9,14 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.analytics import (
-    FlowDirection,
-    InsufficientDataError,
-    classify_flow,
-    compute_l1_metrics,
-    compute_order_flow,
-    estimate_slippage,
-)
+from core.analysis.l1 import compute_l1_metrics, estimate_slippage
+from core.analysis.order_flow import FlowDirection, InsufficientDataError, classify_flow, compute_order_flow
 
 END = 1_737_158_400  # 2025-01-18T00:00:00Z
 

@@ -21,7 +21,7 @@ def run_python(code: str) -> subprocess.CompletedProcess:
 
 def test_every_core_module_imports_without_qt():
     modules = core_modules()
-    assert "core.manager" in modules and "core.simulator.server" in modules
+    assert "core.feed.manager" in modules and "core.simulator.server" in modules
     code = (
         "import importlib, sys\n"
         f"for name in {modules!r}: importlib.import_module(name)\n"

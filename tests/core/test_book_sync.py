@@ -2,7 +2,7 @@
 
 import pytest
 
-from core.book_sync import (
+from core.market.book_sync import (
     BookChanged,
     BookSync,
     Continuity,
@@ -11,7 +11,7 @@ from core.book_sync import (
     StateChanged,
     SyncState,
 )
-from core.wire import DepthSnapshot, DepthUpdate
+from core.market.wire import DepthSnapshot, DepthUpdate
 
 BID = "100.00000000"
 ASK = "101.00000000"

@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from core.commands.query import export_columns
+from core.cli.export import export_columns
 from core.simulator.market import SyntheticMarket
 from core.simulator.server import ExchangeSimulator
-from core.snapshot import OrderBookSnapshot
-from core.storage import GapRecord, SnapshotStorage
+from core.storage.gaps import GapRecord
+from core.storage.snapshot import OrderBookSnapshot
+from core.storage.store import SnapshotStorage
 
 ROOT = Path(__file__).resolve().parents[2]
 START = 1_737_158_400
@@ -246,8 +247,8 @@ def test_export_parquet_has_the_same_columns_and_rows(recorded_db, tmp_path):
 
 
 def test_per_symbol_retention_flag():
-    from core.cli import UserError
-    from core.commands.record import parse_retention
+    from core.cli.common import UserError
+    from core.cli.record import parse_retention
 
     assert parse_retention("btcusdt=30, ETHUSDT=keep") == {"BTCUSDT": 30, "ETHUSDT": None}
     assert parse_retention(None) == {}

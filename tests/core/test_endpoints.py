@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.endpoints import (
+from core.market.endpoints import (
     BINANCE,
     BINANCE_DATA,
     BINANCE_TESTNET,

@@ -1,11 +1,12 @@
 import numpy as np
 import pytest
 
-from core.history import History
-from core.series import series_from_snapshot
+from core.analysis.history import History
+from core.analysis.series import series_from_snapshot
 from core.simulator.market import SyntheticMarket
-from core.snapshot import OrderBookSnapshot
-from core.storage import GapRecord, SnapshotStorage
+from core.storage.gaps import GapRecord
+from core.storage.snapshot import OrderBookSnapshot
+from core.storage.store import SnapshotStorage
 
 START = 1_737_158_400
 
@@ -88,7 +89,7 @@ def test_liquidity_samples_long_ranges(storage):
 
 
 def test_get_order_flow_reads_its_window_from_the_store(storage):
-    from core.analytics import InsufficientDataError, compute_order_flow
+    from core.analysis.order_flow import InsufficientDataError, compute_order_flow
 
     history = History(storage)
     latest = history.get_order_flow("btcusdt")  # the contract's defaults: 60 s ending at the last second

@@ -12,17 +12,12 @@ import time
 import pytest
 import pytest_asyncio
 
-from core.book_sync import SyncState
-from core.manager import (
-    BookUpdated,
-    ManagerConfig,
-    OrderBookManager,
-    SubscriptionLimitError,
-    SymbolStateChanged,
-)
-from core.rest import InvalidSymbolError
+from core.feed.errors import InvalidSymbolError
+from core.feed.events import BookUpdated, SymbolStateChanged
+from core.feed.manager import ManagerConfig, OrderBookManager, SubscriptionLimitError
+from core.market.book_sync import SyncState
+from core.market.wire import decimal_ticks
 from core.simulator.server import ExchangeSimulator
-from core.wire import decimal_ticks
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "BNBUSDT"]
 

@@ -1,8 +1,8 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.orderbook import OrderBook
-from core.wire import decimal_ticks, ticks_to_decimal
+from core.market.orderbook import OrderBook
+from core.market.wire import decimal_ticks, ticks_to_decimal
 
 
 def make_book() -> OrderBook:

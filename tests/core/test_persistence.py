@@ -8,12 +8,18 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from core.book_sync import SyncState
-from core.manager import ManagerConfig, OrderBookManager
-from core.persistence import SnapshotRecorder, _encode_and_write, gap_reason, spawn_snapshot_persistence_task
+from core.feed.manager import ManagerConfig, OrderBookManager
+from core.market.book_sync import SyncState
+from core.recording.recorder import (
+    SnapshotRecorder,
+    _encode_and_write,
+    gap_reason,
+    spawn_snapshot_persistence_task,
+)
 from core.simulator.server import ExchangeSimulator
-from core.snapshot import OrderBookSnapshot
-from core.storage import RetentionPolicy, SnapshotStorage, StorageOptions
+from core.storage.retention import RetentionPolicy
+from core.storage.snapshot import OrderBookSnapshot
+from core.storage.store import SnapshotStorage, StorageOptions
 from tests.core.test_manager_sim import wait_for
 
 TS = 1_795_000_000
@@ -132,7 +138,7 @@ async def test_retention_deletes_old_snapshots_when_recording_starts(tmp_path):
 
 @pytest.mark.asyncio
 async def test_the_contract_entry_point_subscribes_its_symbols_and_survives_a_bad_one(tmp_path, caplog):
-    caplog.set_level(logging.INFO, logger="core.persistence")
+    caplog.set_level(logging.INFO, logger="core.recording.recorder")
     async with simulated_manager() as manager:
         with SnapshotStorage.open(tmp_path / "db") as storage:
             shutdown = asyncio.Event()

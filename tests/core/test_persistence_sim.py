@@ -13,13 +13,13 @@ import time
 import pytest
 import pytest_asyncio
 
-from core.analytics import FlowDirection
-from core.history import History
-from core.manager import ManagerConfig, OrderBookManager
-from core.persistence import SnapshotRecorder, spawn_snapshot_persistence_task
+from core.analysis.history import History
+from core.analysis.order_flow import FlowDirection
+from core.feed.manager import ManagerConfig, OrderBookManager
+from core.recording.recorder import SnapshotRecorder, spawn_snapshot_persistence_task
 from core.simulator.server import ExchangeSimulator
-from core.snapshot import OrderBookSnapshot
-from core.storage import SnapshotStorage
+from core.storage.snapshot import OrderBookSnapshot
+from core.storage.store import SnapshotStorage
 from core.timeparse import iso_utc
 from tests.core.test_manager_sim import wait_for
 
@@ -98,7 +98,7 @@ async def test_after_120_seconds_order_flow_returns_valid_data(recording):
 @pytest.mark.slow
 @pytest.mark.asyncio
 async def test_full_disk_for_10_seconds_keeps_the_task_alive_and_loses_nothing(small_disk, caplog):
-    caplog.set_level(logging.ERROR, logger="core.persistence")
+    caplog.set_level(logging.ERROR, logger="core.recording.recorder")
     async with ExchangeSimulator(symbols=["BTCUSDT"], seed=5, interval_ms=100) as sim:
         manager = OrderBookManager(config_for(sim))
         await manager.start()

@@ -5,8 +5,14 @@ from itertools import pairwise
 
 import pytest
 
-from core.book_sync import BookSync, Continuity, GapDetected, SyncState
-from core.wire import DepthSnapshot, DepthUpdate, decimal_ticks, parse_depth_snapshot, parse_stream_message
+from core.market.book_sync import BookSync, Continuity, GapDetected, SyncState
+from core.market.wire import (
+    DepthSnapshot,
+    DepthUpdate,
+    decimal_ticks,
+    parse_depth_snapshot,
+    parse_stream_message,
+)
 
 SPOT = "02_spot_btcusdt_ethusdt_ws_2024-09-03"
 FUTURES = "05_usdm_futures_cryptofeed_2021-07-22"

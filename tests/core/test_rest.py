@@ -21,19 +21,17 @@ import orjson
 import pytest
 import pytest_asyncio
 
-from core.rest import (
-    EXCHANGE_INFO_WEIGHT,
+from core.feed.backoff import backoff
+from core.feed.budget import WeightBudget, depth_weight
+from core.feed.errors import (
     ExchangeRejectedError,
     ExchangeUnavailableError,
     InvalidSymbolError,
     RateLimitedError,
-    RestClient,
-    SnapshotScheduler,
-    WeightBudget,
-    backoff_delay,
-    depth_weight,
 )
-from core.wire import DepthSnapshot
+from core.feed.rest import EXCHANGE_INFO_WEIGHT, RestClient
+from core.feed.scheduler import RETRY_INITIAL, RETRY_MAX, SnapshotScheduler
+from core.market.wire import DepthSnapshot
 
 from ..conftest import FIXTURES
 
@@ -272,11 +270,11 @@ def test_budget_block_until_stops_everything():
     assert budget.blocked_until == T0 + 30
 
 
-def test_backoff_doubles_to_thirty_seconds_with_jitter():
-    top = [backoff_delay(n, lambda: 1.0) for n in range(1, 10)]
-    assert top == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]
-    assert backoff_delay(1, lambda: 0.0) == 0.25
-    assert all(0.25 <= backoff_delay(1) <= 0.5 for _ in range(50))
+def test_snapshot_retries_back_off_doubling_to_thirty_seconds_with_jitter():
+    delays = backoff(RETRY_INITIAL, RETRY_MAX, rng=lambda: 1.0)
+    assert [next(delays) for _ in range(9)] == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]
+    assert next(backoff(RETRY_INITIAL, RETRY_MAX, rng=lambda: 0.0)) == 0.25
+    assert all(0.25 <= next(backoff(RETRY_INITIAL, RETRY_MAX)) <= 0.5 for _ in range(50))
 
 
 # --- RestClient -----------------------------------------------------------------------------------
@@ -568,7 +566,7 @@ async def test_server_errors_are_retried_with_backoff(fake, rest):
 @pytest.mark.asyncio
 async def test_an_unknown_symbol_is_dropped_and_logged(fake, rest, caplog):
     got = Collector()
-    with caplog.at_level(logging.ERROR, logger="core.rest"):
+    with caplog.at_level(logging.ERROR, logger="core.feed.scheduler"):
         async with running(rest, got) as sched:
             for s in ("AUSDT", "NOPEUSDT", "BUSDT"):
                 sched.request(s)

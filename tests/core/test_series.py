@@ -10,14 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.series import (
-    SERIES_FIELDS,
-    SeriesRow,
-    liquidity_matrix,
-    parse_decimal_strings,
-    series_from_snapshot,
-    series_to_arrays,
-)
+from core.analysis.heatmap import liquidity_matrix, parse_decimal_strings
+from core.analysis.series import SERIES_FIELDS, SeriesRow, series_from_snapshot, series_to_arrays
 
 T0 = 1_737_158_400
 

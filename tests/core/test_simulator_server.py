@@ -20,8 +20,8 @@ import pytest_asyncio
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from core.feed.budget import depth_weight
 from core.simulator import ExchangeSimulator
-from core.simulator.rest import depth_weight
 
 REPO = Path(__file__).resolve().parents[2]
 ZERO = "0.00000000"
@@ -623,7 +623,8 @@ def test_cli_prints_urls_serves_and_exits_0_on_ctrl_c():
         [
             sys.executable,
             "-m",
-            "core.simulator",
+            "core.cli.main",
+            "sim",
             "--port",
             "0",
             "--symbols",

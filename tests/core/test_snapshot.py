@@ -7,13 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.snapshot import (
-    MAX_TIMESTAMP,
-    OrderBookSnapshot,
-    SnapshotDecodeError,
-    parse_snapshot_key,
-    snapshot_key,
-)
+from core.storage.keys import MAX_TIMESTAMP, parse_snapshot_key, snapshot_key
+from core.storage.snapshot import OrderBookSnapshot, SnapshotDecodeError
 
 BIDS = (("67650.01000000", "0.50000000"), ("67650.00000000", "1.25000000"))
 ASKS = (("67650.02000000", "0.10000000"), ("67651.00000000", "3.00000000"))

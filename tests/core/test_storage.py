@@ -12,16 +12,11 @@ import msgpack
 import pytest
 from rocksdict import Options, Rdict
 
-from core.snapshot import OrderBookSnapshot
-from core.storage import (
-    GapRecord,
-    RecordingSession,
-    RetentionPolicy,
-    SnapshotStorage,
-    StorageError,
-    StorageLockedError,
-    StorageOptions,
-)
+from core.storage.gaps import GapRecord
+from core.storage.retention import RetentionPolicy
+from core.storage.sessions import SessionRecord
+from core.storage.snapshot import OrderBookSnapshot
+from core.storage.store import SnapshotStorage, StorageError, StorageLockedError, StorageOptions
 
 T0 = 1737158400
 DAY = 86_400
@@ -221,9 +216,9 @@ def test_sessions_record_start_end_and_interrupted_recordings(db_path, writer):
 
     with SnapshotStorage.open(db_path) as reopened:
         assert reopened.sessions() == [
-            RecordingSession(T0, ("BTCUSDT",), T0 + 3, "restarted"),
-            RecordingSession(T0 + 3, ("BTCUSDT", "ETHUSDT"), T0 + 3, "stopped"),
-            RecordingSession(T0 + 3, ("ETHUSDT",), T0 + 5, "interrupted"),
+            SessionRecord(T0, ("BTCUSDT",), T0 + 3, "restarted"),
+            SessionRecord(T0 + 3, ("BTCUSDT", "ETHUSDT"), T0 + 3, "stopped"),
+            SessionRecord(T0 + 3, ("ETHUSDT",), T0 + 5, "interrupted"),
         ]
         assert reopened.end_session(T0 + 9, "stopped") is None
 
@@ -356,8 +351,8 @@ async def test_async_wrappers_run_in_an_executor(writer):
 WRITER_SCRIPT = textwrap.dedent(
     """
     import sys
-    from core.snapshot import OrderBookSnapshot
-    from core.storage import SnapshotStorage
+    from core.storage.snapshot import OrderBookSnapshot
+    from core.storage.store import SnapshotStorage
 
     storage = SnapshotStorage.open(sys.argv[1])
     ts = 1737158400

@@ -1,6 +1,6 @@
 import pytest
 
-from core.wire import (
+from core.market.wire import (
     ControlError,
     ControlResult,
     DepthSnapshot,

@@ -12,7 +12,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
-from core.storage import SnapshotStorage
+from core.storage.store import SnapshotStorage
 from gui.app import DepthbookApp, parse_args
 from gui.dialogs import READ_ONLY_OFFER
 from gui.main_window import find_button

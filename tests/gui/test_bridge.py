@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from core.book_sync import SyncState
-from core.manager import BookUpdated, ConnectionStatus, SymbolStateChanged, SymbolStatus
-from core.orderbook import OrderBook
-from core.rest import ExchangeUnavailableError
-from core.storage import SnapshotStorage
+from core.feed.errors import ExchangeUnavailableError
+from core.feed.events import BookUpdated, ConnectionStatus, SymbolStateChanged, SymbolStatus
+from core.market.book_sync import SyncState
+from core.market.orderbook import OrderBook
+from core.storage.store import SnapshotStorage
 from gui.bridge import DEPTH_TICKS, REFRESH_HZ, ROWS_TICKS, SERIES_TICKS, CoreBridge
 from gui.services import Services
 from gui.settings import AppConfig

@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.series import series_from_snapshot
+from core.analysis.series import series_from_snapshot
 from core.simulator.market import SyntheticMarket
-from core.snapshot import OrderBookSnapshot
-from core.storage import GapRecord, SnapshotStorage
+from core.storage.gaps import GapRecord
+from core.storage.snapshot import OrderBookSnapshot
+from core.storage.store import SnapshotStorage
 from gui.history_queries import recorded_ladder, recorded_range
 from gui.values import RecordedLadder, RecordedRange
 from gui.widgets.history_panel import HistoryPanel

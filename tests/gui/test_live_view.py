@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
-from core.analytics import compute_l1_metrics
+from core.analysis.l1 import compute_l1_metrics
 from gui.models.ladder import BAR_ROLE, SIDE_ROLE, TOUCH_ROLE, LadderColumn, LadderModel, Side
 from gui.values import DisplayState, LiveFrame, SeriesView
 from gui.widgets.depth_chart import DepthChart, cumulative_steps

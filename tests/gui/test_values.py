@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from core.book_sync import SyncState
+from core.market.book_sync import SyncState
 from gui.formatting import common_decimals, decimals_of, fmt_bytes, fmt_percent, fmt_rate, trim_to
 from gui.models.series_buffer import SeriesBuffer
 from gui.values import DisplayState, display_state

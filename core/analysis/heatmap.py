@@ -1,134 +1,15 @@
-"""Per-second derived series of a recorded book, and the liquidity heatmap matrix.
+"""The liquidity heatmap's data: resting quantity per price bin per recorded second.
 
-A `SeriesRow` is what the charts plot for one second (best prices, spread, microprice, depth, imbalance).
-It is computed once at record time from the snapshot just taken, stored in its own column family as
-`to_bytes()`, and can always be recomputed from the snapshot itself with `series_from_snapshot`.
-
-Pure: no clock, no I/O. Snapshots are duck-typed: anything with `timestamp` (Unix second), `bids` (highest
-first), `asks` (lowest first) as (price, quantity) exchange strings, and `update_id`.
-
-Numbers here are floats: they feed charts, not the book. Prices stay strings everywhere else.
+Pure: no clock, no I/O. Snapshots are duck-typed (`timestamp`, `bids`, `asks` as exchange strings).
 """
 
 from __future__ import annotations
 
-import math
-import struct
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from itertools import chain
-from operator import itemgetter
 from typing import Any, NamedTuple
 
 import numpy as np
-
-DEPTH = 20
-NAN = math.nan
-
-# Storage layout of one row: a version byte, the second, nine doubles, the update id. 89 bytes, little-endian.
-_ROW_VERSION = 1
-_ROW_STRUCT = struct.Struct("<Bq9dQ")
-
-_FLOAT_FIELDS = (
-    "best_bid",
-    "best_ask",
-    "mid",
-    "spread",
-    "spread_bps",
-    "microprice",
-    "bid_volume",
-    "ask_volume",
-    "imbalance",
-)
-SERIES_FIELDS = ("timestamp", *_FLOAT_FIELDS, "update_id")
-
-# Charts take columns: one numpy array per field name of SeriesRow.
-SeriesArrays = dict[str, np.ndarray]
-
-
-@dataclass(slots=True)  # not frozen: one is built per recorded symbol per second, and frozen init is 3x slower
-class SeriesRow:
-    """Derived numbers for one recorded second. A value that cannot be computed (one-sided book) is NaN."""
-
-    timestamp: int  # Unix capture second
-    best_bid: float
-    best_ask: float
-    mid: float
-    spread: float  # ask − bid, in price units
-    spread_bps: float  # spread / mid × 10 000
-    microprice: float  # weighted by the top-of-book sizes
-    bid_volume: float  # Σ quantity of the top 20 bids
-    ask_volume: float
-    imbalance: float  # bid_volume / (bid_volume + ask_volume), 0.5 when both are zero
-    update_id: int
-
-    def to_bytes(self) -> bytes:
-        return _ROW_STRUCT.pack(
-            _ROW_VERSION, self.timestamp, self.best_bid, self.best_ask, self.mid, self.spread, self.spread_bps,
-            self.microprice, self.bid_volume, self.ask_volume, self.imbalance, self.update_id,
-        )  # fmt: skip
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> SeriesRow:
-        if len(data) != _ROW_STRUCT.size:
-            raise ValueError(f"series row must be {_ROW_STRUCT.size} bytes, got {len(data)}")
-        version, timestamp, *floats, update_id = _ROW_STRUCT.unpack(data)
-        if version != _ROW_VERSION:
-            raise ValueError(f"unknown series row version {version}")
-        return cls(timestamp, *floats, update_id)
-
-
-_QTY = itemgetter(1)
-
-
-def series_from_snapshot(snap: Any) -> SeriesRow:
-    """Derive the chart numbers of one snapshot. One-sided or empty books give NaN, never an exception."""
-    bids = snap.bids[:DEPTH]
-    asks = snap.asks[:DEPTH]
-    bid_qtys = list(map(float, map(_QTY, bids)))
-    ask_qtys = list(map(float, map(_QTY, asks)))
-
-    best_bid = float(bids[0][0]) if bids else NAN
-    best_ask = float(asks[0][0]) if asks else NAN
-    bid_size = bid_qtys[0] if bids else NAN
-    ask_size = ask_qtys[0] if asks else NAN
-
-    # NaN propagates through + and −, so a missing side makes these NaN by itself.
-    mid = (best_bid + best_ask) / 2
-    spread = best_ask - best_bid
-    spread_bps = spread / mid * 10_000 if mid > 0 else NAN
-    # Comparisons with NaN are False, so a missing side lands in the NaN branch.
-    top_sizes = bid_size + ask_size
-    microprice = (best_bid * ask_size + best_ask * bid_size) / top_sizes if top_sizes > 0 else NAN
-
-    bid_volume = math.fsum(bid_qtys)
-    ask_volume = math.fsum(ask_qtys)
-    total = bid_volume + ask_volume
-    imbalance = bid_volume / total if total > 0 else 0.5
-
-    return SeriesRow(
-        timestamp=snap.timestamp,
-        best_bid=best_bid,
-        best_ask=best_ask,
-        mid=mid,
-        spread=spread,
-        spread_bps=spread_bps,
-        microprice=microprice,
-        bid_volume=bid_volume,
-        ask_volume=ask_volume,
-        imbalance=imbalance,
-        update_id=snap.update_id,
-    )
-
-
-def series_to_arrays(rows: Sequence[SeriesRow]) -> SeriesArrays:
-    """Columns for the charts: `timestamp` int64, `update_id` uint64, every other field float64."""
-    n = len(rows)
-    arrays: SeriesArrays = {"timestamp": np.fromiter((r.timestamp for r in rows), np.int64, count=n)}
-    for name in _FLOAT_FIELDS:
-        arrays[name] = np.fromiter((getattr(r, name) for r in rows), np.float64, count=n)
-    arrays["update_id"] = np.fromiter((r.update_id for r in rows), np.uint64, count=n)
-    return arrays
 
 
 class LiquidityMatrix(NamedTuple):

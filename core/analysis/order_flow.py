@@ -1,12 +1,10 @@
-"""Order-flow pressure over recorded snapshots, and L1 metrics of a live book.
+"""Order-flow pressure over recorded snapshots.
 
-Both follow the reference service (reference-service.md §2.1 and §3.1) so that the numbers agree with it,
-except where it is wrong:
+It follows the reference service (reference-service.md §2.1) so that the numbers agree with it, except where
+it is wrong:
 - both flow rates zero is NEUTRAL (the reference said STRONG_BUY);
-- the microprice weighs the best prices by the top-of-book sizes, as its own spec says (the reference used
-  the top-20 sums);
-- times are explicit: snapshot timestamps and `end` are Unix seconds, L1 timestamps are milliseconds, and a
-  millisecond value passed as seconds is refused instead of silently misread.
+- times are explicit: snapshot timestamps and `end` are Unix seconds, and a millisecond value passed as
+  seconds is refused instead of silently misread.
 The nominal-window divisor of the flow rates is kept (it is the documented behaviour), but the result also
 reports how many seconds the snapshots really cover.
 
@@ -16,14 +14,13 @@ strings; quantities are parsed to float, which is fine for analytics.
 
 from __future__ import annotations
 
-import math
-import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from itertools import pairwise
 from typing import Any
 
+from core.storage.snapshot import SNAPSHOT_DEPTH
 from core.timeparse import iso_utc
 
 Level = tuple[str, str]  # (price, quantity) as the exchange wrote them
@@ -32,10 +29,6 @@ DEPTH = 20
 MIN_WINDOW_SECS = 10
 MAX_WINDOW_SECS = 300
 MIN_FLOW_SNAPSHOTS = 2
-WALL_MEDIAN_MULTIPLE = 2.0
-SLIPPAGE_TARGETS_USD = (10_000, 25_000, 50_000)
-# How deep a caller should ask a live book for the slippage walk (book.top_bids(SLIPPAGE_WALK_DEPTH)).
-SLIPPAGE_WALK_DEPTH = 5_000
 # Unix seconds have 10 digits until 2286; anything from 10**11 up is a millisecond value passed by mistake.
 _MAX_PLAUSIBLE_SECONDS = 10**11
 
@@ -171,7 +164,7 @@ def insufficient_flow_data(window_secs: int, got: int) -> InsufficientDataError:
 def _qty_by_price(levels: Sequence[Level], floats: dict[str, float]) -> dict[str, float]:
     # Keyed by the price string: both snapshots of a pair come from the same exchange formatting.
     # `floats` memoizes float(qty); a zero (never stored, but harmless) just misses the memo.
-    return {price: floats.get(qty) or floats.setdefault(qty, float(qty)) for price, qty in levels[:DEPTH]}
+    return {price: floats.get(qty) or floats.setdefault(qty, float(qty)) for price, qty in levels[:SNAPSHOT_DEPTH]}
 
 
 def _count_increases(prev: dict[str, float], curr: dict[str, float]) -> int:
@@ -181,146 +174,3 @@ def _count_increases(prev: dict[str, float], curr: dict[str, float]) -> int:
 def _check_seconds(value: int, name: str) -> None:
     if value >= _MAX_PLAUSIBLE_SECONDS:
         raise ValueError(f"{name} must be Unix seconds, got {value} (milliseconds?)")
-
-
-# ---------------------------------------------------------------------------------------------------- L1
-
-
-@dataclass(frozen=True, slots=True)
-class Wall:
-    price: str
-    qty: float
-    side: str  # "Bid" or "Ask", as the reference
-
-
-@dataclass(frozen=True, slots=True)
-class SlippageEstimate:
-    """Cost of a market order of `target_usd` walked through the book from the best level."""
-
-    target_usd: float
-    avg_price: float  # VWAP of the fill; NaN when nothing could be filled
-    slippage_bps: float  # |avg_price − best| / best × 10 000
-    filled_qty: float
-    filled_usd: float
-    complete: bool  # False when the book ran out before the target
-
-
-@dataclass(frozen=True, slots=True)
-class L1Metrics:
-    """Top-of-book metrics of one book, field names as the reference's OrderBookMetrics.
-
-    Values that need a missing side are None (best prices) or NaN (numbers).
-    """
-
-    symbol: str
-    timestamp_ms: int
-    last_update_id: int
-    best_bid: str | None
-    best_ask: str | None
-    best_bid_size: float
-    best_ask_size: float
-    mid_price: float
-    spread: float  # best_ask − best_bid, in price units
-    spread_bps: float  # spread / best_bid × 10 000 (the reference's base; the series use the mid)
-    microprice: float  # top-of-book sizes, see the module docstring
-    bid_volume: float  # Σ qty of the top 20
-    ask_volume: float
-    imbalance_ratio: float  # bid_volume / ask_volume, 0 when ask_volume is 0
-    bid_walls: tuple[Wall, ...]
-    ask_walls: tuple[Wall, ...]
-    slippage_estimates: dict[str, SlippageEstimate]  # "buy_10k_usd" … "sell_50k_usd"
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["walls"] = {"bids": list(d.pop("bid_walls")), "asks": list(d.pop("ask_walls"))}
-        return d
-
-
-def compute_l1_metrics(
-    symbol: str,
-    bids: Sequence[Level],
-    asks: Sequence[Level],
-    timestamp_ms: int,
-    last_update_id: int,
-) -> L1Metrics:
-    """L1 metrics from levels (bids highest first, asks lowest first).
-
-    Works for a live book (`book.top_bids(SLIPPAGE_WALK_DEPTH)`, …) and for a snapshot (`snap.bids`, with
-    `timestamp_ms = snap.timestamp * 1000`). Volumes and walls use the top 20; the slippage walk uses every
-    level given, so a snapshot's 20 levels may fill less than the target (reported as `complete=False`).
-    """
-    top_bids = [(p, float(q)) for p, q in bids[:DEPTH]]
-    top_asks = [(p, float(q)) for p, q in asks[:DEPTH]]
-
-    best_bid = float(top_bids[0][0]) if top_bids else math.nan
-    best_ask = float(top_asks[0][0]) if top_asks else math.nan
-    bid_size = top_bids[0][1] if top_bids else math.nan
-    ask_size = top_asks[0][1] if top_asks else math.nan
-
-    # NaN propagates through arithmetic and fails every comparison, so a missing side yields NaN here.
-    spread = best_ask - best_bid
-    top_sizes = bid_size + ask_size
-    bid_volume = math.fsum(q for _, q in top_bids)
-    ask_volume = math.fsum(q for _, q in top_asks)
-
-    # A wall stands out against the median size of the 40 combined levels.
-    quantities = [q for _, q in top_bids] + [q for _, q in top_asks]
-    threshold = WALL_MEDIAN_MULTIPLE * statistics.median(quantities) if quantities else math.inf
-
-    slippage = {}
-    for usd in SLIPPAGE_TARGETS_USD:
-        slippage[f"buy_{usd // 1000}k_usd"] = estimate_slippage(asks, usd)
-        slippage[f"sell_{usd // 1000}k_usd"] = estimate_slippage(bids, usd)
-
-    return L1Metrics(
-        symbol=symbol,
-        timestamp_ms=timestamp_ms,
-        last_update_id=last_update_id,
-        best_bid=top_bids[0][0] if top_bids else None,
-        best_ask=top_asks[0][0] if top_asks else None,
-        best_bid_size=bid_size,
-        best_ask_size=ask_size,
-        mid_price=(best_bid + best_ask) / 2,
-        spread=spread,
-        spread_bps=spread / best_bid * 10_000 if best_bid > 0 else math.nan,
-        microprice=(best_bid * ask_size + best_ask * bid_size) / top_sizes if top_sizes > 0 else math.nan,
-        bid_volume=bid_volume,
-        ask_volume=ask_volume,
-        imbalance_ratio=bid_volume / ask_volume if ask_volume > 0 else 0.0,
-        bid_walls=tuple(Wall(p, q, "Bid") for p, q in top_bids if q > threshold),
-        ask_walls=tuple(Wall(p, q, "Ask") for p, q in top_asks if q > threshold),
-        slippage_estimates=slippage,
-    )
-
-
-def estimate_slippage(levels: Iterable[Level], target_usd: float) -> SlippageEstimate:
-    """Walk `levels` from the best (asks for a buy, bids for a sell) until `target_usd` is spent."""
-    remaining = float(target_usd)
-    filled_qty = filled_usd = 0.0
-    best = math.nan
-    complete = False
-    for price_str, qty_str in levels:
-        price, qty = float(price_str), float(qty_str)
-        if price <= 0 or qty <= 0:
-            continue  # not a real level; a book never holds one, but it must not divide by zero
-        if math.isnan(best):
-            best = price
-        level_usd = price * qty
-        if level_usd >= remaining:
-            # The last level is taken only in part: just enough quantity for what is left.
-            filled_qty += remaining / price
-            filled_usd += remaining
-            complete = True
-            break
-        filled_qty += qty
-        filled_usd += level_usd
-        remaining -= level_usd
-    avg_price = filled_usd / filled_qty if filled_qty > 0 else math.nan
-    return SlippageEstimate(
-        target_usd=float(target_usd),
-        avg_price=avg_price,
-        slippage_bps=abs(avg_price - best) / best * 10_000 if best > 0 else math.nan,
-        filled_qty=filled_qty,
-        filled_usd=filled_usd,
-        complete=complete,
-    )

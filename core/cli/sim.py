@@ -1,26 +1,24 @@
-"""`python -m core.simulator`: run the exchange simulator until Ctrl-C (or SIGTERM)."""
+"""`depthbook sim`: run the built-in exchange simulator until Ctrl-C or SIGTERM."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
-import logging
 import signal
 import sys
 
+from core.cli.common import EXIT_FAILED, EXIT_OK, UserError, add_log_level, split_symbols
 from core.simulator.server import serve_forever
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m core.simulator",
+def add_parser(sub) -> None:
+    parser = sub.add_parser(
+        "sim",
+        help="run the built-in exchange simulator (Binance-compatible streams and REST on one port)",
         description="Run a Binance-compatible exchange simulator (WebSocket streams and REST) on one port.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
-    parser.add_argument(
-        "--port", type=int, default=8765, help="port, 0 for any free one (default: %(default)s)"
-    )
+    parser.add_argument("--port", type=int, default=8765, help="port, 0 for any free one (default: %(default)s)")
     parser.add_argument(
         "--symbols", default="BTCUSDT,ETHUSDT,BNBUSDT", help="comma-separated (default: %(default)s)"
     )
@@ -28,23 +26,23 @@ def main(argv: list[str] | None = None) -> int:
         "--interval-ms", type=int, default=100, help="event interval per symbol (default: %(default)s)"
     )
     parser.add_argument("--seed", type=int, default=1, help="market seed (default: %(default)s)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log connections and faults")
-    args = parser.parse_args(argv)
-    symbols = [s.strip().upper() for s in args.symbols.split(",") if s.strip()]
-    if not symbols or args.interval_ms <= 0:
-        parser.error("need at least one symbol and a positive --interval-ms")
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    add_log_level(parser, "WARNING")
+
+
+def run(args) -> int:
+    symbols = split_symbols(args.symbols)
+    if args.interval_ms <= 0:
+        raise UserError(f"--interval-ms must be a positive number of milliseconds, got {args.interval_ms}")
+    if not 0 <= args.port <= 65535:
+        raise UserError(f"--port must be between 0 and 65535, got {args.port}")
     try:
         asyncio.run(_run(symbols, args.host, args.port, args.interval_ms, args.seed))
     except (KeyboardInterrupt, asyncio.CancelledError):
-        return 0
+        return EXIT_OK
     except OSError as exc:
-        print(f"error: cannot start the simulator: {exc}", file=sys.stderr)
-        return 1
-    return 0
+        print(f"depthbook: cannot start the simulator on {args.host}:{args.port}: {exc.strerror or exc}.", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
 
 
 async def _run(symbols: list[str], host: str, port: int, interval_ms: int, seed: int) -> None:
@@ -55,6 +53,3 @@ async def _run(symbols: list[str], host: str, port: int, interval_ms: int, seed:
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
     await serve_forever(symbols, host, port, interval_ms, seed)
 
-
-if __name__ == "__main__":
-    sys.exit(main())

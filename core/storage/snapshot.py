@@ -17,12 +17,10 @@ from typing import Protocol
 
 import msgpack
 
-Level = tuple[str, str]
+from core.market.wire import Level
+from core.storage.keys import snapshot_key
 
 SNAPSHOT_DEPTH = 20
-# Keys sort in time order only while every timestamp has exactly 10 digits (until the year 2286).
-MAX_TIMESTAMP = 9_999_999_999
-TIMESTAMP_DIGITS = 10
 
 
 class SnapshotDecodeError(ValueError):
@@ -128,23 +126,3 @@ def _describe(value: object) -> str:
     if type(value) is tuple:
         return f"an array of {len(value)} elements"
     return type(value).__name__
-
-
-def snapshot_key(symbol: str, timestamp: int) -> bytes:
-    """`BTCUSDT:1737158400` as ASCII bytes."""
-    if not 0 <= timestamp <= MAX_TIMESTAMP:
-        raise ValueError(f"timestamp {timestamp} does not fit the 10-digit key")
-    if not symbol or ":" in symbol or not symbol.isascii():
-        raise ValueError(f"symbol {symbol!r} cannot be used in a key (ASCII, non-empty, no ':')")
-    return f"{symbol}:{timestamp:010d}".encode("ascii")
-
-
-def parse_snapshot_key(key: bytes) -> tuple[str, int]:
-    """Inverse of snapshot_key; ValueError for anything else (e.g. the reference service's trade keys)."""
-    symbol, sep, digits = key.rpartition(b":")
-    if not sep or not symbol or b":" in symbol or len(digits) != TIMESTAMP_DIGITS or not digits.isdigit():
-        raise ValueError(f"{key!r} is not a snapshot key SYMBOL:SECONDS")
-    try:
-        return symbol.decode("ascii"), int(digits)
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"{key!r} is not an ASCII snapshot key") from exc

@@ -8,15 +8,54 @@ import logging
 import sys
 import time
 
-from core.cli import EXIT_FAILED, EXIT_OK, UserError, install_stop_signals, split_symbols
-from core.endpoints import resolve_endpoints
-from core.manager import MAX_SYMBOLS_CEILING, ManagerConfig, OrderBookManager, SubscriptionLimitError
+from core.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    UserError,
+    add_db,
+    add_endpoints,
+    add_log_level,
+    install_stop_signals,
+    split_symbols,
+)
+from core.feed.errors import ExchangeError
+from core.feed.manager import MAX_SYMBOLS_CEILING, ManagerConfig, OrderBookManager, SubscriptionLimitError
+from core.market.endpoints import resolve_endpoints
 from core.paths import default_db_path
-from core.persistence import SnapshotRecorder
-from core.rest import ExchangeError
-from core.storage import RetentionPolicy, SnapshotStorage, StorageError, StorageOptions
+from core.recording.recorder import SnapshotRecorder
+from core.storage.retention import RetentionPolicy
+from core.storage.store import SnapshotStorage, StorageError, StorageOptions
 
 log = logging.getLogger(__name__)
+
+
+def add_parser(sub) -> None:
+    parser = sub.add_parser("record", help="record top-N snapshots every second, headless")
+    parser.add_argument("--symbols", required=True, help="comma-separated, e.g. BTCUSDT,ETHUSDT (up to 200)")
+    add_db(parser)
+    add_endpoints(parser)
+    parser.add_argument("--interval", type=int, default=1, help="seconds between snapshots (default 1)")
+    parser.add_argument("--depth", type=int, default=20, help="levels per side in each snapshot (default 20)")
+    parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    parser.add_argument("--snapshot-limit", type=int, default=1000, help="REST snapshot depth (default 1000)")
+    parser.add_argument("--status-every", type=float, default=10.0, help="seconds between status lines")
+    parser.add_argument(
+        "--retention-days",
+        type=int,
+        default=None,
+        help="delete snapshots older than this, hourly (default: keep all)",
+    )
+    parser.add_argument(
+        "--retention",
+        default=None,
+        metavar="SYMBOL=DAYS,...",
+        help="per-symbol retention over --retention-days, e.g. BTCUSDT=30,DOGEUSDT=2 (DAYS 'keep': keep all)",
+    )
+    add_log_level(parser, "INFO")
+
+
+def run(args) -> int:
+    return asyncio.run(run_record(args))
 
 
 def status_line(manager: OrderBookManager, recorder: SnapshotRecorder, symbol: str) -> str:

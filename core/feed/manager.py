@@ -14,10 +14,23 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from core.book_sync import (
+from core.feed.backoff import backoff
+from core.feed.errors import InvalidSymbolError, RateLimitedError
+from core.feed.events import (
+    BookUpdated,
+    ConnectionChanged,
+    ConnectionStatus,
+    Listener,
+    ManagerEvent,
+    SymbolStateChanged,
+    SymbolStatus,
+)
+from core.feed.rest import RestClient
+from core.feed.scheduler import SnapshotScheduler
+from core.feed.stream import StreamConnection, depth_stream, describe_connect_error, is_retryable
+from core.market.book_sync import (
     Action,
     BookChanged,
     BookSync,
@@ -27,16 +40,8 @@ from core.book_sync import (
     StateChanged,
     SyncState,
 )
-from core.orderbook import OrderBook
-from core.rest import InvalidSymbolError, RateLimitedError, RestClient, SnapshotScheduler
-from core.stream import (
-    StreamConnection,
-    backoff,
-    depth_stream,
-    describe_connect_error,
-    is_retryable,
-)
-from core.wire import (
+from core.market.orderbook import OrderBook
+from core.market.wire import (
     ControlError,
     ControlResult,
     DepthSnapshot,
@@ -82,59 +87,6 @@ class ManagerConfig:
             raise ValueError(
                 f"max_symbols must be between 1 and {MAX_SYMBOLS_CEILING}, got {self.max_symbols}"
             )
-
-
-@dataclass(frozen=True, slots=True)
-class SymbolStatus:
-    symbol: str
-    state: SyncState
-    reason: str
-    last_update_id: int
-    last_event_time: int
-    events_applied: int
-    gaps: int
-    resyncs: int
-    buffered: int
-    bid_levels: int
-    ask_levels: int
-
-
-@dataclass(frozen=True, slots=True)
-class ConnectionStatus:
-    connected: bool
-    url: str
-    streams: int
-    reconnects: int
-    rotations: int
-    bad_frames: int
-    last_error: str | None
-    snapshot_errors: int
-    snapshot_last_error: str | None
-
-
-# Listener events -----------------------------------------------------------------------------------
-
-
-@dataclass(slots=True)  # one per applied event: not frozen, for speed (see core.wire.DepthUpdate)
-class BookUpdated:
-    symbol: str
-    last_update_id: int
-
-
-@dataclass(frozen=True, slots=True)
-class SymbolStateChanged:
-    symbol: str
-    state: SyncState
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class ConnectionChanged:
-    status: ConnectionStatus
-
-
-ManagerEvent = BookUpdated | SymbolStateChanged | ConnectionChanged
-Listener = Callable[[ManagerEvent], None]
 
 
 @dataclass

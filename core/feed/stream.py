@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import random
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -28,16 +27,6 @@ MAX_STREAMS_IN_URL = 50
 
 class ControlTimeout(Exception):
     """The server did not answer a control message in time."""
-
-
-def backoff(
-    initial: float = 1.0, maximum: float = 60.0, factor: float = 1.8, rng=random.random
-) -> Iterator[float]:
-    """Reconnect delays: exponential with full jitter on the upper half, capped."""
-    delay = initial
-    while True:
-        yield delay * (0.5 + 0.5 * rng())
-        delay = min(delay * factor, maximum)
 
 
 def describe_connect_error(url: str, exc: BaseException) -> str:

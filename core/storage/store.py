@@ -33,7 +33,7 @@ import re
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, TypeVar
@@ -45,12 +45,16 @@ from rocksdict import (
     DBCompressionType,
     Options,
     Rdict,
-    ReadOptions,
     WriteBatch,
     WriteOptions,
 )
 
-from core.snapshot import MAX_TIMESTAMP, TIMESTAMP_DIGITS, OrderBookSnapshot, snapshot_key
+from core.storage import keys
+from core.storage.gaps import GapRecord
+from core.storage.keys import MAX_TIMESTAMP, snapshot_key
+from core.storage.retention import RetentionPolicy
+from core.storage.sessions import SessionRecord, pack_session, session_key, unpack_session
+from core.storage.snapshot import OrderBookSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +69,6 @@ OWN_CFS = (META_CF, GAPS_CF, SESSIONS_CF, SERIES_CF)
 
 _COUNTER_PREFIX = b"counter:"
 _LOCK_MESSAGE = re.compile(r"\bLOCK\b|lock hold by current process")
-_DAY = 86_400
 
 
 class StorageError(Exception):
@@ -74,42 +77,6 @@ class StorageError(Exception):
 
 class StorageLockedError(StorageError):
     """Another process (or another handle in this one) holds the database's write lock."""
-
-
-@dataclass(frozen=True, slots=True)
-class GapRecord:
-    symbol: str
-    timestamp: int
-    reason: str  # "syncing", "disconnected", "stale", "empty_book", "write_error", ...
-
-
-@dataclass(frozen=True, slots=True)
-class RecordingSession:
-    start: int
-    symbols: tuple[str, ...]
-    end: int | None = None  # None while recording
-    end_reason: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class RetentionPolicy:
-    """How long snapshots (and their gap records and series rows) are kept: `days` for every symbol, and
-    `per_symbol` overrides (a symbol mapped to None is kept forever). Off by default."""
-
-    days: int | None = None  # None keeps everything
-    per_symbol: Mapping[str, int | None] = field(default_factory=dict)
-
-    @property
-    def enabled(self) -> bool:
-        return self.days is not None or any(d is not None for d in self.per_symbol.values())
-
-    def days_for(self, symbol: str) -> int | None:
-        return self.per_symbol.get(symbol, self.days)
-
-    def cutoff(self, now_ts: int, symbol: str) -> int | None:
-        """Snapshots of `symbol` strictly before this second are deleted (None: keep them all)."""
-        days = self.days_for(symbol)
-        return None if days is None else now_ts - days * _DAY
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +118,7 @@ class SnapshotStorage:
         self.options = options or StorageOptions()
         self._write_lock = threading.Lock()
         self._counters: dict[str, _Counter] = {}  # writer only: the authoritative counters
-        self._open_session: RecordingSession | None = None
+        self._open_session: SessionRecord | None = None
         self._open_session_key: bytes | None = None
         self._secondary_dir: str | None = None
         self._closed = False
@@ -305,7 +272,7 @@ class SnapshotStorage:
 
     def range(self, symbol: str, start: int, end: int) -> Iterator[tuple[int, bytes]]:
         """(ts, value) of one symbol with start <= ts <= end, in time order."""
-        return _scan(self._db, symbol, start, end)
+        return keys.scan(self._db, symbol, start, end)
 
     def seconds(self, symbol: str, start: int, end: int) -> Iterator[int]:
         """The recorded seconds of one symbol in [start, end], in order, without reading the values."""
@@ -314,7 +281,7 @@ class SnapshotStorage:
             return
         prefix = symbol.encode("ascii") + b":"
         upper = snapshot_key(symbol, end + 1) if end < MAX_TIMESTAMP else prefix[:-1] + b";"
-        for key in _scan_keys(self._db, prefix, snapshot_key(symbol, start), upper):
+        for key in keys.scan_keys(self._db, prefix, snapshot_key(symbol, start), upper):
             yield int(key[len(prefix) :])
 
     def count(self, symbol: str) -> int:
@@ -326,13 +293,13 @@ class SnapshotStorage:
     def first_last(self, symbol: str) -> tuple[int, int] | None:
         """The first and last recorded second of a symbol, or None if it has no snapshot."""
         if self.mode != "writer":
-            return _edges(self._db, symbol)
+            return keys.edges(self._db, symbol)
         counter = self._counters.get(symbol)
         return (counter.first, counter.last) if counter else None
 
     def symbols(self) -> list[str]:
         """Symbols with at least one snapshot, sorted."""
-        return _symbols_in(self._db)
+        return keys.symbols_in(self._db)
 
     def size_on_disk(self) -> int:
         """Bytes of every file in the database directory."""
@@ -349,15 +316,15 @@ class SnapshotStorage:
         view = self._views.get(GAPS_CF)
         if view is None:
             return []
-        return [GapRecord(symbol, ts, reason.decode()) for ts, reason in _scan(view, symbol, start, end)]
+        return [GapRecord(symbol, ts, reason.decode()) for ts, reason in keys.scan(view, symbol, start, end)]
 
     def series(self, symbol: str, start: int, end: int) -> Iterator[tuple[int, bytes]]:
         view = self._views.get(SERIES_CF)
-        return _scan(view, symbol, start, end) if view is not None else iter(())
+        return keys.scan(view, symbol, start, end) if view is not None else iter(())
 
     # ---- recording sessions ----
 
-    def start_session(self, symbols: Iterable[str], ts: int) -> RecordingSession:
+    def start_session(self, symbols: Iterable[str], ts: int) -> SessionRecord:
         """Record that recording started; a session still open is ended first (reason "restarted")."""
         self._require_writer()
         with self._write_lock:
@@ -365,9 +332,9 @@ class SnapshotStorage:
                 self._end_session_locked(ts, "restarted")
             view = self._views[SESSIONS_CF]
             # A sequence number keeps two sessions started in the same second apart.
-            key = next(k for k in (_session_key(ts, seq) for seq in range(1000)) if view.get(k) is None)
-            session = RecordingSession(ts, tuple(symbols))
-            self._commit_single(SESSIONS_CF, key, _pack_session(session))
+            key = next(k for k in (session_key(ts, seq) for seq in range(1000)) if view.get(k) is None)
+            session = SessionRecord(ts, tuple(symbols))
+            self._commit_single(SESSIONS_CF, key, pack_session(session))
             self._open_session, self._open_session_key = session, key
         log.info("recording session started timestamp=%s symbols=%s", ts, ",".join(session.symbols))
         return session
@@ -382,26 +349,26 @@ class SnapshotStorage:
             added = tuple(s for s in symbols if s not in session.symbols)
             if not added:
                 return
-            session = RecordingSession(session.start, session.symbols + added)
-            self._commit_single(SESSIONS_CF, self._open_session_key, _pack_session(session))
+            session = SessionRecord(session.start, session.symbols + added)
+            self._commit_single(SESSIONS_CF, self._open_session_key, pack_session(session))
             self._open_session = session
 
-    def end_session(self, ts: int, reason: str) -> RecordingSession | None:
+    def end_session(self, ts: int, reason: str) -> SessionRecord | None:
         """End the session this handle started; None if there is none."""
         self._require_writer()
         with self._write_lock:
             return self._end_session_locked(ts, reason)
 
-    def sessions(self) -> list[RecordingSession]:
+    def sessions(self) -> list[SessionRecord]:
         """Every recording session, oldest first."""
         view = self._views.get(SESSIONS_CF)
-        return [_unpack_session(value) for value in view.values()] if view is not None else []
+        return [unpack_session(value) for value in view.values()] if view is not None else []
 
-    def _end_session_locked(self, ts: int, reason: str) -> RecordingSession | None:
+    def _end_session_locked(self, ts: int, reason: str) -> SessionRecord | None:
         if self._open_session is None:
             return None
-        session = RecordingSession(self._open_session.start, self._open_session.symbols, ts, reason)
-        self._commit_single(SESSIONS_CF, self._open_session_key, _pack_session(session))
+        session = SessionRecord(self._open_session.start, self._open_session.symbols, ts, reason)
+        self._commit_single(SESSIONS_CF, self._open_session_key, pack_session(session))
         self._open_session = self._open_session_key = None
         log.info("recording session ended timestamp=%s reason=%s", ts, reason)
         return session
@@ -409,7 +376,7 @@ class SnapshotStorage:
     def _close_interrupted_sessions(self) -> None:
         """Sessions still open at writer open belong to a process that died: end them at their last data."""
         view = self._views[SESSIONS_CF]
-        entries = [(key, _unpack_session(value)) for key, value in view.items()]
+        entries = [(key, unpack_session(value)) for key, value in view.items()]
         for index, (key, session) in enumerate(entries):
             if session.end is not None:
                 continue
@@ -419,7 +386,7 @@ class SnapshotStorage:
             self._commit_single(
                 SESSIONS_CF,
                 key,
-                _pack_session(RecordingSession(session.start, session.symbols, end, "interrupted")),
+                pack_session(SessionRecord(session.start, session.symbols, end, "interrupted")),
             )
             log.warning("recording session was interrupted start=%s end=%s", session.start, end)
 
@@ -434,14 +401,14 @@ class SnapshotStorage:
         end_key = snapshot_key(symbol, ts) if ts <= MAX_TIMESTAMP else prefix[:-1] + b";"
         with self._write_lock:
             self._reopen_if_failed()
-            deleted = sum(1 for _ in _scan_keys(self._db, prefix, prefix, end_key))
+            deleted = sum(1 for _ in keys.scan_keys(self._db, prefix, prefix, end_key))
             batch = WriteBatch(raw_mode=True)
             batch.delete_range(prefix, end_key)
             for name in (GAPS_CF, SERIES_CF):
                 batch.delete_range(prefix, end_key, self._handles[name])
             counter = self._counters.get(symbol)
             if counter is not None and deleted:
-                remaining = _edges(self._db, symbol, from_key=end_key)
+                remaining = keys.edges(self._db, symbol, from_key=end_key)
                 counter = _Counter(counter.count - deleted, remaining[0], counter.last) if remaining else None
                 self._put_counter(batch, symbol, counter)
             self._commit(batch)
@@ -461,7 +428,7 @@ class SnapshotStorage:
             return 0
         symbols = set(self.symbols())
         for name in (GAPS_CF, SERIES_CF):
-            symbols.update(_symbols_in(self._views[name]))
+            symbols.update(keys.symbols_in(self._views[name]))
         deleted = 0
         for symbol in sorted(symbols):
             cutoff = policy.cutoff(now_ts, symbol)
@@ -596,13 +563,13 @@ class SnapshotStorage:
 
     def _checked_counter(self, symbol: str, stored: _Counter | None) -> _Counter:
         """The stored counter if it still matches the data's first and last second, else a fresh count."""
-        edges = _edges(self._db, symbol)
+        edges = keys.edges(self._db, symbol)
         if edges is None:
             return _Counter(0, 0, 0)
         if stored is not None and (stored.first, stored.last) == edges:
             return stored
         prefix = symbol.encode("ascii") + b":"
-        count = sum(1 for _ in _scan_keys(self._db, prefix, prefix, prefix[:-1] + b";"))
+        count = sum(1 for _ in keys.scan_keys(self._db, prefix, prefix, prefix[:-1] + b";"))
         return _Counter(count, *edges)
 
     def _load_counters(self) -> None:
@@ -621,80 +588,9 @@ class SnapshotStorage:
             self._commit(batch)
 
 
-# ---- key-space helpers, shared by every column family keyed SYMBOL:TS ----
-
-
-def _scan(view: Rdict, symbol: str, start: int, end: int) -> Iterator[tuple[int, bytes]]:
-    start, end = max(start, 0), min(end, MAX_TIMESTAMP)
-    if start > end:
-        return
-    prefix = symbol.encode("ascii") + b":"
-    upper = snapshot_key(symbol, end + 1) if end < MAX_TIMESTAMP else prefix[:-1] + b";"
-    read_options = ReadOptions()
-    read_options.set_iterate_upper_bound(upper)
-    key_length = len(prefix) + TIMESTAMP_DIGITS
-    for key, value in view.items(from_key=snapshot_key(symbol, start), read_opt=read_options):
-        digits = key[len(prefix) :]
-        if len(key) == key_length and digits.isdigit():  # skip anything not in the key layout
-            yield int(digits), value
-
-
-def _scan_keys(view: Rdict, prefix: bytes, lower: bytes, upper: bytes) -> Iterator[bytes]:
-    """Keys in [lower, upper) that follow the SYMBOL:TS layout."""
-    read_options = ReadOptions()
-    read_options.set_iterate_upper_bound(upper)
-    key_length = len(prefix) + TIMESTAMP_DIGITS
-    for key in view.keys(from_key=lower, read_opt=read_options):
-        if len(key) == key_length and key[len(prefix) :].isdigit():
-            yield key
-
-
-def _edges(view: Rdict, symbol: str, from_key: bytes | None = None) -> tuple[int, int] | None:
-    """First (at or after from_key) and last second of a symbol, by two seeks; None if there is none."""
-    prefix = symbol.encode("ascii") + b":"
-    first = next(_scan_keys(view, prefix, from_key or prefix, prefix[:-1] + b";"), None)
-    if first is None:
-        return None
-    it = view.iter()
-    it.seek_for_prev(prefix[:-1] + b";")
-    while it.valid() and it.key().startswith(prefix):
-        key = it.key()
-        if len(key) == len(prefix) + TIMESTAMP_DIGITS and key[len(prefix) :].isdigit():
-            return int(first[len(prefix) :]), int(key[len(prefix) :])
-        it.prev()
-    return None
-
-
-def _symbols_in(view: Rdict) -> list[str]:
-    """Distinct SYMBOL of SYMBOL:TS keys, one seek per prefix (skips e.g. the reference's `trades:` keys)."""
-    found = []
-    it = view.iter()
-    it.seek_to_first()
-    while it.valid():
-        prefix, colon, digits = it.key().partition(b":")
-        if colon and prefix and len(digits) == TIMESTAMP_DIGITS and digits.isdigit() and prefix.isascii():
-            found.append(prefix.decode("ascii"))
-        if colon:
-            it.seek(prefix + b";")  # past every key of this prefix
-        else:
-            it.next()
-    return found
-
-
 def _count_one_more(counter: _Counter | None, ts: int) -> _Counter:
     if counter is None:
         return _Counter(1, ts, ts)
     return _Counter(counter.count + 1, min(counter.first, ts), max(counter.last, ts))
 
 
-def _session_key(ts: int, seq: int) -> bytes:
-    return f"{ts:010d}:{seq:03d}".encode("ascii")
-
-
-def _pack_session(session: RecordingSession) -> bytes:
-    return msgpack.packb((session.start, session.symbols, session.end, session.end_reason))
-
-
-def _unpack_session(value: bytes) -> RecordingSession:
-    start, symbols, end, reason = msgpack.unpackb(value, use_list=False)
-    return RecordingSession(start, tuple(symbols), end, reason)

@@ -21,11 +21,12 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from core.book_sync import SyncState
-from core.manager import OrderBookManager
-from core.series import series_from_snapshot
-from core.snapshot import OrderBookSnapshot
-from core.storage import GapRecord, SnapshotStorage
+from core.analysis.series import series_from_snapshot
+from core.feed.manager import OrderBookManager
+from core.market.book_sync import SyncState
+from core.storage.gaps import GapRecord
+from core.storage.snapshot import OrderBookSnapshot
+from core.storage.store import SnapshotStorage
 
 log = logging.getLogger(__name__)
 

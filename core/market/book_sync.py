@@ -23,8 +23,8 @@ import enum
 from collections import deque
 from dataclasses import dataclass
 
-from core.orderbook import OrderBook
-from core.wire import DepthSnapshot, DepthUpdate
+from core.market.orderbook import OrderBook
+from core.market.wire import DepthSnapshot, DepthUpdate
 
 
 class SyncState(enum.StrEnum):

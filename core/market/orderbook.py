@@ -18,7 +18,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Iterable
 
-from core.wire import Level, decimal_ticks
+from core.market.wire import Level, decimal_ticks
 
 LADDER_DEPTH = 256  # levels kept in sorted order per side; a refill sorts the rest (platform-notes.md)
 _ALL = -(1 << 63)  # a floor below every rank: the ladder holds the whole side

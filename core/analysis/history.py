@@ -12,17 +12,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.analytics import OrderFlow, check_flow_window, compute_order_flow, insufficient_flow_data
-from core.series import (
-    SERIES_FIELDS,
-    LiquidityMatrix,
-    SeriesArrays,
-    liquidity_matrix,
-    series_from_snapshot,
-    series_to_arrays,
-)
-from core.snapshot import OrderBookSnapshot, decode_many
-from core.storage import GapRecord, SnapshotStorage
+from core.analysis.heatmap import LiquidityMatrix, liquidity_matrix
+from core.analysis.order_flow import OrderFlow, check_flow_window, compute_order_flow, insufficient_flow_data
+from core.analysis.series import SERIES_FIELDS, SeriesArrays, series_from_snapshot, series_to_arrays
+from core.storage.gaps import GapRecord
+from core.storage.snapshot import OrderBookSnapshot, decode_many
+from core.storage.store import SnapshotStorage
 
 # The same layout as core.series' struct "<Bq9dQ": version, second, nine doubles, update id.
 _ROW_DTYPE = np.dtype(

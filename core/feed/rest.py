@@ -1,0 +1,228 @@
+"""Binance REST: depth snapshots and exchangeInfo, inside the IP's request-weight budget.
+
+`RestClient` makes one request at a time per call, inside the IP's `WeightBudget`, and maps every failure to
+an `ExchangeError` whose message is one sentence a user can read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from typing import Any
+
+import httpx
+import orjson
+
+from core.feed.budget import WeightBudget, depth_weight
+from core.feed.errors import (
+    ExchangeRejectedError,
+    ExchangeUnavailableError,
+    InvalidSymbolError,
+    RateLimitedError,
+)
+from core.market.endpoints import normalize_rest_url
+from core.market.wire import (
+    DepthSnapshot,
+    SymbolInfo,
+    WireFormatError,
+    is_valid_symbol,
+    parse_depth_snapshot,
+    parse_exchange_info,
+)
+
+log = logging.getLogger(__name__)
+
+DEPTH_PATH = "/api/v3/depth"
+EXCHANGE_INFO_PATH = "/api/v3/exchangeInfo"
+EXCHANGE_INFO_WEIGHT = 20
+DEFAULT_RETRY_AFTER = 60.0  # seconds, when a 429/418 comes without a usable Retry-After
+INVALID_SYMBOL_CODE = -1121
+
+
+_ERRNO_RE = re.compile(r"^\[Errno -?\d+\]\s*")
+
+
+def _short_reason(exc: httpx.HTTPError, timeout: float) -> str:
+    if isinstance(exc, httpx.TimeoutException):
+        return f"no answer within {timeout:g} s"
+    detail = _ERRNO_RE.sub("", str(exc)).strip().rstrip(".") or type(exc).__name__
+    detail = detail[0].lower() + detail[1:]
+    if isinstance(exc, httpx.ConnectError):
+        return f"could not connect ({detail})"
+    return detail
+
+
+def _retry_after(response: httpx.Response) -> float:
+    try:
+        value = float(response.headers.get("retry-after", ""))
+    except ValueError:
+        return DEFAULT_RETRY_AFTER
+    return value if value >= 0 else DEFAULT_RETRY_AFTER
+
+
+def _error_body(response: httpx.Response) -> tuple[int | None, str]:
+    """Binance's `{"code": …, "msg": …}`, or (None, "") when the body is something else (HTML, empty)."""
+    try:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return None, ""
+    if not isinstance(body, dict):
+        return None, ""
+    code = body.get("code")
+    return (code if type(code) is int else None), str(body.get("msg", ""))
+
+
+class RestClient:
+    """Async client for the two public endpoints a depth recorder needs."""
+
+    def __init__(
+        self,
+        rest_url: str,
+        *,
+        timeout: float = 10.0,
+        budget: WeightBudget | None = None,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.rest_url = normalize_rest_url(rest_url)
+        self.timeout = timeout
+        self.budget = budget or WeightBudget()
+        self._owns_client = client is None
+        self._client = client or httpx.AsyncClient(
+            timeout=timeout,
+            http2=False,
+            limits=httpx.Limits(max_connections=4, max_keepalive_connections=4),
+            headers={"User-Agent": "depthbook"},
+        )
+
+    async def __aenter__(self) -> RestClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._owns_client:
+            await self._client.aclose()
+
+    async def depth(self, symbol: str, limit: int = 1000) -> DepthSnapshot:
+        symbol = symbol.strip().upper()
+        if not is_valid_symbol(symbol):
+            raise InvalidSymbolError.bad_name(symbol)
+        weight = depth_weight(limit)
+        data = await self._get(DEPTH_PATH, {"symbol": symbol, "limit": limit}, weight, symbol)
+        try:
+            return parse_depth_snapshot(data, symbol)
+        except WireFormatError as exc:
+            raise self._unreadable(DEPTH_PATH, str(exc)) from None
+
+    async def exchange_info(self, symbols: list[str] | None = None) -> dict[str, SymbolInfo]:
+        """Symbol facts. None asks for every symbol. Names are uppercased; bad names raise at once.
+
+        With several symbols and one of them unknown, Binance rejects the whole request (-1121) without
+        saying which; then this asks for the full list once and returns the known ones, so the caller
+        can name exactly the missing symbol.
+        """
+        params: dict[str, Any] = {}
+        wanted: list[str] = []
+        if symbols is not None:
+            wanted = [s.strip().upper() for s in symbols]
+            if not wanted:
+                return {}
+            for s in wanted:
+                if not is_valid_symbol(s):
+                    raise InvalidSymbolError.bad_name(s)
+            if len(wanted) == 1:
+                params["symbol"] = wanted[0]
+            else:
+                params["symbols"] = orjson.dumps(wanted).decode()  # compact: ["A","B"]
+        invalid_as = wanted[0] if len(wanted) == 1 else ""
+        try:
+            data = await self._get(EXCHANGE_INFO_PATH, params, EXCHANGE_INFO_WEIGHT, invalid_as)
+        except InvalidSymbolError:
+            if len(wanted) <= 1:
+                raise
+            log.info("exchangeInfo rejected a symbol list, fetching all symbols=%s", ",".join(wanted))
+            everything = await self.exchange_info(None)
+            return {s: everything[s] for s in wanted if s in everything}
+        try:
+            infos = parse_exchange_info(data)
+        except (WireFormatError, KeyError, TypeError, AttributeError) as exc:
+            raise self._unreadable(EXCHANGE_INFO_PATH, str(exc)) from None
+        return infos
+
+    async def validate_symbol(self, symbol: str) -> SymbolInfo:
+        """The exchange's facts about one symbol, or InvalidSymbolError if it does not list it."""
+        symbol = symbol.strip().upper()
+        if not is_valid_symbol(symbol):
+            raise InvalidSymbolError.bad_name(symbol)
+        info = (await self.exchange_info([symbol])).get(symbol)
+        if info is None:
+            raise InvalidSymbolError.unknown(symbol)
+        return info
+
+    # --- internals --------------------------------------------------------------------------------
+
+    def _unreadable(self, path: str, detail: str) -> ExchangeUnavailableError:
+        # A proxy or captive portal answering 200 with HTML looks like this; treat it as an outage.
+        return ExchangeUnavailableError(
+            f"Cannot reach the exchange at {self.rest_url}: unreadable answer to {path} ({detail})."
+        )
+
+    async def _wait_for_budget(self, weight: int) -> None:
+        while (wait := self.budget.reserve(weight, time.time())) > 0:
+            log.info("rest waiting for weight budget weight=%d wait_s=%.2f", weight, wait)
+            await asyncio.sleep(wait)
+
+    async def _get(self, path: str, params: dict[str, Any], weight: int, symbol: str) -> Any:
+        """One GET; returns the parsed JSON body of a 200 or raises the matching ExchangeError."""
+        await self._wait_for_budget(weight)
+        url = self.rest_url + path
+        try:
+            response = await self._client.get(url, params=params, timeout=self.timeout)
+        except httpx.HTTPError as exc:
+            reason = _short_reason(exc, self.timeout)
+            log.warning("rest request failed path=%s reason=%r", path, reason)
+            raise ExchangeUnavailableError(
+                f"Cannot reach the exchange at {self.rest_url}: {reason}."
+            ) from None
+
+        used = response.headers.get("x-mbx-used-weight-1m")
+        if used is not None and used.isdigit():
+            self.budget.observe_used(int(used), time.time())
+
+        status = response.status_code
+        if status == 200:
+            try:
+                return orjson.loads(response.content)
+            except orjson.JSONDecodeError as exc:
+                raise self._unreadable(path, f"not JSON: {exc}") from None
+        if status in (429, 418):
+            retry_after = _retry_after(response)
+            self.budget.block_until(time.time() + retry_after)
+            banned = status == 418
+            log.warning("rest rate limited path=%s status=%d retry_after_s=%g", path, status, retry_after)
+            if banned:
+                message = (
+                    f"The exchange at {self.rest_url} has banned this IP for using too much request "
+                    f"weight; no requests for {retry_after:g} s."
+                )
+            else:
+                message = (
+                    f"The exchange at {self.rest_url} says this IP sent too many requests; "
+                    f"waiting {retry_after:g} s."
+                )
+            raise RateLimitedError(message, retry_after, banned)
+        if status >= 500:
+            log.warning("rest server error path=%s status=%d", path, status)
+            raise ExchangeUnavailableError(f"Cannot reach the exchange at {self.rest_url}: HTTP {status}.")
+
+        code, msg = _error_body(response)
+        if code == INVALID_SYMBOL_CODE and symbol:
+            raise InvalidSymbolError.unknown(symbol)
+        if code == INVALID_SYMBOL_CODE:
+            raise InvalidSymbolError("A requested symbol is not a symbol on this exchange.")
+        detail = f"{msg.rstrip('.')} (code {code})" if code is not None else f"HTTP {status}"
+        log.warning("rest request rejected path=%s status=%d code=%s msg=%r", path, status, code, msg)
+        raise ExchangeRejectedError(f"The exchange rejected {path}: {detail}.", status, code, msg)

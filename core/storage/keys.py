@@ -1,0 +1,93 @@
+"""The key space shared by every column family keyed `SYMBOL:TS`, and the scans over it.
+
+`TS` is the Unix second as exactly 10 digits, so the keys of one symbol sort by time, and a range of one
+symbol is bounded by `SYMBOL:` and `SYMBOL;` (`;` follows `:`, so `BTCUSD` never matches `BTCUSDT`). Keys that
+do not follow the layout (the reference service's `trades:` keys, for one) are skipped by every scan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from rocksdict import Rdict, ReadOptions
+
+# Keys sort in time order only while every timestamp has exactly 10 digits (until the year 2286).
+MAX_TIMESTAMP = 9_999_999_999
+TIMESTAMP_DIGITS = 10
+
+
+def snapshot_key(symbol: str, timestamp: int) -> bytes:
+    """`BTCUSDT:1737158400` as ASCII bytes."""
+    if not 0 <= timestamp <= MAX_TIMESTAMP:
+        raise ValueError(f"timestamp {timestamp} does not fit the 10-digit key")
+    if not symbol or ":" in symbol or not symbol.isascii():
+        raise ValueError(f"symbol {symbol!r} cannot be used in a key (ASCII, non-empty, no ':')")
+    return f"{symbol}:{timestamp:010d}".encode("ascii")
+
+
+def parse_snapshot_key(key: bytes) -> tuple[str, int]:
+    """Inverse of snapshot_key; ValueError for anything else (e.g. the reference service's trade keys)."""
+    symbol, sep, digits = key.rpartition(b":")
+    if not sep or not symbol or b":" in symbol or len(digits) != TIMESTAMP_DIGITS or not digits.isdigit():
+        raise ValueError(f"{key!r} is not a snapshot key SYMBOL:SECONDS")
+    try:
+        return symbol.decode("ascii"), int(digits)
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{key!r} is not an ASCII snapshot key") from exc
+
+
+def scan(view: Rdict, symbol: str, start: int, end: int) -> Iterator[tuple[int, bytes]]:
+    start, end = max(start, 0), min(end, MAX_TIMESTAMP)
+    if start > end:
+        return
+    prefix = symbol.encode("ascii") + b":"
+    upper = snapshot_key(symbol, end + 1) if end < MAX_TIMESTAMP else prefix[:-1] + b";"
+    read_options = ReadOptions()
+    read_options.set_iterate_upper_bound(upper)
+    key_length = len(prefix) + TIMESTAMP_DIGITS
+    for key, value in view.items(from_key=snapshot_key(symbol, start), read_opt=read_options):
+        digits = key[len(prefix) :]
+        if len(key) == key_length and digits.isdigit():  # skip anything not in the key layout
+            yield int(digits), value
+
+
+def scan_keys(view: Rdict, prefix: bytes, lower: bytes, upper: bytes) -> Iterator[bytes]:
+    """Keys in [lower, upper) that follow the SYMBOL:TS layout."""
+    read_options = ReadOptions()
+    read_options.set_iterate_upper_bound(upper)
+    key_length = len(prefix) + TIMESTAMP_DIGITS
+    for key in view.keys(from_key=lower, read_opt=read_options):
+        if len(key) == key_length and key[len(prefix) :].isdigit():
+            yield key
+
+
+def edges(view: Rdict, symbol: str, from_key: bytes | None = None) -> tuple[int, int] | None:
+    """First (at or after from_key) and last second of a symbol, by two seeks; None if there is none."""
+    prefix = symbol.encode("ascii") + b":"
+    first = next(scan_keys(view, prefix, from_key or prefix, prefix[:-1] + b";"), None)
+    if first is None:
+        return None
+    it = view.iter()
+    it.seek_for_prev(prefix[:-1] + b";")
+    while it.valid() and it.key().startswith(prefix):
+        key = it.key()
+        if len(key) == len(prefix) + TIMESTAMP_DIGITS and key[len(prefix) :].isdigit():
+            return int(first[len(prefix) :]), int(key[len(prefix) :])
+        it.prev()
+    return None
+
+
+def symbols_in(view: Rdict) -> list[str]:
+    """Distinct SYMBOL of SYMBOL:TS keys, one seek per prefix (skips e.g. the reference's `trades:` keys)."""
+    found = []
+    it = view.iter()
+    it.seek_to_first()
+    while it.valid():
+        prefix, colon, digits = it.key().partition(b":")
+        if colon and prefix and len(digits) == TIMESTAMP_DIGITS and digits.isdigit() and prefix.isascii():
+            found.append(prefix.decode("ascii"))
+        if colon:
+            it.seek(prefix + b";")  # past every key of this prefix
+        else:
+            it.next()
+    return found

@@ -13,7 +13,7 @@ APT_XCB := libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-
 APT_XVFB := xvfb xauth
 ARGS ?=
 
-.PHONY: run demo test lint bench sysdeps venv sim screenshots clean
+.PHONY: run demo test test-realtime lint bench sysdeps venv sim screenshots clean
 
 run: APT = $(APT_QT) $(APT_XCB)
 run: sysdeps venv
@@ -29,6 +29,11 @@ sim: venv
 test: APT = $(APT_QT)
 test: sysdeps venv lint
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest $(ARGS)
+
+# The tests marked `realtime` (deselected by `make test`): the contract's scenarios on the wall clock.
+test-realtime: APT = $(APT_QT)
+test-realtime: sysdeps venv
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -m realtime $(ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .

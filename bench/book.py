@@ -2,7 +2,7 @@
 
 Both sides get the same combined-stream text frames (str, as a WebSocket client receives them) after the same
 REST snapshot:
-- Depthbook: `core.wire.parse_stream_message` then `BookSync.on_event` (sequence check, apply, crossed check);
+- Depthbook: `core.market.wire.parse_stream_message` then `BookSync.on_event` (sequence check, apply, crossed check);
 - cryptofeed 2.4.1 driven offline (platform-notes.md): its symbol table pre-filled so the constructor makes no
   request, its HTTP reader replaced by a function returning the recorded snapshot, then
   `await feed.message_handler(frame, None, ts)` per frame, with one no-op L2_BOOK callback.

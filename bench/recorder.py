@@ -31,8 +31,8 @@ import psutil
 
 from bench._report import Figure, at_least, below, heading, info, show
 from bench._simproc import SimProcess
-from core import persistence as persistence_module
 from core.feed.manager import ManagerConfig, OrderBookManager
+from core.recording import recorder as persistence_module
 from core.recording.recorder import SnapshotRecorder
 from core.storage.store import SnapshotStorage
 

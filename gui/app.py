@@ -31,14 +31,16 @@ from core.feed.manager import SubscriptionLimitError
 from core.logsetup import setup_logging
 from core.looplag import LoopLagMonitor
 from core.storage.store import StorageError
+from core.tasks import cancel_and_wait, spawn
 from gui.bridge import CoreBridge
+from gui.config import AppConfig, ConfigError, SavedSettings, build_config
 from gui.dialogs import AboutDialog, SettingsDialog, read_only_offer
 from gui.history_queries import recorded_ladder, recorded_range
 from gui.main_window import MainWindow
 from gui.models.ladder import LadderModel
 from gui.models.symbols import SymbolTableModel
 from gui.services import RecordingUnavailableError, Services
-from gui.settings import AppConfig, ConfigError, SavedSettings, SettingsStore, build_config
+from gui.settings import SettingsStore
 from gui.theme import apply_theme, colors, icon
 
 log = logging.getLogger(__name__)
@@ -150,8 +152,7 @@ class DepthbookApp(QObject):
         self.bridge.detach()
         self.loop_lag.stop()
         self.loop_lag.report()
-        for task in list(self._tasks):
-            task.cancel()
+        await cancel_and_wait(self._tasks)
         await self.services.stop()
         if self.offer is not None:
             self.offer.close()
@@ -314,16 +315,12 @@ class DepthbookApp(QObject):
         )
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
+        """A request from the window, run in the background; a failure is logged and shown in one sentence."""
+        return spawn(coro, coro.__name__, what=f"request ({coro.__name__})", tasks=self._tasks,
+                     on_failure=self._task_failed)  # fmt: skip
 
-    def _task_done(self, task: asyncio.Task) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            exc = task.exception()
-            self.handle_exception(type(exc), exc, exc.__traceback__)
+    def _task_failed(self, sentence: str, exc: BaseException) -> None:
+        self.show_error(f"{sentence} Depthbook keeps running; details are in the log.")
 
     async def _screenshot(self, directory: Path, after: float) -> None:
         await asyncio.sleep(after)

@@ -20,6 +20,8 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from core.analysis.l1 import compute_l1_metrics
 from core.feed.events import BookUpdated, ConnectionChanged, ManagerEvent, SymbolStateChanged
+from core.market.book_sync import SyncReason
+from core.storage.snapshot import SNAPSHOT_DEPTH
 from gui.models.series_buffer import SeriesBuffer
 from gui.services import RETRY_SECONDS, Services
 from gui.values import (
@@ -38,7 +40,7 @@ SLOW_TICKS = REFRESH_HZ // 2  # rows, series samples and status about twice a se
 ROWS_TICKS = (0, SLOW_TICKS)  # the symbols table, the status bar and the details
 DEPTH_TICKS = (SLOW_TICKS // 2 + 1, SLOW_TICKS + SLOW_TICKS // 2 + 1)  # the depth chart, twice a second
 SERIES_TICKS = (SLOW_TICKS // 2,)  # the sparkline, once a second (its points are a second apart)
-LIVE_FRAME_DEPTH = 100  # levels per side handed to the live view (the ladder shows the top 20)
+LIVE_FRAME_DEPTH = 100  # levels per side handed to the live view (the ladder shows the top SNAPSHOT_DEPTH)
 RATE_WINDOW_SECONDS = 60.0
 RATE_MIN_SPAN_SECONDS = 20.0
 
@@ -189,7 +191,8 @@ class CoreBridge(QObject):
         now_ms = int(time.time() * 1000)
         metrics = None
         if bids and asks:
-            metrics = compute_l1_metrics(symbol, bids[:20], asks[:20], now_ms, book.last_update_id)
+            top = SNAPSHOT_DEPTH  # the header's numbers are those of a recorded snapshot
+            metrics = compute_l1_metrics(symbol, bids[:top], asks[:top], now_ms, book.last_update_id)
         return LiveFrame(symbol, state, bids, asks, metrics, book.last_update_id, now_ms)
 
     def build_rows(self, now_mono: float) -> list[SymbolRow]:
@@ -210,6 +213,7 @@ class CoreBridge(QObject):
                     symbol=symbol,
                     state=self._state_of(symbol),
                     reason=self._reason_of(symbol),
+                    error=services.errors.get(symbol),
                     recording=recording,
                     can_record=can_record,
                     stored=stored,
@@ -227,33 +231,54 @@ class CoreBridge(QObject):
     def build_detail(self, symbol: str) -> SymbolDetail:
         services = self.services
         manager = services.manager
-        rec = services.recorder.status(symbol) if services.recorder is not None else None
+        recorder = services.recorder
+        rec = recorder.status(symbol) if recorder is not None else None
         span = services.stored_span(symbol)
         book = {}
         if manager is not None and symbol in manager.symbols and symbol not in services.errors:
             st = manager.status(symbol)
             book = {
                 "last_update_id": st.last_update_id,
+                "last_event_time": st.last_event_time,
                 "events_applied": st.events_applied,
                 "sequence_gaps": st.gaps,
                 "resyncs": st.resyncs,
                 "bid_levels": st.bid_levels,
                 "ask_levels": st.ask_levels,
+                "snapshots_requested": st.snapshots_requested,
+                "snapshots_too_old": st.snapshots_too_old,
+                "crossed_books": st.crossed_books,
+                "bad_levels": st.bad_levels,
+            }
+        connection = {}
+        if manager is not None:
+            conn = manager.connection_status()
+            connection = {
+                "streams": conn.streams,
+                "reconnects": conn.reconnects,
+                "rotations": conn.rotations,
+                "bad_frames": conn.bad_frames,
+                "snapshot_errors": conn.snapshot_errors,
             }
         return SymbolDetail(
             symbol=symbol,
             state=self._state_of(symbol),
             reason=self._reason_of(symbol),
+            error=services.errors.get(symbol),
             recording=services.wants_recording(symbol),
             can_record=services.can_record,
             session_stored=rec.stored if rec else None,
             session_gaps=rec.gaps if rec else None,
             session_waiting=rec.waiting if rec else None,
             last_gap_reason=rec.last_gap_reason if rec else None,
+            ticks=recorder.ticks if recorder is not None else None,
+            write_errors=recorder.write_errors if recorder is not None else None,
+            ticks_lost=recorder.ticks_lost if recorder is not None else None,
             stored_total=services.stored_count(symbol),
             first_stored=span[0] if span else None,
             last_stored=span[1] if span else None,
             **book,
+            **connection,
         )
 
     def connection_view(self) -> ConnectionView:
@@ -296,13 +321,12 @@ class CoreBridge(QObject):
             return display_state(None, error)
         return display_state(manager.status(symbol).state)
 
-    def _reason_of(self, symbol: str) -> str:
+    def _reason_of(self, symbol: str) -> SyncReason | None:
+        """Why the book is in its state; None while it is not subscribed (or failed: see services.errors)."""
         services = self.services
-        if symbol in services.errors:
-            return services.errors[symbol]
         manager = services.manager
-        if manager is None or symbol not in manager.symbols:
-            return "subscribing"
+        if symbol in services.errors or manager is None or symbol not in manager.symbols:
+            return None
         return manager.status(symbol).reason
 
     def _rate(self, symbol: str, stored: int | None, now: float) -> float | None:

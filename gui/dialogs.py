@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 
 from core.market.endpoints import PRESETS, normalize_rest_url, normalize_ws_url
 from core.paths import default_db_path
-from gui.settings import CUSTOM, ENDPOINT_CHOICES, SIMULATOR, SNAPSHOT_LIMITS, SavedSettings
+from gui.config import CUSTOM, ENDPOINT_CHOICES, SIMULATOR, SNAPSHOT_LIMITS, SavedSettings
 
 READ_ONLY_OFFER = "readOnlyOffer"
 

@@ -1,8 +1,10 @@
-"""The core services of one app run: simulator (demo), order-book manager, storage and recorder.
+"""The core services of one app run: the simulator (demo) and the recording session.
 
-Services is built by the composition root after the asyncio loop runs. It owns every core object and
-is the only place that starts, reconfigures and stops them; the bridge reads from it and widgets never
-see it. Blocking storage calls go through the executor.
+Services is built by the composition root after the asyncio loop runs. It wraps the Qt-free
+`RecordingSession` (manager, storage and recorder, started and stopped in the right order, shared with
+`depthbook record`) and adds what only the app needs: the list of followed symbols and their recording
+switches as the user left them, retries while the exchange is unreachable, counts of a read-only database,
+the database size. The bridge reads from it and widgets never see it.
 """
 
 from __future__ import annotations
@@ -11,16 +13,18 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from core.feed.errors import ExchangeError, ExchangeUnavailableError, InvalidSymbolError, RateLimitedError
-from core.feed.manager import ManagerConfig, OrderBookManager, SubscriptionLimitError
+from core.feed.manager import OrderBookManager, SubscriptionLimitError
+from core.recording.config import RecordingConfig
 from core.recording.recorder import SnapshotRecorder
+from core.recording.session import RecordingSession
 from core.simulator import ExchangeSimulator
 from core.storage.store import SnapshotStorage, StorageError, StorageLockedError
-from gui.settings import SIMULATOR, AppConfig
+from core.tasks import cancel_and_wait, spawn
+from gui.config import SIMULATOR, AppConfig
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +41,7 @@ class Services:
         self.config = config
         self.on_error = on_error or (lambda message: None)
         self.simulator: ExchangeSimulator | None = None
-        self.manager: OrderBookManager | None = None
-        self.storage: SnapshotStorage | None = None
-        self.recorder: SnapshotRecorder | None = None
+        self.session: RecordingSession | None = None
         self.endpoint_name = config.endpoint_name
         self.ws_url = config.ws_url or ""
         self.rest_url = config.rest_url or ""
@@ -52,11 +54,23 @@ class Services:
         self.recording_intent: set[str] = set(config.recording)  # remembered across runs
         self._retry: set[str] = set()
         self._counts: dict[str, tuple[int, tuple[int, int] | None]] = {}  # read-only: count, (first, last)
-        self._recorder_task: asyncio.Task | None = None
-        self._recorder_stop: asyncio.Event | None = None
         self._tasks: set[asyncio.Task] = set()
         self.started = False
         self.stopped = False
+
+    # --- what the bridge reads -------------------------------------------------------------------------
+
+    @property
+    def manager(self) -> OrderBookManager | None:
+        return self.session.manager if self.session is not None else None
+
+    @property
+    def storage(self) -> SnapshotStorage | None:
+        return self.session.storage if self.session is not None else None
+
+    @property
+    def recorder(self) -> SnapshotRecorder | None:
+        return self.session.recorder if self.session is not None else None
 
     # --- life cycle ------------------------------------------------------------------------------------
 
@@ -71,33 +85,33 @@ class Services:
             self.endpoint_name, self.ws_url, self.rest_url = (
                 SIMULATOR, self.simulator.ws_url, self.simulator.rest_url,
             )  # fmt: skip
-        self.manager = OrderBookManager(
-            ManagerConfig(
+        self.session = RecordingSession(
+            RecordingConfig(
+                db_path=self.db_path,
                 ws_url=self.ws_url,
                 rest_url=self.rest_url,
-                max_symbols=cfg.max_symbols,
+                interval=cfg.snapshot_interval,
+                depth=cfg.snapshot_depth,
                 snapshot_limit=cfg.snapshot_limit,
-            )
+                max_symbols=cfg.max_symbols,
+            ),
+            on_failure=lambda sentence, stopped: self.on_error(sentence),
         )
-        await self.manager.start()
+        await self.session.start(open_storage=False)
         await self.open_storage(self.db_path, "writer")
         self.started = True
-        self._spawn(self._subscribe_initial(), "subscribe-initial")
-        self._spawn(self._housekeeping(), "housekeeping")
+        spawn(self._subscribe_initial(), "subscribe-initial", what="subscription of the saved symbols", tasks=self._tasks, on_failure=self._failed_task)
+        spawn(self._housekeeping(), "housekeeping", what="housekeeping (database size, retries)", tasks=self._tasks, on_failure=self._failed_task)
 
     async def stop(self) -> None:
-        """Flush the tick in flight, end the session, stop the manager, close the database."""
+        """The session flushes the tick in flight, ends its record, stops the manager, closes the database."""
         if self.stopped:
             return
         self.stopped = True
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        await self._close_storage()
-        if self.manager is not None:
-            await self.manager.stop()
+        await cancel_and_wait(self._tasks)
+        self._counts.clear()
+        if self.session is not None:
+            await self.session.stop()
         if self.simulator is not None:
             await self.simulator.stop()
         log.info("services stopped")
@@ -106,13 +120,11 @@ class Services:
 
     async def open_storage(self, path: Path, mode: str) -> bool:
         """Open (or switch to) the database at `path`; False, with `storage_problem` set, if it fails."""
-        await self._close_storage()
+        assert self.session is not None
         self.db_path = Path(path)
-        loop = asyncio.get_running_loop()
+        self._counts.clear()
         try:
-            if mode == "writer":
-                self.db_path.parent.mkdir(parents=True, exist_ok=True)
-            storage = await loop.run_in_executor(None, SnapshotStorage.open, self.db_path, mode)
+            await self.session.open_storage(self.db_path, mode)
         except StorageLockedError as exc:
             self.storage_locked, self.storage_problem = True, str(exc)
             log.warning("database locked path=%s", self.db_path)
@@ -121,37 +133,18 @@ class Services:
             self.storage_locked, self.storage_problem = False, _sentence(exc)
             log.error("could not open database path=%s error=%s", self.db_path, exc)
             return False
-        self.storage, self.storage_locked, self.storage_problem = storage, False, None
+        self.storage_locked, self.storage_problem = False, None
         if mode == "writer":
-            self.recorder = SnapshotRecorder(
-                storage,
-                self.manager,
-                (),
-                interval=self.config.snapshot_interval,
-                depth=self.config.snapshot_depth,
-            )
             for symbol in self.recording_intent:
-                if self.manager is not None and symbol in self.manager.symbols:
-                    self._record(symbol)
+                if symbol in self.session.symbols:
+                    self.session.set_recording(symbol, True)
         else:
             await self.refresh_counts()
-        self._spawn(self._update_size(), "db-size")
+        spawn(self._update_size(), "db-size", what="database size check", tasks=self._tasks, on_failure=self._failed_task)
         return True
 
     async def open_read_only(self, path: Path | None = None) -> bool:
         return await self.open_storage(path or self.db_path, "read_only")
-
-    async def _close_storage(self) -> None:
-        if self._recorder_task is not None and self._recorder_stop is not None:
-            self._recorder_stop.set()
-            with contextlib.suppress(Exception):
-                await self._recorder_task  # the tick in flight is written, the session ended
-        self._recorder_task = self._recorder_stop = None
-        self.recorder = None
-        storage, self.storage = self.storage, None
-        self._counts.clear()
-        if storage is not None:
-            await storage.aclose()
 
     @property
     def storage_mode(self) -> str:
@@ -202,29 +195,27 @@ class Services:
         symbol = text.strip().upper()
         if not symbol:
             raise InvalidSymbolError("Type a symbol first, like BTCUSDT.")
-        assert self.manager is not None
-        await self.manager.subscribe(symbol)
+        assert self.session is not None
+        await self.session.follow([symbol])
         self.errors.pop(symbol, None)
         self._retry.discard(symbol)
         if symbol not in self.symbols:
             self.symbols.append(symbol)
         if self.storage is not None and self.storage.mode != "writer":
-            self._spawn(self.refresh_counts(), "counts")
+            spawn(self.refresh_counts(), "counts", what="count of stored snapshots", tasks=self._tasks, on_failure=self._failed_task)
         return symbol
 
     async def remove_symbol(self, symbol: str) -> None:
-        if self.recorder is not None:
-            self.recorder.stop_recording(symbol)
         self.recording_intent.discard(symbol)
         if symbol in self.symbols:
             self.symbols.remove(symbol)
         self.errors.pop(symbol, None)
         self._retry.discard(symbol)
-        if self.manager is not None:
-            await self.manager.unsubscribe(symbol)
+        if self.session is not None:
+            await self.session.unfollow(symbol)
 
     def is_recording(self, symbol: str) -> bool:
-        return self.recorder is not None and self.recorder.is_recording(symbol)
+        return self.session is not None and self.session.is_recording(symbol)
 
     def wants_recording(self, symbol: str) -> bool:
         """Recording, or switched on and waiting for the exchange to let us follow the symbol."""
@@ -244,32 +235,24 @@ class Services:
                 if self.storage is None
                 else "Recording is off because the database is open read-only."
             )
+        assert self.session is not None
         if on:
             self.recording_intent.add(symbol)
-            self._record(symbol)
         else:
             self.recording_intent.discard(symbol)
-            assert self.recorder is not None
-            self.recorder.stop_recording(symbol)
+        self.session.set_recording(symbol, on)
 
     def _record(self, symbol: str) -> None:
-        assert self.recorder is not None
-        self.recorder.start_recording(symbol)
-        if self._recorder_task is None:
-            # The first recorded symbol starts the recorder, so no empty session is ever written.
-            self._recorder_stop = asyncio.Event()
-            self._recorder_task = asyncio.get_running_loop().create_task(
-                self.recorder.run(self._recorder_stop), name="snapshot-persistence"
-            )
-            self._recorder_task.add_done_callback(self._task_done)
+        assert self.session is not None
+        self.session.set_recording(symbol, True)
 
     async def _subscribe_initial(self) -> None:
         pending = [s for s in self.symbols if s not in self.errors]
         if not pending:
             return
-        assert self.manager is not None
+        assert self.session is not None
         try:
-            await self.manager.subscribe_many(pending)
+            await self.session.follow(pending)
             subscribed = pending
         except (InvalidSymbolError, SubscriptionLimitError):
             subscribed = [s for s in pending if await self._subscribe_one(s)]
@@ -282,9 +265,9 @@ class Services:
                 self._record(symbol)
 
     async def _subscribe_one(self, symbol: str) -> bool:
-        assert self.manager is not None
+        assert self.session is not None
         try:
-            await self.manager.subscribe(symbol)
+            await self.session.follow([symbol])
         except (ExchangeError, SubscriptionLimitError) as exc:
             self._failed(symbol, exc)
             return False
@@ -321,20 +304,8 @@ class Services:
             with contextlib.suppress(OSError):
                 self.db_size = await asyncio.get_running_loop().run_in_executor(None, storage.size_on_disk)
 
-    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task:
-        task = asyncio.get_running_loop().create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task) -> None:
-        self._tasks.discard(task)
-        if task.cancelled():
-            return
-        exc = task.exception()
-        if exc is not None:
-            log.error("background task failed task=%s error=%s", task.get_name(), exc, exc_info=exc)
-            self.on_error(f"{task.get_name()} stopped unexpectedly: {_sentence(exc)}")
+    def _failed_task(self, sentence: str, exc: BaseException) -> None:
+        self.on_error(sentence)
 
 
 def _sentence(exc: BaseException) -> str:

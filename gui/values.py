@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from core.analysis.l1 import L1Metrics
-from core.market.book_sync import SyncState
+from core.market.book_sync import SyncReason, SyncState
 from core.market.wire import Level
+from core.storage.gaps import GapReason
 
 
 class DisplayState(enum.StrEnum):
@@ -44,13 +45,21 @@ def display_state(state: SyncState | None, error: str | None = None) -> DisplayS
     return _FROM_SYNC[state]
 
 
+def why_text(reason: SyncReason | None, error: str | None) -> str:
+    """Why a symbol is in its state, for people: its error, else its book's reason, else it is subscribing."""
+    if error:
+        return error
+    return reason.text if reason is not None else "subscribing"
+
+
 @dataclass(frozen=True, slots=True)
 class SymbolRow:
     """One row of the symbols table."""
 
     symbol: str
     state: DisplayState
-    reason: str = ""
+    reason: SyncReason | None = None  # why the book is in its state; None before it is subscribed
+    error: str | None = None  # why the symbol is not followed (state ERROR), a sentence
     recording: bool = False
     can_record: bool = True  # False when the database is read-only or missing
     stored: int | None = None  # snapshots in the database (all sessions)
@@ -59,29 +68,54 @@ class SymbolRow:
     completeness: float | None = None  # stored / (stored + gaps) in this session, 0..1
     gaps: int | None = None  # gap seconds recorded in this session
 
+    @property
+    def why(self) -> str:
+        return why_text(self.reason, self.error)
+
 
 @dataclass(frozen=True, slots=True)
 class SymbolDetail:
-    """The details card of the selected symbol: its book's health and its recording."""
+    """The details card of the selected symbol: its book's health, the connection and its recording."""
 
     symbol: str
     state: DisplayState
-    reason: str = ""
+    reason: SyncReason | None = None  # why the book is in its state; None before it is subscribed
+    error: str | None = None  # why the symbol is not followed (state ERROR), a sentence
+    # The book (core.feed.events.SymbolStatus)
     last_update_id: int = 0
+    last_event_time: int = 0  # exchange time of the last applied event, ms
     events_applied: int = 0
     sequence_gaps: int = 0  # gaps in the update ids the book detected (each one a resync)
     resyncs: int = 0
     bid_levels: int = 0
     ask_levels: int = 0
+    snapshots_requested: int = 0
+    snapshots_too_old: int = 0  # older than the buffered stream: fetched again
+    crossed_books: int = 0
+    bad_levels: int = 0  # malformed price levels in events or snapshots
+    # The connection, shared by every symbol (core.feed.events.ConnectionStatus); None before it exists
+    streams: int | None = None
+    reconnects: int | None = None
+    rotations: int | None = None
+    bad_frames: int | None = None
+    snapshot_errors: int | None = None
+    # The recording
     recording: bool = False
     can_record: bool = True
     session_stored: int | None = None  # in this run of the app
     session_gaps: int | None = None  # seconds missed once recording was under way
     session_waiting: int | None = None  # seconds before the first snapshot (the book's first sync)
-    last_gap_reason: str | None = None
+    last_gap_reason: GapReason | None = None
+    ticks: int | None = None  # the recorder's ticks in this run, every symbol; None while nothing records
+    write_errors: int | None = None  # failed batch writes (the tick stays in the backlog)
+    ticks_lost: int | None = None  # ticks dropped from a full backlog: their seconds are not on disk
     stored_total: int | None = None  # in the database, all sessions
     first_stored: int | None = None
     last_stored: int | None = None
+
+    @property
+    def why(self) -> str:
+        return why_text(self.reason, self.error)
 
 
 @dataclass(frozen=True, slots=True)

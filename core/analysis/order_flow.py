@@ -20,12 +20,10 @@ from enum import StrEnum
 from itertools import pairwise
 from typing import Any
 
+from core.market.wire import Level
 from core.storage.snapshot import SNAPSHOT_DEPTH
 from core.timeparse import iso_utc
 
-Level = tuple[str, str]  # (price, quantity) as the exchange wrote them
-
-DEPTH = 20
 MIN_WINDOW_SECS = 10
 MAX_WINDOW_SECS = 300
 MIN_FLOW_SNAPSHOTS = 2

@@ -19,12 +19,14 @@ from core.cli.common import (
     split_symbols,
 )
 from core.feed.errors import ExchangeError
-from core.feed.manager import MAX_SYMBOLS_CEILING, ManagerConfig, OrderBookManager, SubscriptionLimitError
+from core.feed.manager import MAX_SYMBOLS_CEILING, SubscriptionLimitError
 from core.market.endpoints import resolve_endpoints
 from core.paths import default_db_path
-from core.recording.recorder import SnapshotRecorder
+from core.recording.config import RecordingConfig
+from core.recording.session import RecordingSession
 from core.storage.retention import RetentionPolicy
-from core.storage.store import SnapshotStorage, StorageError, StorageOptions
+from core.storage.snapshot import SNAPSHOT_DEPTH
+from core.storage.store import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +37,12 @@ def add_parser(sub) -> None:
     add_db(parser)
     add_endpoints(parser)
     parser.add_argument("--interval", type=int, default=1, help="seconds between snapshots (default 1)")
-    parser.add_argument("--depth", type=int, default=20, help="levels per side in each snapshot (default 20)")
+    parser.add_argument(
+        "--depth",
+        type=int,
+        default=SNAPSHOT_DEPTH,
+        help=f"levels per side in each snapshot (default {SNAPSHOT_DEPTH})",
+    )
     parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     parser.add_argument("--snapshot-limit", type=int, default=1000, help="REST snapshot depth (default 1000)")
     parser.add_argument("--status-every", type=float, default=10.0, help="seconds between status lines")
@@ -58,16 +65,19 @@ def run(args) -> int:
     return asyncio.run(run_record(args))
 
 
-def status_line(manager: OrderBookManager, recorder: SnapshotRecorder, symbol: str) -> str:
-    state = manager.status(symbol).state if symbol in manager.symbols else "unsubscribed"
-    rec = recorder.status(symbol)
+def status_line(session: RecordingSession, symbol: str) -> str:
+    status = session.symbol_status(symbol)
+    state = status.state if status is not None else "unsubscribed"
+    rec = session.recording_status(symbol)
     stored = rec.stored if rec else 0
     gaps = rec.gaps if rec else 0
     waiting = rec.waiting if rec else 0
     last = rec.last_stored if rec and rec.last_stored else "-"
     line = f"{symbol:<12} {state!s:<10} stored={stored} gaps={gaps} waiting={waiting} last={last}"
-    if recorder.write_errors:
-        line += f" write_errors={recorder.write_errors} last_error={recorder.last_error or 'recovered'}"
+    if session.write_errors:
+        line += f" write_errors={session.write_errors} last_error={session.last_write_error or 'recovered'}"
+    if session.ticks_lost:
+        line += f" ticks_lost={session.ticks_lost}"
     return line
 
 
@@ -82,42 +92,54 @@ def parse_retention(text: str | None) -> dict[str, int | None]:
     return policy
 
 
-async def run_record(args) -> int:
-    symbols = split_symbols(args.symbols)
+def record_config(args, symbols: list[str]) -> RecordingConfig:
+    """The frozen configuration of this run, from the parsed flags."""
     if len(symbols) > MAX_SYMBOLS_CEILING:
         raise UserError(f"record takes at most {MAX_SYMBOLS_CEILING} symbols, got {len(symbols)}")
     try:
         endpoints = resolve_endpoints(args.preset, args.ws_url, args.rest_url)
     except (ValueError, KeyError) as exc:
         raise UserError(str(exc).strip("'\"")) from None
-    db_path = args.db or default_db_path()
-    db_path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        options = StorageOptions(retention=RetentionPolicy(args.retention_days, parse_retention(args.retention)))
-        storage = SnapshotStorage.open(db_path, mode="writer", options=options)
-    except StorageError as exc:
+        return RecordingConfig(
+            db_path=args.db or default_db_path(),
+            ws_url=endpoints.ws_url,
+            rest_url=endpoints.rest_url,
+            interval=args.interval,
+            depth=args.depth,
+            snapshot_limit=args.snapshot_limit,
+            max_symbols=max(20, len(symbols)),
+            retention=RetentionPolicy(args.retention_days, parse_retention(args.retention)),
+        )
+    except ValueError as exc:
         raise UserError(str(exc)) from None
 
-    config = ManagerConfig(
-        ws_url=endpoints.ws_url,
-        rest_url=endpoints.rest_url,
-        max_symbols=max(20, len(symbols)),
-        snapshot_limit=args.snapshot_limit,
-    )
+
+async def run_record(args) -> int:
+    symbols = split_symbols(args.symbols)
+    config = record_config(args, symbols)
     stop = asyncio.Event()
     install_stop_signals(stop)
-    manager = OrderBookManager(config)
-    recorder = SnapshotRecorder(storage, manager, symbols, interval=args.interval, depth=args.depth)
-    exit_code = EXIT_OK
-    await manager.start()
+
+    def on_failure(sentence: str, stopped: bool) -> None:
+        print(f"depthbook: {sentence}", file=sys.stderr, flush=True)
+        if stopped:  # recording cannot go on: stop cleanly and say so in the exit code
+            stop.set()
+
+    session = RecordingSession(config, on_failure=on_failure)
+    try:
+        await session.start()
+    except StorageError as exc:  # nothing was started: the database is checked first
+        raise UserError(str(exc)) from None
     try:
         try:
-            await manager.subscribe_many(symbols)
+            await session.follow(symbols)
         except (ExchangeError, SubscriptionLimitError) as exc:
             print(f"depthbook: {exc}", file=sys.stderr, flush=True)
             return EXIT_FAILED
-        print(f"recording {len(symbols)} symbols from {endpoints.ws_url} into {db_path}", flush=True)
-        task = asyncio.get_running_loop().create_task(recorder.run(stop))
+        for symbol in symbols:
+            session.set_recording(symbol, True)
+        print(f"recording {len(symbols)} symbols from {config.ws_url} into {config.db_path}", flush=True)
         started = time.monotonic()
         while not stop.is_set():
             timeout = args.status_every
@@ -126,16 +148,13 @@ async def run_record(args) -> int:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout)
             for symbol in symbols:
-                print(status_line(manager, recorder, symbol), flush=True)
+                print(status_line(session, symbol), flush=True)
             if args.duration is not None and time.monotonic() - started >= args.duration:
                 stop.set()
-        await task  # the tick in flight completes and the session is closed
     finally:
-        await manager.stop()
-        await storage.aclose()
-    if recorder.write_errors:
-        print(
-            f"finished with {recorder.write_errors} failed writes: {recorder.last_error or 'recovered'}",
-            flush=True,
-        )
-    return exit_code
+        write_errors, last_error, lost = session.write_errors, session.last_write_error, session.ticks_lost
+        await session.stop()  # the tick in flight is flushed, the session closed, then the database
+    if write_errors:
+        lost_text = f", {lost} ticks lost" if lost else ""
+        print(f"finished with {write_errors} failed writes{lost_text}: {last_error or 'recovered'}", flush=True)
+    return EXIT_FAILED if session.failure else EXIT_OK

@@ -5,26 +5,34 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from core.market.book_sync import SyncState
+from core.market.book_sync import SyncReason, SyncState
 
 
 @dataclass(frozen=True, slots=True)
 class SymbolStatus:
+    """One book's state and its counters (core.market.book_sync.SyncCounters); the app's details panel shows
+    every field."""
+
     symbol: str
     state: SyncState
-    reason: str
+    reason: SyncReason
     last_update_id: int
-    last_event_time: int
+    last_event_time: int  # exchange time of the last applied event, ms
     events_applied: int
     gaps: int
     resyncs: int
-    buffered: int
     bid_levels: int
     ask_levels: int
+    snapshots_requested: int = 0
+    snapshots_too_old: int = 0
+    crossed_books: int = 0
+    bad_levels: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class ConnectionStatus:
+    """The stream connection; the app shows the counters in its details panel, the errors in the status bar."""
+
     connected: bool
     url: str
     streams: int
@@ -46,7 +54,7 @@ class BookUpdated:
 class SymbolStateChanged:
     symbol: str
     state: SyncState
-    reason: str
+    reason: SyncReason
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,5 +62,17 @@ class ConnectionChanged:
     status: ConnectionStatus
 
 
-ManagerEvent = BookUpdated | SymbolStateChanged | ConnectionChanged
+@dataclass(frozen=True, slots=True)
+class FeedFailed:
+    """A background part of the feed failed unexpectedly (already logged with its traceback).
+
+    `message` is one sentence for people. `fatal`: the feed has stopped for good (the books will not update
+    again until a new manager is started); otherwise it recovered or is recovering by itself.
+    """
+
+    message: str
+    fatal: bool
+
+
+ManagerEvent = BookUpdated | SymbolStateChanged | ConnectionChanged | FeedFailed
 Listener = Callable[[ManagerEvent], None]

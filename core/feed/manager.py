@@ -6,6 +6,23 @@ control messages. The manager routes frames to the right BookSync, carries out i
 watches for silence and rotates the connection before Binance's 24 h limit, make-before-break: the new
 connection streams before the old one closes, and BookSync drops the duplicate events, so no book
 sees a gap.
+
+Nothing in the background fails silently. Tasks run under a TaskSupervisor (core.feed.supervisor): an
+unexpected exception is logged once with its traceback, then reported as one sentence in `failure` and as a
+`FeedFailed` event to the listeners. What happens next:
+
+- depth stream (`_supervise`) and watchdog: restarted after a backoff delay; the connections the depth stream
+  left behind are dropped first, so the books go stale and resync on the new connection. The feed goes on.
+- stream reader: only connection errors end it quietly. A frame that cannot be parsed (however the parser
+  fails) is counted in `bad_frames`, logged and skipped. A frame whose handling raises is counted, logged
+  with its traceback, reported (once per `FRAME_FAILURE_REPORT_S` at most) and its book rebuilt from a new
+  snapshot; the connection and the other books go on. If the reader itself fails, the stream reconnects.
+- snapshot workers: reported, and the worker goes on; a snapshot whose delivery raised restarts its book.
+- control messages: a failed one is reported; a symbol left without events is resubscribed by the watchdog.
+- a connect error `is_retryable` calls hopeless (a malformed URL) stops the feed: no retry, `halted`, and
+  `failure` says why (a fatal `FeedFailed`). Other connect errors are retried with backoff.
+
+`stop()` raises nothing: failures reported when they happened are not repeated, any other is logged.
 """
 
 from __future__ import annotations
@@ -16,12 +33,15 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+from websockets.exceptions import ConnectionClosed, WebSocketException
+
 from core.feed.backoff import backoff
 from core.feed.errors import InvalidSymbolError, RateLimitedError
 from core.feed.events import (
     BookUpdated,
     ConnectionChanged,
     ConnectionStatus,
+    FeedFailed,
     Listener,
     ManagerEvent,
     SymbolStateChanged,
@@ -30,6 +50,7 @@ from core.feed.events import (
 from core.feed.rest import RestClient
 from core.feed.scheduler import SnapshotScheduler
 from core.feed.stream import StreamConnection, depth_stream, describe_connect_error, is_retryable
+from core.feed.supervisor import TaskSupervisor
 from core.market.book_sync import (
     Action,
     BookChanged,
@@ -52,10 +73,12 @@ from core.market.wire import (
     is_valid_symbol,
     parse_stream_message,
 )
+from core.tasks import error_text
 
 log = logging.getLogger(__name__)
 
 MAX_SYMBOLS_CEILING = 200
+FRAME_FAILURE_REPORT_S = 10.0  # frame-handling failures after a reported one are only counted this long
 
 
 class SubscriptionLimitError(Exception):
@@ -99,6 +122,10 @@ class _Symbol:
 class OrderBookManager:
     def __init__(self, config: ManagerConfig, *, rest: RestClient | None = None) -> None:
         self.config = config
+        restarts = (config.reconnect_initial, config.reconnect_max, config.healthy_after)
+        self._tasks = TaskSupervisor(
+            lambda sentence, fatal: self._emit(FeedFailed(sentence, fatal)), *restarts
+        )
         self.rest = rest or RestClient(config.rest_url)
         self._owns_rest = rest is None
         self.scheduler = SnapshotScheduler(
@@ -106,40 +133,39 @@ class OrderBookManager:
             self._deliver_snapshot,
             limit=config.snapshot_limit,
             retry_delay=config.snapshot_retry_delay,
+            on_failure=self._tasks.report,
         )
         self._symbols: dict[str, _Symbol] = {}
         self._listeners: list[Listener] = []
         self._conn: StreamConnection | None = None
         self._connections: set[StreamConnection] = set()
-        self._tasks: list[asyncio.Task] = []
         self._wake = asyncio.Event()
         self._stopping = False
         self._reconnects = 0
         self._rotations = 0
         self._bad_frames = 0
         self._last_error: str | None = None
+        self._frame_failure_reported_at = -FRAME_FAILURE_REPORT_S
+        self._frame_failures_unreported = 0
 
     # --- life cycle ----------------------------------------------------------------------------------
 
     async def start(self) -> None:
         await self.scheduler.start()
-        loop = asyncio.get_running_loop()
-        self._tasks = [
-            loop.create_task(self._supervise(), name="depth-stream"),
-            loop.create_task(self._watchdog()),
-        ]
+        self._tasks.keep_running("depth-stream", "depth stream", self._supervise)
+        self._tasks.keep_running("watchdog", "feed watchdog", self._watchdog)
 
     async def stop(self) -> None:
+        """Stop every task and close the connections. Raises nothing; see the module docstring."""
         self._stopping = True
         self._wake.set()
-        for conn in list(self._connections):
-            with contextlib.suppress(Exception):
+        connections = set(self._connections)  # a cancelled reader forgets its connection: close it anyway
+        await self._tasks.stop()
+        for conn in connections | self._connections:
+            try:
                 await conn.close("shutting down")
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            except Exception as exc:  # the socket goes away regardless; say why it did not close cleanly
+                log.warning("closing connection failed url=%s error=%s", self.config.ws_url, error_text(exc))
         await self.scheduler.stop()
         if self._owns_rest:
             await self.rest.aclose()
@@ -187,7 +213,9 @@ class OrderBookManager:
             log.info("subscribed symbol=%s", symbol)
         conn = self._conn
         if conn is not None and added:
-            conn.start_background(conn.subscribe([self._stream(s) for s in added]))
+            conn.start_background(
+                conn.subscribe([self._stream(s) for s in added]), what="subscription request"
+            )
         self._wake.set()
 
     async def unsubscribe(self, symbol: str) -> None:
@@ -198,7 +226,7 @@ class OrderBookManager:
         self.scheduler.cancel(symbol)
         conn = self._conn
         if conn is not None:
-            conn.start_background(conn.unsubscribe([self._stream(symbol)]))
+            conn.start_background(conn.unsubscribe([self._stream(symbol)]), what="unsubscription request")
         log.info("unsubscribed symbol=%s", symbol)
 
     async def get_orderbook(self, symbol: str, timeout: float = 5.0) -> OrderBook:
@@ -212,7 +240,7 @@ class OrderBookManager:
                 await asyncio.wait_for(entry.live.wait(), timeout)
             except TimeoutError:
                 raise TimeoutError(
-                    f"The {symbol} order book is not live after {timeout:g} s ({entry.sync.state}: {entry.sync.reason})."
+                    f"The {symbol} order book is not live after {timeout:g} s ({entry.sync.state}: {entry.sync.reason.text})."
                 ) from None
         return entry.sync.book
 
@@ -234,7 +262,8 @@ class OrderBookManager:
         c = sync.counters
         return SymbolStatus(
             symbol, sync.state, sync.reason, c.last_update_id, c.last_event_time, c.events_applied,
-            c.gaps, c.resyncs, sync.buffered, sync.book.bid_count, sync.book.ask_count,
+            c.gaps, c.resyncs, sync.book.bid_count, sync.book.ask_count,
+            c.snapshots_requested, c.snapshots_too_old, c.crossed_books, c.bad_levels,
         )  # fmt: skip
 
     def statuses(self) -> list[SymbolStatus]:
@@ -253,6 +282,16 @@ class OrderBookManager:
             snapshot_errors=self.scheduler.errors,
             snapshot_last_error=self.scheduler.last_error,
         )
+
+    @property
+    def failure(self) -> str | None:
+        """The last unexpected failure, one sentence for people (kept after a recovery); None if none."""
+        return self._tasks.failure
+
+    @property
+    def halted(self) -> bool:
+        """True once a fatal failure (`failure` says which) stopped the feed: the books will not update again."""
+        return self._tasks.halted
 
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)
@@ -295,6 +334,14 @@ class OrderBookManager:
 
     async def _supervise(self) -> None:
         """Keep one connection streaming every subscribed symbol; reconnect and rotate as needed."""
+        try:
+            await self._supervise_connections()
+        finally:
+            if not self._stopping:  # failed (or halted): no connection may stream without a supervisor
+                for conn in list(self._connections):
+                    conn.abort("the depth stream restarted")
+
+    async def _supervise_connections(self) -> None:
         cfg = self.config
         delays = backoff(cfg.reconnect_initial, cfg.reconnect_max)
         while not self._stopping:
@@ -304,9 +351,11 @@ class OrderBookManager:
                 continue
             conn = await self._connect()
             if conn is None:
+                if self.halted:
+                    return
                 await self._pause(next(delays))
                 continue
-            reader = asyncio.get_running_loop().create_task(self._read(conn))
+            reader = self._tasks.spawn(self._read(conn), "stream-reader", "stream reader")
             while True:
                 rotate_in = cfg.max_connection_age - conn.age
                 done, _ = await asyncio.wait({reader}, timeout=max(rotate_in, 0))
@@ -326,26 +375,34 @@ class OrderBookManager:
                 await self._pause(next(delays))
 
     async def _connect(self) -> StreamConnection | None:
+        """Open a connection for every subscribed symbol; None if that failed (`halted` if for good)."""
+        url = self.config.ws_url
         streams = [self._stream(s) for s in self._symbols]
         try:
             conn = await StreamConnection.open(
-                self.config.ws_url, streams, max_control_per_sec=self.config.max_control_per_sec
+                url,
+                streams,
+                max_control_per_sec=self.config.max_control_per_sec,
+                on_failure=self._tasks.report,
             )
         except Exception as exc:
-            self._last_error = describe_connect_error(self.config.ws_url, exc)
-            log.warning(
-                "connect failed url=%s error=%s retry=%s",
-                self.config.ws_url,
-                self._last_error,
-                is_retryable(exc),
+            self._last_error = describe_connect_error(url, exc)
+            retry = is_retryable(exc)
+            # Neither a network nor a handshake error: a bug or something unforeseen, retried but loudly.
+            odd = retry and not isinstance(exc, OSError | TimeoutError | WebSocketException)
+            level = logging.ERROR if odd or not retry else logging.WARNING
+            log.log(
+                level, "connect failed url=%s error=%s retry=%s", url, self._last_error, retry, exc_info=odd
             )
             self._emit(ConnectionChanged(self.connection_status()))
+            if odd or not retry:  # not retrying stops the feed
+                self._tasks.report(self._last_error, exc, fatal=not retry)
             return None
+        self._connections.add(conn)
         # Symbols added while connecting are not in the URL: subscribe them now.
         missing = [s for s in (self._stream(x) for x in self._symbols) if s not in conn.streams]
         if missing:
-            conn.start_background(conn.subscribe(missing))
-        self._connections.add(conn)
+            conn.start_background(conn.subscribe(missing), what="subscription request")
         self._conn = conn
         self._last_error = None
         log.info("connected url=%s streams=%d", self.config.ws_url, len(streams))
@@ -360,7 +417,7 @@ class OrderBookManager:
             self._conn = old
             return None
         new.seen_symbols = seen
-        reader = asyncio.get_running_loop().create_task(self._read(new))
+        reader = self._tasks.spawn(self._read(new), "stream-reader", "stream reader")
         deadline = time.monotonic() + self.config.rotation_overlap
         while time.monotonic() < deadline and not self._stopping:
             live = {s for s, e in self._symbols.items() if e.sync.is_live}
@@ -379,9 +436,14 @@ class OrderBookManager:
                 now = time.monotonic()
                 conn.last_frame_at = now
                 self._on_frame(conn, raw, now)
-        except Exception as exc:  # ConnectionClosedError and friends: reconnect decides
+        except (ConnectionClosed, OSError) as exc:  # the connection is lost: reconnecting is the answer
             conn.close_reason = conn.close_reason or f"connection lost ({exc.__class__.__name__})"
+        except Exception:
+            # A bug: spawn logs and reports it. Drop the connection; the depth stream reconnects.
+            conn.abort("the stream reader failed")
+            raise
         finally:
+            conn.cancel_background()
             self._connections.discard(conn)
             if self._conn is conn:
                 self._conn = None
@@ -397,12 +459,35 @@ class OrderBookManager:
         self._emit(ConnectionChanged(self.connection_status()))
 
     def _on_frame(self, conn: StreamConnection, raw: str | bytes, now: float) -> None:
+        """One frame; whatever goes wrong with it stays with it (see the module docstring)."""
         try:
             msg = parse_stream_message(raw)
-        except WireFormatError as exc:
+        except Exception as exc:  # WireFormatError, or a field the parser did not foresee: malformed
             self._bad_frames += 1
-            log.warning("malformed frame ignored error=%s bytes=%d", exc, len(raw))
+            odd = not isinstance(exc, WireFormatError)  # a gap in the parser: show where
+            log.warning("malformed frame ignored error=%s bytes=%d", error_text(exc), len(raw), exc_info=odd)
             return
+        try:
+            self._dispatch(conn, msg, now)
+        except Exception as exc:  # a bug handling one frame must not disconnect every symbol
+            self._bad_frames += 1
+            self._frame_failed(msg, exc)
+
+    def _frame_failed(self, msg: object, exc: Exception) -> None:
+        entry = self._symbols.get(msg.symbol) if type(msg) is DepthUpdate else None
+        if entry is not None:  # the event may be half applied: rebuild that book from a new snapshot
+            self._handle(entry.sync.restart())
+        now = time.monotonic()
+        if now - self._frame_failure_reported_at < FRAME_FAILURE_REPORT_S:
+            self._frame_failures_unreported += 1
+            return
+        self._frame_failure_reported_at = now
+        unreported, self._frame_failures_unreported = self._frame_failures_unreported, 0
+        kind = type(msg).__name__
+        log.error("frame handling failed kind=%s earlier_unreported=%d", kind, unreported, exc_info=exc)
+        self._tasks.report(f"A message from the exchange could not be handled: {error_text(exc)}.", exc)
+
+    def _dispatch(self, conn: StreamConnection, msg: object, now: float) -> None:
         if type(msg) is DepthUpdate:
             entry = self._symbols.get(msg.symbol)
             if entry is None:
@@ -414,11 +499,12 @@ class OrderBookManager:
         elif type(msg) is ControlResult:
             conn.resolve(msg.id, msg.result)
         elif type(msg) is ControlError:
-            log.error("stream request refused code=%s msg=%s", msg.code, msg.message)
-            conn.resolve(msg.id, error=msg.message)
+            # A request that is waited for fails with this message, and its task reports it.
+            level = logging.WARNING if conn.resolve(msg.id, error=msg.message) else logging.ERROR
+            log.log(level, "stream request refused code=%s msg=%s", msg.code, msg.message)
         elif type(msg) is ServerShutdown:
             log.warning("serverShutdown received: reconnecting now")
-            conn.start_background(conn.close("serverShutdown"))
+            conn.start_background(conn.close("serverShutdown"), what="connection close")
         elif type(msg) is DepthSnapshot:
             pass  # partial-depth frames: not subscribed by us
 
@@ -437,15 +523,16 @@ class OrderBookManager:
                     log.warning("symbol silent symbol=%s seconds=%.1f", symbol, cfg.symbol_silence)
                     self._handle(actions)
                 if (
-                    entry.sync.state is SyncState.STALE
+                    entry.sync.state in (SyncState.STALE, SyncState.BUFFERING)  # silent, or no event yet
                     and not entry.resubscribed
                     and conn is not None
-                    and now - entry.sync.counters.last_event_at > cfg.symbol_silence
+                    # silent on this connection, not just since before it opened (a reconnect is no silence)
+                    and now - max(entry.sync.counters.last_event_at, conn.opened_at) > cfg.symbol_silence
                 ):
                     # The subscription may be lost on the server's side: renew it (the book is kept).
                     entry.resubscribed = True
                     stream = [self._stream(symbol)]
-                    conn.start_background(_resubscribe(conn, stream))
+                    conn.start_background(_resubscribe(conn, stream), what="resubscription request")
 
     async def _pause(self, seconds: float) -> None:
         self._wake.clear()
@@ -461,8 +548,15 @@ class OrderBookManager:
 
     def _deliver_snapshot(self, symbol: str, snapshot: DepthSnapshot) -> None:
         entry = self._symbols.get(symbol)
-        if entry is not None:
+        if entry is None:
+            return
+        try:
             self._handle(entry.sync.on_snapshot(snapshot, time.monotonic()))
+        except Exception:
+            # The book may be half loaded: start it over (its next event asks for a new snapshot). The
+            # scheduler logs and reports the exception.
+            self._handle(entry.sync.restart())
+            raise
 
     def _handle(self, actions: list[Action]) -> None:
         for action in actions:

@@ -1,7 +1,9 @@
 """SnapshotScheduler: the only path that fetches depth snapshots.
 
 It queues symbols, keeps at most a few requests in flight, and survives rate limits, outages and unknown
-symbols without ever raising.
+symbols without ever raising. A failure it did not foresee (a bug) is logged with its traceback and handed
+to `on_failure` (core.tasks.FailureHandler), and the workers carry on: a fetch that failed is tried again
+later; a snapshot that `deliver` failed to take is not (the receiver must recover, as the manager does).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from core.feed.backoff import backoff
 from core.feed.errors import ExchangeError, ExchangeUnavailableError, InvalidSymbolError, RateLimitedError
 from core.feed.rest import RestClient
 from core.market.wire import DepthSnapshot
+from core.tasks import FailureHandler, cancel_and_wait, error_text, spawn
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +44,7 @@ class SnapshotScheduler:
         max_concurrent: int = 2,
         retry_delay: float = 0.5,
         clock: Callable[[], float] = time.time,
+        on_failure: FailureHandler | None = None,
     ) -> None:
         self._rest = rest
         self._deliver = deliver
@@ -48,6 +52,7 @@ class SnapshotScheduler:
         self._max_concurrent = max(1, max_concurrent)
         self._retry_delay = retry_delay
         self._clock = clock
+        self._on_failure = on_failure
         self._queue: deque[str] = deque()
         self._queued: set[str] = set()
         self._in_flight: set[str] = set()
@@ -98,21 +103,18 @@ class SnapshotScheduler:
         if self._workers:
             return
         self._workers = [
-            asyncio.create_task(self._worker(), name=f"snapshot-worker-{i}")
+            spawn(self._worker(), f"snapshot-worker-{i}", what="snapshot worker", on_failure=self._on_failure)
             for i in range(self._max_concurrent)
         ]
 
     async def stop(self) -> None:
         workers, self._workers = self._workers, []
-        for task in workers:
-            task.cancel()
-        for task in workers:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(workers)
 
     # --- internals --------------------------------------------------------------------------------
 
     async def _worker(self) -> None:
+        pauses = backoff(RETRY_INITIAL, RETRY_MAX)  # after a failure, so that a persistent bug cannot spin
         while True:
             try:
                 symbol = await self._next_symbol()
@@ -125,10 +127,13 @@ class SnapshotScheduler:
                     self._dropped.discard(symbol)
                 if snapshot is not None and not dropped:
                     self._deliver_safely(symbol, snapshot)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # a bug must not stop every future snapshot
-                log.exception("snapshot worker error, continuing")
+            except Exception as exc:  # a bug must not stop every future snapshot
+                pause = next(pauses)
+                log.error("snapshot worker failed, continuing in_s=%.2f", pause, exc_info=exc)
+                self._report(f"The snapshot worker failed and continues: {error_text(exc)}.", exc)
+                await asyncio.sleep(pause)
+            else:
+                pauses = backoff(RETRY_INITIAL, RETRY_MAX)
 
     async def _next_symbol(self) -> str:
         """The first queued symbol allowed to go now, waiting for rate limits and per-symbol delays."""
@@ -175,9 +180,11 @@ class SnapshotScheduler:
             level = logging.WARNING if isinstance(exc, ExchangeUnavailableError) else logging.ERROR
             log.log(level, "snapshot failed symbol=%s retry_in_s=%.2f reason=%r", symbol, delay, str(exc))
         except Exception as exc:  # a bug or something unforeseen: keep the symbol, retry slowly
-            self._note_error(f"Snapshot for {symbol} failed unexpectedly ({type(exc).__name__}: {exc}).")
+            message = f"The {symbol} snapshot failed unexpectedly: {error_text(exc)}."
+            self._note_error(message)
             delay = self._retry_later(symbol)
-            log.exception("snapshot fetch error symbol=%s retry_in_s=%.2f", symbol, delay)
+            log.error("snapshot fetch error symbol=%s retry_in_s=%.2f", symbol, delay, exc_info=exc)
+            self._report(message, exc)
         else:
             self._retry_delays.pop(symbol, None)
             return snapshot
@@ -211,5 +218,14 @@ class SnapshotScheduler:
     def _deliver_safely(self, symbol: str, snapshot: DepthSnapshot) -> None:
         try:
             self._deliver(symbol, snapshot)
+        except Exception as exc:  # a bug in the receiver, which must recover by itself (the manager does)
+            log.error("snapshot delivery failed symbol=%s", symbol, exc_info=exc)
+            self._report(f"The {symbol} snapshot could not be applied: {error_text(exc)}.", exc)
+
+    def _report(self, sentence: str, exc: BaseException) -> None:
+        if self._on_failure is None:
+            return
+        try:
+            self._on_failure(sentence, exc)
         except Exception:
-            log.exception("snapshot delivery failed symbol=%s", symbol)
+            log.exception("failure handler failed")

@@ -4,6 +4,11 @@ Binance closes a connection that sends more than 5 messages a second (pings, pon
 messages all count), so control messages leave at most `max_control_per_sec` apart, leaving room for
 the pong websockets sends when the server pings. Compression is declined: it costs CPU on every frame
 and buys nothing on loopback or a fast link.
+
+Control messages run as background tasks of their connection (`start_background`, through core.tasks.spawn):
+one that fails is logged with its traceback and handed to `on_failure`; one cut short because the connection
+closed is not a failure (the reconnect subscribes every stream again), and the connection's tasks are
+cancelled when it closes or is lost.
 """
 
 from __future__ import annotations
@@ -12,12 +17,14 @@ import asyncio
 import itertools
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from typing import Any
 
 import orjson
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+
+from core.tasks import FailureHandler, cancel_and_wait, spawn
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +38,7 @@ class ControlTimeout(Exception):
 
 def describe_connect_error(url: str, exc: BaseException) -> str:
     """One sentence a user understands for a failed connection attempt."""
-    if isinstance(exc, InvalidURI):
+    if isinstance(exc, InvalidURI | ValueError):  # ValueError: a port out of range, a broken IPv6 address
         return f"The stream address {url} is not a valid WebSocket URL."
     if isinstance(exc, InvalidStatus):
         return f"The exchange at {url} refused the stream connection (HTTP {exc.response.status_code})."
@@ -46,8 +53,14 @@ def describe_connect_error(url: str, exc: BaseException) -> str:
 
 
 def is_retryable(exc: BaseException) -> bool:
-    """Only a malformed address is hopeless; everything else may recover (network, server restarts)."""
-    return not isinstance(exc, InvalidURI)
+    """Whether a failed connection attempt is worth retrying: the one place that decides.
+
+    Only a malformed address is hopeless (`InvalidURI`, or the `ValueError` websockets lets through for a port
+    out of range or a broken IPv6 address): the same URL fails the same way every time. Everything else may
+    recover by itself (network down, server restarting, HTTP 429/5xx at the handshake) and is retried with
+    backoff.
+    """
+    return not isinstance(exc, InvalidURI | ValueError)
 
 
 def depth_stream(symbol: str, speed: str = "100ms") -> str:
@@ -64,7 +77,14 @@ class StreamConnection:
 
     _ids = itertools.count(1)
 
-    def __init__(self, ws: ClientConnection, url: str, streams: set[str], max_control_per_sec: float) -> None:
+    def __init__(
+        self,
+        ws: ClientConnection,
+        url: str,
+        streams: set[str],
+        max_control_per_sec: float,
+        on_failure: FailureHandler | None = None,
+    ) -> None:
         self.ws = ws
         self.url = url
         self.streams = set(streams)
@@ -72,6 +92,8 @@ class StreamConnection:
         self.last_frame_at = self.opened_at
         self.close_reason = ""
         self.seen_symbols: set[str] | None = None  # filled while a rotation waits for this connection
+        self.on_failure = on_failure  # told when a control message fails (see core.tasks.spawn)
+        self.background: set[asyncio.Task[None]] = set()  # control messages in flight
         self._min_gap = 1.0 / max_control_per_sec
         self._last_control = 0.0
         self._control_lock = asyncio.Lock()
@@ -85,6 +107,7 @@ class StreamConnection:
         *,
         open_timeout: float = 10.0,
         max_control_per_sec: float = 4.0,
+        on_failure: FailureHandler | None = None,
     ) -> StreamConnection:
         first = streams[:MAX_STREAMS_IN_URL]
         url = f"{ws_base}/stream?streams={'/'.join(first)}"
@@ -97,16 +120,28 @@ class StreamConnection:
             max_size=2**24,  # a burst frame can be tens of KB; a 5000-level partial is larger
             max_queue=4096,
         )
-        conn = cls(ws, ws_base, set(first), max_control_per_sec)
+        conn = cls(ws, ws_base, set(first), max_control_per_sec, on_failure)
         rest = streams[MAX_STREAMS_IN_URL:]
         if rest:
             conn.start_background(conn.subscribe(rest))
         return conn
 
-    def start_background(self, coro) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        _background.add(task)
-        task.add_done_callback(_finish_background)
+    def start_background(self, coro: Coroutine[Any, Any, None], what: str = "stream control request") -> None:
+        """Run a control message (or a close) in the background; a failure goes to `on_failure`."""
+        spawn(
+            _unless_closed(coro),
+            "stream-control",
+            what=what,
+            on_failure=self.on_failure,
+            tasks=self.background,
+        )
+
+    def cancel_background(self) -> None:
+        """The connection is gone: its control messages in flight will never be answered."""
+        current = asyncio.current_task()
+        for task in self.background:
+            if task is not current:
+                task.cancel()
 
     @property
     def age(self) -> float:
@@ -157,6 +192,7 @@ class StreamConnection:
     async def close(self, reason: str) -> None:
         self.close_reason = self.close_reason or reason
         await self.ws.close()
+        await cancel_and_wait(list(self.background))
 
     def abort(self, reason: str) -> None:
         """Drop the connection now (watchdog): don't wait for a closing handshake on a dead socket."""
@@ -164,10 +200,9 @@ class StreamConnection:
         self.ws.transport.abort()
 
 
-_background: set[asyncio.Task] = set()
-
-
-def _finish_background(task: asyncio.Task) -> None:
-    _background.discard(task)
-    if not task.cancelled() and task.exception() is not None:
-        log.warning("background control message failed error=%s", task.exception())
+async def _unless_closed(coro: Coroutine[Any, Any, None]) -> None:
+    """A control message cut short by the connection closing is not a failure: the reconnect resubscribes."""
+    try:
+        await coro
+    except ConnectionClosed as exc:
+        log.info("control message dropped: connection closed code=%s", exc.rcvd.code if exc.rcvd else None)

@@ -35,6 +35,42 @@ class SyncState(enum.StrEnum):
     STALE = "stale"
 
 
+class SyncReason(enum.StrEnum):
+    """Why a book is in its state (`BookSync.reason`, `StateChanged.reason`).
+
+    The values are short words for logs; `text` is the phrase shown to people. Nothing stores them.
+    """
+
+    FIRST_EVENT_AWAITED = "first_event_awaited"  # BUFFERING: subscribed, no event yet
+    RESTARTED = "restarted"  # BUFFERING: the book was discarded by `restart` (e.g. after a resubscribe)
+    SNAPSHOT_REQUESTED = "snapshot_requested"  # SYNCING: the stream started, a snapshot is on its way
+    SNAPSHOT_APPLIED = "snapshot_applied"  # LIVE
+    STREAM_RESUMED = "stream_resumed"  # LIVE again after STALE
+    GAP = "gap"  # RESYNCING: an update id was missing
+    MALFORMED_LEVEL = "malformed_level"  # RESYNCING: an event carried a price level that is not a number
+    CROSSED_BOOK = "crossed_book"  # RESYNCING: best bid >= best ask after an event
+    DISCONNECTED = "disconnected"  # STALE: the connection dropped
+    SILENT = "silent"  # STALE: no event for the symbol for longer than the silence limit
+
+    @property
+    def text(self) -> str:
+        return _SYNC_REASON_TEXT[self]
+
+
+_SYNC_REASON_TEXT = {
+    SyncReason.FIRST_EVENT_AWAITED: "waiting for the first event",
+    SyncReason.RESTARTED: "restarted",
+    SyncReason.SNAPSHOT_REQUESTED: "snapshot requested",
+    SyncReason.SNAPSHOT_APPLIED: "snapshot applied",
+    SyncReason.STREAM_RESUMED: "stream resumed",
+    SyncReason.GAP: "update-id gap",
+    SyncReason.MALFORMED_LEVEL: "malformed level",
+    SyncReason.CROSSED_BOOK: "crossed book",
+    SyncReason.DISCONNECTED: "disconnected",
+    SyncReason.SILENT: "no event for too long",
+}
+
+
 class Continuity(enum.StrEnum):
     SPOT = "spot"  # U == previous u + 1
     FUTURES = "futures"  # pu == previous u
@@ -60,7 +96,7 @@ class StateChanged:
     symbol: str
     old: SyncState
     new: SyncState
-    reason: str
+    reason: SyncReason
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,18 +111,18 @@ Action = RequestSnapshot | BookChanged | StateChanged | GapDetected
 
 @dataclass(slots=True)
 class SyncCounters:
-    events_received: int = 0
+    """What happened to one book; every counter is shown in the app's details panel (via SymbolStatus)."""
+
     events_applied: int = 0
-    events_ignored_stale: int = 0
-    gaps: int = 0
-    resyncs: int = 0
+    gaps: int = 0  # update-id gaps, in the stream or inside the buffer
+    resyncs: int = 0  # the book was discarded and rebuilt from a new snapshot
     snapshots_requested: int = 0
-    snapshots_too_old: int = 0
+    snapshots_too_old: int = 0  # a snapshot older than the buffered stream: fetched again
     crossed_books: int = 0
-    bad_levels: int = 0
+    bad_levels: int = 0  # malformed price levels, in an event or a snapshot
     last_update_id: int = 0
     last_event_time: int = 0  # exchange E of the last applied event, ms
-    last_event_at: float = 0.0  # caller's clock when the last event arrived
+    last_event_at: float = 0.0  # caller's clock when the last event arrived (the silence watchdog's clock)
 
 
 class BookSync:
@@ -99,7 +135,7 @@ class BookSync:
         self.continuity = continuity
         self.book = OrderBook(symbol)
         self.state = SyncState.BUFFERING
-        self.reason = "waiting for the first event"
+        self.reason = SyncReason.FIRST_EVENT_AWAITED
         self.counters = SyncCounters()
         self._buffer: deque[DepthUpdate] = deque(maxlen=self.MAX_BUFFER)
         self._first_after_snapshot = False  # futures: the first event is checked against L, not pu
@@ -115,15 +151,13 @@ class BookSync:
     # --- inputs -----------------------------------------------------------------------------------
 
     def on_event(self, event: DepthUpdate, now: float) -> list[Action]:
-        c = self.counters
-        c.events_received += 1
-        c.last_event_at = now
+        self.counters.last_event_at = now
         state = self.state
         if state is SyncState.LIVE or state is SyncState.STALE:
             return self._apply_live(event)
         self._buffer_event(event)
         if state is SyncState.BUFFERING:
-            return self._request_snapshot(SyncState.SYNCING, "snapshot requested", retry=False)
+            return self._request_snapshot(SyncState.SYNCING, SyncReason.SNAPSHOT_REQUESTED, retry=False)
         return []
 
     def on_snapshot(self, snapshot: DepthSnapshot, now: float) -> list[Action]:
@@ -153,7 +187,7 @@ class BookSync:
             self.counters.snapshots_requested += 1
             return [RequestSnapshot(self.symbol, retry=True)]
         self._first_after_snapshot = True
-        actions: list[Action] = [self._set_state(SyncState.LIVE, "snapshot applied")]
+        actions: list[Action] = [self._set_state(SyncState.LIVE, SyncReason.SNAPSHOT_APPLIED)]
         pending = list(buf)
         buf.clear()
         for event in pending:
@@ -166,16 +200,16 @@ class BookSync:
     def on_connection_lost(self, now: float) -> list[Action]:
         """The socket dropped: events may be missing until the stream proves otherwise."""
         if self.state is SyncState.LIVE:
-            return [self._set_state(SyncState.STALE, "disconnected")]
+            return [self._set_state(SyncState.STALE, SyncReason.DISCONNECTED)]
         return []
 
     def check_silence(self, now: float, max_silence: float) -> list[Action]:
         """Watchdog: a live book with no event for `max_silence` seconds is no longer trusted."""
         if self.state is SyncState.LIVE and now - self.counters.last_event_at > max_silence:
-            return [self._set_state(SyncState.STALE, f"no event for {max_silence:g} s")]
+            return [self._set_state(SyncState.STALE, SyncReason.SILENT)]
         return []
 
-    def restart(self, reason: str) -> list[Action]:
+    def restart(self, reason: SyncReason = SyncReason.RESTARTED) -> list[Action]:
         """Discard the book and start over from the stream (e.g. after a resubscribe)."""
         self.book.clear()
         self._buffer.clear()
@@ -221,7 +255,6 @@ class BookSync:
         book_id = self.book.last_update_id
         if self.continuity is Continuity.FUTURES:
             if event.final_update_id < book_id:
-                c.events_ignored_stale += 1
                 return []
             if self._first_after_snapshot:
                 ok = event.first_update_id <= book_id <= event.final_update_id
@@ -229,31 +262,31 @@ class BookSync:
                 ok = event.prev_final_update_id == book_id
         else:
             if event.final_update_id <= book_id:
-                c.events_ignored_stale += 1  # quantities are absolute: dropping u <= id is safe
-                return []
+                return []  # quantities are absolute: dropping u <= id is safe
             ok = event.first_update_id <= book_id + 1
         if not ok:
-            return self._resync(event, GapDetected(self.symbol, book_id + 1, event.first_update_id), "gap")
+            gap = GapDetected(self.symbol, book_id + 1, event.first_update_id)
+            return self._resync(event, gap, SyncReason.GAP)
         try:
             self.book.apply(event.bids, event.asks, event.final_update_id)
         except ValueError:
             c.bad_levels += 1
-            return self._resync(None, None, "malformed level")
+            return self._resync(None, None, SyncReason.MALFORMED_LEVEL)
         self._first_after_snapshot = False
         c.events_applied += 1
         c.last_update_id = event.final_update_id
         c.last_event_time = event.event_time
         if self.book.is_crossed():
             c.crossed_books += 1
-            return self._resync(None, None, "crossed book")
+            return self._resync(None, None, SyncReason.CROSSED_BOOK)
         if self.state is SyncState.STALE:
             return [
-                self._set_state(SyncState.LIVE, "stream resumed"),
+                self._set_state(SyncState.LIVE, SyncReason.STREAM_RESUMED),
                 BookChanged(self.symbol, event.final_update_id),
             ]
         return [BookChanged(self.symbol, event.final_update_id)]
 
-    def _resync(self, event: DepthUpdate | None, gap: GapDetected | None, reason: str) -> list[Action]:
+    def _resync(self, event: DepthUpdate | None, gap: GapDetected | None, reason: SyncReason) -> list[Action]:
         c = self.counters
         c.resyncs += 1
         actions: list[Action] = []
@@ -267,10 +300,10 @@ class BookSync:
         actions.extend(self._request_snapshot(SyncState.RESYNCING, reason, retry=False))
         return actions
 
-    def _request_snapshot(self, new_state: SyncState, reason: str, retry: bool) -> list[Action]:
+    def _request_snapshot(self, new_state: SyncState, reason: SyncReason, retry: bool) -> list[Action]:
         self.counters.snapshots_requested += 1
         return [self._set_state(new_state, reason), RequestSnapshot(self.symbol, retry)]
 
-    def _set_state(self, new: SyncState, reason: str) -> StateChanged:
+    def _set_state(self, new: SyncState, reason: SyncReason) -> StateChanged:
         old, self.state, self.reason = self.state, new, reason
         return StateChanged(self.symbol, old, new, reason)

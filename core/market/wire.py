@@ -184,12 +184,18 @@ def parse_stream_message(raw: bytes | str) -> StreamMessage:
     if "error" in payload:
         err = payload["error"]
         if isinstance(err, dict):
-            return ControlError(payload.get("id"), int(err.get("code", -1)), str(err.get("msg", "")))
+            return ControlError(payload.get("id"), _control_code(err.get("code", -1)), str(err.get("msg", "")))
     if "result" in payload and "id" in payload:
         return ControlResult(payload["id"], payload["result"])
     if "code" in payload and "msg" in payload:  # an unwrapped control error
-        return ControlError(payload.get("id"), int(payload["code"]), str(payload["msg"]))
+        return ControlError(payload.get("id"), _control_code(payload["code"]), str(payload["msg"]))
     raise WireFormatError(f"unknown frame kind {kind!r}")
+
+
+def _control_code(value: object) -> int:
+    if type(value) is not int:  # Binance's codes are integers; anything else is a malformed frame
+        raise WireFormatError(f"control message code is not an integer: {value!r}")
+    return value
 
 
 def _filter(filters: list[dict], kind: str, key: str) -> str:

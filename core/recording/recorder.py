@@ -4,8 +4,8 @@ Each tick captures every recorded symbol on the event loop (the books are mutate
 is consistent), then writes all of them as ONE WriteBatch in an executor so the loop never blocks.
 A symbol whose book is not live gets a gap record with the reason instead of a stale snapshot.
 
-Ticks are aligned to whole seconds of the wall clock and computed from it each time, so the schedule
-never drifts; a tick that wakes more than a second late records the seconds it slept through as
+Ticks are aligned to whole seconds of the clock (the wall clock, or a test's virtual one: core.recording.clock)
+and computed from it each time, so the schedule never drifts; a tick that wakes more than a second late records the seconds it slept through as
 gaps ("late"), never as copies. A failed write keeps its tick in a bounded backlog that goes out with
 the next successful write, so a short I/O failure loses nothing.
 """
@@ -13,19 +13,18 @@ the next successful write, so a short I/O failure loses nothing.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
-import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from core.analysis.series import series_from_snapshot
 from core.feed.manager import OrderBookManager
-from core.market.book_sync import SyncState
-from core.storage.gaps import GapRecord
-from core.storage.snapshot import OrderBookSnapshot
+from core.market.book_sync import SyncReason, SyncState
+from core.recording.clock import SYSTEM_CLOCK, Clock, as_clock
+from core.storage.gaps import GapReason, GapRecord
+from core.storage.snapshot import SNAPSHOT_DEPTH, OrderBookSnapshot
 from core.storage.store import SnapshotStorage
 
 log = logging.getLogger(__name__)
@@ -45,7 +44,7 @@ class RecordingStatus:
     waiting: int = 0  # seconds before the first snapshot since recording was switched on (book syncing)
     started: bool = False  # a snapshot was stored since recording was last switched on
     last_stored: int | None = None  # capture second of the last snapshot on disk
-    last_gap_reason: str | None = None
+    last_gap_reason: GapReason | None = None
 
 
 @dataclass(slots=True)
@@ -55,13 +54,16 @@ class _Tick:
     gaps: list[GapRecord] = field(default_factory=list)
 
 
-def gap_reason(state: SyncState | None, reason: str) -> str:
-    """A short, stable reason for a gap record."""
+def gap_reason(state: SyncState | None, reason: SyncReason | None = None) -> GapReason:
+    """The gap record's reason for a symbol whose book is not live: its sync state, and why it is in it.
+
+    No book (`state` None): NOT_SUBSCRIBED. A stale book: DISCONNECTED when the connection dropped, STALE when
+    its stream went silent. Any other state (buffering, syncing, resyncing): SYNCING."""
     if state is None:
-        return "not_subscribed"
+        return GapReason.NOT_SUBSCRIBED
     if state is SyncState.STALE:
-        return "disconnected" if reason == "disconnected" else "stale"
-    return "syncing"
+        return GapReason.DISCONNECTED if reason is SyncReason.DISCONNECTED else GapReason.STALE
+    return GapReason.SYNCING
 
 
 class SnapshotRecorder:
@@ -74,8 +76,8 @@ class SnapshotRecorder:
         symbols: Iterable[str] = (),
         *,
         interval: int = 1,
-        depth: int = 20,
-        clock: Callable[[], float] = time.time,
+        depth: int = SNAPSHOT_DEPTH,
+        clock: Clock | Callable[[], float] = SYSTEM_CLOCK,
     ) -> None:
         if interval < 1:
             raise ValueError("the snapshot interval is a whole number of seconds, at least 1")
@@ -83,7 +85,7 @@ class SnapshotRecorder:
         self.manager = manager
         self.interval = interval
         self.depth = depth
-        self.clock = clock
+        self.clock = as_clock(clock)  # now() and sleep_until(): the wall clock, or virtual time in tests
         self._recording: dict[str, RecordingStatus] = {}
         self._session_symbols: set[str] = set()  # what the storage's open session lists
         self._backlog: deque[_Tick] = deque()
@@ -137,13 +139,13 @@ class SnapshotRecorder:
         for symbol in self.recorded_symbols:
             book = self.manager.book(symbol)
             if book is None or not self.manager.is_live(symbol):
-                state = self.manager.status(symbol) if book is not None else None
-                reason = gap_reason(state.state if state else None, state.reason if state else "")
+                status = self.manager.status(symbol) if book is not None else None
+                reason = gap_reason(status.state, status.reason) if status else gap_reason(None)
                 tick.gaps.append(GapRecord(symbol, timestamp, reason))
                 continue
             if book.is_empty():
                 log.warning("skipping snapshot: empty order book symbol=%s timestamp=%d", symbol, timestamp)
-                tick.gaps.append(GapRecord(symbol, timestamp, "empty_book"))
+                tick.gaps.append(GapRecord(symbol, timestamp, GapReason.EMPTY_BOOK))
                 continue
             # Only the copy of the top levels happens on the loop; encoding happens in the executor.
             snap = OrderBookSnapshot.from_orderbook(book, timestamp, self.depth)
@@ -216,23 +218,20 @@ class SnapshotRecorder:
     # --- the loop ------------------------------------------------------------------------------------------
 
     async def run(self, shutdown: asyncio.Event) -> None:
-        """Tick on wall-clock boundaries until `shutdown` is set; the tick in flight always completes."""
-        session_start = int(self.clock())
+        """Tick on the boundaries of `self.clock`'s seconds (the wall clock unless another was given) until
+        `shutdown` is set; the tick in flight always completes."""
+        session_start = int(self.clock.now())
         await self.storage.run_blocking(self.storage.start_session, self.recorded_symbols, session_start)
         self._session_symbols = set(self.recorded_symbols)
         retention = asyncio.get_running_loop().create_task(self._retention_loop(shutdown))
-        self._minute_started = self.clock()
-        next_ts = self._next_boundary(self.clock())
+        self._minute_started = self.clock.now()
+        next_ts = self._next_boundary(self.clock.now())
         reason = "stopped"
         try:
             while not shutdown.is_set():
-                delay = next_ts - self.clock()
-                if delay > 0:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(shutdown.wait(), delay)
-                    if shutdown.is_set():
-                        break
-                now = self.clock()
+                if await self.clock.sleep_until(next_ts, shutdown):
+                    break
+                now = self.clock.now()
                 due = int(now) - (int(now) % self.interval)
                 if due < next_ts:  # woke a hair early, or the wall clock stepped back: never redo a second
                     continue
@@ -251,7 +250,7 @@ class SnapshotRecorder:
             raise
         finally:
             retention.cancel()
-            end = int(self.clock())
+            end = int(self.clock.now())
             try:
                 if self._backlog:
                     await self.write(_Tick(end))
@@ -270,15 +269,14 @@ class SnapshotRecorder:
             return
         while not shutdown.is_set():
             try:
-                deleted = await self.storage.run_blocking(self.storage.apply_retention, int(self.clock()))
+                deleted = await self.storage.run_blocking(self.storage.apply_retention, int(self.clock.now()))
                 if deleted:
                     log.info(
                         "retention deleted snapshots=%d policy=%s", deleted, self.storage.options.retention
                     )
             except Exception as exc:
                 log.error("retention failed error=%s", exc)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(shutdown.wait(), RETENTION_EVERY)
+            await self.clock.sleep_until(self.clock.now() + RETENTION_EVERY, shutdown)
 
     def _next_boundary(self, now: float) -> int:
         return (math.floor(now) // self.interval + 1) * self.interval
@@ -286,12 +284,12 @@ class SnapshotRecorder:
     def _record_missed(self, first: int, due: int) -> None:
         missed = _Tick(first)
         for ts in range(first, due, self.interval):
-            missed.gaps.extend(GapRecord(s, ts, "late") for s in self.recorded_symbols)
+            missed.gaps.extend(GapRecord(s, ts, GapReason.LATE) for s in self.recorded_symbols)
         log.warning("tick late: seconds %d..%d recorded as gaps", first, due - self.interval)
         self._backlog.append(missed)
 
     def _log_minute_summary(self) -> None:
-        now = self.clock()
+        now = self.clock.now()
         if now - self._minute_started >= 60:
             log.info(
                 "stored snapshots last_minute=%d symbols=%d write_errors=%d",
@@ -307,7 +305,7 @@ def _encode_and_write(
     """Runs in the executor: encode each snapshot and derive its series row, then write everything as one
     batch.
 
-    A snapshot that cannot be encoded becomes a gap ("serialize_error") so the others keep their second.
+    A snapshot that cannot be encoded becomes a gap (SERIALIZE_ERROR) so the others keep their second.
     Returns the snapshots and gaps written."""
     good: list[OrderBookSnapshot] = []
     rows: list[tuple[str, int, bytes]] = []
@@ -319,7 +317,7 @@ def _encode_and_write(
             row = series_from_snapshot(snap).to_bytes()
         except Exception as exc:
             log.error("failed to serialize snapshot symbol=%s timestamp=%d error=%s", snap.symbol, snap.timestamp, exc)
-            gaps.append(GapRecord(snap.symbol, snap.timestamp, "serialize_error"))
+            gaps.append(GapRecord(snap.symbol, snap.timestamp, GapReason.SERIALIZE_ERROR))
             continue
         good.append(snap)
         rows.append((snap.symbol, snap.timestamp, value))

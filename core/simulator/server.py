@@ -7,12 +7,15 @@ connection has its own send queue and writer task, so a slow reader never delays
 
 Markets move from `start()` to `stop()` whether or not anyone is subscribed, so update ids are
 contiguous per symbol and the true book is always `market(symbol).book_at(id)`.
+
+Every task is started through core.tasks.spawn (a shared helper, not the client side): a generator that
+fails is logged with its traceback (its symbol stops moving); a writer that fails is logged and its
+connection dropped, so the client reconnects instead of waiting on a silent socket.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import email.utils
 import logging
 import time
@@ -34,6 +37,7 @@ from core.simulator.faults import Faults
 from core.simulator.market import SyntheticMarket, market_for
 from core.simulator.rest import WEIGHT_LIMIT, RestApi, RestReply
 from core.simulator.streams import InvalidPath, Session, Stream, parse_ws_path
+from core.tasks import cancel_and_wait, spawn
 
 log = logging.getLogger(__name__)
 
@@ -189,10 +193,7 @@ class ExchangeSimulator:
         log.info("simulator started ws_url=%s symbols=%s", self.ws_url, ",".join(self._markets))
 
     async def stop(self) -> None:
-        tasks = [*self._generators.values(), *self._background]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait({*self._generators.values(), *self._background})
         self._generators.clear()
         if self._server is not None:
             self._server.close()
@@ -246,9 +247,9 @@ class ExchangeSimulator:
     # ---- market generation and fan-out ------------------------------------------------------------
 
     def _start_generator(self, symbol: str) -> None:
-        task = asyncio.create_task(self._run_market(symbol), name=f"sim-market-{symbol}")
-        task.add_done_callback(_log_crash)
-        self._generators[symbol] = task
+        self._generators[symbol] = spawn(
+            self._run_market(symbol), f"sim-market-{symbol}", tasks=self._background
+        )
 
     async def _run_market(self, symbol: str) -> None:
         loop = asyncio.get_running_loop()
@@ -367,7 +368,9 @@ class ExchangeSimulator:
         self._stats.connections_opened += 1
         self._stats.connections_open += 1
         loop = asyncio.get_running_loop()
-        writer = asyncio.create_task(self._write(client))
+        writer = spawn(
+            self._write(client), "sim-writer", on_failure=lambda _s, _e: client.ws.transport.abort()
+        )
         expiry = None
         if self.max_connection_age is not None:
             expiry = loop.call_later(self.max_connection_age, self._expire, client)
@@ -388,9 +391,7 @@ class ExchangeSimulator:
             self._stats.connections_open -= 1
             if expiry is not None:
                 expiry.cancel()
-            writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await writer
+            await cancel_and_wait([writer])
             log.debug("ws closed peer=%s code=%s", ws.remote_address, ws.close_code)
 
     async def _write(self, client: _Client) -> None:
@@ -411,9 +412,7 @@ class ExchangeSimulator:
         self._spawn(client.ws.close(1001, "Connection lifetime expired"))
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
-        task = asyncio.create_task(coro)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        spawn(coro, "sim-close", tasks=self._background)
 
     # ---- connection faults (called by Faults) ---------------------------------------------------
 
@@ -443,8 +442,9 @@ class ExchangeSimulator:
 
 
 def _garbage(index: int, stream_name: str, client: _Client) -> bytes:
-    """Broken frames in turn: truncated JSON, not JSON at all, and a depthUpdate of the wrong types."""
-    kind = index % 3
+    """Broken frames in turn: truncated JSON, not JSON at all, a depthUpdate of the wrong types, and a control
+    error whose code is not a number."""
+    kind = index % 4
     if kind == 0:
         whole = client.frame(
             stream_name, b'{"e":"depthUpdate","E":1,"s":"BTCUSDT","U":1,"u":2,"b":[],"a":[]}'
@@ -452,8 +452,10 @@ def _garbage(index: int, stream_name: str, client: _Client) -> bytes:
         return whole[: len(whole) // 2]
     if kind == 1:
         return b"this is not JSON"
-    wrong = b'{"e":"depthUpdate","E":"soon","s":"BTCUSDT","U":"one","u":null,"b":"oops","a":[["1"]]}'
-    return client.frame(stream_name, wrong)
+    if kind == 2:
+        wrong = b'{"e":"depthUpdate","E":"soon","s":"BTCUSDT","U":"one","u":null,"b":"oops","a":[["1"]]}'
+        return client.frame(stream_name, wrong)
+    return b'{"code":"not a number","msg":"Invalid request","id":null}'  # control answers are never wrapped
 
 
 def _http_response(reply: RestReply) -> Response:
@@ -466,11 +468,6 @@ def _http_response(reply: RestReply) -> Response:
         ]
     )
     return Response(reply.status, HTTPStatus(reply.status).phrase, headers, reply.body)
-
-
-def _log_crash(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("market generator crashed task=%s", task.get_name(), exc_info=task.exception())
 
 
 async def serve_forever(

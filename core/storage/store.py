@@ -7,7 +7,7 @@ so `BTCUSD` never matches `BTCUSDT`).
     default   SYMBOL:TS         -> snapshot, MessagePack [bids, asks, update_id, timestamp]: the contract.
                                    Nothing else is ever written here: a contract reader sees only snapshots.
     meta      counter:SYMBOL    -> MessagePack [count, first_ts, last_ts] of that symbol's snapshots
-    gaps      SYMBOL:TS         -> UTF-8 reason a second was not recorded ("syncing", "disconnected", ...)
+    gaps      SYMBOL:TS         -> UTF-8 reason a second was not recorded: a GapReason value ("syncing", ...)
     sessions  TS:NNN            -> MessagePack [start_ts, [symbols], end_ts | nil, end_reason | nil];
                                    TS is the start second, NNN a 3-digit sequence within that second
     series    SYMBOL:TS         -> one per-second derived row, opaque bytes owned by the caller
@@ -38,7 +38,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, TypeVar
 
-import msgpack
 from rocksdict import (
     AccessType,
     ColumnFamily,
@@ -49,8 +48,9 @@ from rocksdict import (
     WriteOptions,
 )
 
-from core.storage import keys
-from core.storage.gaps import GapRecord
+from core.storage import counters, keys
+from core.storage.counters import Counter
+from core.storage.gaps import GapReason, GapRecord
 from core.storage.keys import MAX_TIMESTAMP, snapshot_key
 from core.storage.retention import RetentionPolicy
 from core.storage.sessions import SessionRecord, pack_session, session_key, unpack_session
@@ -67,7 +67,6 @@ SESSIONS_CF = "sessions"
 SERIES_CF = "series"
 OWN_CFS = (META_CF, GAPS_CF, SESSIONS_CF, SERIES_CF)
 
-_COUNTER_PREFIX = b"counter:"
 _LOCK_MESSAGE = re.compile(r"\bLOCK\b|lock hold by current process")
 
 
@@ -92,13 +91,6 @@ class StorageOptions:
             raise ValueError(f"unknown compression {self.compression!r}")
 
 
-@dataclass(frozen=True, slots=True)
-class _Counter:
-    count: int
-    first: int
-    last: int
-
-
 class SnapshotStorage:
     """The one handle on a Depthbook database. Writes are serialised by a lock; reads may run concurrently."""
 
@@ -117,7 +109,7 @@ class SnapshotStorage:
         self.mode = mode
         self.options = options or StorageOptions()
         self._write_lock = threading.Lock()
-        self._counters: dict[str, _Counter] = {}  # writer only: the authoritative counters
+        self._counters: dict[str, Counter] = {}  # writer only: the authoritative counters
         self._open_session: SessionRecord | None = None
         self._open_session_key: bytes | None = None
         self._secondary_dir: str | None = None
@@ -316,7 +308,8 @@ class SnapshotStorage:
         view = self._views.get(GAPS_CF)
         if view is None:
             return []
-        return [GapRecord(symbol, ts, reason.decode()) for ts, reason in keys.scan(view, symbol, start, end)]
+        scan = keys.scan(view, symbol, start, end)
+        return [GapRecord(symbol, ts, GapReason.from_stored(reason)) for ts, reason in scan]
 
     def series(self, symbol: str, start: int, end: int) -> Iterator[tuple[int, bytes]]:
         view = self._views.get(SERIES_CF)
@@ -409,7 +402,7 @@ class SnapshotStorage:
             counter = self._counters.get(symbol)
             if counter is not None and deleted:
                 remaining = keys.edges(self._db, symbol, from_key=end_key)
-                counter = _Counter(counter.count - deleted, remaining[0], counter.last) if remaining else None
+                counter = Counter(counter.count - deleted, remaining[0], counter.last) if remaining else None
                 self._put_counter(batch, symbol, counter)
             self._commit(batch)
             if counter is None:
@@ -479,14 +472,14 @@ class SnapshotStorage:
         with self._write_lock:
             self._reopen_if_failed()
             batch = WriteBatch(raw_mode=True)
-            changed: dict[str, _Counter] = {}
+            changed: dict[str, Counter] = {}
             written: set[bytes] = set()
             for symbol, ts, value in rows:
                 key = snapshot_key(symbol, ts)
                 batch.put(key, value)
                 counter = changed.get(symbol) or self._counters.get(symbol)
                 if key not in written and not self._exists(key, ts, counter):
-                    changed[symbol] = _count_one_more(counter, ts)
+                    changed[symbol] = counters.plus_one(counter, ts)
                 written.add(key)
             for symbol, counter in changed.items():
                 self._put_counter(batch, symbol, counter)
@@ -499,20 +492,18 @@ class SnapshotStorage:
             self._commit(batch)
             self._counters.update(changed)  # only once the batch is on disk
 
-    def _exists(self, key: bytes, ts: int, counter: _Counter | None) -> bool:
+    def _exists(self, key: bytes, ts: int, counter: Counter | None) -> bool:
         # Recording moves forward in time, so a second outside [first, last] is new without a lookup.
         if counter is None or not counter.first <= ts <= counter.last:
             return False
         return self._db.get(key) is not None
 
-    def _put_counter(self, batch: WriteBatch, symbol: str, counter: _Counter | None) -> None:
-        key = _COUNTER_PREFIX + symbol.encode("ascii")
+    def _put_counter(self, batch: WriteBatch, symbol: str, counter: Counter | None) -> None:
+        key = counters.counter_key(symbol)
         if counter is None:
             batch.delete(key, self._handles[META_CF])
         else:
-            batch.put(
-                key, msgpack.packb((counter.count, counter.first, counter.last)), self._handles[META_CF]
-            )
+            batch.put(key, counters.pack(counter), self._handles[META_CF])
 
     def _reopen_if_failed(self) -> None:
         if self._user_closed:
@@ -545,39 +536,20 @@ class SnapshotStorage:
 
     # ---- counters ----
 
-    def _stored_counters(self) -> dict[str, _Counter]:
+    def _stored_counter(self, symbol: str) -> Counter | None:
         view = self._views.get(META_CF)
-        if view is None:
-            return {}
-        counters = {}
-        for key, value in view.items(from_key=_COUNTER_PREFIX):
-            if not key.startswith(_COUNTER_PREFIX):
-                break
-            counters[key[len(_COUNTER_PREFIX) :].decode("ascii")] = _Counter(*msgpack.unpackb(value))
-        return counters
+        return counters.read_one(view, symbol) if view is not None else None
 
-    def _stored_counter(self, symbol: str) -> _Counter | None:
-        view = self._views.get(META_CF)
-        value = view.get(_COUNTER_PREFIX + symbol.encode("ascii")) if view is not None else None
-        return _Counter(*msgpack.unpackb(value)) if value is not None else None
-
-    def _checked_counter(self, symbol: str, stored: _Counter | None) -> _Counter:
-        """The stored counter if it still matches the data's first and last second, else a fresh count."""
-        edges = keys.edges(self._db, symbol)
-        if edges is None:
-            return _Counter(0, 0, 0)
-        if stored is not None and (stored.first, stored.last) == edges:
-            return stored
-        prefix = symbol.encode("ascii") + b":"
-        count = sum(1 for _ in keys.scan_keys(self._db, prefix, prefix, prefix[:-1] + b";"))
-        return _Counter(count, *edges)
+    def _checked_counter(self, symbol: str, stored: Counter | None) -> Counter:
+        return counters.checked(self._db, symbol, stored)
 
     def _load_counters(self) -> None:
-        stored = self._stored_counters()
+        view = self._views.get(META_CF)
+        stored = counters.read_all(view) if view is not None else {}
         batch = WriteBatch(raw_mode=True)
         symbols = self.symbols()
         for symbol in symbols:
-            counter = self._checked_counter(symbol, stored.get(symbol))
+            counter = counters.checked(self._db, symbol, stored.get(symbol))
             if counter != stored.get(symbol):
                 log.info("counted snapshots symbol=%s count=%s", symbol, counter.count)
                 self._put_counter(batch, symbol, counter)
@@ -586,11 +558,3 @@ class SnapshotStorage:
             self._put_counter(batch, symbol, None)
         if not batch.is_empty():
             self._commit(batch)
-
-
-def _count_one_more(counter: _Counter | None, ts: int) -> _Counter:
-    if counter is None:
-        return _Counter(1, ts, ts)
-    return _Counter(counter.count + 1, min(counter.first, ts), max(counter.last, ts))
-
-

@@ -8,16 +8,15 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 
+from core.market.wire import Level
+from core.storage.snapshot import SNAPSHOT_DEPTH
 from gui.formatting import common_decimals, trim_to
-from gui.values import Level
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 
 BAR_ROLE = Qt.ItemDataRole.UserRole + 1  # float 0..1: the bar the delegate draws behind the text
 SIDE_ROLE = Qt.ItemDataRole.UserRole + 2  # Side of the row
 TOUCH_ROLE = Qt.ItemDataRole.UserRole + 3  # True on the best bid row (the delegate draws the spread line)
-
-DEFAULT_DEPTH = 20
 
 
 class Side(enum.StrEnum):
@@ -45,9 +44,11 @@ class _Row:
 
 
 class LadderModel(QAbstractTableModel):
-    """Rows: the `depth` best asks (highest first, best ask last), then the `depth` best bids."""
+    """Rows: the `depth` best asks (highest first, best ask last), then the `depth` best bids.
 
-    def __init__(self, depth: int = DEFAULT_DEPTH, parent=None) -> None:
+    The live and the recorded ladder both show the top of a snapshot: SNAPSHOT_DEPTH levels a side."""
+
+    def __init__(self, depth: int = SNAPSHOT_DEPTH, parent=None) -> None:
         super().__init__(parent)
         self.depth = depth
         self._rows: list[_Row] = []

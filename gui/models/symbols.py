@@ -203,7 +203,7 @@ class SymbolTableModel(QAbstractTableModel):
     @staticmethod
     def _tooltip(row: SymbolRow, col: Column) -> str:
         if col == Column.STATE:
-            return f"{row.state}: {row.reason}" if row.reason else str(row.state)
+            return f"{row.state}: {row.why}"
         if col == Column.RECORD and not row.can_record:
             return "Recording is off: the database is not open for writing."
         if col == Column.RECORD:

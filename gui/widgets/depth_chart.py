@@ -8,7 +8,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QWidget
 
-from gui.values import Level, ThemeColors
+from core.market.wire import Level
+from gui.values import ThemeColors
 from gui.widgets.plot_style import color_axes, quiet_plot
 
 

@@ -6,6 +6,7 @@ import math
 
 from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
+from core.storage.snapshot import SNAPSHOT_DEPTH
 from gui.formatting import decimals_of, fmt_float, fmt_sig
 from gui.values import DisplayState, LiveFrame, ThemeColors
 
@@ -113,7 +114,7 @@ class BookHeader(QFrame):
         share = m.bid_volume / (m.bid_volume + m.ask_volume) if m.bid_volume + m.ask_volume > 0 else math.nan
         color = c.bid if ratio > 1 else c.ask if ratio < 1 else None
         self.metrics["Imbalance"].set(
-            f"{ratio:.2f}", f"bid/ask top 20 · {fmt_float(share * 100, 0)} % bid", color
+            f"{ratio:.2f}", f"bid/ask top {SNAPSHOT_DEPTH} · {fmt_float(share * 100, 0)} % bid", color
         )
 
     def _set_badge(self, state: DisplayState) -> None:

@@ -1,20 +1,30 @@
-"""The details card under the symbols table: the selected book's health and its recording."""
+"""The details card under the symbols table: the selected book's health, the connection and the recording.
+
+Every counter the core keeps for a book, the connection and the recorder is shown here (the rest of the
+window shows states, rates and errors, not counts).
+"""
 
 from __future__ import annotations
 
 from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QVBoxLayout, QWidget
 
-from gui.formatting import fmt_count, fmt_percent, fmt_span
+from gui.formatting import fmt_clock, fmt_count, fmt_percent, fmt_span
 from gui.values import SymbolDetail, ThemeColors
 
 FIELDS = (
     ("Book", "state", "Sync state and why"),
     ("", "levels", "Price levels held on each side"),
     ("", "update_id", "Last applied update id"),
-    ("", "events", "Diff events applied since subscribing"),
+    ("", "events", "Diff events applied since subscribing, and the exchange time of the last one"),
     ("", "sequence", "Update-id gaps detected; each one re-synced from a fresh snapshot"),
+    ("", "bad_data", "Crossed books (each one re-synced) and malformed price levels, in events or snapshots"),
+    ("", "snapshots", "REST snapshots requested, and those too old (older than the stream: fetched again)"),
+    ("Connection", "streams", "Streams on the connection, one per followed symbol (every symbol)"),
+    ("", "reconnects", "Reconnects after a drop, and planned rotations before the 24 h limit (no gap)"),
+    ("", "stream_errors", "Malformed frames ignored, and snapshot requests that failed (every symbol)"),
     ("Recording", "recording", "Whether this symbol is recorded now"),
     ("", "session", "Snapshots stored and seconds missed since the app started"),
+    ("", "ticks", "Recorder ticks in this run, failed writes (retried), ticks lost to a full backlog"),
     ("", "database", "Snapshots of this symbol in the database"),
     ("", "span", "First and last stored second"),
 )
@@ -24,8 +34,14 @@ NAMES = {
     "update_id": "Update id",
     "events": "Events",
     "sequence": "Gaps / resyncs",
+    "bad_data": "Bad data",
+    "snapshots": "Snapshots",
+    "streams": "Streams",
+    "reconnects": "Reconnects",
+    "stream_errors": "Errors",
     "recording": "Recording",
     "session": "This session",
+    "ticks": "Ticks",
     "database": "Database",
     "span": "Stored span",
 }
@@ -74,12 +90,26 @@ class SymbolDetails(QFrame):
             return
         self.title.setText(f"{d.symbol} details")
         color = self.colors.state_colors.get(str(d.state), self.colors.muted)
-        reason = f" · {d.reason}" if d.reason else ""
-        self.values["state"].setText(f'<span style="color:{color}">● {d.state}</span>{reason}')
+        self.values["state"].setText(f'<span style="color:{color}">● {d.state}</span> · {d.why}')
         self.values["levels"].setText(f"{d.bid_levels:,} bids · {d.ask_levels:,} asks")
         self.values["update_id"].setText(f"{d.last_update_id:,}" if d.last_update_id else "—")
-        self.values["events"].setText(f"{d.events_applied:,}")
+        last = f" · last {fmt_clock(d.last_event_time // 1000)}" if d.last_event_time else ""
+        self.values["events"].setText(f"{d.events_applied:,}{last}")
         self.values["sequence"].setText(f"{d.sequence_gaps:,} / {d.resyncs:,}")
+        self.values["bad_data"].setText(f"{d.crossed_books:,} crossed · {d.bad_levels:,} malformed")
+        self.values["snapshots"].setText(
+            f"{d.snapshots_requested:,} requested · {d.snapshots_too_old:,} too old"
+        )
+        # Connection-wide (one connection streams every symbol); None before the feed exists.
+        self.values["streams"].setText(_count(d.streams))
+        self.values["reconnects"].setText(
+            "—" if d.reconnects is None else f"{d.reconnects:,} dropped · {d.rotations or 0:,} rotated"
+        )
+        self.values["stream_errors"].setText(
+            "—"
+            if d.bad_frames is None
+            else f"{_n(d.bad_frames, 'frame')} · {_n(d.snapshot_errors or 0, 'snapshot')}"
+        )
         if not d.can_record:
             recording = "off (the database is not open for writing)"
         else:
@@ -90,10 +120,24 @@ class SymbolDetails(QFrame):
         else:
             total = d.session_stored + (d.session_gaps or 0)
             share = fmt_percent(d.session_stored / total) if total else "—"
-            gap = f" (last: {d.last_gap_reason})" if d.session_gaps and d.last_gap_reason else ""
+            gap = f" (last: {d.last_gap_reason.text})" if d.session_gaps and d.last_gap_reason else ""
             waited = f" · started after {d.session_waiting:,} s of syncing" if d.session_waiting else ""
             self.values["session"].setText(
                 f"{d.session_stored:,} stored · {d.session_gaps or 0:,} missed{gap} · {share}{waited}"
             )
+        self.values["ticks"].setText(
+            "—"
+            if d.ticks is None
+            else f"{d.ticks:,} · {d.write_errors or 0:,} failed · {d.ticks_lost or 0:,} lost"
+        )
         self.values["database"].setText(f"{fmt_count(d.stored_total)} snapshots")
         self.values["span"].setText(fmt_span(d.first_stored, d.last_stored))
+
+
+def _n(count: int, noun: str) -> str:
+    """`3 frames`, `1 frame`."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
+def _count(value: int | None) -> str:
+    return "—" if value is None else f"{value:,}"

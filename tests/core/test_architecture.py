@@ -1,4 +1,5 @@
-"""Architecture rule 1: core never imports Qt; headless commands run without it."""
+"""The architecture's rules: the import-linter contracts hold, core never imports Qt, headless commands run
+without it, and core keeps a handful of top-level modules."""
 
 import pkgutil
 import subprocess
@@ -43,3 +44,16 @@ def test_headless_commands_do_not_load_qt(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "2 []"  # exit status 2: there is no database there, said in one line
     assert result.stderr.strip() == f"depthbook: there is no database at {tmp_path / 'none'} (record something first, or pass --db)"
+
+
+def test_import_contracts_hold_and_there_is_no_cycle():
+    """The layers, the simulator's independence, the views' limits and acyclicity (pyproject.toml)."""
+    lint = Path(sys.executable).with_name("lint-imports")
+    result = subprocess.run([str(lint)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "0 broken" in result.stdout
+
+
+def test_core_has_a_handful_of_top_level_modules():
+    modules = sorted(p.name for p in (ROOT / "core").glob("*.py") if p.name != "__init__.py")
+    assert len(modules) <= 6, modules

@@ -9,6 +9,7 @@ from core.market.book_sync import (
     GapDetected,
     RequestSnapshot,
     StateChanged,
+    SyncReason,
     SyncState,
 )
 from core.market.wire import DepthSnapshot, DepthUpdate
@@ -97,7 +98,7 @@ def test_live_update_procedure(event, outcome):
         assert kinds(actions) == ["BookChanged"]
     elif outcome == "ignored":
         assert sync.is_live and sync.book.last_update_id == 15 and actions == []
-        assert sync.counters.events_ignored_stale == 1
+        assert sync.counters.events_applied == 0  # the snapshot covered the buffered event, and this one
     else:
         assert sync.state is SyncState.RESYNCING
         assert GapDetected("BTCUSDT", expected=16, got=17) in actions
@@ -124,7 +125,7 @@ def test_crossed_book_resyncs():
     actions = sync.on_event(ev(13, 13, bids=[["102.00000000", "1.00000000"]]), now=1)
     assert sync.state is SyncState.RESYNCING
     assert sync.counters.crossed_books == 1
-    assert any(isinstance(a, StateChanged) and a.reason == "crossed book" for a in actions)
+    assert any(isinstance(a, StateChanged) and a.reason is SyncReason.CROSSED_BOOK for a in actions)
 
 
 def test_malformed_level_resyncs_instead_of_corrupting():
@@ -132,8 +133,8 @@ def test_malformed_level_resyncs_instead_of_corrupting():
     sync.on_event(ev(10, 12), now=0)
     sync.on_snapshot(snap(12), now=0)
     sync.on_event(ev(13, 13, bids=[["oops", "1"]]), now=1)
-    assert sync.state is SyncState.RESYNCING
-    assert sync.counters.bad_levels == 1
+    assert sync.state is SyncState.RESYNCING and sync.reason is SyncReason.MALFORMED_LEVEL
+    assert sync.counters.bad_levels == 1 and sync.counters.resyncs == 1
 
 
 def test_gap_inside_the_buffer_keeps_only_what_follows_it():
@@ -154,8 +155,10 @@ def test_silence_makes_a_live_book_stale_and_a_contiguous_event_revives_it():
     assert sync.check_silence(now=5, max_silence=10) == []
     actions = sync.check_silence(now=10.5, max_silence=10)
     assert sync.state is SyncState.STALE and kinds(actions) == ["StateChanged"]
+    assert actions[0].reason is SyncReason.SILENT
     actions = sync.on_event(ev(13, 14), now=11)
     assert sync.is_live and kinds(actions) == ["StateChanged", "BookChanged"]
+    assert sync.reason is SyncReason.STREAM_RESUMED
 
 
 def test_disconnect_marks_stale_and_a_gap_after_reconnect_resyncs():
@@ -163,9 +166,9 @@ def test_disconnect_marks_stale_and_a_gap_after_reconnect_resyncs():
     sync.on_event(ev(10, 12), now=0)
     sync.on_snapshot(snap(12), now=0)
     sync.on_connection_lost(now=1)
-    assert sync.state is SyncState.STALE and sync.reason == "disconnected"
+    assert sync.state is SyncState.STALE and sync.reason is SyncReason.DISCONNECTED
     sync.on_event(ev(40, 41), now=2)
-    assert sync.state is SyncState.RESYNCING
+    assert sync.state is SyncState.RESYNCING and sync.reason is SyncReason.GAP
 
 
 def test_late_snapshot_is_ignored_when_live():
@@ -180,8 +183,24 @@ def test_restart_discards_everything():
     sync = BookSync("BTCUSDT")
     sync.on_event(ev(10, 12), now=0)
     sync.on_snapshot(snap(12), now=0)
-    sync.restart("resubscribed")
+    actions = sync.restart()
     assert sync.state is SyncState.BUFFERING and sync.book.is_empty()
+    assert actions == [StateChanged("BTCUSDT", SyncState.LIVE, SyncState.BUFFERING, SyncReason.RESTARTED)]
+
+
+def test_every_state_change_says_why_with_a_reason_and_its_text():
+    sync = BookSync("BTCUSDT")
+    assert sync.reason is SyncReason.FIRST_EVENT_AWAITED
+    changes = [a for a in sync.on_event(ev(10, 12), now=0) if isinstance(a, StateChanged)]
+    changes += [a for a in sync.on_snapshot(snap(12), now=0) if isinstance(a, StateChanged)]
+    assert [(c.new, c.reason) for c in changes] == [
+        (SyncState.SYNCING, SyncReason.SNAPSHOT_REQUESTED),
+        (SyncState.LIVE, SyncReason.SNAPSHOT_APPLIED),
+    ]
+    # Logs carry the value, people read the text; every reason has one.
+    assert f"{SyncReason.SNAPSHOT_APPLIED}" == "snapshot_applied"
+    assert SyncReason.SNAPSHOT_APPLIED.text == "snapshot applied"
+    assert all(reason.text for reason in SyncReason)
 
 
 # --- USD-M futures: continuity by pu -------------------------------------------------------------

@@ -15,7 +15,7 @@ import pytest
 from core.cli.export import export_columns
 from core.simulator.market import SyntheticMarket
 from core.simulator.server import ExchangeSimulator
-from core.storage.gaps import GapRecord
+from core.storage.gaps import GapReason, GapRecord
 from core.storage.snapshot import OrderBookSnapshot
 from core.storage.store import SnapshotStorage
 
@@ -40,7 +40,7 @@ def recorded_db(tmp_path) -> Path:
                 market.next_event(i * 1000)
             ts = START + i
             if 50 <= i < 53:
-                storage.put_tick([], [GapRecord("BTCUSDT", ts, "disconnected")])
+                storage.put_tick([], [GapRecord("BTCUSDT", ts, GapReason.DISCONNECTED)])
                 continue
             raw = market.snapshot(20)
             snap = OrderBookSnapshot(
@@ -151,26 +151,44 @@ def _stored(line: str) -> int:
     return int(part.split("=")[1])
 
 
+async def _read_until_stored(stream: asyncio.StreamReader, at_least: dict[str, int], timeout: float) -> dict[str, int]:
+    """Read the recorder's status lines until each symbol's says at least `at_least[symbol]` snapshots are
+    stored (written to the database); returns the last figure each symbol's line gave."""
+    stored = dict.fromkeys(at_least, 0)
+
+    def enough(line: str) -> bool:
+        symbol = next(iter(line.split()), "")
+        if symbol in stored:
+            stored[symbol] = _stored(line)
+        return all(stored[s] >= n for s, n in at_least.items())
+
+    await _read_until(stream, enough, timeout)
+    return stored
+
+
 @pytest.mark.asyncio
 async def test_record_stops_cleanly_on_sigint_then_survives_kill_9(tmp_path):
     db = tmp_path / "db"
     async with ExchangeSimulator(symbols=["BTCUSDT", "ETHUSDT"], seed=2, interval_ms=50) as sim:
         proc = await _start_recorder(sim, db)
-        await _read_until(proc.stdout, lambda line: line.startswith("ETHUSDT") and _stored(line) >= 3, 30)
+        # Both symbols' status lines say 3 snapshots are written before the signal goes out (the two books
+        # go live at different moments, so one symbol's line says nothing of the other's).
+        reported = await _read_until_stored(proc.stdout, {"BTCUSDT": 3, "ETHUSDT": 3}, 30)
         proc.send_signal(signal.SIGINT)
         assert await asyncio.wait_for(proc.wait(), 15) == 0
         assert b"Traceback" not in await proc.stderr.read()
         with SnapshotStorage.open(db, mode="read_only") as storage:
             after_sigint = {s: storage.count(s) for s in ("BTCUSDT", "ETHUSDT")}
+            assert all(after_sigint[s] >= reported[s] for s in reported), (after_sigint, reported)
             assert min(after_sigint.values()) >= 3
             assert storage.sessions()[-1].end_reason == "stopped"
 
         proc = await _start_recorder(sim, db)
-        await _read_until(proc.stdout, lambda line: line.startswith("BTCUSDT") and _stored(line) >= 3, 30)
+        reported = await _read_until_stored(proc.stdout, {"BTCUSDT": 3}, 30)
         proc.kill()  # SIGKILL: no chance to flush or close
         await proc.wait()
     with SnapshotStorage.open(db, mode="writer") as storage:  # opens with no repair step
-        assert storage.count("BTCUSDT") >= after_sigint["BTCUSDT"] + 3
+        assert storage.count("BTCUSDT") >= after_sigint["BTCUSDT"] + reported["BTCUSDT"] >= after_sigint["BTCUSDT"] + 3
         seconds = [ts for ts, _ in storage.range("BTCUSDT", 0, 9_999_999_999)]
         assert storage.count("BTCUSDT") == len(seconds)
         assert storage.sessions()[-1].end_reason == "interrupted"
@@ -201,6 +219,24 @@ def test_record_names_an_unknown_symbol(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+def test_record_stops_with_one_sentence_and_exit_1_when_the_feed_cannot_go_on(tmp_path):
+    """A stream address that can never work halts the feed: record says so on stderr and exits 1, not hangs."""
+
+    async def run() -> subprocess.CompletedProcess:
+        async with ExchangeSimulator(symbols=["BTCUSDT"], seed=2) as sim:
+            return await asyncio.to_thread(
+                depthbook, "record", "--symbols", "BTCUSDT", "--db", str(tmp_path / "db"),
+                "--ws-url", "ws://127.0.0.1:99999", "--rest-url", sim.rest_url, "--log-level", "ERROR",
+            )  # fmt: skip
+
+    result = asyncio.run(run())
+    assert result.returncode == 1
+    assert "depthbook: The stream address ws://127.0.0.1:99999 is not a valid WebSocket URL." in result.stderr
+    assert "Traceback" not in result.stderr
+    with SnapshotStorage.open(tmp_path / "db", mode="read_only") as storage:  # the session was closed cleanly
+        assert storage.sessions()[-1].end_reason == "stopped"
+
+
 def test_record_takes_at_most_200_symbols():
     symbols = ",".join(f"S{i:03d}USDT" for i in range(201))
     result = depthbook("record", "--symbols", symbols, "--ws-url", "ws://127.0.0.1:9", "--rest-url", "http://127.0.0.1:9")
@@ -212,19 +248,26 @@ def test_record_takes_at_most_200_symbols():
 async def test_record_ends_after_its_duration_and_on_sigterm_and_others_read_meanwhile(tmp_path):
     db = tmp_path / "db"
     async with ExchangeSimulator(symbols=["BTCUSDT", "ETHUSDT"], seed=4, interval_ms=50) as sim:
-        proc = await _start_recorder(sim, db, "--duration", "4")
-        assert await asyncio.wait_for(proc.wait(), 30) == 0
+        proc = await _start_recorder(sim, db, "--duration", "2")
+        assert await asyncio.wait_for(proc.wait(), 30) == 0  # it ends by itself
+        reported = dict.fromkeys(("BTCUSDT", "ETHUSDT"), 0)
+        for line in (await proc.stdout.read()).decode().splitlines():
+            if line.split()[:1] in (["BTCUSDT"], ["ETHUSDT"]):
+                reported[line.split()[0]] = _stored(line)
         with SnapshotStorage.open(db, mode="read_only") as storage:
             first_run = storage.count("BTCUSDT")
-            assert first_run >= 1 and storage.sessions()[-1].end_reason == "stopped"
+            assert first_run >= reported["BTCUSDT"]  # everything its last status line counted is on disk
+            session = storage.sessions()[-1]
+            assert session.end_reason == "stopped"
+            assert session.end - session.start >= 1  # it recorded for its duration, less the start-up
 
         proc = await _start_recorder(sim, db)
-        await _read_until(proc.stdout, lambda line: line.startswith("ETHUSDT") and _stored(line) >= 2, 30)
+        await _read_until_stored(proc.stdout, {"BTCUSDT": 2, "ETHUSDT": 2}, 30)
         # Another process reads the database while this one records into it.
         stats = await asyncio.to_thread(depthbook, "stats", "--db", str(db), "--json")
         assert stats.returncode == 0, stats.stderr
         counts = {row["symbol"]: row["count"] for row in json.loads(stats.stdout)}
-        assert counts["BTCUSDT"] >= first_run + 1 and counts["ETHUSDT"] >= 2
+        assert counts["BTCUSDT"] >= first_run + 2 and counts["ETHUSDT"] >= 2
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), 15) == 0
         assert b"Traceback" not in await proc.stderr.read()

@@ -4,7 +4,7 @@ import pytest
 from core.analysis.history import History
 from core.analysis.series import series_from_snapshot
 from core.simulator.market import SyntheticMarket
-from core.storage.gaps import GapRecord
+from core.storage.gaps import GapReason, GapRecord
 from core.storage.snapshot import OrderBookSnapshot
 from core.storage.store import SnapshotStorage
 
@@ -39,7 +39,7 @@ def storage(tmp_path):
             i = snap.timestamp - START
             if 20 <= i < 25:
                 if i < 23:
-                    store.put_tick([], [GapRecord("BTCUSDT", snap.timestamp, "disconnected")])
+                    store.put_tick([], [GapRecord("BTCUSDT", snap.timestamp, GapReason.DISCONNECTED)])
                 continue
             store.put_tick([snap], [], [("BTCUSDT", snap.timestamp, series_from_snapshot(snap).to_bytes())])
         store.snaps = snaps
@@ -77,7 +77,7 @@ def test_coverage_runs_and_reasons(storage):
     cov = History(storage).coverage("BTCUSDT", START, START + 59)
     assert cov.present == [(START, START + 19), (START + 25, START + 59)]
     assert cov.missing == [(START + 20, START + 24)]
-    assert [g.reason for g in cov.gaps] == ["disconnected"] * 3
+    assert [g.reason for g in cov.gaps] == [GapReason.DISCONNECTED] * 3
     assert cov.completeness_pct == pytest.approx(100 * 55 / 60)
 
 

@@ -6,9 +6,6 @@ scaled down (events every 20 ms, watchdogs of about a second) so the whole file 
 
 from __future__ import annotations
 
-import asyncio
-import time
-
 import pytest
 import pytest_asyncio
 
@@ -18,17 +15,9 @@ from core.feed.manager import ManagerConfig, OrderBookManager, SubscriptionLimit
 from core.market.book_sync import SyncState
 from core.market.wire import decimal_ticks
 from core.simulator.server import ExchangeSimulator
+from tests.waiting import wait_until
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "BNBUSDT"]
-
-
-async def wait_for(condition, timeout: float = 10.0, what: str = "condition") -> None:
-    """Wait until `condition()` is true (polling the loop), or fail naming what was awaited."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 def fast_config(sim: ExchangeSimulator, **overrides) -> ManagerConfig:
@@ -80,7 +69,7 @@ def assert_matches_truth(manager: OrderBookManager, sim: ExchangeSimulator, symb
 
 
 async def all_live(manager, symbols=SYMBOLS, timeout=10.0):
-    await wait_for(lambda: all(manager.is_live(s) for s in symbols), timeout, f"{symbols} live")
+    await wait_until(lambda: all(manager.is_live(s) for s in symbols), timeout, f"{symbols} live")
 
 
 @pytest.mark.asyncio
@@ -91,7 +80,7 @@ async def test_books_go_live_and_equal_the_true_book(sim, manager):
     await all_live(manager)
     # let a few hundred events flow through, then compare at the exact update id
     start = {s: manager.status(s).events_applied for s in SYMBOLS}
-    await wait_for(lambda: all(manager.status(s).events_applied > start[s] + 20 for s in SYMBOLS))
+    await wait_until(lambda: all(manager.status(s).events_applied > start[s] + 20 for s in SYMBOLS))
     for symbol in SYMBOLS:
         assert_matches_truth(manager, sim, symbol)
         assert manager.status(symbol).gaps == 0
@@ -114,7 +103,7 @@ async def test_gap_on_one_symbol_resyncs_it_alone(sim, manager):
     await all_live(manager)
     before = {s: manager.status(s) for s in SYMBOLS}
     sim.faults.drop_events("ETHUSDT", n=2)
-    await wait_for(lambda: manager.status("ETHUSDT").resyncs > before["ETHUSDT"].resyncs, what="ETH resync")
+    await wait_until(lambda: manager.status("ETHUSDT").resyncs > before["ETHUSDT"].resyncs, what="ETH resync")
     await all_live(manager)
     for symbol in ("BTCUSDT", "BNBUSDT"):
         assert manager.status(symbol).resyncs == before[symbol].resyncs, f"{symbol} was disturbed"
@@ -131,7 +120,7 @@ async def test_duplicates_and_outdated_snapshot_are_handled(sim, manager):
     await manager.subscribe_many(SYMBOLS)
     await all_live(manager)
     sim.faults.duplicate_events(None, n=5)
-    await wait_for(lambda: manager.status("BTCUSDT").events_applied > 50)
+    await wait_until(lambda: manager.status("BTCUSDT").events_applied > 50)
     for symbol in SYMBOLS:
         assert manager.status(symbol).gaps == 0, symbol
         assert_matches_truth(manager, sim, symbol)
@@ -143,9 +132,9 @@ async def test_disconnect_reconnects_and_books_recover(sim, manager):
     await manager.subscribe_many(SYMBOLS)
     await all_live(manager)
     sim.faults.disconnect_all()
-    await wait_for(lambda: manager.connection_status().reconnects >= 1, what="a reconnect")
+    await wait_until(lambda: manager.connection_status().reconnects >= 1, what="a reconnect")
     await all_live(manager)
-    await wait_for(lambda: manager.connection_status().connected)
+    await wait_until(lambda: manager.connection_status().connected)
     for symbol in SYMBOLS:
         assert_matches_truth(manager, sim, symbol)
 
@@ -155,7 +144,7 @@ async def test_server_shutdown_frame_reconnects_at_once(sim, manager):
     await manager.subscribe_many(SYMBOLS)
     await all_live(manager)
     sim.faults.server_shutdown()
-    await wait_for(lambda: manager.connection_status().reconnects >= 1, what="a reconnect")
+    await wait_until(lambda: manager.connection_status().reconnects >= 1, what="a reconnect")
     await all_live(manager)
     for symbol in SYMBOLS:
         assert_matches_truth(manager, sim, symbol)
@@ -166,9 +155,9 @@ async def test_silent_symbol_goes_stale_then_recovers(sim, manager):
     await manager.subscribe_many(SYMBOLS)
     await all_live(manager)
     sim.faults.silence("BNBUSDT", seconds=1.6)
-    await wait_for(lambda: manager.status("BNBUSDT").state is SyncState.STALE, what="BNB stale")
+    await wait_until(lambda: manager.status("BNBUSDT").state is SyncState.STALE, what="BNB stale")
     assert manager.is_live("BTCUSDT")
-    await wait_for(lambda: manager.is_live("BNBUSDT"), what="BNB live again")
+    await wait_until(lambda: manager.is_live("BNBUSDT"), what="BNB live again")
     assert_matches_truth(manager, sim, "BNBUSDT")
 
 
@@ -177,7 +166,7 @@ async def test_silent_connection_is_replaced(sim, manager):
     await manager.subscribe_many(SYMBOLS)
     await all_live(manager)
     sim.faults.silence(None, seconds=2.5)  # every symbol: the socket itself looks dead
-    await wait_for(lambda: manager.connection_status().reconnects >= 1, what="a reconnect", timeout=10)
+    await wait_until(lambda: manager.connection_status().reconnects >= 1, what="a reconnect", timeout=10)
     await all_live(manager, timeout=15)
     for symbol in SYMBOLS:
         assert_matches_truth(manager, sim, symbol)
@@ -188,7 +177,7 @@ async def test_rate_limited_snapshots_wait_and_succeed(sim, manager):
     sim.faults.rate_limit(status=429, retry_after=1, count=1)
     await manager.subscribe("BTCUSDT")  # the symbol check meets the 429, waits and succeeds
     sim.faults.rate_limit(status=429, retry_after=1, count=1)  # and so does the first snapshot
-    await wait_for(lambda: manager.is_live("BTCUSDT"), timeout=10)
+    await wait_until(lambda: manager.is_live("BTCUSDT"), timeout=10)
     assert manager.connection_status().snapshot_errors >= 1
     assert_matches_truth(manager, sim, "BTCUSDT")
 
@@ -198,9 +187,9 @@ async def test_malformed_frames_are_logged_and_streaming_goes_on(sim, manager, c
     await manager.subscribe_many(SYMBOLS)
     await all_live(manager)
     sim.faults.malformed_frames(n=3)
-    await wait_for(lambda: manager.connection_status().bad_frames >= 3, what="bad frames counted")
+    await wait_until(lambda: manager.connection_status().bad_frames >= 3, what="bad frames counted")
     applied = manager.status("BTCUSDT").events_applied
-    await wait_for(lambda: manager.status("BTCUSDT").events_applied > applied + 10)
+    await wait_until(lambda: manager.status("BTCUSDT").events_applied > applied + 10)
     assert "malformed frame" in caplog.text
     for symbol in SYMBOLS:
         assert_matches_truth(manager, sim, symbol)
@@ -215,7 +204,7 @@ async def test_rotation_before_the_age_limit_leaves_no_gap():
         try:
             await mgr.subscribe_many(SYMBOLS)
             await all_live(mgr)
-            await wait_for(lambda: mgr.connection_status().rotations >= 3, what="three rotations", timeout=10)
+            await wait_until(lambda: mgr.connection_status().rotations >= 3, what="three rotations", timeout=10)
             assert mgr.connection_status().reconnects == 0  # never dropped by the exchange
             for symbol in SYMBOLS:
                 status = mgr.status(symbol)
@@ -234,7 +223,7 @@ async def test_full_depth_snapshot_gives_exactly_the_true_book(sim):
         await mgr.subscribe_many(SYMBOLS)
         await all_live(mgr)
         sim.faults.drop_events("BTCUSDT", n=1)
-        await wait_for(lambda: mgr.status("BTCUSDT").resyncs >= 1 and mgr.is_live("BTCUSDT"), what="resync")
+        await wait_until(lambda: mgr.status("BTCUSDT").resyncs >= 1 and mgr.is_live("BTCUSDT"), what="resync")
         for symbol in SYMBOLS:
             book = mgr.book(symbol)
             assert book.as_dicts() == sim.market(symbol).book_at(book.last_update_id)
@@ -284,7 +273,7 @@ async def test_unreachable_exchange_reports_a_sentence_and_keeps_trying():
     await mgr.start()
     try:
         await mgr.subscribe("BTCUSDT")
-        await wait_for(lambda: mgr.connection_status().last_error is not None, what="an error")
+        await wait_until(lambda: mgr.connection_status().last_error is not None, what="an error")
         error = mgr.connection_status().last_error
         assert error.startswith("Cannot reach the exchange at ws://127.0.0.1:9")
         assert mgr.status("BTCUSDT").state is SyncState.BUFFERING

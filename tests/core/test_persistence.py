@@ -3,24 +3,26 @@
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import AsyncIterator
 
 import pytest
 
 from core.feed.manager import ManagerConfig, OrderBookManager
-from core.market.book_sync import SyncState
+from core.market.book_sync import SyncReason, SyncState
+from core.recording.clock import ManualClock
 from core.recording.recorder import (
+    RETENTION_EVERY,
     SnapshotRecorder,
     _encode_and_write,
     gap_reason,
     spawn_snapshot_persistence_task,
 )
 from core.simulator.server import ExchangeSimulator
+from core.storage.gaps import GapReason
 from core.storage.retention import RetentionPolicy
 from core.storage.snapshot import OrderBookSnapshot
 from core.storage.store import SnapshotStorage, StorageOptions
-from tests.core.test_manager_sim import wait_for
+from tests.waiting import wait_until
 
 TS = 1_795_000_000
 
@@ -46,7 +48,7 @@ def idle_manager() -> OrderBookManager:
 async def test_live_books_are_stored_and_others_get_gap_records(tmp_path):
     async with simulated_manager() as manager:
         await manager.subscribe("BTCUSDT")
-        await wait_for(lambda: manager.is_live("BTCUSDT"))
+        await wait_until(lambda: manager.is_live("BTCUSDT"))
         with SnapshotStorage.open(tmp_path / "db") as storage:
             recorder = SnapshotRecorder(storage, manager, ["BTCUSDT", "ETHUSDT"])
             update_id = manager.book("BTCUSDT").last_update_id
@@ -57,7 +59,7 @@ async def test_live_books_are_stored_and_others_get_gap_records(tmp_path):
             assert [ts for ts, _ in storage.series("BTCUSDT", TS, TS)] == [TS]
             assert storage.get("ETHUSDT", TS) is None
             assert [(g.timestamp, g.reason) for g in storage.gaps("ETHUSDT", TS, TS)] == [
-                (TS, "not_subscribed")
+                (TS, GapReason.NOT_SUBSCRIBED)
             ]
             # ETHUSDT never had a live book: its second is on disk as a gap, and in the status it
             # counts as waiting for the first live book, not as data missed.
@@ -72,13 +74,13 @@ async def test_seconds_missed_after_the_first_snapshot_count_as_gaps(tmp_path):
             recorder = SnapshotRecorder(storage, manager, ["BTCUSDT"])
             await recorder.tick(TS)  # not subscribed yet: waiting
             await manager.subscribe("BTCUSDT")
-            await wait_for(lambda: manager.is_live("BTCUSDT"))
+            await wait_until(lambda: manager.is_live("BTCUSDT"))
             await recorder.tick(TS + 1)  # stored: recording is under way
             await manager.unsubscribe("BTCUSDT")
             await recorder.tick(TS + 2)  # missed
             status = recorder.status("BTCUSDT")
             assert (status.waiting, status.stored, status.gaps) == (1, 1, 1)
-            assert status.last_gap_reason == "not_subscribed"
+            assert status.last_gap_reason is GapReason.NOT_SUBSCRIBED
             assert [g.timestamp for g in storage.gaps("BTCUSDT", TS, TS + 2)] == [TS, TS + 2]
             recorder.stop_recording("BTCUSDT")
             recorder.start_recording("BTCUSDT")  # switched on again: waits for a snapshot anew
@@ -102,48 +104,66 @@ async def test_switching_recording_takes_effect_at_the_next_tick(tmp_path):
 
 @pytest.mark.asyncio
 async def test_run_ticks_on_second_boundaries_and_closes_its_session(tmp_path):
+    clock = ManualClock(TS + 0.25)
     with SnapshotStorage.open(tmp_path / "db") as storage:
-        recorder = SnapshotRecorder(storage, idle_manager(), ["BTCUSDT"])
+        recorder = SnapshotRecorder(storage, idle_manager(), ["BTCUSDT"], clock=clock)
         shutdown = asyncio.Event()
         task = asyncio.get_running_loop().create_task(recorder.run(shutdown))
-        await wait_for(lambda: recorder.ticks >= 2, 5)
+        await clock.until_sleeping()
+        await clock.advance(0.5)  # TS + 0.75: no boundary crossed yet
+        assert recorder.ticks == 0
+        await clock.advance(2)  # TS + 1 and TS + 2
+        assert recorder.ticks == 2
         recorder.start_recording("ETHUSDT")  # switched on mid-session
-        await wait_for(lambda: recorder.ticks >= 3, 5)
+        await clock.advance(1)
+        assert recorder.ticks == 3
         shutdown.set()
         await task
-        seconds = [g.timestamp for g in storage.gaps("BTCUSDT", 0, 9_999_999_999)]
-        assert seconds == list(range(seconds[0], seconds[0] + len(seconds)))  # one per second, none doubled
-        assert seconds[-1] <= time.time()
+        assert [g.timestamp for g in storage.gaps("BTCUSDT", 0, 9_999_999_999)] == [TS + 1, TS + 2, TS + 3]
+        assert [g.timestamp for g in storage.gaps("ETHUSDT", 0, 9_999_999_999)] == [TS + 3]
         session = storage.sessions()[-1]
+        assert (session.start, session.end) == (TS, TS + 3)
         assert list(session.symbols) == ["BTCUSDT", "ETHUSDT"] and session.end_reason == "stopped"
 
 
 @pytest.mark.asyncio
-async def test_retention_deletes_old_snapshots_when_recording_starts(tmp_path):
+async def test_retention_deletes_old_snapshots_when_recording_starts_then_hourly(tmp_path):
     options = StorageOptions(retention=RetentionPolicy(days=1))
-    now = int(time.time())
+    clock = ManualClock(TS)
+
+    def snapshot(update_id: int, timestamp: int) -> OrderBookSnapshot:
+        return OrderBookSnapshot("BTCUSDT", (("1.0", "1.0"),), (("2.0", "1.0"),), update_id, timestamp)
+
     with SnapshotStorage.open(tmp_path / "db", options=options) as storage:
-        old = OrderBookSnapshot("BTCUSDT", (("1.0", "1.0"),), (("2.0", "1.0"),), 1, now - 3 * 86_400)
-        recent = OrderBookSnapshot("BTCUSDT", (("1.0", "1.0"),), (("2.0", "1.0"),), 2, now - 3600)
-        storage.put_tick([old, recent])
-        recorder = SnapshotRecorder(storage, idle_manager(), [])
+        old, aging, recent = snapshot(1, TS - 3 * 86_400), snapshot(2, TS - 86_400 + 1800), snapshot(3, TS - 3600)
+        storage.put_tick([old, aging, recent])
+        recorder = SnapshotRecorder(storage, idle_manager(), [], clock=clock)
         shutdown = asyncio.Event()
         task = asyncio.get_running_loop().create_task(recorder.run(shutdown))
-        await wait_for(lambda: storage.count("BTCUSDT") == 1, 5, "retention")
+        await clock.until_sleeping(2)  # the recorder, and the retention loop after its first pass
+        assert [ts for ts, _ in storage.range("BTCUSDT", 0, TS)] == [aging.timestamp, recent.timestamp]
+        await clock.advance(RETENTION_EVERY - 1, step=RETENTION_EVERY - 1)
+        assert storage.count("BTCUSDT") == 2  # the next pass is an hour after the first
+        await clock.advance(1)  # an hour on: `aging` is more than a day old now
+        assert [ts for ts, _ in storage.range("BTCUSDT", 0, TS)] == [recent.timestamp]
         shutdown.set()
         await task
-        assert storage.get("BTCUSDT", recent.timestamp) is not None
-        assert storage.get("BTCUSDT", old.timestamp) is None
 
 
 @pytest.mark.asyncio
 async def test_the_contract_entry_point_subscribes_its_symbols_and_survives_a_bad_one(tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="core.recording.recorder")
+    clock = ManualClock(TS + 0.5)
     async with simulated_manager() as manager:
         with SnapshotStorage.open(tmp_path / "db") as storage:
             shutdown = asyncio.Event()
-            task, recorder = spawn_snapshot_persistence_task(storage, manager, ["btcusdt", "NOPEUSDT"], shutdown)
-            await wait_for(lambda: storage.count("BTCUSDT") >= 2, 15, "snapshots of a symbol nobody subscribed")
+            task, recorder = spawn_snapshot_persistence_task(
+                storage, manager, ["btcusdt", "NOPEUSDT"], shutdown, clock=clock
+            )
+            await clock.until_sleeping()  # subscribed (or not) and recording
+            await wait_until(lambda: manager.is_live("BTCUSDT"), 10, "the book of the symbol nobody subscribed")
+            await clock.advance(2)
+            assert storage.count("BTCUSDT") == 2
             assert not task.done()
             shutdown.set()
             await task
@@ -159,9 +179,9 @@ def test_a_snapshot_that_cannot_be_encoded_becomes_a_gap_and_the_rest_of_the_tic
     with SnapshotStorage.open(tmp_path / "db") as storage:
         written, gaps = _encode_and_write(storage, [bad, good], [])
         assert written == [good]
-        assert [(g.symbol, g.reason) for g in gaps] == [("ETHUSDT", "serialize_error")]
+        assert [(g.symbol, g.reason) for g in gaps] == [("ETHUSDT", GapReason.SERIALIZE_ERROR)]
         assert storage.get("BTCUSDT", TS) == good.to_bytes()
-        assert [g.reason for g in storage.gaps("ETHUSDT", TS, TS)] == ["serialize_error"]
+        assert [g.reason for g in storage.gaps("ETHUSDT", TS, TS)] == [GapReason.SERIALIZE_ERROR]
         assert storage.count("ETHUSDT") == 0
     assert "failed to serialize snapshot symbol=ETHUSDT" in caplog.text
 
@@ -169,40 +189,37 @@ def test_a_snapshot_that_cannot_be_encoded_becomes_a_gap_and_the_rest_of_the_tic
 @pytest.mark.parametrize(
     ("state", "reason", "expected"),
     [
-        (None, "", "not_subscribed"),
-        (SyncState.BUFFERING, "snapshot requested", "syncing"),
-        (SyncState.SYNCING, "snapshot requested", "syncing"),
-        (SyncState.RESYNCING, "gap", "syncing"),
-        (SyncState.STALE, "disconnected", "disconnected"),
-        (SyncState.STALE, "no event for 30 s", "stale"),
+        (None, None, GapReason.NOT_SUBSCRIBED),
+        (SyncState.BUFFERING, SyncReason.FIRST_EVENT_AWAITED, GapReason.SYNCING),
+        (SyncState.BUFFERING, SyncReason.RESTARTED, GapReason.SYNCING),
+        (SyncState.SYNCING, SyncReason.SNAPSHOT_REQUESTED, GapReason.SYNCING),
+        (SyncState.RESYNCING, SyncReason.GAP, GapReason.SYNCING),
+        (SyncState.RESYNCING, SyncReason.CROSSED_BOOK, GapReason.SYNCING),
+        (SyncState.RESYNCING, SyncReason.MALFORMED_LEVEL, GapReason.SYNCING),
+        (SyncState.STALE, SyncReason.DISCONNECTED, GapReason.DISCONNECTED),
+        (SyncState.STALE, SyncReason.SILENT, GapReason.STALE),
     ],
 )
 def test_gap_reasons_name_why_a_book_was_not_live(state, reason, expected):
-    assert gap_reason(state, reason) == expected
+    assert gap_reason(state, reason) is expected
 
 
 @pytest.mark.asyncio
 async def test_seconds_the_loop_slept_through_are_recorded_as_late_gaps_never_as_copies(tmp_path):
     """A wall clock that jumps 5 s ahead (a suspended laptop, a stalled loop): the skipped seconds become
     "late" gap records and the schedule resumes at the current second."""
-    base, calls, jumped = time.time(), [0], [False]
-
-    def clock() -> float:  # a fast clock: a quarter second per reading, plus the jump once it happened
-        calls[0] += 1
-        return base + calls[0] * 0.25 + (5.0 if jumped[0] else 0.0)
-
+    clock = ManualClock(TS + 0.25)
     with SnapshotStorage.open(tmp_path / "db") as storage:
         recorder = SnapshotRecorder(storage, idle_manager(), ["BTCUSDT"], clock=clock)
         shutdown = asyncio.Event()
         task = asyncio.get_running_loop().create_task(recorder.run(shutdown))
-        await wait_for(lambda: recorder.ticks >= 2, 10, "two ticks")
-        jumped[0] = True
-        await wait_for(lambda: recorder.ticks >= 4, 10, "the ticks after the jump")
+        await clock.until_sleeping()
+        await clock.advance(2)  # ticks at TS + 1 and TS + 2
+        await clock.advance(5, step=5)  # the loop wakes at TS + 7.25, four whole seconds late
+        await clock.advance(1)
         shutdown.set()
         await task
         gaps = storage.gaps("BTCUSDT", 0, 9_999_999_999)
-        seconds = [g.timestamp for g in gaps]
-        assert seconds == list(range(seconds[0], seconds[0] + len(seconds)))  # every second once, in order
-        late = [g.timestamp for g in gaps if g.reason == "late"]
-        assert 4 <= len(late) <= 5  # 5 s jumped, less the part of a second the loop was still waiting
-        assert late == list(range(late[0], late[0] + len(late)))
+        assert [g.timestamp for g in gaps] == list(range(TS + 1, TS + 9))  # every second once, in order
+        assert [g.timestamp for g in gaps if g.reason is GapReason.LATE] == [TS + 3, TS + 4, TS + 5, TS + 6]
+        assert recorder.ticks == 4  # the late seconds were recorded, not ticked (never copies)

@@ -12,7 +12,6 @@ import contextlib
 import logging
 import socket
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlsplit
 
@@ -32,6 +31,7 @@ from core.feed.errors import (
 from core.feed.rest import EXCHANGE_INFO_WEIGHT, RestClient
 from core.feed.scheduler import RETRY_INITIAL, RETRY_MAX, SnapshotScheduler
 from core.market.wire import DepthSnapshot
+from tests.waiting import wait_until
 
 from ..conftest import FIXTURES
 
@@ -179,14 +179,6 @@ async def rest(fake):
     client = RestClient(fake.url, timeout=2.0)
     yield client
     await client.aclose()
-
-
-async def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.005)
 
 
 def one_sentence(message: str) -> bool:

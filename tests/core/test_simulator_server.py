@@ -22,6 +22,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from core.feed.budget import depth_weight
 from core.simulator import ExchangeSimulator
+from tests.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 ZERO = "0.00000000"
@@ -71,12 +72,6 @@ async def depth_events(ws: ClientConnection, count: int) -> list[dict]:
         if data.get("e") == "depthUpdate":
             events.append(data)
     return events
-
-
-async def eventually(condition: Callable[[], bool], timeout: float = 2.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.01)
 
 
 def is_reply(request_id: object) -> Callable[[dict], bool]:
@@ -532,7 +527,7 @@ async def test_disconnect_all(sim, code):
         assert closed.rcvd is None  # no close frame: the TCP connection just went away
     else:
         assert closed.rcvd is not None and closed.rcvd.code == code
-    await eventually(lambda: sim.stats.connections_open == 0)
+    await wait_until(lambda: sim.stats.connections_open == 0, 2.0, "every connection closed")
 
 
 # ---- snapshots against the stream -----------------------------------------------------------------

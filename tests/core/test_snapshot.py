@@ -1,7 +1,5 @@
 """OrderBookSnapshot: the contract's MessagePack value and SYMBOL:SECONDS key."""
 
-import timeit
-
 import msgpack
 import pytest
 from hypothesis import given
@@ -154,18 +152,3 @@ def test_key_rejects_what_would_break_the_sort_order(symbol, ts):
 def test_parse_rejects_keys_outside_the_layout(key):
     with pytest.raises(ValueError):
         parse_snapshot_key(key)
-
-
-def test_encode_and_decode_of_20_levels_are_fast():
-    snapshot = make_snapshot(levels=20)
-    data = snapshot.to_bytes()
-    runs = 2000
-
-    encode = min(timeit.repeat(snapshot.to_bytes, number=runs, repeat=5)) / runs
-    decode = (
-        min(timeit.repeat(lambda: OrderBookSnapshot.from_bytes("BTCUSDT", data), number=runs, repeat=5))
-        / runs
-    )
-
-    assert encode < 20e-6, f"to_bytes took {encode * 1e6:.1f} µs"
-    assert decode < 20e-6, f"from_bytes took {decode * 1e6:.1f} µs"

@@ -12,7 +12,7 @@ import msgpack
 import pytest
 from rocksdict import Options, Rdict
 
-from core.storage.gaps import GapRecord
+from core.storage.gaps import GapReason, GapRecord
 from core.storage.retention import RetentionPolicy
 from core.storage.sessions import SessionRecord
 from core.storage.snapshot import OrderBookSnapshot
@@ -99,7 +99,7 @@ def test_a_plain_rocksdict_reader_sees_only_contract_snapshots_in_the_default_fa
     for i in range(5):
         writer.put_tick(
             [snap("BTCUSDT", T0 + i, update_id=i), snap("ETHUSDT", T0 + i)],
-            gaps=[GapRecord("SOLUSDT", T0 + i, "syncing")],
+            gaps=[GapRecord("SOLUSDT", T0 + i, GapReason.SYNCING)],
             series_rows=[("BTCUSDT", T0 + i, b"derived")],
         )
     writer.end_session(T0 + 4, "stopped")
@@ -124,6 +124,62 @@ def test_a_plain_rocksdict_reader_sees_only_contract_snapshots_in_the_default_fa
         "sessions",
         "series",
     }
+
+
+# Every gap reason any version has written, as stored: these bytes are in databases on disk and never change.
+LEGACY_GAP_REASONS = {
+    GapReason.NOT_SUBSCRIBED: b"not_subscribed",
+    GapReason.SYNCING: b"syncing",
+    GapReason.DISCONNECTED: b"disconnected",
+    GapReason.STALE: b"stale",
+    GapReason.EMPTY_BOOK: b"empty_book",
+    GapReason.LATE: b"late",
+    GapReason.SERIALIZE_ERROR: b"serialize_error",
+}
+
+
+def plain_rdict_with_families(path: Path) -> Rdict:
+    """The database with every column family, through plain rocksdict (no Depthbook code)."""
+    families = {name: Options(raw_mode=True) for name in Rdict.list_cf(str(path), Options(raw_mode=True))}
+    return Rdict(str(path), Options(raw_mode=True), column_families=families)
+
+
+def raw_gaps(path: Path) -> dict[bytes, bytes]:
+    """The gaps column family as bytes."""
+    db = plain_rdict_with_families(path)
+    try:
+        return dict(db.get_column_family("gaps").items())
+    finally:
+        db.close()
+
+
+def test_every_gap_reason_is_stored_as_its_legacy_string_and_reads_back_as_itself(db_path):
+    assert set(LEGACY_GAP_REASONS) == set(GapReason) - {GapReason.UNKNOWN}  # a new reason needs a row above
+    reasons = list(LEGACY_GAP_REASONS)
+    with SnapshotStorage.open(db_path) as storage:
+        storage.put_tick([], gaps=[GapRecord("BTCUSDT", T0 + i, reason) for i, reason in enumerate(reasons)])
+    stored = raw_gaps(db_path)
+    assert stored == {f"BTCUSDT:{T0 + i}".encode(): LEGACY_GAP_REASONS[r] for i, r in enumerate(reasons)}
+
+    with SnapshotStorage.open(db_path, "read_only") as storage:
+        back = storage.gaps("BTCUSDT", 0, T0 * 2)
+    assert [g.reason for g in back] == reasons
+    assert all(type(g.reason) is GapReason for g in back)
+
+
+def test_a_stored_gap_reason_this_version_does_not_know_reads_back_as_unknown(db_path):
+    with SnapshotStorage.open(db_path) as storage:
+        storage.put_tick([], gaps=[GapRecord("BTCUSDT", T0, GapReason.LATE)])
+    db = plain_rdict_with_families(db_path)
+    db.get_column_family("gaps")[f"BTCUSDT:{T0 + 1}".encode()] = b"write_error"  # e.g. a newer version's
+    db.close()
+
+    with SnapshotStorage.open(db_path, "read_only") as storage:
+        assert storage.gaps("BTCUSDT", 0, T0 * 2) == [
+            GapRecord("BTCUSDT", T0, GapReason.LATE),
+            GapRecord("BTCUSDT", T0 + 1, GapReason.UNKNOWN),
+        ]
+    assert raw_gaps(db_path)[f"BTCUSDT:{T0 + 1}".encode()] == b"write_error"  # reading changes nothing
 
 
 # ---- counters, ranges, gaps, series ----
@@ -159,7 +215,8 @@ def test_a_tick_is_all_or_nothing(writer):
 
     with pytest.raises(ValueError):  # the bad gap fails before anything reaches the database
         writer.put_tick(
-            [snap("BTCUSDT", T0 + 1), snap("ETHUSDT", T0 + 1)], gaps=[GapRecord("BAD:SYM", T0, "x")]
+            [snap("BTCUSDT", T0 + 1), snap("ETHUSDT", T0 + 1)],
+            gaps=[GapRecord("BAD:SYM", T0, GapReason.STALE)],
         )
 
     assert writer.get("BTCUSDT", T0 + 1) is None and writer.get("ETHUSDT", T0 + 1) is None
@@ -188,18 +245,22 @@ def test_range_is_inclusive_and_never_crosses_into_another_symbol(writer):
 def test_gaps_and_series_are_kept_per_symbol_and_second(writer):
     writer.put_tick(
         [snap("BTCUSDT", T0)],
-        gaps=[GapRecord("ETHUSDT", T0, "syncing"), GapRecord("BTCUSD", T0, "stale")],
+        gaps=[GapRecord("ETHUSDT", T0, GapReason.SYNCING), GapRecord("BTCUSD", T0, GapReason.STALE)],
         series_rows=[("BTCUSDT", T0, b"\x01"), ("BTCUSDT", T0 + 1, b"\x02")],
     )
     writer.put_tick(
-        [], gaps=[GapRecord("ETHUSDT", T0 + 1, "disconnected"), GapRecord("ETHUSDT", T0 + 9, "stale")]
+        [],
+        gaps=[
+            GapRecord("ETHUSDT", T0 + 1, GapReason.DISCONNECTED),
+            GapRecord("ETHUSDT", T0 + 9, GapReason.STALE),
+        ],
     )
 
     assert writer.gaps("ETHUSDT", T0, T0 + 5) == [
-        GapRecord("ETHUSDT", T0, "syncing"),
-        GapRecord("ETHUSDT", T0 + 1, "disconnected"),
+        GapRecord("ETHUSDT", T0, GapReason.SYNCING),
+        GapRecord("ETHUSDT", T0 + 1, GapReason.DISCONNECTED),
     ]
-    assert writer.gaps("BTCUSD", 0, T0 * 2) == [GapRecord("BTCUSD", T0, "stale")]
+    assert writer.gaps("BTCUSD", 0, T0 * 2) == [GapRecord("BTCUSD", T0, GapReason.STALE)]
     assert writer.gaps("BTCUSDT", 0, T0 * 2) == []
     assert list(writer.series("BTCUSDT", T0, T0 + 1)) == [(T0, b"\x01"), (T0 + 1, b"\x02")]
     assert writer.symbols() == ["BTCUSDT"]  # gaps and series are not snapshots
@@ -228,7 +289,9 @@ def test_retention_deletes_old_snapshots_gaps_and_series_and_fixes_counters(db_p
     options = StorageOptions(retention=RetentionPolicy(days=1))
     with SnapshotStorage.open(db_path, options=options) as storage:
         hours = range(0, 3 * DAY + 1, 3600)  # 73 snapshots over three days
-        storage.put_tick([snap("BTCUSDT", T0 + h) for h in hours], gaps=[GapRecord("BTCUSDT", T0, "stale")])
+        storage.put_tick(
+            [snap("BTCUSDT", T0 + h) for h in hours], gaps=[GapRecord("BTCUSDT", T0, GapReason.STALE)]
+        )
         storage.put_tick(
             [snap("ETHUSDT", T0)], series_rows=[("BTCUSDT", T0, b"old"), ("BTCUSDT", now, b"new")]
         )
@@ -302,14 +365,15 @@ def test_a_secondary_follows_the_writer_after_catch_up(db_path, writer):
         assert follower.count("BTCUSDT") == 1
 
         writer.put_tick(
-            [snap("BTCUSDT", T0 + 1), snap("ETHUSDT", T0 + 1)], gaps=[GapRecord("SOLUSDT", T0, "stale")]
+            [snap("BTCUSDT", T0 + 1), snap("ETHUSDT", T0 + 1)],
+            gaps=[GapRecord("SOLUSDT", T0, GapReason.STALE)],
         )
         follower.catch_up()
 
         assert follower.count("BTCUSDT") == 2
         assert follower.first_last("BTCUSDT") == (T0, T0 + 1)
         assert follower.symbols() == ["BTCUSDT", "ETHUSDT"]
-        assert follower.gaps("SOLUSDT", 0, T0) == [GapRecord("SOLUSDT", T0, "stale")]
+        assert follower.gaps("SOLUSDT", 0, T0) == [GapRecord("SOLUSDT", T0, GapReason.STALE)]
 
 
 def test_open_errors_are_one_sentence(tmp_path):
@@ -336,7 +400,7 @@ def test_counters_are_recounted_when_someone_else_wrote_more(db_path, writer):
 @pytest.mark.asyncio
 async def test_async_wrappers_run_in_an_executor(writer):
     await writer.aput_tick(
-        [snap("BTCUSDT", T0), snap("BTCUSDT", T0 + 1)], [GapRecord("BTCUSDT", T0 + 2, "stale")]
+        [snap("BTCUSDT", T0), snap("BTCUSDT", T0 + 1)], [GapRecord("BTCUSDT", T0 + 2, GapReason.STALE)]
     )
     await writer.aput("BTCUSDT", T0 + 3, snap("BTCUSDT", T0 + 3).to_bytes())
 

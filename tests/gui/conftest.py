@@ -2,7 +2,7 @@
 
 Sync widget tests use pytest-qt's `qtbot` as usual. Async tests (`@pytest.mark.asyncio`) get a fresh
 `qasync.QEventLoop` per test through pytest-asyncio's loop-factory hook; inside them, wait with
-`await wait_until(...)` from tests/gui/waiting.py (it yields to the loop) rather than
+`await wait_until(...)` from tests/waiting.py (it yields to the loop) rather than
 `qtbot.waitUntil` (a nested Qt loop cannot step asyncio tasks while the test's own task runs).
 """
 

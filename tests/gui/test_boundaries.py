@@ -1,43 +1,15 @@
-"""Widgets and item models see values, never services: checked on the source, like import-linter would."""
+"""What import-linter cannot say: one composition root, and modules of one concept's size.
+
+Which modules the widgets may import is an import-linter contract in pyproject.toml (run by
+tests/core/test_architecture.py).
+"""
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
-import pytest
-
-GUI = Path(__file__).resolve().parents[2] / "gui"
-FORBIDDEN = (
-    "gui.app",
-    "gui.services",
-    "gui.bridge",
-    "core.manager",
-    "core.storage",
-    "core.persistence",
-    "core.simulator",
-    "core.rest",
-    "core.stream",
-    "qasync",
-    "asyncio",
-)
-VIEW_MODULES = sorted([*GUI.glob("widgets/*.py"), *GUI.glob("models/*.py"), GUI / "main_window.py"])
-
-
-def imported_modules(path: Path) -> set[str]:
-    names = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module)
-    return names
-
-
-@pytest.mark.parametrize("path", VIEW_MODULES, ids=lambda p: str(p.relative_to(GUI)))
-def test_views_import_no_services(path):
-    bad = {m for m in imported_modules(path) if m.startswith(FORBIDDEN)}
-    assert not bad, f"{path.name} imports {sorted(bad)}"
+ROOT = Path(__file__).resolve().parents[2]
+GUI = ROOT / "gui"
 
 
 def test_only_the_composition_root_builds_services():
@@ -46,6 +18,6 @@ def test_only_the_composition_root_builds_services():
 
 
 def test_modules_stay_one_concept_sized():
-    for path in GUI.rglob("*.py"):
+    for path in [*GUI.rglob("*.py"), *(ROOT / "core").rglob("*.py")]:
         lines = path.read_text(encoding="utf-8").count("\n")
-        assert lines <= 500, f"{path.relative_to(GUI)} has {lines} lines"
+        assert lines <= 600, f"{path.relative_to(ROOT)} has {lines} lines"  # the database handle is the largest

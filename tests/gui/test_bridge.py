@@ -8,12 +8,14 @@ import pytest
 
 from core.feed.errors import ExchangeUnavailableError
 from core.feed.events import BookUpdated, ConnectionStatus, SymbolStateChanged, SymbolStatus
-from core.market.book_sync import SyncState
+from core.market.book_sync import SyncReason, SyncState
 from core.market.orderbook import OrderBook
+from core.recording.config import RecordingConfig
+from core.recording.session import RecordingSession
 from core.storage.store import SnapshotStorage
 from gui.bridge import DEPTH_TICKS, REFRESH_HZ, ROWS_TICKS, SERIES_TICKS, CoreBridge
+from gui.config import AppConfig
 from gui.services import Services
-from gui.settings import AppConfig
 from gui.values import DisplayState
 
 
@@ -47,13 +49,13 @@ class FakeManager:
 
     def status(self, symbol):
         book = self.books[symbol]
-        return SymbolStatus(symbol, self.states[symbol], "snapshot applied", book.last_update_id, 0, 0, 0, 0, 0,
-                            book.bid_count, book.ask_count)  # fmt: skip
+        return SymbolStatus(symbol, self.states[symbol], SyncReason.SNAPSHOT_APPLIED, book.last_update_id,
+                            1_737_158_400_000, 12, 1, 2, book.bid_count, book.ask_count, 3, 1, 1, 0)  # fmt: skip
 
     connected = True
 
     def connection_status(self):
-        return ConnectionStatus(self.connected, "ws://fake", 1, 0, 0, 0, None, 0, None)
+        return ConnectionStatus(self.connected, "ws://fake", 1, 4, 2, 5, None, 6, None)
 
 
 @pytest.fixture
@@ -64,7 +66,9 @@ def bridge(qtbot, tmp_path):
     book.load_snapshot([("100.0", "1.0"), ("99.9", "2.0")], [("100.1", "1.5")], 7)
     manager.books["BTCUSDT"] = book
     manager.states["BTCUSDT"] = SyncState.LIVE
-    services.manager = manager
+    services.session = RecordingSession(
+        RecordingConfig(db_path=Path(tmp_path / "db"), ws_url="ws://fake", rest_url="http://fake"), manager=manager
+    )
     bridge = CoreBridge(services)
     bridge.attach()
     yield bridge
@@ -104,7 +108,7 @@ def test_state_changes_rebuild_the_rows(qtbot, bridge):
     manager = bridge.services.manager
     manager.states["BTCUSDT"] = SyncState.RESYNCING
     with qtbot.waitSignal(bridge.rows_changed, timeout=2000) as blocker:
-        manager.emit(SymbolStateChanged("BTCUSDT", SyncState.RESYNCING, "gap"))
+        manager.emit(SymbolStateChanged("BTCUSDT", SyncState.RESYNCING, SyncReason.GAP))
     (row,) = blocker.args[0]
     assert row.symbol == "BTCUSDT" and row.state is DisplayState.RESYNCING
     assert row.can_record is False and row.stored is None  # no database open in this test
@@ -115,12 +119,25 @@ def test_symbol_that_failed_shows_as_error(qtbot, bridge):
     bridge.services.errors["NOPEUSDT"] = "NOPEUSDT is not a symbol on this exchange."
     rows = bridge.build_rows(0.0)
     assert [r.state for r in rows] == [DisplayState.LIVE, DisplayState.ERROR]
-    assert rows[1].reason.startswith("NOPEUSDT")
+    assert rows[1].error.startswith("NOPEUSDT") and rows[1].reason is None and rows[1].why == rows[1].error
+    assert rows[0].reason is SyncReason.SNAPSHOT_APPLIED and rows[0].why == "snapshot applied"
+
+
+def test_the_details_carry_every_counter_of_the_book_and_the_connection(qtbot, bridge):
+    detail = bridge.build_detail("BTCUSDT")
+    assert detail.reason is SyncReason.SNAPSHOT_APPLIED and detail.error is None
+    book = (detail.last_update_id, detail.last_event_time, detail.events_applied, detail.sequence_gaps,
+            detail.resyncs, detail.snapshots_requested, detail.snapshots_too_old, detail.crossed_books,
+            detail.bad_levels)  # fmt: skip
+    assert book == (7, 1_737_158_400_000, 12, 1, 2, 3, 1, 1, 0)
+    connection = (detail.streams, detail.reconnects, detail.rotations, detail.bad_frames, detail.snapshot_errors)
+    assert connection == (1, 4, 2, 5, 6)
+    assert detail.ticks is None and detail.write_errors is None  # no recorder: nothing recorded
 
 
 def test_an_unreachable_exchange_keeps_the_recording_switch_and_says_why(qtbot, bridge, tmp_path):
     services = bridge.services
-    services.storage = SnapshotStorage.open(tmp_path / "rec", mode="writer")
+    services.session.storage = SnapshotStorage.open(tmp_path / "rec", mode="writer")
     try:
         services.symbols.append("ETHUSDT")
         services.recording_intent.add("ETHUSDT")

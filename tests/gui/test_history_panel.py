@@ -7,7 +7,7 @@ import pytest
 
 from core.analysis.series import series_from_snapshot
 from core.simulator.market import SyntheticMarket
-from core.storage.gaps import GapRecord
+from core.storage.gaps import GapReason, GapRecord
 from core.storage.snapshot import OrderBookSnapshot
 from core.storage.store import SnapshotStorage
 from gui.history_queries import recorded_ladder, recorded_range
@@ -28,7 +28,7 @@ def recording(tmp_path):
             ts = START + i
             if 40 <= i < 45:
                 if i < 43:
-                    storage.put_tick([], [GapRecord("BTCUSDT", ts, "disconnected")])
+                    storage.put_tick([], [GapRecord("BTCUSDT", ts, GapReason.DISCONNECTED)])
                 continue
             raw = market.snapshot(20)
             snap = OrderBookSnapshot(

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QMessageBox
 
+from gui.config import SavedSettings
 from gui.dialogs import READ_ONLY_OFFER, AboutDialog, SettingsDialog, collect_versions, read_only_offer
 from gui.main_window import MainWindow, find_button
 from gui.models.ladder import LadderModel
 from gui.models.symbols import SymbolTableModel
-from gui.settings import SavedSettings
 from gui.theme import RESOURCES, colors, style_sheet
 from gui.values import ConnectionView, StorageView
 

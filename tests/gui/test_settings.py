@@ -8,7 +8,7 @@ import pytest
 
 from core.paths import default_db_path
 from gui.app import parse_args
-from gui.settings import ConfigError, SavedSettings, build_config, demo_db_path
+from gui.config import ConfigError, SavedSettings, build_config, demo_db_path
 
 
 def test_defaults_are_binance_and_the_default_db():

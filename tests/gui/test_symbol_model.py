@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from PySide6.QtCore import QModelIndex, Qt
 
+from core.market.book_sync import SyncReason
+from core.storage.gaps import GapReason
 from gui.models.symbols import STATE_ROLE, Column, SymbolTableModel
-from gui.values import DisplayState, SymbolRow
+from gui.values import DisplayState, SymbolDetail, SymbolRow
+from gui.widgets.symbol_details import SymbolDetails
 from gui.widgets.symbols_panel import SymbolsPanel
 
 
@@ -25,7 +28,7 @@ def test_rows_show_state_switch_and_counts():
         [
             row("BTCUSDT", recording=True, stored=1234, last_write=1737158400, rate_per_min=60.0,
                 completeness=0.99, gaps=3),
-            row("ETHUSDT", state=DisplayState.ERROR, reason="ETHX is not a symbol on this exchange."),
+            row("ETHUSDT", state=DisplayState.ERROR, error="ETHX is not a symbol on this exchange."),
         ]
     )  # fmt: skip
     d = Qt.ItemDataRole.DisplayRole
@@ -163,19 +166,19 @@ def test_switch_does_nothing_when_recording_is_unavailable(qtbot, dark):
 
 
 def test_details_card_shows_book_health_and_recording(qtbot, dark):
-    from gui.values import SymbolDetail
-    from gui.widgets.symbol_details import SymbolDetails
-
     card = SymbolDetails(dark)
     qtbot.addWidget(card)
     card.set_detail(
-        SymbolDetail("BTCUSDT", DisplayState.LIVE, "snapshot applied", 42, 1000, 1, 1, 900, 950,
-                     recording=True, session_stored=98, session_gaps=2, last_gap_reason="syncing",
+        SymbolDetail("BTCUSDT", DisplayState.LIVE, SyncReason.SNAPSHOT_APPLIED, last_update_id=42,
+                     events_applied=1000, sequence_gaps=1, resyncs=1, bid_levels=900, ask_levels=950,
+                     recording=True, session_stored=98, session_gaps=2, last_gap_reason=GapReason.SYNCING,
                      stored_total=5000, first_stored=1737158400, last_stored=1737158500)
     )  # fmt: skip
     assert card.title.text() == "BTCUSDT details"
+    assert "snapshot applied" in card.values["state"].text()
     assert "900 bids" in card.values["levels"].text()
-    assert "98 stored" in card.values["session"].text() and "syncing" in card.values["session"].text()
+    session = card.values["session"].text()
+    assert "98 stored" in session and "(last: book syncing)" in session
     assert "98.0 %" in card.values["session"].text() and "started after" not in card.values["session"].text()
     assert card.values["database"].text() == "5,000 snapshots"
     assert "→" in card.values["span"].text()
@@ -183,7 +186,43 @@ def test_details_card_shows_book_health_and_recording(qtbot, dark):
                                  session_waiting=3))  # fmt: skip
     assert "100.0 %" in card.values["session"].text()
     assert "started after 3 s of syncing" in card.values["session"].text()
-    card.set_detail(SymbolDetail("ETHUSDT", DisplayState.STALE, can_record=False))
+    card.set_detail(SymbolDetail("ETHUSDT", DisplayState.STALE, SyncReason.DISCONNECTED, can_record=False))
     assert "not open for writing" in card.values["recording"].text()
+    assert "disconnected" in card.values["state"].text()
+    card.set_detail(SymbolDetail("ETHX", DisplayState.ERROR, error="ETHX is not a symbol on this exchange."))
+    assert "ETHX is not a symbol" in card.values["state"].text()
     card.set_detail(None)
     assert card.values["levels"].text() == "—"
+
+
+def test_details_card_shows_every_counter_of_the_book_the_connection_and_the_recorder(qtbot, dark):
+    card = SymbolDetails(dark)
+    qtbot.addWidget(card)
+    card.show()
+    card.set_detail(
+        SymbolDetail("BTCUSDT", DisplayState.RESYNCING, SyncReason.CROSSED_BOOK, last_update_id=123_456,
+                     last_event_time=1_737_158_400_000, events_applied=5000, sequence_gaps=3, resyncs=4,
+                     snapshots_requested=6, snapshots_too_old=2, crossed_books=1, bad_levels=7,
+                     streams=5, reconnects=2, rotations=1, bad_frames=9, snapshot_errors=8,
+                     recording=True, session_stored=100, session_gaps=4, last_gap_reason=GapReason.DISCONNECTED,
+                     ticks=104, write_errors=3, ticks_lost=11)
+    )  # fmt: skip
+    text = {key: label.text() for key, label in card.values.items()}
+    assert "crossed book" in text["state"]
+    assert text["update_id"] == "123,456"
+    assert text["events"].startswith("5,000 · last ")  # the exchange time of the last event, local clock
+    assert text["sequence"] == "3 / 4"
+    assert text["bad_data"] == "1 crossed · 7 malformed"
+    assert text["snapshots"] == "6 requested · 2 too old"
+    assert text["streams"] == "5"
+    assert text["reconnects"] == "2 dropped · 1 rotated"
+    assert text["stream_errors"] == "9 frames · 8 snapshots"
+    assert "4 missed (last: disconnected)" in text["session"]
+    assert text["ticks"] == "104 · 3 failed · 11 lost"
+    # Every row is on screen with its name, and explains itself in a tooltip.
+    assert all(card.values[key].isVisible() and card.values[key].toolTip() for key in card.values)
+
+    # Before the connection exists and while nothing records, those rows say so instead of zeros.
+    card.set_detail(SymbolDetail("BTCUSDT", DisplayState.SYNCING))
+    assert {card.values[key].text() for key in ("streams", "reconnects", "stream_errors", "ticks")} == {"—"}
+    assert "subscribing" in card.values["state"].text()

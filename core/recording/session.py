@@ -1,0 +1,224 @@
+"""One recording session: storage, order-book manager and recorder, started and stopped in the right order.
+
+Both `depthbook record` and the desktop app run their recording through this class, so the order of start and
+stop is written once:
+- start: the database (writer, so a locked database is refused before any network traffic), then the manager,
+  then the recorder once a symbol is recorded;
+- stop: the recorder's tick in flight is flushed and its session record closed, then the manager stops, then
+  the database closes.
+
+Qt-free and free of argparse: it takes a frozen `RecordingConfig`. Failures of its background tasks (the recorder,
+and the feed's, reported by the manager) are logged with their traceback and handed to `on_failure(sentence,
+stopped)` as one sentence: `stopped` is True when recording cannot go on (the recorder died, or the feed halted
+for good), False when the feed recovers by itself. The app shows the sentence in its status bar; `record` prints
+it and, when recording stopped, stops and exits non-zero. They never pass silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from core.feed.events import ConnectionStatus, FeedFailed, ManagerEvent, SymbolStatus
+from core.feed.manager import ManagerConfig, OrderBookManager
+from core.recording.config import RecordingConfig
+from core.recording.recorder import RecordingStatus, SnapshotRecorder
+from core.storage.store import OpenMode, SnapshotStorage, StorageOptions
+from core.tasks import spawn
+
+log = logging.getLogger(__name__)
+
+FailureHandler = Callable[[str, bool], None]  # (one sentence, recording stopped)
+
+
+class RecordingSession:
+    def __init__(
+        self,
+        config: RecordingConfig,
+        *,
+        on_failure: FailureHandler | None = None,
+        manager: OrderBookManager | None = None,
+        recorder_options: dict | None = None,
+    ) -> None:
+        self.config = config
+        self.on_failure = on_failure or (lambda sentence, stopped: None)
+        self.manager = manager or OrderBookManager(
+            ManagerConfig(
+                ws_url=config.ws_url,
+                rest_url=config.rest_url,
+                max_symbols=config.max_symbols,
+                snapshot_limit=config.snapshot_limit,
+            )
+        )
+        self.storage: SnapshotStorage | None = None
+        self.recorder: SnapshotRecorder | None = None
+        self.failure: str | None = None  # the first failure that stopped recording, as told to on_failure
+        self.manager.add_listener(self._on_manager_event)
+        self._recorder_options = recorder_options or {}  # e.g. a test's clock
+        self._recorder_task: asyncio.Task | None = None
+        self._recorder_stop: asyncio.Event | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self._stopped = False
+
+    # --- life cycle ------------------------------------------------------------------------------------
+
+    async def start(self, *, open_storage: bool = True) -> None:
+        """Open the configured database as the writer (StorageError if it cannot), then start the manager."""
+        if open_storage:
+            await self.open_storage(self.config.db_path, "writer")
+        await self.manager.start()
+
+    async def stop(self) -> None:
+        """Flush the tick in flight and close the session record, stop the manager, close the database."""
+        if self._stopped:
+            return
+        self._stopped = True
+        await self._stop_recorder()
+        await self.manager.stop()
+        storage, self.storage = self.storage, None
+        self.recorder = None
+        if storage is not None:
+            await storage.aclose()
+        log.info("recording session stopped")
+
+    async def __aenter__(self) -> RecordingSession:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    # --- the database ----------------------------------------------------------------------------------
+
+    async def open_storage(self, path: Path, mode: OpenMode = "writer") -> SnapshotStorage:
+        """Open (or switch to) a database; recording goes on there for the symbols recorded before.
+
+        Raises StorageError (StorageLockedError when another process holds it); then there is no database."""
+        recorded = self.recorder.recorded_symbols if self.recorder is not None else []
+        await self.close_storage()
+        path = Path(path)
+        if mode == "writer":
+            path.parent.mkdir(parents=True, exist_ok=True)
+        options = StorageOptions(retention=self.config.retention)
+        loop = asyncio.get_running_loop()
+        storage = await loop.run_in_executor(None, SnapshotStorage.open, path, mode, options)
+        self.storage = storage
+        if mode == "writer":
+            self.recorder = SnapshotRecorder(
+                storage,
+                self.manager,
+                (),
+                interval=self.config.interval,
+                depth=self.config.depth,
+                **self._recorder_options,
+            )
+            for symbol in recorded:
+                self.set_recording(symbol, True)
+        return storage
+
+    async def close_storage(self) -> None:
+        """Stop recording (the tick in flight is written, the session record closed) and close the database."""
+        await self._stop_recorder()
+        self.recorder = None
+        storage, self.storage = self.storage, None
+        if storage is not None:
+            await storage.aclose()
+
+    @property
+    def can_record(self) -> bool:
+        return self.storage is not None and self.storage.mode == "writer" and self.recorder is not None
+
+    # --- symbols and recording -------------------------------------------------------------------------
+
+    async def follow(self, symbols: Iterable[str]) -> None:
+        """Subscribe symbols (one validation request); raises ExchangeError or SubscriptionLimitError."""
+        await self.manager.subscribe_many(list(symbols))
+
+    async def unfollow(self, symbol: str) -> None:
+        self.set_recording(symbol, False)
+        await self.manager.unsubscribe(symbol)
+
+    def set_recording(self, symbol: str, on: bool) -> None:
+        """Switch recording of one symbol; it takes effect at the recorder's next tick."""
+        if self.recorder is None:
+            if on:
+                raise RuntimeError("recording needs a database open for writing")
+            return
+        if not on:
+            self.recorder.stop_recording(symbol)
+            return
+        self.recorder.start_recording(symbol)
+        if self._recorder_task is None:
+            # The first recorded symbol starts the recorder, so no empty session record is ever written.
+            self._recorder_stop = asyncio.Event()
+            self._recorder_task = spawn(
+                self.recorder.run(self._recorder_stop),
+                "snapshot-persistence",
+                what="recorder",
+                tasks=self._tasks,
+                on_failure=self._failed,
+            )
+
+    def is_recording(self, symbol: str) -> bool:
+        return self.recorder is not None and self.recorder.is_recording(symbol)
+
+    @property
+    def recorded_symbols(self) -> list[str]:
+        return self.recorder.recorded_symbols if self.recorder is not None else []
+
+    # --- a narrow read API for status lines and panels ---------------------------------------------------
+
+    @property
+    def symbols(self) -> list[str]:
+        return self.manager.symbols
+
+    def symbol_status(self, symbol: str) -> SymbolStatus | None:
+        return self.manager.status(symbol) if symbol in self.manager.symbols else None
+
+    def recording_status(self, symbol: str) -> RecordingStatus | None:
+        return self.recorder.status(symbol) if self.recorder is not None else None
+
+    def connection_status(self) -> ConnectionStatus:
+        return self.manager.connection_status()
+
+    @property
+    def write_errors(self) -> int:
+        return self.recorder.write_errors if self.recorder is not None else 0
+
+    @property
+    def last_write_error(self) -> str | None:
+        return self.recorder.last_error if self.recorder is not None else None
+
+    @property
+    def ticks_lost(self) -> int:
+        """Ticks dropped after ten minutes of failed writes (their seconds are lost)."""
+        return self.recorder.ticks_lost if self.recorder is not None else 0
+
+    @property
+    def recorder_running(self) -> bool:
+        return self._recorder_task is not None and not self._recorder_task.done()
+
+    # --- internals -----------------------------------------------------------------------------------------
+
+    async def _stop_recorder(self) -> None:
+        task, stop = self._recorder_task, self._recorder_stop
+        self._recorder_task = self._recorder_stop = None
+        if task is None or stop is None:
+            return
+        stop.set()
+        # The tick in flight is written and the session record closed; a failure was reported when it happened.
+        await asyncio.wait({task})
+
+    def _failed(self, sentence: str, exc: BaseException) -> None:
+        self._report(sentence, stopped=True)
+
+    def _on_manager_event(self, event: ManagerEvent) -> None:
+        if type(event) is FeedFailed:
+            self._report(event.message, stopped=event.fatal)
+
+    def _report(self, sentence: str, *, stopped: bool) -> None:
+        if stopped and self.failure is None:
+            self.failure = sentence
+        self.on_failure(sentence, stopped)

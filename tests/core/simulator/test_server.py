@@ -24,7 +24,7 @@ from core.feed.budget import depth_weight
 from core.simulator import ExchangeSimulator
 from tests.waiting import wait_until
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 ZERO = "0.00000000"
 
 

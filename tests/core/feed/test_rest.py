@@ -31,9 +31,8 @@ from core.feed.errors import (
 from core.feed.rest import EXCHANGE_INFO_WEIGHT, RestClient
 from core.feed.scheduler import RETRY_INITIAL, RETRY_MAX, SnapshotScheduler
 from core.market.wire import DepthSnapshot
+from tests.conftest import FIXTURES
 from tests.waiting import wait_until
-
-from ..conftest import FIXTURES
 
 EXCHANGE_INFO = FIXTURES / "04_single_messages" / "spot_exchangeInfo_subset_2025-08-07_keys_sorted.json"
 INVALID_SYMBOL = b'{"code":-1121,"msg":"Invalid symbol."}'
@@ -660,3 +659,26 @@ async def test_stop_then_start_again(fake, rest):
     finally:
         await sched.stop()
     await sched.stop()  # idempotent
+
+
+# --- the client's weights against the simulator's own table ------------------------------------------------
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("limit", [1, 5, 100, 101, 500, 501, 1000, 1001, 5000])
+async def test_the_client_charges_each_depth_request_what_the_simulated_exchange_charges(limit):
+    """The simulator keeps its own weight table (Binance's documented one), so a wrong weight on either side
+    shows up here as a mismatch."""
+    from core.simulator.server import ExchangeSimulator
+
+    async with ExchangeSimulator(symbols=["BTCUSDT"], seed=1) as sim, httpx.AsyncClient() as http:
+
+        async def used_after_depth() -> int:
+            reply = await http.get(f"{sim.rest_url}/api/v3/depth", params={"symbol": "BTCUSDT", "limit": limit})
+            assert reply.status_code == 200
+            return int(reply.headers["x-mbx-used-weight-1m"])
+
+        before = await used_after_depth()
+        after = await used_after_depth()
+        charged = after - before if after > before else after  # a new minute began between the two
+        assert charged == depth_weight(limit)

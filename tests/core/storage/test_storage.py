@@ -20,7 +20,7 @@ from core.storage.store import SnapshotStorage, StorageError, StorageLockedError
 
 T0 = 1737158400
 DAY = 86_400
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 def snap(symbol: str, ts: int, update_id: int = 1) -> OrderBookSnapshot:

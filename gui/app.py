@@ -34,7 +34,14 @@ from core.storage.store import StorageError
 from core.tasks import cancel_and_wait, spawn
 from gui.bridge import CoreBridge
 from gui.config import AppConfig, ConfigError, SavedSettings, build_config
-from gui.dialogs import AboutDialog, SettingsDialog, read_only_offer
+from gui.dialogs import (
+    AboutDialog,
+    SettingsDialog,
+    ShortcutsDialog,
+    confirm_remove,
+    documentation_path,
+    read_only_offer,
+)
 from gui.history_queries import recorded_ladder, recorded_range
 from gui.main_window import MainWindow
 from gui.models.ladder import LadderModel
@@ -97,6 +104,7 @@ class DepthbookApp(QObject):
         w.read_only_requested.connect(self._on_read_only_accepted)
         w.settings_requested.connect(self._on_settings)
         w.about_requested.connect(self._on_about)
+        w.shortcuts_requested.connect(self._on_shortcuts)
         w.theme_requested.connect(self.set_theme)
         history = w.history_panel
         w.tabs.currentChanged.connect(self._on_tab_changed)
@@ -183,7 +191,15 @@ class DepthbookApp(QObject):
         return symbol
 
     def _on_remove_requested(self, symbol: str) -> None:
-        self._spawn(self.remove_symbol(symbol))
+        if not self.services.is_recording(symbol):
+            self._spawn(self.remove_symbol(symbol))
+            return
+        box = confirm_remove(self.window, symbol)  # a recording symbol: ask first
+        box.buttonClicked.connect(
+            lambda button: box.buttonRole(button) == QMessageBox.ButtonRole.AcceptRole
+            and self._spawn(self.remove_symbol(symbol))
+        )
+        box.open()
 
     async def remove_symbol(self, symbol: str) -> None:
         await self.services.remove_symbol(symbol)
@@ -287,6 +303,9 @@ class DepthbookApp(QObject):
 
     def _on_about(self) -> None:
         AboutDialog(self.window).open()
+
+    def _on_shortcuts(self) -> None:
+        ShortcutsDialog(documentation_path(), self.window).open()
 
     def set_theme(self, name: str) -> None:
         app = QApplication.instance()

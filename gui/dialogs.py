@@ -1,4 +1,5 @@
-"""Dialogs: settings (applied at the next start), About with versions, and the read-only offer.
+"""Dialogs: settings (applied at the next start), About with versions, the keyboard shortcuts, the read-only
+offer and the confirmation before a recording symbol is removed.
 
 None of them blocks the event loop: each is shown with `open()` and reports through signals, so the
 asyncio tasks keep running and tests can find and answer them.
@@ -36,6 +37,18 @@ from core.paths import default_db_path
 from gui.config import CUSTOM, ENDPOINT_CHOICES, SIMULATOR, SNAPSHOT_LIMITS, SavedSettings
 
 READ_ONLY_OFFER = "readOnlyOffer"
+CONFIRM_REMOVE = "confirmRemove"
+# What the keyboard does, as the Help menu lists it (the menus show their own shortcuts too).
+SHORTCUTS = (
+    ("Enter (in the symbol box)", "follow the typed symbol"),
+    ("Ctrl+N", "type a symbol to add"),
+    ("Del (in the table)", "remove the selected symbol"),
+    ("Ctrl+R", "switch recording of the selected symbol on or off"),
+    ("Ctrl+O", "open a database read-only"),
+    ("Ctrl+,", "preferences"),
+    ("F1", "this list"),
+    ("Ctrl+Q", "quit (the tick in flight is written first)"),
+)
 
 
 def depthbook_version() -> str:
@@ -95,6 +108,37 @@ class AboutDialog(QDialog):
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
+
+
+class ShortcutsDialog(QDialog):
+    def __init__(self, docs: Path | None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("shortcutsDialog")
+        self.setWindowTitle("Keyboard shortcuts")
+        layout = QVBoxLayout(self)
+        form = QFormLayout()
+        for keys, what in SHORTCUTS:
+            form.addRow(f"<b>{keys}</b>", QLabel(what))
+        layout.addLayout(form)
+        where = (
+            f'Documentation: <a style="color:#3d8bfd" href="{docs.as_uri()}">{docs}</a>'
+            if docs is not None
+            else "Documentation: README.md and docs/ in Depthbook's source."
+        )
+        link = QLabel(where)
+        link.setObjectName("docsLink")
+        link.setOpenExternalLinks(True)
+        link.setWordWrap(True)
+        layout.addWidget(link)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+
+
+def documentation_path() -> Path | None:
+    """README.md of the source tree Depthbook runs from, if there is one (an editable install has it)."""
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    return readme if readme.exists() else None
 
 
 class SettingsDialog(QDialog):
@@ -243,4 +287,18 @@ def read_only_offer(parent: QWidget, sentence: str) -> QMessageBox:
     )
     box.addButton("Open read-only", QMessageBox.ButtonRole.AcceptRole)
     box.addButton("Continue without database", QMessageBox.ButtonRole.RejectRole)
+    return box
+
+
+def confirm_remove(parent: QWidget, symbol: str) -> QMessageBox:
+    """Asked before a symbol that is being recorded is removed; shown with open(), never exec()."""
+    box = QMessageBox(parent)
+    box.setObjectName(CONFIRM_REMOVE)
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    box.setIcon(QMessageBox.Icon.Question)
+    box.setWindowTitle("Remove a recorded symbol?")
+    box.setText(f"{symbol} is being recorded. Remove it and stop recording it?")
+    box.setInformativeText("What is already stored stays in the database.")
+    box.addButton("Remove", QMessageBox.ButtonRole.AcceptRole)
+    box.addButton("Keep", QMessageBox.ButtonRole.RejectRole)
     return box

@@ -28,6 +28,7 @@ class MainWindow(QMainWindow):
     open_database_requested = Signal()
     settings_requested = Signal()
     about_requested = Signal()
+    shortcuts_requested = Signal()
     theme_requested = Signal(str)
     read_only_requested = Signal()  # from the "database in use" banner
 
@@ -145,6 +146,9 @@ class MainWindow(QMainWindow):
         settings_menu.addAction(self.settings_action)
 
         help_menu = menus.addMenu("&Help")
+        self.shortcuts_action = _action(self, "Keyboard shortcuts and documentation", "about", QKeySequence("F1"))
+        self.shortcuts_action.triggered.connect(self.shortcuts_requested)
+        help_menu.addAction(self.shortcuts_action)
         self.about_action = _action(self, "About Depthbook", "about", None)
         self.about_action.triggered.connect(self.about_requested)
         help_menu.addAction(self.about_action)
@@ -168,6 +172,8 @@ class MainWindow(QMainWindow):
             dot, text = states.get("live", "#2ebd85"), f"Connected · {view.endpoint} · {view.url}"
         elif view.error:
             dot, text = states.get("error", "#f6465d"), f"Disconnected · {view.endpoint} · {view.error}"
+            if view.endpoint != "simulator":  # offline: the built-in exchange still shows what the app does
+                text += " · no network? try the demo: depthbook --demo"
         elif not view.streams:
             dot, text = (
                 states.get("stale", "#8a8f98"),

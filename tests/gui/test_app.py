@@ -10,12 +10,12 @@ import contextlib
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QLabel, QMessageBox
 
 from core.storage.store import SnapshotStorage
 from gui.app import DepthbookApp, parse_args
 from gui.config import AppConfig, build_config
-from gui.dialogs import READ_ONLY_OFFER
+from gui.dialogs import CONFIRM_REMOVE, READ_ONLY_OFFER, ShortcutsDialog
 from gui.main_window import find_button
 from gui.models.symbols import Column
 from gui.values import DisplayState
@@ -144,6 +144,40 @@ async def test_record_flag_records_from_launch(tmp_path, settings_store):
         assert row_of(app, "ETHUSDT").recording
         index = app.symbol_model.index(0, Column.RECORD)
         assert index.data(Qt.ItemDataRole.CheckStateRole) == Qt.CheckState.Checked
+
+
+@pytest.mark.asyncio
+async def test_removing_a_recording_symbol_asks_first(tmp_path, settings_store):
+    config = demo_config(tmp_path, symbols=("ETHUSDT",), recording=frozenset({"ETHUSDT"}))
+    async with running(config, settings_store) as app:
+        await wait_until(lambda: app.services.is_recording("ETHUSDT"), what="ETHUSDT recording")
+        panel = app.window.symbols_panel
+        panel.select("ETHUSDT")
+
+        def answer(choice: str) -> None:
+            [box] = [b for b in app.window.findChildren(QMessageBox, CONFIRM_REMOVE) if b.isVisible()]
+            assert "ETHUSDT is being recorded" in box.text()
+            next(b for b in box.buttons() if b.text() == choice).click()
+
+        panel.remove_selected()
+        answer("Keep")
+        assert app.services.is_recording("ETHUSDT") and "ETHUSDT" in app.services.symbols
+        panel.remove_selected()
+        answer("Remove")
+        await wait_until(lambda: app.symbol_model.rowCount() == 0, what="the row to go")
+        assert not app.services.is_recording("ETHUSDT")
+
+
+@pytest.mark.asyncio
+async def test_help_lists_the_shortcuts_and_points_to_the_docs(tmp_path, settings_store):
+    async with running(demo_config(tmp_path), settings_store) as app:
+        app.window.shortcuts_action.trigger()
+        dialog = app.window.findChild(ShortcutsDialog)
+        assert dialog is not None and dialog.isVisible()
+        texts = [label.text() for label in dialog.findChildren(QLabel)]
+        assert any("Ctrl+R" in t for t in texts) and any("recording" in t for t in texts)
+        assert "README.md" in dialog.findChild(QLabel, "docsLink").text()
+        dialog.close()
 
 
 @pytest.mark.asyncio

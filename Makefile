@@ -44,6 +44,14 @@ bench: sysdeps venv
 	$(PY) -m pip install -q -e '.[test,bench,parquet]'
 	QT_QPA_PLATFORM=offscreen $(PY) -m bench $(ARGS)
 
+# Long fuzz runs of the wire parser, the snapshot decoder and the book sync (`make test` runs each target
+# briefly): FUZZ_SECONDS in all (default 600) or FUZZ_EXAMPLES per run; prints inputs and time, exit 1 on a
+# failure. atheris (coverage-guided, binary wheel) is installed when it can be; else hypothesis alone runs.
+.PHONY: fuzz
+fuzz: venv
+	@$(PY) -c "import atheris" 2>/dev/null || $(PY) -m pip install -q atheris || echo "atheris unavailable: hypothesis only"
+	$(PY) -m fuzz $(ARGS)
+
 screenshots: APT = $(APT_QT) $(APT_XCB) $(APT_XVFB)
 screenshots: sysdeps venv
 	rm -rf /tmp/depthbook-screenshots-db /tmp/depthbook-screenshots-home

@@ -22,6 +22,9 @@ BENCHMARKS = {
     "memory": "memory per order book at limits 1000 and 5000 (~3 s)",
     "storage": "put/get, encoding, one tick, range reads, order flow, series, bytes on disk (~20 s)",
     "recorder": "persistence CPU and completeness at 20 symbols (60 s; --quick 20 s; --long 600 s)",
+    "history": "history browser on 30 days of one symbol: library, rollups, draws, zoom, cursor (~5 min)",
+    "fast_market": "a fast market's every stored snapshot against the truth; weight per symbol-hour (~2.5 min)",
+    "sync_storm": "150 symbols syncing at once: cheap start (shallow syncs) against full depth (~3.5 min)",
     "app": "the desktop app with 20 symbols live and recording: loop lag, CPU, RSS, first window (~2.5 min)",
 }
 
@@ -30,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
         description="Depthbook benchmarks; each figure is printed beside its target with PASS or MISS.",
-        epilog="\n".join(f"  {name:<9} {text}" for name, text in BENCHMARKS.items()),
+        epilog="\n".join(f"  {name:<11} {text}" for name, text in BENCHMARKS.items()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("names", nargs="*", metavar="NAME", help="benchmarks to run (default: all)")

@@ -15,11 +15,13 @@ import logging
 import os
 import signal
 import sys
+import threading
 import traceback
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
+import platformdirs
 import pyqtgraph as pg
 import qasync
 from PySide6.QtCore import QObject, QTimer
@@ -30,7 +32,7 @@ from core.feed.errors import ExchangeError
 from core.feed.manager import SubscriptionLimitError
 from core.logsetup import setup_logging
 from core.looplag import LoopLagMonitor
-from core.storage.store import StorageError
+from core.storage.store import SnapshotStorage, StorageError
 from core.tasks import cancel_and_wait, spawn
 from gui.bridge import CoreBridge
 from gui.config import AppConfig, ConfigError, SavedSettings, build_config
@@ -42,13 +44,16 @@ from gui.dialogs import (
     documentation_path,
     read_only_offer,
 )
-from gui.history_queries import recorded_ladder, recorded_range
+from gui.history_browse import HistoryQueries
+from gui.history_export import ExportCancelled, ExportError, export_range
+from gui.history_values import ExportRequest
 from gui.main_window import MainWindow
 from gui.models.ladder import LadderModel
 from gui.models.symbols import SymbolTableModel
 from gui.services import RecordingUnavailableError, Services
 from gui.settings import SettingsStore
 from gui.theme import apply_theme, colors, icon
+from gui.widgets.history.export_dialog import ExportDialog
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +86,16 @@ class DepthbookApp(QObject):
         self._tasks: set[asyncio.Task] = set()
         self._quit: asyncio.Event | None = None
         self._shutdown_done = False
+        # The history browser: rollups cached per database in the user's cache directory.
+        self.history_queries = HistoryQueries(
+            Path(platformdirs.user_cache_dir("depthbook", appauthor=False)) / "rollups"
+        )
+        self._follower: SnapshotStorage | None = None  # a secondary handle while following another writer
+        self._follow_timer = QTimer(self)
+        self._follow_timer.setInterval(1000)
+        self._follow_timer.timeout.connect(lambda: self._spawn(self._follow_tick()))
+        self._export_cancel: threading.Event | None = None
+        self.export_dialog: ExportDialog | None = None
         self._wire()
 
     # --- wiring --------------------------------------------------------------------------------------
@@ -108,8 +123,17 @@ class DepthbookApp(QObject):
         w.theme_requested.connect(self.set_theme)
         history = w.history_panel
         w.tabs.currentChanged.connect(self._on_tab_changed)
-        history.load_requested.connect(lambda symbol, seconds: self._spawn(self._load_history(symbol, seconds)))
-        history.ladder_requested.connect(lambda symbol, ts: self._spawn(self._load_ladder(symbol, ts)))
+        history.symbol_requested.connect(lambda symbol: self._spawn(self._open_symbol(symbol)))
+        history.view_requested.connect(
+            lambda symbol, start, end, columns, request: self._spawn(
+                self._load_view(symbol, start, end, columns, request)
+            )
+        )
+        history.cursor_requested.connect(
+            lambda symbol, ts, window: self._spawn(self._load_cursor(symbol, ts, window))
+        )
+        history.follow_changed.connect(self._on_follow_changed)
+        w.export_requested.connect(self._on_export_requested)
 
     # --- life cycle ----------------------------------------------------------------------------------
 
@@ -160,7 +184,9 @@ class DepthbookApp(QObject):
         self.bridge.detach()
         self.loop_lag.stop()
         self.loop_lag.report()
+        self._follow_timer.stop()
         await cancel_and_wait(self._tasks)
+        await self._close_follower()
         await self.services.stop()
         if self.offer is not None:
             self.offer.close()
@@ -218,35 +244,148 @@ class DepthbookApp(QObject):
         if self.window.tabs.widget(index) is self.window.history_panel:
             self._spawn(self._open_history())
 
+    def _history_storage(self) -> SnapshotStorage | None:
+        return self._follower or self.services.storage
+
     async def _open_history(self) -> None:
-        panel, storage = self.window.history_panel, self.services.storage
+        """The library of the open database; the symbol selected in the table (or the first) is opened."""
+        panel, storage = self.window.history_panel, self._history_storage()
         if storage is None:
-            panel.summary.setText("No database is open.")
+            panel.set_error("No database is open.")
             return
-        symbols = await storage.run_blocking(storage.symbols)
-        panel.set_symbols(symbols)
-        # The tab opens on the symbol selected in the table when it was recorded, else the first one.
+        rows = await storage.run_blocking(self.history_queries.library, storage, list(self.services.symbols))
+        panel.set_library(rows)
+        symbols = [row.symbol for row in rows]
+        if panel.symbol in symbols:
+            return
         selected = self.bridge.selected
         wanted = selected if selected in symbols else (symbols[0] if symbols else None)
-        if wanted is not None and (panel.data is None or panel.data.symbol != wanted):
-            panel.symbol_box.setCurrentText(wanted)
-            panel.request_load()
+        if wanted is not None:
+            panel.choose_symbol(wanted)
 
-    async def _load_history(self, symbol: str, seconds: int) -> None:
-        storage = self.services.storage
+    async def _open_symbol(self, symbol: str) -> None:
+        storage, panel = self._history_storage(), self.window.history_panel
+        if storage is None:
+            return
+        loop = asyncio.get_running_loop()
+
+        def progress(fraction: float) -> None:  # called in the executor's thread
+            loop.call_soon_threadsafe(panel.set_building, symbol, fraction)
+
+        try:
+            span = await storage.run_blocking(self.history_queries.open_symbol, storage, symbol, progress)
+        except (ValueError, StorageError) as exc:
+            panel.set_error(str(exc))
+            return
+        panel.set_span(span)
+
+    async def _load_view(self, symbol: str, start: int, end: int, columns: int, request: int) -> None:
+        storage = self._history_storage()
         if storage is None:
             return
         try:
-            data = await storage.run_blocking(recorded_range, storage, symbol, seconds)
+            data = await storage.run_blocking(
+                self.history_queries.view, storage, symbol, start, end, columns, request
+            )
         except (ValueError, StorageError) as exc:
-            self.window.history_panel.summary.setText(str(exc))
+            self.window.history_panel.set_error(str(exc))
             return
-        self.window.history_panel.set_range(data)
+        self.window.history_panel.set_view(data)
 
-    async def _load_ladder(self, symbol: str, ts: int) -> None:
-        storage = self.services.storage
+    async def _load_cursor(self, symbol: str, ts: int, window: int) -> None:
+        storage = self._history_storage()
         if storage is not None:
-            self.window.history_panel.set_ladder(await storage.run_blocking(recorded_ladder, storage, symbol, ts))
+            view = await storage.run_blocking(self.history_queries.cursor, storage, symbol, ts, window)
+            self.window.history_panel.set_cursor(view)
+
+    # --- follow live: a secondary handle catches up with another process's writes ----------------------
+
+    def _on_follow_changed(self, on: bool) -> None:
+        if on:
+            self._follow_timer.start()
+            self._spawn(self._follow_tick())
+        else:
+            self._follow_timer.stop()
+            self._spawn(self._close_follower())
+
+    async def _follow_tick(self) -> None:
+        panel, storage = self.window.history_panel, self.services.storage
+        if storage is None or panel.symbol is None or not panel.following:
+            return
+        if storage.mode == "read_only" and self._follower is None:
+            try:
+                self._follower = await storage.run_blocking(SnapshotStorage.open, storage.path, "secondary")
+            except StorageError as exc:
+                panel.set_error(str(exc))
+                return
+        follow = self._history_storage()
+        assert follow is not None
+        try:
+            span = await follow.run_blocking(self.history_queries.refresh, follow, panel.symbol)
+        except (ValueError, StorageError) as exc:
+            panel.set_error(str(exc))
+            return
+        changed = panel.span is None or span.last != panel.span.last
+        panel.set_span(span)
+        if changed:
+            panel.request_view_now()
+
+    async def _close_follower(self) -> None:
+        follower, self._follower = self._follower, None
+        if follower is not None:
+            await follower.aclose()
+
+    # --- File → Export… ----------------------------------------------------------------------------------
+
+    def _on_export_requested(self) -> None:
+        panel = self.window.history_panel
+        if panel.symbol is None or panel.span is None:
+            self.window.show_status("Open a symbol in the History tab first: Export writes the range in view.")
+            self.window.tabs.setCurrentWidget(panel)
+            return
+        start, end = panel.view_range()
+        start, end = max(start, panel.span.first), min(end, panel.span.last)
+        dialog = ExportDialog(panel.symbol, start, end, Path.home(), self.window)
+        dialog.export_requested.connect(lambda request: self._spawn(self.export(request)))
+        dialog.cancel_requested.connect(self._on_export_cancel)
+        self.export_dialog = dialog
+        dialog.open()
+
+    def _on_export_cancel(self) -> None:
+        if self._export_cancel is not None:
+            self._export_cancel.set()
+
+    async def export(self, request: ExportRequest) -> int | None:
+        """Write the request's rows in the executor; progress comes back through the loop."""
+        storage, dialog = self._history_storage(), self.export_dialog
+        if storage is None:
+            return None
+        loop = asyncio.get_running_loop()
+        cancel = self._export_cancel = threading.Event()
+
+        def progress(done: int, total: int) -> None:  # the executor's thread
+            if dialog is not None:
+                loop.call_soon_threadsafe(dialog.set_progress, done, total)
+
+        try:
+            written = await storage.run_blocking(
+                export_range, storage, request.symbol, request.start, request.end, request.format,
+                Path(request.path), progress, cancel,
+            )  # fmt: skip
+        except ExportCancelled:
+            if dialog is not None:
+                dialog.finish("Cancelled: nothing was written.", ok=False)
+            return None
+        except (ExportError, StorageError) as exc:
+            if dialog is not None:
+                dialog.finish(str(exc), ok=False)
+            return None
+        finally:
+            self._export_cancel = None
+        if dialog is not None:
+            dialog.finish(f"Exported {written:,} snapshots of {request.symbol} to {request.path}.", ok=True)
+        self.window.show_status(f"Exported {written:,} snapshots of {request.symbol} to {request.path}.")
+        return written
 
     def _on_recording_toggled(self, symbol: str, on: bool) -> None:
         try:
@@ -283,6 +422,11 @@ class DepthbookApp(QObject):
         else:
             self.show_error(self.services.storage_problem or "The database could not be opened.")
         self.bridge.refresh_now()
+        if ok:  # another database: the history tab starts again from its library
+            self.window.history_panel.follow_box.setChecked(False)
+            self.window.history_panel.reset()
+            if self.window.tabs.currentWidget() is self.window.history_panel:
+                self._spawn(self._open_history())
         return ok
 
     def _on_open_database(self) -> None:

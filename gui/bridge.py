@@ -20,7 +20,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from core.analysis.l1 import compute_l1_metrics
 from core.feed.events import BookUpdated, ConnectionChanged, ManagerEvent, SymbolStateChanged
-from core.market.book_sync import SyncReason
+from core.market.book_sync import SyncReason, SyncState
 from core.storage.snapshot import SNAPSHOT_DEPTH
 from gui.models.series_buffer import SeriesBuffer
 from gui.services import RETRY_SECONDS, Services
@@ -249,7 +249,16 @@ class CoreBridge(QObject):
                 "snapshots_too_old": st.snapshots_too_old,
                 "crossed_books": st.crossed_books,
                 "bad_levels": st.bad_levels,
+                "snapshot_limit": st.snapshot_limit,
+                "refreshes": st.refreshes,
+                "refreshes_requested": st.refreshes_requested,
+                "refresh_mismatches": st.refresh_mismatches,
             }
+            live_book = manager.book(symbol)
+            if live_book is not None and st.state in (SyncState.LIVE, SyncState.STALE):
+                depth = recorder.depth if recorder is not None else SNAPSHOT_DEPTH
+                bids_room, asks_room = live_book.horizon_distance(depth)  # counts levels: this symbol only
+                book.update(horizon_depth=depth, horizon_bids=bids_room, horizon_asks=asks_room, horizon_known=True)
         connection = {}
         if manager is not None:
             conn = manager.connection_status()
@@ -270,6 +279,7 @@ class CoreBridge(QObject):
             session_stored=rec.stored if rec else None,
             session_gaps=rec.gaps if rec else None,
             session_waiting=rec.waiting if rec else None,
+            session_unverified=rec.unverified if rec else None,
             last_gap_reason=rec.last_gap_reason if rec else None,
             ticks=recorder.ticks if recorder is not None else None,
             write_errors=recorder.write_errors if recorder is not None else None,

@@ -8,13 +8,16 @@ and writes the saved settings in QSettings.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 from core.market.endpoints import PRESETS, resolve_endpoints
-from core.market.wire import is_valid_symbol
 from core.paths import default_db_path
+from core.recording.config import check_recording_settings, parse_symbols
 from core.storage.snapshot import SNAPSHOT_DEPTH
+
+log = logging.getLogger(__name__)
 
 ORGANIZATION = "Depthbook"
 APPLICATION = "Depthbook"
@@ -80,14 +83,12 @@ class AppConfig:
 
 
 def split_symbols(text: str | None) -> list[str]:
-    """'btcusdt, ETHUSDT' -> ['BTCUSDT', 'ETHUSDT']; ConfigError for a name that cannot be a symbol."""
-    symbols = [s.strip().upper() for s in (text or "").split(",") if s.strip()]
-    for symbol in symbols:
-        if not is_valid_symbol(symbol):
-            raise ConfigError(
-                f"{symbol!r} is not a valid symbol name (use letters and digits, like BTCUSDT)."
-            )
-    return list(dict.fromkeys(symbols))
+    """'btcusdt, ETHUSDT' -> ['BTCUSDT', 'ETHUSDT']; ConfigError for a name that cannot be a symbol (the same
+    check as every command's symbol flags: core.recording.config.check_symbol)."""
+    try:
+        return parse_symbols(text or "")
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def demo_db_path() -> Path:
@@ -132,6 +133,14 @@ def build_config(args, saved: SavedSettings) -> AppConfig:
     if demo and not symbols:
         symbols = list(DEMO_SYMBOLS[:3])
     sim_symbols = tuple(dict.fromkeys([*DEMO_SYMBOLS, *symbols]))
+    recording_settings = (saved.snapshot_interval, saved.snapshot_depth, saved.snapshot_limit)
+    try:
+        check_recording_settings(*recording_settings)
+    except ValueError as exc:  # saved settings the user cannot see on a command line: keep the app starting
+        log.warning("saved recording settings cannot work, using the defaults: %s", exc)
+        defaults = SavedSettings()
+        recording_settings = (defaults.snapshot_interval, defaults.snapshot_depth, defaults.snapshot_limit)
+    interval, depth, limit = recording_settings
     return AppConfig(
         db_path=db_path,
         demo=demo,
@@ -140,9 +149,9 @@ def build_config(args, saved: SavedSettings) -> AppConfig:
         rest_url=rest_url,
         symbols=tuple(symbols),
         recording=frozenset(recording & set(symbols)) | frozenset(record),
-        snapshot_depth=saved.snapshot_depth,
-        snapshot_interval=saved.snapshot_interval,
-        snapshot_limit=saved.snapshot_limit,
+        snapshot_depth=depth,
+        snapshot_interval=interval,
+        snapshot_limit=limit,
         theme=saved.theme if saved.theme in THEMES else "dark",
         sim_symbols=sim_symbols,
         screenshot_dir=Path(args.screenshot) if getattr(args, "screenshot", None) else None,

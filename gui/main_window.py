@@ -16,7 +16,7 @@ from gui.models.symbols import SymbolTableModel
 from gui.theme import icon
 from gui.values import ConnectionView, StorageView, ThemeColors
 from gui.widgets.banners import Banner
-from gui.widgets.history_panel import HistoryPanel
+from gui.widgets.history import HistoryPanel
 from gui.widgets.live_view import LiveView
 from gui.widgets.symbols_panel import SymbolsPanel
 
@@ -26,6 +26,7 @@ TITLE = "Depthbook"
 class MainWindow(QMainWindow):
     close_requested = Signal()  # the user wants to quit; the app shuts down, then calls finish_close()
     open_database_requested = Signal()
+    export_requested = Signal()  # File → Export…: the symbol and range in the History view
     settings_requested = Signal()
     about_requested = Signal()
     shortcuts_requested = Signal()
@@ -110,10 +111,14 @@ class MainWindow(QMainWindow):
         file_menu = menus.addMenu("&File")
         self.open_action = _action(self, "Open database read-only…", "open", QKeySequence.StandardKey.Open)
         self.open_action.triggered.connect(self.open_database_requested)
+        self.export_action = _action(self, "Export…", "open", QKeySequence("Ctrl+E"))
+        self.export_action.setToolTip("Export the symbol and range in the History view as CSV or Parquet")
+        self.export_action.triggered.connect(self.export_requested)
         self.quit_action = _action(self, "Quit", "quit", QKeySequence.StandardKey.Quit)
         self.quit_action.setMenuRole(QAction.MenuRole.QuitRole)
         self.quit_action.triggered.connect(self.close)
         file_menu.addAction(self.open_action)
+        file_menu.addAction(self.export_action)
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
 

@@ -93,6 +93,17 @@ class SymbolDetail:
     snapshots_too_old: int = 0  # older than the buffered stream: fetched again
     crossed_books: int = 0
     bad_levels: int = 0  # malformed price levels in events or snapshots
+    # The snapshot horizon (docs/SNAPSHOT_HORIZON.md)
+    snapshot_limit: int | None = None  # depth of the snapshot the book was last built from
+    horizon_depth: int = 20  # the top the distances below are counted from (the recorded depth)
+    # Known levels behind the top `horizon_depth` before each side's horizon (OrderBook.horizon_distance): None for
+    # a complete side; negative: that side's top is not verified. `horizon_known` False: no live or stale book.
+    horizon_bids: int | None = None
+    horizon_asks: int | None = None
+    horizon_known: bool = False
+    refreshes: int = 0  # make-before-break refreshes done (the book stayed live)
+    refreshes_requested: int = 0
+    refresh_mismatches: int = 0  # refreshed books that disagreed with the old one: should stay 0
     # The connection, shared by every symbol (core.feed.events.ConnectionStatus); None before it exists
     streams: int | None = None
     reconnects: int | None = None
@@ -105,6 +116,7 @@ class SymbolDetail:
     session_stored: int | None = None  # in this run of the app
     session_gaps: int | None = None  # seconds missed once recording was under way
     session_waiting: int | None = None  # seconds before the first snapshot (the book's first sync)
+    session_unverified: int | None = None  # gap records "unverified": the top reached beyond the snapshot horizon
     last_gap_reason: GapReason | None = None
     ticks: int | None = None  # the recorder's ticks in this run, every symbol; None while nothing records
     write_errors: int | None = None  # failed batch writes (the tick stays in the backlog)

@@ -1,15 +1,26 @@
-"""What every command shares: exit codes, the one-sentence user error, and the flags several commands take."""
+"""What every command shares: exit codes, the one-sentence user error, the flags several commands take, and
+the argparse types that check every flag's value as it is parsed.
+
+A bad value ends the command before anything starts: one sentence on stderr, exit status 2, never a
+traceback. The limits of recording settings come from core.recording.config (one source of truth with
+RecordingConfig and the app's settings).
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
+import math
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
 from core.logsetup import LEVELS
 from core.paths import default_db_path
+from core.recording.config import check_symbol, parse_symbols
+from core.storage.keys import MAX_TIMESTAMP
+from core.storage.retention import check_days
 from core.storage.store import SnapshotStorage, StorageError
 from core.timeparse import parse_time
 
@@ -34,7 +45,7 @@ def add_log_level(parser: argparse.ArgumentParser, default: str) -> None:
 
 def add_db(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--db", type=Path, default=None, help=f"database directory (default {default_db_path()})"
+        "--db", type=db_path, default=None, help=f"database directory (default {default_db_path()})"
     )
 
 
@@ -54,11 +65,16 @@ def install_stop_signals(stop: asyncio.Event) -> None:
             loop.add_signal_handler(sig, stop.set)
 
 
-def split_symbols(text: str) -> list[str]:
-    symbols = [s.strip().upper() for s in text.split(",") if s.strip()]
+def split_symbols(text: str | list[str]) -> list[str]:
+    """Symbols from a comma-separated text (or already parsed by the `symbols` type); UserError if none or
+    one is not a valid name."""
+    try:
+        symbols = parse_symbols(text) if isinstance(text, str) else list(text)
+    except ValueError as exc:
+        raise UserError(str(exc).rstrip(".")) from None
     if not symbols:
         raise UserError("give at least one symbol, e.g. --symbols BTCUSDT,ETHUSDT")
-    return list(dict.fromkeys(symbols))
+    return symbols
 
 
 def open_read_only(db: Path | None) -> SnapshotStorage:
@@ -73,6 +89,148 @@ def open_read_only(db: Path | None) -> SnapshotStorage:
 
 def time_arg(text: str) -> int:
     try:
-        return parse_time(text)
-    except ValueError as exc:
+        return unix_time(text)
+    except argparse.ArgumentTypeError as exc:
         raise UserError(str(exc)) from None
+
+
+# ---- argparse types: each returns the parsed value or raises ArgumentTypeError with the reason -----------------
+#
+# argparse prints "argument --flag: REASON"; `core.cli.main` turns that into one line and exit status 2.
+
+
+def _argtype(name: str, parse: Callable[[str], object]) -> Callable[[str], object]:
+    parse.__name__ = name  # argparse names the type in some messages
+    return parse
+
+
+def whole(bounds: tuple[int, int], unit: str = "") -> Callable[[str], int]:
+    """A whole number within `bounds` (inclusive)."""
+    low, high = bounds
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text.strip())
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            what = f"a whole number of {unit}" if unit else "a whole number"
+            raise argparse.ArgumentTypeError(f"must be {what} from {low} to {high}, got {text!r}")
+        return value
+
+    return _argtype("whole", parse)  # type: ignore[return-value]
+
+
+def positive_int(text: str) -> int:
+    return whole((1, 2**63 - 1))(text)
+
+
+def at_least(minimum: float, maximum: float, unit: str) -> Callable[[str], float]:
+    """A finite number of `unit` from `minimum` to `maximum` (NaN and infinity are refused)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text.strip())
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or not minimum <= value <= maximum:
+            raise argparse.ArgumentTypeError(f"must be a number of {unit} from {minimum:g} to {maximum:g}, got {text!r}")
+        return value
+
+    return _argtype("number", parse)  # type: ignore[return-value]
+
+
+def positive_float(text: str) -> float:
+    """A finite number above zero (NaN and infinity are refused)."""
+    try:
+        value = float(text.strip())
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a number above 0, got {text!r}")
+    return value
+
+
+def port(text: str) -> int:
+    """A TCP port, 0 (any free one) to 65535."""
+    return whole((0, 65535))(text)
+
+
+def symbol(text: str) -> str:
+    """One symbol as Binance names them: ASCII letters, digits, '-', '_', '.', at most 20; upper-cased."""
+    try:
+        return check_symbol(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).rstrip(".")) from None
+
+
+def symbols(text: str) -> list[str]:
+    """Comma-separated symbols, at least one, each a valid name; duplicates dropped."""
+    try:
+        found = parse_symbols(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).rstrip(".")) from None
+    if not found:
+        raise argparse.ArgumentTypeError("give at least one symbol, e.g. BTCUSDT,ETHUSDT")
+    return found
+
+
+def days(text: str) -> int:
+    """Whole days for retention, at least 1."""
+    try:
+        value = int(text.strip())
+    except ValueError:
+        value = None
+    try:
+        return check_days(value if value is not None else text, "retention")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("retention ")) from None
+
+
+def _blocking_ancestor(path: Path) -> Path | None:
+    """The nearest existing ancestor of `path` when it is not a directory (nothing can be created there)."""
+    for parent in path.parents:
+        if parent.exists():
+            return None if parent.is_dir() else parent
+    return None
+
+
+def db_path(text: str) -> Path:
+    """A database directory: an existing directory, or a path whose parent is (or can be made) a directory."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("needs a directory, got an empty path")
+    path = Path(text).expanduser()
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{str(path)!r} is a file, not a database directory")
+    blocking = _blocking_ancestor(path)
+    if blocking is not None:
+        raise argparse.ArgumentTypeError(f"{str(blocking)!r} is a file, so there can be no database under it")
+    return path
+
+
+def out_file(text: str) -> Path:
+    """A file to write: not a directory, in a directory that exists."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("needs a file name, got an empty path")
+    path = Path(text).expanduser()
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{str(path)!r} is a directory; give a file name")
+    parent = path.parent
+    if not parent.is_dir():
+        what = "is a file" if parent.exists() else "does not exist"
+        raise argparse.ArgumentTypeError(f"the directory {str(parent)!r} {what}")
+    return path
+
+
+def unix_time(text: str) -> int:
+    """ISO 8601 or Unix seconds, between 1970 and the last second a key can hold (2286)."""
+    try:
+        value = parse_time(text)
+    except (ValueError, OverflowError) as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if not 0 <= value <= MAX_TIMESTAMP:
+        hint = " (milliseconds? give seconds)" if value > MAX_TIMESTAMP else ""
+        raise argparse.ArgumentTypeError(
+            f"{text.strip()!r} is outside the times a recording can hold (1970 to 2286){hint}"
+        )
+    return value

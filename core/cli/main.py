@@ -24,8 +24,8 @@ class _Parser(argparse.ArgumentParser):
     """argparse, with its usage errors in the one-sentence style of every other error."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_USAGE, f"{self.prog}: {message}.\n")
+        # One line, as every other error: the usage is one `--help` away.
+        self.exit(EXIT_USAGE, f"{self.prog}: {message.rstrip('.')}; see `{self.prog} --help`.\n")
 
 
 def build_parser() -> argparse.ArgumentParser:

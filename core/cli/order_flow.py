@@ -8,30 +8,36 @@ import orjson
 
 from core.analysis.history import History
 from core.analysis.order_flow import InsufficientDataError
-from core.cli.common import EXIT_OK, UserError, add_db, add_log_level, open_read_only, time_arg
+from core.cli.common import EXIT_OK, UserError, add_db, add_log_level, open_read_only, symbol, unix_time
+from core.timeparse import iso_utc
 
 
 def add_parser(sub) -> None:
     parser = sub.add_parser("order-flow", help="bid/ask pressure over a recorded window")
     add_db(parser)
-    parser.add_argument("--symbol", required=True)
+    parser.add_argument("--symbol", required=True, type=symbol)
     parser.add_argument("--window", type=int, default=60, help="seconds, 10 to 300 (default 60)")
     parser.add_argument(
-        "--end", default=None, help="window end, ISO 8601 or Unix seconds (default: last stored)"
+        "--end", type=unix_time, default=None, help="window end, ISO 8601 or Unix seconds (default: last stored)"
     )
     parser.add_argument("--json", action="store_true", help="JSON instead of text")
     add_log_level(parser, "WARNING")
 
 
 def run(args) -> int:
-    symbol = args.symbol.strip().upper()
+    symbol = args.symbol
     with open_read_only(args.db) as storage:
         if storage.first_last(symbol) is None:
             raise UserError(f"no snapshots of {symbol} in {storage.path}")
         try:
-            flow = History(storage).get_order_flow(symbol, args.window, time_arg(args.end) if args.end else None)
+            flow = History(storage).get_order_flow(symbol, args.window, args.end)
         except (ValueError, InsufficientDataError) as exc:
             raise UserError(str(exc)) from None
+        finally:
+            damaged = storage.damage.seconds(symbol)
+        if damaged:  # left out of the window; the log names each
+            shown = ", ".join(iso_utc(ts) for ts in damaged[:3]) + (", …" if len(damaged) > 3 else "")
+            print(f"depthbook: left out {len(damaged)} damaged snapshots of {symbol} ({shown}).", file=sys.stderr)
     if args.json:
         sys.stdout.write(orjson.dumps(flow.to_dict()).decode() + "\n")
         return EXIT_OK

@@ -15,48 +15,81 @@ from core.cli.common import (
     add_db,
     add_endpoints,
     add_log_level,
+    at_least,
+    days,
     install_stop_signals,
+    positive_float,
     split_symbols,
+    symbols,
+    whole,
 )
 from core.feed.errors import ExchangeError
 from core.feed.manager import MAX_SYMBOLS_CEILING, SubscriptionLimitError
 from core.market.endpoints import resolve_endpoints
 from core.paths import default_db_path
-from core.recording.config import RecordingConfig
+from core.recording.config import (
+    DEPTH_RANGE,
+    INTERVAL_RANGE,
+    SNAPSHOT_LIMIT_RANGE,
+    RecordingConfig,
+    check_symbol,
+)
 from core.recording.session import RecordingSession
-from core.storage.retention import RetentionPolicy
+from core.storage.retention import MAX_DAYS, RetentionPolicy
 from core.storage.snapshot import SNAPSHOT_DEPTH
 from core.storage.store import StorageError
 
 log = logging.getLogger(__name__)
 
+STATUS_EVERY_MIN = 0.1  # seconds: a status line per symbol at most ten times a second
+
 
 def add_parser(sub) -> None:
     parser = sub.add_parser("record", help="record top-N snapshots every second, headless")
-    parser.add_argument("--symbols", required=True, help="comma-separated, e.g. BTCUSDT,ETHUSDT (up to 200)")
+    parser.add_argument(
+        "--symbols", required=True, type=symbols, help="comma-separated, e.g. BTCUSDT,ETHUSDT (up to 200)"
+    )
     add_db(parser)
     add_endpoints(parser)
-    parser.add_argument("--interval", type=int, default=1, help="seconds between snapshots (default 1)")
+    parser.add_argument(
+        "--interval",
+        type=whole(INTERVAL_RANGE, "seconds"),
+        default=1,
+        help=f"seconds between snapshots, {INTERVAL_RANGE[0]} to {INTERVAL_RANGE[1]} (default 1)",
+    )
     parser.add_argument(
         "--depth",
-        type=int,
+        type=whole(DEPTH_RANGE, "levels"),
         default=SNAPSHOT_DEPTH,
-        help=f"levels per side in each snapshot (default {SNAPSHOT_DEPTH})",
+        help=f"levels per side in each snapshot, {DEPTH_RANGE[0]} to {DEPTH_RANGE[1]} and at most "
+        f"--snapshot-limit (default {SNAPSHOT_DEPTH}, the contract's)",
     )
-    parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
-    parser.add_argument("--snapshot-limit", type=int, default=1000, help="REST snapshot depth (default 1000)")
-    parser.add_argument("--status-every", type=float, default=10.0, help="seconds between status lines")
+    parser.add_argument("--duration", type=positive_float, default=None, help="stop after this many seconds")
+    parser.add_argument(
+        "--snapshot-limit",
+        type=whole(SNAPSHOT_LIMIT_RANGE, "levels"),
+        default=1000,
+        help=f"REST snapshot depth, {SNAPSHOT_LIMIT_RANGE[0]} to {SNAPSHOT_LIMIT_RANGE[1]} (default 1000)",
+    )
+    parser.add_argument(
+        "--status-every",
+        type=at_least(STATUS_EVERY_MIN, 86_400, "seconds"),
+        default=10.0,
+        help=f"seconds between status lines, at least {STATUS_EVERY_MIN:g} (default 10)",
+    )
     parser.add_argument(
         "--retention-days",
-        type=int,
+        type=days,
         default=None,
-        help="delete snapshots older than this, hourly (default: keep all)",
+        help="delete snapshots of the recorded symbols older than this many days (at least 1), at start and "
+        "hourly (default: keep all)",
     )
     parser.add_argument(
         "--retention",
         default=None,
         metavar="SYMBOL=DAYS,...",
-        help="per-symbol retention over --retention-days, e.g. BTCUSDT=30,DOGEUSDT=2 (DAYS 'keep': keep all)",
+        help="per-symbol retention over --retention-days, e.g. BTCUSDT=30,DOGEUSDT=2 (DAYS 'keep': keep all); "
+        "it may name symbols this run does not record",
     )
     add_log_level(parser, "INFO")
 
@@ -85,10 +118,18 @@ def parse_retention(text: str | None) -> dict[str, int | None]:
     """`BTCUSDT=30,DOGEUSDT=2,ETHUSDT=keep` -> {symbol: days, or None to keep everything}."""
     policy: dict[str, int | None] = {}
     for item in filter(None, (part.strip() for part in (text or "").split(","))):
-        symbol, sep, days = item.partition("=")
-        if not sep or not symbol.strip() or not (days.strip() == "keep" or days.strip().isdigit()):
+        name, sep, value = (part.strip() for part in item.partition("="))
+        if not sep or not name or not (value == "keep" or (value.isascii() and value.isdigit())):
             raise UserError(f"--retention takes SYMBOL=DAYS pairs like BTCUSDT=30, got {item!r}")
-        policy[symbol.strip().upper()] = None if days.strip() == "keep" else int(days)
+        try:
+            symbol = check_symbol(name)
+        except ValueError as exc:
+            raise UserError(f"--retention takes SYMBOL=DAYS pairs: {str(exc).rstrip('.')}") from None
+        if value != "keep" and not 1 <= int(value) <= MAX_DAYS:
+            raise UserError(
+                f"--retention takes SYMBOL=DAYS pairs with DAYS from 1 to {MAX_DAYS} (or keep), got {item!r}"
+            )
+        policy[symbol] = None if value == "keep" else int(value)
     return policy
 
 
@@ -96,6 +137,7 @@ def record_config(args, symbols: list[str]) -> RecordingConfig:
     """The frozen configuration of this run, from the parsed flags."""
     if len(symbols) > MAX_SYMBOLS_CEILING:
         raise UserError(f"record takes at most {MAX_SYMBOLS_CEILING} symbols, got {len(symbols)}")
+    per_symbol = parse_retention(args.retention)
     try:
         endpoints = resolve_endpoints(args.preset, args.ws_url, args.rest_url)
     except (ValueError, KeyError) as exc:
@@ -109,7 +151,8 @@ def record_config(args, symbols: list[str]) -> RecordingConfig:
             depth=args.depth,
             snapshot_limit=args.snapshot_limit,
             max_symbols=max(20, len(symbols)),
-            retention=RetentionPolicy(args.retention_days, parse_retention(args.retention)),
+            # Retention covers what this run records and the symbols named in --retention, nothing else.
+            retention=RetentionPolicy(args.retention_days, per_symbol, frozenset(symbols)),
         )
     except ValueError as exc:
         raise UserError(str(exc)) from None

@@ -7,8 +7,10 @@ import contextlib
 import signal
 import sys
 
-from core.cli.common import EXIT_FAILED, EXIT_OK, UserError, add_log_level, split_symbols
+from core.cli.common import EXIT_FAILED, EXIT_OK, add_log_level, port, split_symbols, symbols, whole
 from core.simulator.server import serve_forever
+
+SIM_INTERVAL_MS_RANGE = (1, 60_000)
 
 
 def add_parser(sub) -> None:
@@ -18,25 +20,24 @@ def add_parser(sub) -> None:
         description="Run a Binance-compatible exchange simulator (WebSocket streams and REST) on one port.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
-    parser.add_argument("--port", type=int, default=8765, help="port, 0 for any free one (default: %(default)s)")
+    parser.add_argument("--port", type=port, default=8765, help="port, 0 for any free one (default: %(default)s)")
     parser.add_argument(
-        "--symbols", default="BTCUSDT,ETHUSDT,BNBUSDT", help="comma-separated (default: %(default)s)"
+        "--symbols", type=symbols, default="BTCUSDT,ETHUSDT,BNBUSDT", help="comma-separated (default: %(default)s)"
     )
     parser.add_argument(
-        "--interval-ms", type=int, default=100, help="event interval per symbol (default: %(default)s)"
+        "--interval-ms",
+        type=whole(SIM_INTERVAL_MS_RANGE, "milliseconds"),
+        default=100,
+        help="event interval per symbol, 1 to 60000 (default: %(default)s)",
     )
     parser.add_argument("--seed", type=int, default=1, help="market seed (default: %(default)s)")
     add_log_level(parser, "WARNING")
 
 
 def run(args) -> int:
-    symbols = split_symbols(args.symbols)
-    if args.interval_ms <= 0:
-        raise UserError(f"--interval-ms must be a positive number of milliseconds, got {args.interval_ms}")
-    if not 0 <= args.port <= 65535:
-        raise UserError(f"--port must be between 0 and 65535, got {args.port}")
+    names = split_symbols(args.symbols)  # argparse parses a default given as text too
     try:
-        asyncio.run(_run(symbols, args.host, args.port, args.interval_ms, args.seed))
+        asyncio.run(_run(names, args.host, args.port, args.interval_ms, args.seed))
     except (KeyboardInterrupt, asyncio.CancelledError):
         return EXIT_OK
     except OSError as exc:

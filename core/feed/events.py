@@ -27,6 +27,11 @@ class SymbolStatus:
     snapshots_too_old: int = 0
     crossed_books: int = 0
     bad_levels: int = 0
+    refreshes_requested: int = 0  # make-before-break refreshes asked for (the top neared the snapshot horizon)
+    refreshes: int = 0  # refreshes done: a fresher snapshot took the book's place, the book staying live
+    refresh_mismatches: int = 0  # refreshed books that disagreed with the old one where both knew the level
+    refreshing: bool = False  # a refresh snapshot is on its way
+    snapshot_limit: int | None = None  # depth of the snapshot the book was last built from
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,11 @@ watches for silence and rotates the connection before Binance's 24 h limit, make
 connection streams before the old one closes, and BookSync drops the duplicate events, so no book
 sees a gap.
 
+Exact at any speed (docs/SNAPSHOT_HORIZON.md): every `horizon_interval` each live book is asked whether its top is
+about to leave its snapshot's horizon (`BookSync.check_horizon`); if so a fresh snapshot comes through the scheduler
+while the book stays live, and BookSync swaps it in. `set_priority(symbol, True, depth)` (the recorder calls it for
+the recorded symbols) serves a symbol's snapshots first and keeps its top `depth` levels verified.
+
 Nothing in the background fails silently. Tasks run under a TaskSupervisor (core.feed.supervisor): an
 unexpected exception is logged once with its traceback, then reported as one sentence in `failure` and as a
 `FeedFailed` event to the listeners. What happens next:
@@ -36,6 +41,8 @@ from dataclasses import dataclass, field
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
 from core.feed.backoff import backoff
+from core.feed.config import MAX_SYMBOLS_CEILING as MAX_SYMBOLS_CEILING  # re-exported: its old home
+from core.feed.config import ManagerConfig
 from core.feed.errors import InvalidSymbolError, RateLimitedError
 from core.feed.events import (
     BookUpdated,
@@ -47,6 +54,7 @@ from core.feed.events import (
     SymbolStateChanged,
     SymbolStatus,
 )
+from core.feed.horizon import HorizonKeeper
 from core.feed.rest import RestClient
 from core.feed.scheduler import SnapshotScheduler
 from core.feed.stream import StreamConnection, depth_stream, describe_connect_error, is_retryable
@@ -54,8 +62,8 @@ from core.feed.supervisor import TaskSupervisor
 from core.market.book_sync import (
     Action,
     BookChanged,
+    BookRefreshed,
     BookSync,
-    Continuity,
     GapDetected,
     RequestSnapshot,
     StateChanged,
@@ -77,39 +85,11 @@ from core.tasks import error_text
 
 log = logging.getLogger(__name__)
 
-MAX_SYMBOLS_CEILING = 200
 FRAME_FAILURE_REPORT_S = 10.0  # frame-handling failures after a reported one are only counted this long
 
 
 class SubscriptionLimitError(Exception):
     """More symbols than the manager is configured for."""
-
-
-@dataclass(frozen=True)
-class ManagerConfig:
-    ws_url: str
-    rest_url: str
-    max_symbols: int = 20
-    snapshot_limit: int = 1000
-    stream_speed: str = "100ms"  # "" for the 1000 ms stream
-    continuity: Continuity = Continuity.SPOT
-    validate_symbols: bool = True
-    connection_silence: float = 10.0  # no frame at all for this long: the socket is dead
-    symbol_silence: float = 30.0  # no event for one symbol for this long: its book is stale
-    reconnect_initial: float = 1.0
-    reconnect_max: float = 60.0
-    healthy_after: float = 30.0  # a connection that lived this long resets the backoff
-    max_connection_age: float = 23.5 * 3600  # rotate before Binance's 24 h disconnect
-    rotation_overlap: float = 10.0  # longest wait for the new connection to cover every live symbol
-    watchdog_interval: float = 1.0
-    snapshot_retry_delay: float = 0.5
-    max_control_per_sec: float = 4.0
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.max_symbols <= MAX_SYMBOLS_CEILING:
-            raise ValueError(
-                f"max_symbols must be between 1 and {MAX_SYMBOLS_CEILING}, got {self.max_symbols}"
-            )
 
 
 @dataclass
@@ -134,8 +114,11 @@ class OrderBookManager:
             limit=config.snapshot_limit,
             retry_delay=config.snapshot_retry_delay,
             on_failure=self._tasks.report,
+            pass_limit=True,
+            shallow_limit=config.shallow_sync_limit,
         )
         self._symbols: dict[str, _Symbol] = {}
+        self.horizon = HorizonKeeper(config.horizon_depth, config.horizon_margin, config.snapshot_limit)
         self._listeners: list[Listener] = []
         self._conn: StreamConnection | None = None
         self._connections: set[StreamConnection] = set()
@@ -154,6 +137,7 @@ class OrderBookManager:
         await self.scheduler.start()
         self._tasks.keep_running("depth-stream", "depth stream", self._supervise)
         self._tasks.keep_running("watchdog", "feed watchdog", self._watchdog)
+        self._tasks.keep_running("horizon", "snapshot horizon check", self._horizon_watch)
 
     async def stop(self) -> None:
         """Stop every task and close the connections. Raises nothing; see the module docstring."""
@@ -253,6 +237,13 @@ class OrderBookManager:
         entry = self._symbols.get(symbol)
         return bool(entry and entry.sync.is_live)
 
+    def set_priority(self, symbol: str, high: bool, depth: int | None = None) -> None:
+        """Serve `symbol`'s snapshots before the others' (`high`: it is recorded) and keep its top `depth` levels
+        (default `horizon_depth`) verified. Works before the symbol is subscribed, too."""
+        symbol = symbol.strip().upper()
+        self.horizon.set(symbol, high, depth)
+        self.scheduler.set_priority(symbol, high)
+
     @property
     def symbols(self) -> list[str]:
         return list(self._symbols)
@@ -264,6 +255,8 @@ class OrderBookManager:
             symbol, sync.state, sync.reason, c.last_update_id, c.last_event_time, c.events_applied,
             c.gaps, c.resyncs, sync.book.bid_count, sync.book.ask_count,
             c.snapshots_requested, c.snapshots_too_old, c.crossed_books, c.bad_levels,
+            c.refreshes_requested, c.refreshes, c.refresh_mismatches, sync.refreshing,
+            sync.book.snapshot_limit,
         )  # fmt: skip
 
     def statuses(self) -> list[SymbolStatus]:
@@ -534,6 +527,12 @@ class OrderBookManager:
                     stream = [self._stream(symbol)]
                     conn.start_background(_resubscribe(conn, stream), what="resubscription request")
 
+    async def _horizon_watch(self) -> None:
+        """Refresh, make-before-break, every live book whose top nears its snapshot horizon."""
+        while not self._stopping:
+            await asyncio.sleep(self.config.horizon_interval)
+            self._handle(self.horizon.check([(s, e.sync) for s, e in self._symbols.items()]))
+
     async def _pause(self, seconds: float) -> None:
         self._wake.clear()
         with contextlib.suppress(TimeoutError):
@@ -546,12 +545,12 @@ class OrderBookManager:
 
     # --- internals: actions ----------------------------------------------------------------------------
 
-    def _deliver_snapshot(self, symbol: str, snapshot: DepthSnapshot) -> None:
+    def _deliver_snapshot(self, symbol: str, snapshot: DepthSnapshot, limit: int | None = None) -> None:
         entry = self._symbols.get(symbol)
         if entry is None:
             return
         try:
-            self._handle(entry.sync.on_snapshot(snapshot, time.monotonic()))
+            self._handle(entry.sync.on_snapshot(snapshot, time.monotonic(), limit))
         except Exception:
             # The book may be half loaded: start it over (its next event asks for a new snapshot). The
             # scheduler logs and reports the exception.
@@ -564,7 +563,8 @@ class OrderBookManager:
             if kind is BookChanged:
                 self._emit(BookUpdated(action.symbol, action.last_update_id))
             elif kind is RequestSnapshot:
-                self.scheduler.request(action.symbol, retry=action.retry)
+                high = self.horizon.is_high(action.symbol)
+                self.scheduler.request(action.symbol, retry=action.retry, refresh=action.refresh, high=high)
             elif kind is StateChanged:
                 entry = self._symbols.get(action.symbol)
                 if entry is not None:
@@ -578,6 +578,8 @@ class OrderBookManager:
                 log.warning(
                     "gap symbol=%s expected=%d got=%d: resyncing", action.symbol, action.expected, action.got
                 )
+            elif kind is BookRefreshed and action.consistent is False:  # two exact books disagreed: a bug
+                log.error("refreshed book disagrees with the old one symbol=%s id=%d", action.symbol, action.last_update_id)
 
     def _emit(self, event: ManagerEvent) -> None:
         for listener in self._listeners:

@@ -1,22 +1,33 @@
 """Binance REST: depth snapshots and exchangeInfo, inside the IP's request-weight budget.
 
 `RestClient` makes one request at a time per call, inside the IP's `WeightBudget`, and maps every failure to
-an `ExchangeError` whose message is one sentence a user can read.
+an `ExchangeError` whose message is one sentence a user can read. A depth snapshot the wire rejects (a bad
+level, unsorted, a repeated price, crossed: core.market.wire) is an ExchangeUnavailableError like any other
+unreadable answer, so the scheduler backs off and fetches it again; it never reaches a book.
+
+`check_symbols` tells for each requested symbol whether it can be followed (trading, not trading, not listed,
+not a symbol name) instead of failing on the first bad one, and can keep retrying while the exchange is
+unreachable: what a recorder started on a server needs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import orjson
 
+from core.feed.backoff import backoff
 from core.feed.budget import WeightBudget, depth_weight
 from core.feed.errors import (
+    ExchangeError,
     ExchangeRejectedError,
     ExchangeUnavailableError,
     InvalidSymbolError,
@@ -74,6 +85,44 @@ def _error_body(response: httpx.Response) -> tuple[int | None, str]:
     return (code if type(code) is int else None), str(body.get("msg", ""))
 
 
+@dataclass(frozen=True)
+class SymbolCheck:
+    """exchangeInfo's verdict on each requested symbol (`RestClient.check_symbols`), in the asked order."""
+
+    trading: dict[str, SymbolInfo] = field(default_factory=dict)  # listed and trading: follow these
+    not_trading: dict[str, SymbolInfo] = field(default_factory=dict)  # listed; HALT, BREAK, END_OF_DAY…
+    unknown: tuple[str, ...] = ()  # not listed on this exchange
+    bad_names: tuple[str, ...] = ()  # cannot be symbol names at all; no request weight was spent on them
+
+    @property
+    def valid(self) -> list[str]:
+        return list(self.trading)
+
+    @property
+    def invalid(self) -> list[str]:
+        return [*self.bad_names, *self.unknown, *self.not_trading]
+
+    def problems(self) -> list[str]:
+        """One sentence per symbol that cannot be followed, worded as InvalidSymbolError words it."""
+        return [
+            *(str(InvalidSymbolError.bad_name(s)) for s in self.bad_names),
+            *(str(InvalidSymbolError.unknown(s)) for s in self.unknown),
+            *(f"{s} is not trading right now (status {i.status})." for s, i in self.not_trading.items()),
+        ]
+
+    def describe(self) -> str:
+        """One sentence naming every symbol that cannot be followed and why; "" when all can."""
+        reasons = [
+            *(f"{s!r} (not a symbol name)" for s in self.bad_names),
+            *(f"{s} (not a symbol on this exchange)" for s in self.unknown),
+            *(f"{s} (not trading, status {i.status})" for s, i in self.not_trading.items()),
+        ]
+        if not reasons:
+            return ""
+        listed = reasons[0] if len(reasons) == 1 else ", ".join(reasons[:-1]) + " and " + reasons[-1]
+        return f"Cannot follow {listed}."
+
+
 class RestClient:
     """Async client for the two public endpoints a depth recorder needs."""
 
@@ -114,8 +163,11 @@ class RestClient:
         data = await self._get(DEPTH_PATH, {"symbol": symbol, "limit": limit}, weight, symbol)
         try:
             return parse_depth_snapshot(data, symbol)
-        except WireFormatError as exc:
-            raise self._unreadable(DEPTH_PATH, str(exc)) from None
+        except WireFormatError as exc:  # malformed, unsorted or crossed: unusable, ask again later
+            detail = str(exc).strip().rstrip(".")
+            raise ExchangeUnavailableError(
+                f"The exchange at {self.rest_url} sent an unreadable answer to {DEPTH_PATH} ({detail})."
+            ) from None
 
     async def exchange_info(self, symbols: list[str] | None = None) -> dict[str, SymbolInfo]:
         """Symbol facts. None asks for every symbol. Names are uppercased; bad names raise at once.
@@ -161,6 +213,59 @@ class RestClient:
         if info is None:
             raise InvalidSymbolError.unknown(symbol)
         return info
+
+    async def check_symbols(
+        self,
+        symbols: list[str],
+        *,
+        retry_for: float = 0.0,
+        retry_initial: float = 1.0,
+        retry_max: float = 60.0,
+        on_retry: Callable[[str, float], None] | None = None,
+    ) -> SymbolCheck:
+        """Which of `symbols` can be followed, each with its reason if not. Never raises for a bad symbol.
+
+        Names are stripped, uppercased and deduplicated; a name that cannot be a symbol costs no request.
+        When the exchange cannot answer (unreachable, 5xx, HTML, 429/418, another 4xx) it raises that
+        ExchangeError, unless `retry_for` seconds (math.inf: forever, for a recorder on a server) have not
+        passed yet: then it logs one line, calls `on_retry(sentence, delay)` and asks again after a backoff
+        delay (`retry_initial` doubling to `retry_max`; a 429/418 also waits its Retry-After in the budget).
+        """
+        wanted: list[str] = []
+        bad: list[str] = []
+        for raw in symbols:
+            symbol = raw.strip().upper()
+            if symbol in wanted or symbol in bad:
+                continue
+            (wanted if is_valid_symbol(symbol) else bad).append(symbol)
+        started = time.monotonic()
+        delays = backoff(retry_initial, retry_max)
+        while True:
+            try:
+                infos = await self._symbol_infos(wanted)
+                break
+            except ExchangeError as exc:
+                delay = next(delays)
+                if time.monotonic() - started + delay > retry_for:
+                    raise
+                log.warning("exchangeInfo failed, retrying in_s=%.1f reason=%r", delay, str(exc))
+                if on_retry is not None:
+                    on_retry(str(exc), delay)
+                await asyncio.sleep(delay)
+        return SymbolCheck(
+            trading={s: infos[s] for s in wanted if s in infos and infos[s].trading},
+            not_trading={s: infos[s] for s in wanted if s in infos and not infos[s].trading},
+            unknown=tuple(s for s in wanted if s not in infos),
+            bad_names=tuple(bad),
+        )
+
+    async def _symbol_infos(self, symbols: list[str]) -> dict[str, SymbolInfo]:
+        infos: dict[str, SymbolInfo] = {}
+        for start in range(0, len(symbols), 100):  # 100 names keep the URL short
+            chunk = symbols[start : start + 100]
+            with contextlib.suppress(InvalidSymbolError):  # one name asked alone, and unknown
+                infos.update(await self.exchange_info(chunk))
+        return infos
 
     # --- internals --------------------------------------------------------------------------------
 

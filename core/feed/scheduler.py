@@ -4,18 +4,32 @@ It queues symbols, keeps at most a few requests in flight, and survives rate lim
 symbols without ever raising. A failure it did not foresee (a bug) is logged with its traceback and handed
 to `on_failure` (core.tasks.FailureHandler), and the workers carry on: a fetch that failed is tried again
 later; a snapshot that `deliver` failed to take is not (the receiver must recover, as the manager does).
+
+Order: requests for high-priority symbols (the recorded ones) go first, then the others; within each, a sync (a
+book that is not live) before a refresh (a live book that wants a fresher horizon, docs/SNAPSHOT_HORIZON.md),
+then first come, first served. A refresh never waits inside the RestClient's weight budget, where it would hold a
+worker that a sync may need: it is only taken when it fits into this minute's budget right now, a high-priority
+one into the whole allowance, another one into `LOW_PRIORITY_REFRESH_SHARE` of it, so the rest stays free for
+syncs. Every request still goes through the RestClient and its WeightBudget, so none exceeds the budget.
+
+Cheap start, deep later (`shallow_limit`): when the syncs waiting could not all be fetched at their depth within
+what is left of this minute's budget (a reconnect of many symbols at once), a sync is fetched at `shallow_limit`
+levels instead (100: weight 5 instead of 50), so every book goes live within the minute; its horizon is then
+shallow and the manager's first refresh deepens it when the budget allows. Otherwise syncs cost nothing extra.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 from core.feed.backoff import backoff
+from core.feed.budget import depth_weight
 from core.feed.errors import ExchangeError, ExchangeUnavailableError, InvalidSymbolError, RateLimitedError
 from core.feed.rest import RestClient
 from core.market.wire import DepthSnapshot
@@ -25,6 +39,19 @@ log = logging.getLogger(__name__)
 
 RETRY_INITIAL = 0.5  # seconds before a failed snapshot is tried again, doubling …
 RETRY_MAX = 30.0  # … up to this
+LOW_PRIORITY_REFRESH_SHARE = 0.5  # a refresh of a symbol that is not recorded uses at most this share of a minute
+
+
+@dataclass(slots=True)
+class _Request:
+    limit: int  # the depth to fetch
+    refresh: bool  # the book is live: nothing is missing until the horizon is reached
+    high: bool  # a recorded symbol
+    order: int  # first come, first served (negative: put back in front after a rate limit)
+    shallow: bool = False  # a sync made shallow because the budget was short
+
+    def key(self) -> tuple[bool, bool, int]:
+        return (not self.high, self.refresh, self.order)
 
 
 class SnapshotScheduler:
@@ -32,7 +59,8 @@ class SnapshotScheduler:
 
     FIFO queue, at most `max_concurrent` requests in flight, each inside the RestClient's weight budget.
     Symbol names are uppercased. `deliver(symbol, snapshot)` is called on the loop, synchronously; it may
-    call `request` again (the symbol is no longer in flight by then).
+    call `request` again (the symbol is no longer in flight by then). With `pass_limit`, it is called as
+    `deliver(symbol, snapshot, limit)`, the depth that was asked for (a shorter side is the whole side).
     """
 
     def __init__(
@@ -45,6 +73,8 @@ class SnapshotScheduler:
         retry_delay: float = 0.5,
         clock: Callable[[], float] = time.time,
         on_failure: FailureHandler | None = None,
+        pass_limit: bool = False,
+        shallow_limit: int | None = None,
     ) -> None:
         self._rest = rest
         self._deliver = deliver
@@ -53,8 +83,10 @@ class SnapshotScheduler:
         self._retry_delay = retry_delay
         self._clock = clock
         self._on_failure = on_failure
-        self._queue: deque[str] = deque()
-        self._queued: set[str] = set()
+        self._pass_limit = pass_limit
+        self._shallow_limit = shallow_limit
+        self._queued: dict[str, _Request] = {}  # in no particular order: _next_symbol picks by _Request.key
+        self._order = itertools.count(1)
         self._in_flight: set[str] = set()
         self._dropped: set[str] = set()  # cancelled while in flight: do not deliver
         self._not_before: dict[str, float] = {}
@@ -64,36 +96,66 @@ class SnapshotScheduler:
         self.errors = 0
         self.last_error: str | None = None
         self.rate_limited_until = 0.0
+        self.weight_spent = 0  # request weight of the snapshots fetched
+        self.fetched = 0  # snapshots fetched
+        self.refreshes_fetched = 0  # of which for a refresh
+        self.shallow_syncs = 0  # syncs fetched at `shallow_limit` because the budget was short
+
+    @property
+    def limit(self) -> int:
+        """The depth fetched when a request does not say."""
+        return self._limit
 
     @property
     def pending(self) -> set[str]:
         """Symbols queued or in flight."""
-        return (self._queued | self._in_flight) - self._dropped
+        return (self._queued.keys() | self._in_flight) - self._dropped
 
-    def request(self, symbol: str, retry: bool = False) -> None:
-        """Queue a snapshot for `symbol`; a no-op while it is already queued or in flight.
+    def request(
+        self,
+        symbol: str,
+        retry: bool = False,
+        *,
+        limit: int | None = None,
+        refresh: bool = False,
+        high: bool = False,
+    ) -> None:
+        """Queue a snapshot for `symbol` of `limit` levels (default: the scheduler's); a no-op while one is in
+        flight. A symbol already queued keeps its place; a sync request turns a queued refresh into a sync
+        (with this limit), and `high` raises its priority.
 
         `retry=True` (the previous snapshot was older than the stream) waits `retry_delay` first, so the
-        next snapshot has a chance to cover the buffered events.
+        next snapshot has a chance to cover the buffered events. `refresh=True`: the book is live, see the
+        module docstring. `high=True`: a recorded symbol, served before the others.
         """
         symbol = symbol.upper()
         if symbol in self._in_flight:
             self._dropped.discard(symbol)  # re-requested after a cancel: the answer is wanted again
             return
-        if symbol in self._queued:
+        limit = self._limit if limit is None else limit
+        queued = self._queued.get(symbol)
+        if queued is not None:
+            if queued.refresh and not refresh:
+                queued.refresh, queued.limit = False, limit
+            queued.high = queued.high or high
+            self._changed.set()
             return
         if retry:
             self._not_before[symbol] = self._clock() + self._retry_delay
-        self._queue.append(symbol)
-        self._queued.add(symbol)
+        self._queued[symbol] = _Request(limit, refresh, high, next(self._order))
         self._changed.set()
+
+    def set_priority(self, symbol: str, high: bool) -> None:
+        """Change the priority of a queued request (a symbol switched to recorded, or back)."""
+        queued = self._queued.get(symbol.upper())
+        if queued is not None:
+            queued.high = high
+            self._changed.set()
 
     def cancel(self, symbol: str) -> None:
         """Forget `symbol` (e.g. unsubscribed); an answer already on its way is not delivered."""
         symbol = symbol.upper()
-        if symbol in self._queued:
-            self._queued.discard(symbol)
-            self._queue.remove(symbol)
+        self._queued.pop(symbol, None)
         if symbol in self._in_flight:
             self._dropped.add(symbol)
         self._not_before.pop(symbol, None)
@@ -117,16 +179,16 @@ class SnapshotScheduler:
         pauses = backoff(RETRY_INITIAL, RETRY_MAX)  # after a failure, so that a persistent bug cannot spin
         while True:
             try:
-                symbol = await self._next_symbol()
+                symbol, req = await self._next_symbol()
                 self._in_flight.add(symbol)
                 try:
-                    snapshot = await self._fetch(symbol)
+                    snapshot = await self._fetch(symbol, req)
                 finally:
                     self._in_flight.discard(symbol)
                     dropped = symbol in self._dropped
                     self._dropped.discard(symbol)
                 if snapshot is not None and not dropped:
-                    self._deliver_safely(symbol, snapshot)
+                    self._deliver_safely(symbol, snapshot, req.limit)
             except Exception as exc:  # a bug must not stop every future snapshot
                 pause = next(pauses)
                 log.error("snapshot worker failed, continuing in_s=%.2f", pause, exc_info=exc)
@@ -135,30 +197,64 @@ class SnapshotScheduler:
             else:
                 pauses = backoff(RETRY_INITIAL, RETRY_MAX)
 
-    async def _next_symbol(self) -> str:
-        """The first queued symbol allowed to go now, waiting for rate limits and per-symbol delays."""
+    async def _next_symbol(self) -> tuple[str, _Request]:
+        """The first queued symbol allowed to go now (in the module docstring's order), waiting for rate
+        limits, per-symbol delays and, for refreshes, room in this minute's budget."""
         while True:
             now = self._clock()
             wake_at: float | None = None
             if now < self.rate_limited_until:
                 wake_at = self.rate_limited_until
             else:
-                for symbol in self._queue:
-                    not_before = self._not_before.get(symbol, 0.0)
-                    if not_before <= now:
-                        self._queue.remove(symbol)
-                        self._queued.discard(symbol)
-                        self._not_before.pop(symbol, None)
-                        return symbol
-                    wake_at = not_before if wake_at is None else min(wake_at, not_before)
+                best: str | None = None
+                for symbol, req in self._queued.items():
+                    ready_at = self._not_before.get(symbol, 0.0)
+                    if req.refresh:
+                        ready_at = max(ready_at, now + self._refresh_wait(req, now))
+                    if ready_at > now:
+                        wake_at = ready_at if wake_at is None else min(wake_at, ready_at)
+                    elif best is None or req.key() < self._queued[best].key():
+                        best = symbol
+                if best is not None:
+                    self._not_before.pop(best, None)
+                    req = self._queued.pop(best)
+                    if not req.refresh and self._budget_short_for_syncs(req, now):
+                        req.limit, req.shallow = self._shallow_limit, True  # type: ignore[assignment]
+                    return best, req
             self._changed.clear()
             timeout = None if wake_at is None else max(0.0, wake_at - now)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), timeout)
 
-    async def _fetch(self, symbol: str) -> DepthSnapshot | None:
+    def _budget_short_for_syncs(self, req: _Request, now: float) -> bool:
+        """True if `req` (a sync) should go shallow: the syncs waiting, it included, would not all fit at their
+        depth into what is left of this minute's budget."""
+        shallow = self._shallow_limit
+        budget = getattr(self._rest, "budget", None)
+        if shallow is None or budget is None or req.limit <= shallow:
+            return False
+        waiting = depth_weight(req.limit) + sum(
+            depth_weight(r.limit) for r in self._queued.values() if not r.refresh
+        )
+        return waiting > budget.allowed - budget.used(now)
+
+    def _refresh_wait(self, req: _Request, now: float) -> float:
+        """Seconds until a refresh fits into the budget without waiting inside the RestClient (0: now)."""
+        budget = getattr(self._rest, "budget", None)
+        if budget is None:
+            return 0.0
+        if now < budget.blocked_until:
+            return budget.blocked_until - now
+        share = 1.0 if req.high else LOW_PRIORITY_REFRESH_SHARE
+        used = budget.used(now)
+        if used == 0 or used + depth_weight(req.limit) <= budget.allowed * share:  # an empty minute takes any
+            return 0.0
+        return (int(now // 60) + 1) * 60 - now + 0.001  # the budget counts per calendar minute
+
+    async def _fetch(self, symbol: str, req: _Request) -> DepthSnapshot | None:
+        weight = depth_weight(req.limit)
         try:
-            snapshot = await self._rest.depth(symbol, self._limit)
+            snapshot = await self._rest.depth(symbol, req.limit)
         except RateLimitedError as exc:
             self._note_error(str(exc))
             self.rate_limited_until = max(self.rate_limited_until, self._clock() + exc.retry_after)
@@ -168,7 +264,7 @@ class SnapshotScheduler:
                 exc.retry_after,
                 exc.banned,
             )
-            self._requeue(symbol, front=True, delay=0.0)
+            self._requeue(symbol, req, front=True, delay=0.0)
         except InvalidSymbolError as exc:
             self._note_error(str(exc))
             self._retry_delays.pop(symbol, None)
@@ -176,48 +272,58 @@ class SnapshotScheduler:
         except ExchangeError as exc:
             # Unavailable (network, 5xx, garbage) or rejected (403 WAF, odd 4xx): back off, try again.
             self._note_error(str(exc))
-            delay = self._retry_later(symbol)
+            delay = self._retry_later(symbol, req)
             level = logging.WARNING if isinstance(exc, ExchangeUnavailableError) else logging.ERROR
             log.log(level, "snapshot failed symbol=%s retry_in_s=%.2f reason=%r", symbol, delay, str(exc))
         except Exception as exc:  # a bug or something unforeseen: keep the symbol, retry slowly
             message = f"The {symbol} snapshot failed unexpectedly: {error_text(exc)}."
             self._note_error(message)
-            delay = self._retry_later(symbol)
+            delay = self._retry_later(symbol, req)
             log.error("snapshot fetch error symbol=%s retry_in_s=%.2f", symbol, delay, exc_info=exc)
             self._report(message, exc)
         else:
             self._retry_delays.pop(symbol, None)
+            self.weight_spent += weight
+            self.fetched += 1
+            self.refreshes_fetched += req.refresh
+            self.shallow_syncs += req.shallow
             return snapshot
         return None
 
-    def _requeue(self, symbol: str, *, front: bool, delay: float) -> None:
-        if symbol in self._dropped or symbol in self._queued:
-            return  # cancelled meanwhile, or re-requested already
+    def _requeue(self, symbol: str, req: _Request, *, front: bool, delay: float) -> None:
+        if symbol in self._dropped:
+            return  # cancelled meanwhile
+        queued = self._queued.get(symbol)
+        if queued is not None:  # re-requested meanwhile: keep the more urgent of the two
+            queued.high = queued.high or req.high
+            if queued.refresh and not req.refresh:
+                queued.refresh, queued.limit = False, req.limit
+            return
         if delay > 0:
             self._not_before[symbol] = self._clock() + delay
-        if front:
-            self._queue.appendleft(symbol)
-        else:
-            self._queue.append(symbol)
-        self._queued.add(symbol)
+        req.order = -next(self._order) if front else next(self._order)
+        self._queued[symbol] = req
         self._changed.set()
 
-    def _retry_later(self, symbol: str) -> float:
+    def _retry_later(self, symbol: str, req: _Request) -> float:
         """Re-queue after this symbol's next backoff delay; returns the delay."""
         delays = self._retry_delays.get(symbol)
         if delays is None:
             delays = self._retry_delays[symbol] = backoff(RETRY_INITIAL, RETRY_MAX)
         delay = next(delays)
-        self._requeue(symbol, front=False, delay=delay)
+        self._requeue(symbol, req, front=False, delay=delay)
         return delay
 
     def _note_error(self, message: str) -> None:
         self.errors += 1
         self.last_error = message
 
-    def _deliver_safely(self, symbol: str, snapshot: DepthSnapshot) -> None:
+    def _deliver_safely(self, symbol: str, snapshot: DepthSnapshot, limit: int) -> None:
         try:
-            self._deliver(symbol, snapshot)
+            if self._pass_limit:
+                self._deliver(symbol, snapshot, limit)
+            else:
+                self._deliver(symbol, snapshot)
         except Exception as exc:  # a bug in the receiver, which must recover by itself (the manager does)
             log.error("snapshot delivery failed symbol=%s", symbol, exc_info=exc)
             self._report(f"The {symbol} snapshot could not be applied: {error_text(exc)}.", exc)

@@ -5,6 +5,10 @@ messages all count), so control messages leave at most `max_control_per_sec` apa
 the pong websockets sends when the server pings. Compression is declined: it costs CPU on every frame
 and buys nothing on loopback or a fast link.
 
+A frame larger than MAX_FRAME_BYTES makes websockets close that connection with code 1009 (it cannot skip
+one frame and go on); `close_reason` then says so in one phrase, the manager logs it in its "disconnected"
+line and reconnects like after any other drop (docs/RELIABILITY.md).
+
 Control messages run as background tasks of their connection (`start_background`, through core.tasks.spawn):
 one that fails is logged with its traceback and handed to `on_failure`; one cut short because the connection
 closed is not a failure (the reconnect subscribes every stream again), and the connection's tasks are
@@ -23,6 +27,7 @@ from typing import Any
 import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+from websockets.frames import CloseCode
 
 from core.tasks import FailureHandler, cancel_and_wait, spawn
 
@@ -30,6 +35,13 @@ log = logging.getLogger(__name__)
 
 STREAMS_PER_CONTROL_MESSAGE = 50  # keeps each SUBSCRIBE frame small
 MAX_STREAMS_IN_URL = 50
+
+# The largest frame accepted (websockets' max_size; its default is 1 MiB). A combined-stream diff frame is
+# 0.5-3 KB, tens of KB in a burst, ~100 KB for a 1000 ms frame of a frantic market (binance-protocol.md
+# §10); a 5000-level REST-sized snapshot, which never comes over the stream, is ~320 KB. 4 MiB leaves a
+# factor 40 over the largest real frame, and bounds what one frame may cost: websockets buffers up to
+# `max_queue` frames, and parsing 4 MiB takes ~20 ms of the loop. Anything bigger is not Binance talking.
+MAX_FRAME_BYTES = 4 * 2**20
 
 
 class ControlTimeout(Exception):
@@ -63,6 +75,22 @@ def is_retryable(exc: BaseException) -> bool:
     return not isinstance(exc, InvalidURI | ValueError)
 
 
+def describe_close(ws: ClientConnection) -> str:
+    """What the closing handshake of `ws` says, as a phrase for a log line; "" if there was none."""
+    protocol = ws.protocol
+    sent, received = protocol.close_sent, protocol.close_rcvd
+    if sent is not None and sent.code == CloseCode.MESSAGE_TOO_BIG and not protocol.close_rcvd_then_sent:
+        return (
+            f"a frame over the {MAX_FRAME_BYTES / 2**20:g} MiB size limit arrived ({sent.reason}), "
+            "so this connection was closed with code 1009"
+        )
+    if received is not None:
+        return f"closed by the exchange (code {received.code}{', ' + received.reason if received.reason else ''})"
+    if sent is not None and sent.code not in (CloseCode.NORMAL_CLOSURE, CloseCode.GOING_AWAY):
+        return f"closed by this client (code {sent.code}{', ' + sent.reason if sent.reason else ''})"
+    return ""
+
+
 def depth_stream(symbol: str, speed: str = "100ms") -> str:
     return f"{symbol.lower()}@depth@{speed}" if speed else f"{symbol.lower()}@depth"
 
@@ -90,7 +118,7 @@ class StreamConnection:
         self.streams = set(streams)
         self.opened_at = time.monotonic()
         self.last_frame_at = self.opened_at
-        self.close_reason = ""
+        self._close_reason = ""
         self.seen_symbols: set[str] | None = None  # filled while a rotation waits for this connection
         self.on_failure = on_failure  # told when a control message fails (see core.tasks.spawn)
         self.background: set[asyncio.Task[None]] = set()  # control messages in flight
@@ -117,7 +145,7 @@ class StreamConnection:
             ping_interval=None,  # the server pings; websockets answers with the same payload
             open_timeout=open_timeout,
             close_timeout=2,
-            max_size=2**24,  # a burst frame can be tens of KB; a 5000-level partial is larger
+            max_size=MAX_FRAME_BYTES,
             max_queue=4096,
         )
         conn = cls(ws, ws_base, set(first), max_control_per_sec, on_failure)
@@ -146,6 +174,16 @@ class StreamConnection:
     @property
     def age(self) -> float:
         return time.monotonic() - self.opened_at
+
+    @property
+    def close_reason(self) -> str:
+        """Why the connection closed, as a phrase: the reason it was closed for (rotation, watchdog,
+        serverShutdown), else what the closing handshake says, else "" (still open, or no handshake)."""
+        return self._close_reason or describe_close(self.ws)
+
+    @close_reason.setter
+    def close_reason(self, reason: str) -> None:
+        self._close_reason = reason
 
     async def subscribe(self, streams: list[str]) -> None:
         for batch in chunks([s for s in streams if s not in self.streams], STREAMS_PER_CONTROL_MESSAGE):
@@ -190,13 +228,13 @@ class StreamConnection:
         return True
 
     async def close(self, reason: str) -> None:
-        self.close_reason = self.close_reason or reason
+        self._close_reason = self._close_reason or reason  # ours, even if the handshake said something
         await self.ws.close()
         await cancel_and_wait(list(self.background))
 
     def abort(self, reason: str) -> None:
         """Drop the connection now (watchdog): don't wait for a closing handshake on a dead socket."""
-        self.close_reason = self.close_reason or reason
+        self._close_reason = self._close_reason or reason  # ours, even if the handshake said something
         self.ws.transport.abort()
 
 

@@ -12,6 +12,14 @@ States:
   STALE      the book is kept but not trusted: the stream went silent or the connection dropped.
              A contiguous event brings it back to LIVE; a gap resyncs.
 
+Refresh, make-before-break (docs/SNAPSHOT_HORIZON.md). A snapshot covers only its `limit` best levels per side
+and Binance never sends a level that does not change, so once the touch runs towards the snapshot's last level
+the book's top levels are no longer verified (`OrderBook.verified`). `check_horizon`, called by the owner now and
+then, asks for a fresh snapshot (`RequestSnapshot(refresh=True)`) before that happens, while the book stays LIVE:
+every event applied from then on is also kept; when the snapshot comes, a shadow book is built from it and caught
+up with those events, then takes the book's place in one step. The state never changes during a refresh; a gap
+or a crossed book during one resyncs as always (the refresh is dropped, its snapshot serves the resync).
+
 Acceptance rule (binance-protocol.md §3): after dropping buffered events with u <= L, the first event
 must satisfy U <= L+1 <= u. The docs' literal "L within [U;u]" is wrong on real data (U == L+1 is normal).
 USD-M futures chain events by `pu` instead: first event U <= L <= u, then pu == previous u.
@@ -79,10 +87,14 @@ class Continuity(enum.StrEnum):
 # --- actions: what the caller must do -------------------------------------------------------------
 
 
+SNAPSHOT_MAX_LEVELS = 5000  # Binance returns at most this many levels per side, whatever the limit asked
+
+
 @dataclass(frozen=True, slots=True)
 class RequestSnapshot:
     symbol: str
     retry: bool  # True when the previous snapshot was older than the stream (back off before fetching)
+    refresh: bool = False  # the book is live and stays live: a fresher, deeper horizon is wanted, not a sync
 
 
 @dataclass(slots=True)  # built once per applied event: not frozen, for speed (see DepthUpdate)
@@ -106,7 +118,18 @@ class GapDetected:
     got: int  # the first update id that arrived
 
 
-Action = RequestSnapshot | BookChanged | StateChanged | GapDetected
+@dataclass(frozen=True, slots=True)
+class BookRefreshed:
+    """A refresh's shadow book took the live book's place (a BookChanged follows)."""
+
+    symbol: str
+    last_update_id: int
+    # The old and the new book agreed on every level both knew (within both horizons), as they must; None when
+    # they could not be compared (the snapshot was newer than every event the old book had applied).
+    consistent: bool | None
+
+
+Action = RequestSnapshot | BookChanged | StateChanged | GapDetected | BookRefreshed
 
 
 @dataclass(slots=True)
@@ -118,6 +141,9 @@ class SyncCounters:
     resyncs: int = 0  # the book was discarded and rebuilt from a new snapshot
     snapshots_requested: int = 0
     snapshots_too_old: int = 0  # a snapshot older than the buffered stream: fetched again
+    refreshes_requested: int = 0  # make-before-break refreshes asked for (the top neared the horizon)
+    refreshes: int = 0  # refreshes whose shadow book took the live book's place
+    refresh_mismatches: int = 0  # refreshes whose new book disagreed with the old one where both knew the level
     crossed_books: int = 0
     bad_levels: int = 0  # malformed price levels, in an event or a snapshot
     last_update_id: int = 0
@@ -139,6 +165,9 @@ class BookSync:
         self.counters = SyncCounters()
         self._buffer: deque[DepthUpdate] = deque(maxlen=self.MAX_BUFFER)
         self._first_after_snapshot = False  # futures: the first event is checked against L, not pu
+        # While a refresh is under way: every event applied to the book since it was asked for (else None).
+        self._refresh: deque[DepthUpdate] | None = None
+        self._refresh_from = 0  # the update id after which `_refresh` holds every event applied
 
     @property
     def is_live(self) -> bool:
@@ -147,6 +176,11 @@ class BookSync:
     @property
     def buffered(self) -> int:
         return len(self._buffer)
+
+    @property
+    def refreshing(self) -> bool:
+        """A refresh snapshot is awaited (the book stays as it is, live or stale, meanwhile)."""
+        return self._refresh is not None
 
     # --- inputs -----------------------------------------------------------------------------------
 
@@ -160,9 +194,14 @@ class BookSync:
             return self._request_snapshot(SyncState.SYNCING, SyncReason.SNAPSHOT_REQUESTED, retry=False)
         return []
 
-    def on_snapshot(self, snapshot: DepthSnapshot, now: float) -> list[Action]:
-        """A REST snapshot arrived. Ignored unless one is awaited (a late answer after a resync)."""
+    def on_snapshot(self, snapshot: DepthSnapshot, now: float, limit: int | None = None) -> list[Action]:
+        """A REST snapshot arrived, fetched with `limit` (None: not known, so each side's last level is its
+        horizon). Ignored unless one is awaited: a sync's, or a refresh's."""
+        if limit is not None:
+            limit = min(limit, SNAPSHOT_MAX_LEVELS)
         if self.state not in (SyncState.SYNCING, SyncState.RESYNCING):
+            if self._refresh is not None:
+                return self._on_refresh_snapshot(snapshot, limit)
             return []
         last_id = snapshot.last_update_id
         buf = self._buffer
@@ -181,7 +220,7 @@ class BookSync:
             self.counters.snapshots_requested += 1
             return [RequestSnapshot(self.symbol, retry=True)]
         try:
-            self.book.load_snapshot(snapshot.bids, snapshot.asks, last_id)
+            self.book.load_snapshot(snapshot.bids, snapshot.asks, last_id, limit)
         except ValueError:
             self.counters.bad_levels += 1
             self.counters.snapshots_requested += 1
@@ -209,10 +248,31 @@ class BookSync:
             return [self._set_state(SyncState.STALE, SyncReason.SILENT)]
         return []
 
+    def check_horizon(self, depth: int, margin: int, limit: int) -> list[Action]:
+        """Ask for a refresh before the top `depth` levels leave the snapshot horizon.
+
+        A live book whose `depth`-th level has fewer than `margin` known levels behind it before the horizon (on
+        either side) asks for a snapshot of `limit` levels. The margin is capped at half the room such a
+        snapshot gives, (limit - depth) // 2, so that a fresh snapshot is always above it: a book never asks
+        again and again because the snapshots are too shallow for the margin. Nothing while a refresh is under
+        way, or when a snapshot of `limit` levels cannot cover `depth`."""
+        if self.state is not SyncState.LIVE or self._refresh is not None or limit <= depth:
+            return []
+        margin = max(0, min(margin, (min(limit, SNAPSHOT_MAX_LEVELS) - depth) // 2))
+        if self.book.horizon_room(depth, margin) >= margin:  # margin 0: refresh once the top is not verified
+            return []
+        self._refresh = deque()
+        self._refresh_from = self.book.last_update_id
+        c = self.counters
+        c.refreshes_requested += 1
+        c.snapshots_requested += 1
+        return [RequestSnapshot(self.symbol, retry=False, refresh=True)]
+
     def restart(self, reason: SyncReason = SyncReason.RESTARTED) -> list[Action]:
         """Discard the book and start over from the stream (e.g. after a resubscribe)."""
         self.book.clear()
         self._buffer.clear()
+        self._refresh = None
         return [self._set_state(SyncState.BUFFERING, reason)]
 
     def mark_started(self, now: float) -> None:
@@ -276,6 +336,11 @@ class BookSync:
         c.events_applied += 1
         c.last_update_id = event.final_update_id
         c.last_event_time = event.event_time
+        kept = self._refresh
+        if kept is not None:
+            if len(kept) >= self.MAX_BUFFER:  # the oldest goes: the shadow then needs a snapshot after it
+                self._refresh_from = kept.popleft().final_update_id
+            kept.append(event)
         if self.book.is_crossed():
             c.crossed_books += 1
             return self._resync(None, None, SyncReason.CROSSED_BOOK)
@@ -295,10 +360,58 @@ class BookSync:
             actions.append(gap)
         self.book.clear()
         self._buffer.clear()
+        self._refresh = None  # its snapshot, when it comes, serves the resync
         if event is not None:
             self._buffer.append(event)  # the event that revealed the gap starts the new buffer
         actions.extend(self._request_snapshot(SyncState.RESYNCING, reason, retry=False))
         return actions
+
+    def _on_refresh_snapshot(self, snapshot: DepthSnapshot, limit: int | None) -> list[Action]:
+        """The refresh's snapshot: build the shadow book, catch it up, and put it in the book's place."""
+        c = self.counters
+        kept = self._refresh
+        assert kept is not None
+        last_id = snapshot.last_update_id
+        book = self.book
+        if last_id < self._refresh_from:
+            # Older than the first event kept: the events in between are lost for it. Fetch again.
+            c.snapshots_too_old += 1
+            c.snapshots_requested += 1
+            return [RequestSnapshot(self.symbol, retry=True, refresh=True)]
+        # The kept events follow each other without a gap (the book applied each of them) from _refresh_from on,
+        # so those ending after the snapshot are exactly what it lacks; one that straddles it is applied whole
+        # (quantities are absolute), as in a sync.
+        pending = [e for e in kept if e.final_update_id > last_id]
+        shadow = OrderBook(self.symbol)
+        try:
+            shadow.load_snapshot(snapshot.bids, snapshot.asks, last_id, limit)
+            for event in pending:
+                shadow.apply(event.bids, event.asks, event.final_update_id)
+        except ValueError:
+            c.bad_levels += 1
+            c.snapshots_requested += 1
+            return [RequestSnapshot(self.symbol, retry=True, refresh=True)]
+        if shadow.is_crossed():  # a crossed snapshot: keep the book, ask again later
+            c.crossed_books += 1
+            c.snapshots_requested += 1
+            return [RequestSnapshot(self.symbol, retry=True, refresh=True)]
+        consistent: bool | None = None
+        if shadow.last_update_id == book.last_update_id:
+            consistent = book.agrees_with(shadow)
+            if not consistent:
+                c.refresh_mismatches += 1
+        else:
+            # The snapshot is newer than every event applied: the book jumps to it, and the next event must
+            # straddle it, as after a sync.
+            self._first_after_snapshot = True
+        self._refresh = None
+        book.adopt(shadow)
+        c.refreshes += 1
+        c.last_update_id = book.last_update_id
+        return [
+            BookRefreshed(self.symbol, book.last_update_id, consistent),
+            BookChanged(self.symbol, book.last_update_id),
+        ]
 
     def _request_snapshot(self, new_state: SyncState, reason: SyncReason, retry: bool) -> list[Action]:
         self.counters.snapshots_requested += 1

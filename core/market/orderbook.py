@@ -11,6 +11,15 @@ Each side keeps
   every level whose rank is at least `floor`, between a few dozen and 2 x `ladder_depth` of them; deeper
   levels live in the dicts alone, so changes far from the touch never move list items. When deletions thin
   the ladder out, or a reader asks for more levels than it holds, it is rebuilt from `prices` (rare).
+
+The snapshot horizon (docs/SNAPSHOT_HORIZON.md). A REST snapshot holds only the best `limit` levels of a side,
+and Binance never mentions a level that does not change: a level worse than the snapshot's last one is known
+only if an event carried it. So each side keeps `horizon`, the rank of its snapshot's last (worst) level: every
+level at that price or better is known for as long as the book stays in sync (the snapshot had it, or an event
+changed it since); beyond it the book may lack levels the exchange has. A snapshot that returned fewer levels
+than its limit held the whole side: the horizon is then unbounded. The top n of a side is *verified* while its
+n levels all lie inside the horizon: `verified(n)`, `horizon_distance(n)` and `horizon_room(n, cap)` answer it
+without touching `apply`, whose speed is unchanged.
 """
 
 from __future__ import annotations
@@ -18,10 +27,12 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Iterable
 
-from core.market.wire import Level, decimal_ticks
+from core.market.wire import Level, decimal_ticks, ticks_to_decimal
 
 LADDER_DEPTH = 256  # levels kept in sorted order per side; a refill sorts the rest (platform-notes.md)
 _ALL = -(1 << 63)  # a floor below every rank: the ladder holds the whole side
+_UNBOUNDED = _ALL  # a horizon below every rank: the snapshot held the whole side, every level is known
+_NOTHING = 1 << 63  # a horizon above every rank: no level is known (no snapshot yet, or the book was cleared)
 
 
 def _price_ticks(price: str) -> int:
@@ -40,7 +51,9 @@ def _check_zero(qty: str) -> None:
 
 
 class _Side:
-    __slots__ = ("depth", "floor", "high", "ladder", "low", "names", "prices", "qtys", "ranks", "sign")
+    __slots__ = (
+        "depth", "floor", "high", "horizon", "ladder", "low", "names", "prices", "qtys", "ranks", "sign"
+    )  # fmt: skip
 
     def __init__(self, sign: int, depth: int) -> None:
         self.sign = sign  # +1 bids (higher is better), -1 asks (lower is better)
@@ -53,6 +66,7 @@ class _Side:
         self.ladder: list[int] = []
         self.names: list[str] = []  # price strings of `ladder`, index for index
         self.floor = _ALL
+        self.horizon = _NOTHING  # the worst rank the last snapshot covered (see the module docstring)
 
     def clear(self) -> None:
         self.qtys.clear()
@@ -61,12 +75,19 @@ class _Side:
         self.ladder.clear()
         self.names.clear()
         self.floor = _ALL
+        self.horizon = _NOTHING
 
-    def load(self, levels: Iterable[Level]) -> None:
-        """Replace the side (a REST snapshot): fill the dicts, then sort once."""
+    def load(self, levels: Iterable[Level], limit: int | None) -> None:
+        """Replace the side (a REST snapshot): fill the dicts, then sort once; set the horizon.
+
+        `limit`: the most levels the snapshot could hold on this side; fewer than that means it held the whole
+        side. None (not known): the horizon is the snapshot's last level whatever the count."""
         self.clear()
         qtys, ranks, prices, sign = self.qtys, self.ranks, self.prices, self.sign
+        count = 0
+        worst = _NOTHING
         for price, qty in levels:
+            count += 1
             if not qty.strip("0."):
                 _check_zero(qty)
                 continue
@@ -79,7 +100,10 @@ class _Side:
             prices[rank] = price
             ranks[price] = rank
             qtys[price] = qty
+            if rank < worst:
+                worst = rank
         self._refill(self.depth)
+        self.horizon = _UNBOUNDED if limit is not None and count < limit else worst
 
     def apply(self, levels: Iterable[Level]) -> None:
         """Absolute quantities; zero removes. The hot path: everything common is inlined, keep it flat."""
@@ -166,28 +190,68 @@ class _Side:
         price = self.names[-1]
         return (price, self.qtys[price])
 
+    def room(self, n: int, cap: int) -> int:
+        """Levels held inside the horizon beyond the best n, at most `cap` (also for an unbounded horizon).
+
+        Negative when fewer than n levels lie inside: the top n is not verified. Cheap while the horizon lies
+        inside the sorted ladder (a bisection) or the ladder alone holds n + cap levels; otherwise the deeper
+        levels are counted in the dicts until n + cap are found (exact, then, when the result is below cap)."""
+        h = self.horizon
+        if h == _UNBOUNDED:
+            return cap
+        ladder, floor = self.ladder, self.floor
+        if h >= floor:  # the horizon lies among the sorted levels (or the ladder holds the whole side)
+            inside = len(ladder) - bisect_left(ladder, h)
+        else:  # every sorted level is inside; count the deeper ones, which live in the dicts alone
+            inside = len(ladder)
+            need = n + cap
+            if inside < need:
+                for rank in self.prices:
+                    if h <= rank < floor:
+                        inside += 1
+                        if inside >= need:
+                            break
+        return min(inside - n, cap)
+
+    def horizon_price(self) -> str | None:
+        """The price of the horizon level as the snapshot spelt it; None when unbounded or nothing is known."""
+        h = self.horizon
+        if h in (_UNBOUNDED, _NOTHING):
+            return None
+        price = self.prices.get(h)  # the snapshot's last level, unless an event removed it since
+        return price if price is not None else ticks_to_decimal(h * self.sign)
+
 
 class OrderBook:
     """One symbol's book. Pure: no clock, no I/O."""
 
-    __slots__ = ("_asks", "_bids", "last_update_id", "symbol")
+    __slots__ = ("_asks", "_bids", "last_update_id", "snapshot_limit", "symbol")
 
     def __init__(self, symbol: str, ladder_depth: int = LADDER_DEPTH) -> None:
         self.symbol = symbol
         self.last_update_id = 0
+        self.snapshot_limit: int | None = None  # the `limit` of the snapshot the book was built from
         self._bids = _Side(+1, ladder_depth)
         self._asks = _Side(-1, ladder_depth)
 
-    def load_snapshot(self, bids: Iterable[Level], asks: Iterable[Level], last_update_id: int) -> None:
-        """Replace the whole book (a REST snapshot)."""
+    def load_snapshot(
+        self, bids: Iterable[Level], asks: Iterable[Level], last_update_id: int, limit: int | None = None
+    ) -> None:
+        """Replace the whole book (a REST snapshot).
+
+        `limit`: the most levels per side the snapshot could hold (the request's `limit`, capped as the
+        exchange caps it: 5000 on Binance). A side that came with fewer levels is complete: its horizon is
+        unbounded. None (not known): each side's horizon is its last level, whatever their number.
+        """
         self.clear()
         try:
-            self._bids.load(bids)
-            self._asks.load(asks)
+            self._bids.load(bids, limit)
+            self._asks.load(asks, limit)
         except (TypeError, AttributeError) as exc:  # a level that is not [str, str]
             self.clear()
             raise ValueError(f"malformed level ({exc})") from None
         self.last_update_id = last_update_id
+        self.snapshot_limit = limit
 
     def apply(self, bids: Iterable[Level], asks: Iterable[Level], final_update_id: int) -> None:
         """Apply one diff event's absolute quantities; zero removes the level.
@@ -205,6 +269,72 @@ class OrderBook:
         self._bids.clear()
         self._asks.clear()
         self.last_update_id = 0
+        self.snapshot_limit = None
+
+    def adopt(self, other: OrderBook) -> None:
+        """Take over `other`'s levels, horizons and update id (a refreshed copy); `other` is left empty.
+
+        The book stays the same object, so whoever holds it sees the new levels at once."""
+        depth = other._bids.depth
+        self._bids, self._asks = other._bids, other._asks
+        self.last_update_id = other.last_update_id
+        self.snapshot_limit = other.snapshot_limit
+        other._bids, other._asks = _Side(+1, depth), _Side(-1, depth)
+        other.last_update_id = 0
+        other.snapshot_limit = None
+
+    # --- the snapshot horizon --------------------------------------------------------------------------
+
+    def verified(self, n: int) -> bool:
+        """True if the best n levels of each side are known to be the exchange's best n: on each side the
+        n-th level (the last one, if the side holds fewer) lies inside the horizon, or the side is complete.
+
+        A side holding fewer than n levels inside a bounded horizon is not verified: the exchange may have
+        more levels beyond the horizon."""
+        return self._bids.room(n, 0) >= 0 and self._asks.room(n, 0) >= 0
+
+    def horizon_room(self, n: int, cap: int) -> int:
+        """The fewer, over both sides, of the known levels beyond the n-th before the horizon, at most `cap`
+        (a complete side counts as `cap`). Negative: the top n is not verified. Cheap for a small cap."""
+        return min(self._bids.room(n, cap), self._asks.room(n, cap))
+
+    def horizon_distance(self, n: int) -> tuple[int | None, int | None]:
+        """(bids, asks): how many known levels lie beyond each side's n-th level before its horizon, exactly.
+
+        This is how many levels the touch can sweep before the top n stops being verified. 0: the n-th level
+        is the last one inside; negative: the top n is not verified (-k: k of its n levels are missing or
+        beyond the horizon); None: the side is complete. Costs a count of the side's levels when the horizon
+        lies deeper than the sorted ladder: for status displays, not for every event."""
+        return (
+            None if self._bids.horizon == _UNBOUNDED else self._bids.room(n, _NOTHING),
+            None if self._asks.horizon == _UNBOUNDED else self._asks.room(n, _NOTHING),
+        )
+
+    def agrees_with(self, other: OrderBook) -> bool:
+        """Both books hold the same quantity at every price inside both horizons (and neither holds a level
+        there that the other lacks). Two exact books at the same update id always agree: a refresh checks the
+        book it replaces with this."""
+        for mine, theirs in ((self._bids, other._bids), (self._asks, other._asks)):
+            bound = max(mine.horizon, theirs.horizon)
+            a = {r: mine.qtys[p] for r, p in mine.prices.items() if r >= bound}
+            b = {r: theirs.qtys[p] for r, p in theirs.prices.items() if r >= bound}
+            if a.keys() != b.keys():
+                return False
+            for rank, qty in a.items():
+                other_qty = b[rank]
+                if qty != other_qty and decimal_ticks(qty) != decimal_ticks(other_qty):
+                    return False
+        return True
+
+    @property
+    def bid_horizon(self) -> str | None:
+        """The worst bid price the last snapshot covered; None when the bid side is complete or unknown."""
+        return self._bids.horizon_price()
+
+    @property
+    def ask_horizon(self) -> str | None:
+        """The worst ask price the last snapshot covered; None when the ask side is complete or unknown."""
+        return self._asks.horizon_price()
 
     def top_bids(self, n: int) -> list[Level]:
         """The best n bids, highest price first."""

@@ -2,7 +2,11 @@
 
 Each tick captures every recorded symbol on the event loop (the books are mutated there, so a capture
 is consistent), then writes all of them as ONE WriteBatch in an executor so the loop never blocks.
-A symbol whose book is not live gets a gap record with the reason instead of a stale snapshot.
+A symbol whose book is not live gets a gap record with the reason instead of a stale snapshot, and so does a
+live book whose top levels are not verified (they reach beyond its REST snapshot's horizon, where the exchange may
+have levels the book never heard of: docs/SNAPSHOT_HORIZON.md): "unverified", never a wrong snapshot. The recorder
+tells the manager which symbols it records (`set_priority`), so that their snapshots come first and their top
+`depth` levels are the ones the manager keeps verified.
 
 Ticks are aligned to whole seconds of the clock (the wall clock, or a test's virtual one: core.recording.clock)
 and computed from it each time, so the schedule never drifts; a tick that wakes more than a second late records the seconds it slept through as
@@ -45,6 +49,7 @@ class RecordingStatus:
     started: bool = False  # a snapshot was stored since recording was last switched on
     last_stored: int | None = None  # capture second of the last snapshot on disk
     last_gap_reason: GapReason | None = None
+    unverified: int = 0  # gap records "unverified": the live book's top reached beyond its snapshot horizon
 
 
 @dataclass(slots=True)
@@ -108,13 +113,22 @@ class SnapshotRecorder:
         elif not status.recording:
             status.recording = True
             status.started = False
+        self._set_priority(symbol, True)
         log.info("recording on symbol=%s", symbol)
 
     def stop_recording(self, symbol: str) -> None:
-        status = self._recording.get(symbol.strip().upper())
+        symbol = symbol.strip().upper()
+        status = self._recording.get(symbol)
         if status is not None and status.recording:
             status.recording = False
+            self._set_priority(symbol, False)
             log.info("recording off symbol=%s", symbol)
+
+    def _set_priority(self, symbol: str, high: bool) -> None:
+        # Stand-ins for the manager (benchmarks, the app's tests) may not have it: nothing to prioritise there.
+        set_priority = getattr(self.manager, "set_priority", None)
+        if set_priority is not None:
+            set_priority(symbol, high, self.depth)
 
     def is_recording(self, symbol: str) -> bool:
         status = self._recording.get(symbol)
@@ -146,6 +160,14 @@ class SnapshotRecorder:
             if book.is_empty():
                 log.warning("skipping snapshot: empty order book symbol=%s timestamp=%d", symbol, timestamp)
                 tick.gaps.append(GapRecord(symbol, timestamp, GapReason.EMPTY_BOOK))
+                continue
+            if not book.verified(self.depth):
+                # The exchange may hold levels the book never heard of among the top: store nothing wrong.
+                log.info(
+                    "skipping snapshot: top %d beyond the snapshot horizon symbol=%s timestamp=%d update_id=%d",
+                    self.depth, symbol, timestamp, book.last_update_id,
+                )  # fmt: skip
+                tick.gaps.append(GapRecord(symbol, timestamp, GapReason.UNVERIFIED))
                 continue
             # Only the copy of the top levels happens on the loop; encoding happens in the executor.
             snap = OrderBookSnapshot.from_orderbook(book, timestamp, self.depth)
@@ -200,6 +222,8 @@ class SnapshotRecorder:
             status = self._recording.get(gap.symbol)
             if status is None:
                 continue
+            if gap.reason is GapReason.UNVERIFIED:
+                status.unverified += 1
             # Every missed second has its gap record on disk. In the status, the seconds before the first
             # snapshot (the book's first sync after switching on) are not counted as missed data.
             if status.started:

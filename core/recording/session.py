@@ -98,9 +98,7 @@ class RecordingSession:
         Raises StorageError (StorageLockedError when another process holds it); then there is no database."""
         recorded = self.recorder.recorded_symbols if self.recorder is not None else []
         await self.close_storage()
-        path = Path(path)
-        if mode == "writer":
-            path.parent.mkdir(parents=True, exist_ok=True)
+        path = Path(path)  # a writer creates the directory (and its parents) itself; errors are StorageError
         options = StorageOptions(retention=self.config.retention)
         loop = asyncio.get_running_loop()
         storage = await loop.run_in_executor(None, SnapshotStorage.open, path, mode, options)

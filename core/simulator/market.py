@@ -20,11 +20,18 @@ copies the current book and undoes the newer changes, so any id from `oldest_upd
 
 The book is regulated to stay below 5000 levels per side: a `limit=5000` snapshot is then the whole
 book, and a client that applies it and the following events has exactly `book_at(u)`.
+
+`FastMarket` (the simulator's fast-market mode, `ExchangeSimulator(fast_market=True)`) is the opposite case, the
+one a snapshot's horizon matters for (docs/SNAPSHOT_HORIZON.md): a book much deeper than any snapshot (more than
+5000 levels a side, over thousands of ticks) whose resting levels never change, so the diff stream never mentions
+them, until the touch reaches them; and a mid that trends, thousands of ticks a minute, turning now and then.
+A client that keeps the book from one snapshot misses levels once the touch runs past what that snapshot held.
 """
 
 from __future__ import annotations
 
 import bisect
+import heapq
 import math
 import random
 from collections import deque
@@ -267,6 +274,15 @@ class SyntheticMarket:
             {self._price_str(p): self._qty_str(q) for p, q in asks.items()},
         )
 
+    def top_at(self, update_id: int, n: int) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+        """The true best n (bids highest first, asks lowest first) as (price, quantity) strings after all
+        changes <= update_id: what a stored snapshot at that id must hold."""
+        bids, asks = self._books_at(update_id)
+        return (
+            [(self._price_str(p), self._qty_str(bids[p])) for p in heapq.nlargest(n, bids)],
+            [(self._price_str(p), self._qty_str(asks[p])) for p in heapq.nsmallest(n, asks)],
+        )
+
     def earlier_update_id(self, update_id: int, events: int) -> int:
         """The event boundary `events` events before the one at or below `update_id` (clamped)."""
         bounds = [self.oldest_update_id, *(event.last for event in self._history)]
@@ -393,7 +409,118 @@ SYMBOL_PROFILES: dict[str, dict[str, str]] = {
 _DEFAULT_PROFILE = {"mid": "100.0000", "tick": "0.0001", "step": "0.01"}
 
 
-def market_for(symbol: str, *, seed: int, history: int = 2000) -> SyntheticMarket:
-    """A market with the symbol's usual price scale (a generic one for symbols not in the table)."""
+class FastMarket(SyntheticMarket):
+    """A fast market whose deep resting levels stay put until the touch reaches them.
+
+    - The book: `resting_levels` per side (default 9000, beyond Binance's 5000-level snapshots), about one every
+      `spacing` ticks (so 9000 levels span some 18,000 ticks), built once. Nothing ever changes a level farther
+      than `active` ticks from the touch: the stream mentions a resting level only when the touch comes near it.
+    - The mid trends at `speed` ticks per event on average (8: at Binance's 10 events/s, 4,800 ticks a minute),
+      in legs of `leg` events on average (the direction turns at random), and always turns back once it is
+      `excursion` ticks from where it started, so it runs both ways over the same deep book forever. Noise and
+      an occasional jump ride on the trend. Levels the touch runs through are deleted (traded away).
+    - Near the touch, the usual activity: new levels, size changes and deletions, a few of them of prices that
+      hold no level, all within `active` ticks of the touch.
+    - The true book at every update id, snapshots limited to `limit` levels, and the event shape are the
+      SyntheticMarket's.
+    """
+
+    def __init__(
+        self,
+        symbol: str,
+        *,
+        seed: int,
+        mid: str = "60000.00",
+        tick: str = "0.01",
+        step: str = "0.00001",
+        speed: float = 8.0,
+        leg: int = 300,
+        excursion: int = 6000,
+        resting_levels: int = 9000,
+        spacing: float = 2.0,
+        active: int = 300,
+        volatility: float = 3.0,
+        history: int = 2000,
+        first_update_id: int | None = None,
+    ) -> None:
+        self._speed = speed
+        self._leg = max(1, leg)
+        self._excursion = excursion
+        self._resting = resting_levels
+        self._spacing = max(1.0, spacing)
+        self._active = max(10, active)
+        self._direction = 1
+        super().__init__(
+            symbol,
+            seed=seed,
+            mid=mid,
+            tick=tick,
+            step=step,
+            volatility=volatility,
+            history=history,
+            first_update_id=first_update_id,
+        )
+        self._direction = 1 if self._rng.random() < 0.5 else -1
+
+    @property
+    def mid_offset(self) -> float:
+        """How far (ticks) the mid is from where it started; positive above."""
+        return self._mid - self._anchor
+
+    def _build_initial_book(self) -> None:
+        rng = self._rng
+        bid_bound, ask_bound = self._bounds()
+        # Gaps of 1 + int(X), X exponential with mean mu: E[int(X)] = 1 / (e^(1/mu) - 1), so this mu makes the
+        # gaps `spacing` ticks on average.
+        extra = self._spacing - 1.0
+        mu = 1.0 / math.log(1.0 + 1.0 / extra) if extra > 0 else 0.0
+        for side, bound in ((self._bids, bid_bound), (self._asks, ask_bound)):
+            offset = 0
+            for _ in range(self._resting):
+                price = self._price_at(bound, offset, side.is_bid)
+                if price < 1:
+                    break
+                side.qty[price] = self._qty()
+                offset += 1 + (int(rng.expovariate(1.0 / mu)) if mu > 0 else 0)
+            side.prices = sorted(side.qty)
+
+    def _move_mid(self) -> None:
+        rng = self._rng
+        if rng.random() < 1.0 / self._leg:
+            self._direction = -self._direction
+        offset = self._mid - self._anchor
+        if offset > self._excursion:
+            self._direction = -1
+        elif offset < -self._excursion:
+            self._direction = 1
+        step = self._direction * self._speed * rng.uniform(0.5, 1.5) + rng.gauss(0.0, self._volatility)
+        if rng.random() < 0.02:  # an occasional jump sweeps many levels at once
+            step += rng.gauss(0.0, 8 * self._volatility)
+        self._mid = max(self._mid + step, 2.0)
+
+    def _random_change(self, side: _Side, prev: dict[int, int], bound: int) -> None:
+        rng = self._rng
+        if side and rng.random() < 0.35:  # a deletion near the touch
+            if rng.random() < 0.1:  # of a price that holds no level: normal on Binance
+                price = self._price_at(bound, min(int(rng.expovariate(1 / 30)), self._active), side.is_bid)
+                if price >= 1 and price not in side.qty:
+                    self._set(side, prev, price, 0)
+                return
+            rank = min(int(rng.expovariate(1 / 15)), len(side) - 1)
+            price = side.at_rank(rank)
+            if abs(price - bound) <= self._active:
+                self._set(side, prev, price, 0)
+            return
+        r = rng.random()
+        distance = int(rng.expovariate(1 / 3)) if r < 0.5 else int(rng.expovariate(1 / 40))
+        price = self._price_at(bound, min(distance, self._active), side.is_bid)
+        self._set(side, prev, price, self._qty())
+
+
+def market_for(symbol: str, *, seed: int, history: int = 2000, fast: bool = False) -> SyntheticMarket:
+    """A market with the symbol's usual price scale (a generic one for symbols not in the table); `fast`: a
+    FastMarket (deep resting book, trending mid)."""
     profile = SYMBOL_PROFILES.get(symbol, _DEFAULT_PROFILE)
+    if fast:
+        return FastMarket(symbol, seed=seed, history=history, **profile)
     return SyntheticMarket(symbol, seed=seed, history=history, **profile)

@@ -127,7 +127,10 @@ class ExchangeSimulator:
     """A Binance spot exchange on `host:port` (0 = any free port; read `ws_url`/`rest_url` after start).
 
     `interval_ms` is the event grid per symbol (Binance: 100); `max_connection_age` is the 24 h limit
-    scaled down (seconds, None = never); `weight_limit` the REST weight allowed per minute.
+    scaled down (seconds, None = never); `weight_limit` the REST weight allowed per minute. `fast_market`: every
+    symbol's market is a FastMarket (core.simulator.market): a book deeper than any snapshot whose resting
+    levels the stream never mentions until the touch reaches them, and a mid that runs thousands of ticks a
+    minute, both ways.
     """
 
     def __init__(
@@ -143,6 +146,7 @@ class ExchangeSimulator:
         *,
         history: int = 2000,
         weight_limit: int = WEIGHT_LIMIT,
+        fast_market: bool = False,
     ) -> None:
         self.host = host
         self.port = port
@@ -152,6 +156,7 @@ class ExchangeSimulator:
         self.ping_timeout = ping_timeout
         self.max_connection_age = max_connection_age
         self._history = history
+        self.fast_market = fast_market
         self._markets: dict[str, SyntheticMarket] = {}
         self.faults = Faults(self)
         self._stats = SimulatorStats()
@@ -235,7 +240,9 @@ class ExchangeSimulator:
         symbol = symbol.upper()
         if symbol in self._markets:
             return
-        self._markets[symbol] = market_for(symbol, seed=self.seed, history=self._history)
+        self._markets[symbol] = market_for(
+            symbol, seed=self.seed, history=self._history, fast=self.fast_market
+        )
         if self._server is not None:
             self._start_generator(symbol)
 

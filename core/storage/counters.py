@@ -3,11 +3,13 @@
 Stored in the `meta` column family as `counter:SYMBOL` -> MessagePack `[count, first_ts, last_ts]`, written in
 the same WriteBatch as the snapshots they count, so they are exact after any crash. At open, a counter whose
 first/last no longer match the snapshots (or that is missing, as in a database written by the reference
-service) is recounted by a scan.
+service) is recounted by a scan. So is a counter whose bytes do not decode to a plausible `[count, first, last]`
+(damaged): readers recount it in memory, a writer also stores the recount.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import msgpack
@@ -33,17 +35,51 @@ def pack(counter: Counter) -> bytes:
     return msgpack.packb((counter.count, counter.first, counter.last))
 
 
-def read_one(view: Rdict, symbol: str) -> Counter | None:
-    value = view.get(counter_key(symbol))
-    return Counter(*msgpack.unpackb(value)) if value is not None else None
+OnDamaged = Callable[[bytes, str], None]  # (key, reason)
 
 
-def read_all(view: Rdict) -> dict[str, Counter]:
+def unpack(value: bytes) -> Counter:
+    """A stored counter; ValueError (one sentence) if the bytes are not a plausible [count, first, last]."""
+    try:
+        fields = msgpack.unpackb(value, use_list=False)
+    except (ValueError, TypeError, msgpack.UnpackException) as exc:
+        raise ValueError(f"counter is not valid MessagePack ({str(exc) or type(exc).__name__})") from None
+    if type(fields) is not tuple or len(fields) != 3 or any(type(f) is not int for f in fields):
+        raise ValueError(f"counter is not an array [count, first, last] of integers: {fields!r:.80}")
+    count, first, last = fields
+    if not (0 <= first <= last <= keys.MAX_TIMESTAMP and 1 <= count <= last - first + 1):
+        raise ValueError(f"counter [{count}, {first}, {last}] cannot count the seconds from first to last")
+    return Counter(count, first, last)
+
+
+def read_one(view: Rdict, symbol: str, on_damaged: OnDamaged | None = None) -> Counter | None:
+    """The stored counter of `symbol`; None if there is none or it is damaged (then `on_damaged` is told)."""
+    key = counter_key(symbol)
+    value = view.get(key)
+    if value is None:
+        return None
+    try:
+        return unpack(value)
+    except ValueError as exc:
+        if on_damaged is not None:
+            on_damaged(key, str(exc))
+        return None
+
+
+def read_all(view: Rdict, on_damaged: OnDamaged | None = None) -> dict[str, Counter]:
+    """Every stored counter that decodes; the damaged ones are left out and `on_damaged` is told."""
     found = {}
     for key, value in view.items(from_key=COUNTER_PREFIX):
         if not key.startswith(COUNTER_PREFIX):
             break
-        found[key[len(COUNTER_PREFIX) :].decode("ascii")] = Counter(*msgpack.unpackb(value))
+        name = key[len(COUNTER_PREFIX) :]
+        try:
+            if not name.isascii() or not name:
+                raise ValueError("counter key does not name an ASCII symbol")
+            found[name.decode("ascii")] = unpack(value)
+        except ValueError as exc:
+            if on_damaged is not None:
+                on_damaged(key, str(exc))
     return found
 
 

@@ -22,6 +22,7 @@ class GapReason(enum.StrEnum):
     EMPTY_BOOK = "empty_book"  # the book was live but had no level
     LATE = "late"  # the recorder woke up too late for this second (the loop was blocked)
     SERIALIZE_ERROR = "serialize_error"  # the snapshot could not be encoded
+    UNVERIFIED = "unverified"  # the book was live but its top levels reached beyond its snapshot's horizon
     UNKNOWN = "unknown"  # read back from a stored string this version does not know; never written by it
 
     @classmethod
@@ -47,6 +48,7 @@ _GAP_REASON_TEXT = {
     GapReason.EMPTY_BOOK: "empty book",
     GapReason.LATE: "recorder late",
     GapReason.SERIALIZE_ERROR: "could not encode",
+    GapReason.UNVERIFIED: "beyond the snapshot horizon",
     GapReason.UNKNOWN: "unknown reason",
 }
 

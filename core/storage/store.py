@@ -18,28 +18,27 @@ column family and recounts by a scan when they differ or are missing (a database
 service has none).
 
 Opening modes: "writer" holds RocksDB's lock (one per database); "read_only" is a view frozen at open;
-"secondary" follows the writer after `catch_up()`. Every method blocks the calling thread; from asyncio use
-`await storage.run_blocking(storage.method, ...)` or the `a`-prefixed wrappers of the hot paths.
+"secondary" follows the writer after `catch_up()`; the last two also work where nothing can be written (a
+read-only filesystem: core.storage.opening). Damaged records never fail a read: they are skipped, counted and
+named in `self.damage` (core.storage.damage); a damaged counter is recounted (and rewritten by a writer).
+Every method blocks the calling thread; from asyncio use `await storage.run_blocking(storage.method, ...)` or
+the `a`-prefixed wrappers of the hot paths.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
 import logging
 import os
-import re
-import shutil
-import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal, TypeVar
 
 from rocksdict import (
-    AccessType,
     ColumnFamily,
     DBCompressionType,
     Options,
@@ -50,11 +49,20 @@ from rocksdict import (
 
 from core.storage import counters, keys
 from core.storage.counters import Counter
+from core.storage.damage import DamageLog
 from core.storage.gaps import GapReason, GapRecord
 from core.storage.keys import MAX_TIMESTAMP, snapshot_key
-from core.storage.retention import RetentionPolicy
-from core.storage.sessions import SessionRecord, pack_session, session_key, unpack_session
-from core.storage.snapshot import OrderBookSnapshot
+from core.storage.opening import (  # noqa: F401  (StorageLockedError: imported from here by others)
+    OpenedDatabase,
+    StorageError,
+    StorageLockedError,
+    link_directory,
+    open_database,
+    remove_temporary,
+)
+from core.storage.retention import RetentionPolicy, plan_retention
+from core.storage.sessions import SessionDecodeError, SessionRecord, pack_session, session_key, unpack_session
+from core.storage.snapshot import OrderBookSnapshot, checked_snapshots, decode_range
 
 log = logging.getLogger(__name__)
 
@@ -66,17 +74,6 @@ GAPS_CF = "gaps"
 SESSIONS_CF = "sessions"
 SERIES_CF = "series"
 OWN_CFS = (META_CF, GAPS_CF, SESSIONS_CF, SERIES_CF)
-
-_LOCK_MESSAGE = re.compile(r"\bLOCK\b|lock hold by current process")
-
-
-class StorageError(Exception):
-    """A storage failure, worded as one sentence a user can act on."""
-
-
-class StorageLockedError(StorageError):
-    """Another process (or another handle in this one) holds the database's write lock."""
-
 
 @dataclass(frozen=True, slots=True)
 class StorageOptions:
@@ -112,7 +109,8 @@ class SnapshotStorage:
         self._counters: dict[str, Counter] = {}  # writer only: the authoritative counters
         self._open_session: SessionRecord | None = None
         self._open_session_key: bytes | None = None
-        self._secondary_dir: str | None = None
+        self._opened: OpenedDatabase | None = None
+        self.damage = DamageLog(self.path)
         self._closed = False
         self._write_options = WriteOptions()
         self._write_options.sync = self.options.sync_writes
@@ -156,40 +154,9 @@ class SnapshotStorage:
     # ---- opening and closing ----
 
     def _open_db(self) -> Rdict:
-        opts = self._rocksdb_options()
-        exists = os.path.exists(os.path.join(self.path, "CURRENT"))
-        try:
-            # RocksDB refuses to open a database without naming all its column families: name them all.
-            self._existing_cfs = (
-                set(Rdict.list_cf(self.path, Options(raw_mode=True))) if exists else {"default"}
-            )
-            if self.mode == "writer":
-                Path(self.path).mkdir(parents=True, exist_ok=True)
-                opts.create_if_missing(True)
-                opts.create_missing_column_families(True)
-                self._existing_cfs |= set(OWN_CFS)
-                access = AccessType.read_write()
-            elif not exists:
-                raise StorageError(f"There is no Depthbook database at {self.path}.")
-            elif self.mode == "read_only":
-                access = AccessType.read_only(False)
-            else:
-                opts.set_max_open_files(-1)  # RocksDB requires it of a secondary
-                self._secondary_dir = tempfile.mkdtemp(prefix="depthbook-secondary-")
-                access = AccessType.secondary(self._secondary_dir)
-            families = {name: self._rocksdb_options() for name in self._existing_cfs if name != "default"}
-            db = Rdict(self.path, opts, column_families=families, access_type=access)
-        except StorageError:
-            raise
-        except Exception as exc:  # rocksdict raises plain Exception for every RocksDB status
-            self._remove_secondary_dir()
-            if _LOCK_MESSAGE.search(str(exc)):
-                raise StorageLockedError(
-                    f"The database at {self.path} is in use by another Depthbook process; "
-                    "open it read-only to browse."
-                ) from exc
-            raise StorageError(f"Could not open the database at {self.path}: {exc}.") from exc
-        return db
+        self._opened = open_database(self.path, self.mode, self._rocksdb_options, OWN_CFS)
+        self._existing_cfs = self._opened.families
+        return self._opened.db
 
     def _rocksdb_options(self) -> Options:
         opts = Options(raw_mode=True)
@@ -206,6 +173,7 @@ class SnapshotStorage:
         if not self._closed:
             self._release()
         self._remove_secondary_dir()
+        self.damage.flush()
         log.info("closed database path=%s mode=%s", self.path, self.mode)
 
     def _release(self) -> None:
@@ -221,9 +189,8 @@ class SnapshotStorage:
         self._handles.clear()
 
     def _remove_secondary_dir(self) -> None:
-        if self._secondary_dir is not None:
-            shutil.rmtree(self._secondary_dir, ignore_errors=True)
-            self._secondary_dir = None
+        if self._opened is not None:
+            remove_temporary(self._opened)
 
     def __enter__(self) -> SnapshotStorage:
         return self
@@ -239,6 +206,8 @@ class SnapshotStorage:
             )
         if self.mode == "secondary":
             try:
+                if self._opened is not None and self._opened.link_dir is not None:
+                    link_directory(self.path, self._opened.link_dir)  # the files the writer created since
                 self._db.try_catch_up_with_primary()
             except Exception as exc:
                 raise StorageError(f"Could not follow the database at {self.path}: {exc}.") from exc
@@ -265,6 +234,23 @@ class SnapshotStorage:
     def range(self, symbol: str, start: int, end: int) -> Iterator[tuple[int, bytes]]:
         """(ts, value) of one symbol with start <= ts <= end, in time order."""
         return keys.scan(self._db, symbol, start, end)
+
+    def snapshots(self, symbol: str, start: int, end: int, *, check_levels: bool = False) -> list[OrderBookSnapshot]:
+        """The decoded snapshots of one symbol in [start, end], in time order. A damaged one is skipped,
+        counted and named in `self.damage`, never failing the range. `check_levels=False` (the fast bulk read)
+        checks each value's shape, not every level's types."""
+        return decode_range(symbol, self.range(symbol, start, end), self.damage.snapshot, check_levels=check_levels)
+
+    def iter_snapshots(self, symbol: str, start: int, end: int) -> Iterator[OrderBookSnapshot]:
+        """Like `snapshots`, one at a time (for exports of any length), each checked level by level: a level
+        that is not a pair of decimal strings makes its snapshot damaged too."""
+        return checked_snapshots(symbol, self.range(symbol, start, end), self.damage.snapshot)
+
+    def check_snapshots(self, symbol: str) -> int:
+        """Read every snapshot of `symbol` and check it fully; returns how many are damaged (`self.damage`
+        names them). Reads the whole symbol: `depthbook stats --check`."""
+        collections.deque(self.iter_snapshots(symbol, 0, MAX_TIMESTAMP), maxlen=0)
+        return self.damage.count(symbol)
 
     def seconds(self, symbol: str, start: int, end: int) -> Iterator[int]:
         """The recorded seconds of one symbol in [start, end], in order, without reading the values."""
@@ -308,8 +294,13 @@ class SnapshotStorage:
         view = self._views.get(GAPS_CF)
         if view is None:
             return []
-        scan = keys.scan(view, symbol, start, end)
-        return [GapRecord(symbol, ts, GapReason.from_stored(reason)) for ts, reason in scan]
+        found = []
+        for ts, stored in keys.scan(view, symbol, start, end):
+            reason = GapReason.from_stored(stored)
+            if reason is GapReason.UNKNOWN and not _is_utf8(stored):  # damaged, not a newer version's reason
+                self.damage.record(GAPS_CF, symbol, snapshot_key(symbol, ts), f"gap reason is not UTF-8: {stored!r:.40}", ts)
+            found.append(GapRecord(symbol, ts, reason))
+        return found
 
     def series(self, symbol: str, start: int, end: int) -> Iterator[tuple[int, bytes]]:
         view = self._views.get(SERIES_CF)
@@ -354,8 +345,18 @@ class SnapshotStorage:
 
     def sessions(self) -> list[SessionRecord]:
         """Every recording session, oldest first."""
+        return [session for _key, session in self._session_entries()]
+
+    def _session_entries(self) -> list[tuple[bytes, SessionRecord]]:
+        """(key, session) of every session record that decodes, oldest first; damaged ones are skipped."""
         view = self._views.get(SESSIONS_CF)
-        return [unpack_session(value) for value in view.values()] if view is not None else []
+        entries = []
+        for key, value in view.items() if view is not None else ():
+            try:
+                entries.append((key, unpack_session(value)))
+            except SessionDecodeError as exc:
+                self.damage.record(SESSIONS_CF, "-", key, str(exc))
+        return entries
 
     def _end_session_locked(self, ts: int, reason: str) -> SessionRecord | None:
         if self._open_session is None:
@@ -368,8 +369,7 @@ class SnapshotStorage:
 
     def _close_interrupted_sessions(self) -> None:
         """Sessions still open at writer open belong to a process that died: end them at their last data."""
-        view = self._views[SESSIONS_CF]
-        entries = [(key, unpack_session(value)) for key, value in view.items()]
+        entries = self._session_entries()  # a damaged record is skipped (and left as it is)
         for index, (key, session) in enumerate(entries):
             if session.end is not None:
                 continue
@@ -414,7 +414,8 @@ class SnapshotStorage:
         return deleted
 
     def apply_retention(self, now_ts: int) -> int:
-        """Apply the options' RetentionPolicy (off by default); returns the snapshots deleted."""
+        """Apply the options' RetentionPolicy (off by default); returns the snapshots deleted. Only the
+        symbols it covers; never more than it asks (core.storage.retention.plan_retention)."""
         self._require_writer()
         policy = self.options.retention
         if not policy.enabled:
@@ -422,14 +423,13 @@ class SnapshotStorage:
         symbols = set(self.symbols())
         for name in (GAPS_CF, SERIES_CF):
             symbols.update(keys.symbols_in(self._views[name]))
+        edges = {symbol: (c.count, c.first, c.last) for symbol, c in self._counters.items()}
         deleted = 0
-        for symbol in sorted(symbols):
-            cutoff = policy.cutoff(now_ts, symbol)
-            if cutoff is None:
-                continue
+        for symbol, cutoff in plan_retention(policy, now_ts, sorted(symbols), edges, self.path).items():
             deleted += self.delete_before(symbol, cutoff)
             # Reclaim the space now rather than at RocksDB's next natural compaction.
-            self._db.compact_range(symbol.encode("ascii") + b":", snapshot_key(symbol, max(cutoff, 0)))
+            end = snapshot_key(symbol, min(max(cutoff, 0), MAX_TIMESTAMP))
+            self._db.compact_range(symbol.encode("ascii") + b":", end)
         return deleted
 
     # ---- asyncio: blocking calls run in the default executor, never on the loop ----
@@ -538,14 +538,26 @@ class SnapshotStorage:
 
     def _stored_counter(self, symbol: str) -> Counter | None:
         view = self._views.get(META_CF)
-        return counters.read_one(view, symbol) if view is not None else None
+        return counters.read_one(view, symbol, self._counter_damaged) if view is not None else None
+
+    def _counter_damaged(self, key: bytes, reason: str) -> None:
+        name = key[len(counters.COUNTER_PREFIX) :]
+        symbol = name.decode("ascii") if name.isascii() else "-"
+        if self.damage.record(META_CF, symbol, key, reason) and symbol != "-":
+            log.warning("recounting snapshots: the stored counter is damaged symbol=%s path=%s", symbol, self.path)
 
     def _checked_counter(self, symbol: str, stored: Counter | None) -> Counter:
         return counters.checked(self._db, symbol, stored)
 
     def _load_counters(self) -> None:
         view = self._views.get(META_CF)
-        stored = counters.read_all(view) if view is not None else {}
+        damaged: list[bytes] = []
+
+        def on_damaged(key: bytes, reason: str) -> None:
+            damaged.append(key)
+            self._counter_damaged(key, reason)
+
+        stored = counters.read_all(view, on_damaged) if view is not None else {}
         batch = WriteBatch(raw_mode=True)
         symbols = self.symbols()
         for symbol in symbols:
@@ -556,5 +568,20 @@ class SnapshotStorage:
             self._counters[symbol] = counter
         for symbol in stored.keys() - set(symbols):  # its snapshots were deleted by someone else
             self._put_counter(batch, symbol, None)
+        rewritten = {counters.counter_key(symbol) for symbol in symbols}
+        for key in damaged:  # a counter is derived data: the recount replaced it, or there is nothing to count
+            if key not in rewritten:
+                batch.delete(key, self._handles[META_CF])
+        if damaged:
+            log.warning("rebuilt damaged counters from the snapshots count=%d path=%s", len(damaged), self.path)
         if not batch.is_empty():
             self._commit(batch)
+
+
+def _is_utf8(value: bytes) -> bool:
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+

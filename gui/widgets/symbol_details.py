@@ -1,5 +1,8 @@
 """The details card under the symbols table: the selected book's health, the connection and the recording.
 
+The book's snapshot horizon (docs/SNAPSHOT_HORIZON.md) is shown as the known levels left on each side before
+the top leaves it, and the seconds recorded as "unverified" gaps in the recording's session line.
+
 Every counter the core keeps for a book, the connection and the recorder is shown here (the rest of the
 window shows states, rates and errors, not counts).
 """
@@ -19,6 +22,14 @@ FIELDS = (
     ("", "sequence", "Update-id gaps detected; each one re-synced from a fresh snapshot"),
     ("", "bad_data", "Crossed books (each one re-synced) and malformed price levels, in events or snapshots"),
     ("", "snapshots", "REST snapshots requested, and those too old (older than the stream: fetched again)"),
+    (
+        "",
+        "horizon",
+        "Known levels behind the recorded top before each side's snapshot horizon, where levels the exchange "
+        "never sent may begin. The book is refreshed, staying live, before they run out; below zero the top "
+        "is not verified and its seconds are recorded as gaps (unverified). 'whole side': the snapshot held it all",
+    ),
+    ("", "refreshes", "Make-before-break refreshes done and asked for, and the depth of the last snapshot"),
     ("Connection", "streams", "Streams on the connection, one per followed symbol (every symbol)"),
     ("", "reconnects", "Reconnects after a drop, and planned rotations before the 24 h limit (no gap)"),
     ("", "stream_errors", "Malformed frames ignored, and snapshot requests that failed (every symbol)"),
@@ -36,6 +47,8 @@ NAMES = {
     "sequence": "Gaps / resyncs",
     "bad_data": "Bad data",
     "snapshots": "Snapshots",
+    "horizon": "Horizon",
+    "refreshes": "Refreshes",
     "streams": "Streams",
     "reconnects": "Reconnects",
     "stream_errors": "Errors",
@@ -100,6 +113,12 @@ class SymbolDetails(QFrame):
         self.values["snapshots"].setText(
             f"{d.snapshots_requested:,} requested · {d.snapshots_too_old:,} too old"
         )
+        self.values["horizon"].setText(_horizon(d))
+        depth = f" · {d.snapshot_limit:,}-level snapshot" if d.snapshot_limit else ""
+        mismatches = f" · {d.refresh_mismatches:,} disagreed" if d.refresh_mismatches else ""
+        self.values["refreshes"].setText(
+            f"{d.refreshes:,} done · {d.refreshes_requested:,} asked{depth}{mismatches}"
+        )
         # Connection-wide (one connection streams every symbol); None before the feed exists.
         self.values["streams"].setText(_count(d.streams))
         self.values["reconnects"].setText(
@@ -122,8 +141,9 @@ class SymbolDetails(QFrame):
             share = fmt_percent(d.session_stored / total) if total else "—"
             gap = f" (last: {d.last_gap_reason.text})" if d.session_gaps and d.last_gap_reason else ""
             waited = f" · started after {d.session_waiting:,} s of syncing" if d.session_waiting else ""
+            unverified = f" · {d.session_unverified:,} unverified" if d.session_unverified else ""
             self.values["session"].setText(
-                f"{d.session_stored:,} stored · {d.session_gaps or 0:,} missed{gap} · {share}{waited}"
+                f"{d.session_stored:,} stored · {d.session_gaps or 0:,} missed{gap}{unverified} · {share}{waited}"
             )
         self.values["ticks"].setText(
             "—"
@@ -132,6 +152,21 @@ class SymbolDetails(QFrame):
         )
         self.values["database"].setText(f"{fmt_count(d.stored_total)} snapshots")
         self.values["span"].setText(fmt_span(d.first_stored, d.last_stored))
+
+
+def _horizon(d: SymbolDetail) -> str:
+    """`bids 812 · asks whole side (top 20)`: each side's known levels behind the top before its horizon."""
+    if not d.horizon_known:
+        return "—"
+
+    def side(name: str, room: int | None) -> str:
+        if room is None:
+            return f"{name} whole side"
+        if room < 0:
+            return f"{name} {room:,} (not verified)"
+        return f"{name} {room:,}"
+
+    return f"{side('bids', d.horizon_bids)} · {side('asks', d.horizon_asks)} (top {d.horizon_depth})"
 
 
 def _n(count: int, noun: str) -> str:

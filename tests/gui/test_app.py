@@ -100,7 +100,7 @@ async def test_add_record_stop_and_unknown_symbol(qtbot, tmp_path, settings_stor
         await wait_until(lambda: history.data is not None, what="the recorded range")
         assert history.data.symbol == "BTCUSDT" and history.data.stored == stopped_at
         await wait_until(lambda: history.ladder_model.rowCount() == 40, what="the recorded ladder")
-        assert history.second == history.data.end
+        assert history.second == history.span.last
         window.tabs.setCurrentWidget(window.live_view)
 
         # An unknown symbol -> one sentence under the input, no new row, nothing else disturbed.

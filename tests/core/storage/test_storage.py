@@ -135,6 +135,7 @@ LEGACY_GAP_REASONS = {
     GapReason.EMPTY_BOOK: b"empty_book",
     GapReason.LATE: b"late",
     GapReason.SERIALIZE_ERROR: b"serialize_error",
+    GapReason.UNVERIFIED: b"unverified",
 }
 
 

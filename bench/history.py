@@ -1,0 +1,305 @@
+"""The history browser on a month of one symbol: library, rollups, first draw, zoom/pan, 24 h, cursor, heatmap.
+
+Data: 30 days of BTCUSDT, one snapshot per second (2,592,000 seconds less the holes and gaps below), plus 20
+other symbols of one hour each. Books are generated, not simulated, so a month writes in minutes: the mid is a
+random walk in ticks, each side 20 levels one tick apart with sizes from a pool; values are assembled as
+MessagePack bytes directly (the contract's layout, checked by decoding a sample) and written with their series
+rows in batches of 50,000 through `SnapshotStorage.put_encoded`. Holes: one 6-hour stretch with nothing recorded
+(the app closed), a 10-minute disconnect a day (gap records), and ~0.1 % single seconds late (gap records).
+The database is kept in the temp directory between runs (`--quick`: 3 days instead of 30).
+
+What is timed is what the app runs: `HistoryQueries` in the executor's place (here, called directly) and the
+HistoryPanel drawing the answer offscreen (set_view, then a repaint of the charts).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import struct
+import tempfile
+import time
+from pathlib import Path
+
+import msgpack
+import numpy as np
+
+from bench._report import Figure, below, heading, info, show
+from core.analysis.browse import MINUTE, RollupIndex, build_rollups
+from core.analysis.library import read_library
+from core.analysis.series import series_from_snapshot
+from core.storage.gaps import GapReason, GapRecord
+from core.storage.snapshot import OrderBookSnapshot
+from core.storage.store import SnapshotStorage
+
+NAME = "history"
+SYMBOL = "BTCUSDT"
+DAY = 86_400
+END = 1_737_158_400  # 2025-01-18 00:00:00 UTC: the month ends here
+TICK = 0.01
+BATCH = 50_000
+MS = 1000.0
+
+
+def _encode_str(s: str) -> bytes:
+    return msgpack.packb(s)
+
+
+class BookMaker:
+    """Generated books as contract bytes and series rows, vectorised per batch."""
+
+    def __init__(self, seed: int = 1) -> None:
+        self.rng = np.random.default_rng(seed)
+        pool = np.round(self.rng.lognormal(-0.5, 1.2, 512), 5)
+        pool[self.rng.random(512) < 0.03] *= 40  # walls
+        self.qty = pool
+        self.qty_bytes = [_encode_str(f"{q:.8f}") for q in pool]
+        self.price_cache: dict[int, bytes] = {}
+        self.mid_ticks = 6_765_000  # 67,650.00
+
+    def price(self, ticks: int) -> bytes:
+        b = self.price_cache.get(ticks)
+        if b is None:
+            b = self.price_cache[ticks] = _encode_str(f"{ticks / 100:.8f}")
+        return b
+
+    def batch(self, symbol: str, seconds: np.ndarray) -> tuple[list, list]:
+        n = len(seconds)
+        steps = self.rng.integers(-3, 4, n)
+        best_bid = self.mid_ticks + np.cumsum(steps)
+        self.mid_ticks = int(best_bid[-1])
+        qi = self.rng.integers(0, len(self.qty), (n, 40))
+        q = self.qty[qi]
+        bid_vol, ask_vol = q[:, :20].sum(axis=1), q[:, 20:].sum(axis=1)
+        bb, ba = best_bid * TICK, (best_bid + 1) * TICK
+        mid = (bb + ba) / 2
+        spread = ba - bb
+        micro = (bb * q[:, 20] + ba * q[:, 0]) / (q[:, 0] + q[:, 20])
+        total = bid_vol + ask_vol
+        header20 = b"\xdc\x00\x14"
+        rows, series = [], []
+        pack_row = struct.Struct("<Bq9dQ").pack
+        qb = self.qty_bytes
+        for i in range(n):
+            ts = int(seconds[i])
+            b0 = int(best_bid[i])
+            qs = qi[i]
+            bids = b"".join(b"\x92" + self.price(b0 - k) + qb[qs[k]] for k in range(20))
+            asks = b"".join(b"\x92" + self.price(b0 + 1 + k) + qb[qs[20 + k]] for k in range(20))
+            uid = 10_000_000_000 + ts * 10
+            value = (
+                b"\x94" + header20 + bids + header20 + asks + b"\xcf" + uid.to_bytes(8, "big") + b"\xce"
+                + ts.to_bytes(4, "big")
+            )  # fmt: skip
+            rows.append((symbol, ts, value))
+            series.append(
+                (symbol, ts, pack_row(1, ts, bb[i], ba[i], mid[i], spread[i], spread[i] / mid[i] * 10_000,
+                                      micro[i], bid_vol[i], ask_vol[i], bid_vol[i] / total[i], uid))
+            )  # fmt: skip
+        return rows, series
+
+
+def generate(path: Path, days: int, others: int = 20, seed: int = 1) -> dict[str, float]:
+    started = time.perf_counter()
+    first = END - days * DAY
+    rng = np.random.default_rng(seed + 1)
+    seconds = np.arange(first, END, dtype=np.int64)
+    gap_reason: dict[int, GapReason] = {}
+    for d in range(days):  # a 10-minute disconnect each day at a random time
+        at = first + d * DAY + int(rng.integers(0, DAY - 600))
+        for s in range(at, at + 600):
+            gap_reason[s] = GapReason.DISCONNECTED
+    for s in rng.choice(seconds, size=len(seconds) // 1000, replace=False):  # single late seconds
+        gap_reason[int(s)] = GapReason.LATE
+    hole_start = first + days * DAY // 2  # six hours with nothing recorded (the app was closed)
+    keep = ~((seconds >= hole_start) & (seconds < hole_start + 6 * 3600))
+    gap_mask = np.isin(seconds, np.fromiter(gap_reason, np.int64))
+    stored = seconds[keep & ~gap_mask]
+    maker = BookMaker(seed)
+    with SnapshotStorage.open(path, mode="writer") as storage:
+        gaps_sorted = sorted(gap_reason.items())
+        gi = 0
+        for lo in range(0, len(stored), BATCH):
+            chunk = stored[lo : lo + BATCH]
+            rows, series = maker.batch(SYMBOL, chunk)
+            gaps = []
+            while gi < len(gaps_sorted) and gaps_sorted[gi][0] <= chunk[-1]:
+                gaps.append(GapRecord(SYMBOL, gaps_sorted[gi][0], gaps_sorted[gi][1]))
+                gi += 1
+            storage.put_encoded(rows, gaps, series)
+        for k in range(others):
+            other = BookMaker(seed + 10 + k)
+            rows, series = other.batch(f"SYM{k:02d}USDT", np.arange(END - 3600, END, dtype=np.int64))
+            storage.put_encoded(rows, (), series)
+        sample = storage.get(SYMBOL, int(stored[1234]))
+        snap = OrderBookSnapshot.from_bytes(SYMBOL, sample)  # the contract's layout, fully checked
+        assert snap.timestamp == int(stored[1234]) and len(snap.bids) == 20
+        row = next(storage.series(SYMBOL, snap.timestamp, snap.timestamp))[1]
+        assert abs(struct.unpack("<Bq9dQ", row)[4] - series_from_snapshot(snap).mid) < 1e-9
+        storage._db.compact_range(None, None)  # as a month-old database would be
+    return {"seconds": time.perf_counter() - started, "snapshots": len(stored), "gaps": len(gap_reason)}
+
+
+def _db_path(days: int) -> Path:
+    return Path(tempfile.gettempdir()) / f"depthbook-bench-history-{days}d"
+
+
+def run(quick: bool = False, long: bool = False) -> list[Figure]:
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    days = 3 if quick else 30
+    path = _db_path(days)
+    figures: list[Figure] = []
+    heading(f"history: a database of {days} days of {SYMBOL} + 20 symbols of an hour")
+    if not (path / "CURRENT").exists() or not (path / "READY").exists():
+        shutil.rmtree(path, ignore_errors=True)
+        made = generate(path, days)
+        (path / "READY").write_text("ok")
+        figures.append(show(info(NAME, f"generated {made['snapshots']:,} snapshots + {made['gaps']:,} gap records",
+                                 made["seconds"], "s")))  # fmt: skip
+    else:
+        print(f"   (reusing {path})")
+    cache = Path(tempfile.mkdtemp(prefix="depthbook-bench-rollups-"))
+    try:
+        figures += _measure(path, cache, days)
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+    return figures
+
+
+def _measure(path: Path, cache: Path, days: int) -> list[Figure]:
+    from PySide6.QtWidgets import QApplication
+
+    from gui.history_browse import HistoryQueries
+    from gui.theme import colors
+    from gui.widgets.history import HistoryPanel
+
+    app = QApplication.instance() or QApplication([])
+    figures: list[Figure] = []
+    storage = SnapshotStorage.open(path, mode="read_only")
+    try:
+        started = time.perf_counter()
+        library = read_library(storage)
+        t_lib = time.perf_counter() - started
+        btc = next(e for e in library if e.symbol == SYMBOL)
+        figures.append(show(below(NAME, f"open the library ({len(library)} symbols)", t_lib * MS, 500, "ms")))
+        figures.append(show(info(NAME, f"{SYMBOL} stored seconds", btc.stored, "s",
+                                 note=f"completeness {btc.completeness:.4f}")))  # fmt: skip
+
+        started = time.perf_counter()
+        state = build_rollups(storage, SYMBOL)
+        t_build = time.perf_counter() - started
+        figures.append(show(info(NAME, f"build minute rollups from scratch ({days} days)", t_build, "s",
+                                 note=f"{len(state.minute):,} minutes; once per symbol, then cached")))  # fmt: skip
+        RollupIndex(storage.path, cache).ensure(storage, SYMBOL)  # writes the cache file
+
+        panel = HistoryPanel(colors("dark"))
+        panel.resize(1400, 860)
+        panel.show()
+        app.processEvents()
+        queries = HistoryQueries(cache)
+        drawn = []
+        queried: list[float] = []
+
+        def draw(start: int, end: int) -> float:
+            began = time.perf_counter()
+            columns = int(panel.charts.heat_plot.vb.width() / 2)  # as the panel asks: a column every 2 px
+            data = queries.view(storage, SYMBOL, start, end, columns=columns, request=len(drawn) + 10)
+            queried.append(time.perf_counter() - began)
+            panel.set_view(data)
+            panel.charts.repaint()
+            app.processEvents()
+            drawn.append(data)
+            return time.perf_counter() - began
+
+        # First full draw: a fresh query layer (rollups read back from the cache file), the whole month.
+        began = time.perf_counter()
+        panel.symbol = SYMBOL
+        span = queries.open_symbol(storage, SYMBOL)
+        panel.set_span(span)  # this asks for the view by signal: answered below
+        app.processEvents()
+        t_first = time.perf_counter() - began + draw(span.first, span.last)
+        figures.append(show(below(NAME, f"first full draw of all {days} days (cached rollups)", t_first * MS,
+                                  1000, "ms", note=f"{len(drawn[-1].t):,} points, width {drawn[-1].width} s")))  # fmt: skip
+
+        rng = np.random.default_rng(5)
+        steps = []
+        a, b = float(span.first), float(span.last)
+        for _ in range(60):  # zoom in and out by 2x around random points, and pan by a third
+            kind = rng.integers(0, 3)
+            width = b - a
+            if kind == 0 and width > 600:
+                c = a + rng.random() * width
+                a, b = c - width / 4, c + width / 4
+            elif kind == 1:
+                c = (a + b) / 2
+                a, b = c - width, c + width
+            else:
+                shift = width / 3 * (1 if rng.random() < 0.5 else -1)
+                a, b = a + shift, b + shift
+            a, b = max(a, span.first), min(b, span.last)
+            if b - a < 60:
+                b = a + 60
+            steps.append((draw(int(a), int(b)), int(b - a)))
+        times = sorted(t for t, _ in steps)
+        q = sorted(queried[-len(steps) :])
+        figures.append(show(info(NAME, "zoom/pan step: query alone, p95", q[int(0.95 * len(q))] * MS, "ms",
+                                 note=f"median {statistics.median(q) * MS:.1f} ms; the rest is the redraw")))  # fmt: skip
+        figures.append(show(below(NAME, "zoom/pan step redrawn, p95 of 60", times[int(0.95 * len(times))] * MS, 100,
+                                  "ms", note=f"median {statistics.median(times) * MS:.1f} ms, max {times[-1] * MS:.1f}")))  # fmt: skip
+
+        t24 = [draw(span.last - DAY * k - DAY + 1, span.last - DAY * k) for k in range(1, 4)]
+        figures.append(
+            show(below(NAME, "24 h view drawn (median of 3 days)", statistics.median(t24) * MS, 300, "ms"))
+        )
+        t1h = [draw(span.last - 3600 * k - 3599, span.last - 3600 * k) for k in range(1, 6)]
+        figures.append(show(info(NAME, "1 h view drawn (median of 5)", statistics.median(t1h) * MS, "ms",
+                                 note="per-second series, 1 column a second")))  # fmt: skip
+
+        # Cursor drag: the query at one second, then the ladder and analytics drawn.
+        panel.span = span
+        cursor_times = []
+        base = span.last - 7200
+        for i in range(200):
+            ts = base + i * 7
+            began = time.perf_counter()
+            panel.second = ts
+            view = queries.cursor(storage, SYMBOL, ts, 60)
+            panel.set_cursor(view)
+            panel.cursor_pane.ladder.viewport().repaint()
+            cursor_times.append(time.perf_counter() - began)
+        cursor_times.sort()
+        figures.append(show(below(NAME, "cursor drag → ladder redrawn, p95", cursor_times[190] * MS, 16, "ms",
+                                  note="query (ladder + L1 + 60 s order flow) + draw")))  # fmt: skip
+        ladder_only = []
+        for i in range(200):
+            began = time.perf_counter()
+            value = storage.get(SYMBOL, base + i * 7)
+            snap = OrderBookSnapshot.from_bytes(SYMBOL, value, check_levels=False) if value else None
+            if snap is not None:
+                panel.ladder_model.set_levels(SYMBOL, snap.bids, snap.asks)
+            panel.cursor_pane.ladder.viewport().repaint()
+            ladder_only.append(time.perf_counter() - began)
+        ladder_only.sort()
+        figures.append(show(info(NAME, "cursor → ladder alone redrawn, p95", ladder_only[190] * MS, "ms")))
+
+        # The heatmap with 10,000 time columns: one ImageItem, set in place and repainted.
+        last = drawn[-1]
+        cols, bins = 10_000, 240
+        ranks = np.random.default_rng(1).uniform(-1, 1, (cols, bins)).astype(np.float32)
+        renders = []
+        for _ in range(5):
+            began = time.perf_counter()
+            panel.charts.image.setImage(ranks, autoLevels=False, levels=(-1.0, 1.0))
+            panel.charts.repaint()
+            app.processEvents()
+            renders.append(time.perf_counter() - began)
+        figures.append(show(below(NAME, "heatmap of 10,000 columns × 240 bins redrawn", statistics.median(renders) * MS,
+                                  50, "ms", note=f"last real view: {last.heat_rank.shape[0]} columns")))  # fmt: skip
+        panel.close()
+    finally:
+        storage.close()
+    return figures
+
+
+__all__ = ["MINUTE", "generate", "run"]

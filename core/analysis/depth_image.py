@@ -1,0 +1,258 @@
+"""The heatmap of a view: resting bid and ask quantity per (time column, price bin), and its colour scale.
+
+A view of any length gets at most `columns` time columns; each shows the book at the latest stored second of
+its span (one read per column, so a column costs the same at 1 s or 1 day wide). Price bins are a whole number
+of ticks (1, 2 or 5 × 10^k ticks) chosen so the view's price range fits in `max_bins` bins.
+
+Colours come from ranks, not sizes: each side's non-empty cells are ranked against the others of the view
+(percentile, 0..1], so one wall does not wash the rest out. `rank_image` returns bids as −rank and asks as
++rank, one image for a two-hue colour map.
+
+Blocking for the reads (`depth_image`); the rest is pure numpy.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from itertools import chain
+
+import numpy as np
+
+from core.analysis.browse import SymbolRollups, decode_tolerant
+from core.analysis.heatmap import parse_decimal_strings
+from core.storage.snapshot import OrderBookSnapshot
+from core.storage.store import SnapshotStorage
+
+MAX_BINS = 240
+OCCUPIED = 0.05  # the smallest |value| of an occupied cell in rank_image
+
+
+@dataclass(frozen=True, slots=True)
+class DepthImage:
+    t: np.ndarray  # int64 start second of each column
+    step: int  # seconds per column
+    sampled: np.ndarray  # int64 second each column shows, -1 when nothing is stored in its span
+    edges: np.ndarray  # float64 price bin edges, ascending (bins + 1)
+    bid: np.ndarray  # float64 [column, bin] resting bid quantity
+    ask: np.ndarray
+    tick: float
+    bin_size: float
+
+    @property
+    def empty(self) -> bool:
+        return not self.bid.size or not (self.sampled >= 0).any()
+
+
+def tick_of(prices: list[str]) -> float:
+    """The tick of exchange price strings: 10^-d for the most significant decimals d seen."""
+    decimals = 0
+    for p in prices:
+        _, dot, frac = p.partition(".")
+        if dot:
+            decimals = max(decimals, len(frac.rstrip("0")))
+    return 10.0**-decimals
+
+
+def nice_bin(tick: float, raw: float) -> float:
+    """The smallest 1, 2 or 5 × 10^k ticks at least `raw` wide (at least one tick)."""
+    if not math.isfinite(raw) or raw <= tick:
+        return tick
+    ticks = raw / tick
+    magnitude = 10 ** math.floor(math.log10(ticks))
+    for m in (1, 2, 5, 10):
+        if m * magnitude >= ticks - 1e-9:
+            return tick * m * magnitude
+    return tick * 10 * magnitude  # pragma: no cover
+
+
+# Seconds per column: "nice" steps, with column starts on multiples of the step, so that a pan or a 2x zoom
+# finds most of its columns already parsed in the ColumnCache.
+STEPS = (1, 2, 3, 5, 10, 15, 20, 30, 60, 120, 180, 300, 600, 900, 1200, 1800, 3600, 7200, 10800, 21600, 43200,
+         86400, 172800, 604800)  # fmt: skip
+
+
+def column_step(span: int, columns: int) -> int:
+    raw = span / max(1, columns)
+    return next((s for s in STEPS if s >= raw), math.ceil(raw))
+
+
+def sample_seconds(
+    state: SymbolRollups, start: int, end: int, columns: int
+) -> tuple[np.ndarray, int, np.ndarray]:
+    """Column starts (multiples of the step), seconds per column, and the stored second each column shows
+    (the latest one in its span; -1 when there is none)."""
+    span = max(1, end - start + 1)
+    step = column_step(span, columns)
+    t = np.arange(start // step * step, end + 1, step, dtype=np.int64)
+    sampled = state.latest_stored_at_or_before(t + step - 1)
+    sampled = np.where(sampled >= t, sampled, -1)
+    return t, step, sampled
+
+
+Parsed = tuple[np.ndarray, np.ndarray, int]  # prices, quantities (bids first, then asks), number of bids
+
+
+class ColumnCache:
+    """Parsed books by second (least recently used dropped past `capacity`): a pan or zoom reads and parses
+    only the columns it has not seen."""
+
+    def __init__(self, capacity: int = 40_000) -> None:
+        self.capacity = capacity
+        self._items: OrderedDict[int, Parsed] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get_many(self, seconds) -> dict[int, Parsed]:
+        with self._lock:
+            found = {}
+            for ts in seconds:
+                item = self._items.get(ts)
+                if item is not None:
+                    self._items.move_to_end(ts)
+                    found[ts] = item
+            return found
+
+    def put_many(self, items: dict[int, Parsed]) -> None:
+        with self._lock:
+            self._items.update(items)
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+
+
+def parse_books(snaps: list[OrderBookSnapshot]) -> dict[int, Parsed]:
+    """Prices and quantities of many books in one vectorised parse."""
+    flat: list[str] = []
+    sizes = []
+    for snap in snaps:
+        flat.extend(chain.from_iterable(snap.bids))
+        flat.extend(chain.from_iterable(snap.asks))
+        sizes.append((len(snap.bids), len(snap.asks)))
+    values = parse_decimal_strings(flat) if flat else np.empty(0)
+    out = {}
+    pos = 0
+    for snap, (nb, na) in zip(snaps, sizes, strict=True):
+        block = values[pos : pos + 2 * (nb + na)]
+        out[snap.timestamp] = (block[0::2], block[1::2], nb)
+        pos += 2 * (nb + na)
+    return out
+
+
+def depth_image(
+    storage: SnapshotStorage,
+    state: SymbolRollups,
+    start: int,
+    end: int,
+    columns: int,
+    max_bins: int = MAX_BINS,
+    price_range: tuple[float, float] | None = None,
+    cache: ColumnCache | None = None,
+) -> DepthImage:
+    t, step, sampled = sample_seconds(state, start, end, columns)
+    wanted = [int(ts) for ts in sampled if ts >= 0]
+    symbol = state.symbol
+    parsed = cache.get_many(wanted) if cache is not None else {}
+    missing = [ts for ts in wanted if ts not in parsed]
+    tick_sample: list[str] = []
+    if missing:
+        if step == 1 and len(missing) == len(wanted):  # every second: one range scan beats a read each
+            snaps = decode_tolerant(symbol, storage.range(symbol, missing[0], missing[-1]))
+        else:
+            get = storage.get
+            snaps = decode_tolerant(symbol, ((ts, v) for ts in missing if (v := get(symbol, ts)) is not None))
+        fresh = parse_books(snaps)
+        if snaps:
+            tick_sample = [p for p, _ in snaps[-1].bids + snaps[-1].asks]
+        parsed.update(fresh)
+        if cache is not None:
+            cache.put_many(fresh)
+    sampled = np.array([ts if ts in parsed else -1 for ts in sampled.tolist()], dtype=np.int64)
+    tick = state_tick(state, tick_sample, storage)
+    return matrix_of([parsed.get(int(ts)) for ts in sampled], t, step, sampled, tick, max_bins, price_range)
+
+
+_TICKS: dict[tuple[str, str], float] = {}
+
+
+def state_tick(state: SymbolRollups, sample: list[str], storage: SnapshotStorage) -> float:
+    """The symbol's tick, from the price strings of a stored book (remembered per database and symbol)."""
+    key = (storage.path, state.symbol)
+    if key not in _TICKS:
+        if not sample:
+            value = storage.get(state.symbol, state.last)
+            snaps = decode_tolerant(state.symbol, [(state.last, value)]) if value is not None else []
+            sample = [p for p, _ in snaps[0].bids + snaps[0].asks] if snaps else []
+        if not sample:
+            return 0.01
+        _TICKS[key] = tick_of(sample)
+    return _TICKS[key]
+
+
+def matrix_of(
+    books: list[Parsed | None],
+    t: np.ndarray,
+    step: int,
+    sampled: np.ndarray,
+    tick: float,
+    max_bins: int = MAX_BINS,
+    price_range: tuple[float, float] | None = None,
+) -> DepthImage:
+    """Bin the columns' books: the pure part of `depth_image`."""
+    present = [(i, b) for i, b in enumerate(books) if b is not None]
+    if present:
+        prices = np.concatenate([b[0] for _, b in present])
+        qtys = np.concatenate([b[1] for _, b in present])
+        n_bid = np.array([b[2] for _, b in present], dtype=np.int64)
+        per = np.array([len(b[0]) for _, b in present], dtype=np.int64)
+    else:
+        prices = qtys = np.empty(0)
+        n_bid = per = np.empty(0, dtype=np.int64)
+    if price_range is not None:
+        lo, hi = price_range
+    elif prices.size:
+        lo, hi = float(prices.min()), float(prices.max())
+    else:
+        lo, hi = 0.0, 1.0
+    bin_size = nice_bin(tick, (hi - lo) / max_bins)
+    lo = math.floor(lo / bin_size + 1e-9) * bin_size
+    bins = max(1, math.ceil((hi - lo) / bin_size + 1e-9))
+    if lo + bins * bin_size <= hi:
+        bins += 1
+    edges = lo + bin_size * np.arange(bins + 1)
+    cols = len(t)
+    bid = np.zeros((cols, bins))
+    ask = np.zeros((cols, bins))
+    if prices.size:
+        rows = np.repeat(np.array([i for i, _ in present], dtype=np.int64), per)
+        starts = np.repeat(np.cumsum(per) - per, per)
+        is_bid = (np.arange(rows.size) - starts) < np.repeat(n_bid, per)
+        b = np.floor((prices - lo) / bin_size + 1e-9).astype(np.int64)
+        keep = (b >= 0) & (b < bins)
+        for side, mask in ((bid, is_bid & keep), (ask, ~is_bid & keep)):
+            side += np.bincount(
+                rows[mask] * bins + b[mask], weights=qtys[mask], minlength=cols * bins
+            ).reshape(cols, bins)
+    return DepthImage(t, step, sampled, edges, bid, ask, tick, bin_size)
+
+
+def percentile_ranks(values: np.ndarray) -> np.ndarray:
+    """Each non-zero cell's rank among the non-zero cells, as a fraction in (0, 1]; zeros stay 0."""
+    out = np.zeros(values.shape, dtype=np.float32)
+    flat = values.ravel()
+    nz = np.flatnonzero(flat > 0)
+    if nz.size:
+        order = np.argsort(flat[nz], kind="stable")
+        ranks = np.empty(nz.size, dtype=np.float32)
+        ranks[order] = np.arange(1, nz.size + 1, dtype=np.float32) / nz.size
+        out.ravel()[nz] = ranks
+    return out
+
+
+def rank_image(image: DepthImage) -> np.ndarray:
+    """float32 [column, bin] in [-1, 1]: −rank where bids rest, +rank where asks do (the larger quantity wins
+    a bin both sides share), 0 where nothing does."""
+    # Occupied cells sit at least OCCUPIED from 0, so the colour map tells a small level from an empty bin.
+    bid_rank = np.where(image.bid > 0, OCCUPIED + (1 - OCCUPIED) * percentile_ranks(image.bid), 0.0)
+    ask_rank = np.where(image.ask > 0, OCCUPIED + (1 - OCCUPIED) * percentile_ranks(image.ask), 0.0)
+    return np.where(image.ask > image.bid, ask_rank, -bid_rank).astype(np.float32)

@@ -1,0 +1,143 @@
+"""SnapshotScheduler's order: recorded symbols first, syncs before refreshes, refreshes only within the budget."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+import pytest
+
+from core.feed.budget import WeightBudget, depth_weight
+from core.feed.scheduler import LOW_PRIORITY_REFRESH_SHARE, SnapshotScheduler
+from core.market.wire import DepthSnapshot
+from tests.waiting import wait_until
+
+
+class FakeRest:
+    """Answers depth requests in order, one at a time, once `gate` is open; charges the budget like RestClient."""
+
+    def __init__(self, budget: WeightBudget | None = None) -> None:
+        self.budget = budget or WeightBudget()
+        self.asked: list[tuple[str, int]] = []
+        self.gate = asyncio.Event()
+        self.gate.set()
+
+    async def depth(self, symbol: str, limit: int = 1000) -> DepthSnapshot:
+        await self.gate.wait()
+        while (wait := self.budget.reserve(depth_weight(limit), time.time())) > 0:
+            await asyncio.sleep(wait)
+        self.asked.append((symbol, limit))
+        return DepthSnapshot(len(self.asked), [], [], symbol)
+
+
+class Got:
+    def __init__(self) -> None:
+        self.got: list[tuple[str, int]] = []
+
+    def __call__(self, symbol: str, snapshot: DepthSnapshot, limit: int) -> None:
+        self.got.append((symbol, limit))
+
+
+@contextlib.asynccontextmanager
+async def running(rest: FakeRest, got: Got, **kwargs):
+    sched = SnapshotScheduler(rest, got, max_concurrent=1, pass_limit=True, **kwargs)  # type: ignore[arg-type]
+    await sched.start()
+    try:
+        yield sched
+    finally:
+        await sched.stop()
+
+
+@pytest.mark.asyncio
+async def test_recorded_symbols_then_syncs_before_refreshes_then_first_come_first_served():
+    rest, got = FakeRest(), Got()
+    rest.gate.clear()  # hold the first request so that the queue fills up behind it
+    async with running(rest, got, limit=1000) as sched:
+        sched.request("FIRSTUSDT")
+        await asyncio.sleep(0.05)  # in flight now
+        sched.request("AREFRESH", refresh=True)
+        sched.request("BSYNC", limit=100)
+        sched.request("CREC", refresh=True, high=True)
+        sched.request("DSYNC")
+        sched.request("EREC", high=True)
+        rest.gate.set()
+        await wait_until(lambda: len(got.got) == 6)
+    assert got.got == [
+        ("FIRSTUSDT", 1000),
+        ("EREC", 1000),  # recorded, a sync
+        ("CREC", 1000),  # recorded, a refresh
+        ("BSYNC", 100),  # the others' syncs, in order, each with its own depth
+        ("DSYNC", 1000),
+        ("AREFRESH", 1000),  # the others' refresh last
+    ]
+
+
+@pytest.mark.asyncio
+async def test_a_sync_request_turns_a_queued_refresh_into_a_sync_and_priority_can_change():
+    rest, got = FakeRest(), Got()
+    rest.gate.clear()
+    async with running(rest, got, limit=1000) as sched:
+        sched.request("FIRSTUSDT")
+        await asyncio.sleep(0.05)
+        sched.request("AUSDT", refresh=True)
+        sched.request("BUSDT", refresh=True)
+        sched.request("CUSDT", refresh=True)
+        sched.request("BUSDT", limit=100)  # B's book was lost meanwhile: now a sync, of 100 levels
+        sched.set_priority("CUSDT", True)  # C became recorded
+        rest.gate.set()
+        await wait_until(lambda: len(got.got) == 4)
+    assert got.got == [("FIRSTUSDT", 1000), ("CUSDT", 1000), ("BUSDT", 100), ("AUSDT", 1000)]
+
+
+@pytest.mark.asyncio
+async def test_refreshes_wait_for_room_in_the_budget_while_syncs_go_ahead():
+    if time.time() % 60 > 57:  # the budget counts per calendar minute: start well inside one
+        await asyncio.sleep(60 - time.time() % 60)
+    budget = WeightBudget(limit_per_minute=210, fraction=1.0)
+    budget.reserve(150, time.time())  # 150 of 210 spent this minute by others
+    rest, got = FakeRest(budget), Got()
+    async with running(rest, got, limit=1000) as sched:
+        sched.request("LOWUSDT", refresh=True)  # 150 + 50 > 210 * 0.5: not this minute
+        sched.request("RECUSDT", refresh=True, high=True)  # 150 + 50 <= 210: goes
+        await wait_until(lambda: len(got.got) == 1)
+        sched.request("SYNCUSDT", limit=100)  # a sync always goes (the RestClient's budget has the last word)
+        await wait_until(lambda: len(got.got) == 2)
+        await asyncio.sleep(0.1)
+        assert sched.pending == {"LOWUSDT"}
+    assert got.got == [("RECUSDT", 1000), ("SYNCUSDT", 100)]
+    assert budget.used(time.time()) == 205
+    assert LOW_PRIORITY_REFRESH_SHARE < 1
+
+
+@pytest.mark.asyncio
+async def test_a_blocked_budget_holds_refreshes_and_weight_is_counted():
+    budget = WeightBudget()
+    budget.block_until(time.time() + 600)  # after a 429: nothing for ten minutes
+    rest, got = FakeRest(budget), Got()
+    async with running(rest, got, limit=500) as sched:
+        sched.request("AUSDT", refresh=True, high=True)
+        await asyncio.sleep(0.1)
+        assert got.got == [] and rest.asked == [] and sched.pending == {"AUSDT"}
+        budget._blocked_until = 0.0  # the ban is over
+        sched.request("BUSDT")  # any request wakes the scheduler
+        await wait_until(lambda: len(got.got) == 2)
+        assert sched.weight_spent == 2 * depth_weight(500) and sched.refreshes_fetched == 1
+
+
+@pytest.mark.asyncio
+async def test_syncs_go_shallow_while_those_waiting_would_not_fit_into_the_minute_at_full_depth():
+    if time.time() % 60 > 57:
+        await asyncio.sleep(60 - time.time() % 60)
+    budget = WeightBudget(limit_per_minute=200, fraction=1.0)
+    rest, got = FakeRest(budget), Got()
+    rest.gate.clear()
+    async with running(rest, got, limit=1000, shallow_limit=100) as sched:
+        for i in range(6):  # a reconnect: six books to sync at once, 300 at full depth, 200 allowed
+            sched.request(f"S{i}USDT")
+        sched.request("REFRESHUSDT", refresh=True)  # refreshes are never made shallow
+        rest.gate.set()
+        await wait_until(lambda: len(got.got) == 6)
+    # 300 > 200: shallow; 250 > 195: shallow; 200 > 190: shallow; then 150, 100, 50 fit at full depth.
+    assert [limit for _, limit in got.got] == [100, 100, 100, 1000, 1000, 1000]
+    assert sched.shallow_syncs == 3 and budget.used(time.time()) == 165

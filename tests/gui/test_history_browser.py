@@ -1,0 +1,185 @@
+"""The History tab over a real database: the library, charts at three zoom levels with gaps breaking the lines,
+the heatmap, the cursor's recorded ladder, replay skipping a hole, and keyboard control. The panel's requests
+are answered synchronously here by the same query layer the app runs in its executor."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+
+from core.analysis.series import series_from_snapshot
+from core.storage.gaps import GapReason
+from core.storage.store import SnapshotStorage
+from gui.history_browse import HistoryQueries
+from gui.widgets.history import HistoryPanel
+from gui.widgets.history.panel import parse_jump
+from tests.core.analysis.recordings import START, book_at, write_recording
+
+SPAN = 8 * 3600  # long enough for a view of minute buckets
+HOLE = (1000, 1599)  # ten minutes nothing recorded
+GAP = (3000, 3059)  # a minute the recorder could not store
+
+
+@pytest.fixture
+def db(tmp_path):
+    with SnapshotStorage.open(tmp_path / "db", mode="writer") as storage:
+        storage.stored_seconds = write_recording(
+            storage, "BTCUSDT", START, SPAN, holes=[HOLE], gaps={GAP: GapReason.STALE}
+        )
+        write_recording(storage, "ETHUSDT", START, 120)
+        yield storage
+
+
+@pytest.fixture
+def panel(qtbot, dark, db):
+    """A panel wired straight to the query layer (synchronously)."""
+    queries = HistoryQueries()
+    panel = HistoryPanel(dark)
+    panel.resize(1300, 800)
+    qtbot.addWidget(panel)
+    panel.symbol_requested.connect(lambda symbol: panel.set_span(queries.open_symbol(db, symbol)))
+    panel.view_requested.connect(
+        lambda symbol, start, end, columns, request: panel.set_view(
+            queries.view(db, symbol, start, end, columns, request)
+        )
+    )
+    panel.cursor_requested.connect(
+        lambda symbol, ts, window: panel.set_cursor(queries.cursor(db, symbol, ts, window))
+    )
+    panel.queries = queries
+    panel.show()
+    panel.set_library(queries.library(db, live=["ETHUSDT"]))
+    return panel
+
+
+def mids(ts) -> list[float]:
+    return [series_from_snapshot(book_at("BTCUSDT", int(t))).mid for t in ts]
+
+
+def test_the_library_lists_what_is_stored_and_opens_the_whole_history(panel, db):
+    table = panel.library
+    assert [r.symbol for r in table.rows] == ["BTCUSDT", "ETHUSDT"]
+    assert [r.live for r in table.rows] == [False, True]
+    assert table.item(0, 2).text() == f"{SPAN - 660:,}"
+    assert table.item(0, 3).text() == f"{100 * (SPAN - 660) / (SPAN - 600):.1f} %"  # the hole does not count
+    table.selectRow(0)
+    assert panel.span is not None and (panel.span.first, panel.span.last) == (START, START + SPAN - 1)
+    assert panel.data is not None and panel.data.start <= START and panel.data.end >= START + SPAN - 1
+    assert "BTCUSDT" in panel.summary.text() and "complete" in panel.summary.text()
+    assert panel.second == START + SPAN - 1 and panel.ladder_model.rowCount() == 40
+
+
+def test_each_chart_at_three_zoom_levels_matches_the_stored_seconds(panel, db):
+    panel.choose_symbol("BTCUSDT")
+    stored = np.array(db.stored_seconds)
+    zooms = ((START + 900, START + 1799, 1), (START, START + 7199, 2), (START, START + SPAN - 1, 60))
+    for start, end, width in zooms:
+        panel.charts.set_x_range(start, end)
+        panel.request_view_now()
+        data = panel.data
+        assert data.width == width and len(data.t) <= 4000
+        a, b = panel.view_range()
+        assert (data.start, data.end) == (a, b)
+        curve_x, curve_y = panel.charts.mid_curve.getData()
+        assert len(curve_x) == len(data.t) <= 4000
+        for i, bucket in enumerate(data.t.astype(int)):
+            inside = stored[(stored >= bucket) & (stored < bucket + width)]
+            if len(inside):
+                assert curve_y[i] == mids([inside[-1]])[0]
+            else:  # the line breaks: NaN where nothing is stored, drawn with connect="finite"
+                assert np.isnan(curve_y[i])
+                assert np.isnan(panel.charts.spread_curve.getData()[1][i])
+        assert panel.charts.mid_curve.opts["connect"] == "finite"
+    # The hole and the gap are shaded, the gap with the recorder's reason on hover.
+    shade = panel.charts.shades[0]
+    assert shade.holes.tolist() == [[START + 1000, START + 1599], [START + 3000, START + 3059]]
+    assert shade.gaps.tolist() == [[START + 3000, START + 3059]]
+    assert "gap 60 s: stream silent" in panel.charts.readout(START + 3010)
+    assert "not recorded" in panel.charts.readout(START + 1200)
+
+
+def test_the_heatmap_draws_one_image_of_ranks_with_best_prices_on_top(panel):
+    panel.choose_symbol("BTCUSDT")
+    panel.charts.set_x_range(START, START + 99)
+    panel.request_view_now()
+    data = panel.data
+    assert data.heat_step == 1 and len(data.heat_t) == 100 and data.bin_size == 0.01
+    image = panel.charts.image.image
+    assert image.shape == data.heat_rank.shape and image.min() == -1.0 and image.max() == 1.0
+    book = book_at("BTCUSDT", START + 5)
+    row = round((float(book.bids[0][0]) - data.heat_edges[0]) / data.bin_size)
+    assert data.heat_bid[5, row] == float(book.bids[0][1]) and image[5, row] < 0
+    assert [i for i in panel.charts.heat_plot.items if type(i).__name__ == "ImageItem"] == [
+        panel.charts.image
+    ]
+    _, y = panel.charts.heat_bid.getData()
+    assert y[5] == float(book.bids[0][0])
+    text = panel.charts.readout(START + 5.5, float(book.bids[0][0]) + 0.001)
+    assert f"bid {book.bids[0][1][:6]}" in text and "p" in text
+    before = panel.charts.image.lut.copy() if panel.charts.image.lut is not None else None
+    panel.contrast.setValue(15)
+    assert before is None or not np.array_equal(before, panel.charts.image.lut)
+
+
+def test_the_cursor_shows_the_recorded_ladder_metrics_and_flow(panel, qtbot):
+    panel.choose_symbol("BTCUSDT")
+    panel.select_second(START + 200)
+    book = book_at("BTCUSDT", START + 200)
+    assert panel.ladder_model.rowCount() == 40 and panel.cursor_view.bids == book.bids
+    assert "update id" in panel.cursor_pane.title.text()
+    assert "Mid" in panel.cursor_pane.metrics.text() and "snapshots over" in panel.cursor_pane.flow.text()
+    panel.select_second(START + 3010)
+    assert panel.ladder_model.rowCount() == 0 and "stream silent" in panel.cursor_pane.title.text()
+    panel.select_second(START)  # one snapshot in its window
+    assert "Insufficient historical data" in panel.cursor_pane.flow.text()
+    panel.select_second(START + 100)
+    panel.charts.setFocus()
+    qtbot.keyClick(panel.charts, Qt.Key.Key_Right)
+    assert panel.second == START + 101
+    qtbot.keyClick(panel.charts, Qt.Key.Key_Left, Qt.KeyboardModifier.ShiftModifier)
+    assert panel.second == START + 41
+
+
+def test_replay_skips_a_hole_in_one_jump(panel, qtbot):
+    panel.choose_symbol("BTCUSDT")
+    panel.select_second(START + 990)
+    panel.speed_box.setCurrentIndex(panel.speed_box.findText("10x"))  # one second a step
+    asked = []
+    panel.cursor_requested.connect(lambda _s, ts, _w: asked.append(ts))
+    qtbot.keyClick(panel.charts, Qt.Key.Key_Space)
+    assert panel.play_button.text() == "Pause"
+    qtbot.waitUntil(lambda: panel.second is not None and panel.second > START + 1605, timeout=5000)
+    panel.toggle_replay()
+    assert panel.play_button.text() == "Play"
+    assert panel.last_jump == (START + 1000, START + 1599)
+    assert not any(START + 1000 <= ts <= START + 1599 for ts in asked)  # never a second inside the hole
+    assert START + 999 in asked and START + 1600 in asked
+
+
+def test_a_typed_time_jumps(panel):
+    panel.choose_symbol("BTCUSDT")
+    panel.jump_edit.setText(str(START + 4000))
+    panel.jump_edit.returnPressed.emit()
+    assert panel.second == START + 4000
+    assert parse_jump("1737158400", None) == START
+    with pytest.raises(ValueError):
+        parse_jump("soon", None)
+
+
+def test_follow_live_shows_new_seconds_written_by_another_handle(panel, db, tmp_path):
+    follower = SnapshotStorage.open(db.path, mode="secondary")
+    try:
+        queries = HistoryQueries()
+        panel.set_span(queries.open_symbol(follower, "BTCUSDT"))  # not the symbol chosen: dropped
+        panel.choose_symbol("BTCUSDT")
+        panel.follow_box.setChecked(True)
+        panel.show_last(900)
+        write_recording(db, "BTCUSDT", START + SPAN, 300)
+        span = queries.refresh(follower, "BTCUSDT")  # catch_up, then the rollups take the new seconds
+        assert span.last == START + SPAN + 299
+        panel.set_span(span)
+        assert panel.view_range()[1] >= START + SPAN + 299 - 1  # the view moved with the live edge
+        assert panel.second == START + SPAN + 299
+    finally:
+        follower.close()

@@ -28,7 +28,7 @@ sim: venv
 
 test: APT = $(APT_QT)
 test: sysdeps venv lint
-	QT_QPA_PLATFORM=offscreen $(PY) -m pytest $(ARGS)
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -n 2 $(ARGS)
 
 # The tests marked `realtime` (deselected by `make test`): the contract's scenarios on the wall clock.
 test-realtime: APT = $(APT_QT)

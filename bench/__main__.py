@@ -22,6 +22,7 @@ BENCHMARKS = {
     "memory": "memory per order book at limits 1000 and 5000 (~3 s)",
     "storage": "put/get, encoding, one tick, range reads, order flow, series, bytes on disk (~20 s)",
     "recorder": "persistence CPU and completeness at 20 symbols (60 s; --quick 20 s; --long 600 s)",
+    "archive": "archive throughput to a local SeaweedFS, bytes per symbol-day vs RocksDB, reading 30 days back (~2 min; --quick reads 7)",
     "history": "history browser on 30 days of one symbol: library, rollups, draws, zoom, cursor (~5 min)",
     "fast_market": "a fast market's every stored snapshot against the truth; weight per symbol-hour (~2.5 min)",
     "sync_storm": "150 symbols syncing at once: cheap start (shallow syncs) against full depth (~3.5 min)",

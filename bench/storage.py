@@ -325,25 +325,8 @@ def run(quick: bool = False, long: bool = False) -> list[Figure]:
                 )
             )
 
-            # ---- the history tab over the whole day: series + heatmap (sampled) + coverage, as it loads them
-            tab_times = []
-            for _ in range(2 if quick else 3):
-                start = time.perf_counter()
-                history.series(SYMBOL, DAY0, DAY0 + total - 1)
-                history.liquidity(SYMBOL, DAY0, DAY0 + total - 1, price_bins=80, max_rows=900)
-                history.coverage(SYMBOL, DAY0, DAY0 + total - 1)
-                tab_times.append(time.perf_counter() - start)
-            figures.append(
-                show(
-                    info(
-                        NAME,
-                        f"history tab, {label} range (series + heatmap + coverage)",
-                        statistics.median(tab_times) * MS,
-                        "ms",
-                        note="gui/history_queries.py's queries; runs in the executor",
-                    )
-                )
-            )
+            # The History tab's 24 h view (HistoryQueries.view at the chart's resolution, then drawn) is timed by
+            # `python -m bench history` ("24 h view drawn"), on a month of one symbol with its minute rollups.
 
             # ---- bytes on disk per snapshot after a compaction
             heading("storage: bytes on disk after a full compaction (zstd)")

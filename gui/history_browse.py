@@ -62,7 +62,8 @@ class HistoryQueries:
     def view(
         self, storage: SnapshotStorage, symbol: str, start: int, end: int, columns: int, request: int = 0
     ) -> ViewData:
-        """The charts and heatmap of [start, end] at the view's resolution."""
+        """The charts and heatmap of [start, end] at the view's resolution. Damaged records are left out (and
+        counted: `ViewData.damaged`), never failing the view."""
         began = time.perf_counter()
         state = self.index(storage).get(symbol) or self.index(storage).ensure(storage, symbol)
         series = series_view(storage, state, start, end)
@@ -78,6 +79,7 @@ class HistoryQueries:
             heat_t=image.t.astype(float), heat_step=image.step, heat_sampled=image.sampled,
             heat_edges=image.edges, heat_rank=rank_image(image), heat_bid=image.bid, heat_ask=image.ask,
             tick=image.tick, bin_size=image.bin_size, query_ms=(time.perf_counter() - began) * 1000,
+            damaged=storage.damage.count(symbol),
         )  # fmt: skip
 
     def cursor(self, storage: SnapshotStorage, symbol: str, ts: int, flow_window: int = 60) -> CursorView:

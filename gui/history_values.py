@@ -74,6 +74,9 @@ class ViewData:
     tick: float
     bin_size: float
     query_ms: float = 0.0
+    # Damaged snapshots of the symbol that readers of this database have skipped so far, this view's among them
+    # (storage.damage.count: per symbol, not per range); each is named in the log.
+    damaged: int = 0
 
 
 @dataclass(frozen=True, slots=True)

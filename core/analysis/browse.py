@@ -25,14 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
+from core.analysis.history import History
 from core.analysis.l1 import L1Metrics, compute_l1_metrics
-from core.analysis.order_flow import (
-    InsufficientDataError,
-    OrderFlow,
-    check_flow_window,
-    compute_order_flow,
-    insufficient_flow_data,
-)
+from core.analysis.order_flow import InsufficientDataError, OrderFlow
 from core.analysis.rollups import (
     Rollup,
     coarsen,
@@ -46,22 +41,13 @@ from core.analysis.rollups import (
     rollup_seconds,
     runs_in,
 )
-from core.analysis.series import SERIES_FIELDS, SeriesArrays, series_from_snapshot, series_to_arrays
+from core.analysis.series import SeriesArrays
 from core.storage.gaps import GapReason
 from core.storage.keys import MAX_TIMESTAMP
-from core.storage.snapshot import OrderBookSnapshot, SnapshotDecodeError
+from core.storage.snapshot import OrderBookSnapshot, decode_range, level_problem
 from core.storage.store import SnapshotStorage
 
 log = logging.getLogger(__name__)
-
-# The layout of a stored series row (core.analysis.series, struct "<Bq9dQ"): 89 bytes.
-SERIES_ROW_DTYPE = np.dtype(
-    [("version", "u1"), ("timestamp", "<i8")]
-    + [(name, "<f8") for name in SERIES_FIELDS[1:-1]]
-    + [("update_id", "<u8")]
-)
-_ROW_SIZE = SERIES_ROW_DTYPE.itemsize
-_ROW_VERSION = 1
 
 MINUTE = 60
 BUILD_CHUNK = 86_400  # seconds read per step of a build: a day, ~8 MB of series rows
@@ -78,32 +64,41 @@ Progress = Callable[[float], None]
 
 
 def read_seconds(storage: SnapshotStorage, symbol: str, start: int, end: int) -> SeriesArrays:
-    """Per-second series rows in [start, end] from the `series` family (damaged rows skipped); derived from
-    the snapshots for a database that has no series rows there (the reference service's)."""
-    values = [v for _, v in storage.series(symbol, start, end) if len(v) == _ROW_SIZE]
-    if values:
-        table = np.frombuffer(b"".join(values), dtype=SERIES_ROW_DTYPE)
-        table = table[table["version"] == _ROW_VERSION]
-        return {name: table[name].copy() for name in SERIES_FIELDS}
-    return series_to_arrays([series_from_snapshot(s) for s in read_snapshots(storage, symbol, start, end)])
+    """Per-second series rows in [start, end] from the `series` family; derived from the snapshots for a
+    database that has no series rows there (the reference service's). A damaged row is recomputed from its
+    snapshot, or left out when that is damaged too, and counted in `storage.damage` (History.series)."""
+    return History(storage).series(symbol, start, end)
 
 
 def read_snapshots(storage: SnapshotStorage, symbol: str, start: int, end: int) -> list[OrderBookSnapshot]:
-    """Snapshots in [start, end], a damaged value skipped (logged) rather than failing the range."""
-    return decode_tolerant(symbol, storage.range(symbol, start, end))
+    """Snapshots in [start, end], a damaged value skipped (and counted) rather than failing the range."""
+    return decode_tolerant(storage, symbol, storage.range(symbol, start, end))
 
 
-def decode_tolerant(symbol: str, items) -> list[OrderBookSnapshot]:
-    out = []
-    for ts, value in items:
-        try:
-            snap = OrderBookSnapshot.from_bytes(symbol, value, check_levels=False)
-        except SnapshotDecodeError as exc:
-            log.warning("skipped a damaged snapshot symbol=%s timestamp=%s error=%s", symbol, ts, exc)
-            continue
-        if snap.timestamp == ts:
-            out.append(snap)
-    return out
+def decode_tolerant(storage: SnapshotStorage, symbol: str, items) -> list[OrderBookSnapshot]:
+    """(second, stored value) pairs decoded, checking shapes but not every level (the fast bulk read); a value
+    that does not decode, or whose timestamp is not its key's second, is skipped and counted in
+    `storage.damage`."""
+    return decode_range(symbol, items, storage.damage.snapshot)
+
+
+# What a computation over decoded levels raises when a damaged level reaches it (a float() of garbage, a level
+# that is not a pair); the reader then checks every level (`checked_levels`) and computes again.
+LEVEL_ERRORS = (ValueError, TypeError, IndexError, AttributeError)
+
+
+def checked_levels(
+    storage: SnapshotStorage, symbol: str, snaps: list[OrderBookSnapshot]
+) -> list[OrderBookSnapshot]:
+    """The snapshots whose every level is a pair of decimal strings; the others are counted in `storage.damage`."""
+    usable = []
+    for snap in snaps:
+        problem = level_problem(snap)
+        if problem is None:
+            usable.append(snap)
+        else:
+            storage.damage.snapshot(symbol, snap.timestamp, problem)
+    return usable
 
 
 # ---- per-minute rollups of one symbol ---------------------------------------------------------------------
@@ -123,6 +118,9 @@ class SymbolRollups:
     holes: np.ndarray  # (first, last) runs of seconds without a snapshot in [first, last]
     gap_runs: np.ndarray  # (first, last, reason code) runs of gap records
     saved_last: int = field(default=0)
+    # Seconds `storage.count` holds that no reader can roll up (their snapshot and series row are both damaged),
+    # found by a full build: without it every `ensure` would take the difference for a change and rebuild.
+    unreadable: int = field(default=0)
 
     @property
     def end(self) -> int:
@@ -232,14 +230,16 @@ class RollupIndex:
                 raise ValueError(f"Nothing is recorded for {symbol} in this database.")
             if state is not None and (state.first != edges[0] or state.last > edges[1]):
                 state = None  # older seconds were deleted (retention) or the cache is another database's
-            if state is not None and state.last == edges[1] and state.stored == storage.count(symbol):
+            count = storage.count(symbol)
+            if state is not None and state.last == edges[1] and state.stored + state.unreadable == count:
                 self._states[symbol] = state
                 return state
             state = build_rollups(storage, symbol, progress, state)
-            if state.stored != storage.count(symbol):  # something changed inside the covered range: rebuild
-                log.info("rebuilding rollups symbol=%s cached=%s stored=%s", symbol, state.stored,
-                         storage.count(symbol))  # fmt: skip
+            # Something changed inside the covered range: rebuild.
+            if state.stored + state.unreadable != count:
+                log.info("rebuilding rollups symbol=%s cached=%s stored=%s", symbol, state.stored, count)
                 state = build_rollups(storage, symbol, progress)
+                state.unreadable = count - state.stored  # damaged seconds (counted in storage.damage), or 0
             self._states[symbol] = state
             if state.last - state.saved_last >= 3600:
                 self._save(state)
@@ -344,10 +344,10 @@ class CursorData:
 
 
 def cursor_at(storage: SnapshotStorage, symbol: str, ts: int, flow_window: int = 60) -> CursorData:
-    """The recorded ladder at `ts`, its L1 metrics, and the order flow over the window ending at `ts`."""
-    value = storage.get(symbol, ts)
-    decoded = decode_tolerant(symbol, [(ts, value)]) if value is not None else []
-    snap = decoded[0] if decoded else None
+    """The recorded ladder at `ts`, its L1 metrics, and the order flow over the window ending at `ts`. A damaged
+    snapshot counts as nothing stored at that second and is left out of the window (History, storage.damage)."""
+    history = History(storage)
+    snap = history.ladder_at(symbol, ts)  # every level checked: the L1 metrics never meet a damaged one
     metrics = (
         compute_l1_metrics(symbol, snap.bids, snap.asks, snap.timestamp * 1000, snap.update_id)
         if snap
@@ -359,11 +359,7 @@ def cursor_at(storage: SnapshotStorage, symbol: str, ts: int, flow_window: int =
         gap_reason = gaps[0].reason if gaps else None
     flow = problem = None
     try:
-        check_flow_window(flow_window)
-        window = read_snapshots(storage, symbol, ts - flow_window, ts)
-        if len(window) < 2:
-            raise insufficient_flow_data(flow_window, len(window))
-        flow = compute_order_flow(symbol, window, flow_window, ts)
+        flow = history.get_order_flow(symbol, flow_window, ts)
     except (InsufficientDataError, ValueError) as exc:
         problem = str(exc)
     return CursorData(symbol, ts, snap, metrics, flow, problem, gap_reason)

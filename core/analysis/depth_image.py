@@ -21,7 +21,7 @@ from itertools import chain
 
 import numpy as np
 
-from core.analysis.browse import SymbolRollups, decode_tolerant
+from core.analysis.browse import LEVEL_ERRORS, SymbolRollups, checked_levels, decode_tolerant
 from core.analysis.heatmap import parse_decimal_strings
 from core.storage.snapshot import OrderBookSnapshot
 from core.storage.store import SnapshotStorage
@@ -121,11 +121,17 @@ class ColumnCache:
                 self._items.popitem(last=False)
 
 
+_PAIRS = frozenset((2,))
+
+
 def parse_books(snaps: list[OrderBookSnapshot]) -> dict[int, Parsed]:
-    """Prices and quantities of many books in one vectorised parse."""
+    """Prices and quantities of many books in one vectorised parse. ValueError when a level is not a pair
+    of numbers (a damaged snapshot: the caller checks every level and parses the rest again)."""
     flat: list[str] = []
     sizes = []
     for snap in snaps:
+        if not _PAIRS.issuperset(map(len, snap.bids)) or not _PAIRS.issuperset(map(len, snap.asks)):
+            raise ValueError(f"{snap.symbol} snapshot at {snap.timestamp} has a level that is not a pair")
         flat.extend(chain.from_iterable(snap.bids))
         flat.extend(chain.from_iterable(snap.asks))
         sizes.append((len(snap.bids), len(snap.asks)))
@@ -157,11 +163,17 @@ def depth_image(
     tick_sample: list[str] = []
     if missing:
         if step == 1 and len(missing) == len(wanted):  # every second: one range scan beats a read each
-            snaps = decode_tolerant(symbol, storage.range(symbol, missing[0], missing[-1]))
+            snaps = decode_tolerant(storage, symbol, storage.range(symbol, missing[0], missing[-1]))
         else:
             get = storage.get
-            snaps = decode_tolerant(symbol, ((ts, v) for ts in missing if (v := get(symbol, ts)) is not None))
-        fresh = parse_books(snaps)
+            snaps = decode_tolerant(
+                storage, symbol, ((ts, v) for ts in missing if (v := get(symbol, ts)) is not None)
+            )
+        try:
+            fresh = parse_books(snaps)
+        except LEVEL_ERRORS:  # a damaged level: check every one, leave those snapshots out (counted), again
+            snaps = checked_levels(storage, symbol, snaps)
+            fresh = parse_books(snaps)
         if snaps:
             tick_sample = [p for p, _ in snaps[-1].bids + snaps[-1].asks]
         parsed.update(fresh)
@@ -181,7 +193,8 @@ def state_tick(state: SymbolRollups, sample: list[str], storage: SnapshotStorage
     if key not in _TICKS:
         if not sample:
             value = storage.get(state.symbol, state.last)
-            snaps = decode_tolerant(state.symbol, [(state.last, value)]) if value is not None else []
+            snaps = decode_tolerant(storage, state.symbol, [(state.last, value)]) if value is not None else []
+            snaps = checked_levels(storage, state.symbol, snaps)
             sample = [p for p, _ in snaps[0].bids + snaps[0].asks] if snaps else []
         if not sample:
             return 0.01

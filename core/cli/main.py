@@ -10,11 +10,19 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from core.cli import app, export, order_flow, record, sim, stats
+from core.cli import app, archive, export, order_flow, record, sim, stats
 from core.cli.common import EXIT_OK, EXIT_USAGE, UserError
 from core.logsetup import setup_logging
 
-COMMANDS = {"app": app, "record": record, "stats": stats, "export": export, "order-flow": order_flow, "sim": sim}
+COMMANDS = {
+    "app": app,
+    "record": record,
+    "stats": stats,
+    "export": export,
+    "order-flow": order_flow,
+    "archive": archive,
+    "sim": sim,
+}
 HEADLESS_COMMANDS = tuple(name for name in COMMANDS if name != "app")
 
 AppRunner = Callable[[argparse.Namespace], int]

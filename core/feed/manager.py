@@ -459,6 +459,9 @@ class OrderBookManager:
             self._bad_frames += 1
             odd = not isinstance(exc, WireFormatError)  # a gap in the parser: show where
             log.warning("malformed frame ignored error=%s bytes=%d", error_text(exc), len(raw), exc_info=odd)
+            entry = self._symbols.get(getattr(exc, "symbol", "") or "")
+            if entry is not None:  # that symbol's book missed an event: it is not exact any more
+                self._handle(entry.sync.on_malformed_event())
             return
         try:
             self._dispatch(conn, msg, now)

@@ -268,6 +268,13 @@ class BookSync:
         c.snapshots_requested += 1
         return [RequestSnapshot(self.symbol, retry=False, refresh=True)]
 
+    def on_malformed_event(self) -> list[Action]:
+        """An event of this symbol arrived but could not be parsed (a malformed level): the book has missed it,
+        so it is no longer exact. Resync now, rather than stay live one event behind until the next event's gap
+        check (a quiet symbol might otherwise be recorded without that event)."""
+        self.counters.bad_levels += 1
+        return self._resync(None, None, SyncReason.MALFORMED_LEVEL)
+
     def restart(self, reason: SyncReason = SyncReason.RESTARTED) -> list[Action]:
         """Discard the book and start over from the stream (e.g. after a resubscribe)."""
         self.book.clear()

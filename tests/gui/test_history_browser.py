@@ -1,6 +1,7 @@
 """The History tab over a real database: the library, charts at three zoom levels with gaps breaking the lines,
-the heatmap, the cursor's recorded ladder, replay skipping a hole, and keyboard control. The panel's requests
-are answered synchronously here by the same query layer the app runs in its executor."""
+the heatmap, the cursor's recorded ladder, replay skipping a hole and stopping at the end, keyboard control, and
+damaged records counted in the summary. The panel's requests are answered synchronously here by the same query
+layer the app runs in its executor."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ from PySide6.QtCore import Qt
 from core.analysis.series import series_from_snapshot
 from core.storage.gaps import GapReason
 from core.storage.store import SnapshotStorage
+from gui.formatting import fmt_percent
 from gui.history_browse import HistoryQueries
 from gui.widgets.history import HistoryPanel
 from gui.widgets.history.panel import parse_jump
 from tests.core.analysis.recordings import START, book_at, write_recording
+from tests.core.storage.damage_helpers import T0, damage_snapshots, record
 
 SPAN = 8 * 3600  # long enough for a view of minute buckets
 HOLE = (1000, 1599)  # ten minutes nothing recorded
@@ -34,6 +37,12 @@ def db(tmp_path):
 @pytest.fixture
 def panel(qtbot, dark, db):
     """A panel wired straight to the query layer (synchronously)."""
+    panel = wired_panel(qtbot, dark, db)
+    panel.set_library(panel.queries.library(db, live=["ETHUSDT"]))
+    return panel
+
+
+def wired_panel(qtbot, dark, db: SnapshotStorage) -> HistoryPanel:
     queries = HistoryQueries()
     panel = HistoryPanel(dark)
     panel.resize(1300, 800)
@@ -49,7 +58,6 @@ def panel(qtbot, dark, db):
     )
     panel.queries = queries
     panel.show()
-    panel.set_library(queries.library(db, live=["ETHUSDT"]))
     return panel
 
 
@@ -67,7 +75,12 @@ def test_the_library_lists_what_is_stored_and_opens_the_whole_history(panel, db)
     assert panel.span is not None and (panel.span.first, panel.span.last) == (START, START + SPAN - 1)
     assert panel.data is not None and panel.data.start <= START and panel.data.end >= START + SPAN - 1
     assert "BTCUSDT" in panel.summary.text() and "complete" in panel.summary.text()
-    assert panel.second == START + SPAN - 1 and panel.ladder_model.rowCount() == 40
+    assert f"{SPAN - 660:,} s stored" in panel.summary.text()
+    assert fmt_percent((SPAN - 660) / (SPAN - 600)) in panel.summary.text()
+    assert "damaged" not in panel.summary.text()
+    assert panel.second == START + SPAN - 1 and panel.ladder_model.rowCount() == 40  # the newest second first
+    with pytest.raises(ValueError, match="Nothing is recorded for SOLUSDT"):
+        panel.queries.open_symbol(db, "SOLUSDT")
 
 
 def test_each_chart_at_three_zoom_levels_matches_the_stored_seconds(panel, db):
@@ -122,15 +135,20 @@ def test_the_heatmap_draws_one_image_of_ranks_with_best_prices_on_top(panel):
     assert before is None or not np.array_equal(before, panel.charts.image.lut)
 
 
-def test_the_cursor_shows_the_recorded_ladder_metrics_and_flow(panel, qtbot):
+def test_the_cursor_shows_the_recorded_ladder_metrics_and_flow(panel, qtbot, db):
     panel.choose_symbol("BTCUSDT")
     panel.select_second(START + 200)
     book = book_at("BTCUSDT", START + 200)
     assert panel.ladder_model.rowCount() == 40 and panel.cursor_view.bids == book.bids
     assert "update id" in panel.cursor_pane.title.text()
     assert "Mid" in panel.cursor_pane.metrics.text() and "snapshots over" in panel.cursor_pane.flow.text()
+    late = panel.queries.cursor(db, "BTCUSDT", START + 5)  # the answer to an older request
+    panel.set_cursor(late)
+    assert panel.ladder_model.rowCount() == 40 and panel.cursor_view.timestamp == START + 200
     panel.select_second(START + 3010)
     assert panel.ladder_model.rowCount() == 0 and "stream silent" in panel.cursor_pane.title.text()
+    panel.select_second(START + 1200)  # in the hole: no snapshot and no gap record
+    assert panel.ladder_model.rowCount() == 0 and "nothing was recording" in panel.cursor_pane.title.text()
     panel.select_second(START)  # one snapshot in its window
     assert "Insufficient historical data" in panel.cursor_pane.flow.text()
     panel.select_second(START + 100)
@@ -155,6 +173,38 @@ def test_replay_skips_a_hole_in_one_jump(panel, qtbot):
     assert panel.last_jump == (START + 1000, START + 1599)
     assert not any(START + 1000 <= ts <= START + 1599 for ts in asked)  # never a second inside the hole
     assert START + 999 in asked and START + 1600 in asked
+
+
+def test_replay_from_the_end_starts_again_walks_at_its_speed_and_stops_at_the_last_second(panel, qtbot):
+    panel.choose_symbol("ETHUSDT")  # 120 s, nothing missing
+    assert panel.second == START + 119  # a symbol opens on its newest second
+    panel.speed_box.setCurrentIndex(panel.speed_box.findText("60x"))  # 6 s a step
+    asked = []
+    panel.cursor_requested.connect(lambda _s, ts, _w: asked.append(ts))
+    panel.toggle_replay()  # at the end of the recording: replays from its first second
+    assert panel.play_button.text() == "Pause" and asked[0] == START
+    qtbot.waitUntil(lambda: panel.play_button.text() == "Play", timeout=5000)
+    assert panel.second == START + 119 and asked[-1] == START + 119
+    assert asked == sorted(asked) and set(np.diff(asked[:-1]).tolist()) == {6}  # in order, 6 s a step
+
+
+def test_the_summary_counts_the_damaged_snapshots_skipped(qtbot, dark, tmp_path):
+    record(tmp_path / "damaged", "BTCUSDT", T0, 120)
+    bad = damage_snapshots(tmp_path / "damaged", "BTCUSDT", T0 + 30)
+    with SnapshotStorage.open(tmp_path / "damaged", "read_only") as storage:
+        panel = wired_panel(qtbot, dark, storage)
+        panel.choose_symbol("BTCUSDT")
+        panel.charts.set_x_range(T0, T0 + 99)
+        panel.request_view_now()  # 100 s: at least 100 heatmap columns, one a second, reads every snapshot
+        data = panel.data
+        assert (data.start, data.end, data.heat_step) == (T0, T0 + 99, 1)
+        assert data.heat_sampled[data.heat_sampled >= 0].tolist() == [
+            ts for ts in range(T0, T0 + 100) if ts not in bad
+        ]
+        assert data.damaged == len(bad) == storage.damage.count("BTCUSDT")
+        assert f"{len(bad)} damaged snapshots skipped" in panel.summary.text()
+        panel.select_second(bad[0])
+        assert panel.ladder_model.rowCount() == 0 and "Nothing stored" in panel.cursor_pane.title.text()
 
 
 def test_a_typed_time_jumps(panel):

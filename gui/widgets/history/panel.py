@@ -318,6 +318,11 @@ class HistoryPanel(QWidget):
                 f"one point per {res}, heatmap {len(data.heat_t):,} columns × {data.heat_rank.shape[1]} bins "
                 f"of {data.bin_size:g}"
             )
+            if data.damaged:
+                text += (
+                    f"  ·  {data.damaged:,} damaged snapshot{'s' if data.damaged != 1 else ''} skipped "
+                    "(named in the log)"
+                )
         self.summary.setText(text)
         self.summary.setToolTip(text + "\nCompleteness = stored ÷ (stored + gap records): the seconds the "
                                 "recorder was asked to record that hold a snapshot.")  # fmt: skip
@@ -347,9 +352,6 @@ class HistoryPanel(QWidget):
         self._awaiting_cursor = False
         self.cursor_view = view
         self.cursor_pane.set_cursor(view)
-
-    def set_ladder(self, view: CursorView) -> None:  # the old panel's name
-        self.set_cursor(view)
 
     def step(self, seconds: int) -> None:
         if self.second is not None:

@@ -8,6 +8,7 @@ and data directory, `stop()` ends it. Nothing listens beyond 127.0.0.1.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
@@ -77,6 +78,9 @@ class SeaweedFS:
         ) = _free_ports(8)
         self.process: subprocess.Popen | None = None
         self.starts = 0
+        # A test run that ends without its fixture teardown (an interrupted session) still stops the store.
+        # (Not PR_SET_PDEATHSIG: it fires when the starting *thread* ends, and restarts run on timer threads.)
+        atexit.register(self.kill)
 
     @property
     def endpoint(self) -> str:
@@ -132,7 +136,11 @@ class SeaweedFS:
             return
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            self.command(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
         log.close()
         self.starts += 1

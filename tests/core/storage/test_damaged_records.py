@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 import msgpack
+import numpy as np
 import pytest
 
 from core.analysis.history import History
@@ -67,18 +68,39 @@ def test_order_flow_heatmap_series_and_ladder_read_around_damaged_snapshots(db):
         assert history.ladder_at("BTCUSDT", T0 + 5).timestamp == T0 + 5
 
 
-def test_the_history_view_loads_a_range_with_damaged_records(db):
-    from gui.history_queries import recorded_ladder, recorded_range
+def test_the_history_view_loads_a_range_with_damaged_records(db, caplog):
+    """The History tab's queries (gui/history_browse.py, as gui/app.py calls them) over damaged snapshots and
+    series rows: the range loads without the damaged seconds, a damaged ladder reads as "no snapshot at that
+    second", and the summary counts what was skipped."""
+    from gui.history_browse import HistoryQueries
 
     bad = damage_snapshots(db, "BTCUSDT", T0 + 110)
     write_raw(db, "series", {key("BTCUSDT", T0 + 111): b"short", key("BTCUSDT", T0 + 20): b"\x09" * 89})
+    queries = HistoryQueries()
     with SnapshotStorage.open(db, "read_only") as storage:
-        data = recorded_range(storage, "BTCUSDT", 3600)
-        assert (data.start, data.end) == (T0, T0 + 119)
-        assert len(data.t) == 120 - 1  # T0 + 111: its series row and its snapshot are both damaged
-        assert len(data.heat_t) == 120 - len(bad)
-        assert recorded_ladder(storage, "BTCUSDT", bad[0]).bids is None
+        assert [row.stored for row in queries.library(storage)] == [120]  # the keys: damaged ones too
+        span = queries.open_symbol(storage, "BTCUSDT")
+        # T0 + 111: its series row and its snapshot are both damaged; T0 + 20's row is recomputed.
+        assert (span.first, span.last, span.stored) == (T0, T0 + 119, 120 - 1)
+        assert span.holes.tolist() == [[T0 + 111, T0 + 111]]
+        data = queries.view(storage, "BTCUSDT", span.first, span.last, 200)
+        assert (data.start, data.end, data.width, data.stored) == (T0, T0 + 119, 1, 120 - 1)
+        assert np.flatnonzero(np.isnan(data.mid)).tolist() == [111]
+        assert data.mid[20] == series_from_snapshot(book("BTCUSDT", T0 + 20, 20)).mid
+        shown = data.heat_sampled[data.heat_sampled >= 0].tolist()  # one heatmap column a second
+        assert shown == [ts for ts in range(T0, T0 + 120) if ts not in bad]
+        assert data.damaged == len(DAMAGED_SNAPSHOTS) == storage.damage.count("BTCUSDT")
+        assert storage.damage.seconds("BTCUSDT") == bad
         assert storage.damage.count("BTCUSDT", "series") == 2
+        for ts in bad:
+            cursor = queries.cursor(storage, "BTCUSDT", ts)
+            assert cursor.bids is None and cursor.metrics is None
+        assert queries.cursor(storage, "BTCUSDT", T0 + 119).flow.snapshot_count == 61 - len(bad)
+        # The second whose snapshot and series row are both damaged is not taken for a change each time.
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="core.analysis.browse"):
+            assert queries.open_symbol(storage, "BTCUSDT").stored == 120 - 1
+        assert "rebuilding rollups" not in caplog.text
 
 
 def test_a_damaged_series_row_is_recomputed_from_its_snapshot(db):

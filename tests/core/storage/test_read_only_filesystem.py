@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from core.analysis.series import series_from_snapshot
 from core.recording.config import RecordingConfig
 from core.recording.session import RecordingSession
 from core.storage.store import SnapshotStorage, StorageError
@@ -23,8 +24,8 @@ READ_ONLY = "is on a read-only filesystem"
 
 @pytest.fixture
 def read_only_db(tmp_path):
-    """A recording (120 s of BTCUSDT, plus seconds still only in the write-ahead log) on a tmpfs that is then
-    remounted read-only."""
+    """A recording (120 s of BTCUSDT, plus 5 s still only in the write-ahead log, with their series rows as the
+    recorder writes them) on a tmpfs that is then remounted read-only."""
     if os.geteuid() != 0:
         pytest.skip("a read-only filesystem test needs root to mount a tmpfs")
     mount_point = tmp_path / "ro"
@@ -37,7 +38,9 @@ def read_only_db(tmp_path):
         path = mount_point / "db"
         record(path, "BTCUSDT", T0, 120)
         with SnapshotStorage.open(path) as storage:  # left in the WAL: a read-only open must replay it
-            storage.put_tick([book("BTCUSDT", T0 + 120 + i, i) for i in range(5)])
+            snaps = [book("BTCUSDT", T0 + 120 + i, i) for i in range(5)]
+            rows = [(s.symbol, s.timestamp, series_from_snapshot(s).to_bytes()) for s in snaps]
+            storage.put_tick(snaps, [], rows)
         remount = subprocess.run(["mount", "-o", "remount,ro", str(mount_point)], capture_output=True, text=True)
         if remount.returncode != 0:
             pytest.skip(f"cannot remount read-only: {remount.stderr.strip()}")
@@ -67,7 +70,7 @@ def test_a_read_only_database_opens_for_reading(read_only_db, mode):
         assert storage.count("BTCUSDT") == 125 and storage.first_last("BTCUSDT") == (T0, T0 + 124)
         assert len(storage.snapshots("BTCUSDT", T0, T0 + 124)) == 125
         assert [s.end_reason for s in storage.sessions()] == ["stopped"]
-        assert len(list(storage.series("BTCUSDT", T0, T0 + 200))) == 120
+        assert len(list(storage.series("BTCUSDT", T0, T0 + 200))) == 125
         assert len(storage.gaps("BTCUSDT", T0, T0 + 200)) == 1
         if mode == "secondary":
             storage.catch_up()  # nothing new, and nothing to write
@@ -107,8 +110,13 @@ def test_the_commands_read_a_read_only_database_and_record_refuses_it(read_only_
     assert_one_sentence(record_new, 2, READ_ONLY)
 
 
-def test_the_apps_read_only_open_and_history_view_work(read_only_db):
-    from gui.history_queries import recorded_range
+def test_the_apps_read_only_open_and_history_view_work(read_only_db, tmp_path):
+    """The History tab's queries as the app runs them (gui/app.py: library, open_symbol, view, cursor, each in
+    the storage's executor), on the handle the app's read-only offer opens; the rollup cache lives in the user's
+    cache directory, never beside the database."""
+    from gui.history_browse import HistoryQueries
+
+    queries = HistoryQueries(tmp_path / "rollups")
 
     async def open_read_only():
         config = RecordingConfig(db_path=read_only_db, ws_url="ws://127.0.0.1:9", rest_url="http://127.0.0.1:9")
@@ -116,9 +124,19 @@ def test_the_apps_read_only_open_and_history_view_work(read_only_db):
         storage = await session.open_storage(read_only_db, "read_only")  # what the app's offer does
         try:
             assert not session.can_record
-            return await storage.run_blocking(recorded_range, storage, "BTCUSDT", 3600)
+            library = await storage.run_blocking(queries.library, storage, [])
+            span = await storage.run_blocking(queries.open_symbol, storage, "BTCUSDT", None)
+            view = await storage.run_blocking(queries.view, storage, "BTCUSDT", span.first, span.last, 200, 1)
+            cursor = await storage.run_blocking(queries.cursor, storage, "BTCUSDT", span.last, 60)
+            return library, span, view, cursor
         finally:
             await session.close_storage()
 
-    data = asyncio.run(open_read_only())
-    assert (data.start, data.end, data.stored) == (T0, T0 + 124, 125)
+    before = files(read_only_db)
+    library, span, view, cursor = asyncio.run(open_read_only())
+    assert [(r.symbol, r.first, r.last, r.stored) for r in library] == [("BTCUSDT", T0, T0 + 124, 125)]
+    assert (span.first, span.last, span.stored) == (T0, T0 + 124, 125)  # the seconds in the WAL too
+    assert (view.start, view.end, view.stored, view.width) == (T0, T0 + 124, 125, 1)
+    assert len(view.t) == 125 and (view.heat_sampled >= 0).sum() == 125 and view.damaged == 0
+    assert cursor.bids == book("BTCUSDT", T0 + 124, 4).bids
+    assert files(read_only_db) == before

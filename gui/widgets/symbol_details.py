@@ -9,7 +9,7 @@ window shows states, rates and errors, not counts).
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from gui.formatting import fmt_clock, fmt_count, fmt_percent, fmt_span
 from gui.values import SymbolDetail, ThemeColors
@@ -84,7 +84,9 @@ class SymbolDetails(QFrame):
             name.setObjectName("hint")
             value = QLabel("—")
             value.setToolTip(tip)
-            value.setWordWrap(True)
+            # One line a row: a long value is cut at the panel's edge (its tooltip has it whole) rather than
+            # wrapped into the row below, which the grid has no height for in a short panel.
+            value.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
             grid.addWidget(name, row, 1)
             grid.addWidget(value, row, 2)
             self.values[key] = value
@@ -114,7 +116,7 @@ class SymbolDetails(QFrame):
             f"{d.snapshots_requested:,} requested · {d.snapshots_too_old:,} too old"
         )
         self.values["horizon"].setText(_horizon(d))
-        depth = f" · {d.snapshot_limit:,}-level snapshot" if d.snapshot_limit else ""
+        depth = f" · depth {d.snapshot_limit:,}" if d.snapshot_limit else ""
         mismatches = f" · {d.refresh_mismatches:,} disagreed" if d.refresh_mismatches else ""
         self.values["refreshes"].setText(
             f"{d.refreshes:,} done · {d.refreshes_requested:,} asked{depth}{mismatches}"
@@ -152,6 +154,9 @@ class SymbolDetails(QFrame):
         )
         self.values["database"].setText(f"{fmt_count(d.stored_total)} snapshots")
         self.values["span"].setText(fmt_span(d.first_stored, d.last_stored))
+        for (_section, key, tip) in FIELDS:
+            label = self.values[key]
+            label.setToolTip(f"{label.text()}<br><br>{tip}")
 
 
 def _horizon(d: SymbolDetail) -> str:
@@ -166,7 +171,7 @@ def _horizon(d: SymbolDetail) -> str:
             return f"{name} {room:,} (not verified)"
         return f"{name} {room:,}"
 
-    return f"{side('bids', d.horizon_bids)} · {side('asks', d.horizon_asks)} (top {d.horizon_depth})"
+    return f"{side('bids', d.horizon_bids)} · {side('asks', d.horizon_asks)}"
 
 
 def _n(count: int, noun: str) -> str:

@@ -68,14 +68,14 @@ def test_the_card_shows_each_sides_room_and_the_unverified_seconds(qtbot, dark):
                      refreshes=3, refreshes_requested=4, snapshot_limit=1000, recording=True, session_stored=95,
                      session_gaps=5, session_unverified=5)
     )  # fmt: skip
-    assert card.values["horizon"].text() == "bids 812 · asks whole side (top 20)"
-    assert card.values["refreshes"].text() == "3 done · 4 asked · 1,000-level snapshot"
+    assert card.values["horizon"].text() == "bids 812 · asks whole side"
+    assert card.values["refreshes"].text() == "3 done · 4 asked · depth 1,000"
     assert "5 unverified" in card.values["session"].text()
     card.set_detail(
         SymbolDetail("BTCUSDT", DisplayState.LIVE, horizon_known=True, horizon_bids=-3, horizon_asks=40,
                      refresh_mismatches=1)
     )  # fmt: skip
-    assert card.values["horizon"].text() == "bids -3 (not verified) · asks 40 (top 20)"
+    assert card.values["horizon"].text() == "bids -3 (not verified) · asks 40"
     assert "1 disagreed" in card.values["refreshes"].text()
     card.set_detail(SymbolDetail("BTCUSDT", DisplayState.SYNCING))
     assert card.values["horizon"].text() == "—"

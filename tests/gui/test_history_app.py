@@ -5,7 +5,6 @@ database another process is writing."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import subprocess
 import sys
 import textwrap
@@ -18,6 +17,7 @@ from core.storage.store import SnapshotStorage
 from gui.app import DepthbookApp
 from gui.config import AppConfig
 from tests.core.analysis.recordings import START, write_recording
+from tests.gui.test_app import running
 from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,17 +37,6 @@ def recorded(path: Path) -> Path:
         )
         write_recording(storage, "SOLUSDT", START + 60, 600)
     return path
-
-
-@contextlib.asynccontextmanager
-async def running(cfg: AppConfig, settings_store):
-    app = DepthbookApp(cfg, settings_store)
-    try:
-        await app.start()
-        yield app
-    finally:
-        await app.shutdown()
-        app.window.deleteLater()
 
 
 async def open_history(app: DepthbookApp, symbol: str = "BTCUSDT"):

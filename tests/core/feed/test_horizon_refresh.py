@@ -18,7 +18,8 @@ from tests.waiting import wait_until
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 
 
-def config(sim: ExchangeSimulator, **overrides) -> ManagerConfig:
+def horizon_config(sim: ExchangeSimulator, **overrides) -> ManagerConfig:
+    """A manager that checks its horizons often and retries fast (shared with the recording tests)."""
     options = dict(
         ws_url=sim.ws_url,
         rest_url=sim.rest_url,
@@ -40,7 +41,7 @@ def top_matches_truth(manager: OrderBookManager, sim: ExchangeSimulator, symbol:
 @pytest.mark.asyncio
 async def test_books_stay_live_and_verified_through_refreshes_within_the_budget():
     async with ExchangeSimulator(symbols=SYMBOLS, seed=5, interval_ms=5, fast_market=True) as sim:
-        manager = OrderBookManager(config(sim))
+        manager = OrderBookManager(horizon_config(sim))
         states: list[SymbolStateChanged] = []
         manager.add_listener(lambda e: states.append(e) if type(e) is SymbolStateChanged else None)
         await manager.start()
@@ -78,7 +79,7 @@ async def test_a_sync_short_of_budget_goes_live_on_100_levels_and_asks_to_deepen
     if time.time() % 60 > 50:  # the budget counts per calendar minute: start well inside one
         await asyncio.sleep(60.5 - time.time() % 60)
     async with ExchangeSimulator(symbols=["BTCUSDT"], seed=2, interval_ms=20) as sim:
-        manager = OrderBookManager(config(sim, validate_symbols=False))
+        manager = OrderBookManager(horizon_config(sim, validate_symbols=False))
         budget = manager.rest.budget
         budget.reserve(budget.allowed - 30, time.time())  # others spent all but 30 of this minute's weight
         await manager.start()

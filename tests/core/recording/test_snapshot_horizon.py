@@ -18,7 +18,7 @@ import pytest
 
 from core.cli.stats import symbol_stats
 from core.feed.events import SymbolStateChanged
-from core.feed.manager import ManagerConfig, OrderBookManager
+from core.feed.manager import OrderBookManager
 from core.market.book_sync import SyncState
 from core.recording.clock import ManualClock
 from core.recording.recorder import SnapshotRecorder
@@ -26,23 +26,11 @@ from core.simulator.server import ExchangeSimulator
 from core.storage.gaps import GapReason
 from core.storage.snapshot import OrderBookSnapshot
 from core.storage.store import SnapshotStorage
+from tests.core.feed.test_horizon_refresh import horizon_config
 from tests.waiting import wait_until
 
 START = 1_795_000_000.5
 EVENTS_PER_SECOND = 4  # simulated events between two virtual seconds: the market runs ~30 ticks a second
-
-
-def fast_config(sim: ExchangeSimulator, **overrides) -> ManagerConfig:
-    options = dict(
-        ws_url=sim.ws_url,
-        rest_url=sim.rest_url,
-        reconnect_initial=0.05,
-        snapshot_retry_delay=0.05,
-        horizon_interval=0.02,
-        watchdog_interval=0.05,
-    )
-    options.update(overrides)
-    return ManagerConfig(**options)
 
 
 @dataclass
@@ -84,7 +72,7 @@ class Run:
 @contextlib.asynccontextmanager
 async def recording(tmp_path, symbols: list[str], **config) -> AsyncIterator[Run]:
     async with ExchangeSimulator(symbols=symbols, seed=11, interval_ms=10, fast_market=True) as sim:
-        manager = OrderBookManager(fast_config(sim, **config))
+        manager = OrderBookManager(horizon_config(sim, **config))
         run_states: list[SymbolStateChanged] = []
         manager.add_listener(lambda e: run_states.append(e) if type(e) is SymbolStateChanged else None)
         await manager.start()

@@ -52,6 +52,20 @@ fuzz: venv
 	@$(PY) -c "import atheris" 2>/dev/null || $(PY) -m pip install -q atheris || echo "atheris unavailable: hypothesis only"
 	$(PY) -m fuzz $(ARGS)
 
+# The soak (issue 11): `depthbook record` (SOAK_APP=1: the desktop app under Xvfb) against the simulator with
+# SOAK_SYMBOLS symbols (default 50) for SOAK_MINUTES (default 30) while faults arrive on a schedule; prints its
+# figures and writes them to SOAK_REPORT (default soak-report.json); exit 1 if a stored snapshot differs from the
+# simulator's truth, a missing second is unexplained or the recorder crashed. Never part of `make test`.
+SOAK_MINUTES ?= 30
+SOAK_SYMBOLS ?= 50
+SOAK_REPORT ?= soak-report.json
+SOAK_APP ?=
+.PHONY: soak
+soak: APT = $(APT_QT) $(if $(SOAK_APP),$(APT_XCB) $(APT_XVFB))
+soak: sysdeps venv
+	@$(PY) -c "import psutil" 2>/dev/null || $(PY) -m pip install -q -e '.[soak]'
+	$(PY) -m soak --minutes $(SOAK_MINUTES) --symbols $(SOAK_SYMBOLS) --report $(SOAK_REPORT) $(if $(SOAK_APP),--app) $(ARGS)
+
 screenshots: APT = $(APT_QT) $(APT_XCB) $(APT_XVFB)
 screenshots: sysdeps venv
 	rm -rf /tmp/depthbook-screenshots-db /tmp/depthbook-screenshots-home

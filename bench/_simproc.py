@@ -1,9 +1,12 @@
 """The exchange simulator in a child process, so that its market generation does not share a core or an event
 loop with what a benchmark measures.
 
-`python -m bench._simproc --symbols A,B [--weight-limit N] [--sends PATH]` prints one JSON line
-`{"ws_url": ..., "rest_url": ...}` once listening, serves until its stdin closes, then (with `--sends`) writes
-the publish time of every fast diff event as lines `SYMBOL u monotonic_ns` to PATH. CLOCK_MONOTONIC is shared
+`python -m bench._simproc --symbols A,B [--weight-limit N] [--sends PATH] [--long-tail] [--history N]
+[--stats PATH]` prints one JSON line `{"ws_url": ..., "rest_url": ...}` once listening, serves until its stdin
+closes, then (with `--sends`) writes the publish time of every fast diff event as lines `SYMBOL u monotonic_ns`
+to PATH, and (with `--stats`) the simulator's counters as JSON (events by symbol, 429/418 replies).
+`--long-tail`: the symbols' activity is a whole market's (core.simulator.market.long_tailed_activity, in the
+order given: the first are the busiest); `--history`: events each market keeps for its truth (less memory). CLOCK_MONOTONIC is shared
 by every process of a Linux machine, so a benchmark can compare those times with its own `time.monotonic_ns()`.
 
 `SimProcess` starts and stops it from a benchmark.
@@ -23,10 +26,20 @@ import time
 from pathlib import Path
 
 from core.simulator import ExchangeSimulator
+from core.simulator.market import long_tailed_activity
 
 
-async def _serve(symbols: list[str], weight_limit: int, sends_path: str | None, seed: int) -> None:
-    sim = ExchangeSimulator(symbols=symbols, port=0, seed=seed, interval_ms=100, weight_limit=weight_limit)
+async def _serve(args: argparse.Namespace) -> None:
+    symbols, sends_path = args.symbols.split(","), args.sends
+    sim = ExchangeSimulator(
+        symbols=symbols,
+        port=0,
+        seed=args.seed,
+        interval_ms=100,
+        weight_limit=args.weight_limit,
+        history=args.history,
+        activity=long_tailed_activity(symbols) if args.long_tail else None,
+    )
     sends: list[tuple[str, int, int]] = []
     if sends_path:
         publish = sim._publish_diff
@@ -49,6 +62,10 @@ async def _serve(symbols: list[str], weight_limit: int, sends_path: str | None, 
     await sim.stop()
     if sends_path:
         Path(sends_path).write_text("".join(f"{s} {u} {t}\n" for s, u, t in sends))
+    if args.stats:
+        stats = sim.stats
+        counters = {"events_generated": dict(stats.events_generated), "rest_rejected": stats.rest_rejected}
+        Path(args.stats).write_text(json.dumps(counters))
 
 
 def main() -> int:
@@ -57,10 +74,13 @@ def main() -> int:
     parser.add_argument("--weight-limit", type=int, default=1_000_000)
     parser.add_argument("--sends")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--long-tail", action="store_true")
+    parser.add_argument("--history", type=int, default=2000)
+    parser.add_argument("--stats")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     os.set_blocking(sys.stdin.fileno(), False)
-    asyncio.run(_serve(args.symbols.split(","), args.weight_limit, args.sends, args.seed))
+    asyncio.run(_serve(args))
     return 0
 
 
@@ -68,11 +88,21 @@ class SimProcess:
     """`async with SimProcess(symbols) as sim:` gives `sim.ws_url`, `sim.rest_url`; `sim.sends()` after exit."""
 
     def __init__(
-        self, symbols: list[str], *, record_sends: str | None = None, weight_limit: int = 1_000_000
+        self,
+        symbols: list[str],
+        *,
+        record_sends: str | None = None,
+        weight_limit: int = 1_000_000,
+        long_tail: bool = False,
+        history: int = 2000,
+        record_stats: str | None = None,
     ) -> None:
         self.symbols = symbols
         self.record_sends = record_sends
         self.weight_limit = weight_limit
+        self.long_tail = long_tail
+        self.history = history
+        self.record_stats = record_stats
         self.proc: asyncio.subprocess.Process | None = None
         self.ws_url = self.rest_url = ""
         self.pid = 0
@@ -82,12 +112,15 @@ class SimProcess:
         cmd += ["--weight-limit", str(self.weight_limit)]
         if self.record_sends:
             cmd += ["--sends", self.record_sends]
+        if self.record_stats:
+            cmd += ["--stats", self.record_stats]
+        cmd += ["--history", str(self.history)] + ["--long-tail"] * self.long_tail
         self.proc = await asyncio.create_subprocess_exec(
             *cmd, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
         )
         self.pid = self.proc.pid
         assert self.proc.stdout is not None
-        line = await asyncio.wait_for(self.proc.stdout.readline(), 120)
+        line = await asyncio.wait_for(self.proc.stdout.readline(), 300)  # 1,500 markets take a while
         if not line:
             raise RuntimeError("the simulator process exited before listening")
         urls = json.loads(line)
@@ -101,11 +134,17 @@ class SimProcess:
         assert proc.stdin is not None
         proc.stdin.close()
         try:
-            await asyncio.wait_for(proc.wait(), 60)
+            await asyncio.wait_for(proc.wait(), 120)
         except TimeoutError:
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
             await proc.wait()
+
+    def stats(self) -> dict:
+        """The simulator's counters, written when it stopped (`record_stats`): events_generated, rest_rejected."""
+        if self.record_stats and os.path.exists(self.record_stats):
+            return json.loads(Path(self.record_stats).read_text())
+        return {}
 
     def sends(self) -> dict[tuple[str, int], int]:
         """(symbol, u) -> monotonic ns at which the simulator published that event."""

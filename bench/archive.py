@@ -11,10 +11,12 @@ The 30-day read uses 720 hour files made from the archived hour by re-stamping i
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 import time
 from pathlib import Path
 
+import psutil
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -22,10 +24,12 @@ import pyarrow.parquet as pq
 from bench._report import Figure, below, heading, info, show
 from bench.storage import DAY0, HOUR, hour_of_snapshots
 from core.archive.archiver import ArchiveOptions, Archiver
+from core.archive.follower import ArchiveFollower, FollowOptions
 from core.archive.format import FileMeta, read_meta, seconds
 from core.archive.layout import HourKey
 from core.archive.location import open_location
 from core.archive.reader import ArchiveReader
+from core.archive.rollup import HOUR_COLUMNS, hour_minutes, merge_day, rollup_path
 from core.storage.snapshot import OrderBookSnapshot
 from core.storage.store import SnapshotStorage
 from tests.core.archive.seaweed import SeaweedFS, weed_binary
@@ -53,6 +57,7 @@ def run(quick: bool = False, long: bool = False) -> list[Figure]:
         figures.append(show(info(NAME, "SeaweedFS start (weed mini, loopback)", time.perf_counter() - started, "s")))
         try:
             figures += _archive_a_day(root, store, hour)
+            figures += asyncio.run(_archive_while_recording(root / "db", store))
             figures += _read_days(store, 7 if quick else 30)
         finally:
             store.stop()
@@ -88,6 +93,50 @@ def _archive_a_day(root: Path, store: SeaweedFS, hour: list[OrderBookSnapshot], 
     return figures
 
 
+async def _archive_while_recording(db: Path, store: SeaweedFS, hours: int = 24, prefix: str = "follower") -> list[Figure]:
+    """`record --archive`'s follower catching up on the day's 24 hours beside a loop that ticks every second,
+    as the recorder's does: how late the one-second ticks came, and the CPU of this process (the recorder's
+    side) and of the follower's worker process (counted once it has exited, at the follower's stop)."""
+    location = open_location(f"s3://bench/{prefix}", store.env())
+    heading("archive: the recorder's follower archiving 24 symbol-hours beside a one-second tick")
+    follower = ArchiveFollower(location, FollowOptions(), now=lambda: DAY0 + 3 * 86_400)
+    lateness: list[float] = []
+
+    async def tick() -> None:
+        loop = asyncio.get_running_loop()
+        due = loop.time() + 1.0
+        while True:
+            await asyncio.sleep(max(0.0, due - loop.time()))
+            lateness.append(loop.time() - due)
+            due += 1.0
+
+    ticker = asyncio.create_task(tick())
+    await asyncio.sleep(15.5)  # the same ticks without the follower first: what this machine's load does alone
+    alone, lateness[:] = sorted(lateness), []
+    process = psutil.Process()
+    before, started = process.cpu_times(), time.perf_counter()
+    follower.start(str(db))
+    while follower.status.archived < hours:
+        await asyncio.sleep(0.2)
+    await follower.stop()  # the worker exits: its CPU is in children_* from here
+    wall, after = time.perf_counter() - started, process.cpu_times()
+    ticker.cancel()
+    own = after.user + after.system - before.user - before.system
+    worker = after.children_user + after.children_system - before.children_user - before.children_system
+    per_hour = (own + worker) / hours
+    late = sorted(lateness)
+    return [
+        show(info(NAME, "follower CPU while catching up (share of one core, 4 hours a pass)", 100 * (own + worker) / wall, "%")),
+        show(info(NAME, "  of which the recorder's process (the rest: the worker process)", 100 * own / wall, "%")),
+        show(info(NAME, "follower CPU per symbol-hour archived (both processes)", per_hour, "s")),
+        show(info(NAME, "follower CPU steady state, 20 symbols (20 symbol-hours an hour)", 100 * 20 * per_hour / HOUR, "%")),
+        show(info(NAME, f"one-second tick, worst lateness without the follower ({len(alone)} ticks)", 1000 * alone[-1], "ms",
+                  note=f"median {1000 * alone[len(alone) // 2]:.0f} ms")),
+        show(below(NAME, f"one-second tick, worst lateness while archiving ({len(late)} ticks)", 1000 * late[-1], 100, "ms",
+                   note=f"median {1000 * late[len(late) // 2]:.0f} ms")),
+    ]  # fmt: skip
+
+
 def _read_days(store: SeaweedFS, days: int) -> list[Figure]:
     """720 (or 168) hour files of one symbol, then read them back through ArchiveReader."""
     figures = []
@@ -108,6 +157,13 @@ def _read_days(store: SeaweedFS, days: int) -> list[Figure]:
         with location.fs.open_output_stream(location.full(key.path)) as out:
             pq.write_table(table, out, compression="zstd", use_dictionary=["gap"], store_decimal_as_integer=True)
     end = start + days * 86_400 - 1
+    _write_rollups(location, base, start, days)
+    started = time.perf_counter()
+    minutes = ArchiveReader(location).minutes(SYMBOL, start, end)  # a fresh reader: its two listings count
+    elapsed = (time.perf_counter() - started) * 30 / days
+    assert minutes.num_rows == days * 1440 and pc.sum(minutes.column("snapshots")).as_py() == days * 86_400
+    figures.append(show(below(NAME, "draw 30 days of one symbol: per-minute rollups (day files)", elapsed, 2.0, "s",
+                              note=f"{days} days read" + (", scaled to 30" if days != 30 else ""))))  # fmt: skip
     reader = ArchiveReader(location)
     reader.hours(SYMBOL)  # the listing (one request per 1000 keys) is not part of the read
     scale = 30 / days
@@ -128,6 +184,19 @@ def _read_days(store: SeaweedFS, days: int) -> list[Figure]:
     assert len(snaps) == 86_400
     figures.append(show(info(NAME, "read 1 day as OrderBookSnapshot objects (exact strings)", elapsed, "s")))
     return figures
+
+
+def _write_rollups(location, base: pa.Table, start: int, days: int) -> None:
+    """The day rollups the archiver would have written for the re-stamped hours (core.archive.rollup)."""
+    minutes = hour_minutes(base.select(HOUR_COLUMNS))
+    minute = pc.cast(pc.cast(minutes.column("minute"), pa.timestamp("s", tz="UTC")), pa.int64())
+    for d in range(days):
+        day, merged = start + d * 86_400, None
+        for h in range(24):
+            at = pc.cast(pc.add(minute, day + h * HOUR - DAY0), pa.timestamp("s", tz="UTC"))
+            merged = merge_day(merged, day + h * HOUR, minutes.set_column(0, "minute", at))
+        with location.fs.open_output_stream(location.full(rollup_path("spot", SYMBOL, day))) as out:
+            pq.write_table(merged, out, compression="zstd")
 
 
 def _fields(meta: FileMeta) -> dict:

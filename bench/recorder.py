@@ -15,11 +15,16 @@ The manager's own CPU (frames, books) is not persistence and is printed apart fo
 
 Completeness: snapshots in the database / (symbols x seconds from the first tick to the last), from the storage's
 exact counters; gap records are listed by reason.
+
+Then, apart: the cost of the minute rollups written while recording (core.analysis.minute_rows), issue 10's
+target <= 0.1 % of a core at 20 symbols: `MinuteRollups.add` fed an hour of 20 symbols' series rows tick by tick
+(CPU time of this thread), and the bytes the rows add per symbol-day.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import statistics
 import tempfile
 import threading
@@ -218,6 +223,43 @@ async def _record(
     return figs
 
 
+def _minute_rollups_cost(seconds: int) -> list[Figure]:
+    from core.analysis.minute_rows import ROW_SIZE, MinuteRollups
+    from core.analysis.series import series_from_snapshot
+    from core.simulator.market import SyntheticMarket
+    from core.storage.snapshot import OrderBookSnapshot
+
+    start = 1_737_158_400
+    books = []
+    for symbol in SYMBOLS:  # one real-shaped top-20 book per symbol, its series row re-stamped each second
+        market = SyntheticMarket(symbol, seed=len(books) + 1)
+        raw = market.snapshot(20)
+        snap = OrderBookSnapshot(symbol, tuple(map(tuple, raw["bids"])), tuple(map(tuple, raw["asks"])), 1, start)
+        books.append((symbol, series_from_snapshot(snap)))
+    ticks = []
+    for ts in range(start, start + seconds):
+        rows = []
+        for symbol, row in books:
+            stamped = copy.copy(row)
+            stamped.timestamp = ts
+            rows.append((symbol, stamped))
+        ticks.append((ts, rows))
+    minutes = MinuteRollups()
+    written = 0
+    began = time.thread_time()
+    for ts, rows in ticks:
+        written += len(minutes.add(ts, rows, ()))
+    cpu = time.thread_time() - began
+    share = cpu / seconds * 100  # CPU seconds per recorded second, as % of one core
+    return [
+        show(below(NAME, f"minute rollups written while recording, {len(SYMBOLS)} symbols", share, 0.1, "% of a core",
+                   note=f"{cpu / (seconds * len(SYMBOLS)) * 1e6:.1f} µs per symbol-second; {written:,} rows in "
+                        f"{seconds // 60} min")),
+        show(info(NAME, "minute rollup rows on disk per symbol-day (before compression)", ROW_SIZE * 1440 / 1e3,
+                  "KB", note=f"{ROW_SIZE} bytes a minute")),
+    ]  # fmt: skip
+
+
 def run(quick: bool = False, long: bool = False) -> list[Figure]:
     duration = 600.0 if long else 20.0 if quick else 60.0
-    return asyncio.run(_main(duration))
+    return _minute_rollups_cost(600 if quick else 3600) + asyncio.run(_main(duration))

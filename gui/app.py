@@ -18,6 +18,7 @@ import sys
 import threading
 import traceback
 from collections.abc import Coroutine
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +35,14 @@ from core.logsetup import setup_logging
 from core.looplag import LoopLagMonitor
 from core.storage.store import SnapshotStorage, StorageError
 from core.tasks import cancel_and_wait, spawn
+from gui.archive_open import ArchiveBrowsing
 from gui.bridge import CoreBridge
 from gui.config import AppConfig, ConfigError, SavedSettings, build_config
 from gui.dialogs import (
     AboutDialog,
     SettingsDialog,
     ShortcutsDialog,
+    confirm_record_all,
     confirm_remove,
     documentation_path,
     read_only_offer,
@@ -72,7 +75,7 @@ class DepthbookApp(QObject):
         super().__init__()
         self.config = config
         self.settings = settings
-        self.services = Services(config, on_error=self.show_error)
+        self.services = Services(config, on_error=self.show_error, retention=settings.load())
         self.bridge = CoreBridge(self.services, self)
         self.symbol_model = SymbolTableModel(self)
         self.ladder_model = LadderModel(parent=self)
@@ -91,6 +94,7 @@ class DepthbookApp(QObject):
             Path(platformdirs.user_cache_dir("depthbook", appauthor=False)) / "rollups"
         )
         self._follower: SnapshotStorage | None = None  # a secondary handle while following another writer
+        self.archive = ArchiveBrowsing(self.window, self._spawn, self._open_history)  # File → Open archive…
         self._follow_timer = QTimer(self)
         self._follow_timer.setInterval(1000)
         self._follow_timer.timeout.connect(lambda: self._spawn(self._follow_tick()))
@@ -112,10 +116,12 @@ class DepthbookApp(QObject):
         panel = w.symbols_panel
         panel.add_requested.connect(self._on_add_requested)
         panel.remove_requested.connect(self._on_remove_requested)
+        panel.record_all_requested.connect(self._on_record_all_requested)
         panel.selection_changed.connect(self._on_selection_changed)
         self.symbol_model.recording_toggled.connect(self._on_recording_toggled)
         w.close_requested.connect(self.request_quit)
         w.open_database_requested.connect(self._on_open_database)
+        w.open_archive_requested.connect(self.archive.ask)
         w.read_only_requested.connect(self._on_read_only_accepted)
         w.settings_requested.connect(self._on_settings)
         w.about_requested.connect(self._on_about)
@@ -245,7 +251,7 @@ class DepthbookApp(QObject):
             self._spawn(self._open_history())
 
     def _history_storage(self) -> SnapshotStorage | None:
-        return self._follower or self.services.storage
+        return self.archive.source or self._follower or self.services.storage
 
     async def _open_history(self) -> None:
         """The library of the open database; the symbol selected in the table (or the first) is opened."""
@@ -253,12 +259,14 @@ class DepthbookApp(QObject):
         if storage is None:
             panel.set_error("No database is open.")
             return
-        rows = await storage.run_blocking(self.history_queries.library, storage, list(self.services.symbols))
+        # Stored names: a futures session's BTCUSDT is usdm/BTCUSDT in the database (core.storage.keys).
+        followed = [self.services.stored_name(s) for s in self.services.symbols]
+        rows = await storage.run_blocking(self.history_queries.library, storage, followed)
         panel.set_library(rows)
         symbols = [row.symbol for row in rows]
         if panel.symbol in symbols:
             return
-        selected = self.bridge.selected
+        selected = self.services.stored_name(self.bridge.selected) if self.bridge.selected else None
         wanted = selected if selected in symbols else (symbols[0] if symbols else None)
         if wanted is not None:
             panel.choose_symbol(wanted)
@@ -387,13 +395,29 @@ class DepthbookApp(QObject):
         self.window.show_status(f"Exported {written:,} snapshots of {request.symbol} to {request.path}.")
         return written
 
+    def _on_record_all_requested(self, symbols: list[str]) -> None:
+        box = confirm_record_all(self.window, symbols, self.services.config.snapshot_interval)
+        box.buttonClicked.connect(lambda b: box.buttonRole(b) == QMessageBox.ButtonRole.AcceptRole and self.record_all(symbols))
+        box.open()
+
+    def record_all(self, symbols: list[str]) -> None:
+        """Switch recording on for every one of `symbols` (what "Record all shown" does once confirmed)."""
+        try:
+            for symbol in symbols:
+                self.services.set_recording(symbol, True)
+            self.window.show_status(f"Recording {len(symbols):,} more symbols from the next tick.")
+        except RecordingUnavailableError as exc:
+            self.window.symbols_panel.set_message(str(exc), "error")
+        self._save_symbols()
+        self.bridge.refresh_now()
+
     def _on_recording_toggled(self, symbol: str, on: bool) -> None:
         try:
             self.services.set_recording(symbol, on)
         except RecordingUnavailableError as exc:
             self.window.symbols_panel.set_message(str(exc), "error")
         else:
-            when = f"from the next tick ({self.config.snapshot_interval} s)"
+            when = f"from the next tick ({self.services.config.snapshot_interval} s)"
             self.window.show_status(f"Recording {symbol}: {'on' if on else 'off'} {when}.")
         self._save_symbols()
         self.bridge.refresh_now()
@@ -423,6 +447,7 @@ class DepthbookApp(QObject):
             self.show_error(self.services.storage_problem or "The database could not be opened.")
         self.bridge.refresh_now()
         if ok:  # another database: the history tab starts again from its library
+            self.archive.source = None
             self.window.history_panel.follow_box.setChecked(False)
             self.window.history_panel.reset()
             if self.window.tabs.currentWidget() is self.window.history_panel:
@@ -437,13 +462,21 @@ class DepthbookApp(QObject):
         dialog.open()
 
     def _on_settings(self) -> None:
-        dialog = SettingsDialog(self.settings.load(), self.window)
-        dialog.saved.connect(self._on_settings_saved)
+        now = self.services.config  # the recording settings as the app runs with them (flags included)
+        running = replace(self.settings.load(), snapshot_interval=now.snapshot_interval,
+                          snapshot_depth=now.snapshot_depth, db_path=str(self.services.db_path))  # fmt: skip
+        dialog = SettingsDialog(running, self.window)
+        dialog.saved.connect(lambda values: self._spawn(self.apply_settings(values, shown_db=running.db_path)))
         dialog.open()
 
-    def _on_settings_saved(self, saved: SavedSettings) -> None:
-        self.settings.save_preferences(saved)
-        self.window.show_status("Settings saved: they take effect the next time Depthbook starts.", 10000)
+    async def apply_settings(self, values: SavedSettings, shown_db: str | None = None) -> None:
+        """Save the settings, and apply at once what can be: interval, depth, retention, another database."""
+        previous = self.settings.load()
+        db_path = values.db_path if values.db_path != shown_db else previous.db_path  # unchanged: keep the saved
+        self.settings.save_preferences(replace(values, db_path=db_path))
+        said = await self.services.apply_settings(values, previous, db_changed=values.db_path != shown_db)
+        self.window.show_status("; ".join(said) + ".", 10000)
+        self.bridge.refresh_now()
 
     def _on_about(self) -> None:
         AboutDialog(self.window).open()

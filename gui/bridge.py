@@ -18,6 +18,7 @@ from collections import deque
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from core.analysis.completeness import completeness as recorded_completeness
 from core.analysis.l1 import compute_l1_metrics
 from core.feed.events import BookUpdated, ConnectionChanged, ManagerEvent, SymbolStateChanged
 from core.market.book_sync import SyncReason, SyncState
@@ -205,9 +206,10 @@ class CoreBridge(QObject):
             rec = services.recorder.status(symbol) if services.recorder is not None else None
             completeness = gaps = None
             if rec is not None:
-                gaps = rec.gaps
-                total = rec.stored + rec.gaps
-                completeness = rec.stored / total if total else None
+                # Every second of this session with a gap record, the first sync's included: the one
+                # definition of completeness (core.analysis.completeness), over this session's seconds.
+                gaps = rec.gaps + rec.waiting
+                completeness = recorded_completeness(rec.stored, gaps)
             rows.append(
                 SymbolRow(
                     symbol=symbol,
@@ -221,6 +223,7 @@ class CoreBridge(QObject):
                     rate_per_min=self._rate(symbol, stored, now_mono) if recording else self._forget(symbol),
                     completeness=completeness,
                     gaps=gaps,
+                    market=services.config.market.name,
                 )
             )
         for gone in self._stored_history.keys() - set(services.symbols):
@@ -280,6 +283,7 @@ class CoreBridge(QObject):
             session_gaps=rec.gaps if rec else None,
             session_waiting=rec.waiting if rec else None,
             session_unverified=rec.unverified if rec else None,
+            session_completeness=recorded_completeness(rec.stored, rec.gaps + rec.waiting) if rec else None,
             last_gap_reason=rec.last_gap_reason if rec else None,
             ticks=recorder.ticks if recorder is not None else None,
             write_errors=recorder.write_errors if recorder is not None else None,

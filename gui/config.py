@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.market.endpoints import PRESETS, resolve_endpoints
+from core.market.markets import SPOT, Market, market_named
 from core.paths import default_db_path
 from core.recording.config import check_recording_settings, parse_symbols
+from core.storage.retention import RetentionPolicy
 from core.storage.snapshot import SNAPSHOT_DEPTH
 
 log = logging.getLogger(__name__)
@@ -30,6 +32,7 @@ ENDPOINT_CHOICES: dict[str, str] = {
     "binance-us": "Binance US",
     "testnet": "Binance spot testnet",
     "binance-data": "Binance market-data hosts",
+    "binance-usdm": "Binance USDⓈ-M futures",
     SIMULATOR: "Built-in simulator (demo)",
     CUSTOM: "Custom URLs",
 }
@@ -58,6 +61,9 @@ class SavedSettings:
     recording: frozenset[str] = frozenset()
     demo_symbols: tuple[str, ...] = ()
     demo_recording: frozenset[str] = frozenset()
+    market: str = "spot"  # of the demo and of custom URLs; a preset names its own market
+    retention_days: int = 0  # keep recorded data this many days; 0 keeps everything
+    retention_per_symbol: str = ""  # overrides, as `record --retention` takes them: "BTCUSDT=30,ETHUSDT=keep"
 
 
 @dataclass(frozen=True)
@@ -80,6 +86,8 @@ class AppConfig:
     sim_interval_ms: int = 100
     screenshot_dir: Path | None = None
     screenshot_after: float = 8.0
+    # One market per run (spot or USDⓈ-M futures), from --market or the preset; futures are stored as usdm/SYMBOL.
+    market: Market = SPOT
 
 
 def split_symbols(text: str | None) -> list[str]:
@@ -104,20 +112,22 @@ def build_config(args, saved: SavedSettings) -> AppConfig:
     demo = bool(args.demo) or (preset == SIMULATOR and not (args.ws_url or args.rest_url))
     ws_url = rest_url = None
     name = SIMULATOR
+    market = _market(args, saved, preset)
     if not demo:
         try:
             if flag_endpoints:
-                base = preset if preset in PRESETS else None
+                base = args.preset if args.preset in PRESETS else None  # None: the market's own preset
                 if preset not in PRESETS and preset not in (SIMULATOR, CUSTOM):
                     resolve_endpoints(preset)  # raises the one-sentence "Unknown exchange preset"
-                endpoints = resolve_endpoints(base, args.ws_url, args.rest_url)
+                endpoints = resolve_endpoints(base, args.ws_url, args.rest_url, getattr(args, "market", None))
             elif preset == CUSTOM:
-                endpoints = resolve_endpoints(None, saved.ws_url or None, saved.rest_url or None)
-            else:
-                endpoints = resolve_endpoints(preset if preset in PRESETS else None)
+                endpoints = resolve_endpoints(None, saved.ws_url or None, saved.rest_url or None, market)
+            else:  # the saved preset, unless --market asks for another market's
+                same = preset in PRESETS and PRESETS[preset].market is market
+                endpoints = resolve_endpoints(preset if same else None, market=market)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
-        name, ws_url, rest_url = endpoints.name, endpoints.ws_url, endpoints.rest_url
+        name, ws_url, rest_url, market = endpoints.name, endpoints.ws_url, endpoints.rest_url, endpoints.market
 
     if args.db is not None:
         db_path = Path(args.db).expanduser()
@@ -141,6 +151,9 @@ def build_config(args, saved: SavedSettings) -> AppConfig:
         defaults = SavedSettings()
         recording_settings = (defaults.snapshot_interval, defaults.snapshot_depth, defaults.snapshot_limit)
     interval, depth, limit = recording_settings
+    if limit > market.max_depth_limit:  # e.g. 5000 saved for spot, then a futures run: their deepest is 1000
+        log.info("snapshot limit %d is above what %s serves, using %d", limit, market.label, market.max_depth_limit)
+        limit = market.max_depth_limit
     return AppConfig(
         db_path=db_path,
         demo=demo,
@@ -156,4 +169,31 @@ def build_config(args, saved: SavedSettings) -> AppConfig:
         sim_symbols=sim_symbols,
         screenshot_dir=Path(args.screenshot) if getattr(args, "screenshot", None) else None,
         screenshot_after=getattr(args, "screenshot_after", 8.0),
+        market=market,
     )
+
+
+def _market(args, saved: SavedSettings, preset: str) -> Market:
+    """--market, else the saved preset's market, else the saved market (demo, custom URLs)."""
+    flag = getattr(args, "market", None)
+    if flag is not None:
+        return market_named(flag)
+    if preset in PRESETS:
+        return PRESETS[preset].market
+    try:
+        return market_named(saved.market)
+    except ValueError:
+        return SPOT
+
+
+def retention_policy(days: int, per_symbol: str) -> RetentionPolicy:
+    """The settings' retention: `days` (0 keeps everything) and `SYMBOL=DAYS|keep` overrides, as `record
+    --retention` takes them; ConfigError, one sentence, for overrides that do not read."""
+    from core.cli.common import UserError  # the parser of `record --retention`, shared
+    from core.cli.record import parse_retention
+
+    try:
+        overrides = parse_retention(per_symbol)
+    except UserError as exc:
+        raise ConfigError(str(exc).replace("--retention takes", "Per-symbol retention takes")) from None
+    return RetentionPolicy(days or None, overrides)

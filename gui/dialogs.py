@@ -34,10 +34,13 @@ from PySide6.QtWidgets import (
 
 from core.market.endpoints import PRESETS, normalize_rest_url, normalize_ws_url
 from core.paths import default_db_path
-from gui.config import CUSTOM, ENDPOINT_CHOICES, SIMULATOR, SNAPSHOT_LIMITS, SavedSettings
+from gui.config import CUSTOM, ENDPOINT_CHOICES, SIMULATOR, SNAPSHOT_LIMITS, SavedSettings, retention_policy
 
 READ_ONLY_OFFER = "readOnlyOffer"
 CONFIRM_REMOVE = "confirmRemove"
+CONFIRM_RECORD_ALL = "confirmRecordAll"
+# Bytes a symbol recorded every second stores in a day, compacted (docs/PERFORMANCE.md, the archive section).
+BYTES_PER_SYMBOL_DAY = 18.5e6
 # What the keyboard does, as the Help menu lists it (the menus show their own shortcuts too).
 SHORTCUTS = (
     ("Enter (in the symbol box)", "follow the typed symbol"),
@@ -170,6 +173,11 @@ class SettingsDialog(QDialog):
         form.addRow("WebSocket URL:", self.ws_url)
         form.addRow("REST URL:", self.rest_url)
         form.addRow("REST snapshot depth:", self.snapshot_limit)
+        exchange_note = QLabel("Exchange changes apply the next time Depthbook starts: the live books would "
+                               "have to be rebuilt from another exchange.")  # fmt: skip
+        exchange_note.setObjectName("hint")
+        exchange_note.setWordWrap(True)
+        form.addRow(exchange_note)
         layout.addWidget(exchange)
 
         recording = QGroupBox("Recording")
@@ -192,12 +200,21 @@ class SettingsDialog(QDialog):
         self.interval.setValue(current.snapshot_interval)
         form.addRow("Snapshot depth:", self.depth)
         form.addRow("Snapshot interval:", self.interval)
+        self.retention_days = QSpinBox()
+        self.retention_days.setRange(0, 36500)
+        self.retention_days.setSuffix(" days")
+        self.retention_days.setSpecialValueText("forever")  # 0
+        self.retention_days.setValue(current.retention_days)
+        self.retention_per_symbol = QLineEdit(current.retention_per_symbol)
+        self.retention_per_symbol.setPlaceholderText("e.g. BTCUSDT=90, DOGEUSDT=7, ETHUSDT=keep")
+        self.retention_per_symbol.setToolTip("Per-symbol overrides of how many days are kept (keep: forever)")
+        form.addRow("Keep recorded data:", self.retention_days)
+        form.addRow("Per symbol:", self.retention_per_symbol)
+        recording_note = QLabel("These apply now, without a restart; retention deletes older data at once.")
+        recording_note.setObjectName("hint")
+        recording_note.setWordWrap(True)
+        form.addRow(recording_note)
         layout.addWidget(recording)
-
-        note = QLabel("Changes are saved now and take effect the next time Depthbook starts.")
-        note.setObjectName("hint")
-        note.setWordWrap(True)
-        layout.addWidget(note)
         self.error = QLabel("")
         self.error.setObjectName("inlineMessage")
         self.error.setProperty("kind", "error")
@@ -243,12 +260,14 @@ class SettingsDialog(QDialog):
         dialog.open()
 
     def values(self) -> SavedSettings:
-        """The edited settings; ValueError (one sentence) for unusable custom URLs."""
+        """The edited settings; ValueError (one sentence) for unusable custom URLs or retention overrides."""
         key = self.preset.currentData()
         ws = rest = ""
         if key == CUSTOM:
             ws = normalize_ws_url(self.ws_url.text())
             rest = normalize_rest_url(self.rest_url.text())
+        per_symbol = ", ".join(part.strip() for part in self.retention_per_symbol.text().split(",") if part.strip())
+        retention_policy(self.retention_days.value(), per_symbol)  # ConfigError (a ValueError) if it does not read
         return SavedSettings(
             theme=self.current.theme,
             preset=key,
@@ -262,6 +281,9 @@ class SettingsDialog(QDialog):
             recording=self.current.recording,
             demo_symbols=self.current.demo_symbols,
             demo_recording=self.current.demo_recording,
+            market=self.current.market,  # not edited here: --market sets it for the demo and custom URLs
+            retention_days=self.retention_days.value(),
+            retention_per_symbol=per_symbol,
         )
 
     def _on_save(self) -> None:
@@ -301,4 +323,24 @@ def confirm_remove(parent: QWidget, symbol: str) -> QMessageBox:
     box.setInformativeText("What is already stored stays in the database.")
     box.addButton("Remove", QMessageBox.ButtonRole.AcceptRole)
     box.addButton("Keep", QMessageBox.ButtonRole.RejectRole)
+    return box
+
+
+def confirm_record_all(parent: QWidget, symbols: list[str], interval: int) -> QMessageBox:
+    """Asked before "Record all shown" switches many symbols on: it says how much they will store a day."""
+    box = QMessageBox(parent)
+    box.setObjectName(CONFIRM_RECORD_ALL)
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    box.setIcon(QMessageBox.Icon.Question)
+    n = len(symbols)
+    box.setWindowTitle("Record all shown symbols?")
+    named = ", ".join(symbols[:3]) + (f" and {n - 3:,} more" if n > 3 else "")
+    box.setText(f"Record {n:,} symbol{'s' if n != 1 else ''} ({named})?")
+    per_day = BYTES_PER_SYMBOL_DAY * n / max(1, interval) / 1e9
+    box.setInformativeText(
+        f"One snapshot each every {interval} s: about {per_day:,.1f} GB a day on disk. "
+        "Recording can be switched off again per symbol; a retention in Settings limits the days kept."
+    )
+    box.addButton(f"Record {n:,}", QMessageBox.ButtonRole.AcceptRole)
+    box.addButton("Cancel", QMessageBox.ButtonRole.RejectRole)
     return box

@@ -26,6 +26,7 @@ TITLE = "Depthbook"
 class MainWindow(QMainWindow):
     close_requested = Signal()  # the user wants to quit; the app shuts down, then calls finish_close()
     open_database_requested = Signal()
+    open_archive_requested = Signal()  # File → Open archive…: an archive URL or directory, read-only
     export_requested = Signal()  # File → Export…: the symbol and range in the History view
     settings_requested = Signal()
     about_requested = Signal()
@@ -111,6 +112,9 @@ class MainWindow(QMainWindow):
         file_menu = menus.addMenu("&File")
         self.open_action = _action(self, "Open database read-only…", "open", QKeySequence.StandardKey.Open)
         self.open_action.triggered.connect(self.open_database_requested)
+        self.open_archive_action = _action(self, "Open archive…", "open", None)
+        self.open_archive_action.setToolTip("Browse a Parquet archive (s3://bucket/prefix or a directory), read-only")
+        self.open_archive_action.triggered.connect(self.open_archive_requested)
         self.export_action = _action(self, "Export…", "open", QKeySequence("Ctrl+E"))
         self.export_action.setToolTip("Export the symbol and range in the History view as CSV or Parquet")
         self.export_action.triggered.connect(self.export_requested)
@@ -118,6 +122,7 @@ class MainWindow(QMainWindow):
         self.quit_action.setMenuRole(QAction.MenuRole.QuitRole)
         self.quit_action.triggered.connect(self.close)
         file_menu.addAction(self.open_action)
+        file_menu.addAction(self.open_archive_action)
         file_menu.addAction(self.export_action)
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)

@@ -14,17 +14,21 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from core.feed.errors import ExchangeError, ExchangeUnavailableError, InvalidSymbolError, RateLimitedError
 from core.feed.manager import OrderBookManager, SubscriptionLimitError
+from core.market.markets import USDM
 from core.recording.config import RecordingConfig
 from core.recording.recorder import SnapshotRecorder
 from core.recording.session import RecordingSession
 from core.simulator import ExchangeSimulator
+from core.storage.keys import storage_symbol
+from core.storage.retention import RetentionPolicy
 from core.storage.store import SnapshotStorage, StorageError, StorageLockedError
 from core.tasks import cancel_and_wait, spawn
-from gui.config import SIMULATOR, AppConfig
+from gui.config import SIMULATOR, AppConfig, SavedSettings, retention_policy
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +41,11 @@ class RecordingUnavailableError(Exception):
 
 
 class Services:
-    def __init__(self, config: AppConfig, on_error: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self, config: AppConfig, on_error: Callable[[str], None] | None = None, retention: SavedSettings | None = None
+    ) -> None:
         self.config = config
+        self.saved_retention = retention  # the settings' retention, applied once the database is open
         self.on_error = on_error or (lambda message: None)
         self.simulator: ExchangeSimulator | None = None
         self.session: RecordingSession | None = None
@@ -79,7 +86,7 @@ class Services:
         if cfg.demo:
             self.simulator = ExchangeSimulator(
                 symbols=cfg.sim_symbols, port=0, seed=int(time.time()) % 100_000 or 1,
-                interval_ms=cfg.sim_interval_ms,
+                interval_ms=cfg.sim_interval_ms, usdm=cfg.market is USDM,
             )  # fmt: skip
             await self.simulator.start()
             self.endpoint_name, self.ws_url, self.rest_url = (
@@ -94,11 +101,20 @@ class Services:
                 depth=cfg.snapshot_depth,
                 snapshot_limit=cfg.snapshot_limit,
                 max_symbols=cfg.max_symbols,
+                market=cfg.market,
             ),
             on_failure=lambda sentence, stopped: self.on_error(sentence),
         )
         await self.session.start(open_storage=False)
         await self.open_storage(self.db_path, "writer")
+        if self.saved_retention is not None:
+            saved = self.saved_retention
+            try:
+                policy = retention_policy(saved.retention_days, saved.retention_per_symbol)
+            except ValueError as exc:  # edited by hand: say so, keep everything
+                self.on_error(f"The saved retention was not applied: {exc}")
+            else:
+                self.apply_recording_settings(cfg.snapshot_interval, cfg.snapshot_depth, policy)
         self.started = True
         spawn(self._subscribe_initial(), "subscribe-initial", what="subscription of the saved symbols", tasks=self._tasks, on_failure=self._failed_task)
         spawn(self._housekeeping(), "housekeeping", what="housekeeping (database size, retries)", tasks=self._tasks, on_failure=self._failed_task)
@@ -143,6 +159,45 @@ class Services:
         spawn(self._update_size(), "db-size", what="database size check", tasks=self._tasks, on_failure=self._failed_task)
         return True
 
+    def apply_recording_settings(self, interval: int, depth: int, retention: RetentionPolicy) -> None:
+        """The settings that apply while running: the recorder's interval and depth from its next tick, the
+        database's retention (enforced by `enforce_retention`), and all three for a database opened later."""
+        self.config = replace(self.config, snapshot_interval=interval, snapshot_depth=depth)
+        if self.session is not None:
+            self.session.config = replace(self.session.config, interval=interval, depth=depth, retention=retention)
+        recorder = self.recorder
+        if recorder is not None:
+            if recorder.interval != interval:
+                recorder.set_interval(interval)
+            if recorder.depth != depth:
+                recorder.set_depth(depth)
+        storage = self.storage
+        if storage is not None and storage.mode == "writer":
+            storage.options = replace(storage.options, retention=retention)
+
+    async def apply_settings(self, values: SavedSettings, previous: SavedSettings, db_changed: bool) -> list[str]:
+        """Apply the settings dialog's values while running; what was done, as parts of one sentence."""
+        policy = retention_policy(values.retention_days, values.retention_per_symbol)
+        self.apply_recording_settings(values.snapshot_interval, values.snapshot_depth, policy)
+        said = ["Settings saved: recording settings apply now"]
+        if db_changed and values.db_path and Path(values.db_path) != self.db_path:
+            opened = await self.open_storage(Path(values.db_path), "writer")
+            self.apply_recording_settings(values.snapshot_interval, values.snapshot_depth, policy)
+            said.append(f"recording goes to {values.db_path}" if opened else str(self.storage_problem))
+        if any(getattr(values, k) != getattr(previous, k) for k in ("preset", "ws_url", "rest_url", "snapshot_limit")):
+            said.append("exchange changes apply at the next start")
+        deleted = await self.enforce_retention()
+        if deleted:
+            said.append(f"retention deleted {deleted:,} old snapshots")
+        return said
+
+    async def enforce_retention(self) -> int:
+        """Apply the database's retention now rather than at the recorder's next hourly pass; snapshots deleted."""
+        storage = self.storage
+        if storage is None or storage.mode != "writer" or not storage.options.retention.enabled:
+            return 0
+        return await storage.run_blocking(storage.apply_retention, int(time.time()))
+
     async def open_read_only(self, path: Path | None = None) -> bool:
         return await self.open_storage(path or self.db_path, "read_only")
 
@@ -154,11 +209,15 @@ class Services:
     def can_record(self) -> bool:
         return self.storage is not None and self.storage.mode == "writer"
 
+    def stored_name(self, symbol: str) -> str:
+        """The name a followed symbol is stored under: itself on spot, usdm/SYMBOL on USDⓈ-M futures."""
+        return storage_symbol(self.config.market, symbol)
+
     def stored_count(self, symbol: str) -> int | None:
         if self.storage is None:
             return None
         if self.storage.mode == "writer":
-            return self.storage.count(symbol)  # an in-memory counter: no I/O
+            return self.storage.count(self.stored_name(symbol))  # an in-memory counter: no I/O
         cached = self._counts.get(symbol)
         return cached[0] if cached else None
 
@@ -167,7 +226,7 @@ class Services:
         if self.storage is None:
             return None
         if self.storage.mode == "writer":
-            return self.storage.first_last(symbol)  # in-memory counters: no I/O
+            return self.storage.first_last(self.stored_name(symbol))  # in-memory counters: no I/O
         cached = self._counts.get(symbol)
         return cached[1] if cached else None
 
@@ -182,7 +241,8 @@ class Services:
             return
 
         def count_all(symbols: list[str]) -> dict[str, tuple[int, tuple[int, int] | None]]:
-            return {symbol: (storage.count(symbol), storage.first_last(symbol)) for symbol in symbols}
+            names = {symbol: self.stored_name(symbol) for symbol in symbols}
+            return {symbol: (storage.count(name), storage.first_last(name)) for symbol, name in names.items()}
 
         counts = await storage.run_blocking(count_all, list(self.symbols))
         if storage is self.storage:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import QByteArray, QSettings
 
 from core.market.wire import is_valid_symbol
+from core.storage.retention import MAX_DAYS
 from gui.config import APPLICATION, ORGANIZATION, SavedSettings
 
 
@@ -21,6 +22,7 @@ class SettingsStore:
         return SavedSettings(
             theme=self._str("ui/theme", d.theme),
             preset=self._str("exchange/preset", d.preset),
+            market=self._str("exchange/market", d.market),
             ws_url=self._str("exchange/ws_url", ""),
             rest_url=self._str("exchange/rest_url", ""),
             db_path=self._str("storage/db_path", ""),
@@ -31,17 +33,22 @@ class SettingsStore:
             recording=frozenset(self._symbols("symbols/live_recording")),
             demo_symbols=tuple(self._symbols("symbols/demo")),
             demo_recording=frozenset(self._symbols("symbols/demo_recording")),
+            retention_days=self._int("storage/retention_days", d.retention_days, 0, MAX_DAYS),
+            retention_per_symbol=self._str("storage/retention_per_symbol", ""),
         )
 
     def save_preferences(self, saved: SavedSettings) -> None:
-        """What the settings dialog edits; applied at the next start."""
+        """What the settings dialog edits (the app applies what it can at once, the rest at the next start)."""
         self.q.setValue("exchange/preset", saved.preset)
+        self.q.setValue("exchange/market", saved.market)
         self.q.setValue("exchange/ws_url", saved.ws_url)
         self.q.setValue("exchange/rest_url", saved.rest_url)
         self.q.setValue("storage/db_path", saved.db_path)
         self.q.setValue("recording/depth", saved.snapshot_depth)
         self.q.setValue("recording/interval", saved.snapshot_interval)
         self.q.setValue("exchange/snapshot_limit", saved.snapshot_limit)
+        self.q.setValue("storage/retention_days", saved.retention_days)
+        self.q.setValue("storage/retention_per_symbol", saved.retention_per_symbol)
         self.q.sync()
 
     def save_theme(self, theme: str) -> None:

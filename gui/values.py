@@ -67,6 +67,7 @@ class SymbolRow:
     rate_per_min: float | None = None  # snapshots stored per minute, recently
     completeness: float | None = None  # stored / (stored + gaps) in this session, 0..1
     gaps: int | None = None  # gap seconds recorded in this session
+    market: str = "spot"  # the session's market (core.market.markets name): "spot" or "usdm"
 
     @property
     def why(self) -> str:
@@ -117,6 +118,7 @@ class SymbolDetail:
     session_gaps: int | None = None  # seconds missed once recording was under way
     session_waiting: int | None = None  # seconds before the first snapshot (the book's first sync)
     session_unverified: int | None = None  # gap records "unverified": the top reached beyond the snapshot horizon
+    session_completeness: float | None = None  # this session's, core.analysis.completeness (first sync included)
     last_gap_reason: GapReason | None = None
     ticks: int | None = None  # the recorder's ticks in this run, every symbol; None while nothing records
     write_errors: int | None = None  # failed batch writes (the tick stays in the backlog)
@@ -191,37 +193,3 @@ class ThemeColors:
     mid: str
     spread: str
     state_colors: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class RecordedRange:
-    """A recorded range of one symbol for the history tab: chart series, heatmap and coverage."""
-
-    symbol: str
-    start: int  # Unix seconds, inclusive
-    end: int
-    t: np.ndarray  # seconds of the series rows (float, for the date axis)
-    mid: np.ndarray
-    spread_bps: np.ndarray
-    heat_t: np.ndarray  # seconds of the heatmap rows (sampled on long ranges)
-    heat_edges: np.ndarray  # price bin edges, ascending (bins + 1)
-    heat: np.ndarray  # resting quantity [row, bin]
-    stored: int  # seconds with a snapshot in [start, end]
-    missing: tuple[tuple[int, int], ...]  # inclusive runs of seconds without one
-    gaps: int  # gap records (the recorder's reasons) in the range
-
-    @property
-    def completeness(self) -> float:
-        span = self.end - self.start + 1
-        return self.stored / span if span > 0 else 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class RecordedLadder:
-    """The recorded top of the book at one second (None levels: nothing stored at that second)."""
-
-    symbol: str
-    timestamp: int
-    bids: tuple[Level, ...] | None
-    asks: tuple[Level, ...] | None
-    update_id: int | None = None

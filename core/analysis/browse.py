@@ -1,12 +1,12 @@
 """Browsing a recording at any range and zoom: per-minute rollups built on demand and cached, the series of a
 view at the view's resolution, and what the cursor shows (the recorded ladder, L1 metrics, order flow).
 
-Rollups are built from the `series` column family (or, for a database without it, from the snapshots) the
-first time a symbol is browsed, then extended with the seconds recorded since, and cached in memory and in a
-directory (an .npz file per database and symbol). Why not a `rollups` column family: writing one needs the
-database's writer (a read-only or secondary handle could never cache), and the recorder, which owns the writer,
-would have to keep it current; a cache file works for every way a database can be opened and can always be
-thrown away.
+Rollups are built the first time a symbol is browsed, then extended with the seconds recorded since, and cached
+in memory and in a directory (an .npz file per database and symbol). A build reads the minute rows the recorder
+wrote (the `rollups` column family, core.analysis.minute_rows: one row a minute) and rolls up only the minutes
+without one from the `series` column family (or, for a database without it, from the snapshots): the minutes
+recording started or stopped in, and every minute of a database recorded before the recorder wrote rows (or by
+the reference service). The cache file still helps those, and works for every way a database can be opened.
 
 Blocking (RocksDB reads); the app runs every call here in an executor. A `RollupIndex` may be used from several
 executor threads: one lock serialises the builds.
@@ -27,6 +27,7 @@ import numpy as np
 
 from core.analysis.history import History
 from core.analysis.l1 import L1Metrics, compute_l1_metrics
+from core.analysis.minute_rows import decode_minutes, minutes_rollup
 from core.analysis.order_flow import InsufficientDataError, OrderFlow
 from core.analysis.rollups import (
     Rollup,
@@ -41,7 +42,7 @@ from core.analysis.rollups import (
     rollup_seconds,
     runs_in,
 )
-from core.analysis.series import SeriesArrays
+from core.analysis.series import SeriesArrays, series_to_arrays
 from core.storage.gaps import GapReason
 from core.storage.keys import MAX_TIMESTAMP
 from core.storage.snapshot import OrderBookSnapshot, decode_range, level_problem
@@ -148,18 +149,34 @@ class SymbolRollups:
         return np.where(out >= self.first, out, -1)
 
 
-def _extend(state: SymbolRollups | None, storage: SnapshotStorage, symbol: str, start: int, end: int) -> None:
-    """Roll [start, end] up into `state` (start is after everything it holds)."""
-    rows = read_seconds(storage, symbol, start, end)
+def _extend(
+    state: SymbolRollups | None, storage: SnapshotStorage, symbol: str, start: int, end: int, minute_rows: bool
+) -> None:
+    """Roll [start, end] up into `state` (start is after everything it holds): the whole minutes inside it from
+    the recorder's minute rows where there are some (`minute_rows`), every other second from its series row."""
+    assert state is not None
     gaps = storage.gaps(symbol, start, end)
     gap_ts = np.fromiter((g.timestamp for g in gaps), np.int64, count=len(gaps))
     codes = np.fromiter((reason_code(g.reason) for g in gaps), np.int64, count=len(gaps))
-    ts = rows["timestamp"]
+    first_whole = -(-start // MINUTE) * MINUTE
+    rows = decode_minutes(storage.rollups(symbol, first_whole, end - MINUTE + 1)) if minute_rows else None
+    if rows is None or not len(rows.minutes):
+        seconds = read_seconds(storage, symbol, start, end)
+        loose_gaps = gap_ts
+        covered = None
+    else:
+        parts = [read_seconds(storage, symbol, a, b) for a, b in _uncovered(rows.minutes, start, end)]
+        seconds = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]} if parts else series_to_arrays([])
+        loose_gaps = gap_ts[~np.isin(gap_ts // MINUTE * MINUTE, rows.minutes)]
+        covered = minutes_rollup(rows, start, end)
+    ts = seconds["timestamp"]
+    if covered is not None:  # two ascending runs: a stable sort merges them in linear time
+        ts = np.sort(np.concatenate([rows.stored, ts]), kind="stable")
     hi = max(int(ts[-1]) if len(ts) else start, int(gap_ts[-1]) if len(gap_ts) else start)
-    part = rollup_seconds(rows, MINUTE, start, hi, gap_ts) if (len(ts) or len(gap_ts)) else None
-    assert state is not None
-    if part is not None:
-        state.minute = combine(state.minute, part)
+    if len(seconds["timestamp"]) or len(loose_gaps):
+        state.minute = combine(state.minute, rollup_seconds(seconds, MINUTE, start, hi, loose_gaps))
+    if covered is not None:
+        state.minute = combine(state.minute, covered.window(start, hi))
     if len(ts):
         state.holes = merge_runs(state.holes, holes_between(ts, before=state.last if state.stored else None))
         if not state.stored:
@@ -172,13 +189,28 @@ def _extend(state: SymbolRollups | None, storage: SnapshotStorage, symbol: str, 
     state.gaps_until = max(state.gaps_until, end)
 
 
+def _uncovered(minutes: np.ndarray, start: int, end: int) -> list[tuple[int, int]]:
+    """The runs of [start, end] outside the given minutes (ascending minute starts)."""
+    runs = []
+    cursor = start
+    for m in minutes.tolist():
+        if m > cursor:
+            runs.append((cursor, min(m - 1, end)))
+        cursor = max(cursor, m + MINUTE)
+    if cursor <= end:
+        runs.append((cursor, end))
+    return runs
+
+
 def build_rollups(
     storage: SnapshotStorage,
     symbol: str,
     progress: Progress | None = None,
     state: SymbolRollups | None = None,
+    minute_rows: bool = True,
 ) -> SymbolRollups:
-    """Build a symbol's rollups from its first second, or extend `state` with the seconds recorded since."""
+    """Build a symbol's rollups from its first second, or extend `state` with the seconds recorded since;
+    `minute_rows=False` reads every second's series row even where the recorder wrote minute rows."""
     edges = storage.first_last(symbol)
     if edges is None:
         raise ValueError(f"Nothing is recorded for {symbol} in this database.")
@@ -195,14 +227,14 @@ def build_rollups(
     cursor = start
     while cursor <= stop:
         chunk_end = min(stop, cursor + BUILD_CHUNK - 1)
-        _extend(state, storage, symbol, cursor, chunk_end)
+        _extend(state, storage, symbol, cursor, chunk_end, minute_rows)
         cursor = chunk_end + 1
         if progress is not None:
             progress(min(1.0, (cursor - start) / total))
     # Gap records newer than the last snapshot: one more read to the end of the key space.
     tail = storage.gaps(symbol, state.gaps_until + 1, MAX_TIMESTAMP)
     if tail:
-        _extend(state, storage, symbol, state.gaps_until + 1, tail[-1].timestamp)
+        _extend(state, storage, symbol, state.gaps_until + 1, tail[-1].timestamp, minute_rows)
     return state
 
 
@@ -238,7 +270,7 @@ class RollupIndex:
             # Something changed inside the covered range: rebuild.
             if state.stored + state.unreadable != count:
                 log.info("rebuilding rollups symbol=%s cached=%s stored=%s", symbol, state.stored, count)
-                state = build_rollups(storage, symbol, progress)
+                state = build_rollups(storage, symbol, progress, minute_rows=False)
                 state.unreadable = count - state.stored  # damaged seconds (counted in storage.damage), or 0
             self._states[symbol] = state
             if state.last - state.saved_last >= 3600:

@@ -8,10 +8,18 @@ A second the recorder was asked to record either holds a snapshot or gets a gap 
 not be stored, so `stored + gap records` is the number of seconds asked for. Seconds when nothing was recording
 (the app closed, recording off) are neither, and never count against a recording.
 
-Pure: no clock, no I/O.
+`completeness` is pure; `recorded_counts` reads a symbol's stored seconds and gap records from a database, so
+the History library and `depthbook stats` count the same seconds (the Live table counts this session's, from the
+recorder, and says so).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.storage.gaps import GapReason
+from core.storage.keys import MAX_TIMESTAMP
+from core.storage.store import SnapshotStorage
 
 
 def completeness(stored: int, gap_records: int) -> float | None:
@@ -20,3 +28,21 @@ def completeness(stored: int, gap_records: int) -> float | None:
         raise ValueError(f"counts cannot be negative: stored={stored} gap_records={gap_records}")
     asked = stored + gap_records
     return stored / asked if asked else None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedCounts:
+    stored: int  # seconds with a snapshot
+    gap_records: int  # seconds asked for and not stored, each with its reason
+    unverified: int  # of those, the seconds whose top levels reached beyond the snapshot horizon
+
+    @property
+    def completeness(self) -> float | None:
+        return completeness(self.stored, self.gap_records)
+
+
+def recorded_counts(storage: SnapshotStorage, symbol: str) -> RecordedCounts:
+    """Every stored second and every gap record of `symbol` (reads the gap records' keys and values)."""
+    gaps = storage.gaps(symbol, 0, MAX_TIMESTAMP)
+    unverified = sum(1 for g in gaps if g.reason is GapReason.UNVERIFIED)
+    return RecordedCounts(storage.count(symbol), len(gaps), unverified)

@@ -1,8 +1,13 @@
 """The heatmap of a view: resting bid and ask quantity per (time column, price bin), and its colour scale.
 
-A view of any length gets at most `columns` time columns; each shows the book at the latest stored second of
-its span (one read per column, so a column costs the same at 1 s or 1 day wide). Price bins are a whole number
-of ticks (1, 2 or 5 × 10^k ticks) chosen so the view's price range fits in `max_bins` bins.
+A view of any length gets at most `columns` time columns. Each column is time-averaged: its span is cut into
+`k` equal sub-spans (k divides the column's seconds, k ≤ `samples // columns`), each sub-span is read at its
+latest stored second, and the column holds the mean resting quantity of the sub-spans that have one. When a
+column covers no more seconds than that (k = its seconds) it is the exact mean of its stored seconds; wider, the
+mean of `k` evenly spread seconds, so a view costs at most `samples` reads at any zoom, from a second to months.
+Sub-spans start on multiples of their width, so a pan or a 2x zoom finds most of them parsed (ColumnCache).
+Price bins are a whole number of ticks (1, 2 or 5 × 10^k ticks) chosen so the view's price range fits in
+`max_bins` bins.
 
 Colours come from ranks, not sizes: each side's non-empty cells are ranked against the others of the view
 (percentile, 0..1], so one wall does not wash the rest out. `rank_image` returns bids as −rank and asks as
@@ -22,11 +27,12 @@ from itertools import chain
 import numpy as np
 
 from core.analysis.browse import LEVEL_ERRORS, SymbolRollups, checked_levels, decode_tolerant
-from core.analysis.heatmap import parse_decimal_strings
+from core.analysis.decimals import parse_decimal_strings
 from core.storage.snapshot import OrderBookSnapshot
 from core.storage.store import SnapshotStorage
 
 MAX_BINS = 240
+SAMPLES = 1200  # books read per view at most (columns x sub-spans): about 2 per column of a full-width chart
 OCCUPIED = 0.05  # the smallest |value| of an occupied cell in rank_image
 
 
@@ -34,12 +40,14 @@ OCCUPIED = 0.05  # the smallest |value| of an occupied cell in rank_image
 class DepthImage:
     t: np.ndarray  # int64 start second of each column
     step: int  # seconds per column
-    sampled: np.ndarray  # int64 second each column shows, -1 when nothing is stored in its span
+    sampled: np.ndarray  # int64 latest stored second the column averages, -1 when nothing is stored in its span
     edges: np.ndarray  # float64 price bin edges, ascending (bins + 1)
-    bid: np.ndarray  # float64 [column, bin] resting bid quantity
+    bid: np.ndarray  # float64 [column, bin] resting bid quantity, the mean over the column's sub-spans
     ask: np.ndarray
     tick: float
     bin_size: float
+    averaged: np.ndarray  # int64 [column]: how many stored seconds the column's mean is over (0: none)
+    sub_step: int  # seconds per sub-span (== step: one second read per column)
 
     @property
     def empty(self) -> bool:
@@ -80,16 +88,25 @@ def column_step(span: int, columns: int) -> int:
 
 
 def sample_seconds(
-    state: SymbolRollups, start: int, end: int, columns: int
-) -> tuple[np.ndarray, int, np.ndarray]:
-    """Column starts (multiples of the step), seconds per column, and the stored second each column shows
-    (the latest one in its span; -1 when there is none)."""
+    state: SymbolRollups, start: int, end: int, columns: int, samples: int = 0
+) -> tuple[np.ndarray, int, np.ndarray, int]:
+    """Column starts (multiples of the step), seconds per column, the stored second each sub-span shows (its
+    latest one; -1 when there is none), [column, sub-span], and the sub-span's seconds. `samples` (0: one per
+    column) caps the sub-spans of the whole view."""
     span = max(1, end - start + 1)
     step = column_step(span, columns)
     t = np.arange(start // step * step, end + 1, step, dtype=np.int64)
-    sampled = state.latest_stored_at_or_before(t + step - 1)
-    sampled = np.where(sampled >= t, sampled, -1)
-    return t, step, sampled
+    k = sub_spans(step, max(1, samples // max(1, len(t))))
+    sub = step // k
+    starts = np.arange(int(t[0]), int(t[-1]) + step, sub, dtype=np.int64)
+    sampled = state.latest_stored_at_or_before(starts + sub - 1)
+    sampled = np.where(sampled >= starts, sampled, -1).reshape(len(t), k)
+    return t, step, sampled, sub
+
+
+def sub_spans(step: int, most: int) -> int:
+    """The largest divisor of `step` not above `most` (at least 1): sub-spans of whole, equal seconds."""
+    return max(d for d in range(1, min(step, most) + 1) if step % d == 0)
 
 
 Parsed = tuple[np.ndarray, np.ndarray, int]  # prices, quantities (bids first, then asks), number of bids
@@ -154,15 +171,17 @@ def depth_image(
     max_bins: int = MAX_BINS,
     price_range: tuple[float, float] | None = None,
     cache: ColumnCache | None = None,
+    samples: int = SAMPLES,
 ) -> DepthImage:
-    t, step, sampled = sample_seconds(state, start, end, columns)
-    wanted = [int(ts) for ts in sampled if ts >= 0]
+    t, step, grid, sub = sample_seconds(state, start, end, columns, samples)
+    flat = grid.ravel()
+    wanted = [int(ts) for ts in flat if ts >= 0]
     symbol = state.symbol
     parsed = cache.get_many(wanted) if cache is not None else {}
     missing = [ts for ts in wanted if ts not in parsed]
     tick_sample: list[str] = []
     if missing:
-        if step == 1 and len(missing) == len(wanted):  # every second: one range scan beats a read each
+        if sub == 1 and len(missing) == len(wanted):  # every second: one range scan beats a read each
             snaps = decode_tolerant(storage, symbol, storage.range(symbol, missing[0], missing[-1]))
         else:
             get = storage.get
@@ -179,9 +198,25 @@ def depth_image(
         parsed.update(fresh)
         if cache is not None:
             cache.put_many(fresh)
-    sampled = np.array([ts if ts in parsed else -1 for ts in sampled.tolist()], dtype=np.int64)
+    flat = np.array([ts if ts in parsed else -1 for ts in flat.tolist()], dtype=np.int64)
     tick = state_tick(state, tick_sample, storage)
-    return matrix_of([parsed.get(int(ts)) for ts in sampled], t, step, sampled, tick, max_bins, price_range)
+    fine = matrix_of([parsed.get(int(ts)) for ts in flat], flat, sub, flat, tick, max_bins, price_range)
+    return averaged(fine, t, step, flat.reshape(grid.shape))
+
+
+def averaged(fine: DepthImage, t: np.ndarray, step: int, grid: np.ndarray) -> DepthImage:
+    """The sub-span image `fine` ([column × k, bin]) as `t`'s columns: the mean of each column's sub-spans that
+    hold a book (`grid` [column, k] of their seconds, -1: none)."""
+    cols, k = grid.shape
+    present = grid >= 0
+    n = present.sum(axis=1)
+    scale = np.where(n > 0, 1.0 / np.maximum(n, 1), 0.0)[:, None]
+    bins = fine.bid.shape[1]
+    bid = fine.bid.reshape(cols, k, bins).sum(axis=1) * scale
+    ask = fine.ask.reshape(cols, k, bins).sum(axis=1) * scale
+    sampled = grid.max(axis=1)
+    return DepthImage(t, step, sampled, fine.edges, bid, ask, fine.tick, fine.bin_size, n.astype(np.int64),
+                      step // k)  # fmt: skip
 
 
 _TICKS: dict[tuple[str, str], float] = {}
@@ -246,7 +281,7 @@ def matrix_of(
             side += np.bincount(
                 rows[mask] * bins + b[mask], weights=qtys[mask], minlength=cols * bins
             ).reshape(cols, bins)
-    return DepthImage(t, step, sampled, edges, bid, ask, tick, bin_size)
+    return DepthImage(t, step, sampled, edges, bid, ask, tick, bin_size, (sampled >= 0).astype(np.int64), step)
 
 
 def percentile_ranks(values: np.ndarray) -> np.ndarray:

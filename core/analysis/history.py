@@ -1,4 +1,4 @@
-"""History queries over a recording: chart series, the recorded ladder at a second, heatmaps, coverage.
+"""History queries over a recording: chart series, the recorded ladder at a second, order flow.
 
 Blocking (RocksDB reads); the GUI runs them in an executor for long ranges. Long ranges never decode more
 than they need: chart series come from the `series` column family written at record time (89 bytes a
@@ -11,18 +11,14 @@ that does not decode is recomputed from its snapshot. Each is counted and named 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TypeVar
 
 import numpy as np
 
-from core.analysis.heatmap import LiquidityMatrix, liquidity_matrix
 from core.analysis.order_flow import OrderFlow, check_flow_window, compute_order_flow, insufficient_flow_data
 from core.analysis.series import SERIES_FIELDS, SeriesArrays, series_from_snapshot, series_to_arrays
-from core.storage.gaps import GapRecord
-from core.storage.snapshot import OrderBookSnapshot, SnapshotDecodeError, decode_range, level_problem
+from core.storage.snapshot import OrderBookSnapshot, SnapshotDecodeError, level_problem
 from core.storage.store import SERIES_CF, SnapshotStorage
 
 T = TypeVar("T")
@@ -37,23 +33,6 @@ _ROW_VERSION = 1
 # What a computation over decoded levels raises when a damaged level reaches it (a float() of garbage, a level
 # that is not a pair): the query then checks every snapshot, leaves the damaged ones out and computes again.
 _LEVEL_ERRORS = (ValueError, TypeError, IndexError, AttributeError)
-
-
-@dataclass(frozen=True, slots=True)
-class Coverage:
-    """Which seconds of [start, end] hold a snapshot, as runs; the rest is missing."""
-
-    start: int
-    end: int
-    stored: int
-    present: list[tuple[int, int]]  # inclusive runs of stored seconds
-    missing: list[tuple[int, int]]  # inclusive runs of seconds with no snapshot
-    gaps: list[GapRecord]  # the recorder's reasons for seconds it could not store
-
-    @property
-    def completeness_pct(self) -> float:
-        span = self.end - self.start + 1
-        return 100.0 * self.stored / span if span > 0 else 0.0
 
 
 class History:
@@ -133,38 +112,6 @@ class History:
             if snap is not None:
                 return snap
         return None
-
-    def liquidity(
-        self, symbol: str, start: int, end: int, price_bins: int = 120, max_rows: int = 1800
-    ) -> LiquidityMatrix:
-        """Resting quantity per (second, price bin) for a heatmap, sampling long ranges evenly."""
-        step = max(1, math.ceil((end - start + 1) / max_rows))
-        if step == 1:
-            values = list(self.storage.range(symbol, start, end))
-        else:  # one read per sampled second: a day of 86,400 values is never read for 900 rows
-            get = self.storage.get
-            values = [(ts, v) for ts in range(start, end + 1, step) if (v := get(symbol, ts)) is not None]
-        snaps = decode_range(symbol, values, self.storage.damage.snapshot)
-        return self._tolerant(symbol, snaps, lambda ok: liquidity_matrix(ok, price_bins))
-
-    def coverage(self, symbol: str, start: int, end: int) -> Coverage:
-        present: list[tuple[int, int]] = []
-        stored = 0
-        for ts in self.storage.seconds(symbol, start, end):  # keys only: values are never read
-            stored += 1
-            if present and present[-1][1] == ts - 1:
-                present[-1] = (present[-1][0], ts)
-            else:
-                present.append((ts, ts))
-        missing = []
-        cursor = start
-        for a, b in present:
-            if a > cursor:
-                missing.append((cursor, a - 1))
-            cursor = b + 1
-        if cursor <= end:
-            missing.append((cursor, end))
-        return Coverage(start, end, stored, present, missing, self.storage.gaps(symbol, start, end))
 
     # --- damaged records ---------------------------------------------------------------------------------
 

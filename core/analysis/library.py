@@ -1,16 +1,16 @@
 """The library: every symbol a database holds, with its span, stored seconds, completeness and size.
 
-Blocking (RocksDB reads: two seeks and the stored counter per symbol, and its gap records' keys); the app runs
-it in an executor. Works on a writer, read-only or secondary handle alike.
+Blocking (RocksDB reads: two seeks, the stored counter and its newest values per symbol, and its gap records);
+the app runs it in an executor. Bytes on disk are an estimate (core.storage.usage). Works on a writer, read-only or secondary handle alike.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.analysis.completeness import completeness
-from core.storage.keys import MAX_TIMESTAMP
+from core.analysis.completeness import completeness, recorded_counts
 from core.storage.store import SnapshotStorage
+from core.storage.usage import bytes_per_symbol
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,7 +20,7 @@ class LibraryEntry:
     last: int
     stored: int  # seconds with a snapshot
     gap_records: int  # seconds the recorder was asked for and could not store
-    bytes_estimate: int  # its share of the database on disk, by stored seconds
+    bytes_estimate: int  # its share of the database on disk: stored seconds x its mean record size
 
     @property
     def completeness(self) -> float | None:
@@ -38,12 +38,10 @@ def read_library(storage: SnapshotStorage) -> list[LibraryEntry]:
         edges = storage.first_last(symbol)
         if edges is None:
             continue
-        stored = storage.count(symbol)
-        gaps = len(storage.gaps(symbol, 0, MAX_TIMESTAMP))
-        rows.append((symbol, edges, stored, gaps))
-    total = sum(stored for _, _, stored, _ in rows)
-    size = storage.size_on_disk() if rows else 0
+        counts = recorded_counts(storage, symbol)
+        rows.append((symbol, edges, counts.stored, counts.gap_records))
+    usage = bytes_per_symbol(storage) if rows else {}
     return [
-        LibraryEntry(symbol, first, last, stored, gaps, round(size * stored / total) if total else 0)
+        LibraryEntry(symbol, first, last, stored, gaps, usage.get(symbol, 0))
         for symbol, (first, last), stored, gaps in rows
     ]

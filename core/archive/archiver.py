@@ -48,12 +48,14 @@ from core.archive.layout import (
     HOUR,
     STAGING_DIR,
     HourKey,
+    hour_key,
     hour_start,
     hours_between,
     parse_hour_path,
     symbol_dir,
 )
 from core.archive.location import ArchiveError, ArchiveLocation, describe, is_retryable
+from core.archive.rollup import DAY, HOUR_COLUMNS, hour_minutes, merge_day, rollup_path
 from core.storage.store import SnapshotStorage
 
 log = logging.getLogger(__name__)
@@ -73,6 +75,7 @@ class ArchiveOptions:
     backoff_initial: float = 0.5  # seconds before the first retry, doubling, jittered to 50-100 %
     backoff_max: float = 30.0
     verify_existing: bool = False  # also check hours already archived against the database
+    shard: str = ""  # "K/N" of a sharded recorder: written into each file's metadata
     now: Callable[[], float] = time.time
 
 
@@ -144,11 +147,13 @@ class Archiver:
         return [h for h in hours if h <= last_hour]
 
     def archived(self, symbol: str) -> dict[HourKey, pafs.FileInfo]:
-        """The hours of `symbol` already in the archive (one listing)."""
+        """The hours of `symbol` (as the database names it: usdm/BTCUSDT) already in the archive (one listing)."""
         found = {}
-        for info in self.location.files(symbol_dir(self.options.market, symbol)):
+        probe = hour_key(symbol, 0)  # the symbol's own market and exchange name, from its stored name
+        market, name = probe.market, probe.symbol
+        for info in self.location.files(symbol_dir(market, name)):
             key = parse_hour_path(self.location.relative(info.path))
-            if key is not None and key.market == self.options.market and key.symbol == symbol:
+            if key is not None and key.market == market and key.symbol == name:
                 found[key] = info
         return found
 
@@ -157,7 +162,7 @@ class Archiver:
     def run(self) -> ArchiveReport:
         started = time.monotonic()
         report = ArchiveReport()
-        self._retrying(self.location.check, "reach the archive", report)
+        self.retrying(self.location.check, "reach the archive", report)
         report.staging_removed += self._remove_stale_staging()
         symbols = self.storage.symbols()
         if self.options.symbols is not None:
@@ -165,12 +170,12 @@ class Archiver:
         todo: list[HourKey] = []
         existing: list[tuple[HourKey, pafs.FileInfo]] = []
         for symbol in symbols:
-            archived = self._retrying(lambda s=symbol: self.archived(s), f"list the archive of {symbol}", report)
+            archived = self.retrying(lambda s=symbol: self.archived(s), f"list the archive of {symbol}", report)
             for start in self.completed_hours(symbol):
-                key = HourKey(self.options.market, symbol, start)
+                key = hour_key(symbol, start)
                 if key in archived:
                     existing.append((key, archived[key]))
-                elif self._has_data(key):
+                elif self.has_data(key):
                     todo.append(key)
                 else:
                     report.empty += 1  # nothing recorded that hour: no file
@@ -181,38 +186,49 @@ class Archiver:
                 self._verify_existing(key, info, report)
         total = len(todo)
         for index, key in enumerate(todo, 1):
-            encoded = self._encode(key, report)
-            if encoded is None:  # the database changed under a read-only view: cannot happen, but say nothing
-                continue
-            self._retrying(lambda e=encoded: self._upload(e), f"upload {key.label}", report, key)
-            report.uploaded.append(key)
-            report.bytes_uploaded += len(encoded.data)
-            self._progress(Progress("uploaded", key, index, total, meta=encoded.meta, size=len(encoded.data)))
+            self.archive_hour(key, report, index, total)
         report.staging_removed += self._remove_own_staging()
         report.seconds = time.monotonic() - started
         return report
 
-    def _has_data(self, key: HourKey) -> bool:
+    def archive_hour(self, key: HourKey, report: ArchiveReport, index: int = 1, total: int = 1) -> bool:
+        """Encode, upload, verify and publish one hour (retrying); False when the database holds nothing for it.
+        ArchiveError when the retries are spent or the error is one no retry mends."""
+        encoded = self._encode(key, report)
+        if encoded is None:
+            return False
+        self.retrying(lambda: self._upload(encoded), f"upload {key.label}", report, key)
+        self.retrying(lambda: self._update_rollup(encoded), f"update the day's rollup of {key.label}", report, key)
+        report.uploaded.append(key)
+        report.bytes_uploaded += len(encoded.data)
+        self._progress(Progress("uploaded", key, index, total, meta=encoded.meta, size=len(encoded.data)))
+        return True
+
+    def remove_staging(self) -> int:
+        """Remove stale staging objects of dead runs and what this archiver's failed attempts left."""
+        return self._remove_stale_staging() + self._remove_own_staging()
+
+    def has_data(self, key: HourKey) -> bool:
         """Whether the database holds a snapshot or a gap record in that hour (two seeks)."""
-        if next(iter(self.storage.seconds(key.symbol, key.start, key.end)), None) is not None:
+        if next(iter(self.storage.seconds(key.stored_symbol, key.start, key.end)), None) is not None:
             return True
-        return bool(self.storage.gaps(key.symbol, key.start, key.end))
+        return bool(self.storage.gaps(key.stored_symbol, key.start, key.end))
 
     def _encode(self, key: HourKey, report: ArchiveReport) -> EncodedHour | None:
         """The hour's file, or None when the database holds nothing for it. The fast bulk read checks each
         value's shape; a level that is not a pair of decimal strings makes the encoding fail, and the hour is
         then read again with every level checked, the damaged snapshots left out (and counted)."""
         damage = self.storage.damage
-        before = damage.count(key.symbol)
-        gaps = self.storage.gaps(key.symbol, key.start, key.end)
-        snapshots = self.storage.snapshots(key.symbol, key.start, key.end)
+        before = damage.count(key.stored_symbol)
+        gaps = self.storage.gaps(key.stored_symbol, key.start, key.end)
+        snapshots = self.storage.snapshots(key.stored_symbol, key.start, key.end)
         if not snapshots and not gaps:
             return None
         try:
-            encoded = encode_hour(key, snapshots, gaps, damage.count(key.symbol) - before)
+            encoded = encode_hour(key, snapshots, gaps, damage.count(key.stored_symbol) - before, self.options.shard)
         except (TypeError, ValueError, pa.ArrowException):
-            snapshots = list(self.storage.iter_snapshots(key.symbol, key.start, key.end))
-            encoded = encode_hour(key, snapshots, gaps, damage.count(key.symbol) - before)
+            snapshots = list(self.storage.iter_snapshots(key.stored_symbol, key.start, key.end))
+            encoded = encode_hour(key, snapshots, gaps, damage.count(key.stored_symbol) - before, self.options.shard)
         if encoded.meta.damaged:
             report.damaged += encoded.meta.damaged
             log.warning(
@@ -220,7 +236,7 @@ class Archiver:
             )
         return encoded
 
-    def _retrying(self, step: Callable[[], object], doing: str, report: ArchiveReport, key: HourKey | None = None):
+    def retrying(self, step: Callable[[], object], doing: str, report: ArchiveReport, key: HourKey | None = None):
         delays = backoff(self.options.backoff_initial, self.options.backoff_max)
         for attempt in range(1, self.options.attempts + 1):
             try:
@@ -263,6 +279,32 @@ class Archiver:
         if not self._final_matches(final, encoded):
             raise VerifyError(f"{final} does not hold what was uploaded")
 
+    def _update_rollup(self, encoded: EncodedHour) -> None:
+        """Put the hour's minutes into its day's rollup file (core.archive.rollup): read it, merge, write to
+        staging, move. Derived data: an unreadable day file is replaced, and readers fill any hour it lacks."""
+        fs, loc, key = self.location.fs, self.location, encoded.key
+        minutes = hour_minutes(pq.read_table(pa.BufferReader(encoded.data), columns=HOUR_COLUMNS))
+        day = key.start - key.start % DAY
+        final = loc.full(rollup_path(key.market, key.symbol, day))
+        existing = None
+        if fs.get_file_info(final).type == pafs.FileType.File:
+            with contextlib.suppress(pa.ArrowInvalid), fs.open_input_file(final) as handle:
+                existing = pq.read_table(handle)
+        sink = pa.BufferOutputStream()
+        pq.write_table(merge_day(existing, key.start, minutes), sink, compression="zstd")
+        data = sink.getvalue().to_pybytes()
+        staging = loc.full(f"{STAGING_DIR}/rollup-{key.market}-{key.symbol}-{day}.{secrets.token_hex(6)}.partial")
+        if loc.is_local:
+            fs.create_dir(loc.full(STAGING_DIR), recursive=True)
+        self._staged.add(staging)
+        with fs.open_output_stream(staging) as out:
+            out.write(data)
+        if loc.is_local:
+            _fsync(staging)
+            fs.create_dir(final.rsplit("/", 1)[0], recursive=True)
+        fs.move(staging, final)
+        self._staged.discard(staging)
+
     def _verify_bytes(self, path: str, encoded: EncodedHour) -> None:
         info = self.location.fs.get_file_info(path)
         if info.type != pafs.FileType.File or info.size != len(encoded.data):
@@ -293,9 +335,9 @@ class Archiver:
             with self.location.fs.open_input_file(info.path) as handle:
                 return read_meta(pq.read_metadata(handle), info.path)
 
-        meta = self._retrying(read, f"read {key.label}", report, key)
-        snapshots = list(self.storage.iter_snapshots(key.symbol, key.start, key.end))
-        gaps = self.storage.gaps(key.symbol, key.start, key.end)
+        meta = self.retrying(read, f"read {key.label}", report, key)
+        snapshots = list(self.storage.iter_snapshots(key.stored_symbol, key.start, key.end))
+        gaps = self.storage.gaps(key.stored_symbol, key.start, key.end)
         if not snapshots and not gaps:
             self._progress(Progress("kept", key, detail="no longer in the database; the archive keeps it"))
         elif content_checksum(snapshots, gaps) != meta.checksum:

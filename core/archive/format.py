@@ -25,7 +25,8 @@ Key-value metadata (Parquet footer; every key starts with `depthbook.`): format,
 symbol, hour (its first second), snapshots, gaps, rows, first and last (the first and last snapshot second, ""
 when none), completeness (snapshots / (snapshots + gaps): of the seconds the recorder looked at, the share
 stored), coverage (snapshots / 3600), damaged (snapshots of the database that could not be read and were left
-out), price_scale, qty_scale, exact (`decimal` or `raw`), and checksum: `sha256:` and the SHA-256 of the
+out), price_scale, qty_scale, exact (`decimal` or `raw`), shard (`K/N`, only when a sharded recorder archived it),
+and checksum: `sha256:` and the SHA-256 of the
 hour's content as a MessagePack stream: each snapshot's contract value `[bids, asks, update_id, timestamp]` in
 time order, then each gap as `[timestamp, reason]` in time order. Any reader can recompute it from the rows.
 
@@ -88,6 +89,7 @@ class FileMeta:
     exact: str = EXACT_DECIMAL
     damaged: int = 0
     format_version: int = FORMAT_VERSION
+    shard: str = ""  # "K/N" of the recorder that archived it (`record --shard K/N --archive URL`), "" otherwise
 
     @property
     def rows(self) -> int:
@@ -125,6 +127,8 @@ class FileMeta:
             "exact": self.exact,
             "checksum": self.checksum,
         }
+        if self.shard:
+            values["shard"] = self.shard
         return {META_PREFIX + name: value for name, value in values.items()}
 
     @classmethod
@@ -156,6 +160,7 @@ class FileMeta:
                 exact=get("exact"),
                 damaged=int(get("damaged") or 0),
                 format_version=version,
+                shard=get("shard"),
             )
         except ValueError as exc:
             if isinstance(exc, ArchiveFormatError):
@@ -210,13 +215,14 @@ def encode_hour(
     snapshots: Sequence[OrderBookSnapshot],
     gaps: Sequence[GapRecord],
     damaged: int = 0,
+    shard: str = "",
 ) -> EncodedHour:
     """The Parquet file of one hour, checked: decoded again, it gives back exactly `snapshots` and `gaps`
     (every level string byte for byte), else ArchiveFormatError. Both sequences in time order, within the hour."""
     for ts in [s.timestamp for s in snapshots] + [g.timestamp for g in gaps]:
         if not key.start <= ts <= key.end:
             raise ValueError(f"second {ts} is outside the hour {key.label}")
-    table, meta, levels = _build(key, snapshots, gaps, damaged)
+    table, meta, levels = _build(key, snapshots, gaps, damaged, shard)
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink, **_WRITE_OPTIONS)
     data = sink.getvalue().to_pybytes()
@@ -225,7 +231,7 @@ def encode_hour(
 
 
 def _build(
-    key: HourKey, snapshots: Sequence[OrderBookSnapshot], gaps: Sequence[GapRecord], damaged: int
+    key: HourKey, snapshots: Sequence[OrderBookSnapshot], gaps: Sequence[GapRecord], damaged: int, shard: str
 ) -> tuple[pa.Table, FileMeta, dict[str, pa.Array]]:
     # Row order: by second, a snapshot before a gap record of the same second (a database may hold both).
     order = sorted([(s.timestamp, 0, i) for i, s in enumerate(snapshots)] + [(g.timestamp, 1, i) for i, g in enumerate(gaps)])
@@ -241,8 +247,8 @@ def _build(
         for levels in (snap.bids, snap.asks):
             padded.append(levels if len(levels) == DEPTH else (levels + pad)[:DEPTH])
     flat = list(chain.from_iterable(chain.from_iterable(padded)))  # price, qty, price, qty, ...
-    prices = pa.array(flat[0::2], pa.string())
-    qtys = pa.array(flat[1::2], pa.string())
+    prices = _strings(flat[0::2])
+    qtys = _strings(flat[1::2])
     price_scale, price_ok = _scale(prices)
     qty_scale, qty_ok = _scale(qtys)
     exact = EXACT_DECIMAL if price_ok and qty_ok and not raw else EXACT_RAW
@@ -290,12 +296,20 @@ def _build(
         qty_scale=qty_scale,
         exact=exact,
         damaged=damaged,
+        shard=shard,
     )
     table = pa.table(
         [columns[f.name] for f in schema(price_type, qty_type, exact == EXACT_RAW)],
         schema=schema(price_type, qty_type, exact == EXACT_RAW),
     ).replace_schema_metadata(meta.to_kv())
     return table, meta, source_levels
+
+
+def _strings(values: list, chunk: int = 8192) -> pa.Array:
+    """Python strings as one Arrow array, converted a chunk at a time: a conversion holds the GIL throughout, and
+    one of a whole hour (~150,000 strings) would keep the recorder's event loop, in another thread, waiting."""
+    parts = [pa.array(values[i : i + chunk], pa.string()) for i in range(0, len(values), chunk)]
+    return pa.chunked_array(parts, pa.string()).combine_chunks()
 
 
 def _scale(strings: pa.Array) -> tuple[int, bool]:

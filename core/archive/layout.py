@@ -17,9 +17,13 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from core.market.markets import MARKETS as MARKET_NAMES
+from core.market.markets import market_named
+from core.storage.keys import parse_storage_symbol, storage_symbol
+
 HOUR = 3600
 STAGING_DIR = "_staging"
-MARKETS = ("spot",)  # today's databases are spot; futures will get their own market name
+MARKETS = tuple(MARKET_NAMES)  # spot, usdm: core.market.markets
 
 _HOUR_KEY = re.compile(
     r"market=(?P<market>[a-z0-9_-]+)/symbol=(?P<symbol>[A-Za-z0-9._-]+)/"
@@ -55,6 +59,11 @@ class HourKey:
     def symbol_dir(self) -> str:
         return symbol_dir(self.market, self.symbol)
 
+    @property
+    def stored_symbol(self) -> str:
+        """The name the database keeps this hour's symbol under: BTCUSDT (spot), usdm/BTCUSDT (futures)."""
+        return storage_symbol(market_named(self.market), self.symbol)
+
     def staging_path(self, nonce: str) -> str:
         when = datetime.fromtimestamp(self.start, UTC)
         return f"{STAGING_DIR}/{self.market}-{self.symbol}-{when:%Y-%m-%dT%H}.{nonce}.partial"
@@ -63,6 +72,12 @@ class HourKey:
     def label(self) -> str:
         """`BTCUSDT 2026-12-02 13:00Z`, for progress lines."""
         return f"{self.symbol} {datetime.fromtimestamp(self.start, UTC):%Y-%m-%d %H:00}Z"
+
+
+def hour_key(stored_symbol: str, start: int) -> HourKey:
+    """The archive hour of a symbol as the database names it: usdm/BTCUSDT -> market=usdm/symbol=BTCUSDT."""
+    market, symbol = parse_storage_symbol(stored_symbol)
+    return HourKey(market.name, symbol, start)
 
 
 def symbol_dir(market: str, symbol: str) -> str:

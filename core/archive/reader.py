@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 from core.archive.format import FileMeta, content_checksum, decode_hour, read_meta, seconds
 from core.archive.layout import hour_start, parse_hour_path, symbol_dir
 from core.archive.location import ArchiveLocation, open_location
+from core.archive.rollup import DAY, HOUR_COLUMNS, covered_hours, day_of, hour_minutes, rollup_dir
 from core.storage.gaps import GapReason, GapRecord
 from core.storage.snapshot import OrderBookSnapshot
 
@@ -33,6 +34,7 @@ class ArchiveReader:
         self.market = market
         self.threads = threads
         self._hours: dict[str, dict[int, str]] = {}  # symbol -> hour start -> full path
+        self._rollups: dict[str, dict[int, str]] = {}  # symbol -> day start -> full path of its rollup
 
     @classmethod
     def open(cls, url: str, market: str = "spot") -> ArchiveReader:
@@ -40,6 +42,7 @@ class ArchiveReader:
 
     def close(self) -> None:
         self._hours.clear()
+        self._rollups.clear()
 
     def __enter__(self) -> ArchiveReader:
         return self
@@ -117,6 +120,23 @@ class ArchiveReader:
         mask = pc.and_(pc.greater_equal(ts, start), pc.less_equal(ts, end))
         return table.filter(mask)
 
+    def minutes(self, symbol: str, start: int, end: int) -> pa.Table:
+        """Per-minute rollups of `symbol` over [start, end] (core.archive.rollup's columns): one day file per
+        day, read in parallel; an archived hour that no day file covers is rolled up from its hour file."""
+        days = self._rollup_listing(symbol)
+        wanted = [path for day, path in sorted(days.items()) if day <= end and day + DAY > start]
+        with concurrent.futures.ThreadPoolExecutor(self.threads) as pool:
+            tables = list(pool.map(self._read, wanted))
+            covered = {h for table in tables for h in covered_hours(table)}
+            missing = [path for h, path in self._paths(symbol, start, end) if h not in covered]
+            tables += pool.map(lambda p: hour_minutes(self._read(p, HOUR_COLUMNS)), missing)
+        if not tables:
+            return pa.table({})
+        schema = tables[-1].schema.remove_metadata()
+        table = pa.concat_tables([t.select(schema.names).cast(schema) for t in tables]).sort_by("minute")
+        minute = pc.cast(pc.cast(table.column("minute"), pa.timestamp("s", tz="UTC")), pa.int64())
+        return table.filter(pc.and_(pc.greater_equal(minute, start - start % 60), pc.less_equal(minute, end)))
+
     def verify(self, symbol: str, hour: int) -> bool:
         """Whether an archived hour's rows still give its metadata's content checksum."""
         for meta, snaps, gaps in self._hours_in(symbol, hour, hour_start(hour) + 3599):
@@ -134,6 +154,16 @@ class ArchiveReader:
                     found[key.start] = info.path
             self._hours[symbol] = found
         return self._hours[symbol]
+
+    def _rollup_listing(self, symbol: str) -> dict[int, str]:
+        if symbol not in self._rollups:
+            found = {}
+            for info in self.location.files(rollup_dir(self.market, symbol)):
+                day = day_of(info.path)
+                if day is not None:
+                    found[day] = info.path
+            self._rollups[symbol] = found
+        return self._rollups[symbol]
 
     def _paths(self, symbol: str, start: int, end: int) -> list[tuple[int, str]]:
         listing = self._listing(symbol)
@@ -154,11 +184,23 @@ class ArchiveReader:
             meta = read_meta(parquet.metadata, path)
             return meta, parquet.read(columns=columns, use_threads=False)
 
+    def decoded_hours(
+        self, symbol: str, hours: list[int]
+    ) -> Iterator[tuple[FileMeta, list[OrderBookSnapshot], list[GapRecord]]]:
+        """These archived hours of `symbol` (starts; those not archived are left out), decoded, in order."""
+        listing = self._listing(symbol)
+        return self._decode_paths([(h, listing[h]) for h in hours if h in listing])
+
     def _hours_in(
         self, symbol: str, start: int, end: int, columns: list[str] | None = None
     ) -> Iterator[tuple[FileMeta, list[OrderBookSnapshot], list[GapRecord]]]:
-        """Each hour file the range needs, decoded, in order; the next files are fetched while one decodes."""
-        paths = self._paths(symbol, start, end)
+        """Each hour file the range needs, decoded, in order."""
+        return self._decode_paths(self._paths(symbol, start, end), columns)
+
+    def _decode_paths(
+        self, paths: list[tuple[int, str]], columns: list[str] | None = None
+    ) -> Iterator[tuple[FileMeta, list[OrderBookSnapshot], list[GapRecord]]]:
+        """Each file decoded, in order; the next files are fetched while one decodes."""
         if not paths:
             return
         with concurrent.futures.ThreadPoolExecutor(self.threads) as pool:

@@ -1,5 +1,6 @@
 """What an archive holds: per market and symbol, the archived hours and the hours missing between the first
-and the last of them. One recursive listing; no file is opened.
+and the last of them, and the shard (`record --shard K/N`) that archived each symbol's newest hour. One recursive
+listing, then one footer a symbol.
 
 A missing hour is one with no file: either nothing was recorded then (the recorder was off, or the symbol
 was not recorded) or it was never archived; the archive alone cannot tell which (`depthbook archive` fills
@@ -8,12 +9,18 @@ every hour the database can).
 
 from __future__ import annotations
 
+import concurrent.futures
 import itertools
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from core.archive.format import read_meta
 from core.archive.layout import HOUR, STAGING_DIR, parse_hour_path
 from core.archive.location import ArchiveLocation
+from core.archive.rollup import ROLLUP_DIR
 
 
 @dataclass
@@ -22,6 +29,8 @@ class SymbolStatus:
     symbol: str
     hours: list[int] = field(default_factory=list)  # archived hour starts, in order
     bytes: int = 0
+    shard: str = ""  # "K/N" of the recorder that archived its newest hour ("" when not sharded)
+    newest_path: str = ""
 
     @property
     def first(self) -> int:
@@ -59,11 +68,14 @@ def missing_runs(hours: list[int]) -> list[tuple[int, int]]:
 def archive_status(location: ArchiveLocation) -> ArchiveStatus:
     found: dict[tuple[str, str], SymbolStatus] = {}
     hours: dict[tuple[str, str], set[int]] = defaultdict(set)
+    newest: dict[tuple[str, str], int] = {}
     staging = other = 0
     for info in location.files():
         rel = location.relative(info.path)
         if rel.startswith(STAGING_DIR + "/"):
             staging += 1
+            continue
+        if rel.startswith(ROLLUP_DIR + "/"):  # derived per-minute rollups (core.archive.rollup)
             continue
         key = parse_hour_path(rel)
         if key is None:
@@ -72,6 +84,20 @@ def archive_status(location: ArchiveLocation) -> ArchiveStatus:
         status = found.setdefault((key.market, key.symbol), SymbolStatus(key.market, key.symbol))
         hours[key.market, key.symbol].add(key.start)
         status.bytes += info.size or 0
+        if not status.newest_path or key.start >= newest[key.market, key.symbol]:
+            newest[key.market, key.symbol], status.newest_path = key.start, info.path
     for name, status in found.items():
         status.hours = sorted(hours[name])
-    return ArchiveStatus([found[name] for name in sorted(found)], staging, other)
+    symbols = [found[name] for name in sorted(found)]
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:  # one footer a symbol: its newest hour's shard
+        for status, shard in zip(symbols, pool.map(lambda s: _shard(location, s.newest_path), symbols), strict=True):
+            status.shard = shard
+    return ArchiveStatus(symbols, staging, other)
+
+
+def _shard(location: ArchiveLocation, path: str) -> str:
+    try:
+        with location.fs.open_input_file(path) as handle:
+            return read_meta(pq.read_metadata(handle), path).shard
+    except (OSError, ValueError, pa.ArrowException):  # an unreadable footer: the status still lists the hour
+        return "?"

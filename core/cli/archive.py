@@ -11,12 +11,15 @@ hour. S3 endpoint, region and credentials come from the AWS environment (docs/AR
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 import orjson
 
 from core.cli.common import EXIT_FAILED, EXIT_OK, UserError, add_db, add_log_level, open_read_only, symbols
+from core.storage.opening import StorageError
 
 
 def add_parser(sub) -> None:
@@ -104,6 +107,78 @@ class _ProgressPrinter:
             print(f"{where}{event.detail}", file=sys.stderr, flush=True)
 
 
+def add_record_flag(parser) -> None:
+    """`record --archive URL`: the recorder archives each completed hour as it goes (core/archive/follower.py)."""
+    parser.add_argument(
+        "--archive",
+        metavar="URL",
+        default=None,
+        help="also archive each completed hour to s3://bucket/prefix or a directory, in the background; "
+        "retention then deletes only hours whose upload was verified",
+    )
+
+
+def record_follower(args, config, on_error):
+    """(config, follower) for `record`: None without --archive; with it, the follower and a config whose
+    retention keeps every hour the follower has not verified in the archive."""
+    if not getattr(args, "archive", None):
+        return config, None
+    _, location_module = _archive_modules()
+    from core.archive.follower import ArchiveFollower, FollowOptions
+
+    location = _open(location_module, args.archive)
+    follower = ArchiveFollower(location, FollowOptions(shard=shard_label(getattr(args, "shard", None))), on_error=on_error)
+    retention = dataclasses.replace(config.retention, keep_from=follower.keep_from)
+    return dataclasses.replace(config, retention=retention), follower
+
+
+def add_source(parser) -> None:
+    """`--db PATH` or `--archive URL`: where `stats`, `export` and `order-flow` read from."""
+    add_db(parser)
+    parser.add_argument(
+        "--archive",
+        metavar="URL",
+        default=None,
+        help="read an archive (s3://bucket/prefix or a directory) instead of a database",
+    )
+
+
+def open_source(args):
+    """The database of --db (read-only), or the archive of --archive as a read-only source; UserError (one
+    sentence) for both at once, an archive that is not there or a store that does not answer."""
+    if not getattr(args, "archive", None):
+        return open_read_only(args.db)
+    if args.db:
+        raise UserError("give --db or --archive, not both")
+    _, location_module = _archive_modules()
+    from core.archive.reader import ArchiveReader
+    from core.archive.source import ArchiveSource
+
+    location = _open(location_module, args.archive)
+    if location.is_local and not Path(location.root).is_dir():
+        raise UserError(f"there is no archive at {location.url}")
+    source = ArchiveSource(ArchiveReader(location))
+    try:
+        symbols = source.symbols()
+    except StorageError as exc:  # the store does not answer, or refuses
+        raise UserError(str(exc).rstrip(".")) from None
+    if not symbols:
+        raise UserError(f"there is no archived hour at {location.url}")
+    return source
+
+
+def shard_label(shard) -> str:
+    """`K/N` of `record --shard K/N` whatever form the parsed flag has (a pair, or text); "" without one."""
+    if not shard:
+        return ""
+    if isinstance(shard, tuple | list) and len(shard) == 2:
+        return f"{shard[0]}/{shard[1]}"
+    for names in (("index", "count"), ("k", "n"), ("number", "total")):
+        if all(hasattr(shard, name) for name in names):
+            return f"{getattr(shard, names[0])}/{getattr(shard, names[1])}"
+    return str(shard)
+
+
 def _status(args) -> int:
     _, location_module = _archive_modules()
     from core.archive.status import archive_status
@@ -123,6 +198,7 @@ def _status(args) -> int:
                 "first": _hour(s.first),
                 "last": _hour(s.last),
                 "bytes": s.bytes,
+                "shard": s.shard,
                 "missing_hours": s.missing_hours,
                 "missing": [[_hour(a), _hour(b)] for a, b in s.missing],
             }
@@ -134,11 +210,11 @@ def _status(args) -> int:
     if not status.symbols:
         print(f"no archived hours at {location.url}")
         return EXIT_OK
-    print(f"{'market':<7} {'symbol':<12} {'hours':>6} {'first hour (UTC)':<17} {'last hour (UTC)':<17} {'missing':>7} {'bytes':>10}")
+    print(f"{'market':<7} {'symbol':<12} {'hours':>6} {'first hour (UTC)':<17} {'last hour (UTC)':<17} {'missing':>7} {'bytes':>10} shard")
     for s in status.symbols:
         print(
             f"{s.market:<7} {s.symbol:<12} {len(s.hours):>6} {_hour(s.first):<17} {_hour(s.last):<17} "
-            f"{s.missing_hours:>7} {_size(s.bytes):>10}"
+            f"{s.missing_hours:>7} {_size(s.bytes):>10} {s.shard or '-'}"
         )
         for a, b in s.missing:
             span = _hour(a) if a == b else f"{_hour(a)} – {_hour(b)} ({(b - a) // 3600 + 1} h)"

@@ -17,9 +17,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from core.logsetup import LEVELS
+from core.market.markets import SPOT, Market, market_named
 from core.paths import default_db_path
 from core.recording.config import check_symbol, parse_symbols
-from core.storage.keys import MAX_TIMESTAMP
+from core.storage.keys import MAX_TIMESTAMP, storage_symbol
 from core.storage.retention import check_days
 from core.storage.store import SnapshotStorage, StorageError
 from core.timeparse import parse_time
@@ -50,10 +51,30 @@ def add_db(parser: argparse.ArgumentParser) -> None:
 
 
 def add_endpoints(parser: argparse.ArgumentParser, *, simulator: bool = False) -> None:
-    presets = "binance, binance-us, testnet, binance-data" + (", simulator" if simulator else "")
+    presets = "binance, binance-us, testnet, binance-data, binance-usdm" + (", simulator" if simulator else "")
     parser.add_argument("--ws-url", default=None, help="WebSocket base, e.g. wss://stream.binance.com:9443")
     parser.add_argument("--rest-url", default=None, help="REST base, e.g. https://api.binance.com")
     parser.add_argument("--preset", default=None, help=f"endpoint preset: {presets}")
+    add_market(parser, default=None)
+
+
+def add_market(parser: argparse.ArgumentParser, default: str | None = "spot") -> None:
+    """`--market spot|usdm`; None as the default lets a preset decide (binance-usdm is USDⓈ-M futures)."""
+    parser.add_argument(
+        "--market",
+        type=market,
+        default=default,
+        help="spot or usdm (Binance USDⓈ-M futures; stored as usdm/SYMBOL)"
+        + (" (default: the preset's, spot)" if default is None else f" (default: {default})"),
+    )
+
+
+def market(text: str) -> Market:
+    """A market name: spot or usdm."""
+    try:
+        return market_named(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).rstrip(".")) from None
 
 
 def install_stop_signals(stop: asyncio.Event) -> None:
@@ -157,9 +178,12 @@ def port(text: str) -> int:
 
 
 def symbol(text: str) -> str:
-    """One symbol as Binance names them: ASCII letters, digits, '-', '_', '.', at most 20; upper-cased."""
+    """One stored symbol: as Binance names them (ASCII letters, digits, '-', '_', '.', at most 20; upper-cased),
+    a futures one with its market before a '/': usdm/BTCUSDT (core.storage.keys.storage_symbol)."""
+    prefix, slash, name = text.strip().rpartition("/")
     try:
-        return check_symbol(text)
+        market_of = market_named(prefix) if slash else SPOT
+        return storage_symbol(market_of, check_symbol(name))
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc).rstrip(".")) from None
 
@@ -173,6 +197,34 @@ def symbols(text: str) -> list[str]:
     if not found:
         raise argparse.ArgumentTypeError("give at least one symbol, e.g. BTCUSDT,ETHUSDT")
     return found
+
+
+def quote_assets(text: str) -> frozenset[str]:
+    """Comma-separated quote assets (USDT,FDUSD), at least one; upper-cased, each named as a symbol would be."""
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("give at least one quote asset, e.g. USDT or USDT,FDUSD")
+    try:
+        return frozenset(check_symbol(name) for name in names)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"quote assets are ASCII letters and digits like USDT, got {text.strip()!r}"
+        ) from None
+
+
+MAX_SHARDS = 1000
+
+
+def shard(text: str) -> tuple[int, int]:
+    """`K/N`: the K-th of N shards, 1 <= K <= N <= MAX_SHARDS."""
+    k, sep, n = text.strip().partition("/")
+    if not sep or not (k.isascii() and k.isdigit() and n.isascii() and n.isdigit()):
+        raise argparse.ArgumentTypeError(f"must be K/N like 1/4 (the first of four shards), got {text!r}")
+    if not 1 <= int(n) <= MAX_SHARDS or not 1 <= int(k) <= int(n):
+        raise argparse.ArgumentTypeError(
+            f"must be K/N with N from 1 to {MAX_SHARDS} and K from 1 to N, got {text!r}"
+        )
+    return int(k), int(n)
 
 
 def days(text: str) -> int:

@@ -1,4 +1,5 @@
-"""`depthbook export`: recorded snapshots as wide rows, CSV or Parquet. Read-only, safe while recording."""
+"""`depthbook export`: recorded snapshots as wide rows, CSV or Parquet, from a database or an archive. Read-only,
+safe while recording."""
 
 from __future__ import annotations
 
@@ -9,23 +10,23 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from core.cli.archive import add_source, open_source
 from core.cli.common import (
     EXIT_OK,
     UserError,
-    add_db,
     add_log_level,
-    open_read_only,
     out_file,
     symbol,
     unix_time,
 )
+from core.storage.keys import parse_storage_symbol
 from core.storage.snapshot import SNAPSHOT_DEPTH, OrderBookSnapshot
 from core.timeparse import iso_utc
 
 
 def add_parser(sub) -> None:
     parser = sub.add_parser("export", help="export snapshots as wide rows (CSV or Parquet)")
-    add_db(parser)
+    add_source(parser)
     parser.add_argument("--symbol", required=True, type=symbol)
     parser.add_argument("--start", required=True, type=unix_time, help="ISO 8601 or Unix seconds")
     parser.add_argument("--end", required=True, type=unix_time, help="ISO 8601 or Unix seconds")
@@ -34,6 +35,9 @@ def add_parser(sub) -> None:
         "--out", type=out_file, required=True, help="file to write (written whole or not at all)"
     )
     add_log_level(parser, "WARNING")
+
+
+TARDIS_EXCHANGES = {"spot": "binance", "usdm": "binance-futures"}  # Tardis' exchange ids
 
 
 def export_columns(depth: int = SNAPSHOT_DEPTH) -> list[str]:
@@ -46,7 +50,8 @@ def export_columns(depth: int = SNAPSHOT_DEPTH) -> list[str]:
 
 def export_row(snap: OrderBookSnapshot, depth: int = SNAPSHOT_DEPTH) -> list:
     micros = snap.timestamp * 1_000_000  # Tardis uses microseconds; ours are whole capture seconds
-    row: list = ["binance", snap.symbol, micros, micros, snap.update_id]
+    market, name = parse_storage_symbol(snap.symbol)  # usdm/BTCUSDT: Tardis' binance-futures, BTCUSDT
+    row: list = [TARDIS_EXCHANGES[market.name], name, micros, micros, snap.update_id]
     for i in range(depth):
         ask = snap.asks[i] if i < len(snap.asks) else ("", "")
         bid = snap.bids[i] if i < len(snap.bids) else ("", "")
@@ -61,7 +66,7 @@ def run(args) -> int:
         raise UserError("--end is before --start")
     if args.format == "parquet":
         _pyarrow()  # before any reading: say at once that it is missing
-    with open_read_only(args.db) as storage:
+    with open_source(args) as storage:
         expected = storage.count(symbol)
         if not expected:
             raise UserError(f"no snapshots of {symbol} in {storage.path}")

@@ -1,4 +1,5 @@
-"""`depthbook order-flow`: bid/ask pressure over a recorded window. Read-only, safe while recording."""
+"""`depthbook order-flow`: bid/ask pressure over a recorded window, from a database or an archive. Read-only,
+safe while recording."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ import orjson
 
 from core.analysis.history import History
 from core.analysis.order_flow import InsufficientDataError
-from core.cli.common import EXIT_OK, UserError, add_db, add_log_level, open_read_only, symbol, unix_time
+from core.cli.archive import add_source, open_source
+from core.cli.common import EXIT_OK, UserError, add_log_level, symbol, unix_time
 from core.timeparse import iso_utc
 
 
 def add_parser(sub) -> None:
     parser = sub.add_parser("order-flow", help="bid/ask pressure over a recorded window")
-    add_db(parser)
+    add_source(parser)
     parser.add_argument("--symbol", required=True, type=symbol)
     parser.add_argument("--window", type=int, default=60, help="seconds, 10 to 300 (default 60)")
     parser.add_argument(
@@ -26,7 +28,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     symbol = args.symbol
-    with open_read_only(args.db) as storage:
+    with open_source(args) as storage:
         if storage.first_last(symbol) is None:
             raise UserError(f"no snapshots of {symbol} in {storage.path}")
         try:

@@ -7,7 +7,17 @@ import contextlib
 import signal
 import sys
 
-from core.cli.common import EXIT_FAILED, EXIT_OK, add_log_level, port, split_symbols, symbols, whole
+from core.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    add_log_level,
+    add_market,
+    port,
+    split_symbols,
+    symbols,
+    whole,
+)
+from core.market.markets import USDM
 from core.simulator.server import serve_forever
 
 SIM_INTERVAL_MS_RANGE = (1, 60_000)
@@ -31,13 +41,15 @@ def add_parser(sub) -> None:
         help="event interval per symbol, 1 to 60000 (default: %(default)s)",
     )
     parser.add_argument("--seed", type=int, default=1, help="market seed (default: %(default)s)")
+    # usdm: /fapi/v1 REST and `pu`-chained events under ws://HOST:PORT/public; record it with --market usdm.
+    add_market(parser)
     add_log_level(parser, "WARNING")
 
 
 def run(args) -> int:
     names = split_symbols(args.symbols)  # argparse parses a default given as text too
     try:
-        asyncio.run(_run(names, args.host, args.port, args.interval_ms, args.seed))
+        asyncio.run(_run(names, args.host, args.port, args.interval_ms, args.seed, args.market is USDM))
     except (KeyboardInterrupt, asyncio.CancelledError):
         return EXIT_OK
     except OSError as exc:
@@ -46,11 +58,11 @@ def run(args) -> int:
     return EXIT_OK
 
 
-async def _run(symbols: list[str], host: str, port: int, interval_ms: int, seed: int) -> None:
+async def _run(symbols: list[str], host: str, port: int, interval_ms: int, seed: int, usdm: bool) -> None:
     # SIGINT is turned into KeyboardInterrupt by asyncio.run; SIGTERM should stop as quietly.
     task = asyncio.current_task()
     assert task is not None
     with contextlib.suppress(NotImplementedError):
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-    await serve_forever(symbols, host, port, interval_ms, seed)
+    await serve_forever(symbols, host, port, interval_ms, seed, usdm)
 

@@ -6,16 +6,18 @@ import sys
 
 import orjson
 
-from core.cli.common import EXIT_OK, UserError, add_db, add_log_level, open_read_only, symbol
-from core.storage.gaps import GapReason
-from core.storage.keys import MAX_TIMESTAMP
+from core.analysis.completeness import recorded_counts
+from core.cli.archive import add_source, open_source
+from core.cli.common import EXIT_OK, UserError, add_log_level, symbol
+from core.storage.keys import parse_storage_symbol
 from core.storage.store import SnapshotStorage
+from core.storage.usage import bytes_per_symbol
 from core.timeparse import iso_utc
 
 
 def add_parser(sub) -> None:
     parser = sub.add_parser("stats", help="what is stored, per symbol")
-    add_db(parser)
+    add_source(parser)  # --db PATH or --archive URL
     parser.add_argument("--symbol", type=symbol, default=None, help="one symbol only")
     parser.add_argument("--json", action="store_true", help="JSON instead of a table")
     parser.add_argument(
@@ -26,46 +28,39 @@ def add_parser(sub) -> None:
     add_log_level(parser, "WARNING")
 
 
-def symbol_stats(
-    storage: SnapshotStorage, symbol: str, total_count: int, total_bytes: int, check: bool = False
-) -> dict:
+def symbol_stats(storage: SnapshotStorage, symbol: str, size: int, check: bool = False) -> dict:
     """One row of `stats`. `damaged`: snapshots that do not decode or are not the contract's shape, found
-    by reading every snapshot (`check`), else None (not checked)."""
-    count = storage.count(symbol)
+    by reading every snapshot (`check`), else None (not checked). `size`: its bytes on disk
+    (core.storage.usage's estimate)."""
+    # Completeness is core.analysis.completeness's, counted as the History library counts it.
+    counts = recorded_counts(storage, symbol)
     edges = storage.first_last(symbol)
     first, last = edges if edges else (None, None)
-    # Gap records from the first snapshot on, including any after the last one (a symbol that stopped
-    # streaming); the ones before the first snapshot are the first sync of its first recording.
-    gap_records = storage.gaps(symbol, first, MAX_TIMESTAMP) if edges else []
-    gaps = len(gap_records)
-    # Of those, the seconds whose live book reached beyond its snapshot horizon (docs/SNAPSHOT_HORIZON.md).
-    unverified = sum(1 for g in gap_records if g.reason is GapReason.UNVERIFIED)
-    looked_at = count + gaps  # every second the recorder looked at this symbol is stored or a gap
+    share = counts.completeness
     return {
         "symbol": symbol,
-        "count": count,
+        "market": parse_storage_symbol(symbol)[0].name,  # usdm/BTCUSDT is USDⓈ-M futures; BTCUSDT spot
+        "count": counts.stored,
         "first": first,
         "last": last,
-        "completeness_pct": round(100.0 * count / looked_at, 3) if looked_at else 0.0,
-        "gaps": gaps,
-        "unverified": unverified,
-        # RocksDB has no per-key-range size; share the total by snapshot count (an estimate).
-        "bytes": round(total_bytes * count / total_count) if total_count else 0,
+        "completeness_pct": round(100.0 * share, 3) if share is not None else 0.0,
+        "gaps": counts.gap_records,
+        "unverified": counts.unverified,
+        "bytes": size,
         "damaged": storage.check_snapshots(symbol) if check else None,
     }
 
 
 def run(args) -> int:
-    with open_read_only(args.db) as storage:
+    with open_source(args) as storage:
         symbols = storage.symbols()
         if args.symbol:
             wanted = args.symbol
             if wanted not in symbols:
                 raise UserError(f"no snapshots of {wanted} in {storage.path}")
             symbols = [wanted]
-        total_bytes = storage.size_on_disk()
-        total_count = sum(storage.count(s) for s in storage.symbols())
-        rows = [symbol_stats(storage, s, total_count, total_bytes, args.check) for s in symbols]
+        usage = bytes_per_symbol(storage)  # an estimate: count x mean record size, scaled to the size on disk
+        rows = [symbol_stats(storage, s, usage.get(s, 0), args.check) for s in symbols]
         named = {s: storage.damage.seconds(s) for s in symbols if storage.damage.count(s)}
     for name, seconds in named.items():
         shown = ", ".join(iso_utc(ts) for ts in seconds[:3]) + (", …" if len(seconds) > 3 else "")

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
+from core.market.markets import SPOT, Market
 
-def depth_weight(limit: int) -> int:
-    """Request weight of /api/v3/depth by limit (Binance, since 2023-10-19). Above 5000 Binance caps."""
-    if limit < 1:
-        raise ValueError(f"depth limit must be at least 1, got {limit}")
-    if limit <= 100:
-        return 5
-    if limit <= 500:
-        return 25
-    if limit <= 1000:
-        return 50
-    return 250
+
+def depth_weight(limit: int, market: Market = SPOT) -> int:
+    """Request weight of a depth snapshot by limit on `market` (spot: /api/v3/depth, since 2023-10-19: 5, 25,
+    50, 250; USDⓈ-M: /fapi/v1/depth: 2, 5, 10, 20). Above the market's deepest limit Binance caps."""
+    return market.depth_weight(limit)
 
 
 class WeightBudget:
@@ -21,11 +16,16 @@ class WeightBudget:
 
     Pure: every method takes `now` (wall-clock seconds). Assumption: Binance counts weight per calendar
     minute (UTC minute boundaries, as its `x-mbx-used-weight-1m` resets at :00), not a sliding minute.
+    The limit is the market's (6,000 on spot, 2,400 on USDⓈ-M futures) unless `limit_per_minute` says.
     """
 
-    def __init__(self, limit_per_minute: int = 6000, fraction: float = 0.8) -> None:
+    def __init__(
+        self, limit_per_minute: int | None = None, fraction: float = 0.8, *, market: Market = SPOT
+    ) -> None:
         if not 0 < fraction <= 1:
             raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+        self.market = market
+        limit_per_minute = market.weight_limit if limit_per_minute is None else limit_per_minute
         self.limit_per_minute = limit_per_minute
         self.fraction = fraction
         # Headroom for other programs on the same IP, which share Binance's count with us.
@@ -64,6 +64,10 @@ class WeightBudget:
     def block_until(self, t: float) -> None:
         """After a 429/418: no request before `t` (wall-clock seconds), whatever the count says."""
         self._blocked_until = max(self._blocked_until, t)
+
+    def depth_weight(self, limit: int) -> int:
+        """Weight of a depth snapshot of `limit` levels on this budget's market."""
+        return self.market.depth_weight(limit)
 
     def used(self, now: float) -> int:
         self._roll(now)

@@ -47,6 +47,8 @@ class ConnectionStatus:
     last_error: str | None
     snapshot_errors: int
     snapshot_last_error: str | None
+    connections: int = 0  # open combined-stream connections (`streams` is their total)
+    connection_attempts: int = 0  # dials so far, paced within Binance's 300 per 5 minutes per IP
 
 
 @dataclass(slots=True)  # one per applied event: not frozen, for speed (see core.wire.DepthUpdate)
@@ -79,5 +81,17 @@ class FeedFailed:
     fatal: bool
 
 
-ManagerEvent = BookUpdated | SymbolStateChanged | ConnectionChanged | FeedFailed
+@dataclass(frozen=True, slots=True)
+class ListingChanged:
+    """exchangeInfo said a symbol changed (core.feed.listing): `change` is "stopped" (its status left TRADING, or
+    it was delisted: `status` says which, "DELISTED" for the latter; it is unsubscribed until it trades again),
+    "resumed" (a stopped symbol trades again and is followed again) or "added" (a new listing, when following
+    the whole market)."""
+
+    symbol: str
+    change: str
+    status: str
+
+
+ManagerEvent = BookUpdated | SymbolStateChanged | ConnectionChanged | FeedFailed | ListingChanged
 Listener = Callable[[ManagerEvent], None]

@@ -1,11 +1,13 @@
-"""OrderBookManager: live, exact order books for many symbols over one combined stream.
+"""OrderBookManager: live, exact order books for many symbols, up to the whole market, over combined streams.
 
 It orchestrates; the rules live elsewhere. BookSync decides what every event and snapshot means, the
 SnapshotScheduler is the only path to REST snapshots (weight budget, 429/418), StreamConnection paces
-control messages. The manager routes frames to the right BookSync, carries out its actions, reconnects,
-watches for silence and rotates the connection before Binance's 24 h limit, make-before-break: the new
-connection streams before the old one closes, and BookSync drops the duplicate events, so no book
-sees a gap.
+control messages. Symbols are spread over ConnectionSlots (core.feed.connections) of at most
+`streams_per_connection` streams, new symbols filling the open connections before a new one opens; each slot
+reconnects and rotates its connection (make-before-break) on its own, its dials paced by one ConnectPacer, and
+a lost connection makes only its own symbols stale. The manager routes frames to the right BookSync, carries out
+its actions and watches for silence. The ListingWatcher (core.feed.listing) stops symbols that stop trading and
+follows them again, and adds new listings when the whole market is followed (`follow_market`).
 
 Exact at any speed (docs/SNAPSHOT_HORIZON.md): every `horizon_interval` each live book is asked whether its top is
 about to leave its snapshot's horizon (`BookSync.check_horizon`); if so a fresh snapshot comes through the scheduler
@@ -16,8 +18,9 @@ Nothing in the background fails silently. Tasks run under a TaskSupervisor (core
 unexpected exception is logged once with its traceback, then reported as one sentence in `failure` and as a
 `FeedFailed` event to the listeners. What happens next:
 
-- depth stream (`_supervise`) and watchdog: restarted after a backoff delay; the connections the depth stream
-  left behind are dropped first, so the books go stale and resync on the new connection. The feed goes on.
+- depth stream (one per connection, `ConnectionSlot.run`), watchdog and listing refresh: restarted after a
+  backoff delay; the connections a depth stream left behind are dropped first, so its books go stale and resync
+  on the new connection. The feed goes on.
 - stream reader: only connection errors end it quietly. A frame that cannot be parsed (however the parser
   fails) is counted in `bad_frames`, logged and skipped. A frame whose handling raises is counted, logged
   with its traceback, reported (once per `FRAME_FAILURE_REPORT_S` at most) and its book rebuilt from a new
@@ -36,14 +39,13 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from websockets.exceptions import ConnectionClosed, WebSocketException
-
-from core.feed.backoff import backoff
 from core.feed.config import MAX_SYMBOLS_CEILING as MAX_SYMBOLS_CEILING  # re-exported: its old home
 from core.feed.config import ManagerConfig
-from core.feed.errors import InvalidSymbolError, RateLimitedError
+from core.feed.connections import ConnectionSlot
+from core.feed.errors import InvalidSymbolError
 from core.feed.events import (
     BookUpdated,
     ConnectionChanged,
@@ -55,9 +57,11 @@ from core.feed.events import (
     SymbolStatus,
 )
 from core.feed.horizon import HorizonKeeper
-from core.feed.rest import RestClient
+from core.feed.listing import ListingWatcher, MarketSelection, fetch_listing, require_trading
+from core.feed.pacing import ConnectPacer
+from core.feed.rest import RestClient, SymbolCheck
 from core.feed.scheduler import SnapshotScheduler
-from core.feed.stream import StreamConnection, depth_stream, describe_connect_error, is_retryable
+from core.feed.stream import StreamConnection, depth_stream
 from core.feed.supervisor import TaskSupervisor
 from core.market.book_sync import (
     Action,
@@ -76,7 +80,6 @@ from core.market.wire import (
     DepthSnapshot,
     DepthUpdate,
     ServerShutdown,
-    SymbolInfo,
     WireFormatError,
     is_valid_symbol,
     parse_stream_message,
@@ -85,6 +88,7 @@ from core.tasks import error_text
 
 log = logging.getLogger(__name__)
 
+RetryHandler = Callable[[str, float], None]  # (why the exchange did not answer, seconds until the next try)
 FRAME_FAILURE_REPORT_S = 10.0  # frame-handling failures after a reported one are only counted this long
 
 
@@ -95,6 +99,7 @@ class SubscriptionLimitError(Exception):
 @dataclass
 class _Symbol:
     sync: BookSync
+    slot: ConnectionSlot
     live: asyncio.Event = field(default_factory=asyncio.Event)
     resubscribed: bool = False  # once per silence episode
 
@@ -106,7 +111,9 @@ class OrderBookManager:
         self._tasks = TaskSupervisor(
             lambda sentence, fatal: self._emit(FeedFailed(sentence, fatal)), *restarts
         )
-        self.rest = rest or RestClient(config.rest_url)
+        self.rest = rest or RestClient(config.rest_url, market=config.market)
+        if self.rest.market is not config.market:
+            raise ValueError(f"the REST client is for {self.rest.market}, the feed for {config.market}")
         self._owns_rest = rest is None
         self.scheduler = SnapshotScheduler(
             self.rest,
@@ -120,14 +127,21 @@ class OrderBookManager:
         self._symbols: dict[str, _Symbol] = {}
         self.horizon = HorizonKeeper(config.horizon_depth, config.horizon_margin, config.snapshot_limit)
         self._listeners: list[Listener] = []
-        self._conn: StreamConnection | None = None
-        self._connections: set[StreamConnection] = set()
-        self._wake = asyncio.Event()
+        self.slots: list[ConnectionSlot] = []  # the connections, in the order they were opened
+        self._slot_ids = 0
+        self.pacer = ConnectPacer(config.connect_attempts, config.connect_window)
+        self.listing = ListingWatcher(
+            self.rest,
+            followed=lambda: list(self._symbols),
+            stop=self.unsubscribe,
+            follow=self._follow_listed,
+            emit=self._emit,
+        )
+        self._started = False
         self._stopping = False
-        self._reconnects = 0
-        self._rotations = 0
+        self._retired_reconnects = 0  # of slots gone since (their symbols all left)
+        self._retired_rotations = 0
         self._bad_frames = 0
-        self._last_error: str | None = None
         self._frame_failure_reported_at = -FRAME_FAILURE_REPORT_S
         self._frame_failures_unreported = 0
 
@@ -135,17 +149,24 @@ class OrderBookManager:
 
     async def start(self) -> None:
         await self.scheduler.start()
-        self._tasks.keep_running("depth-stream", "depth stream", self._supervise)
+        self._started = True
+        for slot in self.slots:
+            self._run_slot(slot)
         self._tasks.keep_running("watchdog", "feed watchdog", self._watchdog)
         self._tasks.keep_running("horizon", "snapshot horizon check", self._horizon_watch)
+        interval = self.config.listing_interval
+        if interval is not None:
+            self._tasks.keep_running("listing", "listing refresh", lambda: self.listing.run(interval))
 
     async def stop(self) -> None:
         """Stop every task and close the connections. Raises nothing; see the module docstring."""
         self._stopping = True
-        self._wake.set()
-        connections = set(self._connections)  # a cancelled reader forgets its connection: close it anyway
+        # A cancelled reader forgets its connection: note them all first, and close them anyway.
+        connections = {conn for slot in self.slots for conn in slot.connections}
+        for slot in self.slots:
+            slot.stopping = True
         await self._tasks.stop()
-        for conn in connections | self._connections:
+        for conn in connections | {conn for slot in self.slots for conn in slot.connections}:
             try:
                 await conn.close("shutting down")
             except Exception as exc:  # the socket goes away regardless; say why it did not close cleanly
@@ -166,8 +187,11 @@ class OrderBookManager:
     async def subscribe(self, symbol: str) -> None:
         await self.subscribe_many([symbol])
 
-    async def subscribe_many(self, symbols: list[str]) -> None:
-        """Subscribe several symbols with one validation request and few control messages. Idempotent."""
+    async def subscribe_many(self, symbols: list[str], *, checked: bool = False) -> None:
+        """Subscribe several symbols with one validation request and few control messages. Idempotent.
+
+        `checked`: the caller has just seen them TRADING in exchangeInfo (`check_symbols`, `follow_market`), so no
+        validation request is spent again."""
         wanted = []
         for raw in symbols:
             symbol = raw.strip().upper()
@@ -183,24 +207,55 @@ class OrderBookManager:
                 f"Cannot follow more than {self.config.max_symbols} symbols at once "
                 f"({len(self._symbols)} already followed, {len(wanted)} more asked)."
             )
-        if self.config.validate_symbols:
-            await self._validate(wanted)
+        if self.config.validate_symbols and not checked:
+            await require_trading(self.rest, wanted)
         now = time.monotonic()
-        added = []
-        for symbol in wanted:
-            if symbol in self._symbols:  # subscribed by a concurrent call meanwhile
-                continue
-            entry = _Symbol(BookSync(symbol, self.config.continuity))
-            entry.sync.mark_started(now)
-            self._symbols[symbol] = entry
-            added.append(symbol)
-            log.info("subscribed symbol=%s", symbol)
-        conn = self._conn
-        if conn is not None and added:
-            conn.start_background(
-                conn.subscribe([self._stream(s) for s in added]), what="subscription request"
-            )
-        self._wake.set()
+        # Another call may have subscribed some meanwhile.
+        added = [s for s in wanted if s not in self._symbols]
+        for slot, chunk in self._place(added):
+            for symbol in chunk:
+                entry = _Symbol(BookSync(symbol, self.config.continuity), slot)
+                entry.sync.mark_started(now)
+                self._symbols[symbol] = entry
+                self.listing.stopped.pop(symbol, None)
+                log.info("subscribed symbol=%s connection=%d", symbol, slot.index)
+            slot.add({symbol: self._stream(symbol) for symbol in chunk})
+
+    async def follow_checked(
+        self, symbols: list[str], *, retry_for: float = 0.0, on_retry: RetryHandler | None = None
+    ) -> SymbolCheck:
+        """Follow every symbol of `symbols` exchangeInfo says is trading and return its verdict on each (the
+        caller names the others). The exchange not answering is retried for `retry_for` seconds (math.inf:
+        forever; RestClient.check_symbols), then its ExchangeError raised."""
+        cfg = self.config  # the exchange's REST is retried on the stream's reconnect schedule
+        check = await self.rest.check_symbols(
+            symbols,
+            retry_for=retry_for,
+            retry_initial=cfg.reconnect_initial,
+            retry_max=cfg.reconnect_max,
+            on_retry=on_retry,
+        )
+        if check.valid:
+            await self.subscribe_many(check.valid, checked=True)
+        return check
+
+    async def follow_market(
+        self, selection: MarketSelection, *, retry_for: float = 0.0, on_retry: RetryHandler | None = None
+    ) -> list[str]:
+        """Follow every TRADING symbol `selection` takes, and from now on new listings it takes too (the listing
+        refresh adds them). Returns the symbols followed. Raises SubscriptionLimitError above `max_symbols`."""
+        cfg = self.config
+        infos = await fetch_listing(
+            self.rest,
+            retry_for=retry_for,
+            retry_initial=cfg.reconnect_initial,
+            retry_max=cfg.reconnect_max,
+            on_retry=on_retry,
+        )
+        symbols = selection.pick(infos)
+        await self.subscribe_many(symbols, checked=True)
+        self.listing.selection = selection
+        return symbols
 
     async def unsubscribe(self, symbol: str) -> None:
         symbol = symbol.strip().upper()
@@ -208,9 +263,10 @@ class OrderBookManager:
         if entry is None:
             return
         self.scheduler.cancel(symbol)
-        conn = self._conn
-        if conn is not None:
-            conn.start_background(conn.unsubscribe([self._stream(symbol)]), what="unsubscription request")
+        slot = entry.slot
+        slot.remove(symbol)
+        if not slot.streams:
+            self._retire(slot)
         log.info("unsubscribed symbol=%s", symbol)
 
     async def get_orderbook(self, symbol: str, timeout: float = 5.0) -> OrderBook:
@@ -262,18 +318,27 @@ class OrderBookManager:
     def statuses(self) -> list[SymbolStatus]:
         return [self.status(s) for s in self._symbols]
 
+    @property
+    def stopped_symbols(self) -> dict[str, str]:
+        """Symbols stopped because they do not trade (symbol -> status, or "DELISTED"): followed again when they do."""
+        return dict(self.listing.stopped)
+
     def connection_status(self) -> ConnectionStatus:
-        conn = self._conn
+        """Every connection together: `connected` while each connection that carries symbols is open."""
+        open_now = [slot.conn for slot in self.slots if slot.conn is not None]
+        errors = [slot.last_error for slot in self.slots if slot.last_error]
         return ConnectionStatus(
-            connected=conn is not None,
+            connected=bool(open_now) and all(slot.conn is not None for slot in self.slots if slot.streams),
             url=self.config.ws_url,
-            streams=len(conn.streams) if conn else 0,
-            reconnects=self._reconnects,
-            rotations=self._rotations,
+            streams=sum(len(conn.streams) for conn in open_now),
+            reconnects=self._retired_reconnects + sum(slot.reconnects for slot in self.slots),
+            rotations=self._retired_rotations + sum(slot.rotations for slot in self.slots),
             bad_frames=self._bad_frames,
-            last_error=self._last_error,
+            last_error=errors[-1] if errors else None,
             snapshot_errors=self.scheduler.errors,
             snapshot_last_error=self.scheduler.last_error,
+            connections=len(open_now),
+            connection_attempts=self.pacer.attempts,
         )
 
     @property
@@ -295,163 +360,61 @@ class OrderBookManager:
 
     # --- internals: validation ---------------------------------------------------------------------
 
-    async def _validate(self, symbols: list[str]) -> None:
-        for attempt in range(3):
-            try:
-                infos = await self._symbol_infos(symbols)
-                break
-            except RateLimitedError as exc:
-                # The client now holds every request until Retry-After; a short wait beats failing the user.
-                if exc.banned or exc.retry_after > 30 or attempt == 2:
-                    raise
-        for symbol in symbols:
-            info = infos.get(symbol)
-            if info is None:
-                raise InvalidSymbolError(f"{symbol} is not a symbol on this exchange.")
-            if not info.trading:
-                raise InvalidSymbolError(f"{symbol} is not trading right now (status {info.status}).")
-
-    async def _symbol_infos(self, symbols: list[str]) -> dict[str, SymbolInfo]:
-        if len(symbols) == 1:
-            info = await self.rest.validate_symbol(symbols[0])
-            return {info.symbol: info}
-        infos: dict[str, SymbolInfo] = {}
-        for start in range(0, len(symbols), 100):
-            infos.update(await self.rest.exchange_info(symbols[start : start + 100]))
-        return infos
-
     def _stream(self, symbol: str) -> str:
         return depth_stream(symbol, self.config.stream_speed)
 
     # --- internals: connections ----------------------------------------------------------------------
 
-    async def _supervise(self) -> None:
-        """Keep one connection streaming every subscribed symbol; reconnect and rotate as needed."""
-        try:
-            await self._supervise_connections()
-        finally:
-            if not self._stopping:  # failed (or halted): no connection may stream without a supervisor
-                for conn in list(self._connections):
-                    conn.abort("the depth stream restarted")
+    def _place(self, symbols: list[str]) -> list[tuple[ConnectionSlot, list[str]]]:
+        """Which connection carries each new symbol: the open ones' free room first, then new connections."""
+        placed: list[tuple[ConnectionSlot, list[str]]] = []
+        rest = list(symbols)
+        for slot in self.slots:
+            if rest and slot.free > 0 and not slot.stopping:
+                placed.append((slot, rest[: slot.free]))
+                rest = rest[slot.free :]
+        per_connection = self.config.streams_per_connection
+        while rest:
+            slot = ConnectionSlot(self._slot_ids, self.config, self, self._tasks, self.pacer)
+            self._slot_ids += 1
+            self.slots.append(slot)
+            if self._started:
+                self._run_slot(slot)
+            placed.append((slot, rest[:per_connection]))
+            rest = rest[per_connection:]
+        return placed
 
-    async def _supervise_connections(self) -> None:
-        cfg = self.config
-        delays = backoff(cfg.reconnect_initial, cfg.reconnect_max)
-        while not self._stopping:
-            if not self._symbols:
-                self._wake.clear()
-                await self._wake.wait()
-                continue
-            conn = await self._connect()
-            if conn is None:
-                if self.halted:
-                    return
-                await self._pause(next(delays))
-                continue
-            reader = self._tasks.spawn(self._read(conn), "stream-reader", "stream reader")
-            while True:
-                rotate_in = cfg.max_connection_age - conn.age
-                done, _ = await asyncio.wait({reader}, timeout=max(rotate_in, 0))
-                if done or self._stopping:
-                    break
-                new = await self._rotate(conn)
-                if new is None:  # could not open the replacement: keep the old one a little longer
-                    await self._pause(min(cfg.reconnect_max, 5.0))
-                    continue
-                reader, conn = new
-            if self._stopping:
-                break
-            if conn.age >= cfg.healthy_after:
-                delays = backoff(cfg.reconnect_initial, cfg.reconnect_max)
-            self._reconnects += 1
-            if conn.close_reason != "serverShutdown":
-                await self._pause(next(delays))
+    def _run_slot(self, slot: ConnectionSlot) -> None:
+        self._tasks.keep_running(f"depth-stream-{slot.index}", "depth stream", slot.run)
 
-    async def _connect(self) -> StreamConnection | None:
-        """Open a connection for every subscribed symbol; None if that failed (`halted` if for good)."""
-        url = self.config.ws_url
-        streams = [self._stream(s) for s in self._symbols]
-        try:
-            conn = await StreamConnection.open(
-                url,
-                streams,
-                max_control_per_sec=self.config.max_control_per_sec,
-                on_failure=self._tasks.report,
-            )
-        except Exception as exc:
-            self._last_error = describe_connect_error(url, exc)
-            retry = is_retryable(exc)
-            # Neither a network nor a handshake error: a bug or something unforeseen, retried but loudly.
-            odd = retry and not isinstance(exc, OSError | TimeoutError | WebSocketException)
-            level = logging.ERROR if odd or not retry else logging.WARNING
-            log.log(
-                level, "connect failed url=%s error=%s retry=%s", url, self._last_error, retry, exc_info=odd
-            )
-            self._emit(ConnectionChanged(self.connection_status()))
-            if odd or not retry:  # not retrying stops the feed
-                self._tasks.report(self._last_error, exc, fatal=not retry)
-            return None
-        self._connections.add(conn)
-        # Symbols added while connecting are not in the URL: subscribe them now.
-        missing = [s for s in (self._stream(x) for x in self._symbols) if s not in conn.streams]
-        if missing:
-            conn.start_background(conn.subscribe(missing), what="subscription request")
-        self._conn = conn
-        self._last_error = None
-        log.info("connected url=%s streams=%d", self.config.ws_url, len(streams))
-        self._emit(ConnectionChanged(self.connection_status()))
-        return conn
+    def _retire(self, slot: ConnectionSlot) -> None:
+        """A connection left with no symbol closes; its counters stay in the totals."""
+        slot.retire()
+        self.slots.remove(slot)
+        self._retired_reconnects += slot.reconnects
+        self._retired_rotations += slot.rotations
+        log.info("connection closed connection=%d: no symbols left on it", slot.index)
 
-    async def _rotate(self, old: StreamConnection) -> tuple[asyncio.Task, StreamConnection] | None:
-        """Make-before-break: the new connection streams before the old one closes."""
-        seen: set[str] = set()
-        new = await self._connect()
-        if new is None:
-            self._conn = old
-            return None
-        new.seen_symbols = seen
-        reader = self._tasks.spawn(self._read(new), "stream-reader", "stream reader")
-        deadline = time.monotonic() + self.config.rotation_overlap
-        while time.monotonic() < deadline and not self._stopping:
-            live = {s for s, e in self._symbols.items() if e.sync.is_live}
-            if live <= seen:
-                break
-            await asyncio.sleep(0.05)
-        self._rotations += 1
-        log.info("rotated connection age=%.0fs symbols_covered=%d", old.age, len(seen))
-        await old.close("rotated")
-        self._connections.discard(old)
-        return reader, new
+    # The slots' owner (core.feed.connections.SlotOwner).
 
-    async def _read(self, conn: StreamConnection) -> None:
-        try:
-            async for raw in conn.ws:
-                now = time.monotonic()
-                conn.last_frame_at = now
-                self._on_frame(conn, raw, now)
-        except (ConnectionClosed, OSError) as exc:  # the connection is lost: reconnecting is the answer
-            conn.close_reason = conn.close_reason or f"connection lost ({exc.__class__.__name__})"
-        except Exception:
-            # A bug: spawn logs and reports it. Drop the connection; the depth stream reconnects.
-            conn.abort("the stream reader failed")
-            raise
-        finally:
-            conn.cancel_background()
-            self._connections.discard(conn)
-            if self._conn is conn:
-                self._conn = None
-                self._on_connection_lost(conn)
-
-    def _on_connection_lost(self, conn: StreamConnection) -> None:
+    def on_connection_lost(self, slot: ConnectionSlot, conn: StreamConnection) -> None:
         reason = conn.close_reason or "closed by the exchange"
-        if not self._stopping:
-            log.warning("disconnected url=%s reason=%s", self.config.ws_url, reason)
+        if not self._stopping and not slot.stopping:
+            log.warning(
+                "disconnected url=%s connection=%d symbols=%d reason=%s",
+                self.config.ws_url, slot.index, len(slot.streams), reason,
+            )  # fmt: skip
         now = time.monotonic()
-        for entry in self._symbols.values():
-            self._handle(entry.sync.on_connection_lost(now))
+        for symbol in list(slot.streams):
+            entry = self._symbols.get(symbol)
+            if entry is not None:
+                self._handle(entry.sync.on_connection_lost(now))
+        self.on_connection_changed()
+
+    def on_connection_changed(self) -> None:
         self._emit(ConnectionChanged(self.connection_status()))
 
-    def _on_frame(self, conn: StreamConnection, raw: str | bytes, now: float) -> None:
+    def on_frame(self, conn: StreamConnection, raw: str | bytes, now: float) -> None:
         """One frame; whatever goes wrong with it stays with it (see the module docstring)."""
         try:
             msg = parse_stream_message(raw)
@@ -509,15 +472,15 @@ class OrderBookManager:
         while not self._stopping:
             await asyncio.sleep(cfg.watchdog_interval)
             now = time.monotonic()
-            conn = self._conn
-            if conn is not None and now - conn.last_frame_at > cfg.connection_silence:
-                log.warning("connection silent seconds=%.1f: reconnecting", now - conn.last_frame_at)
-                conn.abort(f"silent for {cfg.connection_silence:g} s")
+            for slot in self.slots:
+                slot.check_silence(now)
+            renew: dict[StreamConnection, list[str]] = {}
             for symbol, entry in self._symbols.items():
                 actions = entry.sync.check_silence(now, cfg.symbol_silence)
                 if actions:
                     log.warning("symbol silent symbol=%s seconds=%.1f", symbol, cfg.symbol_silence)
                     self._handle(actions)
+                conn = entry.slot.conn
                 if (
                     entry.sync.state in (SyncState.STALE, SyncState.BUFFERING)  # silent, or no event yet
                     and not entry.resubscribed
@@ -527,8 +490,9 @@ class OrderBookManager:
                 ):
                     # The subscription may be lost on the server's side: renew it (the book is kept).
                     entry.resubscribed = True
-                    stream = [self._stream(symbol)]
-                    conn.start_background(_resubscribe(conn, stream), what="resubscription request")
+                    renew.setdefault(conn, []).append(self._stream(symbol))
+            for conn, streams in renew.items():  # one request per connection, however many symbols
+                conn.start_background(_resubscribe(conn, streams), what="resubscription request")
 
     async def _horizon_watch(self) -> None:
         """Refresh, make-before-break, every live book whose top nears its snapshot horizon."""
@@ -536,15 +500,14 @@ class OrderBookManager:
             await asyncio.sleep(self.config.horizon_interval)
             self._handle(self.horizon.check([(s, e.sync) for s, e in self._symbols.items()]))
 
-    async def _pause(self, seconds: float) -> None:
-        self._wake.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping_event(), seconds)
-
-    async def _stopping_event(self) -> None:
-        while not self._stopping:
-            await self._wake.wait()
-            self._wake.clear()
+    async def _follow_listed(self, symbols: list[str]) -> list[str]:
+        """The listing watcher's way to follow symbols it saw trading; returns those refused (the symbol limit)."""
+        try:
+            await self.subscribe_many(symbols, checked=True)
+        except SubscriptionLimitError as exc:
+            log.warning("cannot follow listed symbols=%s: %s", ",".join(symbols), exc)
+            return symbols
+        return []
 
     # --- internals: actions ----------------------------------------------------------------------------
 

@@ -34,6 +34,7 @@ from core.feed.errors import (
     RateLimitedError,
 )
 from core.market.endpoints import normalize_rest_url
+from core.market.markets import SPOT, Market
 from core.market.wire import (
     DepthSnapshot,
     SymbolInfo,
@@ -45,9 +46,9 @@ from core.market.wire import (
 
 log = logging.getLogger(__name__)
 
-DEPTH_PATH = "/api/v3/depth"
-EXCHANGE_INFO_PATH = "/api/v3/exchangeInfo"
-EXCHANGE_INFO_WEIGHT = 20
+DEPTH_PATH = SPOT.depth_path
+EXCHANGE_INFO_PATH = SPOT.exchange_info_path
+EXCHANGE_INFO_WEIGHT = SPOT.exchange_info_weight
 DEFAULT_RETRY_AFTER = 60.0  # seconds, when a 429/418 comes without a usable Retry-After
 INVALID_SYMBOL_CODE = -1121
 
@@ -124,7 +125,8 @@ class SymbolCheck:
 
 
 class RestClient:
-    """Async client for the two public endpoints a depth recorder needs."""
+    """Async client for the two public endpoints a depth recorder needs, on one market (core.market.markets):
+    its paths, depth limits and weights, and a budget against its per-minute limit."""
 
     def __init__(
         self,
@@ -133,10 +135,14 @@ class RestClient:
         timeout: float = 10.0,
         budget: WeightBudget | None = None,
         client: httpx.AsyncClient | None = None,
+        market: Market = SPOT,
     ) -> None:
         self.rest_url = normalize_rest_url(rest_url)
         self.timeout = timeout
-        self.budget = budget or WeightBudget()
+        self.market = market
+        self.budget = budget or WeightBudget(market=market)
+        if self.budget.market is not market:
+            raise ValueError(f"the weight budget counts {self.budget.market} weights, not {market}")
         self._owns_client = client is None
         self._client = client or httpx.AsyncClient(
             timeout=timeout,
@@ -156,17 +162,20 @@ class RestClient:
             await self._client.aclose()
 
     async def depth(self, symbol: str, limit: int = 1000) -> DepthSnapshot:
+        """A snapshot of at least `limit` levels a side (futures round up to a limit they accept)."""
         symbol = symbol.strip().upper()
         if not is_valid_symbol(symbol):
             raise InvalidSymbolError.bad_name(symbol)
-        weight = depth_weight(limit)
-        data = await self._get(DEPTH_PATH, {"symbol": symbol, "limit": limit}, weight, symbol)
+        market = self.market
+        limit = market.request_limit(limit)
+        weight = depth_weight(limit, market)
+        data = await self._get(market.depth_path, {"symbol": symbol, "limit": limit}, weight, symbol)
         try:
             return parse_depth_snapshot(data, symbol)
         except WireFormatError as exc:  # malformed, unsorted or crossed: unusable, ask again later
             detail = str(exc).strip().rstrip(".")
             raise ExchangeUnavailableError(
-                f"The exchange at {self.rest_url} sent an unreadable answer to {DEPTH_PATH} ({detail})."
+                f"The exchange at {self.rest_url} sent an unreadable answer to {market.depth_path} ({detail})."
             ) from None
 
     async def exchange_info(self, symbols: list[str] | None = None) -> dict[str, SymbolInfo]:
@@ -185,13 +194,18 @@ class RestClient:
             for s in wanted:
                 if not is_valid_symbol(s):
                     raise InvalidSymbolError.bad_name(s)
+            if not self.market.exchange_info_by_symbol:  # futures: one answer lists every symbol
+                everything = await self.exchange_info(None)
+                return {s: everything[s] for s in wanted if s in everything}
             if len(wanted) == 1:
                 params["symbol"] = wanted[0]
             else:
                 params["symbols"] = orjson.dumps(wanted).decode()  # compact: ["A","B"]
         invalid_as = wanted[0] if len(wanted) == 1 else ""
         try:
-            data = await self._get(EXCHANGE_INFO_PATH, params, EXCHANGE_INFO_WEIGHT, invalid_as)
+            data = await self._get(
+                self.market.exchange_info_path, params, self.market.exchange_info_weight, invalid_as
+            )
         except InvalidSymbolError:
             if len(wanted) <= 1:
                 raise
@@ -201,7 +215,7 @@ class RestClient:
         try:
             infos = parse_exchange_info(data)
         except (WireFormatError, KeyError, TypeError, AttributeError) as exc:
-            raise self._unreadable(EXCHANGE_INFO_PATH, str(exc)) from None
+            raise self._unreadable(self.market.exchange_info_path, str(exc)) from None
         return infos
 
     async def validate_symbol(self, symbol: str) -> SymbolInfo:

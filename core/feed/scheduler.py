@@ -32,6 +32,7 @@ from core.feed.backoff import backoff
 from core.feed.budget import depth_weight
 from core.feed.errors import ExchangeError, ExchangeUnavailableError, InvalidSymbolError, RateLimitedError
 from core.feed.rest import RestClient
+from core.market.markets import SPOT
 from core.market.wire import DepthSnapshot
 from core.tasks import FailureHandler, cancel_and_wait, error_text, spawn
 
@@ -233,8 +234,8 @@ class SnapshotScheduler:
         budget = getattr(self._rest, "budget", None)
         if shallow is None or budget is None or req.limit <= shallow:
             return False
-        waiting = depth_weight(req.limit) + sum(
-            depth_weight(r.limit) for r in self._queued.values() if not r.refresh
+        waiting = budget.depth_weight(req.limit) + sum(
+            budget.depth_weight(r.limit) for r in self._queued.values() if not r.refresh
         )
         return waiting > budget.allowed - budget.used(now)
 
@@ -247,12 +248,12 @@ class SnapshotScheduler:
             return budget.blocked_until - now
         share = 1.0 if req.high else LOW_PRIORITY_REFRESH_SHARE
         used = budget.used(now)
-        if used == 0 or used + depth_weight(req.limit) <= budget.allowed * share:  # an empty minute takes any
+        if used == 0 or used + budget.depth_weight(req.limit) <= budget.allowed * share:  # an empty minute takes any
             return 0.0
         return (int(now // 60) + 1) * 60 - now + 0.001  # the budget counts per calendar minute
 
     async def _fetch(self, symbol: str, req: _Request) -> DepthSnapshot | None:
-        weight = depth_weight(req.limit)
+        weight = depth_weight(req.limit, getattr(self._rest, "market", SPOT))
         try:
             snapshot = await self._rest.depth(symbol, req.limit)
         except RateLimitedError as exc:

@@ -31,7 +31,7 @@ import enum
 from collections import deque
 from dataclasses import dataclass
 
-from core.market.orderbook import OrderBook
+from core.market.orderbook import LEVEL_CAP, OrderBook
 from core.market.wire import DepthSnapshot, DepthUpdate
 
 
@@ -155,11 +155,20 @@ class BookSync:
     """Keeps one symbol's `OrderBook` exact, or says why it cannot."""
 
     MAX_BUFFER = 10_000  # events kept while a snapshot downloads; older ones are dropped
+    # Events kept for a snapshot still to come (a sync's buffer, a refresh's) reach back this far before the
+    # newest one, by the exchange's own event time E. A snapshot is answered within the REST client's 10 s, so
+    # it is newer than any event older than that by more than 10 s, which it covers (u <= lastUpdateId) and
+    # which would be dropped anyway; a late stream only makes the events older still. Keeping them cost memory
+    # and garbage-collector time while many books waited minutes for weight or a request slot (the whole
+    # market). A snapshot older than what is kept is fetched again, as always.
+    KEEP_MS = 30_000
 
-    def __init__(self, symbol: str, continuity: Continuity = Continuity.SPOT) -> None:
+    def __init__(
+        self, symbol: str, continuity: Continuity = Continuity.SPOT, level_cap: int | None = LEVEL_CAP
+    ) -> None:
         self.symbol = symbol
         self.continuity = continuity
-        self.book = OrderBook(symbol)
+        self.book = OrderBook(symbol, level_cap=level_cap)
         self.state = SyncState.BUFFERING
         self.reason = SyncReason.FIRST_EVENT_AWAITED
         self.counters = SyncCounters()
@@ -223,6 +232,13 @@ class BookSync:
             self.book.load_snapshot(snapshot.bids, snapshot.asks, last_id, limit)
         except ValueError:
             self.counters.bad_levels += 1
+            self.counters.snapshots_requested += 1
+            return [RequestSnapshot(self.symbol, retry=True)]
+        if self.book.is_crossed():
+            # The REST client refuses crossed snapshots already (core.market.wire); a snapshot that reaches a book
+            # by another way must not go live either. The buffered events stay for the next snapshot.
+            self.book.clear()
+            self.counters.crossed_books += 1
             self.counters.snapshots_requested += 1
             return [RequestSnapshot(self.symbol, retry=True)]
         self._first_after_snapshot = True
@@ -311,6 +327,9 @@ class BookSync:
             self.counters.gaps += 1
             buf.clear()
         buf.append(event)
+        oldest = event.event_time - self.KEEP_MS
+        while buf[0].event_time < oldest:  # covered by any snapshot still to come (KEEP_MS)
+            buf.popleft()
 
     def _follows(self, prev_final: int, event: DepthUpdate) -> bool:
         if self.continuity is Continuity.FUTURES and event.prev_final_update_id is not None:
@@ -345,7 +364,9 @@ class BookSync:
         c.last_event_time = event.event_time
         kept = self._refresh
         if kept is not None:
-            if len(kept) >= self.MAX_BUFFER:  # the oldest goes: the shadow then needs a snapshot after it
+            # The oldest go (too many, or too old: KEEP_MS): the shadow then needs a snapshot after them.
+            oldest = event.event_time - self.KEEP_MS
+            while kept and (len(kept) >= self.MAX_BUFFER or kept[0].event_time < oldest):
                 self._refresh_from = kept.popleft().final_update_id
             kept.append(event)
         if self.book.is_crossed():
@@ -389,7 +410,7 @@ class BookSync:
         # so those ending after the snapshot are exactly what it lacks; one that straddles it is applied whole
         # (quantities are absolute), as in a sync.
         pending = [e for e in kept if e.final_update_id > last_id]
-        shadow = OrderBook(self.symbol)
+        shadow = OrderBook(self.symbol, level_cap=book.level_cap)
         try:
             shadow.load_snapshot(snapshot.bids, snapshot.asks, last_id, limit)
             for event in pending:

@@ -3,8 +3,10 @@
 Each side keeps
 - `qtys`: the exchange's price string -> its quantity string, for every level. A modify of a known level
   (a third of all level updates) is one dict lookup and one store: no parsing, no allocation;
-- `ranks` and `prices`: price string <-> rank, the exact integer price in 1e-8 ticks, negated for asks, so
-  that a higher rank is always a better price;
+- `prices`: rank -> price string, the rank being the exact integer price in 1e-8 ticks, negated for asks, so
+  that a higher rank is always a better price. A deletion parses its price to find the rank (a fraction of a
+  microsecond) rather than look it up in a third dict: with many books that lookup was a cache miss, and the
+  dict cost a quarter of the memory per level;
 - `ladder`: the sorted ranks of the best levels only, best at the END, and `names`, their price strings in
   the same order (a top-N read is a slice of `names` plus one `qtys` lookup a level: the recorder reads 20
   cold books every second, and each pointer it does not follow is a cache miss saved). The ladder holds
@@ -30,6 +32,9 @@ from collections.abc import Iterable
 from core.market.wire import Level, decimal_ticks, ticks_to_decimal
 
 LADDER_DEPTH = 256  # levels kept in sorted order per side; a refill sorts the rest (platform-notes.md)
+# Levels a side keeps when some lie beyond its snapshot horizon: those are dropped, worst first, down to this
+# (never one inside the horizon, so a side holds at least its snapshot's levels). docs/SNAPSHOT_HORIZON.md.
+LEVEL_CAP = 1000
 _ALL = -(1 << 63)  # a floor below every rank: the ladder holds the whole side
 _UNBOUNDED = _ALL  # a horizon below every rank: the snapshot held the whole side, every level is known
 _NOTHING = 1 << 63  # a horizon above every rank: no level is known (no snapshot yet, or the book was cleared)
@@ -44,6 +49,15 @@ def _price_ticks(price: str) -> int:
     return decimal_ticks(price)
 
 
+def _no_more_than(cap: int | None, held: int) -> int:
+    """The size at which a side holding `held` levels next drops levels beyond its horizon: a quarter above
+    the larger of `cap` and `held` (at least 16 more), so that each drop is paid for by many inserts."""
+    if cap is None:
+        return _NOTHING
+    size = max(cap, held)
+    return size + max(size >> 2, 16)
+
+
 def _check_zero(qty: str) -> None:
     """`qty` strips to nothing: make sure it was a zero ("0.00000000", "0"), not "" or "0.0.0"."""
     if not qty or qty.count(".") > 1:
@@ -52,16 +66,17 @@ def _check_zero(qty: str) -> None:
 
 class _Side:
     __slots__ = (
-        "depth", "floor", "high", "horizon", "ladder", "low", "names", "prices", "qtys", "ranks", "sign"
+        "bound", "cap", "depth", "floor", "high", "horizon", "ladder", "low", "names", "prices", "qtys", "sign",
     )  # fmt: skip
 
-    def __init__(self, sign: int, depth: int) -> None:
+    def __init__(self, sign: int, depth: int, cap: int | None) -> None:
         self.sign = sign  # +1 bids (higher is better), -1 asks (lower is better)
         self.depth = depth
+        self.cap = cap  # levels kept when some lie beyond the horizon (see `_drop_beyond_horizon`); None: all
+        self.bound = _no_more_than(cap, 0)  # more levels than this: drop some beyond the horizon
         self.low = max(depth >> 2, 1)  # fewer sorted levels than this (and more exist): refill
         self.high = 2 * depth  # more than this: trim back to `depth`
         self.qtys: dict[str, str] = {}
-        self.ranks: dict[str, int] = {}
         self.prices: dict[int, str] = {}
         self.ladder: list[int] = []
         self.names: list[str] = []  # price strings of `ladder`, index for index
@@ -70,12 +85,12 @@ class _Side:
 
     def clear(self) -> None:
         self.qtys.clear()
-        self.ranks.clear()
         self.prices.clear()
         self.ladder.clear()
         self.names.clear()
         self.floor = _ALL
         self.horizon = _NOTHING
+        self.bound = _no_more_than(self.cap, 0)
 
     def load(self, levels: Iterable[Level], limit: int | None) -> None:
         """Replace the side (a REST snapshot): fill the dicts, then sort once; set the horizon.
@@ -83,7 +98,7 @@ class _Side:
         `limit`: the most levels the snapshot could hold on this side; fewer than that means it held the whole
         side. None (not known): the horizon is the snapshot's last level whatever the count."""
         self.clear()
-        qtys, ranks, prices, sign = self.qtys, self.ranks, self.prices, self.sign
+        qtys, prices, sign = self.qtys, self.prices, self.sign
         count = 0
         worst = _NOTHING
         for price, qty in levels:
@@ -96,24 +111,23 @@ class _Side:
             rank = _price_ticks(price) * sign
             old = prices.get(rank)
             if old is not None:  # the same price twice: keep the last, as a stream update would
-                del qtys[old], ranks[old]
+                del qtys[old]
             prices[rank] = price
-            ranks[price] = rank
             qtys[price] = qty
             if rank < worst:
                 worst = rank
         self._refill(self.depth)
         self.horizon = _UNBOUNDED if limit is not None and count < limit else worst
+        self.bound = _no_more_than(self.cap, len(prices))
 
     def apply(self, levels: Iterable[Level]) -> None:
-        """Absolute quantities; zero removes. The hot path: everything common is inlined, keep it flat."""
-        qtys, ranks, prices, ladder, names, sign = (
-            self.qtys, self.ranks, self.prices, self.ladder, self.names, self.sign
-        )  # fmt: skip
+        """Absolute quantities; zero removes. The hot path: everything common is inlined, keep it flat.
+
+        The levels come from the wire, which checked every one (core.market.wire, LEVEL RULES): a quantity is
+        not checked again here; a price is parsed when it is new, which still refuses one that is no number."""
+        qtys, prices, ladder, names, sign = self.qtys, self.prices, self.ladder, self.names, self.sign
         for price, qty in levels:
             if qty.strip("0."):
-                if not qty.replace(".", "", 1).isdigit():
-                    raise ValueError(f"not a decimal number: {qty!r}")
                 if price in qtys:  # a known level changes size: one store
                     qtys[price] = qty
                     continue
@@ -124,7 +138,7 @@ class _Side:
                     rank = decimal_ticks(price) * sign
                 old = prices.get(rank)
                 if old is not None:  # the same price written differently ("1.0" vs "1.00"): the latest wins
-                    del qtys[old], ranks[old]
+                    del qtys[old]
                     if rank >= self.floor:
                         names[bisect_left(ladder, rank)] = price
                 elif rank >= self.floor:
@@ -134,35 +148,48 @@ class _Side:
                     if len(ladder) > self.high:  # keep the sorted part short: the worst half lives in dicts
                         self._trim()
                 prices[rank] = price
-                ranks[price] = rank
                 qtys[price] = qty
-            else:  # numeric zero in any spelling
-                if not qty or qty.count(".") > 1:
-                    raise ValueError(f"not a decimal number: {qty!r}")
-                rank = ranks.pop(price, None)
-                if rank is None:
-                    rank = self._respelled(price)
-                    if rank is None:
-                        continue  # deleting a level we never held is normal on Binance
-                    price = prices[rank]
-                    del ranks[price]
-                del qtys[price], prices[rank]
+            else:  # numeric zero in any spelling: _price_ticks, inlined
+                if len(price) - price.find(".") == 9 and (digits := price.replace(".", "", 1)).isdigit():
+                    rank = int(digits) * sign
+                else:
+                    rank = decimal_ticks(price) * sign
+                held = prices.pop(rank, None)  # the price as we hold it (it may be spelt otherwise)
+                if held is None:
+                    continue  # deleting a level we never held is normal on Binance
+                del qtys[held]
                 if rank >= self.floor:
                     i = bisect_left(ladder, rank)
                     del ladder[i], names[i]
                     if len(ladder) < self.low and self.floor != _ALL:
                         self._refill(self.depth)
+        if len(qtys) > self.bound:
+            self._drop_beyond_horizon()
+
+    def _drop_beyond_horizon(self) -> None:
+        """Keep the side's best `cap` levels, dropping only levels beyond the horizon, worst first.
+
+        Why that never changes a verified top n (docs/SNAPSHOT_HORIZON.md, "The bound on levels"): the top n is
+        verified only while n levels lie inside the horizon, and every level beyond it is worse than all of
+        those, so none of the dropped ones is in a verified top n; whether it is verified counts the levels
+        inside, and none of those is dropped. The horizon never moves. A dropped level that changes again comes
+        back with its new quantity (quantities are absolute)."""
+        prices, qtys = self.prices, self.qtys
+        excess = len(prices) - (self.cap or 0)
+        beyond = sorted(rank for rank in prices if rank < self.horizon)[:excess]  # the worst first
+        for rank in beyond:
+            del qtys[prices.pop(rank)]
+        if beyond and beyond[-1] >= self.floor:  # some were in the sorted ladder
+            self._refill(self.depth)
+        # Try again only once the side has grown again: a side with little beyond its horizon is not re-sorted
+        # for every new level.
+        self.bound = _no_more_than(self.cap, len(prices))
 
     def _trim(self) -> None:
         ladder = self.ladder
         cut = len(ladder) - self.depth
         self.floor = ladder[cut]
         del ladder[:cut], self.names[:cut]
-
-    def _respelled(self, price: str) -> int | None:
-        """The rank of a level we hold under another spelling of `price`, else None (validates `price`)."""
-        rank = _price_ticks(price) * self.sign
-        return rank if rank in self.prices else None
 
     def _refill(self, n: int) -> None:
         """Rebuild the ladder from every level: the best max(n, depth) of them, in order."""
@@ -225,14 +252,19 @@ class _Side:
 class OrderBook:
     """One symbol's book. Pure: no clock, no I/O."""
 
-    __slots__ = ("_asks", "_bids", "last_update_id", "snapshot_limit", "symbol")
+    __slots__ = ("_asks", "_bids", "last_update_id", "level_cap", "snapshot_limit", "symbol")
 
-    def __init__(self, symbol: str, ladder_depth: int = LADDER_DEPTH) -> None:
+    def __init__(
+        self, symbol: str, ladder_depth: int = LADDER_DEPTH, level_cap: int | None = LEVEL_CAP
+    ) -> None:
+        """`level_cap`: the bound on levels kept per side (levels beyond the horizon go first, and only they go;
+        see `_Side._drop_beyond_horizon`); None keeps every level."""
         self.symbol = symbol
         self.last_update_id = 0
         self.snapshot_limit: int | None = None  # the `limit` of the snapshot the book was built from
-        self._bids = _Side(+1, ladder_depth)
-        self._asks = _Side(-1, ladder_depth)
+        self.level_cap = level_cap
+        self._bids = _Side(+1, ladder_depth, level_cap)
+        self._asks = _Side(-1, ladder_depth, level_cap)
 
     def load_snapshot(
         self, bids: Iterable[Level], asks: Iterable[Level], last_update_id: int, limit: int | None = None
@@ -279,7 +311,7 @@ class OrderBook:
         self._bids, self._asks = other._bids, other._asks
         self.last_update_id = other.last_update_id
         self.snapshot_limit = other.snapshot_limit
-        other._bids, other._asks = _Side(+1, depth), _Side(-1, depth)
+        other._bids, other._asks = _Side(+1, depth, other.level_cap), _Side(-1, depth, other.level_cap)
         other.last_update_id = 0
         other.snapshot_limit = None
 

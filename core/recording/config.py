@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.feed.manager import MAX_SYMBOLS_CEILING
+from core.market.markets import SPOT, Market
 from core.market.wire import SYMBOL_RE
 from core.storage.retention import RetentionPolicy
 from core.storage.snapshot import SNAPSHOT_DEPTH
@@ -75,8 +76,11 @@ class RecordingConfig:
     snapshot_limit: int = 1000  # REST snapshot depth
     max_symbols: int = 50  # followed at once
     retention: RetentionPolicy = field(default_factory=RetentionPolicy)
+    # Spot or USDⓈ-M futures: one market per run; futures symbols are stored as `usdm/SYMBOL` (docs/STORAGE.md).
+    market: Market = SPOT
 
     def __post_init__(self) -> None:
         check_recording_settings(self.interval, self.depth, self.snapshot_limit)
+        self.market.check_snapshot_limit(self.snapshot_limit)
         if not 1 <= self.max_symbols <= MAX_SYMBOLS_CEILING:
             raise ValueError(f"at most {MAX_SYMBOLS_CEILING} symbols can be followed, got {self.max_symbols}")

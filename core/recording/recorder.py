@@ -12,6 +12,9 @@ Ticks are aligned to whole seconds of the clock (the wall clock, or a test's vir
 and computed from it each time, so the schedule never drifts; a tick that wakes more than a second late records the seconds it slept through as
 gaps ("late"), never as copies. A failed write keeps its tick in a bounded backlog that goes out with
 the next successful write, so a short I/O failure loses nothing.
+
+Each tick's batch also carries the minute rollup rows of the minutes just over (core.analysis.minute_rows), so
+the history browser opens months of recording without reading every second back.
 """
 
 from __future__ import annotations
@@ -21,13 +24,16 @@ import logging
 import math
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from core.analysis.minute_rows import MINUTE, MinuteRollups
 from core.analysis.series import series_from_snapshot
 from core.feed.manager import OrderBookManager
 from core.market.book_sync import SyncReason, SyncState
+from core.market.markets import SPOT, Market
 from core.recording.clock import SYSTEM_CLOCK, Clock, as_clock
 from core.storage.gaps import GapReason, GapRecord
+from core.storage.keys import storage_symbol
 from core.storage.snapshot import SNAPSHOT_DEPTH, OrderBookSnapshot
 from core.storage.store import SnapshotStorage
 
@@ -100,8 +106,18 @@ class SnapshotRecorder:
         self.ticks = 0
         self._minute_stored = 0
         self._minute_started = 0.0
+        self.minutes = MinuteRollups(interval)  # the minute each symbol is in, for its rollup row
+        self._rollup_rows: list[tuple[str, int, bytes]] = []  # rows of minutes over, until a write succeeds
         for symbol in symbols:
             self.start_recording(symbol)
+
+    @property
+    def market(self) -> Market:
+        """The manager's market: its symbols are stored under `storage_symbol(market, symbol)`."""
+        return self.manager.config.market
+
+    def _stored(self, symbols: Iterable[str]) -> list[str]:
+        return [storage_symbol(self.market, s) for s in symbols]
 
     # --- the set of recorded symbols (takes effect at the next tick) ----------------------------------
 
@@ -129,6 +145,19 @@ class SnapshotRecorder:
         set_priority = getattr(self.manager, "set_priority", None)
         if set_priority is not None:
             set_priority(symbol, high, self.depth)
+
+    def set_interval(self, interval: int) -> None:
+        """Seconds between snapshots from the next boundary of the new interval on (the app's settings)."""
+        if interval < 1:
+            raise ValueError("the snapshot interval is a whole number of seconds, at least 1")
+        self.interval = interval
+        self.minutes.ticks_per_minute = MINUTE // interval if MINUTE % interval == 0 else 0
+
+    def set_depth(self, depth: int) -> None:
+        """Levels per side of each snapshot from the next tick on; the manager keeps that many verified."""
+        self.depth = depth
+        for symbol in self.recorded_symbols:
+            self._set_priority(symbol, True)
 
     def is_recording(self, symbol: str) -> bool:
         status = self._recording.get(symbol)
@@ -192,11 +221,12 @@ class SnapshotRecorder:
         gaps = [g for t in pending for g in t.gaps]
         try:
             if joined:  # switched on since the session started: the session's symbol list says so
-                await self.storage.run_blocking(self.storage.add_session_symbols, joined)
+                await self.storage.run_blocking(self.storage.add_session_symbols, self._stored(joined))
                 self._session_symbols.update(joined)
             snapshots, gaps = await self.storage.run_blocking(
-                _encode_and_write, self.storage, snapshots, gaps
-            )
+                _encode_and_write, self.storage, snapshots, gaps, self.market,
+                timestamp=tick.timestamp, minutes=self.minutes, rollup_rows=self._rollup_rows,
+            )  # fmt: skip
         except Exception as exc:
             self.write_errors += 1
             self.last_error = str(exc)
@@ -245,7 +275,9 @@ class SnapshotRecorder:
         """Tick on the boundaries of `self.clock`'s seconds (the wall clock unless another was given) until
         `shutdown` is set; the tick in flight always completes."""
         session_start = int(self.clock.now())
-        await self.storage.run_blocking(self.storage.start_session, self.recorded_symbols, session_start)
+        await self.storage.run_blocking(
+            self.storage.start_session, self._stored(self.recorded_symbols), session_start
+        )
         self._session_symbols = set(self.recorded_symbols)
         retention = asyncio.get_running_loop().create_task(self._retention_loop(shutdown))
         self._minute_started = self.clock.now()
@@ -258,6 +290,8 @@ class SnapshotRecorder:
                 now = self.clock.now()
                 due = int(now) - (int(now) % self.interval)
                 if due < next_ts:  # woke a hair early, or the wall clock stepped back: never redo a second
+                    # (the next boundary of the interval, which set_interval may have changed meanwhile)
+                    next_ts = max(self._next_boundary(now), self._next_boundary(next_ts - 1))
                     continue
                 if due - next_ts >= self.interval:  # the loop slept through whole ticks
                     self._record_missed(next_ts, due)
@@ -268,7 +302,7 @@ class SnapshotRecorder:
                 except asyncio.CancelledError:
                     await in_flight
                     raise
-                next_ts = due + self.interval
+                next_ts = self._next_boundary(due)  # due + interval, aligned anew after set_interval
         except asyncio.CancelledError:
             reason = "cancelled"
             raise
@@ -278,6 +312,10 @@ class SnapshotRecorder:
             try:
                 if self._backlog:
                     await self.write(_Tick(end))
+                # A minute whose last tick was the last one is whole: its row goes out now.
+                self._rollup_rows.extend(self.minutes.finish_before(end // 60 * 60 + 60))
+                if self._rollup_rows:
+                    await self.storage.run_blocking(self.storage.put_encoded, [], [], [], self._rollup_rows)
                 await self.storage.run_blocking(self.storage.end_session, end, reason)
             except Exception as exc:
                 log.error("could not close the recording session error=%s", exc)
@@ -288,12 +326,13 @@ class SnapshotRecorder:
             )
 
     async def _retention_loop(self, shutdown: asyncio.Event) -> None:
-        """Delete snapshots older than the storage's retention (off unless configured), hourly."""
-        if not self.storage.options.retention.enabled:
-            return
+        """Delete snapshots older than the storage's retention (off unless configured), hourly; a retention set
+        while recording (the app's settings) applies at the next pass."""
         while not shutdown.is_set():
             try:
-                deleted = await self.storage.run_blocking(self.storage.apply_retention, int(self.clock.now()))
+                deleted = 0
+                if self.storage.options.retention.enabled:
+                    deleted = await self.storage.run_blocking(self.storage.apply_retention, int(self.clock.now()))
                 if deleted:
                     log.info(
                         "retention deleted snapshots=%d policy=%s", deleted, self.storage.options.retention
@@ -324,29 +363,46 @@ class SnapshotRecorder:
 
 
 def _encode_and_write(
-    storage: SnapshotStorage, snapshots: list[OrderBookSnapshot], gaps: list[GapRecord]
+    storage: SnapshotStorage,
+    snapshots: list[OrderBookSnapshot],
+    gaps: list[GapRecord],
+    market: Market = SPOT,
+    *,
+    timestamp: int | None = None,
+    minutes: MinuteRollups | None = None,
+    rollup_rows: list[tuple[str, int, bytes]] | None = None,
 ) -> tuple[list[OrderBookSnapshot], list[GapRecord]]:
     """Runs in the executor: encode each snapshot and derive its series row, then write everything as one
-    batch.
+    batch, with the rows of the `minutes` over at `timestamp` (core.analysis.minute_rows).
 
     A snapshot that cannot be encoded becomes a gap (SERIALIZE_ERROR) so the others keep their second.
+    `rollup_rows` keeps minute rows until a write takes them (adding a second to `minutes` again is harmless).
     Returns the snapshots and gaps written."""
     good: list[OrderBookSnapshot] = []
     rows: list[tuple[str, int, bytes]] = []
     series: list[tuple[str, int, bytes]] = []
+    derived = []
     gaps = list(gaps)
     for snap in snapshots:
+        name = storage_symbol(market, snap.symbol)  # spot: the symbol itself; futures: usdm/SYMBOL
         try:
             value = snap.to_bytes()
-            row = series_from_snapshot(snap).to_bytes()
+            derived_row = series_from_snapshot(snap)
+            row = derived_row.to_bytes()
         except Exception as exc:
             log.error("failed to serialize snapshot symbol=%s timestamp=%d error=%s", snap.symbol, snap.timestamp, exc)
             gaps.append(GapRecord(snap.symbol, snap.timestamp, GapReason.SERIALIZE_ERROR))
             continue
         good.append(snap)
-        rows.append((snap.symbol, snap.timestamp, value))
-        series.append((snap.symbol, snap.timestamp, row))
-    storage.put_encoded(rows, gaps, series)
+        rows.append((name, snap.timestamp, value))
+        series.append((name, snap.timestamp, row))
+        derived.append((name, derived_row))
+    stored_gaps = [replace(g, symbol=storage_symbol(market, g.symbol)) for g in gaps]
+    if minutes is not None and rollup_rows is not None and timestamp is not None:
+        rollup_rows.extend(minutes.add(timestamp, derived, ((g.symbol, g.timestamp) for g in stored_gaps)))
+    storage.put_encoded(rows, stored_gaps, series, rollup_rows or ())
+    if rollup_rows:
+        rollup_rows.clear()
     return good, gaps
 
 

@@ -21,8 +21,10 @@ import logging
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from core.feed.events import ConnectionStatus, FeedFailed, ManagerEvent, SymbolStatus
-from core.feed.manager import ManagerConfig, OrderBookManager
+from core.feed.events import ConnectionStatus, FeedFailed, ListingChanged, ManagerEvent, SymbolStatus
+from core.feed.listing import MarketSelection
+from core.feed.manager import ManagerConfig, OrderBookManager, RetryHandler
+from core.feed.rest import SymbolCheck
 from core.recording.config import RecordingConfig
 from core.recording.recorder import RecordingStatus, SnapshotRecorder
 from core.storage.store import OpenMode, SnapshotStorage, StorageOptions
@@ -31,6 +33,24 @@ from core.tasks import spawn
 log = logging.getLogger(__name__)
 
 FailureHandler = Callable[[str, bool], None]  # (one sentence, recording stopped)
+SHALLOW_SYNC_LIMIT = ManagerConfig.shallow_sync_limit  # the feed's default "cheap start" depth
+
+
+def manager_config(config: RecordingConfig, **overrides) -> ManagerConfig:
+    """The feed a recording needs: its symbols' top `depth` levels kept verified (docs/SNAPSHOT_HORIZON.md), books
+    started shallow only when the shallow snapshot is cheaper than the configured one and still holds the top."""
+    shallow = SHALLOW_SYNC_LIMIT if config.depth < SHALLOW_SYNC_LIMIT < config.snapshot_limit else None
+    options = dict(
+        ws_url=config.ws_url,
+        rest_url=config.rest_url,
+        max_symbols=config.max_symbols,
+        snapshot_limit=config.snapshot_limit,
+        market=config.market,
+        horizon_depth=config.depth,
+        shallow_sync_limit=shallow,
+    )
+    options.update(overrides)
+    return ManagerConfig(**options)
 
 
 class RecordingSession:
@@ -41,17 +61,11 @@ class RecordingSession:
         on_failure: FailureHandler | None = None,
         manager: OrderBookManager | None = None,
         recorder_options: dict | None = None,
+        manager_options: dict | None = None,  # ManagerConfig fields over the recording's
     ) -> None:
         self.config = config
         self.on_failure = on_failure or (lambda sentence, stopped: None)
-        self.manager = manager or OrderBookManager(
-            ManagerConfig(
-                ws_url=config.ws_url,
-                rest_url=config.rest_url,
-                max_symbols=config.max_symbols,
-                snapshot_limit=config.snapshot_limit,
-            )
-        )
+        self.manager = manager or OrderBookManager(manager_config(config, **(manager_options or {})))
         self.storage: SnapshotStorage | None = None
         self.recorder: SnapshotRecorder | None = None
         self.failure: str | None = None  # the first failure that stopped recording, as told to on_failure
@@ -61,6 +75,8 @@ class RecordingSession:
         self._recorder_stop: asyncio.Event | None = None
         self._tasks: set[asyncio.Task] = set()
         self._stopped = False
+        self._paused: set[str] = set()  # recorded, stopped by the exchange: recorded again when it trades
+        self.record_new = False  # new listings of the followed market are recorded too (`follow_market`)
 
     # --- life cycle ------------------------------------------------------------------------------------
 
@@ -133,6 +149,31 @@ class RecordingSession:
     async def follow(self, symbols: Iterable[str]) -> None:
         """Subscribe symbols (one validation request); raises ExchangeError or SubscriptionLimitError."""
         await self.manager.subscribe_many(list(symbols))
+
+    async def follow_valid(
+        self, symbols: Iterable[str], *, retry_for: float = 0.0, on_retry: RetryHandler | None = None
+    ) -> SymbolCheck:
+        """Follow every symbol exchangeInfo says trades and return its verdict on each, so the caller can name the
+        others; an exchange that does not answer is asked again with backoff for `retry_for` seconds (math.inf:
+        forever, a recorder on a server), `on_retry(sentence, delay)` told before each wait."""
+        return await self.manager.follow_checked(list(symbols), retry_for=retry_for, on_retry=on_retry)
+
+    async def follow_market(
+        self,
+        selection: MarketSelection,
+        *,
+        record: bool = False,
+        retry_for: float = 0.0,
+        on_retry: RetryHandler | None = None,
+    ) -> list[str]:
+        """Follow every TRADING symbol `selection` takes (and the new listings it takes later); with `record`, record
+        them all, new listings included. Returns the symbols followed now."""
+        symbols = await self.manager.follow_market(selection, retry_for=retry_for, on_retry=on_retry)
+        self.record_new = record
+        if record:
+            for symbol in symbols:
+                self.set_recording(symbol, True)
+        return symbols
 
     async def unfollow(self, symbol: str) -> None:
         self.set_recording(symbol, False)
@@ -213,8 +254,24 @@ class RecordingSession:
         self._report(sentence, stopped=True)
 
     def _on_manager_event(self, event: ManagerEvent) -> None:
-        if type(event) is FeedFailed:
+        kind = type(event)
+        if kind is FeedFailed:
             self._report(event.message, stopped=event.fatal)
+        elif kind is ListingChanged:
+            self._on_listing(event)
+
+    def _on_listing(self, event: ListingChanged) -> None:
+        """A symbol that stops trading stops being recorded until it trades again (no gap records for seconds
+        the exchange had no book); a new listing of the followed market is recorded if the market is."""
+        symbol = event.symbol
+        if event.change == "stopped":
+            if self.is_recording(symbol):
+                self._paused.add(symbol)
+                self.set_recording(symbol, False)
+        elif symbol in self._paused or (event.change == "added" and self.record_new):
+            self._paused.discard(symbol)
+            if self.can_record:
+                self.set_recording(symbol, True)
 
     def _report(self, sentence: str, *, stopped: bool) -> None:
         if stopped and self.failure is None:

@@ -3,6 +3,8 @@
 `ExchangeSimulator` serves `/ws`, `/ws/<stream>`, `/stream?streams=...`, `/api/v3/depth` and
 `/api/v3/exchangeInfo` on one port; `SyntheticMarket` is the deterministic market behind each symbol
 and knows the true book at every update id; `sim.faults` makes the exchange misbehave on request.
+`ExchangeSimulator(usdm=True)` is a Binance USDⓈ-M futures exchange instead (core.simulator.futures): `/fapi/v1`
+REST, `pu`-chained events with shared update ids, streams under `/public`.
 """
 
 from core.simulator.faults import Faults

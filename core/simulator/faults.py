@@ -7,10 +7,13 @@ The simulator consumes the pending faults through the `take_*` methods.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import Counter, deque
 from typing import TYPE_CHECKING
+
+from core.simulator.market import FastMarket
 
 if TYPE_CHECKING:
     from core.simulator.server import ExchangeSimulator
@@ -49,6 +52,28 @@ class Faults:
         """Send n garbage text frames to every connection (subscribers of `symbol` only, if given)."""
         log.info("fault=malformed_frames n=%d symbol=%s", n, symbol or "*")
         self._sim._send_garbage(n, symbol)
+
+    def fast_market(self, seconds: float, speed: float = 8.0, symbol: str | None = None) -> None:
+        """For `seconds`, the fast-market symbols (FastMarket: ExchangeSimulator's `fast_symbols` or `fast_market`)
+        trend at `speed` ticks per event (8: some 4,800 ticks a minute), then go back to their speed before."""
+        markets = self._fast_markets(symbol)
+        before = {sym: market._speed for sym, market in markets.items()}
+        self.set_trend(speed, symbol)
+
+        def calm_down() -> None:
+            for sym, market in markets.items():
+                market._speed = before[sym]
+            log.info("fault=fast_market ended symbols=%d", len(markets))
+
+        asyncio.get_running_loop().call_later(seconds, calm_down)
+        log.info("fault=fast_market symbols=%d seconds=%s speed=%s", len(markets), seconds, speed)
+
+    def set_trend(self, speed: float, symbol: str | None = None) -> None:
+        """Set the fast-market symbols' trend to `speed` ticks per event from their next event (0: noise and
+        jumps only, a calm market over a deep book)."""
+        for market in self._fast_markets(symbol).values():
+            # The simulator's own model: the speed is read on every event, so a change applies at once.
+            market._speed = speed
 
     # ---- REST faults --------------------------------------------------------------------------------
 
@@ -104,6 +129,10 @@ class Faults:
             return True
         del self._silent_until[symbol]
         return False
+
+    def _fast_markets(self, symbol: str | None) -> dict[str, FastMarket]:
+        markets = {sym: self._sim.market(sym) for sym in self._targets(symbol)}
+        return {sym: market for sym, market in markets.items() if isinstance(market, FastMarket)}
 
     def _targets(self, symbol: str | None) -> list[str]:
         return list(self._sim.symbols) if symbol is None else [symbol.upper()]

@@ -131,6 +131,7 @@ class SyntheticMarket:
         volatility: float = 3.0,
         history: int = 2000,
         first_update_id: int | None = None,
+        changes: float = 10.5,
     ) -> None:
         self.symbol = symbol
         self._tick = to_units(tick)
@@ -139,6 +140,7 @@ class SyntheticMarket:
         self._anchor = to_units(mid) / self._tick  # the mid reverts to this, in ticks
         self._mid = self._anchor
         self._volatility = volatility  # std of the mid's move per event, in ticks
+        self._changes = math.log(max(1.0, changes))  # the median number of level changes per event, as a log
         self._depth = max(10, min(depth, _MAX_LEVELS))
         self._reach = 0  # how far (ticks) from the touch far-out levels may appear; set with the book
         self._bids = _Side(is_bid=True)
@@ -193,12 +195,14 @@ class SyntheticMarket:
             if not side:
                 self._set(side, prev, bound, self._qty())
 
-        changes = min(600, max(1, int(rng.lognormvariate(math.log(10.5), 0.9))))
+        changes = min(600, max(1, int(rng.lognormvariate(self._changes, 0.9))))
         for _ in range(changes):
             if rng.random() < 0.5:
                 self._random_change(self._bids, prev_b, bid_bound)
             else:
                 self._random_change(self._asks, prev_a, ask_bound)
+        while not prev_b and not prev_a:  # a FastMarket's changes can all be no-ops; an event changes a level
+            self._random_change(self._bids, prev_b, bid_bound)
         return self._record(event_time_ms, prev_b, prev_a)
 
     def _random_change(self, side: _Side, prev: dict[int, int], bound: int) -> None:
@@ -517,10 +521,51 @@ class FastMarket(SyntheticMarket):
         self._set(side, prev, price, self._qty())
 
 
-def market_for(symbol: str, *, seed: int, history: int = 2000, fast: bool = False) -> SyntheticMarket:
+def market_for(
+    symbol: str, *, seed: int, history: int = 2000, fast: bool = False, depth: int | None = None
+) -> SyntheticMarket:
     """A market with the symbol's usual price scale (a generic one for symbols not in the table); `fast`: a
-    FastMarket (deep resting book, trending mid)."""
+    FastMarket (deep resting book, trending mid); `depth`: levels per side of a SyntheticMarket (default 3000),
+    its events as large as a book that deep has (`changes_for_depth`)."""
     profile = SYMBOL_PROFILES.get(symbol, _DEFAULT_PROFILE)
     if fast:
         return FastMarket(symbol, seed=seed, history=history, **profile)
+    if depth is not None:
+        shape = {"depth": depth, "changes": changes_for_depth(depth)}
+        return SyntheticMarket(symbol, seed=seed, history=history, **shape, **profile)
     return SyntheticMarket(symbol, seed=seed, history=history, **profile)
+
+
+def long_tailed_activity(
+    symbols: list[str], *, busiest: int = 50, top_rate: float = 10.0, median_rate: float = 1.0
+) -> dict[str, float]:
+    """Events per second for each symbol, long-tailed as on a whole exchange (issue 9), by rank in `symbols`:
+
+    rate(r) = top_rate for the `busiest` first symbols, then top_rate * (r / busiest) ** -a, a power law whose
+    exponent `a` puts the median symbol (rank len/2) at `median_rate`. For 1,500 symbols: 50 at 10 events/s,
+    a = ln 10 / ln 15 = 0.85, the median at 1/s, the quietest at 0.55/s, about 2,700 events/s in all. Fewer
+    than 2 x `busiest` symbols: every one at `top_rate`."""
+    middle = len(symbols) / 2
+    exponent = math.log(top_rate / median_rate) / math.log(middle / busiest) if middle > busiest else 0.0
+    return {s: top_rate * (max(r, busiest) / busiest) ** -exponent for r, s in enumerate(symbols, 1)}
+
+
+def depth_for_rate(rate: float) -> int:
+    """Levels per side for a market of `rate` events/s: busy books are deep (3,000 at 10/s, BTCUSDT-like),
+    quiet ones shallow (480 at 1/s), as on Binance, where a quiet symbol's whole book fits a 1000-level
+    snapshot."""
+    return max(100, min(3000, int(200 + 280 * rate)))
+
+
+def changes_for_depth(depth: int) -> float:
+    """The median number of level changes per event of a book `depth` levels deep: 10.5 at 3,000 (BTCUSDT's
+    shape, binance-protocol.md §10), 2 for a shallow, quiet book, whose rare events touch a level or two."""
+    return max(2.0, 10.5 * depth / 3000)
+
+
+def slots_to_next_event(rng: random.Random, chance: float) -> int:
+    """How many slots of the event grid until the next event, when each slot has an event with `chance`
+    (geometric, at least 1): a symbol of rate r on a grid of interval t gets chance r * t."""
+    if chance >= 1.0:
+        return 1
+    return 1 + int(math.log(1.0 - rng.random()) / math.log(1.0 - chance))

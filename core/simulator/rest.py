@@ -72,7 +72,16 @@ class _ApiError(Exception):
 
 
 class RestApi:
-    """Answers REST requests against the simulator's markets, counting weight per minute window."""
+    """Answers REST requests against the simulator's markets, counting weight per minute window.
+
+    Spot's paths, weights, limits and messages; core.simulator.futures.FuturesRestApi overrides them.
+    """
+
+    depth_path = DEPTH_PATH
+    exchange_info_path = EXCHANGE_INFO_PATH
+    exchange_info_weight = EXCHANGE_INFO_WEIGHT
+    too_much_weight = TOO_MUCH_WEIGHT
+    banned = BANNED
 
     def __init__(
         self,
@@ -86,6 +95,7 @@ class RestApi:
         self._snapshot = snapshot  # (symbol, limit) -> depth payload; the simulator applies its faults
         self._take_rate_limit = take_rate_limit  # an injected 429/418: (status, retry_after) or None
         self.weight_limit = weight_limit
+        self.statuses: dict[str, str] = {}  # symbol -> exchangeInfo status other than TRADING (HALT, BREAK, ...)
         self._window = -1  # the minute (Unix time // 60) the used weight belongs to
         self._used = 0
 
@@ -96,11 +106,11 @@ class RestApi:
     def handle(self, target: str, now: float) -> RestReply:
         parts = urlsplit(target)
         query = parse_qs(parts.query, keep_blank_values=True)
-        if parts.path == DEPTH_PATH:
-            weight = depth_weight(_limit_or_default(query))
+        if parts.path == self.depth_path:
+            weight = self.depth_weight(self.limit_or_default(query))
             respond = self._depth
-        elif parts.path == EXCHANGE_INFO_PATH:
-            weight = EXCHANGE_INFO_WEIGHT
+        elif parts.path == self.exchange_info_path:
+            weight = self.exchange_info_weight
             respond = self._exchange_info
         else:
             return RestReply(404, b"", self._weight_headers(now))
@@ -109,14 +119,14 @@ class RestApi:
         if injected is not None:
             status, retry_after = injected
             if status == 418:
-                msg = BANNED.format(until=int((now + retry_after) * 1000))
+                msg = self.banned.format(until=int((now + retry_after) * 1000))
             else:
-                msg = TOO_MUCH_WEIGHT.format(limit=self.weight_limit)
+                msg = self.too_much_weight.format(limit=self.weight_limit)
             return self._error(status, -1003, msg, now, retry_after)
         self._roll(now)
         if self._used + weight > self.weight_limit:
             retry_after = max(1, math.ceil(60 - now % 60))
-            return self._error(429, -1003, TOO_MUCH_WEIGHT.format(limit=self.weight_limit), now, retry_after)
+            return self._error(429, -1003, self.too_much_weight.format(limit=self.weight_limit), now, retry_after)
         self._used += weight
         try:
             body = respond(query, now)
@@ -128,13 +138,23 @@ class RestApi:
 
     def _depth(self, query: dict[str, list[str]], now: float) -> dict:
         symbol = self._known_symbol(query.get("symbol", [""])[0])
-        limit = DEFAULT_LIMIT
-        if "limit" in query:
-            text = query["limit"][0]
-            if not _DIGITS.match(text) or int(text) == 0:
-                raise _ApiError(-1100, ILLEGAL_LIMIT)
-            limit = min(int(text), MAX_LIMIT)
+        limit = self.depth_limit(query["limit"][0]) if "limit" in query else DEFAULT_LIMIT
         return self._snapshot(symbol, limit)
+
+    # ---- what a market of another kind answers differently (core.simulator.futures) ---------------
+
+    def depth_weight(self, limit: int) -> int:
+        return depth_weight(limit)
+
+    def depth_limit(self, text: str) -> int:
+        """The levels a side for the `limit` parameter; _ApiError if the exchange refuses it."""
+        if not _DIGITS.match(text) or int(text) == 0:
+            raise _ApiError(-1100, ILLEGAL_LIMIT)
+        return min(int(text), MAX_LIMIT)
+
+    def limit_or_default(self, query: dict[str, list[str]]) -> int:
+        """The limit the weight is charged for; malformed limits are charged the default."""
+        return _limit_or_default(query)
 
     def _exchange_info(self, query: dict[str, list[str]], now: float) -> dict:
         if "symbol" in query and "symbols" in query:
@@ -160,7 +180,7 @@ class RestApi:
                 {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5, "limit": 61000},
             ],
             "exchangeFilters": [],
-            "symbols": [_symbol_info(self._markets[s]) for s in symbols],
+            "symbols": [_symbol_info(self._markets[s], self.statuses.get(s, "TRADING")) for s in symbols],
         }
 
     # ---- parameters ----------------------------------------------------------------------------
@@ -220,11 +240,11 @@ def _split_symbol(symbol: str) -> tuple[str, str]:
     return symbol, ""
 
 
-def _symbol_info(market: SyntheticMarket) -> dict:
+def _symbol_info(market: SyntheticMarket, status: str = "TRADING") -> dict:
     base, quote = _split_symbol(market.symbol)
     return {
         "symbol": market.symbol,
-        "status": "TRADING",
+        "status": status,
         "baseAsset": base,
         "baseAssetPrecision": 8,
         "quoteAsset": quote,

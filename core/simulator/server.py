@@ -18,10 +18,11 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import logging
+import random
 import time
 import zlib
 from collections import Counter, deque
-from collections.abc import Coroutine, Iterable
+from collections.abc import Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
@@ -34,9 +35,10 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from core.simulator.faults import Faults
-from core.simulator.market import SyntheticMarket, market_for
-from core.simulator.rest import WEIGHT_LIMIT, RestApi, RestReply
-from core.simulator.streams import InvalidPath, Session, Stream, parse_ws_path
+from core.simulator.futures import FuturesRestApi, futures_market_for
+from core.simulator.market import SyntheticMarket, depth_for_rate, market_for, slots_to_next_event
+from core.simulator.rest import RestApi, RestReply
+from core.simulator.streams import MAX_STREAMS, InvalidPath, Session, Stream, parse_ws_path
 from core.tasks import cancel_and_wait, spawn
 
 log = logging.getLogger(__name__)
@@ -51,6 +53,7 @@ class SimulatorStats:
     """Counters for tests and the demo; `used_weight` is refreshed whenever `sim.stats` is read."""
 
     connections_opened: int = 0
+    connection_attempts: int = 0  # WebSocket upgrade requests, refused ones included (Binance: 300 per 5 min)
     connections_open: int = 0
     ws_messages_sent: int = 0
     ws_messages_received: int = 0
@@ -99,6 +102,7 @@ class _Merged:
 
     def __init__(self, event: dict) -> None:
         self.first = event["U"]
+        self.pu = event.get("pu")  # futures: the merged event follows the first one's predecessor
         self.bids: dict[str, str] = {}
         self.asks: dict[str, str] = {}
         self.add(event)
@@ -112,7 +116,7 @@ class _Merged:
         def key(price: str) -> int:  # 8 fixed decimals: dropping the point gives an exact integer
             return int(price.replace(".", ""))
 
-        return {
+        payload = {
             "e": "depthUpdate",
             "E": self.time,
             "s": self.symbol,
@@ -121,17 +125,28 @@ class _Merged:
             "b": [[p, self.bids[p]] for p in sorted(self.bids, key=key, reverse=True)],
             "a": [[p, self.asks[p]] for p in sorted(self.asks, key=key)],
         }
+        if self.pu is not None:
+            payload["pu"] = self.pu
+        return payload
 
 
 class ExchangeSimulator:
     """A Binance spot exchange on `host:port` (0 = any free port; read `ws_url`/`rest_url` after start).
 
     `interval_ms` is the event grid per symbol (Binance: 100); `max_connection_age` is the 24 h limit
-    scaled down (seconds, None = never); `weight_limit` the REST weight allowed per minute. `fast_market`: every
+    scaled down (seconds, None = never); `weight_limit` the REST weight allowed per minute (None: the market's,
+    6,000 on spot, 2,400 on futures). `usdm`: a USDⓈ-M futures exchange (core.simulator.futures). `fast_market`: every
     symbol's market is a FastMarket (core.simulator.market): a book deeper than any snapshot whose resting
     levels the stream never mentions until the touch reaches them, and a mid that runs thousands of ticks a
-    minute, both ways.
+    minute, both ways. `fast_symbols`: only these symbols' markets are FastMarkets (their trend can be switched
+    at run time with `faults.set_trend` and `faults.fast_market`). `activity`: events per second by symbol (at
+    most one per interval; e.g. `long_tailed_activity`, a whole market's spread), each symbol's book as deep and
+    its events as large as its rate makes them (`depth_for_rate`); symbols not in it have an event every interval.
+    `max_streams`: streams one connection may carry, in its URL or subscribed (Binance: 1024); set it lower to
+    check a client spreads its symbols. `set_status`, `delist` and `add_symbol` change the listing at run time.
     """
+
+    max_streams = MAX_STREAMS
 
     def __init__(
         self,
@@ -145,8 +160,11 @@ class ExchangeSimulator:
         max_connection_age: float | None = None,
         *,
         history: int = 2000,
-        weight_limit: int = WEIGHT_LIMIT,
+        weight_limit: int | None = None,
         fast_market: bool = False,
+        usdm: bool = False,
+        fast_symbols: Iterable[str] = (),
+        activity: Mapping[str, float] | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -157,14 +175,17 @@ class ExchangeSimulator:
         self.max_connection_age = max_connection_age
         self._history = history
         self.fast_market = fast_market
+        self._fast_symbols = {s.upper() for s in fast_symbols}
+        # Events per second by symbol (market.long_tailed_activity); a symbol not in it has one every interval.
+        self._activity = {s.upper(): rate for s, rate in (activity or {}).items()}
         self._markets: dict[str, SyntheticMarket] = {}
         self.faults = Faults(self)
         self._stats = SimulatorStats()
-        self._rest = RestApi(
-            self._markets,
-            snapshot=self._depth_snapshot,
-            take_rate_limit=self.faults.take_rate_limit,
-            weight_limit=weight_limit,
+        # USDⓈ-M futures mode (core.simulator.futures): `pu`-chained events with shared ids, /fapi/v1, 2,400 a minute.
+        self.usdm = usdm
+        limits = {} if weight_limit is None else {"weight_limit": weight_limit}
+        self._rest = (FuturesRestApi if usdm else RestApi)(
+            self._markets, snapshot=self._depth_snapshot, take_rate_limit=self.faults.take_rate_limit, **limits
         )
         self._clients: set[_Client] = set()
         self._server: Server | None = None
@@ -217,7 +238,8 @@ class ExchangeSimulator:
 
     @property
     def ws_url(self) -> str:
-        return f"ws://{self._bound_host()}:{self.port}"
+        # USDⓈ-M: depth streams live under `/public` since Binance split its futures hosts (2026).
+        return f"ws://{self._bound_host()}:{self.port}" + ("/public" if self.usdm else "")
 
     @property
     def rest_url(self) -> str:
@@ -240,11 +262,35 @@ class ExchangeSimulator:
         symbol = symbol.upper()
         if symbol in self._markets:
             return
-        self._markets[symbol] = market_for(
-            symbol, seed=self.seed, history=self._history, fast=self.fast_market
+        self._markets[symbol] = (futures_market_for if self.usdm else market_for)(
+            symbol,
+            seed=self.seed,
+            history=self._history,
+            fast=self.fast_market or symbol in self._fast_symbols,
+            depth=depth_for_rate(self._activity[symbol]) if symbol in self._activity else None,
         )
         if self._server is not None:
             self._start_generator(symbol)
+
+    def set_status(self, symbol: str, status: str) -> None:
+        """exchangeInfo says `status` (TRADING, HALT, BREAK, END_OF_DAY, CANCEL_ONLY); a symbol that is not
+        TRADING sends no events, its market standing still, and moves on from where it stood when it trades."""
+        symbol = symbol.upper()
+        if status == "TRADING":
+            self._rest.statuses.pop(symbol, None)
+        else:
+            self._rest.statuses[symbol] = status
+        log.info("symbol status symbol=%s status=%s", symbol, status)
+
+    def delist(self, symbol: str) -> None:
+        """Remove a symbol: exchangeInfo no longer lists it, REST says -1121, its streams carry nothing."""
+        symbol = symbol.upper()
+        self._markets.pop(symbol, None)
+        self._rest.statuses.pop(symbol, None)
+        generator = self._generators.pop(symbol, None)
+        if generator is not None:
+            generator.cancel()
+        log.info("symbol delisted symbol=%s", symbol)
 
     def _bound_host(self) -> str:
         if self.port == 0:
@@ -264,20 +310,27 @@ class ExchangeSimulator:
         # Spread the symbols over the interval, as real streams are: all ticking in one slot makes a burst.
         offset = (zlib.crc32(symbol.encode()) % 1000) / 1000 * interval
         deadline = loop.time() + offset
+        chance = self._activity.get(symbol, 1 / interval) * interval  # of an event in a slot of the grid
+        rng = random.Random(f"{symbol}:{self.seed}:activity")
         while True:
-            deadline += interval
+            slots = slots_to_next_event(rng, chance)
+            deadline += interval * slots
             delay = deadline - loop.time()
             if delay < -1.0:  # the loop was blocked: skip the missed slots rather than burst
                 deadline = loop.time()
             await asyncio.sleep(max(0.0, delay))
-            self._tick(symbol)
+            self._tick(symbol, slots)
 
-    def _tick(self, symbol: str) -> None:
+    def _tick(self, symbol: str, slots: int = 1) -> None:
+        """The market's next event, `slots` grid intervals after its last one."""
+        if symbol in self._rest.statuses:  # not TRADING: the book stands still, no event
+            return
         market = self._markets[symbol]
         event = market.next_event(int(time.time() * 1000))
         self._stats.events_generated[symbol] += 1
-        self._ticks[symbol] += 1
-        slow_due = self._ticks[symbol] % self._slow_every == 0
+        before = self._ticks[symbol]
+        self._ticks[symbol] += slots
+        slow_due = before // self._slow_every != self._ticks[symbol] // self._slow_every  # a 1000 ms boundary
         if self.faults.silenced(symbol):
             self._merged.pop(symbol, None)  # the 1000 ms stream must show the gap too
             self._stats.events_silenced[symbol] += 1
@@ -352,12 +405,21 @@ class ExchangeSimulator:
             update_id = market.straddle_update_id()
         return market.snapshot(limit, update_id)
 
+    def _ws_path(self, path: str) -> str:
+        """The stream path without USDⓈ-M's `/public` prefix (the pre-2026 paths without it work too)."""
+        if self.usdm and (path == "/public" or path.startswith(("/public/", "/public?"))):
+            return path[len("/public") :] or "/"
+        return path
+
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         if request.headers.get("Upgrade", "").lower() == "websocket":
+            self._stats.connection_attempts += 1
             try:
-                parse_ws_path(request.path)
+                route = parse_ws_path(self._ws_path(request.path))
             except InvalidPath as exc:
                 return connection.respond(HTTPStatus.BAD_REQUEST, exc.reason)
+            if len({s.name for s in route.streams}) > self.max_streams:
+                return connection.respond(HTTPStatus.BAD_REQUEST, "Invalid request: too many streams")
             return None  # go on with the WebSocket handshake
         self._stats.rest_requests[urlsplit(request.path).path] += 1
         reply = self._rest.handle(request.path, time.time())
@@ -370,7 +432,8 @@ class ExchangeSimulator:
 
     async def _handle(self, ws: ServerConnection) -> None:
         assert ws.request is not None
-        client = _Client(ws, Session(parse_ws_path(ws.request.path)))
+        client = _Client(ws, Session(parse_ws_path(self._ws_path(ws.request.path))))
+        client.session.max_streams = self.max_streams
         self._clients.add(client)
         self._stats.connections_opened += 1
         self._stats.connections_open += 1
@@ -431,6 +494,16 @@ class ExchangeSimulator:
             else:
                 self._spawn(client.ws.close(code, reason))
 
+    def drop_connections_of(self, symbol: str) -> int:
+        """Drop, as a network failure would (no close frame), every connection that streams `symbol`; the other
+        connections go on. Returns how many were dropped."""
+        dropped = [c for c in list(self._clients) if c.streams_of(symbol.upper())]
+        for client in dropped:
+            client.closing = True
+            client.ws.transport.abort()
+        log.info("fault=drop_connections symbol=%s connections=%d", symbol, len(dropped))
+        return len(dropped)
+
     def _server_shutdown(self) -> None:
         raw = orjson.dumps({"e": "serverShutdown", "E": int(time.time() * 1000)})
         for client in list(self._clients):
@@ -483,10 +556,11 @@ async def serve_forever(
     port: int = 8765,
     interval_ms: int = 100,
     seed: int = 1,
+    usdm: bool = False,
 ) -> None:
     """Run a simulator until cancelled, printing its WebSocket and REST base URLs on stdout."""
     async with ExchangeSimulator(
-        symbols=symbols, host=host, port=port, seed=seed, interval_ms=interval_ms
+        symbols=symbols, host=host, port=port, seed=seed, interval_ms=interval_ms, usdm=usdm
     ) as sim:
         print(f"ws   {sim.ws_url}", flush=True)
         print(f"rest {sim.rest_url}", flush=True)

@@ -21,6 +21,8 @@ _DEPTH = re.compile(r"^(?P<symbol>[a-z0-9._-]+)@depth(?P<levels>5|10|20)?(?P<fas
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,36}$")
 _METHODS = ("SUBSCRIBE", "UNSUBSCRIBE", "LIST_SUBSCRIPTIONS", "SET_PROPERTY", "GET_PROPERTY")
 _INT64 = 2**63
+MAX_STREAMS = 1024  # per connection (binance-protocol.md §5; Binance's error text for more is unverified)
+TOO_MANY_STREAMS = "Invalid request: too many streams on this connection (at most {limit})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +98,7 @@ class Session:
     def __init__(self, route: Route) -> None:
         self.combined = route.combined
         self.streams: dict[str, Stream] = {s.name: s for s in route.streams}  # subscription order
+        self.max_streams = MAX_STREAMS  # a SUBSCRIBE that would go above it is refused whole
 
     def handle(self, message: str | bytes) -> bytes:
         """Apply one incoming message and return the reply frame."""
@@ -132,6 +135,8 @@ class Session:
             streams = [s for s in map(parse_stream, params) if s is not None]
             if len(streams) != len(params):  # all or nothing, like Binance
                 raise _RequestError(2, "Invalid request: invalid stream")
+            if method == "SUBSCRIBE" and len(self.streams.keys() | {s.name for s in streams}) > self.max_streams:
+                raise _RequestError(2, TOO_MANY_STREAMS.format(limit=self.max_streams))
             for stream in streams:
                 if method == "SUBSCRIBE":
                     self.streams.setdefault(stream.name, stream)

@@ -3,6 +3,12 @@
 `TS` is the Unix second as exactly 10 digits, so the keys of one symbol sort by time, and a range of one
 symbol is bounded by `SYMBOL:` and `SYMBOL;` (`;` follows `:`, so `BTCUSD` never matches `BTCUSDT`). Keys that
 do not follow the layout (the reference service's `trades:` keys, for one) are skipped by every scan.
+
+Markets: a spot symbol is stored under its own name, exactly the contract's layout (`BTCUSDT:1737158400`);
+another market's symbol under `<market>/<SYMBOL>` (`usdm/BTCUSDT:1737158400`). The prefix is lowercase and spot
+names are uppercase, so the two never collide, and every futures key sorts after every spot key. Every column
+family keyed by symbol uses the same name, so gaps, series and counters of the two markets stay apart too.
+`storage_symbol` builds the name and `parse_storage_symbol` tells the market back (docs/STORAGE.md).
 """
 
 from __future__ import annotations
@@ -11,9 +17,28 @@ from collections.abc import Iterator
 
 from rocksdict import Rdict, ReadOptions
 
+from core.market.markets import MARKETS, SPOT, Market
+
 # Keys sort in time order only while every timestamp has exactly 10 digits (until the year 2286).
 MAX_TIMESTAMP = 9_999_999_999
 TIMESTAMP_DIGITS = 10
+
+
+MARKET_SEPARATOR = "/"
+
+
+def storage_symbol(market: Market, symbol: str) -> str:
+    """The name `symbol` of `market` is stored under: `BTCUSDT` on spot, `usdm/BTCUSDT` on USDⓈ-M futures."""
+    return symbol if market is SPOT else f"{market.name}{MARKET_SEPARATOR}{symbol}"
+
+
+def parse_storage_symbol(name: str) -> tuple[Market, str]:
+    """(market, exchange symbol) of a stored name; a name without a known market prefix is spot's."""
+    prefix, separator, symbol = name.partition(MARKET_SEPARATOR)
+    market = MARKETS.get(prefix) if separator else None
+    if market is None or market is SPOT or not symbol:
+        return SPOT, name
+    return market, symbol
 
 
 def snapshot_key(symbol: str, timestamp: int) -> bytes:

@@ -13,7 +13,7 @@ Retention deletes data, so a policy can never ask for more than it says:
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -45,6 +45,9 @@ class RetentionPolicy:
     days: int | None = None  # None keeps everything
     per_symbol: Mapping[str, int | None] = field(default_factory=dict)
     symbols: Collection[str] | None = None
+    # The first second of `symbol` that must be kept whatever the days say: `record --archive` passes the
+    # archive follower's, so only hours whose upload was verified are ever deleted.
+    keep_from: Callable[[str], int] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.days is not None:
@@ -69,7 +72,10 @@ class RetentionPolicy:
     def cutoff(self, now_ts: int, symbol: str) -> int | None:
         """Snapshots of `symbol` strictly before this second are deleted (None: keep them all)."""
         days = self.days_for(symbol)
-        return None if days is None else now_ts - days * _DAY
+        if days is None:
+            return None
+        cutoff = now_ts - days * _DAY
+        return cutoff if self.keep_from is None else min(cutoff, self.keep_from(symbol))
 
 
 def plan_retention(

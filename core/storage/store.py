@@ -11,6 +11,8 @@ so `BTCUSD` never matches `BTCUSDT`).
     sessions  TS:NNN            -> MessagePack [start_ts, [symbols], end_ts | nil, end_reason | nil];
                                    TS is the start second, NNN a 3-digit sequence within that second
     series    SYMBOL:TS         -> one per-second derived row, opaque bytes owned by the caller
+    rollups   SYMBOL:TS         -> one row per minute the recorder watched whole (TS: the minute's start),
+                                   opaque bytes owned by the caller (core.analysis.minute_rows)
 
 The counters are written in the same WriteBatch as the snapshots they count, so they are exact after any
 crash. A writer keeps them in memory; at open it checks each symbol's stored first/last against the default
@@ -73,7 +75,9 @@ META_CF = "meta"
 GAPS_CF = "gaps"
 SESSIONS_CF = "sessions"
 SERIES_CF = "series"
-OWN_CFS = (META_CF, GAPS_CF, SESSIONS_CF, SERIES_CF)
+ROLLUPS_CF = "rollups"
+OWN_CFS = (META_CF, GAPS_CF, SESSIONS_CF, SERIES_CF, ROLLUPS_CF)
+DERIVED_CFS = (GAPS_CF, SERIES_CF, ROLLUPS_CF)  # keyed SYMBOL:TS beside the snapshots; retention deletes them too
 
 @dataclass(frozen=True, slots=True)
 class StorageOptions:
@@ -306,6 +310,11 @@ class SnapshotStorage:
         view = self._views.get(SERIES_CF)
         return keys.scan(view, symbol, start, end) if view is not None else iter(())
 
+    def rollups(self, symbol: str, start: int, end: int) -> Iterator[tuple[int, bytes]]:
+        """(minute start, row) of the recorder's minute rollups in [start, end]; none in older databases."""
+        view = self._views.get(ROLLUPS_CF)
+        return keys.scan(view, symbol, start, end) if view is not None else iter(())
+
     # ---- recording sessions ----
 
     def start_session(self, symbols: Iterable[str], ts: int) -> SessionRecord:
@@ -397,7 +406,7 @@ class SnapshotStorage:
             deleted = sum(1 for _ in keys.scan_keys(self._db, prefix, prefix, end_key))
             batch = WriteBatch(raw_mode=True)
             batch.delete_range(prefix, end_key)
-            for name in (GAPS_CF, SERIES_CF):
+            for name in DERIVED_CFS:  # a writer has every one of them (created at open)
                 batch.delete_range(prefix, end_key, self._handles[name])
             counter = self._counters.get(symbol)
             if counter is not None and deleted:
@@ -421,7 +430,7 @@ class SnapshotStorage:
         if not policy.enabled:
             return 0
         symbols = set(self.symbols())
-        for name in (GAPS_CF, SERIES_CF):
+        for name in DERIVED_CFS:
             symbols.update(keys.symbols_in(self._views[name]))
         edges = {symbol: (c.count, c.first, c.last) for symbol, c in self._counters.items()}
         deleted = 0
@@ -466,8 +475,10 @@ class SnapshotStorage:
         rows: Sequence[tuple[str, int, bytes]],
         gaps: Sequence[GapRecord] = (),
         series_rows: Sequence[tuple[str, int, bytes]] = (),
+        rollup_rows: Sequence[tuple[str, int, bytes]] = (),
     ) -> None:
-        """put_tick with the snapshots already encoded as (symbol, second, value): one atomic WriteBatch."""
+        """put_tick with the snapshots already encoded as (symbol, second, value): one atomic WriteBatch, with
+        (symbol, minute start, bytes) minute rollup rows."""
         self._require_writer()
         with self._write_lock:
             self._reopen_if_failed()
@@ -489,6 +500,8 @@ class SnapshotStorage:
                 )
             for symbol, ts, value in series_rows:
                 batch.put(snapshot_key(symbol, ts), value, self._handles[SERIES_CF])
+            for symbol, ts, value in rollup_rows:
+                batch.put(snapshot_key(symbol, ts), value, self._handles[ROLLUPS_CF])
             self._commit(batch)
             self._counters.update(changed)  # only once the batch is on disk
 

@@ -139,8 +139,7 @@ class SymbolDetails(QFrame):
         if d.session_stored is None:
             self.values["session"].setText("—")
         else:
-            total = d.session_stored + (d.session_gaps or 0)
-            share = fmt_percent(d.session_stored / total) if total else "—"
+            share = fmt_percent(d.session_completeness) if d.session_completeness is not None else "—"
             gap = f" (last: {d.last_gap_reason.text})" if d.session_gaps and d.last_gap_reason else ""
             waited = f" · started after {d.session_waiting:,} s of syncing" if d.session_waiting else ""
             unverified = f" · {d.session_unverified:,} unverified" if d.session_unverified else ""

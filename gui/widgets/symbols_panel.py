@@ -1,4 +1,5 @@
-"""The symbols panel: add a symbol (inline validation message), the symbols table, record switches."""
+"""The symbols panel: add a symbol (inline validation message), the symbols table with its filter box, sortable
+columns and record switches, and "Record all shown"."""
 
 from __future__ import annotations
 
@@ -20,20 +21,21 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gui.models.symbol_filter import SymbolFilterModel
 from gui.models.symbols import Column, SymbolTableModel
 from gui.values import ThemeColors
 from gui.widgets.colors import qcolor
 from gui.widgets.symbol_details import SymbolDetails
 
 ROW_HEIGHT = 26
-COLUMN_WIDTHS = {  # 506 px in all: the default panel shows every column without a scroll bar
+COLUMN_WIDTHS = {  # 522 px in all: the default panel shows every column without a scroll bar
     Column.SYMBOL: 92,
     Column.STATE: 80,
     Column.RECORD: 40,
-    Column.STORED: 56,
+    Column.STORED: 80,  # "2,550,436": a month of one symbol
     Column.LAST_WRITE: 78,
     Column.RATE: 38,
-    Column.COMPLETE: 82,
+    Column.COMPLETE: 74,
     Column.GAPS: 40,
 }
 
@@ -122,6 +124,7 @@ class SymbolsPanel(QWidget):
     add_requested = Signal(str)
     remove_requested = Signal(str)
     selection_changed = Signal(object)  # str | None
+    record_all_requested = Signal(object)  # list[str]: the shown symbols not recorded yet (the app confirms)
 
     def __init__(self, model: SymbolTableModel, colors: ThemeColors, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -156,15 +159,35 @@ class SymbolsPanel(QWidget):
         row.addWidget(self.remove_button)
         layout.addLayout(row)
 
+        filter_row = QHBoxLayout()
+        filter_row.setSpacing(6)
+        self.filter = QLineEdit()
+        self.filter.setObjectName("symbolFilter")
+        self.filter.setPlaceholderText("Filter, e.g. USDT")
+        self.filter.setClearButtonEnabled(True)
+        self.filter.setToolTip("Show only the symbols that contain this text")
+        self.filter.textChanged.connect(self._on_filter_changed)
+        self.shown = QLabel("")
+        self.shown.setObjectName("hint")
+        self.record_all_button = QToolButton()
+        self.record_all_button.setText("Record all shown")
+        self.record_all_button.setToolTip("Record every symbol the table shows (asks first)")
+        self.record_all_button.clicked.connect(self.request_record_all)
+        filter_row.addWidget(self.filter, 1)
+        filter_row.addWidget(self.shown)
+        filter_row.addWidget(self.record_all_button)
+
         self.message = QLabel("")
         self.message.setObjectName("inlineMessage")
         self.message.setWordWrap(True)
         self.message.hide()
         layout.addWidget(self.message)
+        layout.addLayout(filter_row)
 
         self.table = QTableView()
         self.table.setObjectName("symbolsTable")
-        self.table.setModel(model)
+        self.proxy = SymbolFilterModel(model, self)
+        self.table.setModel(self.proxy)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setAlternatingRowColors(True)
@@ -185,8 +208,15 @@ class SymbolsPanel(QWidget):
         # The symbol keeps its width (an elided "B…" says nothing); spare width goes to the last column,
         # and a narrow panel scrolls sideways instead of squeezing the names.
         header.setStretchLastSection(True)
+        header.setSortIndicatorShown(True)
+        header.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)  # no sort: the order symbols were added
+        self.table.setSortingEnabled(True)  # a header click sorts by that column
         self.table.selectionModel().currentRowChanged.connect(self._on_current_changed)
-        model.rowsRemoved.connect(self._on_rows_removed)
+        self.proxy.rowsRemoved.connect(self._on_rows_removed)
+        for changed in (self.proxy.rowsInserted, self.proxy.rowsRemoved, self.proxy.modelReset,
+                        self.proxy.layoutChanged):  # fmt: skip
+            changed.connect(self._update_shown)
+        self._update_shown()
         self.details = SymbolDetails(colors)
         self.splitter = QSplitter(Qt.Orientation.Vertical)
         self.splitter.setObjectName("symbolsSplitter")
@@ -237,25 +267,39 @@ class SymbolsPanel(QWidget):
 
     def selected_symbol(self) -> str | None:
         index = self.table.currentIndex()
-        return self.model.symbol_at(index.row()) if index.isValid() else None
+        return self.proxy.symbol_at(index.row()) if index.isValid() else None
 
     def select(self, symbol: str) -> None:
-        row = self.model.row_of(symbol)
+        """Select `symbol`'s row (clearing the filter if it hides it)."""
+        if self.proxy.row_of(symbol) < 0 and self.model.row_of(symbol) >= 0:
+            self.filter.clear()
+        row = self.proxy.row_of(symbol)
         if row >= 0:
             self.table.selectRow(row)
-            self.table.setCurrentIndex(self.model.index(row, Column.SYMBOL))
+            self.table.setCurrentIndex(self.proxy.index(row, Column.SYMBOL))
+
+    def set_filter(self, text: str) -> None:
+        self.filter.setText(text)
+
+    def request_record_all(self) -> None:
+        """Ask (through the app, which confirms) to record every shown symbol not recorded yet."""
+        pending = [s for s in self.proxy.shown_symbols() if (row := self.model.row_data(s)) and not row.recording]
+        if not pending:
+            self.set_message("Every symbol shown is already recorded.", "info")
+            return
+        self.record_all_requested.emit(pending)
 
     def toggle_recording_of_selected(self) -> bool:
         """Flip the selected symbol's switch, as a click would; False if there is nothing to flip."""
         symbol = self.selected_symbol()
         if symbol is None:
             return False
-        index = self.model.index(self.model.row_of(symbol), Column.RECORD)
-        if not self.model.flags(index) & Qt.ItemFlag.ItemIsUserCheckable:
+        index = self.proxy.index(self.proxy.row_of(symbol), Column.RECORD)
+        if not self.proxy.flags(index) & Qt.ItemFlag.ItemIsUserCheckable:
             return False
         checked = index.data(Qt.ItemDataRole.CheckStateRole) == Qt.CheckState.Checked
         new = Qt.CheckState.Unchecked if checked else Qt.CheckState.Checked
-        return self.model.setData(index, new, Qt.ItemDataRole.CheckStateRole)
+        return self.proxy.setData(index, new, Qt.ItemDataRole.CheckStateRole)
 
     # --- slots ---------------------------------------------------------------------------------------
 
@@ -278,11 +322,20 @@ class SymbolsPanel(QWidget):
             self.remove_requested.emit(symbol)
 
     def _on_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
-        self.selection_changed.emit(self.model.symbol_at(current.row()) if current.isValid() else None)
+        self.selection_changed.emit(self.proxy.symbol_at(current.row()) if current.isValid() else None)
 
     def _on_rows_removed(self, *_args) -> None:
-        if self.model.rowCount() and not self.table.currentIndex().isValid():
+        if self.proxy.rowCount() and not self.table.currentIndex().isValid():
             self.table.selectRow(0)
-            self.table.setCurrentIndex(self.model.index(0, Column.SYMBOL))
-        elif not self.model.rowCount():
+            self.table.setCurrentIndex(self.proxy.index(0, Column.SYMBOL))
+        elif not self.proxy.rowCount():
             self.selection_changed.emit(None)
+
+    def _on_filter_changed(self, text: str) -> None:
+        self.proxy.set_text(text)
+        self._update_shown()
+
+    def _update_shown(self, *_args) -> None:
+        total, shown = self.model.rowCount(), self.proxy.rowCount()
+        self.shown.setText(f"{shown:,} of {total:,}" if shown != total else f"{total:,} symbols")
+        self.record_all_button.setEnabled(shown > 0)

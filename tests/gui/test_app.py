@@ -12,10 +12,11 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QMessageBox
 
+from core.storage.snapshot import OrderBookSnapshot
 from core.storage.store import SnapshotStorage
 from gui.app import DepthbookApp, parse_args
 from gui.config import AppConfig, build_config
-from gui.dialogs import CONFIRM_REMOVE, READ_ONLY_OFFER, ShortcutsDialog
+from gui.dialogs import CONFIRM_RECORD_ALL, CONFIRM_REMOVE, READ_ONLY_OFFER, SettingsDialog, ShortcutsDialog
 from gui.main_window import find_button
 from gui.models.symbols import Column
 from gui.values import DisplayState
@@ -166,6 +167,58 @@ async def test_removing_a_recording_symbol_asks_first(tmp_path, settings_store):
         answer("Remove")
         await wait_until(lambda: app.symbol_model.rowCount() == 0, what="the row to go")
         assert not app.services.is_recording("ETHUSDT")
+
+
+@pytest.mark.asyncio
+async def test_record_all_shown_asks_then_records_only_what_the_filter_shows(qtbot, tmp_path, settings_store):
+    config = demo_config(tmp_path, symbols=("BTCUSDT", "ETHUSDT"))
+    async with running(config, settings_store) as app:
+        await wait_until(lambda: app.symbol_model.rowCount() == 2, what="both rows")
+        panel = app.window.symbols_panel
+        qtbot.keyClicks(panel.filter, "eth")
+
+        def answer(choice: str) -> None:
+            [box] = [b for b in app.window.findChildren(QMessageBox, CONFIRM_RECORD_ALL) if b.isVisible()]
+            assert "Record 1 symbol (ETHUSDT)?" in box.text() and "GB a day" in box.informativeText()
+            next(b for b in box.buttons() if b.text() == choice).click()
+
+        panel.record_all_button.click()
+        answer("Cancel")
+        assert not app.services.wants_recording("ETHUSDT")
+        panel.record_all_button.click()
+        answer("Record 1")
+        assert app.services.wants_recording("ETHUSDT") and not app.services.wants_recording("BTCUSDT")
+        await wait_until(lambda: app.services.storage.count("ETHUSDT") >= 1, timeout=8, what="ETHUSDT stored")
+        await wait_until(lambda: row_of(app, "ETHUSDT").recording, what="the switch on")
+        assert app.services.storage.count("BTCUSDT") == 0
+
+
+@pytest.mark.asyncio
+async def test_settings_show_the_running_values_and_apply_without_a_restart(tmp_path, settings_store):
+    config = demo_config(tmp_path, symbols=("BTCUSDT",), recording=frozenset({"BTCUSDT"}), snapshot_interval=1)
+    async with running(config, settings_store) as app:
+        storage, recorder = app.services.storage, app.services.recorder
+        await wait_until(lambda: storage.count("BTCUSDT") >= 1, timeout=8, what="a first snapshot")
+        app._on_settings()
+        [dialog] = [d for d in app.window.findChildren(SettingsDialog) if d.isVisible()]
+        assert dialog.interval.value() == 1 and dialog.db_path.text() == str(tmp_path / "db")  # as it runs
+        dialog.interval.setValue(2)
+        dialog.depth.setValue(5)
+        dialog.retention_days.setValue(30)
+        dialog.retention_per_symbol.setText("BTCUSDT=keep")
+        dialog._on_save()
+        status = app.window.statusBar()
+        await wait_until(lambda: "recording settings apply now" in status.currentMessage(), what="the settings applied")
+        assert recorder.interval == 2 and recorder.depth == 5
+        assert app.services.recorder is recorder  # the same recorder: no restart
+        assert storage.options.retention.days == 30 and storage.options.retention.per_symbol == {"BTCUSDT": None}
+        after = storage.count("BTCUSDT")
+        await wait_until(lambda: storage.count("BTCUSDT") >= after + 2, timeout=10, what="two more snapshots")
+        last = storage.first_last("BTCUSDT")[1]
+        newest = OrderBookSnapshot.from_bytes("BTCUSDT", storage.get("BTCUSDT", last))
+        assert last % 2 == 0 and len(newest.bids) <= 5 and len(newest.asks) <= 5  # every 2 s, 5 levels
+    loaded = settings_store.load()
+    assert (loaded.snapshot_interval, loaded.snapshot_depth, loaded.retention_days) == (2, 5, 30)
 
 
 @pytest.mark.asyncio

@@ -15,7 +15,7 @@ from core.storage.store import SnapshotStorage
 from gui.formatting import fmt_percent
 from gui.history_browse import HistoryQueries
 from gui.widgets.history import HistoryPanel
-from gui.widgets.history.panel import parse_jump
+from gui.widgets.history.panel import REPLAY_HZ, parse_jump
 from tests.core.analysis.recordings import START, book_at, write_recording
 from tests.core.storage.damage_helpers import T0, damage_snapshots, record
 
@@ -159,7 +159,14 @@ def test_the_cursor_shows_the_recorded_ladder_metrics_and_flow(panel, qtbot, db)
     assert panel.second == START + 41
 
 
+def step_clock(panel) -> None:
+    """Replay is paced by its clock: one that moves a timer period per call makes each step exactly speed / 10 s."""
+    calls = iter(range(1_000_000))
+    panel.replay_clock = lambda: next(calls) / REPLAY_HZ
+
+
 def test_replay_skips_a_hole_in_one_jump(panel, qtbot):
+    step_clock(panel)
     panel.choose_symbol("BTCUSDT")
     panel.select_second(START + 990)
     panel.speed_box.setCurrentIndex(panel.speed_box.findText("10x"))  # one second a step
@@ -176,6 +183,7 @@ def test_replay_skips_a_hole_in_one_jump(panel, qtbot):
 
 
 def test_replay_from_the_end_starts_again_walks_at_its_speed_and_stops_at_the_last_second(panel, qtbot):
+    step_clock(panel)
     panel.choose_symbol("ETHUSDT")  # 120 s, nothing missing
     assert panel.second == START + 119  # a symbol opens on its newest second
     panel.speed_box.setCurrentIndex(panel.speed_box.findText("60x"))  # 6 s a step
@@ -186,6 +194,22 @@ def test_replay_from_the_end_starts_again_walks_at_its_speed_and_stops_at_the_la
     qtbot.waitUntil(lambda: panel.play_button.text() == "Play", timeout=5000)
     assert panel.second == START + 119 and asked[-1] == START + 119
     assert asked == sorted(asked) and set(np.diff(asked[:-1]).tolist()) == {6}  # in order, 6 s a step
+
+
+def test_replay_keeps_its_speed_when_steps_come_late(panel, qtbot):
+    """A slow redraw delays the timer: the next step covers the time that passed, so 60x stays 60 s a second."""
+    times = iter([0.0, 0.1, 0.35, 0.45, 1.0])  # the second and fourth ticks came late
+    panel.replay_clock = lambda: next(times)
+    panel.choose_symbol("ETHUSDT")
+    panel.select_second(START)
+    panel.speed_box.setCurrentIndex(panel.speed_box.findText("60x"))
+    panel.toggle_replay()
+    seconds = []
+    for _ in range(4):
+        panel._replay_step()  # what the timer's ticks call
+        seconds.append(panel.second)
+    panel.stop_replay()
+    assert seconds == [START + 6, START + 21, START + 27, START + 60]  # 60 x the time passed, every time
 
 
 def test_the_summary_counts_the_damaged_snapshots_skipped(qtbot, dark, tmp_path):

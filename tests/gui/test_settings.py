@@ -94,3 +94,32 @@ def test_an_unknown_log_level_is_a_usage_error_not_a_traceback(capsys):
     assert info.value.code == 2
     assert "invalid choice: 'LOUD'" in capsys.readouterr().err
     assert parse_args(["--log-level", "debug"]).log_level == "DEBUG"
+
+
+def test_retention_settings_round_trip_and_read_as_a_policy(settings_store):
+    from gui.config import retention_policy
+
+    settings_store.save_preferences(SavedSettings(retention_days=30, retention_per_symbol="BTCUSDT=90, ETHUSDT=keep"))
+    loaded = settings_store.load()
+    assert (loaded.retention_days, loaded.retention_per_symbol) == (30, "BTCUSDT=90, ETHUSDT=keep")
+    policy = retention_policy(loaded.retention_days, loaded.retention_per_symbol)
+    assert policy.days == 30 and dict(policy.per_symbol) == {"BTCUSDT": 90, "ETHUSDT": None}
+    assert not retention_policy(0, "").enabled  # 0 days: keep everything
+    with pytest.raises(ConfigError, match="Per-symbol retention takes SYMBOL=DAYS pairs"):
+        retention_policy(0, "BTCUSDT=soon")
+
+
+def test_the_settings_dialog_edits_retention_and_refuses_overrides_that_do_not_read(qtbot):
+    from gui.dialogs import SettingsDialog
+
+    dialog = SettingsDialog(SavedSettings(retention_days=7))
+    qtbot.addWidget(dialog)
+    assert dialog.retention_days.value() == 7 and dialog.retention_days.specialValueText() == "forever"
+    dialog.retention_per_symbol.setText("DOGEUSDT=two")
+    with qtbot.assertNotEmitted(dialog.saved):
+        dialog._on_save()
+    assert "Per-symbol retention" in dialog.error.text()
+    dialog.retention_per_symbol.setText(" DOGEUSDT=2 ,ETHUSDT=keep")
+    with qtbot.waitSignal(dialog.saved) as saved:
+        dialog._on_save()
+    assert (saved.args[0].retention_days, saved.args[0].retention_per_symbol) == (7, "DOGEUSDT=2, ETHUSDT=keep")

@@ -47,7 +47,7 @@ def test_rows_show_state_switch_and_counts():
     assert live != error
 
 
-def test_updates_touch_only_changed_rows_and_keep_inserts_and_removes_incremental(qtbot):
+def test_updates_signal_once_and_keep_inserts_and_removes_incremental(qtbot):
     model = SymbolTableModel()
     model.set_rows([row("A1"), row("B1")])
     changed, inserted, removed, resets = [], [], [], []
@@ -56,8 +56,10 @@ def test_updates_touch_only_changed_rows_and_keep_inserts_and_removes_incrementa
     model.rowsRemoved.connect(lambda _p, first, last: removed.append((first, last)))
     model.modelReset.connect(lambda: resets.append(1))
 
+    model.set_rows([row("A1"), row("B1")])
+    assert changed == []  # nothing changed: no signal, no repaint
     model.set_rows([row("A1"), row("B1", stored=5)])
-    assert changed == [(1, 1)]
+    assert changed == [(0, 1)]  # one signal over the rows, whatever changed
     model.set_rows([row("A1"), row("B1", stored=5), row("C1")])
     assert inserted == [(2, 2)]
     model.set_rows([row("A1"), row("C1")])
@@ -145,7 +147,7 @@ def test_selection_and_remove(qtbot, dark):
 
 def test_clicking_the_switch_toggles_recording(qtbot, dark):
     model, panel = make_panel(qtbot, dark, [row("BTCUSDT")])
-    rect = panel.table.visualRect(model.index(0, Column.RECORD))
+    rect = panel.table.visualRect(panel.proxy.index(0, Column.RECORD))
     with qtbot.waitSignal(model.recording_toggled) as blocker:
         qtbot.mouseClick(panel.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     assert blocker.args == ["BTCUSDT", True]
@@ -160,7 +162,7 @@ def test_switch_does_nothing_when_recording_is_unavailable(qtbot, dark):
     panel.select("BTCUSDT")
     with qtbot.assertNotEmitted(model.recording_toggled):
         assert not panel.toggle_recording_of_selected()
-        rect = panel.table.visualRect(model.index(0, Column.RECORD))
+        rect = panel.table.visualRect(panel.proxy.index(0, Column.RECORD))
         qtbot.mouseClick(panel.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     assert model.index(0, 0) != QModelIndex()
 
@@ -172,7 +174,7 @@ def test_details_card_shows_book_health_and_recording(qtbot, dark):
         SymbolDetail("BTCUSDT", DisplayState.LIVE, SyncReason.SNAPSHOT_APPLIED, last_update_id=42,
                      events_applied=1000, sequence_gaps=1, resyncs=1, bid_levels=900, ask_levels=950,
                      recording=True, session_stored=98, session_gaps=2, last_gap_reason=GapReason.SYNCING,
-                     stored_total=5000, first_stored=1737158400, last_stored=1737158500)
+                     session_completeness=0.98, stored_total=5000, first_stored=1737158400, last_stored=1737158500)
     )  # fmt: skip
     assert card.title.text() == "BTCUSDT details"
     assert "snapshot applied" in card.values["state"].text()
@@ -183,8 +185,8 @@ def test_details_card_shows_book_health_and_recording(qtbot, dark):
     assert card.values["database"].text() == "5,000 snapshots"
     assert "→" in card.values["span"].text()
     card.set_detail(SymbolDetail("BTCUSDT", DisplayState.LIVE, recording=True, session_stored=10, session_gaps=0,
-                                 session_waiting=3))  # fmt: skip
-    assert "100.0 %" in card.values["session"].text()
+                                 session_waiting=3, session_completeness=10 / 13))  # fmt: skip
+    assert "76.9 %" in card.values["session"].text()  # the bridge's figure: the first sync's seconds count
     assert "started after 3 s of syncing" in card.values["session"].text()
     card.set_detail(SymbolDetail("ETHUSDT", DisplayState.STALE, SyncReason.DISCONNECTED, can_record=False))
     assert "not open for writing" in card.values["recording"].text()

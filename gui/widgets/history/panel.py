@@ -175,6 +175,8 @@ class HistoryPanel(QWidget):
         self._replay = QTimer(self)
         self._replay.timeout.connect(self._replay_step)
         self._replay_carry = 0.0
+        self._replay_clock = 0.0  # `replay_clock()` at the last replay step
+        self.replay_clock = time.monotonic  # what paces replay; tests give it a clock of their own
 
         self.library.symbol_chosen.connect(self.choose_symbol)
         self.charts.range_changed.connect(self._on_range_changed)
@@ -388,6 +390,7 @@ class HistoryPanel(QWidget):
         if self.second >= self.span.last:
             self.select_second(self.span.first)
         self._replay_carry = 0.0
+        self._replay_clock = self.replay_clock()
         speed = int(self.speed_box.currentData())
         self._replay.start(1000 // REPLAY_HZ if speed else 15)
         self.play_button.setText("Pause")
@@ -407,8 +410,12 @@ class HistoryPanel(QWidget):
                 return
             step = 1
         else:
-            self._replay_carry += speed / REPLAY_HZ
-            step = int(self._replay_carry)
+            # Paced by the clock, not by the timer's ticks: a tick that comes late (a slow redraw) steps further,
+            # so replay keeps its speed whatever one step costs.
+            now = self.replay_clock()
+            self._replay_carry += speed * (now - self._replay_clock)
+            self._replay_clock = now
+            step = int(self._replay_carry + 1e-9)  # 5.999… of float time is the 6 s it means
             if step == 0:
                 return
             self._replay_carry -= step

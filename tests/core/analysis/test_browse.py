@@ -165,6 +165,38 @@ def test_a_long_heatmap_samples_one_stored_second_per_column(db):
     np.testing.assert_array_equal(moved.bid, fresh.bid)
 
 
+def test_a_coarse_heatmap_column_is_the_mean_of_its_stored_seconds(db):
+    """Columns of 10 s over a stretch with a hole in it: each column is the mean of the one-second columns of its
+    stored seconds (the hole's seconds are not zeros in the mean), on the same price bins."""
+    state = build_rollups(db, "BTCUSDT")
+    start, end = START + 960, START + 1159  # 200 s, the hole START+1000..1099 inside
+    fine = depth_image(db, state, start, end, columns=200, price_range=(99.0, 101.5))
+    coarse = depth_image(db, state, start, end, columns=20, price_range=(99.0, 101.5))
+    assert (fine.step, coarse.step, coarse.sub_step) == (1, 10, 1)
+    np.testing.assert_array_equal(coarse.edges, fine.edges)
+    stored = set(db.stored_seconds)
+    for col, t in enumerate(coarse.t.tolist()):
+        seconds = [i for i, ts in enumerate(fine.t.tolist()) if t <= ts < t + 10 and ts in stored]
+        assert coarse.averaged[col] == len(seconds)
+        for fine_side, side in ((fine.bid, coarse.bid), (fine.ask, coarse.ask)):
+            expected = fine_side[seconds].mean(axis=0) if seconds else np.zeros(side.shape[1])
+            np.testing.assert_allclose(side[col], expected)
+    assert (coarse.averaged == 0).sum() == 10  # the columns wholly inside the hole
+    assert coarse.bid[coarse.averaged == 0].sum() == 0
+
+
+def test_a_wide_column_averages_evenly_spread_seconds_within_the_read_budget(db):
+    state = build_rollups(db, "BTCUSDT")
+    image = depth_image(db, state, START, START + 2399, columns=40, samples=160, price_range=(99.0, 101.5))
+    assert (image.step, image.sub_step) == (60, 15)  # 4 sub-spans of 15 s a column: 160 reads for 40 columns
+    one = depth_image(db, state, START, START + 2399, columns=160, samples=160, price_range=(99.0, 101.5))
+    assert one.step == 15 and one.sub_step == 15  # the sub-spans themselves, one read each
+    for col in range(len(image.t)):
+        parts = one.bid[4 * col : 4 * col + 4][one.averaged[4 * col : 4 * col + 4] > 0]
+        expected = parts.mean(axis=0) if len(parts) else np.zeros(image.bid.shape[1])
+        np.testing.assert_allclose(image.bid[col], expected)
+
+
 def test_the_cursor_shows_the_recorded_ladder_metrics_and_order_flow(db):
     at = cursor_at(db, "BTCUSDT", START + 200, flow_window=30)
     assert at.snapshot == book_at("BTCUSDT", START + 200)

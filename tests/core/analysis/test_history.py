@@ -73,21 +73,6 @@ def test_ladder_at_exact_and_with_tolerance(storage):
     assert history.ladder_at("BTCUSDT", START + 22, tolerance=5) == storage.snaps[19]
 
 
-def test_coverage_runs_and_reasons(storage):
-    cov = History(storage).coverage("BTCUSDT", START, START + 59)
-    assert cov.present == [(START, START + 19), (START + 25, START + 59)]
-    assert cov.missing == [(START + 20, START + 24)]
-    assert [g.reason for g in cov.gaps] == [GapReason.DISCONNECTED] * 3
-    assert cov.completeness_pct == pytest.approx(100 * 55 / 60)
-
-
-def test_liquidity_samples_long_ranges(storage):
-    matrix = History(storage).liquidity("BTCUSDT", START, START + 59, price_bins=40, max_rows=10)
-    assert len(matrix.timestamps) <= 10
-    assert matrix.matrix.shape == (len(matrix.timestamps), 40)
-    assert (matrix.matrix >= 0).all() and matrix.matrix.sum() > 0
-
-
 def test_get_order_flow_reads_its_window_from_the_store(storage):
     from core.analysis.order_flow import InsufficientDataError, compute_order_flow
 

@@ -1,4 +1,4 @@
-"""Per-second derived series and the liquidity heatmap matrix, on small hand-built snapshots."""
+"""Per-second derived series on small hand-built snapshots, and the bulk parse of decimal strings."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.analysis.heatmap import liquidity_matrix, parse_decimal_strings
+from core.analysis.decimals import parse_decimal_strings
 from core.analysis.series import SERIES_FIELDS, SeriesRow, series_from_snapshot, series_to_arrays
 
 T0 = 1_737_158_400
@@ -94,67 +94,6 @@ def test_series_to_arrays():
     assert arrays["update_id"].tolist() == [77, 78]
     assert arrays["mid"][0] == 100.5 and np.isnan(arrays["mid"][1])
     assert series_to_arrays([])["mid"].shape == (0,)
-
-
-# ------------------------------------------------------------------------------------------ liquidity matrix
-
-HEAT = [
-    Snap(T0, (("100", "1"), ("99", "2")), (("101", "3"), ("104", "4"))),
-    Snap(T0 + 1, (("100", "5"),), (("102", "6"),)),
-    Snap(T0 + 5, (), ()),  # an empty second after a gap
-]
-
-
-def test_matrix_sums_equal_total_quantity():
-    timestamps, edges, matrix = liquidity_matrix(HEAT, 5)
-    assert timestamps.tolist() == [T0, T0 + 1, T0 + 5]
-    assert edges.tolist() == [99.0, 100.0, 101.0, 102.0, 103.0, 104.0]
-    assert matrix.sum(axis=1).tolist() == [10.0, 11.0, 0.0]
-    # 99 → bin 0, 100 → bin 1, 101 → bin 2, 104 (the top edge) → the last bin.
-    assert matrix[0].tolist() == [2.0, 1.0, 3.0, 0.0, 4.0]
-    assert matrix[1].tolist() == [0.0, 5.0, 0.0, 6.0, 0.0]
-
-
-def test_explicit_range_leaves_out_levels_outside():
-    _, edges, matrix = liquidity_matrix(HEAT, 2, price_low=100, price_high=102)
-    assert edges.tolist() == [100.0, 101.0, 102.0]
-    # 99 and 104 fall outside; 102 is on the top edge and counts.
-    assert matrix[:2].tolist() == [[1.0, 3.0], [5.0, 6.0]]
-
-
-def test_signed_matrix_has_negative_bids():
-    _, _, matrix = liquidity_matrix(HEAT, 5, signed=True)
-    assert matrix[0].tolist() == [-2.0, -1.0, 3.0, 0.0, 4.0]
-    assert matrix[1].tolist() == [0.0, -5.0, 0.0, 6.0, 0.0]
-
-
-def test_matrix_edge_cases():
-    _, edges, matrix = liquidity_matrix([], 4)
-    assert matrix.shape == (0, 4) and np.isnan(edges).all()
-    _, edges, matrix = liquidity_matrix([Snap(T0, (("100", "2"),), ())], 3)  # a single price
-    assert edges[0] < 100 < edges[-1] and matrix.sum() == 2.0
-    with pytest.raises(ValueError):
-        liquidity_matrix(HEAT, 0)
-    with pytest.raises(ValueError):
-        liquidity_matrix(HEAT, 3, price_low=105, price_high=100)
-
-
-@given(
-    st.lists(
-        st.lists(st.tuples(st.integers(1, 10**6), st.integers(1, 10**4)), max_size=6),
-        min_size=1,
-        max_size=6,
-    ),
-    st.integers(1, 9),
-)
-def test_matrix_total_is_the_quantity_of_all_levels(books, bins):
-    snaps = [
-        Snap(T0 + i, tuple((f"{p / 100:.2f}", f"{q / 1000:.3f}") for p, q in levels), ())
-        for i, levels in enumerate(books)
-    ]
-    _, _, matrix = liquidity_matrix(snaps, bins)
-    expected = [sum(q / 1000 for _, q in levels) for levels in books]
-    assert matrix.sum(axis=1) == pytest.approx(expected)
 
 
 # -------------------------------------------------------------------------------------------- string parsing

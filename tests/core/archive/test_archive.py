@@ -13,8 +13,9 @@ from core.archive.format import FORMAT_VERSION, content_checksum, read_meta
 from core.archive.layout import STAGING_DIR, HourKey
 from core.archive.location import open_location
 from core.archive.reader import ArchiveReader
+from core.archive.rollup import rollup_path
 from core.storage.store import SnapshotStorage
-from tests.core.archive.recorded import PLANS, at, expected_hours
+from tests.core.archive.recorded import DAY, PLANS, at, expected_hours
 
 LATER = at(23)  # "now" for most runs: every recorded hour is completed
 
@@ -29,7 +30,9 @@ def archive(db, url, env=None, **options):
 
 
 def hour_files(location) -> list[str]:
-    return sorted(location.relative(i.path) for i in location.files() if i.path.endswith(".parquet"))
+    return sorted(
+        rel for i in location.files() if (rel := location.relative(i.path)).endswith(".parquet") and rel[0] != "_"
+    )
 
 
 def all_files(location) -> list[str]:
@@ -85,7 +88,8 @@ def test_archive_to_s3_reads_back_every_second(recorded_db, s3_archive):
     report, location, events, _ = s3_archive
     wanted = sorted(HourKey("spot", p.symbol, h).path for p in PLANS for h in expected_hours(p.symbol))
     assert hour_files(location) == wanted
-    assert all_files(location) == wanted  # nothing in staging, nothing else
+    rollups = [rollup_path("spot", p.symbol, DAY) for p in PLANS]  # one day file per symbol
+    assert all_files(location) == sorted(wanted + rollups)  # nothing in staging, nothing else
     assert len(report.uploaded) == len(wanted) and report.skipped == 0 and report.retries == 0
     assert [e.kind for e in events].count("uploaded") == len(wanted)
     check_reads_back(db, location, written)

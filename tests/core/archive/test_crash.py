@@ -15,11 +15,12 @@ import pyarrow.fs as pafs
 import pytest
 
 from core.archive.archiver import ArchiveOptions, Archiver
-from core.archive.layout import STAGING_DIR, HourKey
+from core.archive.layout import HourKey
 from core.archive.location import ArchiveLocation, open_location
 from core.archive.reader import ArchiveReader
+from core.archive.rollup import rollup_path
 from core.storage.store import SnapshotStorage
-from tests.core.archive.recorded import at, expected_hours
+from tests.core.archive.recorded import DAY, at, expected_hours
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 MB = 1 << 20
@@ -167,7 +168,8 @@ def test_the_store_dies_mid_upload_and_mid_publish_then_comes_back(recorded_db, 
 
     wanted = sorted(HourKey("spot", s, h).path for s in symbols for h in expected_hours(s))
     files = sorted(real.relative(i.path) for i in real.files())
-    assert files == wanted  # every hour once; no staging object left; nothing else
+    rollups = [rollup_path("spot", s, DAY) for s in symbols]  # each symbol's day rollup, rewritten per hour
+    assert files == sorted(wanted + rollups)  # every hour once; no staging object left; nothing else
     reader = ArchiveReader(real)
     for symbol in symbols:
         assert reader.snapshots(symbol, at(0), at(23)) == written[symbol][0]
@@ -202,7 +204,7 @@ def test_an_archiver_killed_mid_run_leaves_no_partial_hour_and_the_next_run_fini
     proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL, "".join(lines)
     location = open_location(url, s3_env)
-    published = sorted(location.relative(i.path) for i in location.files() if i.path.split("/")[-2] != STAGING_DIR)
+    published = sorted(p for i in location.files() if (p := location.relative(i.path))[0] != "_")  # hour files
     assert 2 <= len(published) < sum(len(expected_hours(s)) for s in written)
     reader = ArchiveReader(location)
     for path in published:  # each published hour is whole
@@ -213,5 +215,5 @@ def test_an_archiver_killed_mid_run_leaves_no_partial_hour_and_the_next_run_fini
         report = Archiver(storage, location, ArchiveOptions(now=time.time)).run()
     assert report.skipped == len(published)
     wanted = sorted(HourKey("spot", s, h).path for s in written for h in expected_hours(s))
-    hours_now = sorted(location.relative(i.path) for i in location.files() if i.path.endswith(".parquet"))
+    hours_now = sorted(p for i in location.files() if (p := location.relative(i.path))[0] != "_")
     assert hours_now == wanted

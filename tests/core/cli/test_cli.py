@@ -205,18 +205,23 @@ def test_record_refuses_a_locked_database_in_one_sentence(tmp_path):
     )
 
 
-def test_record_names_an_unknown_symbol(tmp_path):
-    async def run() -> subprocess.CompletedProcess:
+def test_record_names_an_unknown_symbol_and_records_the_others(tmp_path):
+    async def run(names: str) -> subprocess.CompletedProcess:
         async with ExchangeSimulator(symbols=["BTCUSDT"], seed=2) as sim:
             return await asyncio.to_thread(
-                depthbook, "record", "--symbols", "BTCUSDT,NOPEUSDT", "--db", str(tmp_path / "db"),
+                depthbook, "record", "--symbols", names, "--db", str(tmp_path / names), "--log-level", "WARNING",
                 "--ws-url", sim.ws_url, "--rest-url", sim.rest_url, "--duration", "1",
             )  # fmt: skip
 
-    result = asyncio.run(run())
-    assert result.returncode == 1
-    assert "NOPEUSDT is not a symbol on this exchange." in result.stderr
+    result = asyncio.run(run("BTCUSDT,NOPEUSDT"))
+    assert result.returncode == 0, result.stderr
+    [warning] = [line for line in result.stderr.splitlines() if "NOPEUSDT" in line]
+    assert "Cannot follow NOPEUSDT (not a symbol on this exchange). Recording the other 1." in warning
+    assert "recording 1 symbols" in result.stdout and "BTCUSDT" in result.stdout
     assert "Traceback" not in result.stderr
+    none_valid = asyncio.run(run("NOPEUSDT"))
+    assert none_valid.returncode == 1
+    assert "depthbook: Cannot follow NOPEUSDT (not a symbol on this exchange). Nothing to record." in none_valid.stderr
 
 
 def test_record_stops_with_one_sentence_and_exit_1_when_the_feed_cannot_go_on(tmp_path):
@@ -237,11 +242,15 @@ def test_record_stops_with_one_sentence_and_exit_1_when_the_feed_cannot_go_on(tm
         assert storage.sessions()[-1].end_reason == "stopped"
 
 
-def test_record_takes_at_most_200_symbols():
-    symbols = ",".join(f"S{i:03d}USDT" for i in range(201))
+def test_record_takes_at_most_the_ceiling_of_symbols():
+    from core.feed.config import MAX_SYMBOLS_CEILING
+
+    symbols = ",".join(f"S{i:04d}USDT" for i in range(MAX_SYMBOLS_CEILING + 1))
     result = depthbook("record", "--symbols", symbols, "--ws-url", "ws://127.0.0.1:9", "--rest-url", "http://127.0.0.1:9")
     assert result.returncode == 2
-    assert result.stderr.strip() == "depthbook: record takes at most 200 symbols, got 201"
+    assert result.stderr.strip() == (
+        f"depthbook: record takes at most {MAX_SYMBOLS_CEILING} symbols, got {MAX_SYMBOLS_CEILING + 1}"
+    )
 
 
 @pytest.mark.asyncio

@@ -98,6 +98,9 @@ class RestRelay:
 
     upstream: str  # the simulator's rest_url
     depth_rewrites: dict[str, list[Callable[[dict], dict]]] = field(default_factory=dict)  # by symbol
+    # Answers given instead of the simulator's, in turn, by path: (status, body, extra header lines); status 0
+    # closes the connection without an answer (an exchange that cannot be reached).
+    canned: dict[str, list[tuple[int, bytes, str]]] = field(default_factory=dict)
     served: list[Served] = field(default_factory=list)
     url: str = ""
 
@@ -127,6 +130,17 @@ class RestRelay:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
                 target = head.split(b"\r\n", 1)[0].split(b" ")[1].decode()
+                canned = self.canned.get(urlsplit(target).path)
+                if canned:
+                    status, body, headers = canned.pop(0)
+                    self.served.append(Served(urlsplit(target).path, {}, status, body))
+                    if status == 0:
+                        return
+                    writer.write(
+                        f"HTTP/1.1 {status} X\r\nContent-Length: {len(body)}\r\n{headers}\r\n".encode() + body
+                    )
+                    await writer.drain()
+                    continue
                 reply = await self._http.get(self.upstream + target)
                 body = reply.content
                 url = urlsplit(target)

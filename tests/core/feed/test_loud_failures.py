@@ -165,7 +165,7 @@ async def test_depth_stream_failure_is_reported_and_it_restarts(sim, feed, monke
     await manager.subscribe_many(SYMBOLS)
     await live(manager)
     bug = InjectedBug("rotation bug")
-    raise_once(monkeypatch, manager, "_rotate", bug)  # the depth stream fails while it streams
+    raise_once(monkeypatch, manager.slots[0], "_rotate", bug)  # the depth stream fails while it streams
     await wait_until(lambda: feed.failures, what="the failure reported")
     assert len(logged_with_traceback(caplog, bug)) == 1
     assert_reported(feed, "The depth stream stopped unexpectedly: rotation bug.")
@@ -214,7 +214,7 @@ async def test_stream_reader_failure_is_reported_and_the_stream_reconnects(sim, 
     await manager.subscribe_many(SYMBOLS)
     await live(manager)
     bug = InjectedBug("reader bug")
-    raise_once(monkeypatch, manager, "_on_frame", bug)  # escapes the per-frame guard: the reader itself fails
+    raise_once(monkeypatch, manager, "on_frame", bug)  # escapes the per-frame guard: the reader itself fails
     await wait_until(lambda: feed.failures, what="the failure reported")
     assert len(logged_with_traceback(caplog, bug)) == 1
     assert_reported(feed, "The stream reader stopped unexpectedly: reader bug.")
@@ -254,7 +254,7 @@ async def test_control_message_failure_is_reported_and_the_symbol_resubscribed(
     await manager.subscribe_many(["BTCUSDT", "ETHUSDT"])
     await live(manager, ["BTCUSDT", "ETHUSDT"])
     bug = InjectedBug("control bug")
-    raise_once(monkeypatch, manager._conn, "control", bug)  # the SUBSCRIBE for BNBUSDT fails
+    raise_once(monkeypatch, manager.slots[0].conn, "control", bug)  # the SUBSCRIBE for BNBUSDT fails
     await manager.subscribe("BNBUSDT")
     await wait_until(lambda: feed.failures, what="the failure reported")
     assert len(logged_with_traceback(caplog, bug)) == 1

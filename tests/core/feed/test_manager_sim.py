@@ -165,7 +165,9 @@ async def test_silent_symbol_goes_stale_then_recovers(sim, manager):
 async def test_silent_connection_is_replaced(sim, manager):
     await manager.subscribe_many(SYMBOLS)
     await all_live(manager)
-    sim.faults.silence(None, seconds=2.5)  # every symbol: the socket itself looks dead
+    # Every symbol: the socket itself looks dead. Long enough for the symbols' resubscription (its answers are
+    # frames, at about 1 s) to be followed by a whole `connection_silence` (1.5 s).
+    sim.faults.silence(None, seconds=4.0)
     await wait_until(lambda: manager.connection_status().reconnects >= 1, what="a reconnect", timeout=10)
     await all_live(manager, timeout=15)
     for symbol in SYMBOLS:

@@ -218,3 +218,31 @@ def test_futures_first_event_must_contain_L_then_pu_chains():
     assert sync.is_live and sync.book.last_update_id == 135
     sync.on_event(ev(140, 150, pu=137), now=3)
     assert sync.state is SyncState.RESYNCING
+
+
+def test_a_crossed_snapshot_never_goes_live_and_is_fetched_again():
+    """Defence in depth: the REST client refuses crossed snapshots, and so does the book's sync."""
+    sync = BookSync("BTCUSDT")
+    sync.on_event(ev(10, 12), now=0)
+    crossed = DepthSnapshot(12, [["101.00000000", "1.00000000"]], [["100.00000000", "1.00000000"]])
+    actions = sync.on_snapshot(crossed, now=0)
+    assert kinds(actions) == ["RequestSnapshot"] and actions[0].retry
+    assert sync.state is SyncState.SYNCING and not sync.is_live
+    assert sync.book.is_empty() and sync.counters.crossed_books == 1
+    sync.on_event(ev(13, 13), now=1)
+    sync.on_snapshot(snap(12), now=1)
+    assert sync.is_live and sync.book.last_update_id == 13
+
+
+def test_a_sync_buffer_keeps_only_recent_events_and_a_snapshot_older_than_them_is_fetched_again():
+    """While a snapshot is awaited, events more than KEEP_MS (exchange time) older than the newest go: any snapshot
+    still to come covers them. A snapshot older than what is kept is fetched again; a newer one goes live."""
+    sync = BookSync("BTCUSDT")
+    sync.on_event(ev(10, 10, t=1_000), now=0)
+    sync.on_event(ev(11, 11, t=2_000), now=1)
+    sync.on_event(ev(12, 12, t=2_001 + BookSync.KEEP_MS), now=2)  # the events of 10 and 11 go
+    assert sync.buffered == 1
+    assert sync.on_snapshot(snap(9), now=3) == [RequestSnapshot("BTCUSDT", retry=True)]
+    assert sync.counters.snapshots_too_old == 1
+    sync.on_snapshot(snap(11), now=4)
+    assert sync.is_live and sync.book.last_update_id == 12

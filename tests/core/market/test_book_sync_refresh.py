@@ -256,3 +256,22 @@ def test_when_too_many_events_pile_up_only_a_snapshot_after_the_oldest_kept_one_
     ]
     actions = sync.on_snapshot(snap(107, bid_top=88), now=4, limit=LIMIT)
     assert actions[0] == BookRefreshed("BTCUSDT", 113, consistent=True)
+
+
+def test_a_refresh_keeps_only_recent_events_and_refetches_a_snapshot_older_than_them():
+    """Events more than KEEP_MS (exchange time) older than the newest are dropped while a refresh waits (memory,
+    1,500 symbols waiting for weight); a snapshot older than the oldest kept event is fetched again, a newer one
+    is caught up as always."""
+    sync = refreshing_sync()  # kept from update id 103 on
+    keep = BookSync.KEEP_MS
+    sync.on_event(DepthUpdate("BTCUSDT", 104, 104, 1_000, [], [[px(101), "2.00000000"]]), now=2)
+    sync.on_event(DepthUpdate("BTCUSDT", 105, 105, 2_000 + keep, [], [[px(102), "3.00000000"]]), now=3)
+    actions = sync.on_snapshot(snap(103), now=4, limit=LIMIT)  # it would need the event of 104, dropped
+    assert actions == [RequestSnapshot("BTCUSDT", retry=True, refresh=True)] and sync.refreshing
+    assert sync.counters.snapshots_too_old == 1
+    fresh = snap(104, bid_top=88)  # the exchange as of 104: bids swept down to 88, ask 101 at 2
+    fresh.asks[0][1] = "2.00000000"
+    actions = sync.on_snapshot(fresh, now=5, limit=LIMIT)
+    assert kinds(actions) == ["BookRefreshed", "BookChanged"] and not sync.refreshing
+    assert sync.book.last_update_id == 105
+    assert sync.book.top_asks(2) == [(px(101), "2.00000000"), (px(102), "3.00000000")]

@@ -9,6 +9,7 @@ from core.market.endpoints import (
     BINANCE_DATA,
     BINANCE_TESTNET,
     BINANCE_US,
+    BINANCE_USDM,
     PRESETS,
     Endpoints,
     resolve_endpoints,
@@ -35,6 +36,7 @@ def test_presets_are_binance_bases():
         "binance-us": BINANCE_US,
         "testnet": BINANCE_TESTNET,
         "binance-data": BINANCE_DATA,
+        "binance-usdm": BINANCE_USDM,
     }
 
 

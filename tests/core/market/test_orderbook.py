@@ -1,8 +1,9 @@
+import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.market.orderbook import OrderBook
-from core.market.wire import decimal_ticks, ticks_to_decimal
+from core.market.wire import WireFormatError, decimal_ticks, parse_stream_message, ticks_to_decimal
 
 
 def make_book() -> OrderBook:
@@ -74,7 +75,7 @@ def test_book_matches_a_plain_dict_model(events, ladder_depth):
 
     A tiny ladder depth makes the sorted part trim and refill all the time.
     """
-    book = OrderBook("X", ladder_depth=ladder_depth)
+    book = OrderBook("X", ladder_depth=ladder_depth, level_cap=None)  # no snapshot: every level is beyond
     model_bids: dict[int, str] = {}
     model_asks: dict[int, str] = {}
     for uid, (bids, asks) in enumerate(events, start=1):
@@ -118,13 +119,28 @@ def test_a_level_that_is_not_a_pair_of_strings_raises_value_error():
             make_book().apply(bids=bad, asks=[], final_update_id=11)
 
 
-def test_zero_in_any_spelling_deletes_and_bad_quantities_raise():
-    import pytest
-
+def test_zero_in_any_spelling_deletes():
     for zero in ("0", "0.0", "0.00000000", "00.000"):
         book = make_book()
         book.apply(bids=[["100.00000000", zero]], asks=[], final_update_id=11)
         assert book.bid_count == 2, zero
+
+
+def test_bad_quantities_never_reach_a_book_the_wire_refuses_them():
+    """The book no longer checks quantities (the wire checks every level once); this is where they stop."""
+    import pytest
+
     for bad in ("", "abc", "1.2.3", "-1.0", "1e-3"):
-        with pytest.raises(ValueError):
-            make_book().apply(bids=[["100.00000000", bad]], asks=[], final_update_id=11)
+        frame = orjson.dumps(
+            {
+                "e": "depthUpdate",
+                "E": 1,
+                "s": "BTCUSDT",
+                "U": 11,
+                "u": 11,
+                "b": [["100.00000000", bad]],
+                "a": [],
+            }
+        )
+        with pytest.raises(WireFormatError):
+            parse_stream_message(frame)

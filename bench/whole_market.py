@@ -1,0 +1,372 @@
+"""The whole market: 1,500 simulated symbols with a long-tailed activity, all recorded by one RecordingSession.
+
+The simulator runs in a child process (bench/_simproc.py) with `--long-tail`: the first 50 symbols have an event
+every 100 ms (10/s), the others follow a power law down to the median symbol's 1 event/s and the quietest's
+0.55/s, about 2,700 events/s in all (core.simulator.market.long_tailed_activity states the distribution); a
+busy symbol's book is 3,000 levels a side with about 10 level changes an event, a quiet one's a few hundred
+levels with about 2 (`depth_for_rate`, `changes_for_depth`). Its REST weight limit is Binance's 6,000 a minute,
+so every 429 it answers is one Binance would have answered.
+
+This process runs what `depthbook record` runs: a `RecordingSession` following and recording every symbol on a
+fresh database, one snapshot a second each. Figures:
+- time from `follow` until every book is live (target: 3 minutes), and the 429/418 replies of the whole run (0);
+- then over a measurement window (10 minutes, `--window` to shorten it while developing):
+  - completeness per symbol: stored seconds / seconds of the window (target: every symbol >= 99.9 %);
+  - this process's CPU (the recorder: feed, books, recorder, RocksDB threads) in % of one core (<= 25 %);
+  - peak RSS (<= 1 GB);
+  - frame -> book p99: from the time the manager's reader takes when a frame arrives (the `now` it passes to
+    `on_frame`, wrapped here) to the end of its handling, the book updated (< 5 ms); and, for information,
+    exchange publish -> book, from the simulator's publish times (CLOCK_MONOTONIC is shared by the processes),
+    which adds the simulator's send queue, the loopback and the time a frame waits while the loop is busy;
+  - CPU µs per received frame: process CPU / frames received in the window (target: <= 40 µs).
+The machine is shared: CPU figures are under whatever else runs; the simulator has its own process and core.
+
+`python -m bench whole_market` (1,500 symbols, 10-minute window; `--quick`: 300 symbols, 1 minute), or
+`python -m bench.whole_market --symbols 50 --window 60 [--profile PATH]`: `--profile` samples this process
+with py-spy (the `bench` extra) over the window into PATH (collapsed stacks) and prints the functions with the
+most CPU, own and inclusive, in µs per received frame. A sampler in its own process adds little to the figures,
+where cProfile's per-call overhead, charged to the caller, made the book look several times its cost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from array import array
+from collections import Counter
+from pathlib import Path
+
+import psutil
+
+from bench._report import Figure, at_least, below, heading, info, show
+from bench._simproc import SimProcess
+from core.feed.config import MAX_SYMBOLS_CEILING
+from core.feed.errors import ExchangeUnavailableError
+from core.feed.events import BookUpdated
+from core.recording.config import RecordingConfig
+from core.recording.session import RecordingSession
+from core.storage.store import SnapshotStorage
+
+NAME = "whole_market"
+WHOLE_MARKET = 1500
+BINANCE_WEIGHT_LIMIT = 6000
+LIVE_TARGET_S = 180.0
+LIVE_TIMEOUT_S = 900.0
+COMPLETENESS_TARGET = 99.9
+CPU_TARGET = 25.0  # % of one core
+RSS_TARGET_MB = 1024.0
+LATENCY_TARGET_MS = 5.0
+US_PER_EVENT_TARGET = 40.0
+
+
+def market_symbols(n: int) -> list[str]:
+    """The busiest first, as long_tailed_activity ranks them."""
+    return (["BTCUSDT", "ETHUSDT", "BNBUSDT"] + [f"S{i:04d}USDT" for i in range(max(0, n - 3))])[:n]
+
+
+def _pct(values: array | list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+class _Probe:
+    """Wraps the manager's frame handler: frames received, receipt -> handled, and which book each updated."""
+
+    def __init__(self, session: RecordingSession, symbols: list[str]) -> None:
+        manager = session.manager
+        self.index = {s: i for i, s in enumerate(symbols)}
+        self.measuring = False
+        self.frames = 0
+        self.handled = array("d")  # seconds from receipt to handled, in the window
+        self.updated = (array("l"), array("q"), array("q"))  # symbol index, u, monotonic ns at BookUpdated
+        self.gc_seconds = 0.0  # the garbage collector's time in the window
+        self.gc_runs = Counter()  # collections in the window, by generation
+        self._gc_started = 0.0
+        gc.callbacks.append(self._on_gc)
+        handle = manager.on_frame
+
+        def on_frame(conn: object, raw: str | bytes, now: float) -> None:
+            handle(conn, raw, now)
+            if self.measuring:
+                self.frames += 1
+                self.handled.append(time.monotonic() - now)
+
+        manager.on_frame = on_frame  # type: ignore[method-assign]
+        manager.add_listener(self._on_event)
+
+    def _on_gc(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+        elif self.measuring:
+            self.gc_seconds += time.perf_counter() - self._gc_started
+            self.gc_runs[info["generation"]] += 1
+
+    def _on_event(self, event: object) -> None:
+        if self.measuring and type(event) is BookUpdated:
+            symbols, ids, times = self.updated
+            symbols.append(self.index.get(event.symbol, -1))
+            ids.append(event.last_update_id)
+            times.append(time.monotonic_ns())
+
+
+async def _follow(session: RecordingSession, symbols: list[str]) -> None:
+    """Follow every symbol; the simulator may be too busy starting 1,500 markets to answer exchangeInfo at
+    first (the manager then refuses, as it should), so ask again a few times."""
+    for attempt in range(1, 7):
+        try:
+            await session.follow(symbols)
+            return
+        except ExchangeUnavailableError as exc:
+            if attempt == 6:
+                raise
+            print(f"  follow refused ({exc}); again in 10 s", flush=True)
+            await asyncio.sleep(10.0)
+
+
+async def _wait_live(session: RecordingSession, symbols: list[str]) -> float:
+    manager = session.manager
+    t0 = time.monotonic()
+    next_report = t0 + 15
+    while True:
+        live = sum(manager.is_live(s) for s in symbols)
+        now = time.monotonic()
+        if live == len(symbols):
+            return now - t0
+        if now > next_report:
+            print(f"  {live:,} of {len(symbols):,} live after {now - t0:.0f} s", flush=True)
+            next_report = now + 15
+        if now - t0 > LIVE_TIMEOUT_S:
+            raise RuntimeError(f"only {live} of {len(symbols)} books live after {LIVE_TIMEOUT_S:.0f} s")
+        await asyncio.sleep(0.2)
+
+
+def _completeness(
+    db: Path, symbols: list[str], first: int, last: int
+) -> tuple[dict[str, float], Counter[str]]:
+    """Stored seconds / seconds of the window, per symbol; and the window's gap records by reason."""
+    storage = SnapshotStorage.open(db, "read_only")
+    try:
+        span = last - first + 1
+        stored = {s: 100.0 * sum(1 for _ in storage.seconds(s, first, last)) / span for s in symbols}
+        reasons = Counter(str(g.reason) for s in symbols for g in storage.gaps(s, first, last))
+        return stored, reasons
+    finally:
+        storage.close()
+
+
+async def _main(n: int, window: float, profile_path: str | None) -> list[Figure]:
+    symbols = market_symbols(n)
+    heading(
+        f"{NAME}: {n:,} symbols, long-tailed activity, simulator in a child process; "
+        f"{window:.0f} s measured" + (" sampled by py-spy" if profile_path else "")
+    )
+    proc = psutil.Process()
+    with tempfile.TemporaryDirectory(prefix="depthbook-bench-market-") as tmp:
+        sends_path, stats_path, db = Path(tmp) / "sends", Path(tmp) / "stats.json", Path(tmp) / "db"
+        sim = SimProcess(
+            symbols,
+            long_tail=True,
+            history=100,
+            weight_limit=BINANCE_WEIGHT_LIMIT,
+            record_sends=str(sends_path),
+            record_stats=str(stats_path),
+        )
+        async with sim:
+            config = RecordingConfig(db_path=db, ws_url=sim.ws_url, rest_url=sim.rest_url, max_symbols=n)
+            session = RecordingSession(config)
+            probe = _Probe(session, symbols)
+            await session.start()
+            try:
+                await _follow(session, symbols)
+                for symbol in symbols:
+                    session.set_recording(symbol, True)
+                live_after = await _wait_live(session, symbols)
+                print(
+                    f"  all {n:,} books live after {live_after:.1f} s; settling, then measuring", flush=True
+                )
+                await asyncio.sleep(5.0)
+                rss_peak = proc.memory_info().rss
+                gc.collect()
+                profiler = _sampler(profile_path, window) if profile_path else None
+                first_second = int(time.time()) + 1
+                cpu0, wall0 = time.process_time(), time.monotonic()
+                probe.measuring = True
+                end = wall0 + window
+                while (now := time.monotonic()) < end:
+                    await asyncio.sleep(min(5.0, end - now))
+                    rss_peak = max(rss_peak, proc.memory_info().rss)
+                probe.measuring = False
+                census = Counter(type(o).__name__ for o in gc.get_objects())  # what a full collection walks
+                wall = time.monotonic() - wall0
+                cpu = time.process_time() - cpu0
+                last_second = int(time.time()) - 1
+                statuses = session.manager.statuses()
+                resyncs = sum(s.resyncs for s in statuses)
+                gaps = sum(s.gaps for s in statuses)
+            finally:
+                await session.stop()
+        completeness, gap_reasons = _completeness(db, symbols, first_second, last_second)
+        sends = sim.sends()
+        rejected = sim.stats().get("rest_rejected")
+    if profiler and profile_path:
+        profiler.wait()
+        _print_profile(profile_path, probe.frames)
+
+    frames = probe.frames
+    if not frames:
+        raise RuntimeError("no frame was received in the window")
+    worst = min(completeness, key=completeness.__getitem__)
+    below_target = sum(1 for v in completeness.values() if v < COMPLETENESS_TARGET)
+    publish_to_book = [
+        (t - sends[symbols[i], u]) / 1e6
+        for i, u, t in zip(*probe.updated, strict=True)
+        if (symbols[i], u) in sends
+    ]
+    ms = 1000.0
+    pct = 100.0 / wall
+    figs = [
+        show(below(NAME, f"all {n:,} books live after", live_after, LIVE_TARGET_S, "s")),
+        show(
+            below(
+                NAME,
+                "HTTP 429/418 from the exchange, whole run",
+                rejected if rejected is not None else -1,
+                1,
+                "",
+                note="weight limit 6,000 a minute, as Binance's",
+            )
+        ),
+        show(
+            at_least(
+                NAME,
+                "completeness, worst symbol",
+                completeness[worst],
+                COMPLETENESS_TARGET,
+                "%",
+                note=f"{worst}; {below_target} of {n:,} symbols below {COMPLETENESS_TARGET} %; mean "
+                f"{statistics.fmean(completeness.values()):.3f} % over {last_second - first_second + 1} s; gaps: "
+                + (", ".join(f"{r} {n:,}" for r, n in gap_reasons.most_common()) or "none"),
+            )
+        ),
+        show(
+            below(
+                NAME,
+                "recorder process CPU",
+                cpu * pct,
+                CPU_TARGET,
+                "% of a core",
+                note=f"{frames / wall:,.0f} frames/s received; gaps {gaps}, resyncs {resyncs}",
+            )
+        ),
+        show(below(NAME, "recorder RSS, peak", rss_peak / 2**20, RSS_TARGET_MB, "MB")),
+        show(
+            below(
+                NAME,
+                "frame receipt -> book updated p99",
+                _pct(probe.handled, 0.99) * ms,
+                LATENCY_TARGET_MS,
+                "ms",
+                note=f"p50 {statistics.median(probe.handled) * ms:.3f} ms, max {max(probe.handled) * ms:.1f} ms",
+            )
+        ),
+        show(
+            info(
+                NAME,
+                "exchange publish -> book updated p99",
+                _pct(publish_to_book, 0.99),
+                "ms",
+                note=f"p50 {_pct(publish_to_book, 0.5):.2f} ms; includes the simulator's queue and a busy loop",
+            )
+        ),
+        show(below(NAME, "CPU per received frame", cpu / frames * 1e6, US_PER_EVENT_TARGET, "µs")),
+        show(
+            info(
+                NAME,
+                "garbage collector, per received frame",
+                probe.gc_seconds / frames * 1e6,
+                "µs",
+                note=f"collections by generation {dict(sorted(probe.gc_runs.items()))}; "
+                f"{census.total():,} tracked objects, most: "
+                + ", ".join(f"{k} {v:,}" for k, v in census.most_common(4)),
+            )
+        ),
+    ]
+    return figs
+
+
+SAMPLE_RATE = 200  # py-spy samples per second
+
+
+def _sampler(path: str, window: float) -> subprocess.Popen:
+    """py-spy sampling this process's running threads for `window` seconds, without pausing it."""
+    spy = Path(sys.executable).with_name("py-spy")
+    cmd = [str(spy), "record", "--pid", str(os.getpid()), "--rate", str(SAMPLE_RATE), "--format", "raw"]
+    cmd += ["--duration", str(int(window)), "--nonblocking", "--output", path]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _print_profile(path: str, frames: int) -> None:
+    """The functions with the most samples, own and inclusive, in CPU µs per received frame."""
+    own: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for row in Path(path).read_text().splitlines():
+        stack, _, count = row.rpartition(" ")
+        names = [_short(f) for f in stack.split(";")[1:]]  # the first is the thread
+        if not names:
+            continue
+        total += int(count)
+        own[names[-1]] += int(count)
+        for name in set(names):
+            inclusive[name] += int(count)
+    per = 1e6 / SAMPLE_RATE / frames  # µs per received frame for one sample
+    print(f"  py-spy, {total:,} samples, {frames:,} frames: {total * per:.1f} µs of CPU per frame in all")
+    for title, counts in (("own", own), ("inclusive", inclusive)):
+        print(f"  top {title}, µs per frame:")
+        for name, count in counts.most_common(22):
+            print(f"  {count * per:8.2f}  {name}")
+
+
+def _short(frame: str) -> str:
+    """`apply (/work/main/core/market/orderbook.py:125)` -> `core/market/orderbook.py:apply`."""
+    func, _, where = frame.partition(" (")
+    file = where.rpartition(":")[0]
+    for marker in ("site-packages/", "python3.11/", "/work/main/"):
+        if marker in file:
+            file = file.split(marker, 1)[1]
+            break
+    return f"{file}:{func}"
+
+
+def _symbols_possible(wanted: int) -> int:
+    if wanted > MAX_SYMBOLS_CEILING:
+        print(f"  the manager follows at most {MAX_SYMBOLS_CEILING} symbols: running at that", flush=True)
+    return min(wanted, MAX_SYMBOLS_CEILING)
+
+
+def run(quick: bool = False, long: bool = False) -> list[Figure]:
+    n = _symbols_possible(300 if quick else WHOLE_MARKET)
+    return asyncio.run(_main(n, 60.0 if quick else 600.0, None))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.whole_market", description=__doc__.splitlines()[0])
+    parser.add_argument("--symbols", type=int, default=WHOLE_MARKET, help="symbols to simulate and record")
+    parser.add_argument("--window", type=float, default=600.0, help="seconds measured once all are live")
+    parser.add_argument("--profile", metavar="PATH", help="cProfile the window into PATH and print the top")
+    args = parser.parse_args(argv)
+    if args.symbols < 1 or not args.window > 0:
+        parser.error("--symbols must be at least 1 and --window above 0")
+    asyncio.run(_main(_symbols_possible(args.symbols), args.window, args.profile))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""Per-minute rollups of an archive: one small sidecar file per market, symbol and UTC day, so that drawing weeks
+of a symbol reads one object a day instead of 24 hour files of every level.
+
+    _rollups/market=spot/symbol=BTCUSDT/date=2026-12-02.parquet
+
+One row per minute that holds a recorded second: `minute` (timestamp, UTC), `snapshots` and `gaps` (seconds of
+each kind), `mid_first`, `mid_last`, `mid_min`, `mid_max`, `best_bid_last`, `best_ask_last`, and the means of
+`spread_bps`, `bid_volume`, `ask_volume` (quantities of the top 20 levels) and `imbalance` (bid volume / both),
+as core.analysis.series defines them per second. The metadata `depthbook.rollup_hours` lists the hour starts the
+file covers: the archiver adds an hour to its day's file right after publishing the hour (read, merge, write to
+staging, move), and a reader computes the minutes of any archived hour a day file does not list from the hour
+file itself, so a rollup that lags (a crash between the two) never hides an hour. `_rollups` starts with `_`:
+engines reading the archive's hive layout skip it. Derived data: it can always be rebuilt from the hour files.
+
+Pure apart from pyarrow: no I/O.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from core.archive.format import DEPTH, seconds
+from core.archive.layout import HOUR
+
+ROLLUP_DIR = "_rollups"
+ROLLUP_FORMAT = "depthbook-archive-rollup"
+ROLLUP_VERSION = 1
+DAY = 86_400
+QTY_COLUMNS = [f"{side}_qty_{i}" for side in ("bid", "ask") for i in range(DEPTH)]
+HOUR_COLUMNS = ["ts", "gap", "bid_price_0", "ask_price_0", *QTY_COLUMNS]  # what a rollup reads of an hour file
+_AGGREGATES = [
+    ("snapshot", "sum", "snapshots"),
+    ("is_gap", "sum", "gaps"),
+    ("mid", "first", "mid_first"),
+    ("mid", "last", "mid_last"),
+    ("mid", "min", "mid_min"),
+    ("mid", "max", "mid_max"),
+    ("best_bid", "last", "best_bid_last"),
+    ("best_ask", "last", "best_ask_last"),
+    ("spread_bps", "mean", "spread_bps"),
+    ("bid_volume", "mean", "bid_volume"),
+    ("ask_volume", "mean", "ask_volume"),
+    ("imbalance", "mean", "imbalance"),
+]
+
+
+def rollup_path(market: str, symbol: str, day: int) -> str:
+    return f"{ROLLUP_DIR}/market={market}/symbol={symbol}/date={datetime.fromtimestamp(day, UTC):%Y-%m-%d}.parquet"
+
+
+def rollup_dir(market: str, symbol: str) -> str:
+    return f"{ROLLUP_DIR}/market={market}/symbol={symbol}"
+
+
+def day_of(path: str) -> int | None:
+    """The day start of a rollup file's name, None for anything else."""
+    name = path.rsplit("/", 1)[-1]
+    if not (name.startswith("date=") and name.endswith(".parquet")):
+        return None
+    try:
+        return int(datetime.strptime(name[5:-8], "%Y-%m-%d").replace(tzinfo=UTC).timestamp())
+    except ValueError:
+        return None
+
+
+def hour_minutes(table: pa.Table) -> pa.Table:
+    """The per-minute rows of one hour file's rows (its HOUR_COLUMNS at least), vectorised."""
+    ts = seconds(table)
+    gap = table.column("gap")
+    bid = pc.cast(table.column("bid_price_0"), pa.float64())
+    ask = pc.cast(table.column("ask_price_0"), pa.float64())
+    # A missing level (a thin book) counts as nothing; a gap row has no levels at all.
+    volume = {
+        side: _sum([pc.fill_null(pc.cast(table.column(f"{side}_qty_{i}"), pa.float64()), 0.0) for i in range(DEPTH)])
+        for side in ("bid", "ask")
+    }
+    mid = pc.divide(pc.add(bid, ask), 2.0)
+    total = pc.add(volume["bid"], volume["ask"])
+    snapshot = pc.is_null(gap)
+    rows = pa.table(
+        {
+            "minute": pc.multiply(pc.divide(ts, 60), 60),  # int64: whole minutes (seconds are never negative)
+            "snapshot": pc.cast(snapshot, pa.int64()),
+            "is_gap": pc.cast(pc.invert(snapshot), pa.int64()),
+            "mid": mid,
+            "best_bid": bid,
+            "best_ask": ask,
+            "spread_bps": pc.multiply(pc.divide(pc.subtract(ask, bid), mid), 10_000.0),
+            "bid_volume": pc.if_else(snapshot, volume["bid"], None),
+            "ask_volume": pc.if_else(snapshot, volume["ask"], None),
+            "imbalance": pc.if_else(
+                snapshot, pc.if_else(pc.greater(total, 0.0), pc.divide(volume["bid"], total), 0.5), None
+            ),
+        }
+    )
+    grouped = rows.group_by("minute", use_threads=False).aggregate([(c, f) for c, f, _ in _AGGREGATES])
+    out = {"minute": pc.cast(pc.cast(grouped.column("minute"), pa.int64()), pa.timestamp("s", tz="UTC"))}
+    for column, function, name in _AGGREGATES:
+        values = grouped.column(f"{column}_{function}")
+        out[name] = pc.cast(values, pa.int32()) if function == "sum" else values
+    return pa.table(out).sort_by("minute")
+
+
+def merge_day(existing: pa.Table | None, hour: int, minutes: pa.Table) -> pa.Table:
+    """A day's rollup with `hour`'s minutes put in (replacing any it had), its covered hours in the metadata."""
+    hours = set(covered_hours(existing)) if existing is not None else set()
+    parts = [minutes]
+    if existing is not None:
+        ts = pc.cast(pc.cast(existing.column("minute"), pa.timestamp("s", tz="UTC")), pa.int64())
+        keep = pc.or_(pc.less(ts, hour), pc.greater_equal(ts, hour + HOUR))
+        parts.insert(0, existing.filter(keep).select(minutes.column_names).cast(minutes.schema))
+    hours.add(hour)
+    merged = pa.concat_tables(parts).sort_by("minute")
+    return merged.replace_schema_metadata(
+        {
+            "depthbook.format": ROLLUP_FORMAT,
+            "depthbook.format_version": str(ROLLUP_VERSION),
+            "depthbook.rollup_hours": ",".join(str(h) for h in sorted(hours)),
+        }
+    )
+
+
+def covered_hours(table: pa.Table) -> list[int]:
+    """The hour starts a day's rollup covers (from its metadata); none for a file that is not a rollup."""
+    kv = table.schema.metadata or {}
+    if kv.get(b"depthbook.format") != ROLLUP_FORMAT.encode():
+        return []
+    text = kv.get(b"depthbook.rollup_hours", b"").decode()
+    return [int(h) for h in text.split(",") if h]
+
+
+def _sum(arrays: list) -> pa.Array:
+    total = arrays[0]
+    for array in arrays[1:]:
+        total = pc.add(total, array)
+    return total

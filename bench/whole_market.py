@@ -50,6 +50,7 @@ from bench._simproc import SimProcess
 from core.feed.config import MAX_SYMBOLS_CEILING
 from core.feed.errors import ExchangeUnavailableError
 from core.feed.events import BookUpdated
+from core.recording.collector import settle_collector
 from core.recording.config import RecordingConfig
 from core.recording.session import RecordingSession
 from core.storage.store import SnapshotStorage
@@ -79,7 +80,7 @@ def _pct(values: array | list[float], q: float) -> float:
 class _Probe:
     """Wraps the manager's frame handler: frames received, receipt -> handled, and which book each updated."""
 
-    def __init__(self, session: RecordingSession, symbols: list[str]) -> None:
+    def __init__(self, session: RecordingSession, symbols: list[str], book_updates: bool) -> None:
         manager = session.manager
         self.index = {s: i for i, s in enumerate(symbols)}
         self.measuring = False
@@ -99,7 +100,8 @@ class _Probe:
                 self.handled.append(time.monotonic() - now)
 
         manager.on_frame = on_frame  # type: ignore[method-assign]
-        manager.add_listener(self._on_event)
+        # A BookUpdated per event costs the process what `depthbook record` does not spend: only when asked.
+        manager.add_listener(self._on_event, book_updates=book_updates)
 
     def _on_gc(self, phase: str, info: dict) -> None:
         if phase == "start":
@@ -161,7 +163,9 @@ def _completeness(
         storage.close()
 
 
-async def _main(n: int, window: float, profile_path: str | None) -> list[Figure]:
+async def _main(
+    n: int, window: float, profile_path: str | None, tune_gc: bool = True, publish_latency: bool = False
+) -> list[Figure]:
     symbols = market_symbols(n)
     heading(
         f"{NAME}: {n:,} symbols, long-tailed activity, simulator in a child process; "
@@ -181,12 +185,14 @@ async def _main(n: int, window: float, profile_path: str | None) -> list[Figure]
         async with sim:
             config = RecordingConfig(db_path=db, ws_url=sim.ws_url, rest_url=sim.rest_url, max_symbols=n)
             session = RecordingSession(config)
-            probe = _Probe(session, symbols)
+            probe = _Probe(session, symbols, publish_latency)
             await session.start()
             try:
                 await _follow(session, symbols)
                 for symbol in symbols:
                     session.set_recording(symbol, True)
+                if tune_gc:
+                    settle_collector()  # as `depthbook record` does once it follows
                 live_after = await _wait_live(session, symbols)
                 print(
                     f"  all {n:,} books live after {live_after:.1f} s; settling, then measuring", flush=True
@@ -197,6 +203,8 @@ async def _main(n: int, window: float, profile_path: str | None) -> list[Figure]
                 profiler = _sampler(profile_path, window) if profile_path else None
                 first_second = int(time.time()) + 1
                 cpu0, wall0 = time.process_time(), time.monotonic()
+                scheduler = session.manager.scheduler
+                weight0, refreshes0 = scheduler.weight_spent, scheduler.refreshes_fetched
                 probe.measuring = True
                 end = wall0 + window
                 while (now := time.monotonic()) < end:
@@ -209,6 +217,9 @@ async def _main(n: int, window: float, profile_path: str | None) -> list[Figure]
                 last_second = int(time.time()) - 1
                 statuses = session.manager.statuses()
                 resyncs = sum(s.resyncs for s in statuses)
+                weight = scheduler.weight_spent - weight0
+                refreshes = scheduler.refreshes_fetched - refreshes0
+                start_up = (scheduler.shallow_syncs, scheduler.tight_refreshes)
                 gaps = sum(s.gaps for s in statuses)
             finally:
                 await session.stop()
@@ -276,16 +287,31 @@ async def _main(n: int, window: float, profile_path: str | None) -> list[Figure]
                 note=f"p50 {statistics.median(probe.handled) * ms:.3f} ms, max {max(probe.handled) * ms:.1f} ms",
             )
         ),
+    ]
+    if publish_to_book:
+        figs.append(
+            show(
+                info(
+                    NAME,
+                    "exchange publish -> book updated p99",
+                    _pct(publish_to_book, 0.99),
+                    "ms",
+                    note=f"p50 {_pct(publish_to_book, 0.5):.2f} ms; includes the simulator's queue and a busy loop",
+                )
+            )
+        )
+    figs += [
+        show(below(NAME, "CPU per received frame", cpu / frames * 1e6, US_PER_EVENT_TARGET, "µs")),
         show(
             info(
                 NAME,
-                "exchange publish -> book updated p99",
-                _pct(publish_to_book, 0.99),
-                "ms",
-                note=f"p50 {_pct(publish_to_book, 0.5):.2f} ms; includes the simulator's queue and a busy loop",
+                "snapshot weight per symbol-hour, in the window",
+                weight / n * 3600 / wall,
+                "weight",
+                note=f"{refreshes:,} refreshes in the window; whole run: {start_up[0]:,} shallow syncs, "
+                f"{start_up[1]:,} refreshes at the tight depth",
             )
         ),
-        show(below(NAME, "CPU per received frame", cpu / frames * 1e6, US_PER_EVENT_TARGET, "µs")),
         show(
             info(
                 NAME,
@@ -360,11 +386,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.whole_market", description=__doc__.splitlines()[0])
     parser.add_argument("--symbols", type=int, default=WHOLE_MARKET, help="symbols to simulate and record")
     parser.add_argument("--window", type=float, default=600.0, help="seconds measured once all are live")
-    parser.add_argument("--profile", metavar="PATH", help="cProfile the window into PATH and print the top")
+    parser.add_argument("--profile", metavar="PATH", help="sample the window with py-spy into PATH and print the top")
+    parser.add_argument(
+        "--default-gc", action="store_true", help="keep Python's collector settings (not `depthbook record`'s)"
+    )
+    parser.add_argument(
+        "--publish-latency",
+        action="store_true",
+        help="also measure exchange publish -> book (a BookUpdated per event, which the recorder does not need)",
+    )
     args = parser.parse_args(argv)
     if args.symbols < 1 or not args.window > 0:
         parser.error("--symbols must be at least 1 and --window above 0")
-    asyncio.run(_main(_symbols_possible(args.symbols), args.window, args.profile))
+    n = _symbols_possible(args.symbols)
+    asyncio.run(_main(n, args.window, args.profile, not args.default_gc, args.publish_latency))
     return 0
 
 

@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import os
 import signal
 import sys
 import threading
@@ -51,10 +50,12 @@ from gui.history_browse import HistoryQueries
 from gui.history_export import ExportCancelled, ExportError, export_range
 from gui.history_values import ExportRequest
 from gui.main_window import MainWindow
+from gui.market_follow import MarketFollowing
 from gui.models.ladder import LadderModel
 from gui.models.symbols import SymbolTableModel
 from gui.services import RecordingUnavailableError, Services
 from gui.settings import SettingsStore
+from gui.startup_time import process_age
 from gui.theme import apply_theme, colors, icon
 from gui.widgets.history.export_dialog import ExportDialog
 
@@ -95,6 +96,9 @@ class DepthbookApp(QObject):
         )
         self._follower: SnapshotStorage | None = None  # a secondary handle while following another writer
         self.archive = ArchiveBrowsing(self.window, self._spawn, self._open_history)  # File → Open archive…
+        self.market = MarketFollowing(  # Symbols → Follow the whole market…
+            self.window, self.services, self.bridge.refresh_now, self._save_symbols, self._spawn
+        )
         self._follow_timer = QTimer(self)
         self._follow_timer.setInterval(1000)
         self._follow_timer.timeout.connect(lambda: self._spawn(self._follow_tick()))
@@ -148,7 +152,7 @@ class DepthbookApp(QObject):
         self.window.restore_layout({k: self.settings.layout(k) for k in LAYOUT_KEYS})
         self.window.show()
         self.loop_lag.start()
-        age = _process_age()
+        age = process_age()
         if age is not None:
             log.info("window shown seconds_since_launch=%.2f", age)
         if self.config.demo:
@@ -577,17 +581,6 @@ def run_app(args: argparse.Namespace) -> int:
     finally:
         ticker.stop()
         sys.excepthook = sys.__excepthook__
-
-
-def _process_age() -> float | None:
-    """Seconds since this process started (Linux /proc), for the start-up time; None elsewhere."""
-    try:
-        with open("/proc/self/stat", encoding="ascii") as stat, open("/proc/uptime", encoding="ascii") as up:
-            start_ticks = int(stat.read().rsplit(")", 1)[1].split()[19])
-            uptime = float(up.read().split()[0])
-        return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return None
 
 
 def _on_loop_error(controller: DepthbookApp, context: dict) -> None:

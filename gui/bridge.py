@@ -200,9 +200,10 @@ class CoreBridge(QObject):
         services = self.services
         rows = []
         can_record = services.can_record
+        stopped = services.stopped_symbols  # by the exchange: shown with its status, not recorded meanwhile
         for symbol in services.symbols:
             stored = services.stored_count(symbol)
-            recording = services.wants_recording(symbol)
+            recording = services.wants_recording(symbol) and symbol not in stopped
             rec = services.recorder.status(symbol) if services.recorder is not None else None
             completeness = gaps = None
             if rec is not None:
@@ -224,6 +225,7 @@ class CoreBridge(QObject):
                     completeness=completeness,
                     gaps=gaps,
                     market=services.config.market.name,
+                    exchange_status=stopped.get(symbol),
                 )
             )
         for gone in self._stored_history.keys() - set(services.symbols):
@@ -277,8 +279,9 @@ class CoreBridge(QObject):
             state=self._state_of(symbol),
             reason=self._reason_of(symbol),
             error=services.errors.get(symbol),
-            recording=services.wants_recording(symbol),
+            recording=services.wants_recording(symbol) and symbol not in services.stopped_symbols,
             can_record=services.can_record,
+            exchange_status=services.stopped_symbols.get(symbol),
             session_stored=rec.stored if rec else None,
             session_gaps=rec.gaps if rec else None,
             session_waiting=rec.waiting if rec else None,
@@ -331,6 +334,8 @@ class CoreBridge(QObject):
         services = self.services
         manager = services.manager
         error = services.errors.get(symbol)
+        if not error and symbol in services.stopped_symbols:
+            return DisplayState.STALE  # the exchange stopped it: no book until it trades (the row says why)
         if error or manager is None or symbol not in manager.symbols:
             return display_state(None, error)
         return display_state(manager.status(symbol).state)

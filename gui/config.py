@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.feed.manager import MAX_SYMBOLS_CEILING
 from core.market.endpoints import PRESETS, resolve_endpoints
 from core.market.markets import SPOT, Market, market_named
 from core.paths import default_db_path
@@ -81,7 +82,7 @@ class AppConfig:
     snapshot_interval: int = 1
     snapshot_limit: int = 1000
     theme: str = "dark"
-    max_symbols: int = 50
+    max_symbols: int = MAX_SYMBOLS_CEILING  # the whole market fits (Symbols → Follow the whole market…)
     sim_symbols: tuple[str, ...] = DEMO_SYMBOLS
     sim_interval_ms: int = 100
     screenshot_dir: Path | None = None

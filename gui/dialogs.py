@@ -47,6 +47,7 @@ SHORTCUTS = (
     ("Ctrl+N", "type a symbol to add"),
     ("Del (in the table)", "remove the selected symbol"),
     ("Ctrl+R", "switch recording of the selected symbol on or off"),
+    ("Ctrl+Shift+M", "follow the whole market (optionally one quote asset), and record it"),
     ("Ctrl+O", "open a database read-only"),
     ("Ctrl+,", "preferences"),
     ("F1", "this list"),

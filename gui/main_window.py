@@ -33,6 +33,7 @@ class MainWindow(QMainWindow):
     shortcuts_requested = Signal()
     theme_requested = Signal(str)
     read_only_requested = Signal()  # from the "database in use" banner
+    follow_market_requested = Signal()  # Symbols → Follow the whole market…
 
     def __init__(
         self,
@@ -138,6 +139,11 @@ class MainWindow(QMainWindow):
         self.record_action.triggered.connect(self._on_toggle_recording)
         for action in (self.add_action, self.remove_action, self.record_action):
             symbols_menu.addAction(action)
+        symbols_menu.addSeparator()
+        self.follow_market_action = _action(self, "Follow the whole market…", "add", QKeySequence("Ctrl+Shift+M"))
+        self.follow_market_action.setToolTip("Follow (and optionally record) every TRADING symbol, new listings too")
+        self.follow_market_action.triggered.connect(self.follow_market_requested)
+        symbols_menu.addAction(self.follow_market_action)
 
         view_menu = menus.addMenu("&View")
         theme_menu = view_menu.addMenu(icon("theme"), "Theme")

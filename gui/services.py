@@ -18,6 +18,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from core.feed.errors import ExchangeError, ExchangeUnavailableError, InvalidSymbolError, RateLimitedError
+from core.feed.events import ListingChanged, ManagerEvent
+from core.feed.listing import MarketSelection
 from core.feed.manager import OrderBookManager, SubscriptionLimitError
 from core.market.markets import USDM
 from core.recording.config import RecordingConfig
@@ -106,6 +108,7 @@ class Services:
             on_failure=lambda sentence, stopped: self.on_error(sentence),
         )
         await self.session.start(open_storage=False)
+        self.session.manager.add_listener(self._on_listing, book_updates=False)
         await self.open_storage(self.db_path, "writer")
         if self.saved_retention is not None:
             saved = self.saved_retention
@@ -274,6 +277,41 @@ class Services:
         if self.session is not None:
             await self.session.unfollow(symbol)
 
+    async def follow_market(self, selection: MarketSelection, record: bool) -> list[str]:
+        """Follow every TRADING symbol `selection` takes, new listings included, and with `record` record them all
+        (as `depthbook record --all`). Raises ExchangeError, SubscriptionLimitError or RecordingUnavailableError
+        with one sentence, having followed nothing new."""
+        assert self.session is not None
+        if record:
+            self._require_recording()
+        symbols = await self.session.follow_market(selection, record=record)
+        for symbol in symbols:
+            self._adopt(symbol, record)
+        return symbols
+
+    @property
+    def stopped_symbols(self) -> dict[str, str]:
+        """Symbols the exchange stopped (symbol -> its status, or DELISTED): followed again when they trade."""
+        return self.manager.stopped_symbols if self.manager is not None else {}
+
+    def _adopt(self, symbol: str, record: bool) -> None:
+        self.errors.pop(symbol, None)
+        self._retry.discard(symbol)
+        if symbol not in self.symbols:
+            self.symbols.append(symbol)
+        if record:
+            self.recording_intent.add(symbol)
+
+    def _on_listing(self, event: ManagerEvent) -> None:
+        """New listings join the table (recorded if the market is); a symbol the user records that trades again
+        is recorded again, even if it was switched on while it was stopped."""
+        if type(event) is not ListingChanged or self.session is None:
+            return
+        if event.change == "added":
+            self._adopt(event.symbol, self.session.record_new and self.can_record)
+        elif event.change == "resumed" and event.symbol in self.recording_intent and self.can_record:
+            self._record(event.symbol)
+
     def is_recording(self, symbol: str) -> bool:
         return self.session is not None and self.session.is_recording(symbol)
 
@@ -288,19 +326,24 @@ class Services:
         return self.errors.get(waiting[0]) if waiting else None
 
     def set_recording(self, symbol: str, on: bool) -> None:
-        """Switch recording of one symbol; the recorder applies it at its next tick."""
+        """Switch recording of one symbol; the recorder applies it at its next tick. A symbol the exchange stopped
+        is only marked: it is recorded when it trades again (`_on_listing`)."""
+        self._require_recording()
+        assert self.session is not None
+        if on:
+            self.recording_intent.add(symbol)
+        else:
+            self.recording_intent.discard(symbol)
+        if not (on and symbol in self.stopped_symbols):
+            self.session.set_recording(symbol, on)
+
+    def _require_recording(self) -> None:
         if not self.can_record:
             raise RecordingUnavailableError(
                 "Recording is off because the database is not open for writing."
                 if self.storage is None
                 else "Recording is off because the database is open read-only."
             )
-        assert self.session is not None
-        if on:
-            self.recording_intent.add(symbol)
-        else:
-            self.recording_intent.discard(symbol)
-        self.session.set_recording(symbol, on)
 
     def _record(self, symbol: str) -> None:
         assert self.session is not None

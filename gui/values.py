@@ -15,6 +15,7 @@ from core.analysis.l1 import L1Metrics
 from core.market.book_sync import SyncReason, SyncState
 from core.market.wire import Level
 from core.storage.gaps import GapReason
+from gui.exchange_status import stopped_why
 
 
 class DisplayState(enum.StrEnum):
@@ -45,10 +46,13 @@ def display_state(state: SyncState | None, error: str | None = None) -> DisplayS
     return _FROM_SYNC[state]
 
 
-def why_text(reason: SyncReason | None, error: str | None) -> str:
-    """Why a symbol is in its state, for people: its error, else its book's reason, else it is subscribing."""
+def why_text(reason: SyncReason | None, error: str | None, exchange_status: str | None = None) -> str:
+    """Why a symbol is in its state, for people: its error, else the exchange's stop, else its book's reason, else
+    it is subscribing."""
     if error:
         return error
+    if exchange_status:
+        return stopped_why(exchange_status)
     return reason.text if reason is not None else "subscribing"
 
 
@@ -68,10 +72,11 @@ class SymbolRow:
     completeness: float | None = None  # stored / (stored + gaps) in this session, 0..1
     gaps: int | None = None  # gap seconds recorded in this session
     market: str = "spot"  # the session's market (core.market.markets name): "spot" or "usdm"
+    exchange_status: str | None = None  # the status it was stopped for (HALT, ..., DELISTED); None: it trades
 
     @property
     def why(self) -> str:
-        return why_text(self.reason, self.error)
+        return why_text(self.reason, self.error, self.exchange_status)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,10 +131,11 @@ class SymbolDetail:
     stored_total: int | None = None  # in the database, all sessions
     first_stored: int | None = None
     last_stored: int | None = None
+    exchange_status: str | None = None  # the status it was stopped for (HALT, ..., DELISTED); None: it trades
 
     @property
     def why(self) -> str:
-        return why_text(self.reason, self.error)
+        return why_text(self.reason, self.error, self.exchange_status)
 
 
 @dataclass(frozen=True, slots=True)

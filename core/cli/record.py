@@ -40,6 +40,7 @@ from core.feed.listing import MarketSelection
 from core.feed.manager import MAX_SYMBOLS_CEILING, SubscriptionLimitError
 from core.market.endpoints import resolve_endpoints
 from core.paths import default_db_path
+from core.recording.collector import settle_collector
 from core.recording.config import (
     DEPTH_RANGE,
     INTERVAL_RANGE,
@@ -156,11 +157,17 @@ def status_line(session: RecordingSession, symbol: str) -> str:
         f"{symbol:<12} {state!s:<10} stored={stored} gaps={gaps} unverified={unverified} waiting={waiting} "
         f"last={last}"
     )
+    return line + trouble(session)
+
+
+def trouble(session: RecordingSession) -> str:
+    """What went wrong with writing, for the end of a status line ("" when nothing did)."""
+    text = ""
     if session.write_errors:
-        line += f" write_errors={session.write_errors} last_error={session.last_write_error or 'recovered'}"
+        text += f" write_errors={session.write_errors} last_error={session.last_write_error or 'recovered'}"
     if session.ticks_lost:
-        line += f" ticks_lost={session.ticks_lost}"
-    return line
+        text += f" ticks_lost={session.ticks_lost}"
+    return text
 
 
 def summary_line(session: RecordingSession, symbols: list[str]) -> str:
@@ -175,11 +182,7 @@ def summary_line(session: RecordingSession, symbols: list[str]) -> str:
         f"unverified={sum(r.unverified for r in recs)} waiting={sum(r.waiting for r in recs)} "
         f"connections={conn.connections} reconnects={conn.reconnects}"
     )
-    if session.write_errors:
-        line += f" write_errors={session.write_errors} last_error={session.last_write_error or 'recovered'}"
-    if session.ticks_lost:
-        line += f" ticks_lost={session.ticks_lost}"
-    return line
+    return line + trouble(session)
 
 
 def parse_retention(text: str | None) -> dict[str, int | None]:
@@ -272,6 +275,7 @@ async def run_record(args) -> int:
         if not followed:
             return EXIT_FAILED  # _follow said why
         symbols = followed
+        settle_collector()  # after start-up: fewer young collections, none over what start-up built
         print(f"recording {len(symbols)} symbols from {config.ws_url} into {config.db_path}", flush=True)
         if follower is not None:
             follower.start(str(config.db_path))

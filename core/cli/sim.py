@@ -41,6 +41,16 @@ def add_parser(sub) -> None:
         help="event interval per symbol, 1 to 60000 (default: %(default)s)",
     )
     parser.add_argument("--seed", type=int, default=1, help="market seed (default: %(default)s)")
+    parser.add_argument(
+        "--fast-market",
+        action="store_true",
+        help="resting levels stay put until the touch reaches them while the mid runs thousands of ticks a minute",
+    )
+    parser.add_argument(
+        "--long-tail",
+        action="store_true",
+        help="a whole market's activity: the first 50 symbols at 10 events/s, a power law down to 1/s at the median",
+    )
     # usdm: /fapi/v1 REST and `pu`-chained events under ws://HOST:PORT/public; record it with --market usdm.
     add_market(parser)
     add_log_level(parser, "WARNING")
@@ -49,7 +59,10 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     names = split_symbols(args.symbols)  # argparse parses a default given as text too
     try:
-        asyncio.run(_run(names, args.host, args.port, args.interval_ms, args.seed, args.market is USDM))
+        asyncio.run(
+            _run(names, args.host, args.port, args.interval_ms, args.seed, args.market is USDM,
+                 args.fast_market, args.long_tail)
+        )
     except (KeyboardInterrupt, asyncio.CancelledError):
         return EXIT_OK
     except OSError as exc:
@@ -58,11 +71,13 @@ def run(args) -> int:
     return EXIT_OK
 
 
-async def _run(symbols: list[str], host: str, port: int, interval_ms: int, seed: int, usdm: bool) -> None:
+async def _run(
+    symbols: list[str], host: str, port: int, interval_ms: int, seed: int, usdm: bool, fast: bool, long_tail: bool
+) -> None:
     # SIGINT is turned into KeyboardInterrupt by asyncio.run; SIGTERM should stop as quietly.
     task = asyncio.current_task()
     assert task is not None
     with contextlib.suppress(NotImplementedError):
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-    await serve_forever(symbols, host, port, interval_ms, seed, usdm)
+    await serve_forever(symbols, host, port, interval_ms, seed, usdm, fast, long_tail)
 

@@ -57,6 +57,13 @@ class ManagerConfig:
     # `snapshot_limit` when the syncs waiting could not all be fetched at full depth within this minute's weight
     # budget (a reconnect of many symbols); the first refresh deepens the book. None: always full depth.
     shallow_sync_limit: int | None = 100
+    # A refresh that does not fit into this minute's budget at `snapshot_limit` goes at this depth if it fits there
+    # (500: weight 25, half of 1000's): at the whole market's start-up many shallow books want deepening at once,
+    # and a 500-level horizon still keeps the top 20 and the 200-level margin verified. None: wait for the budget.
+    tight_refresh_limit: int | None = 500
+    # Snapshot requests in flight at once. The weight budget limits the rate, not this: 80 % of 6,000 a minute is
+    # 16 shallow snapshots a second, each taking up to a second or two from a busy exchange (docs/PERFORMANCE.md §11).
+    snapshot_concurrency: int = 16
 
     @property
     def continuity(self) -> Continuity:
@@ -78,5 +85,9 @@ class ManagerConfig:
         if self.stream_speed not in self.market.stream_speeds:
             speeds = ", ".join(repr(speed) for speed in self.market.stream_speeds)
             raise ValueError(f"stream_speed must be one of {speeds} on {self.market.label}, got {self.stream_speed!r}")
+        if not 1 <= self.snapshot_concurrency <= 64:
+            raise ValueError(f"snapshot_concurrency must be between 1 and 64, got {self.snapshot_concurrency}")
+        if self.tight_refresh_limit is not None:
+            self.market.check_snapshot_limit(self.tight_refresh_limit)
         if self.horizon_margin < 0 or self.horizon_depth < 1:
             raise ValueError("horizon_depth must be at least 1 and horizon_margin at least 0")

@@ -20,10 +20,9 @@ import zlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from core.feed.backoff import backoff
 from core.feed.errors import ExchangeError, InvalidSymbolError, RateLimitedError
 from core.feed.events import ListingChanged
-from core.feed.rest import RestClient
+from core.feed.rest import RestClient, retrying
 from core.market.wire import SymbolInfo
 
 log = logging.getLogger(__name__)
@@ -127,20 +126,7 @@ async def fetch_listing(
     """Every symbol exchangeInfo lists. While the exchange cannot answer it retries with backoff for
     `retry_for` seconds (math.inf: forever), calling `on_retry(sentence, delay)` before each wait; then it raises
     the ExchangeError."""
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    delays = backoff(retry_initial, retry_max)
-    while True:
-        try:
-            return await rest.exchange_info(None)
-        except ExchangeError as exc:
-            delay = next(delays)
-            if loop.time() - started + delay > retry_for:
-                raise
-            log.warning("exchangeInfo failed, retrying in_s=%.1f reason=%r", delay, str(exc))
-            if on_retry is not None:
-                on_retry(str(exc), delay)
-            await asyncio.sleep(delay)
+    return await retrying(lambda: rest.exchange_info(None), retry_for, retry_initial, retry_max, on_retry)
 
 
 class ListingWatcher:

@@ -123,10 +123,13 @@ class OrderBookManager:
             on_failure=self._tasks.report,
             pass_limit=True,
             shallow_limit=config.shallow_sync_limit,
+            tight_refresh_limit=config.tight_refresh_limit,
+            max_concurrent=config.snapshot_concurrency,
         )
         self._symbols: dict[str, _Symbol] = {}
         self.horizon = HorizonKeeper(config.horizon_depth, config.horizon_margin, config.snapshot_limit)
         self._listeners: list[Listener] = []
+        self._book_listeners: list[Listener] = []  # those of them that want a BookUpdated for every event
         self.slots: list[ConnectionSlot] = []  # the connections, in the order they were opened
         self._slot_ids = 0
         self.pacer = ConnectPacer(config.connect_attempts, config.connect_window)
@@ -351,12 +354,18 @@ class OrderBookManager:
         """True once a fatal failure (`failure` says which) stopped the feed: the books will not update again."""
         return self._tasks.halted
 
-    def add_listener(self, listener: Listener) -> None:
+    def add_listener(self, listener: Listener, *, book_updates: bool = True) -> None:
+        """`listener` gets every event; with `book_updates=False` every one but the per-event BookUpdated (a
+        recorder reads the books on its own tick: no event is built for every frame when nobody wants it)."""
         self._listeners.append(listener)
+        if book_updates:
+            self._book_listeners.append(listener)
 
     def remove_listener(self, listener: Listener) -> None:
         with contextlib.suppress(ValueError):
             self._listeners.remove(listener)
+        with contextlib.suppress(ValueError):
+            self._book_listeners.remove(listener)
 
     # --- internals: validation ---------------------------------------------------------------------
 
@@ -527,10 +536,13 @@ class OrderBookManager:
         for action in actions:
             kind = type(action)
             if kind is BookChanged:
-                self._emit(BookUpdated(action.symbol, action.last_update_id))
+                if self._book_listeners:
+                    self._emit(BookUpdated(action.symbol, action.last_update_id), self._book_listeners)
             elif kind is RequestSnapshot:
                 high = self.horizon.is_high(action.symbol)
-                self.scheduler.request(action.symbol, retry=action.retry, refresh=action.refresh, high=high)
+                self.scheduler.request(
+                    action.symbol, retry=action.retry, refresh=action.refresh, high=high, room=action.room
+                )
             elif kind is StateChanged:
                 entry = self._symbols.get(action.symbol)
                 if entry is not None:
@@ -547,8 +559,8 @@ class OrderBookManager:
             elif kind is BookRefreshed and action.consistent is False:  # two exact books disagreed: a bug
                 log.error("refreshed book disagrees with the old one symbol=%s id=%d", action.symbol, action.last_update_id)
 
-    def _emit(self, event: ManagerEvent) -> None:
-        for listener in self._listeners:
+    def _emit(self, event: ManagerEvent, listeners: list[Listener] | None = None) -> None:
+        for listener in self._listeners if listeners is None else listeners:
             try:
                 listener(event)
             except Exception:

@@ -17,9 +17,9 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import orjson
@@ -45,6 +45,7 @@ from core.market.wire import (
 )
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DEPTH_PATH = SPOT.depth_path
 EXCHANGE_INFO_PATH = SPOT.exchange_info_path
@@ -252,20 +253,9 @@ class RestClient:
             if symbol in wanted or symbol in bad:
                 continue
             (wanted if is_valid_symbol(symbol) else bad).append(symbol)
-        started = time.monotonic()
-        delays = backoff(retry_initial, retry_max)
-        while True:
-            try:
-                infos = await self._symbol_infos(wanted)
-                break
-            except ExchangeError as exc:
-                delay = next(delays)
-                if time.monotonic() - started + delay > retry_for:
-                    raise
-                log.warning("exchangeInfo failed, retrying in_s=%.1f reason=%r", delay, str(exc))
-                if on_retry is not None:
-                    on_retry(str(exc), delay)
-                await asyncio.sleep(delay)
+        infos = await retrying(
+            lambda: self._symbol_infos(wanted), retry_for, retry_initial, retry_max, on_retry
+        )
         return SymbolCheck(
             trading={s: infos[s] for s in wanted if s in infos and infos[s].trading},
             not_trading={s: infos[s] for s in wanted if s in infos and not infos[s].trading},
@@ -345,3 +335,28 @@ class RestClient:
         detail = f"{msg.rstrip('.')} (code {code})" if code is not None else f"HTTP {status}"
         log.warning("rest request rejected path=%s status=%d code=%s msg=%r", path, status, code, msg)
         raise ExchangeRejectedError(f"The exchange rejected {path}: {detail}.", status, code, msg)
+
+
+async def retrying(
+    call: Callable[[], Awaitable[T]],
+    retry_for: float,
+    retry_initial: float = 1.0,
+    retry_max: float = 60.0,
+    on_retry: Callable[[str, float], None] | None = None,
+) -> T:
+    """`await call()`; while the exchange cannot answer (an ExchangeError) ask again after a backoff delay
+    (`retry_initial` doubling to `retry_max`) until `retry_for` seconds (math.inf: forever) would pass, logging one
+    line and calling `on_retry(sentence, delay)` before each wait; then raise that ExchangeError."""
+    started = time.monotonic()
+    delays = backoff(retry_initial, retry_max)
+    while True:
+        try:
+            return await call()
+        except ExchangeError as exc:
+            delay = next(delays)
+            if time.monotonic() - started + delay > retry_for:
+                raise
+            log.warning("exchangeInfo failed, retrying in_s=%.1f reason=%r", delay, str(exc))
+            if on_retry is not None:
+                on_retry(str(exc), delay)
+            await asyncio.sleep(delay)

@@ -7,7 +7,8 @@ later; a snapshot that `deliver` failed to take is not (the receiver must recove
 
 Order: requests for high-priority symbols (the recorded ones) go first, then the others; within each, a sync (a
 book that is not live) before a refresh (a live book that wants a fresher horizon, docs/SNAPSHOT_HORIZON.md),
-then first come, first served. A refresh never waits inside the RestClient's weight budget, where it would hold a
+refreshes the most urgent first (the fewest known levels left beyond the kept top before the horizon: a book whose top
+already left it, `room` < 0, before one that merely nears it), then first come, first served. A refresh never waits inside the RestClient's weight budget, where it would hold a
 worker that a sync may need: it is only taken when it fits into this minute's budget right now, a high-priority
 one into the whole allowance, another one into `LOW_PRIORITY_REFRESH_SHARE` of it, so the rest stays free for
 syncs. Every request still goes through the RestClient and its WeightBudget, so none exceeds the budget.
@@ -16,6 +17,12 @@ Cheap start, deep later (`shallow_limit`): when the syncs waiting could not all 
 what is left of this minute's budget (a reconnect of many symbols at once), a sync is fetched at `shallow_limit`
 levels instead (100: weight 5 instead of 50), so every book goes live within the minute; its horizon is then
 shallow and the manager's first refresh deepens it when the budget allows. Otherwise syncs cost nothing extra.
+Likewise a refresh that does not fit into this minute's budget at its depth but does at `tight_refresh_limit` (500:
+weight 25 instead of 50) goes now at that depth, rather than leave a book's top unverified until the next minute.
+
+How many requests are in flight (`max_concurrent`) is not what limits the rate, the weight budget is: 80 % of
+6,000 a minute is 16 shallow snapshots a second, and a snapshot takes up to a second or two to arrive from a busy
+exchange, so a handful of slots would idle the budget while books wait (ManagerConfig.snapshot_concurrency).
 """
 
 from __future__ import annotations
@@ -49,10 +56,11 @@ class _Request:
     refresh: bool  # the book is live: nothing is missing until the horizon is reached
     high: bool  # a recorded symbol
     order: int  # first come, first served (negative: put back in front after a rate limit)
-    shallow: bool = False  # a sync made shallow because the budget was short
+    shallow: bool = False  # a sync made shallow, or a refresh made less deep, because the budget was short
+    room: int = 0  # a refresh's levels left before the horizon (BookSync.check_horizon): the fewer, the sooner
 
-    def key(self) -> tuple[bool, bool, int]:
-        return (not self.high, self.refresh, self.order)
+    def key(self) -> tuple[bool, bool, int, int]:
+        return (not self.high, self.refresh, self.room, self.order)
 
 
 class SnapshotScheduler:
@@ -76,6 +84,7 @@ class SnapshotScheduler:
         on_failure: FailureHandler | None = None,
         pass_limit: bool = False,
         shallow_limit: int | None = None,
+        tight_refresh_limit: int | None = None,
     ) -> None:
         self._rest = rest
         self._deliver = deliver
@@ -86,6 +95,7 @@ class SnapshotScheduler:
         self._on_failure = on_failure
         self._pass_limit = pass_limit
         self._shallow_limit = shallow_limit
+        self._tight_refresh_limit = tight_refresh_limit
         self._queued: dict[str, _Request] = {}  # in no particular order: _next_symbol picks by _Request.key
         self._order = itertools.count(1)
         self._in_flight: set[str] = set()
@@ -101,6 +111,7 @@ class SnapshotScheduler:
         self.fetched = 0  # snapshots fetched
         self.refreshes_fetched = 0  # of which for a refresh
         self.shallow_syncs = 0  # syncs fetched at `shallow_limit` because the budget was short
+        self.tight_refreshes = 0  # refreshes fetched at `tight_refresh_limit` because the budget was short
 
     @property
     def limit(self) -> int:
@@ -120,6 +131,7 @@ class SnapshotScheduler:
         limit: int | None = None,
         refresh: bool = False,
         high: bool = False,
+        room: int = 0,
     ) -> None:
         """Queue a snapshot for `symbol` of `limit` levels (default: the scheduler's); a no-op while one is in
         flight. A symbol already queued keeps its place; a sync request turns a queued refresh into a sync
@@ -127,7 +139,8 @@ class SnapshotScheduler:
 
         `retry=True` (the previous snapshot was older than the stream) waits `retry_delay` first, so the
         next snapshot has a chance to cover the buffered events. `refresh=True`: the book is live, see the
-        module docstring. `high=True`: a recorded symbol, served before the others.
+        module docstring. `high=True`: a recorded symbol, served before the others. `room`: a refresh's
+        levels left before its horizon, the fewest served first.
         """
         symbol = symbol.upper()
         if symbol in self._in_flight:
@@ -139,11 +152,12 @@ class SnapshotScheduler:
             if queued.refresh and not refresh:
                 queued.refresh, queued.limit = False, limit
             queued.high = queued.high or high
+            queued.room = min(queued.room, room)
             self._changed.set()
             return
         if retry:
             self._not_before[symbol] = self._clock() + self._retry_delay
-        self._queued[symbol] = _Request(limit, refresh, high, next(self._order))
+        self._queued[symbol] = _Request(limit, refresh, high, next(self._order), room=room if refresh else 0)
         self._changed.set()
 
     def set_priority(self, symbol: str, high: bool) -> None:
@@ -221,6 +235,8 @@ class SnapshotScheduler:
                     req = self._queued.pop(best)
                     if not req.refresh and self._budget_short_for_syncs(req, now):
                         req.limit, req.shallow = self._shallow_limit, True  # type: ignore[assignment]
+                    elif req.refresh and self._tighter(req) and not self._refresh_fits(req, req.limit, now):
+                        req.limit, req.shallow = self._tight_refresh_limit, True  # type: ignore[assignment]
                     return best, req
             self._changed.clear()
             timeout = None if wake_at is None else max(0.0, wake_at - now)
@@ -246,11 +262,23 @@ class SnapshotScheduler:
             return 0.0
         if now < budget.blocked_until:
             return budget.blocked_until - now
-        share = 1.0 if req.high else LOW_PRIORITY_REFRESH_SHARE
-        used = budget.used(now)
-        if used == 0 or used + budget.depth_weight(req.limit) <= budget.allowed * share:  # an empty minute takes any
+        tight = self._tight_refresh_limit
+        if self._refresh_fits(req, req.limit if tight is None else min(req.limit, tight), now):
             return 0.0
         return (int(now // 60) + 1) * 60 - now + 0.001  # the budget counts per calendar minute
+
+    def _tighter(self, req: _Request) -> bool:
+        tight = self._tight_refresh_limit
+        return tight is not None and tight < req.limit
+
+    def _refresh_fits(self, req: _Request, limit: int, now: float) -> bool:
+        """A refresh of `limit` levels fits into this minute's budget now (its share of it, if not recorded)."""
+        budget = getattr(self._rest, "budget", None)
+        if budget is None:
+            return True
+        share = 1.0 if req.high else LOW_PRIORITY_REFRESH_SHARE
+        used = budget.used(now)
+        return used == 0 or used + budget.depth_weight(limit) <= budget.allowed * share  # an empty minute takes any
 
     async def _fetch(self, symbol: str, req: _Request) -> DepthSnapshot | None:
         weight = depth_weight(req.limit, getattr(self._rest, "market", SPOT))
@@ -287,7 +315,8 @@ class SnapshotScheduler:
             self.weight_spent += weight
             self.fetched += 1
             self.refreshes_fetched += req.refresh
-            self.shallow_syncs += req.shallow
+            self.shallow_syncs += req.shallow and not req.refresh
+            self.tight_refreshes += req.shallow and req.refresh
             return snapshot
         return None
 

@@ -95,6 +95,7 @@ class RequestSnapshot:
     symbol: str
     retry: bool  # True when the previous snapshot was older than the stream (back off before fetching)
     refresh: bool = False  # the book is live and stays live: a fresher, deeper horizon is wanted, not a sync
+    room: int = 0  # a refresh's known levels left beyond the top before the horizon: the fewer, the more urgent
 
 
 @dataclass(slots=True)  # built once per applied event: not frozen, for speed (see DepthUpdate)
@@ -275,14 +276,15 @@ class BookSync:
         if self.state is not SyncState.LIVE or self._refresh is not None or limit <= depth:
             return []
         margin = max(0, min(margin, (min(limit, SNAPSHOT_MAX_LEVELS) - depth) // 2))
-        if self.book.horizon_room(depth, margin) >= margin:  # margin 0: refresh once the top is not verified
+        room = self.book.horizon_room(depth, margin)
+        if room >= margin:  # margin 0: refresh once the top is not verified
             return []
         self._refresh = deque()
         self._refresh_from = self.book.last_update_id
         c = self.counters
         c.refreshes_requested += 1
         c.snapshots_requested += 1
-        return [RequestSnapshot(self.symbol, retry=False, refresh=True)]
+        return [RequestSnapshot(self.symbol, retry=False, refresh=True, room=room)]
 
     def on_malformed_event(self) -> list[Action]:
         """An event of this symbol arrived but could not be parsed (a malformed level): the book has missed it,

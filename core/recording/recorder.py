@@ -99,6 +99,7 @@ class SnapshotRecorder:
         self.clock = as_clock(clock)  # now() and sleep_until(): the wall clock, or virtual time in tests
         self._recording: dict[str, RecordingStatus] = {}
         self._session_symbols: set[str] = set()  # what the storage's open session lists
+        self._session_start: int | None = None  # set while the session record of a started run is not written yet
         self._backlog: deque[_Tick] = deque()
         self.write_errors = 0
         self.ticks_lost = 0
@@ -216,10 +217,12 @@ class SnapshotRecorder:
                 "dropped unwritten tick timestamp=%d after %d failed ticks", dropped.timestamp, BACKLOG_TICKS
             )
         pending = list(self._backlog)
-        joined = [s for s in self.recorded_symbols if s not in self._session_symbols]
         snapshots = [s for t in pending for s in t.snapshots]
         gaps = [g for t in pending for g in t.gaps]
         try:
+            if self._session_start is not None:  # its first write failed: the session is recorded before its data
+                await self._start_session()
+            joined = [s for s in self.recorded_symbols if s not in self._session_symbols]
             if joined:  # switched on since the session started: the session's symbol list says so
                 await self.storage.run_blocking(self.storage.add_session_symbols, self._stored(joined))
                 self._session_symbols.update(joined)
@@ -274,11 +277,13 @@ class SnapshotRecorder:
     async def run(self, shutdown: asyncio.Event) -> None:
         """Tick on the boundaries of `self.clock`'s seconds (the wall clock unless another was given) until
         `shutdown` is set; the tick in flight always completes."""
-        session_start = int(self.clock.now())
-        await self.storage.run_blocking(
-            self.storage.start_session, self._stored(self.recorded_symbols), session_start
-        )
-        self._session_symbols = set(self.recorded_symbols)
+        self._session_start = int(self.clock.now())
+        try:
+            await self._start_session()
+        except Exception as exc:  # a full disk at start: the session record goes out with the first batch that can
+            self.write_errors += 1
+            self.last_error = str(exc)
+            log.error("could not write the recording session's start; retried with each tick error=%s", exc)
         retention = asyncio.get_running_loop().create_task(self._retention_loop(shutdown))
         self._minute_started = self.clock.now()
         next_ts = self._next_boundary(self.clock.now())
@@ -324,6 +329,13 @@ class SnapshotRecorder:
                 self.ticks,
                 self.write_errors,
             )
+
+    async def _start_session(self) -> None:
+        """Write the session record of the run that started at `_session_start`."""
+        symbols = list(self.recorded_symbols)
+        await self.storage.run_blocking(self.storage.start_session, self._stored(symbols), self._session_start)
+        self._session_symbols = set(symbols)
+        self._session_start = None
 
     async def _retention_loop(self, shutdown: asyncio.Event) -> None:
         """Delete snapshots older than the storage's retention (off unless configured), hourly; a retention set

@@ -34,12 +34,16 @@ log = logging.getLogger(__name__)
 
 FailureHandler = Callable[[str, bool], None]  # (one sentence, recording stopped)
 SHALLOW_SYNC_LIMIT = ManagerConfig.shallow_sync_limit  # the feed's default "cheap start" depth
+TIGHT_REFRESH_LIMIT = ManagerConfig.tight_refresh_limit  # the feed's default depth of a refresh on a short budget
 
 
 def manager_config(config: RecordingConfig, **overrides) -> ManagerConfig:
     """The feed a recording needs: its symbols' top `depth` levels kept verified (docs/SNAPSHOT_HORIZON.md), books
-    started shallow only when the shallow snapshot is cheaper than the configured one and still holds the top."""
+    started shallow only when the shallow snapshot is cheaper than the configured one and still holds the top, and
+    deepened at TIGHT_REFRESH_LIMIT when the budget is short only if that still holds the top and the margin."""
     shallow = SHALLOW_SYNC_LIMIT if config.depth < SHALLOW_SYNC_LIMIT < config.snapshot_limit else None
+    margin = ManagerConfig.horizon_margin
+    tight = TIGHT_REFRESH_LIMIT if config.depth + margin < TIGHT_REFRESH_LIMIT < config.snapshot_limit else None
     options = dict(
         ws_url=config.ws_url,
         rest_url=config.rest_url,
@@ -48,6 +52,7 @@ def manager_config(config: RecordingConfig, **overrides) -> ManagerConfig:
         market=config.market,
         horizon_depth=config.depth,
         shallow_sync_limit=shallow,
+        tight_refresh_limit=tight,
     )
     options.update(overrides)
     return ManagerConfig(**options)
@@ -69,7 +74,7 @@ class RecordingSession:
         self.storage: SnapshotStorage | None = None
         self.recorder: SnapshotRecorder | None = None
         self.failure: str | None = None  # the first failure that stopped recording, as told to on_failure
-        self.manager.add_listener(self._on_manager_event)
+        self.manager.add_listener(self._on_manager_event, book_updates=False)  # it reads the books on its tick
         self._recorder_options = recorder_options or {}  # e.g. a test's clock
         self._recorder_task: asyncio.Task | None = None
         self._recorder_stop: asyncio.Event | None = None

@@ -36,7 +36,13 @@ from websockets.http11 import Request, Response
 
 from core.simulator.faults import Faults
 from core.simulator.futures import FuturesRestApi, futures_market_for
-from core.simulator.market import SyntheticMarket, depth_for_rate, market_for, slots_to_next_event
+from core.simulator.market import (
+    SyntheticMarket,
+    depth_for_rate,
+    long_tailed_activity,
+    market_for,
+    slots_to_next_event,
+)
 from core.simulator.rest import RestApi, RestReply
 from core.simulator.streams import MAX_STREAMS, InvalidPath, Session, Stream, parse_ws_path
 from core.tasks import cancel_and_wait, spawn
@@ -557,10 +563,15 @@ async def serve_forever(
     interval_ms: int = 100,
     seed: int = 1,
     usdm: bool = False,
+    fast_market: bool = False,
+    long_tail: bool = False,
 ) -> None:
     """Run a simulator until cancelled, printing its WebSocket and REST base URLs on stdout."""
+    names = list(symbols)
+    activity = long_tailed_activity(names) if long_tail else None
     async with ExchangeSimulator(
-        symbols=symbols, host=host, port=port, seed=seed, interval_ms=interval_ms, usdm=usdm
+        symbols=names, host=host, port=port, seed=seed, interval_ms=interval_ms, usdm=usdm,
+        fast_market=fast_market, activity=activity,
     ) as sim:
         print(f"ws   {sim.ws_url}", flush=True)
         print(f"rest {sim.rest_url}", flush=True)

@@ -323,8 +323,8 @@ class SnapshotStorage:
         with self._write_lock:
             if self._open_session is not None:
                 self._end_session_locked(ts, "restarted")
-            view = self._views[SESSIONS_CF]
-            # A sequence number keeps two sessions started in the same second apart.
+            self._reopen_if_failed()  # after a failed write the views are gone until the database reopens
+            view = self._views[SESSIONS_CF]  # a sequence number keeps two sessions of one second apart:
             key = next(k for k in (session_key(ts, seq) for seq in range(1000)) if view.get(k) is None)
             session = SessionRecord(ts, tuple(symbols))
             self._commit_single(SESSIONS_CF, key, pack_session(session))

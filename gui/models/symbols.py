@@ -8,6 +8,7 @@ from dataclasses import replace
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QColor
 
+from gui.exchange_status import stopped_state
 from gui.formatting import fmt_clock, fmt_count, fmt_datetime, fmt_percent, fmt_rate
 from gui.values import DisplayState, SymbolRow
 
@@ -44,7 +45,7 @@ COLUMNS = (Column.SYMBOL, Column.STATE, Column.RECORD, Column.STORED, Column.LAS
 
 HEADERS = {
     Column.SYMBOL: ("Symbol", "The exchange symbol"),
-    Column.STATE: ("State", "live, syncing, resyncing, stale or error"),
+    Column.STATE: ("State", "live, syncing, resyncing, stale or error; or the exchange's stop: halted, delisted…"),
     Column.RECORD: ("Rec", "Record one snapshot per interval; takes effect at the next tick"),
     Column.STORED: ("Stored", "Snapshots of this symbol in the database, all sessions"),
     Column.LAST_WRITE: ("Last write", "Capture time of the newest stored snapshot"),
@@ -199,8 +200,8 @@ class SymbolTableModel(QAbstractTableModel):
     def _display(row: SymbolRow, col: Column) -> str | None:
         if col == Column.SYMBOL:  # futures carry their market beside the name; spot is the plain name
             return row.symbol if row.market == "spot" else f"{row.symbol} · {row.market}"
-        if col == Column.STATE:
-            return str(row.state)
+        if col == Column.STATE:  # a symbol the exchange stopped says which stop: "halted (HALT)"
+            return stopped_state(row.exchange_status) if row.exchange_status else str(row.state)
         if col == Column.RECORD:
             return None
         if col == Column.STORED:
@@ -218,7 +219,7 @@ class SymbolTableModel(QAbstractTableModel):
         if col == Column.SYMBOL:
             return f"{row.symbol} on {MARKET_LABELS.get(row.market, row.market)}"
         if col == Column.STATE:
-            return f"{row.state}: {row.why}"
+            return f"{stopped_state(row.exchange_status) if row.exchange_status else row.state}: {row.why}"
         if col == Column.RECORD and not row.can_record:
             return "Recording is off: the database is not open for writing."
         if col == Column.RECORD:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
+from gui.exchange_status import stopped_state
 from gui.formatting import fmt_clock, fmt_count, fmt_percent, fmt_span
 from gui.values import SymbolDetail, ThemeColors
 
@@ -105,7 +106,8 @@ class SymbolDetails(QFrame):
             return
         self.title.setText(f"{d.symbol} details")
         color = self.colors.state_colors.get(str(d.state), self.colors.muted)
-        self.values["state"].setText(f'<span style="color:{color}">● {d.state}</span> · {d.why}')
+        state = stopped_state(d.exchange_status) if d.exchange_status else d.state
+        self.values["state"].setText(f'<span style="color:{color}">● {state}</span> · {d.why}')
         self.values["levels"].setText(f"{d.bid_levels:,} bids · {d.ask_levels:,} asks")
         self.values["update_id"].setText(f"{d.last_update_id:,}" if d.last_update_id else "—")
         last = f" · last {fmt_clock(d.last_event_time // 1000)}" if d.last_event_time else ""

@@ -90,6 +90,21 @@ async def test_books_go_live_and_equal_the_true_book(sim, manager):
 
 
 @pytest.mark.asyncio
+async def test_a_listener_that_wants_no_book_updates_gets_every_other_event(sim, manager):
+    everything, no_books = [], []
+    manager.add_listener(everything.append)
+    manager.add_listener(no_books.append, book_updates=False)  # as the recorder: it reads the books on its tick
+    await manager.subscribe_many(SYMBOLS)
+    await all_live(manager)
+    await wait_until(lambda: sum(type(e) is BookUpdated for e in everything) >= 20, 10, "book updates")
+    assert not any(type(e) is BookUpdated for e in no_books)
+    others = [e for e in everything if type(e) is not BookUpdated]
+    assert no_books[: len(others)] == others and any(type(e) is SymbolStateChanged for e in no_books)
+    manager.remove_listener(everything.append)  # the last one that wants them: none is built any more
+    assert manager._book_listeners == []
+
+
+@pytest.mark.asyncio
 async def test_get_orderbook_subscribes_lazily_and_is_idempotent(sim, manager):
     book = await manager.get_orderbook("btcusdt", timeout=10)
     assert book.symbol == "BTCUSDT" and not book.is_empty()

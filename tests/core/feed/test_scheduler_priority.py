@@ -20,10 +20,12 @@ class FakeRest:
     def __init__(self, budget: WeightBudget | None = None) -> None:
         self.budget = budget or WeightBudget()
         self.asked: list[tuple[str, int]] = []
+        self.started: list[str] = []  # requests begun, the gate open or not
         self.gate = asyncio.Event()
         self.gate.set()
 
     async def depth(self, symbol: str, limit: int = 1000) -> DepthSnapshot:
+        self.started.append(symbol)
         await self.gate.wait()
         while (wait := self.budget.reserve(depth_weight(limit), time.time())) > 0:
             await asyncio.sleep(wait)
@@ -41,7 +43,8 @@ class Got:
 
 @contextlib.asynccontextmanager
 async def running(rest: FakeRest, got: Got, **kwargs):
-    sched = SnapshotScheduler(rest, got, max_concurrent=1, pass_limit=True, **kwargs)  # type: ignore[arg-type]
+    kwargs.setdefault("max_concurrent", 1)
+    sched = SnapshotScheduler(rest, got, pass_limit=True, **kwargs)  # type: ignore[arg-type]
     await sched.start()
     try:
         yield sched
@@ -141,3 +144,56 @@ async def test_syncs_go_shallow_while_those_waiting_would_not_fit_into_the_minut
     # 300 > 200: shallow; 250 > 195: shallow; 200 > 190: shallow; then 150, 100, 50 fit at full depth.
     assert [limit for _, limit in got.got] == [100, 100, 100, 1000, 1000, 1000]
     assert sched.shallow_syncs == 3 and budget.used(time.time()) == 165
+
+
+@pytest.mark.asyncio
+async def test_refreshes_go_most_urgent_first_the_least_room_before_the_horizon():
+    rest, got = FakeRest(), Got()
+    rest.gate.clear()
+    async with running(rest, got, limit=1000) as sched:
+        sched.request("FIRSTUSDT")
+        await wait_until(lambda: rest.started == ["FIRSTUSDT"])
+        sched.request("ROOMY", refresh=True, room=150)
+        sched.request("GONE", refresh=True, room=-3)  # its top already left the horizon: unverified now
+        sched.request("NEAR", refresh=True, room=40)
+        sched.request("RECROOMY", refresh=True, high=True, room=190)
+        sched.request("SYNCUSDT", room=-50)  # a sync has no room: it is not live at all
+        rest.gate.set()
+        await wait_until(lambda: len(got.got) == 6)
+    assert [symbol for symbol, _ in got.got] == ["FIRSTUSDT", "RECROOMY", "SYNCUSDT", "GONE", "NEAR", "ROOMY"]
+
+
+@pytest.mark.asyncio
+async def test_a_refresh_short_of_budget_goes_at_the_tight_depth_if_that_fits():
+    if time.time() % 60 > 57:  # the budget counts per calendar minute: start well inside one
+        await asyncio.sleep(60 - time.time() % 60)
+    budget = WeightBudget(limit_per_minute=210, fraction=1.0)
+    budget.reserve(170, time.time())  # 170 of 210 spent: a 1000-level refresh (50) does not fit, a 500 (25) does
+    rest, got = FakeRest(budget), Got()
+    async with running(rest, got, limit=1000, tight_refresh_limit=500) as sched:
+        sched.request("LOWUSDT", refresh=True)  # not recorded: 170 + 25 > 210 * 0.5 even at 500, so it waits
+        sched.request("RECUSDT", refresh=True, high=True)
+        await wait_until(lambda: len(got.got) == 1)
+        sched.request("SYNCUSDT", limit=5)  # served after the recorded refresh, while LOWUSDT still waits
+        await wait_until(lambda: len(got.got) == 2)
+        assert sched.pending == {"LOWUSDT"}
+    assert got.got == [("RECUSDT", 500), ("SYNCUSDT", 5)]
+    assert sched.tight_refreshes == 1 and sched.shallow_syncs == 0
+    assert budget.used(time.time()) == 170 + 25 + 5 <= budget.allowed
+
+
+@pytest.mark.asyncio
+async def test_many_requests_in_flight_at_once_each_inside_the_budget():
+    if time.time() % 60 > 57:
+        await asyncio.sleep(60 - time.time() % 60)
+    budget = WeightBudget(limit_per_minute=60, fraction=1.0)  # twelve shallow snapshots a minute
+    rest, got = FakeRest(budget), Got()
+    rest.gate.clear()
+    symbols = [f"S{i}USDT" for i in range(16)]
+    async with running(rest, got, limit=100, max_concurrent=16) as sched:
+        for symbol in symbols:
+            sched.request(symbol)
+        await wait_until(lambda: len(rest.started) == 16)  # all in flight together, not two at a time
+        rest.gate.set()
+        await wait_until(lambda: len(got.got) == 12)  # the budget, not the slots, stops the rest
+        assert budget.used(time.time()) == 60 and len(sched.pending) == 4

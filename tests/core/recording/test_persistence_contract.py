@@ -202,6 +202,51 @@ async def test_full_disk_for_10_seconds_keeps_the_task_alive_and_loses_nothing(s
         storage.close()
 
 
+@pytest.mark.asyncio
+async def test_a_disk_full_when_recording_starts_keeps_the_recorder_alive_and_the_session_is_written_later(small_disk):
+    """Found by the soak: the session record was written before the first tick with no retry, so a full disk at
+    that moment ended the recorder for good."""
+    symbols = ["BTCUSDT"]
+    clock = ManualClock(START)
+    async with ExchangeSimulator(symbols=symbols, seed=6, interval_ms=10) as sim:
+        manager = OrderBookManager(config_for(sim))
+        await manager.start()
+        storage = SnapshotStorage.open(small_disk.path / "db", mode="writer")
+        await manager.subscribe("BTCUSDT")
+        await wait_until(lambda: manager.is_live("BTCUSDT"), 10, "a live book")
+        small_disk.fill()
+        # RocksDB writes into space it had set aside until that is gone: probe until a write really fails.
+        probes = 0
+        while True:
+            try:
+                storage.start_session(["PROBE"], START - 100 - probes)
+                storage.end_session(START - 100 - probes, "probe")
+            except Exception:
+                break
+            probes += 1
+            assert probes < 10_000, "the full disk never refused a write"
+        shutdown = asyncio.Event()
+        recorder = SnapshotRecorder(storage, manager, symbols, clock=clock)
+        task = asyncio.get_running_loop().create_task(recorder.run(shutdown))
+        try:
+            await clock.until_sleeping()
+            assert not task.done() and recorder.write_errors == 1  # the session's start could not be written
+            for _ in range(3):
+                await one_second(manager, clock, symbols)
+            assert not task.done() and recorder.backlog == 3
+            small_disk.free()
+            await seconds_until(lambda: recorder.backlog == 0, manager, clock, symbols, 10, "recovery")
+        finally:
+            shutdown.set()
+            await task
+            await manager.stop()
+        seconds = stored_seconds(storage, "BTCUSDT")
+        assert seconds == list(range(int(START) + 1, seconds[-1] + 1))  # every second since the start, none lost
+        session = storage.sessions()[-1]
+        assert (session.start, session.symbols, session.end_reason) == (int(START), ("BTCUSDT",), "stopped")
+        storage.close()
+
+
 @pytest.mark.realtime
 @pytest.mark.asyncio
 async def test_65_real_seconds_on_the_wall_clock_store_at_least_60_snapshots_per_symbol(tmp_path):

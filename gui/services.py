@@ -309,8 +309,10 @@ class Services:
             return
         if event.change == "added":
             self._adopt(event.symbol, self.session.record_new and self.can_record)
-        elif event.change == "resumed" and event.symbol in self.recording_intent and self.can_record:
-            self._record(event.symbol)
+        elif event.change == "resumed":
+            self._adopt(event.symbol, False)  # removed while stopped: followed again, so shown again
+            if event.symbol in self.recording_intent and self.can_record:
+                self._record(event.symbol)
 
     def is_recording(self, symbol: str) -> bool:
         return self.session is not None and self.session.is_recording(symbol)

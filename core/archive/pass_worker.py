@@ -19,7 +19,9 @@ import contextlib
 import logging
 import multiprocessing
 import os
+import shutil
 import signal
+import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -44,6 +46,7 @@ class PassWorker:
         self._stopping = self._context.RawValue("b", 0)  # shared memory: set by stop_soon, read between hours
         self._pid = self._context.RawValue("q", 0)  # the worker's pid, written by the worker as it starts
         self._pool: ProcessPoolExecutor | None = None
+        self._scratch: str | None = None  # the worker's temporary directory (its secondary instance's files)
         self._dead: int | None = None  # the pid of a worker that died, until a new one is started
 
     @property
@@ -85,6 +88,7 @@ class PassWorker:
         with contextlib.suppress(BrokenProcessPool, RuntimeError):
             await asyncio.wrap_future(pool.submit(_close_in_worker))
         await asyncio.to_thread(pool.shutdown, True)
+        self._remove_scratch()
 
     def terminate(self) -> None:
         """End the worker now: an upload in flight leaves at most a staging object, never a partial hour file
@@ -96,6 +100,7 @@ class PassWorker:
             with contextlib.suppress(OSError):
                 os.kill(self._pid.value, signal.SIGTERM)
         pool.shutdown(wait=False, cancel_futures=True)
+        self._remove_scratch()
 
     def _started(self) -> ProcessPoolExecutor:
         if self._pool is None:
@@ -103,11 +108,18 @@ class PassWorker:
                 log.warning("archive worker pid=%d died; starting a new one", self._dead)
                 self._dead = None
             self._pid.value = 0
+            self._scratch = tempfile.mkdtemp(prefix="depthbook-archive-worker-")
             self._pool = ProcessPoolExecutor(
                 1,
                 mp_context=self._context,
                 initializer=_start_worker,
-                initargs=(self._location, self._stopping, self._pid, logging.getLogger().getEffectiveLevel()),
+                initargs=(
+                    self._location,
+                    self._stopping,
+                    self._pid,
+                    logging.getLogger().getEffectiveLevel(),
+                    self._scratch,
+                ),
             )
         return self._pool
 
@@ -116,6 +128,13 @@ class PassWorker:
         pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
+        self._remove_scratch()
+
+    def _remove_scratch(self) -> None:
+        """What a worker that did not close its database left (it did, when it exited cleanly)."""
+        scratch, self._scratch = self._scratch, None
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 # ---- in the worker process ----
@@ -123,8 +142,11 @@ class PassWorker:
 _worker: dict = {}  # location, stopping, storage (opened by the first pass)
 
 
-def _start_worker(location: ArchiveLocation, stopping, pid, log_level: int) -> None:
+def _start_worker(location: ArchiveLocation, stopping, pid, log_level: int, scratch: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the recorder stops the worker, not the terminal
+    tempfile.tempdir = (
+        scratch  # the secondary instance's directory goes here: the recorder removes it if we die
+    )
     with contextlib.suppress(AttributeError, OSError):  # not allowed: the default priority
         os.nice(19)  # on busy cores the recorder gets the CPU first
     from core.logsetup import setup_logging

@@ -17,8 +17,9 @@ Cheap start, deep later (`shallow_limit`): when the syncs waiting could not all 
 what is left of this minute's budget (a reconnect of many symbols at once), a sync is fetched at `shallow_limit`
 levels instead (100: weight 5 instead of 50), so every book goes live within the minute; its horizon is then
 shallow and the manager's first refresh deepens it when the budget allows. Otherwise syncs cost nothing extra.
-Likewise a refresh that does not fit into this minute's budget at its depth but does at `tight_refresh_limit` (500:
-weight 25 instead of 50) goes now at that depth, rather than leave a book's top unverified until the next minute.
+Likewise a refresh goes at `tight_refresh_limit` (500: weight 25 instead of 50) when it does not fit into this
+minute's budget at its depth but does at that one, or when the refreshes waiting would not all fit at their depth
+(the whole market deepening its cheap starts): twice as many books deepened a minute, each still well inside.
 
 How many requests are in flight (`max_concurrent`) is not what limits the rate, the weight budget is: 80 % of
 6,000 a minute is 16 shallow snapshots a second, and a snapshot takes up to a second or two to arrive from a busy
@@ -235,7 +236,7 @@ class SnapshotScheduler:
                     req = self._queued.pop(best)
                     if not req.refresh and self._budget_short_for_syncs(req, now):
                         req.limit, req.shallow = self._shallow_limit, True  # type: ignore[assignment]
-                    elif req.refresh and self._tighter(req) and not self._refresh_fits(req, req.limit, now):
+                    elif req.refresh and self._tighter(req) and self._budget_short_for_refreshes(req, now):
                         req.limit, req.shallow = self._tight_refresh_limit, True  # type: ignore[assignment]
                     return best, req
             self._changed.clear()
@@ -266,6 +267,19 @@ class SnapshotScheduler:
         if self._refresh_fits(req, req.limit if tight is None else min(req.limit, tight), now):
             return 0.0
         return (int(now // 60) + 1) * 60 - now + 0.001  # the budget counts per calendar minute
+
+    def _budget_short_for_refreshes(self, req: _Request, now: float) -> bool:
+        """True if `req` (a refresh) should go at `tight_refresh_limit`: it does not fit at its depth, or the
+        refreshes waiting, it included, would not all fit at their depth into what is left of this minute."""
+        budget = getattr(self._rest, "budget", None)
+        if budget is None:
+            return False
+        if not self._refresh_fits(req, req.limit, now):
+            return True
+        waiting = budget.depth_weight(req.limit) + sum(
+            budget.depth_weight(r.limit) for r in self._queued.values() if r.refresh
+        )
+        return waiting > budget.allowed - budget.used(now)
 
     def _tighter(self, req: _Request) -> bool:
         tight = self._tight_refresh_limit

@@ -8,7 +8,7 @@ from dataclasses import replace
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QColor
 
-from gui.exchange_status import stopped_state
+from gui.exchange_status import stopped_state, stopped_word
 from gui.formatting import fmt_clock, fmt_count, fmt_datetime, fmt_percent, fmt_rate
 from gui.values import DisplayState, SymbolRow
 
@@ -200,8 +200,8 @@ class SymbolTableModel(QAbstractTableModel):
     def _display(row: SymbolRow, col: Column) -> str | None:
         if col == Column.SYMBOL:  # futures carry their market beside the name; spot is the plain name
             return row.symbol if row.market == "spot" else f"{row.symbol} · {row.market}"
-        if col == Column.STATE:  # a symbol the exchange stopped says which stop: "halted (HALT)"
-            return stopped_state(row.exchange_status) if row.exchange_status else str(row.state)
+        if col == Column.STATE:  # a symbol the exchange stopped says which stop: "halted", "delisted"
+            return stopped_word(row.exchange_status) if row.exchange_status else str(row.state)
         if col == Column.RECORD:
             return None
         if col == Column.STORED:

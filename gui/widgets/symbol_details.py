@@ -108,6 +108,7 @@ class SymbolDetails(QFrame):
         color = self.colors.state_colors.get(str(d.state), self.colors.muted)
         state = stopped_state(d.exchange_status) if d.exchange_status else d.state
         self.values["state"].setText(f'<span style="color:{color}">● {state}</span> · {d.why}')
+        self.values["state"].setToolTip(f"{state}: {d.why}")  # the line may be cut at the panel's edge
         self.values["levels"].setText(f"{d.bid_levels:,} bids · {d.ask_levels:,} asks")
         self.values["update_id"].setText(f"{d.last_update_id:,}" if d.last_update_id else "—")
         last = f" · last {fmt_clock(d.last_event_time // 1000)}" if d.last_event_time else ""

@@ -197,3 +197,22 @@ async def test_many_requests_in_flight_at_once_each_inside_the_budget():
         rest.gate.set()
         await wait_until(lambda: len(got.got) == 12)  # the budget, not the slots, stops the rest
         assert budget.used(time.time()) == 60 and len(sched.pending) == 4
+
+
+@pytest.mark.asyncio
+async def test_refreshes_go_at_the_tight_depth_while_those_waiting_would_not_fit_at_full_depth():
+    if time.time() % 60 > 57:
+        await asyncio.sleep(60 - time.time() % 60)
+    budget = WeightBudget(limit_per_minute=210, fraction=1.0)
+    rest, got = FakeRest(budget), Got()
+    rest.gate.clear()
+    async with running(rest, got, limit=1000, tight_refresh_limit=500) as sched:
+        sched.request("FIRSTUSDT", limit=100)
+        await wait_until(lambda: rest.started == ["FIRSTUSDT"])
+        for i in range(5):  # five shallow books to deepen: 250 at full depth, 205 left
+            sched.request(f"R{i}USDT", refresh=True, high=True)
+        rest.gate.set()
+        await wait_until(lambda: len(got.got) == 6)
+    # 250 > 205: 500 levels; 200 > 180: 500; then 150, 100, 50 fit at full depth.
+    assert [limit for _, limit in got.got[1:]] == [500, 500, 1000, 1000, 1000]
+    assert sched.tight_refreshes == 2 and budget.used(time.time()) == 205

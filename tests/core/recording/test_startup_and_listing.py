@@ -174,3 +174,6 @@ def test_the_feed_keeps_the_recorded_depth_verified_and_starts_shallow_only_when
     )
     assert feed(20, 100).shallow_sync_limit is None  # a shallow start would be no cheaper
     assert feed(100, 5000).shallow_sync_limit is None  # a 100-level start would not cover the recorded top
+    # Deepening at 500 on a short budget, only when 500 levels still hold the recorded top and the margin.
+    assert deep.tight_refresh_limit == 500 and feed(100, 5000).tight_refresh_limit == 500
+    assert feed(20, 500).tight_refresh_limit is None  # no cheaper than the configured refresh

@@ -616,8 +616,7 @@ async def test_straddle_snapshot_fault_lands_inside_an_event(sim, http):
 @pytest.mark.parametrize("modes", [[], ["--fast-market", "--long-tail"]])
 def test_cli_prints_urls_serves_and_exits_0_on_ctrl_c(modes):
     process = subprocess.Popen(
-        [sys.executable, "-m", "core.cli.main", "sim", "--port", "0", "--symbols", "BTCUSDT", "--interval-ms", "20"]
-        + modes,
+        [sys.executable, "-m", "core.cli.main", "sim", "--port", "0", "--symbols", "BTCUSDT", "--interval-ms", "20", *modes],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

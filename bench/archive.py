@@ -12,6 +12,7 @@ The 30-day read uses 720 hour files made from the archived hour by re-stamping i
 from __future__ import annotations
 
 import asyncio
+import struct
 import tempfile
 import time
 from pathlib import Path
@@ -23,13 +24,15 @@ import pyarrow.parquet as pq
 
 from bench._report import Figure, below, heading, info, show
 from bench.storage import DAY0, HOUR, hour_of_snapshots
+from core.analysis.browse import RollupIndex
 from core.archive.archiver import ArchiveOptions, Archiver
 from core.archive.follower import ArchiveFollower, FollowOptions
-from core.archive.format import FileMeta, read_meta, seconds
+from core.archive.format import FileMeta, decode_hour, read_meta, seconds
 from core.archive.layout import HourKey
 from core.archive.location import open_location
 from core.archive.reader import ArchiveReader
-from core.archive.rollup import HOUR_COLUMNS, hour_minutes, merge_day, rollup_path
+from core.archive.rollup import ROW_COLUMNS, hour_minutes, merge_day, rollup_path, with_rows
+from core.archive.source import ArchiveSource
 from core.storage.snapshot import OrderBookSnapshot
 from core.storage.store import SnapshotStorage
 from tests.core.archive.seaweed import SeaweedFS, weed_binary
@@ -157,13 +160,23 @@ def _read_days(store: SeaweedFS, days: int) -> list[Figure]:
         with location.fs.open_output_stream(location.full(key.path)) as out:
             pq.write_table(table, out, compression="zstd", use_dictionary=["gap"], store_decimal_as_integer=True)
     end = start + days * 86_400 - 1
-    _write_rollups(location, base, start, days)
+    _write_rollups(location, base, base_meta, start, days)
     started = time.perf_counter()
     minutes = ArchiveReader(location).minutes(SYMBOL, start, end)  # a fresh reader: its two listings count
     elapsed = (time.perf_counter() - started) * 30 / days
     assert minutes.num_rows == days * 1440 and pc.sum(minutes.column("snapshots")).as_py() == days * 86_400
     figures.append(show(below(NAME, "draw 30 days of one symbol: per-minute rollups (day files)", elapsed, 2.0, "s",
                               note=f"{days} days read" + (", scaled to 30" if days != 30 else ""))))  # fmt: skip
+    # The History tab's first open of the symbol on the archive: its minute rollups (core.analysis.browse),
+    # from the day files' minute rows (hour files only for the first and last second's footers).
+    source = ArchiveSource(ArchiveReader(open_location("s3://bench/archive", store.env())))
+    started = time.perf_counter()
+    state = RollupIndex(source.path).ensure(source, SYMBOL)
+    elapsed = (time.perf_counter() - started) * 30 / (days + 1)
+    source.close()
+    assert state.stored == (days + 1) * 86_400, state.stored  # and the day archived above
+    figures.append(show(below(NAME, "History tab: first build of 30 days' minute rollups on the archive", elapsed,
+                              2.0, "s", note=f"{days + 1} days read, scaled to 30")))  # fmt: skip
     reader = ArchiveReader(location)
     reader.hours(SYMBOL)  # the listing (one request per 1000 keys) is not part of the read
     scale = 30 / days
@@ -186,15 +199,22 @@ def _read_days(store: SeaweedFS, days: int) -> list[Figure]:
     return figures
 
 
-def _write_rollups(location, base: pa.Table, start: int, days: int) -> None:
-    """The day rollups the archiver would have written for the re-stamped hours (core.archive.rollup)."""
-    minutes = hour_minutes(base.select(HOUR_COLUMNS))
+def _write_rollups(location, base: pa.Table, base_meta: FileMeta, start: int, days: int) -> None:
+    """The day rollups the archiver would have written for the re-stamped hours (core.archive.rollup); the
+    minute rows are the archived hour's, their minute (bytes 1-8 of a core.analysis.minute_rows row) re-stamped."""
+    minutes = with_rows(hour_minutes(base), *decode_hour(base, base_meta))
     minute = pc.cast(pc.cast(minutes.column("minute"), pa.timestamp("s", tz="UTC")), pa.int64())
+    rows = minutes.column("row").to_pylist()
     for d in range(days):
         day, merged = start + d * 86_400, None
         for h in range(24):
-            at = pc.cast(pc.add(minute, day + h * HOUR - DAY0), pa.timestamp("s", tz="UTC"))
-            merged = merge_day(merged, day + h * HOUR, minutes.set_column(0, "minute", at))
+            shift = day + h * HOUR - DAY0
+            at = pc.cast(pc.add(minute, shift), pa.timestamp("s", tz="UTC"))
+            moved = [row[:1] + struct.pack("<q", struct.unpack_from("<q", row, 1)[0] + shift) + row[9:] for row in rows]
+            hour = minutes.set_column(0, "minute", at).set_column(
+                minutes.schema.get_field_index("row"), "row", pa.array(moved, ROW_COLUMNS["row"])
+            )
+            merged = merge_day(merged, day + h * HOUR, hour)
         with location.fs.open_output_stream(location.full(rollup_path("spot", SYMBOL, day))) as out:
             pq.write_table(merged, out, compression="zstd")
 

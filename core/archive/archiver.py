@@ -41,6 +41,7 @@ from core.archive.format import (
     EncodedHour,
     FileMeta,
     content_checksum,
+    decode_hour,
     encode_hour,
     read_meta,
 )
@@ -55,7 +56,7 @@ from core.archive.layout import (
     symbol_dir,
 )
 from core.archive.location import ArchiveError, ArchiveLocation, describe, is_retryable
-from core.archive.rollup import DAY, HOUR_COLUMNS, hour_minutes, merge_day, rollup_path
+from core.archive.rollup import DAY, hour_minutes, merge_day, rollup_path, with_rows
 from core.storage.store import SnapshotStorage
 
 log = logging.getLogger(__name__)
@@ -283,7 +284,8 @@ class Archiver:
         """Put the hour's minutes into its day's rollup file (core.archive.rollup): read it, merge, write to
         staging, move. Derived data: an unreadable day file is replaced, and readers fill any hour it lacks."""
         fs, loc, key = self.location.fs, self.location, encoded.key
-        minutes = hour_minutes(pq.read_table(pa.BufferReader(encoded.data), columns=HOUR_COLUMNS))
+        table = pq.read_table(pa.BufferReader(encoded.data))
+        minutes = with_rows(hour_minutes(table), *decode_hour(table, encoded.meta))
         day = key.start - key.start % DAY
         final = loc.full(rollup_path(key.market, key.symbol, day))
         existing = None

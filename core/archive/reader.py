@@ -21,7 +21,17 @@ import pyarrow.parquet as pq
 from core.archive.format import FileMeta, content_checksum, decode_hour, read_meta, seconds
 from core.archive.layout import hour_start, parse_hour_path, symbol_dir
 from core.archive.location import ArchiveLocation, open_location
-from core.archive.rollup import DAY, HOUR_COLUMNS, covered_hours, day_of, hour_minutes, rollup_dir
+from core.archive.rollup import (
+    DAY,
+    HOUR_COLUMNS,
+    ROW_COLUMNS,
+    DaySummary,
+    covered_hours,
+    day_of,
+    day_summary,
+    hour_minutes,
+    rollup_dir,
+)
 from core.storage.gaps import GapReason, GapRecord
 from core.storage.snapshot import OrderBookSnapshot
 
@@ -132,10 +142,27 @@ class ArchiveReader:
             tables += pool.map(lambda p: hour_minutes(self._read(p, HOUR_COLUMNS)), missing)
         if not tables:
             return pa.table({})
-        schema = tables[-1].schema.remove_metadata()
+        schema = pa.schema([f for f in tables[-1].schema.remove_metadata() if f.name not in ROW_COLUMNS])
         table = pa.concat_tables([t.select(schema.names).cast(schema) for t in tables]).sort_by("minute")
         minute = pc.cast(pc.cast(table.column("minute"), pa.timestamp("s", tz="UTC")), pa.int64())
         return table.filter(pc.and_(pc.greater_equal(minute, start - start % 60), pc.less_equal(minute, end)))
+
+    def day_summary(self, symbol: str, day: int, rows: bool = True) -> DaySummary | None:
+        """The day file of `symbol` for the day starting at `day` (without its rows and gaps unless `rows`),
+        None when there is none or it cannot be read (derived data: the caller reads the hour files instead)."""
+        path = self._rollup_listing(symbol).get(day)
+        if path is None:
+            return None
+        try:
+            return day_summary(self._read(path, None if rows else ["minute", "snapshots"]))
+        except (pa.ArrowInvalid, KeyError):
+            return None
+
+    def hour_gaps(self, symbol: str, hours: list[int]) -> list[GapRecord]:
+        """The gap records of these archived hours (starts), from their `ts` and `gap` columns only."""
+        listing = self._listing(symbol)
+        paths = [(h, listing[h]) for h in sorted(hours) if h in listing]
+        return [gap for _, _, gaps in self._decode_paths(paths, ["ts", "gap"]) for gap in gaps]
 
     def verify(self, symbol: str, hour: int) -> bool:
         """Whether an archived hour's rows still give its metadata's content checksum."""

@@ -12,22 +12,37 @@ staging, move), and a reader computes the minutes of any archived hour a day fil
 file itself, so a rollup that lags (a crash between the two) never hides an hour. `_rollups` starts with `_`:
 engines reading the archive's hive layout skip it. Derived data: it can always be rebuilt from the hour files.
 
+Version 2 adds what the app's history browser needs, so that drawing weeks on an archive reads day files only:
+`row`, the minute's core.analysis.minute_rows row (computed like the recorder's, from the hour's decoded
+snapshots), and `gap_at` / `gap_reason`, the minute's gap records (second within the minute, stored reason).
+The metadata `depthbook.row_hours` lists the hours whose minutes carry them; a version-1 day file merged into
+lists none of its old hours there, and a reader takes those hours' seconds and gaps from the hour files.
+A minute gets a row whenever it holds a snapshot or a gap (an archived hour never changes, so the row says exactly
+what the minute holds), not only when it was watched whole as the recorder requires.
+
 Pure apart from pyarrow: no I/O.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from core.analysis.minute_rows import MINUTE, ROW_SIZE, encode_minute
+from core.analysis.rollups import rollup_seconds
+from core.analysis.series import SERIES_FIELDS, series_from_snapshot
 from core.archive.format import DEPTH, seconds
 from core.archive.layout import HOUR
+from core.storage.gaps import GapRecord
+from core.storage.snapshot import OrderBookSnapshot
 
 ROLLUP_DIR = "_rollups"
 ROLLUP_FORMAT = "depthbook-archive-rollup"
-ROLLUP_VERSION = 1
+ROLLUP_VERSION = 2
 DAY = 86_400
 QTY_COLUMNS = [f"{side}_qty_{i}" for side in ("bid", "ask") for i in range(DEPTH)]
 HOUR_COLUMNS = ["ts", "gap", "bid_price_0", "ask_price_0", *QTY_COLUMNS]  # what a rollup reads of an hour file
@@ -104,21 +119,67 @@ def hour_minutes(table: pa.Table) -> pa.Table:
     return pa.table(out).sort_by("minute")
 
 
+ROW_COLUMNS = {
+    "row": pa.binary(ROW_SIZE),
+    "gap_at": pa.list_(pa.int8()),
+    "gap_reason": pa.list_(pa.string()),
+}
+
+
+def with_rows(minutes: pa.Table, snaps: list[OrderBookSnapshot], gaps: list[GapRecord]) -> pa.Table:
+    """`hour_minutes` of an hour with the version-2 columns added: each minute's core.analysis.minute_rows row and
+    gap records, from the hour's decoded snapshots and gaps (the same numbers the recorder computes)."""
+    by_minute: dict[int, tuple[list[OrderBookSnapshot], list[GapRecord]]] = {}
+    for snap in snaps:
+        by_minute.setdefault(snap.timestamp // MINUTE * MINUTE, ([], []))[0].append(snap)
+    for gap in gaps:
+        by_minute.setdefault(gap.timestamp // MINUTE * MINUTE, ([], []))[1].append(gap)
+    rows, gap_at, gap_reason = [], [], []
+    for minute in pc.cast(pc.cast(minutes.column("minute"), pa.timestamp("s", tz="UTC")), pa.int64()).to_pylist():
+        m_snaps, m_gaps = by_minute.get(minute, ([], []))
+        series = [series_from_snapshot(snap) for snap in sorted(m_snaps, key=lambda s: s.timestamp)]
+        columns = {name: np.array([getattr(r, name) for r in series], dtype=np.float64) for name in SERIES_FIELDS}
+        columns["timestamp"] = columns["timestamp"].astype(np.int64)
+        gap_seconds = np.array(sorted(g.timestamp for g in m_gaps), dtype=np.int64)
+        rollup = rollup_seconds(columns, MINUTE, minute, minute + MINUTE - 1, gap_seconds)
+        stored_map = 0
+        for snap in m_snaps:
+            stored_map |= 1 << (snap.timestamp - minute)
+        rows.append(encode_minute(rollup, stored_map))
+        ordered = sorted(m_gaps, key=lambda g: g.timestamp)
+        gap_at.append([g.timestamp - minute for g in ordered])
+        gap_reason.append([g.reason.value for g in ordered])
+    values = {"row": rows, "gap_at": gap_at, "gap_reason": gap_reason}
+    for name, kind in ROW_COLUMNS.items():
+        minutes = minutes.append_column(pa.field(name, kind), pa.array(values[name], kind))
+    return minutes
+
+
 def merge_day(existing: pa.Table | None, hour: int, minutes: pa.Table) -> pa.Table:
-    """A day's rollup with `hour`'s minutes put in (replacing any it had), its covered hours in the metadata."""
+    """A day's rollup with `hour`'s minutes put in (replacing any it had), its covered hours in the metadata
+    (and, when `minutes` carries the version-2 columns, in the hours with minute rows)."""
     hours = set(covered_hours(existing)) if existing is not None else set()
+    row_hours = set(rows_hours(existing)) if existing is not None else set()
     parts = [minutes]
     if existing is not None:
         ts = pc.cast(pc.cast(existing.column("minute"), pa.timestamp("s", tz="UTC")), pa.int64())
         keep = pc.or_(pc.less(ts, hour), pc.greater_equal(ts, hour + HOUR))
-        parts.insert(0, existing.filter(keep).select(minutes.column_names).cast(minutes.schema))
+        kept = existing.filter(keep)
+        for name in minutes.column_names:
+            if name not in kept.column_names:  # a version-1 file: its hours keep no rows
+                kept = kept.append_column(name, pa.nulls(kept.num_rows, minutes.schema.field(name).type))
+        parts.insert(0, kept.select(minutes.column_names).cast(minutes.schema))
     hours.add(hour)
+    row_hours.discard(hour)
+    if "row" in minutes.column_names:
+        row_hours.add(hour)
     merged = pa.concat_tables(parts).sort_by("minute")
     return merged.replace_schema_metadata(
         {
             "depthbook.format": ROLLUP_FORMAT,
             "depthbook.format_version": str(ROLLUP_VERSION),
             "depthbook.rollup_hours": ",".join(str(h) for h in sorted(hours)),
+            "depthbook.row_hours": ",".join(str(h) for h in sorted(row_hours & hours)),
         }
     )
 
@@ -130,6 +191,46 @@ def covered_hours(table: pa.Table) -> list[int]:
         return []
     text = kv.get(b"depthbook.rollup_hours", b"").decode()
     return [int(h) for h in text.split(",") if h]
+
+
+def rows_hours(table: pa.Table) -> list[int]:
+    """The hour starts whose minutes carry version-2 rows and gap records; none for a version-1 file."""
+    kv = table.schema.metadata or {}
+    if kv.get(b"depthbook.format") != ROLLUP_FORMAT.encode() or "row" not in table.column_names:
+        return []
+    text = kv.get(b"depthbook.row_hours", b"").decode()
+    covered = set(covered_hours(table))  # an hour the file no longer covers has no rows either
+    return [int(h) for h in text.split(",") if h and int(h) in covered]
+
+
+@dataclass(frozen=True, slots=True)
+class DaySummary:
+    """One day file as the history browser reads it: per minute its snapshot count, and for the minutes of
+    `row_hours` its core.analysis.minute_rows row and gap records (second, stored reason)."""
+
+    covered: frozenset[int]  # hour starts the file covers (any version)
+    row_hours: frozenset[int]  # hour starts whose minutes carry rows (version 2)
+    minutes: list[int]
+    snapshots: list[int]
+    rows: list[bytes | None]
+    gaps: list[list[tuple[int, str]]]
+
+
+def day_summary(table: pa.Table) -> DaySummary:
+    minutes = pc.cast(pc.cast(table.column("minute"), pa.timestamp("s", tz="UTC")), pa.int64()).to_pylist()
+    row_hours = frozenset(rows_hours(table))
+    if row_hours:
+        rows = table.column("row").to_pylist()
+        gaps = [
+            [(m + at, reason) for at, reason in zip(ats or [], reasons or [], strict=True)]
+            for m, ats, reasons in zip(
+                minutes, table.column("gap_at").to_pylist(), table.column("gap_reason").to_pylist(), strict=True
+            )
+        ]
+    else:
+        rows, gaps = [None] * len(minutes), [[] for _ in minutes]
+    snapshots = table.column("snapshots").to_pylist()
+    return DaySummary(frozenset(covered_hours(table)), row_hours, minutes, snapshots, rows, gaps)
 
 
 def _sum(arrays: list) -> pa.Array:

@@ -4,19 +4,23 @@ on a local database, reading only the hour files a call needs.
 
 What it answers and from where:
     symbols, first_last, size_on_disk     the listing, and the footers of a symbol's first and last hour
-    count                                 the footers of every hour of the symbol (read in parallel, once)
+    count                                 the day files' snapshot counts; the footers of hours no day file covers
     snapshots, range, get, seconds        the hour files of the range, decoded; the last few hours decoded are
                                           kept (a cursor moving within an hour reads its file once)
-    gaps                                  the `ts` and `gap` columns only of the range's hour files
-    series, rollups                       nothing: there are no series or minute-row families, so core.analysis
-                                          derives the per-second series from the snapshots (as for a reference
-                                          database); the day rollups (core.archive.rollup) do not feed it yet
+    rollups                               the minute rows (core.analysis.minute_rows) of the day files
+                                          (core.archive.rollup, version 2): the history browser's coarse zoom
+    gaps                                  the day files' gap records; the `ts` and `gap` columns of the hour
+                                          files for hours whose day file carries none (version 1, or lagging)
+    series                                nothing: core.analysis derives the seconds of the minutes without a row
+                                          from the snapshots (as for a reference database)
+So the first build of a symbol's minute rollups reads one day file a day, and hour files only where they lack.
 Blocking, like storage: the app runs every call in an executor.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import concurrent.futures
 import functools
 import threading
@@ -27,17 +31,19 @@ from typing import TypeVar
 import pyarrow as pa
 
 from core.archive.format import FileMeta
-from core.archive.layout import hour_start
+from core.archive.layout import HOUR, hour_start
 from core.archive.location import describe
 from core.archive.reader import ArchiveReader
+from core.archive.rollup import DAY, DaySummary
 from core.storage.damage import DamageLog
-from core.storage.gaps import GapRecord
+from core.storage.gaps import GapReason, GapRecord
 from core.storage.opening import StorageError
 from core.storage.snapshot import OrderBookSnapshot
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., object])
 CACHED_HOURS = 6  # decoded hours kept: about 60 MB of snapshot objects for top-20 books
+CACHED_DAYS = 4  # day files kept: a build reads a day at a time, across at most two day files
 
 
 def _as_storage_error(method: F) -> F:
@@ -66,6 +72,7 @@ class ArchiveSource:
             OrderedDict()
         )
         self._counts: dict[str, int] = {}
+        self._days: OrderedDict[tuple[str, int], DaySummary | None] = OrderedDict()
         self._lock = threading.Lock()  # the app calls from several executor threads
 
     @classmethod
@@ -75,6 +82,7 @@ class ArchiveSource:
 
     def close(self) -> None:
         self._decoded.clear()
+        self._days.clear()
         self.reader.close()
 
     def __enter__(self) -> ArchiveSource:
@@ -105,9 +113,21 @@ class ArchiveSource:
         """Snapshots archived for `symbol`: the sum of its hours' footers."""
         if symbol not in self._counts:
             hours = self.reader.hours(symbol)
+            days = sorted({h - h % DAY for h in hours})
             with concurrent.futures.ThreadPoolExecutor(self.reader.threads) as pool:
-                metas: list[FileMeta | None] = list(pool.map(lambda h: self.reader.meta(symbol, h), hours))
-            self._counts[symbol] = sum(meta.snapshots for meta in metas if meta is not None)
+                summaries = dict(zip(days, pool.map(lambda d: self.reader.day_summary(symbol, d, False), days), strict=True))
+                total, uncovered = 0, []
+                for h in hours:
+                    summary = summaries[h - h % DAY]
+                    if summary is None or h not in summary.covered:
+                        uncovered.append(h)
+                for summary in summaries.values():
+                    if summary is not None:
+                        covered = summary.covered & set(hours)
+                        total += sum(n for m, n in zip(summary.minutes, summary.snapshots, strict=True)
+                                     if m - m % HOUR in covered)  # fmt: skip
+                metas: list[FileMeta | None] = list(pool.map(lambda h: self.reader.meta(symbol, h), uncovered))
+            self._counts[symbol] = total + sum(meta.snapshots for meta in metas if meta is not None)
         return self._counts[symbol]
 
     @_as_storage_error
@@ -147,14 +167,62 @@ class ArchiveSource:
 
     @_as_storage_error
     def gaps(self, symbol: str, start: int, end: int) -> list[GapRecord]:
-        return self.reader.gaps(symbol, max(start, 0), end)
+        """From the day files where they carry gap records, from the hour files' `ts` and `gap` elsewhere."""
+        start = max(start, 0)
+        hours = [h for h in self.reader.hours(symbol) if hour_start(start) <= h <= end]
+        found: list[GapRecord] = []
+        lacking = []
+        for h in hours:
+            summary = self._day(symbol, h - h % DAY)
+            if summary is None or h not in summary.row_hours:
+                lacking.append(h)
+                continue
+            first = bisect.bisect_left(summary.minutes, h)
+            last = bisect.bisect_left(summary.minutes, h + HOUR)
+            found += [
+                GapRecord(symbol, ts, GapReason.from_stored(reason))
+                for minute_gaps in summary.gaps[first:last]
+                for ts, reason in minute_gaps
+            ]
+        if lacking:
+            found += self.reader.hour_gaps(symbol, lacking)
+            found.sort(key=lambda g: g.timestamp)
+        return [g for g in found if start <= g.timestamp <= end]
 
     def series(self, symbol: str, start: int, end: int) -> Iterator[tuple[int, bytes]]:
         return iter(())
 
+    @_as_storage_error
     def rollups(self, symbol: str, start: int, end: int) -> Iterator[tuple[int, bytes]]:
-        """No recorder minute rows (core.analysis.minute_rows): readers roll the minutes up from the seconds."""
-        return iter(())
+        """(minute start, core.analysis.minute_rows row) of the minutes in [start, end] that the day files carry
+        a row for; readers roll every other minute up from its seconds (the hour files)."""
+        start = max(start, 0)
+        out: list[tuple[int, bytes]] = []
+        for h in self.reader.hours(symbol):
+            if not hour_start(start) <= h <= end:
+                continue
+            summary = self._day(symbol, h - h % DAY)
+            if summary is None or h not in summary.row_hours:
+                continue
+            first = bisect.bisect_left(summary.minutes, max(h, start))
+            last = bisect.bisect_right(summary.minutes, min(h + HOUR - 1, end))
+            out += [(m, row) for m, row in zip(summary.minutes[first:last], summary.rows[first:last], strict=True)
+                    if row is not None]  # fmt: skip
+        return iter(out)
+
+    def _day(self, symbol: str, day: int) -> DaySummary | None:
+        """A day file of `symbol`, read once while a build walks through its day."""
+        key = (symbol, day)
+        with self._lock:
+            if key in self._days:
+                self._days.move_to_end(key)
+                return self._days[key]
+        summary = self.reader.day_summary(symbol, day)
+        with self._lock:
+            self._days[key] = summary
+            while len(self._days) > CACHED_DAYS:
+                self._days.popitem(last=False)
+        return summary
 
     # ---- decoded hours ----
 

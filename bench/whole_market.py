@@ -18,7 +18,11 @@ fresh database, one snapshot a second each. Figures:
     `on_frame`, wrapped here) to the end of its handling, the book updated (< 5 ms); and, for information,
     exchange publish -> book, from the simulator's publish times (CLOCK_MONOTONIC is shared by the processes),
     which adds the simulator's send queue, the loopback and the time a frame waits while the loop is busy;
-  - CPU µs per received frame: process CPU / frames received in the window (target: <= 40 µs).
+  - CPU µs per received frame: process CPU / frames received in the window (target: <= 40 µs);
+  - snapshot weight per symbol-hour in the window, and how many syncs went shallow and refreshes at 500 levels.
+The collector is set up as `depthbook record` sets it (core.recording.collector; `--default-gc`: Python's), and
+no `BookUpdated` is built, as in `depthbook record` (`--publish-latency` subscribes to them to also measure
+exchange publish -> book, which costs the process a listener call per event).
 The machine is shared: CPU figures are under whatever else runs; the simulator has its own process and core.
 
 `python -m bench whole_market` (1,500 symbols, 10-minute window; `--quick`: 300 symbols, 1 minute), or

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import enum
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from core.market.orderbook import LEVEL_CAP, OrderBook
 from core.market.wire import DepthSnapshot, DepthUpdate
@@ -95,7 +95,9 @@ class RequestSnapshot:
     symbol: str
     retry: bool  # True when the previous snapshot was older than the stream (back off before fetching)
     refresh: bool = False  # the book is live and stays live: a fresher, deeper horizon is wanted, not a sync
-    room: int = 0  # a refresh's known levels left beyond the top before the horizon: the fewer, the more urgent
+    # A refresh's known levels left beyond the top before the horizon: the fewer, the more urgent. A hint for the
+    # scheduler's order, not part of what is asked for (not compared).
+    room: int = field(default=0, compare=False)
 
 
 @dataclass(slots=True)  # built once per applied event: not frozen, for speed (see DepthUpdate)

@@ -26,12 +26,13 @@ class FakeManager:
         self.listeners = []
         self.books: dict[str, OrderBook] = {}
         self.states: dict[str, SyncState] = {}
+        self.stopped_symbols: dict[str, str] = {}  # none stopped by the exchange
 
     @property
     def symbols(self):
         return list(self.books)
 
-    def add_listener(self, fn):
+    def add_listener(self, fn, book_updates=True):  # every event to every listener: the session ignores BookUpdated
         self.listeners.append(fn)
 
     def remove_listener(self, fn):

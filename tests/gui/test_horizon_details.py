@@ -30,8 +30,9 @@ class HorizonManager:
         asks = [(px(1001 + i), "1.0") for i in range(40)]  # 40 of 100: the whole ask side
         self.book_.load_snapshot(bids, asks, 7, limit=100)
         self.symbols = ["BTCUSDT"]
+        self.stopped_symbols: dict[str, str] = {}  # none stopped by the exchange
 
-    def add_listener(self, fn): ...
+    def add_listener(self, fn, book_updates=True): ...
 
     def remove_listener(self, fn): ...
 

@@ -29,14 +29,14 @@ from gui.widgets.symbol_details import SymbolDetails
 
 ROW_HEIGHT = 26
 COLUMN_WIDTHS = {  # 522 px in all: the default panel shows every column without a scroll bar
-    Column.SYMBOL: 112,  # "1000SATSUSDT", twelve characters, the longest common spot names
-    Column.STATE: 76,
+    Column.SYMBOL: 92,
+    Column.STATE: 80,
     Column.RECORD: 40,
-    Column.STORED: 74,  # "2,550,436": a month of one symbol
-    Column.LAST_WRITE: 72,
-    Column.RATE: 36,
-    Column.COMPLETE: 70,
-    Column.GAPS: 42,
+    Column.STORED: 80,  # "2,550,436": a month of one symbol
+    Column.LAST_WRITE: 78,
+    Column.RATE: 38,
+    Column.COMPLETE: 74,
+    Column.GAPS: 40,
 }
 
 

@@ -45,7 +45,7 @@ from core.analysis.rollups import (
 from core.analysis.series import SeriesArrays, series_to_arrays
 from core.storage.gaps import GapReason
 from core.storage.keys import MAX_TIMESTAMP
-from core.storage.snapshot import OrderBookSnapshot, decode_range, level_problem
+from core.storage.snapshot import OrderBookSnapshot, decode_range
 from core.storage.store import SnapshotStorage
 
 log = logging.getLogger(__name__)
@@ -86,20 +86,6 @@ def decode_tolerant(storage: SnapshotStorage, symbol: str, items) -> list[OrderB
 # What a computation over decoded levels raises when a damaged level reaches it (a float() of garbage, a level
 # that is not a pair); the reader then checks every level (`checked_levels`) and computes again.
 LEVEL_ERRORS = (ValueError, TypeError, IndexError, AttributeError)
-
-
-def checked_levels(
-    storage: SnapshotStorage, symbol: str, snaps: list[OrderBookSnapshot]
-) -> list[OrderBookSnapshot]:
-    """The snapshots whose every level is a pair of decimal strings; the others are counted in `storage.damage`."""
-    usable = []
-    for snap in snaps:
-        problem = level_problem(snap)
-        if problem is None:
-            usable.append(snap)
-        else:
-            storage.damage.snapshot(symbol, snap.timestamp, problem)
-    return usable
 
 
 # ---- per-minute rollups of one symbol ---------------------------------------------------------------------

@@ -26,8 +26,9 @@ from itertools import chain
 
 import numpy as np
 
-from core.analysis.browse import LEVEL_ERRORS, SymbolRollups, checked_levels, decode_tolerant
+from core.analysis.browse import LEVEL_ERRORS, SymbolRollups, decode_tolerant
 from core.analysis.decimals import parse_decimal_strings
+from core.analysis.history import checked_levels
 from core.storage.snapshot import OrderBookSnapshot
 from core.storage.store import SnapshotStorage
 

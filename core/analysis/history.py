@@ -121,13 +121,7 @@ class History:
         try:
             return compute(list(snaps))
         except _LEVEL_ERRORS:
-            usable = []
-            for snap in snaps:
-                problem = level_problem(snap)
-                if problem is None:
-                    usable.append(snap)
-                else:
-                    self.storage.damage.snapshot(symbol, snap.timestamp, problem)
+            usable = checked_levels(self.storage, symbol, list(snaps))
             if len(usable) == len(snaps):
                 raise
         return compute(usable)
@@ -160,3 +154,17 @@ def _row_problem(ts: int, value: bytes, size: int) -> str | None:
     if row["timestamp"] != ts:
         return f"series row second {int(row['timestamp'])} is not its key's second {ts}"
     return None
+
+
+def checked_levels(
+    storage: SnapshotStorage, symbol: str, snaps: list[OrderBookSnapshot]
+) -> list[OrderBookSnapshot]:
+    """The snapshots whose every level is a pair of decimal strings; the others are counted in `storage.damage`."""
+    usable = []
+    for snap in snaps:
+        problem = level_problem(snap)
+        if problem is None:
+            usable.append(snap)
+        else:
+            storage.damage.snapshot(symbol, snap.timestamp, problem)
+    return usable

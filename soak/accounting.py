@@ -113,11 +113,16 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
 
-def fault_recovery(accounting: Accounting, fault: dict) -> list[float]:
+def fault_recovery(accounting: Accounting, fault: dict, next_at: float | None = None) -> list[float]:
     """Seconds from the end of a fault (its start, for an instantaneous one; the restart, for the kill) to the
-    first stored snapshot of each affected symbol that lost a second to it; 0 for one that lost none."""
+    first stored snapshot of each affected symbol that lost a second to it; 0 for one that lost none.
+
+    `next_at`: when the next fault touching these symbols began (math.inf: none did). A second lost from then on
+    is that fault's, not this one's (a short soak's gaps land among the big faults: a gap 0.4 s before a 20 s
+    silence is no 20 s recovery); and a symbol already down when this fault came (no snapshot the second before)
+    is left out. None: neither rule (a lone fault)."""
     start, end = math.floor(fault["at"]), fault["until"]
-    search_end = min(math.ceil(end) + RECOVERY_SEARCH, accounting.span[1])
+    search_end = _search_end(accounting, fault, next_at)
     times = []
     for symbol in fault["symbols"] or list(accounting.symbols):
         seconds = accounting.symbols[symbol]
@@ -126,6 +131,8 @@ def fault_recovery(accounting: Accounting, fault: dict) -> list[float]:
             if resumed is not None:
                 times.append(max(0.0, resumed - end))
             continue
+        if next_at is not None and start - 1 not in seconds.stored:
+            continue  # already down: another fault's recovery
         lost = next((t for t in range(start, search_end + 1) if t not in seconds.stored), None)
         if lost is None:
             times.append(0.0)
@@ -136,12 +143,22 @@ def fault_recovery(accounting: Accounting, fault: dict) -> list[float]:
     return times
 
 
-def seconds_lost(accounting: Accounting, fault: dict) -> int:
-    """Seconds of the affected symbols not stored from the fault's start to RECOVERY_SEARCH after its end."""
-    start, end = math.floor(fault["at"]), min(math.ceil(fault["until"]) + RECOVERY_SEARCH, accounting.span[1])
+def _search_end(accounting: Accounting, fault: dict, next_at: float | None) -> int:
+    """The last second a loss may be blamed on `fault`: RECOVERY_SEARCH after its end, or before the next fault."""
+    end = min(math.ceil(fault["until"]) + RECOVERY_SEARCH, accounting.span[1])
+    if next_at is not None and math.isfinite(next_at):
+        end = max(math.floor(fault["at"]), min(end, math.floor(next_at) - 1))
+    return end
+
+
+def seconds_lost(accounting: Accounting, fault: dict, next_at: float | None = None) -> int:
+    """Seconds of the affected symbols not stored from the fault's start to RECOVERY_SEARCH after its end (or
+    to the next fault touching them, `next_at`)."""
+    start, end = math.floor(fault["at"]), _search_end(accounting, fault, next_at)
     return sum(
         1
         for symbol in fault["symbols"] or list(accounting.symbols)
+        if next_at is None or start - 1 in accounting.symbols[symbol].stored  # not already down
         for t in range(start, end + 1)
         if t not in accounting.symbols[symbol].stored
     )

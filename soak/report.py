@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import statistics
 from collections import defaultdict
 from pathlib import Path
@@ -18,17 +19,30 @@ def _ms(value: float | None) -> float | None:
     return None if value is None else round(1000 * value, 1)
 
 
+def _next_fault_at(executed: list[dict], i: int) -> float:
+    """When the next fault that takes over `executed[i]`'s symbols began (math.inf: none did): for a fault on some
+    symbols, the next on any of them or on all; for a fault on all, the next on all (a gap on one symbol amid a
+    silence is not the silence's end)."""
+    mine = set(executed[i]["symbols"])
+    later = (
+        f["at"] for f in executed[i + 1 :]
+        if f["at"] >= executed[i]["at"] and (not f["symbols"] or mine & set(f["symbols"]))
+    )  # fmt: skip
+    return min(later, default=math.inf)
+
+
 def recovery(accounting: Accounting, executed: list[dict], disk_recoveries: list[float]) -> dict:
     """Per kind of fault: how many, recovery p50/p99/max (seconds) over every affected symbol, seconds lost."""
     times: dict[str, list[float]] = defaultdict(list)
     lost: dict[str, int] = defaultdict(int)
     count: dict[str, int] = defaultdict(int)
-    for fault in executed:
+    for i, fault in enumerate(executed):
         kind = fault["kind"]
         count[kind] += 1
-        lost[kind] += seconds_lost(accounting, fault)
+        next_at = _next_fault_at(executed, i)
+        lost[kind] += seconds_lost(accounting, fault, next_at)
         if kind != "disk_full":
-            times[kind] += fault_recovery(accounting, fault)
+            times[kind] += fault_recovery(accounting, fault, next_at)
     times["disk_full"] = list(disk_recoveries)
     def rounded(value: float | None) -> float | None:
         return None if value is None else round(value, 1)

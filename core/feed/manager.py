@@ -105,13 +105,17 @@ class _Symbol:
 
 
 class OrderBookManager:
-    def __init__(self, config: ManagerConfig, *, rest: RestClient | None = None) -> None:
+    def __init__(
+        self, config: ManagerConfig, *, rest: RestClient | None = None, clock: Callable[[], float] = time.time
+    ) -> None:
+        """`clock`: the snapshot scheduler's wall clock, which must be the one `rest` charges its budget by."""
         self.config = config
         restarts = (config.reconnect_initial, config.reconnect_max, config.healthy_after)
         self._tasks = TaskSupervisor(
             lambda sentence, fatal: self._emit(FeedFailed(sentence, fatal)), *restarts
         )
-        self.rest = rest or RestClient(config.rest_url, market=config.market)
+        connections = config.snapshot_concurrency + 1  # and exchangeInfo
+        self.rest = rest or RestClient(config.rest_url, market=config.market, connections=connections)
         if self.rest.market is not config.market:
             raise ValueError(f"the REST client is for {self.rest.market}, the feed for {config.market}")
         self._owns_rest = rest is None
@@ -125,6 +129,7 @@ class OrderBookManager:
             shallow_limit=config.shallow_sync_limit,
             tight_refresh_limit=config.tight_refresh_limit,
             max_concurrent=config.snapshot_concurrency,
+            clock=clock,
         )
         self._symbols: dict[str, _Symbol] = {}
         self.horizon = HorizonKeeper(config.horizon_depth, config.horizon_margin, config.snapshot_limit)
@@ -508,6 +513,17 @@ class OrderBookManager:
         while not self._stopping:
             await asyncio.sleep(self.config.horizon_interval)
             self._handle(self.horizon.check([(s, e.sync) for s, e in self._symbols.items()]))
+            self._rerank_refreshes()
+
+    def _rerank_refreshes(self) -> None:
+        """Each queued refresh's room as it is now, not as it was when asked: while the budget is short (the whole
+        market deepening its cheap starts) the books that move are deepened before those that sit still."""
+        margin = self.config.horizon_margin
+        for symbol in self.scheduler.queued_refreshes:
+            entry = self._symbols.get(symbol)
+            if entry is not None:
+                room = entry.sync.book.horizon_room(self.horizon.depth_of(symbol), margin)
+                self.scheduler.update_room(symbol, room)
 
     async def _follow_listed(self, symbols: list[str]) -> list[str]:
         """The listing watcher's way to follow symbols it saw trading; returns those refused (the symbol limit)."""

@@ -137,8 +137,13 @@ class RestClient:
         budget: WeightBudget | None = None,
         client: httpx.AsyncClient | None = None,
         market: Market = SPOT,
+        clock: Callable[[], float] = time.time,
+        connections: int = 16,
     ) -> None:
+        """`connections`: HTTP connections at most, as many as requests in flight (the snapshot scheduler's
+        workers): a request parked in the pool would count its wait against `timeout` and fail as unanswered."""
         self.rest_url = normalize_rest_url(rest_url)
+        self._clock = clock  # the weight budget's wall clock (injectable: a test's ManualClock.now)
         self.timeout = timeout
         self.market = market
         self.budget = budget or WeightBudget(market=market)
@@ -148,7 +153,7 @@ class RestClient:
         self._client = client or httpx.AsyncClient(
             timeout=timeout,
             http2=False,
-            limits=httpx.Limits(max_connections=4, max_keepalive_connections=4),
+            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
             headers={"User-Agent": "depthbook"},
         )
 
@@ -280,7 +285,7 @@ class RestClient:
         )
 
     async def _wait_for_budget(self, weight: int) -> None:
-        while (wait := self.budget.reserve(weight, time.time())) > 0:
+        while (wait := self.budget.reserve(weight, self._clock())) > 0:
             log.info("rest waiting for weight budget weight=%d wait_s=%.2f", weight, wait)
             await asyncio.sleep(wait)
 
@@ -299,7 +304,7 @@ class RestClient:
 
         used = response.headers.get("x-mbx-used-weight-1m")
         if used is not None and used.isdigit():
-            self.budget.observe_used(int(used), time.time())
+            self.budget.observe_used(int(used), self._clock())
 
         status = response.status_code
         if status == 200:
@@ -309,7 +314,7 @@ class RestClient:
                 raise self._unreadable(path, f"not JSON: {exc}") from None
         if status in (429, 418):
             retry_after = _retry_after(response)
-            self.budget.block_until(time.time() + retry_after)
+            self.budget.block_until(self._clock() + retry_after)
             banned = status == 418
             log.warning("rest rate limited path=%s status=%d retry_after_s=%g", path, status, retry_after)
             if banned:

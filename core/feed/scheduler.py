@@ -8,10 +8,19 @@ later; a snapshot that `deliver` failed to take is not (the receiver must recove
 Order: requests for high-priority symbols (the recorded ones) go first, then the others; within each, a sync (a
 book that is not live) before a refresh (a live book that wants a fresher horizon, docs/SNAPSHOT_HORIZON.md),
 refreshes the most urgent first (the fewest known levels left beyond the kept top before the horizon: a book whose top
-already left it, `room` < 0, before one that merely nears it), then first come, first served. A refresh never waits inside the RestClient's weight budget, where it would hold a
-worker that a sync may need: it is only taken when it fits into this minute's budget right now, a high-priority
-one into the whole allowance, another one into `LOW_PRIORITY_REFRESH_SHARE` of it, so the rest stays free for
-syncs. Every request still goes through the RestClient and its WeightBudget, so none exceeds the budget.
+already left it, `room` < 0, before one that merely nears it; the manager updates a queued refresh's room while it
+waits, `update_room`, so a book that moves goes before one that sits still), then first come, first served.
+
+A sync (a book that gapped, or a reconnect) must never wait for deepenings; three rules see to it:
+- A refresh never waits inside the RestClient's weight budget, where it would hold a worker that a sync may need:
+  it is only taken when it fits into this minute's budget right now, a high-priority one into all but
+  `SYNC_RESERVE_SHARE` of the allowance, another one into `LOW_PRIORITY_REFRESH_SHARE` of it.
+- That reserve is for syncs at their cheapest: a sync goes at full depth only if it leaves the reserve whole, so a
+  burst of refreshes, or of full-depth syncs trickling in one by one (a reconnect), cannot spend the minute and
+  leave the next lone gap waiting up to a minute for the budget to reset.
+- At most `refresh_slots` refreshes are in flight (a quarter of the workers), so a sync finds a free worker and
+  an exchange busy with at most that many deepenings (the RestClient has a connection for each worker).
+Every request still goes through the RestClient and its WeightBudget, so none exceeds the budget.
 
 Cheap start, deep later (`shallow_limit`): when the syncs waiting could not all be fetched at their depth within
 what is left of this minute's budget (a reconnect of many symbols at once), a sync is fetched at `shallow_limit`
@@ -49,6 +58,9 @@ log = logging.getLogger(__name__)
 RETRY_INITIAL = 0.5  # seconds before a failed snapshot is tried again, doubling …
 RETRY_MAX = 30.0  # … up to this
 LOW_PRIORITY_REFRESH_SHARE = 0.5  # a refresh of a symbol that is not recorded uses at most this share of a minute
+# Of each minute's allowance, kept for syncs: refreshes and full-depth syncs leave it alone. 10 % of 4,800 is 96
+# shallow syncs (weight 5), or 9 full ones, within the minute whatever the deepenings did.
+SYNC_RESERVE_SHARE = 0.1
 
 
 @dataclass(slots=True)
@@ -86,6 +98,7 @@ class SnapshotScheduler:
         pass_limit: bool = False,
         shallow_limit: int | None = None,
         tight_refresh_limit: int | None = None,
+        refresh_slots: int | None = None,
     ) -> None:
         self._rest = rest
         self._deliver = deliver
@@ -97,6 +110,10 @@ class SnapshotScheduler:
         self._pass_limit = pass_limit
         self._shallow_limit = shallow_limit
         self._tight_refresh_limit = tight_refresh_limit
+        # Refreshes in flight at most (default: a quarter of the workers). The budget, not this, limits how fast
+        # books deepen (96 refreshes a minute at 1000 levels); it keeps workers free for syncs.
+        self._refresh_slots = max(1, self._max_concurrent // 4 if refresh_slots is None else refresh_slots)
+        self._refreshes_in_flight = 0
         self._queued: dict[str, _Request] = {}  # in no particular order: _next_symbol picks by _Request.key
         self._order = itertools.count(1)
         self._in_flight: set[str] = set()
@@ -118,6 +135,26 @@ class SnapshotScheduler:
     def limit(self) -> int:
         """The depth fetched when a request does not say."""
         return self._limit
+
+    @property
+    def in_flight(self) -> int:
+        """Requests being fetched now."""
+        return len(self._in_flight)
+
+    @property
+    def refreshes_in_flight(self) -> int:
+        return self._refreshes_in_flight
+
+    @property
+    def queued_refreshes(self) -> list[str]:
+        """Symbols whose refresh waits in the queue (not in flight), in the order they would be served."""
+        return sorted((symbol for symbol, req in self._queued.items() if req.refresh), key=lambda s: self._queued[s].key())
+
+    def update_room(self, symbol: str, room: int) -> None:
+        """A queued refresh's current room before the horizon: its place in the queue follows its book."""
+        queued = self._queued.get(symbol.upper())
+        if queued is not None and queued.refresh:
+            queued.room = room
 
     @property
     def pending(self) -> set[str]:
@@ -197,12 +234,17 @@ class SnapshotScheduler:
             try:
                 symbol, req = await self._next_symbol()
                 self._in_flight.add(symbol)
+                refresh = req.refresh
+                self._refreshes_in_flight += refresh
                 try:
                     snapshot = await self._fetch(symbol, req)
                 finally:
                     self._in_flight.discard(symbol)
                     dropped = symbol in self._dropped
                     self._dropped.discard(symbol)
+                    if refresh:
+                        self._refreshes_in_flight -= 1
+                        self._changed.set()  # a refresh slot is free
                 if snapshot is not None and not dropped:
                     self._deliver_safely(symbol, snapshot, req.limit)
             except Exception as exc:  # a bug must not stop every future snapshot
@@ -223,7 +265,10 @@ class SnapshotScheduler:
                 wake_at = self.rate_limited_until
             else:
                 best: str | None = None
+                slots_full = self._refreshes_in_flight >= self._refresh_slots
                 for symbol, req in self._queued.items():
+                    if req.refresh and slots_full:
+                        continue  # until a refresh in flight is answered
                     ready_at = self._not_before.get(symbol, 0.0)
                     if req.refresh:
                         ready_at = max(ready_at, now + self._refresh_wait(req, now))
@@ -246,7 +291,7 @@ class SnapshotScheduler:
 
     def _budget_short_for_syncs(self, req: _Request, now: float) -> bool:
         """True if `req` (a sync) should go shallow: the syncs waiting, it included, would not all fit at their
-        depth into what is left of this minute's budget."""
+        depth into what is left of this minute's budget outside the sync reserve."""
         shallow = self._shallow_limit
         budget = getattr(self._rest, "budget", None)
         if shallow is None or budget is None or req.limit <= shallow:
@@ -254,7 +299,7 @@ class SnapshotScheduler:
         waiting = budget.depth_weight(req.limit) + sum(
             budget.depth_weight(r.limit) for r in self._queued.values() if not r.refresh
         )
-        return waiting > budget.allowed - budget.used(now)
+        return waiting > budget.allowed * (1.0 - SYNC_RESERVE_SHARE) - budget.used(now)
 
     def _refresh_wait(self, req: _Request, now: float) -> float:
         """Seconds until a refresh fits into the budget without waiting inside the RestClient (0: now)."""
@@ -279,18 +324,19 @@ class SnapshotScheduler:
         waiting = budget.depth_weight(req.limit) + sum(
             budget.depth_weight(r.limit) for r in self._queued.values() if r.refresh
         )
-        return waiting > budget.allowed - budget.used(now)
+        return waiting > budget.allowed * (1.0 - SYNC_RESERVE_SHARE) - budget.used(now)
 
     def _tighter(self, req: _Request) -> bool:
         tight = self._tight_refresh_limit
         return tight is not None and tight < req.limit
 
     def _refresh_fits(self, req: _Request, limit: int, now: float) -> bool:
-        """A refresh of `limit` levels fits into this minute's budget now (its share of it, if not recorded)."""
+        """A refresh of `limit` levels fits into this minute's budget now, outside the sync reserve (into its share
+        of it, if not recorded)."""
         budget = getattr(self._rest, "budget", None)
         if budget is None:
             return True
-        share = 1.0 if req.high else LOW_PRIORITY_REFRESH_SHARE
+        share = 1.0 - SYNC_RESERVE_SHARE if req.high else min(LOW_PRIORITY_REFRESH_SHARE, 1.0 - SYNC_RESERVE_SHARE)
         used = budget.used(now)
         return used == 0 or used + budget.depth_weight(limit) <= budget.allowed * share  # an empty minute takes any
 

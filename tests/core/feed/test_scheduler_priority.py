@@ -9,7 +9,7 @@ import time
 import pytest
 
 from core.feed.budget import WeightBudget, depth_weight
-from core.feed.scheduler import LOW_PRIORITY_REFRESH_SHARE, SnapshotScheduler
+from core.feed.scheduler import LOW_PRIORITY_REFRESH_SHARE, SYNC_RESERVE_SHARE, SnapshotScheduler
 from core.market.wire import DepthSnapshot
 from tests.waiting import wait_until
 
@@ -98,19 +98,19 @@ async def test_refreshes_wait_for_room_in_the_budget_while_syncs_go_ahead():
     if time.time() % 60 > 57:  # the budget counts per calendar minute: start well inside one
         await asyncio.sleep(60 - time.time() % 60)
     budget = WeightBudget(limit_per_minute=210, fraction=1.0)
-    budget.reserve(150, time.time())  # 150 of 210 spent this minute by others
+    budget.reserve(130, time.time())  # 130 of 210 spent this minute by others
     rest, got = FakeRest(budget), Got()
     async with running(rest, got, limit=1000) as sched:
-        sched.request("LOWUSDT", refresh=True)  # 150 + 50 > 210 * 0.5: not this minute
-        sched.request("RECUSDT", refresh=True, high=True)  # 150 + 50 <= 210: goes
+        sched.request("LOWUSDT", refresh=True)  # 130 + 50 > 210 * 0.5: not this minute
+        sched.request("RECUSDT", refresh=True, high=True)  # 130 + 50 <= 210 less the sync reserve (21): goes
         await wait_until(lambda: len(got.got) == 1)
         sched.request("SYNCUSDT", limit=100)  # a sync always goes (the RestClient's budget has the last word)
         await wait_until(lambda: len(got.got) == 2)
         await asyncio.sleep(0.1)
         assert sched.pending == {"LOWUSDT"}
     assert got.got == [("RECUSDT", 1000), ("SYNCUSDT", 100)]
-    assert budget.used(time.time()) == 205
-    assert LOW_PRIORITY_REFRESH_SHARE < 1
+    assert budget.used(time.time()) == 185
+    assert LOW_PRIORITY_REFRESH_SHARE < 1 - SYNC_RESERVE_SHARE
 
 
 @pytest.mark.asyncio
@@ -168,10 +168,12 @@ async def test_a_refresh_short_of_budget_goes_at_the_tight_depth_if_that_fits():
     if time.time() % 60 > 57:  # the budget counts per calendar minute: start well inside one
         await asyncio.sleep(60 - time.time() % 60)
     budget = WeightBudget(limit_per_minute=210, fraction=1.0)
-    budget.reserve(170, time.time())  # 170 of 210 spent: a 1000-level refresh (50) does not fit, a 500 (25) does
+    # 150 of 210 spent; 189 is what refreshes may use (the sync reserve is 21): a 1000-level refresh (50) does not
+    # fit, a 500 (25) does
+    budget.reserve(150, time.time())
     rest, got = FakeRest(budget), Got()
     async with running(rest, got, limit=1000, tight_refresh_limit=500) as sched:
-        sched.request("LOWUSDT", refresh=True)  # not recorded: 170 + 25 > 210 * 0.5 even at 500, so it waits
+        sched.request("LOWUSDT", refresh=True)  # not recorded: 150 + 25 > 210 * 0.5 even at 500, so it waits
         sched.request("RECUSDT", refresh=True, high=True)
         await wait_until(lambda: len(got.got) == 1)
         sched.request("SYNCUSDT", limit=5)  # served after the recorded refresh, while LOWUSDT still waits
@@ -179,7 +181,7 @@ async def test_a_refresh_short_of_budget_goes_at_the_tight_depth_if_that_fits():
         assert sched.pending == {"LOWUSDT"}
     assert got.got == [("RECUSDT", 500), ("SYNCUSDT", 5)]
     assert sched.tight_refreshes == 1 and sched.shallow_syncs == 0
-    assert budget.used(time.time()) == 170 + 25 + 5 <= budget.allowed
+    assert budget.used(time.time()) == 150 + 25 + 5 <= budget.allowed
 
 
 @pytest.mark.asyncio
@@ -209,10 +211,10 @@ async def test_refreshes_go_at_the_tight_depth_while_those_waiting_would_not_fit
     async with running(rest, got, limit=1000, tight_refresh_limit=500) as sched:
         sched.request("FIRSTUSDT", limit=100)
         await wait_until(lambda: rest.started == ["FIRSTUSDT"])
-        for i in range(5):  # five shallow books to deepen: 250 at full depth, 205 left
+        for i in range(5):  # five shallow books to deepen: 250 at full depth, 184 left outside the sync reserve
             sched.request(f"R{i}USDT", refresh=True, high=True)
         rest.gate.set()
         await wait_until(lambda: len(got.got) == 6)
-    # 250 > 205: 500 levels; 200 > 180: 500; then 150, 100, 50 fit at full depth.
-    assert [limit for _, limit in got.got[1:]] == [500, 500, 1000, 1000, 1000]
-    assert sched.tight_refreshes == 2 and budget.used(time.time()) == 205
+    # 250 > 184: 500 levels; 200 > 159: 500; 150 > 134: 500; then 100 and 50 fit at full depth.
+    assert [limit for _, limit in got.got[1:]] == [500, 500, 500, 1000, 1000]
+    assert sched.tight_refreshes == 3 and budget.used(time.time()) == 180

@@ -6,8 +6,9 @@ loop with what a benchmark measures.
 closes, then (with `--sends`) writes the publish time of every fast diff event as lines `SYMBOL u monotonic_ns`
 to PATH, and (with `--stats`) the simulator's counters as JSON (events by symbol, 429/418 replies).
 `--long-tail`: the symbols' activity is a whole market's (core.simulator.market.long_tailed_activity, in the
-order given: the first are the busiest); `--history`: events each market keeps for its truth (less memory). CLOCK_MONOTONIC is shared
-by every process of a Linux machine, so a benchmark can compare those times with its own `time.monotonic_ns()`.
+order given: the first are the busiest); `--history`: events each market keeps for its truth (0: none, the
+cheapest). CLOCK_MONOTONIC is shared by every process of a Linux machine, so a benchmark can compare those times
+with its own `time.monotonic_ns()`.
 
 `SimProcess` starts and stops it from a benchmark.
 """

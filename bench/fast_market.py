@@ -18,11 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import tempfile
-import time
 from collections import Counter
-from pathlib import Path
 
+from bench._recording import recorded
 from bench._report import Figure, at_least, heading, info, show
 from core.feed.manager import ManagerConfig, OrderBookManager
 from core.market.orderbook import OrderBook
@@ -44,59 +42,32 @@ def _exactly(bench: str, name: str, value: float, target: float, unit: str, **kw
 
 async def _record(duration: float) -> list[Figure]:
     events_kept = int(duration * 1000 / INTERVAL_MS) + 2000  # the truth for every second of the run
-    figures: list[Figure] = []
     async with ExchangeSimulator(
         symbols=SYMBOLS, seed=21, interval_ms=INTERVAL_MS, fast_market=True, history=events_kept
     ) as sim:
-        manager = OrderBookManager(
-            ManagerConfig(ws_url=sim.ws_url, rest_url=sim.rest_url, max_symbols=len(SYMBOLS))
-        )
-        await manager.start()
-        try:
-            t0 = time.monotonic()
-            await manager.subscribe_many(SYMBOLS)
-            while not all(manager.is_live(s) for s in SYMBOLS):
-                if time.monotonic() - t0 > 60:
-                    raise RuntimeError("the books did not all go live within 60 s")
-                await asyncio.sleep(0.05)
-            print(f"  all {len(SYMBOLS)} books live after {time.monotonic() - t0:.1f} s; recording", flush=True)
-            weight_at_start = manager.scheduler.weight_spent
-            refreshes_at_start = {s: manager.status(s).refreshes for s in SYMBOLS}
-            offsets = {s: [sim.market(s).mid_offset] for s in SYMBOLS}  # type: ignore[attr-defined]
-            peak_weight = 0
-            least_room = 10_000  # the fewest known levels seen behind a top 20 before its horizon
-            with tempfile.TemporaryDirectory(prefix="depthbook-bench-fast-") as tmp:
-                storage = SnapshotStorage.open(Path(tmp) / "db")
-                try:
-                    recorder = SnapshotRecorder(storage, manager, SYMBOLS)
-                    shutdown = asyncio.Event()
-                    task = asyncio.get_running_loop().create_task(recorder.run(shutdown))
-                    started = time.monotonic()
-                    while time.monotonic() - started < duration:
-                        await asyncio.sleep(1.0)
-                        peak_weight = max(peak_weight, sim.stats.used_weight)
-                        least_room = min(least_room, *(manager.book(s).horizon_room(20, 10_000) for s in SYMBOLS))
-                        for s in SYMBOLS:
-                            offsets[s].append(sim.market(s).mid_offset)  # type: ignore[attr-defined]
-                    shutdown.set()
-                    await task
-                    elapsed = time.monotonic() - started
-                    weight = manager.scheduler.weight_spent - weight_at_start
-                    refreshes = sum(manager.status(s).refreshes - refreshes_at_start[s] for s in SYMBOLS)
-                    figures += _check(sim, storage, recorder)
-                finally:
-                    storage.close()
-        finally:
-            await manager.stop()
-    symbol_hours = len(SYMBOLS) * elapsed / 3600
+        config = ManagerConfig(ws_url=sim.ws_url, rest_url=sim.rest_url, max_symbols=len(SYMBOLS))
+        offsets = {s: [sim.market(s).mid_offset] for s in SYMBOLS}  # type: ignore[attr-defined]
+        peak_weight = 0
+        least_room = 10_000  # the fewest known levels seen behind a top 20 before its horizon
+
+        def each_second(manager: OrderBookManager) -> None:
+            nonlocal peak_weight, least_room
+            peak_weight = max(peak_weight, sim.stats.used_weight)
+            least_room = min(least_room, *(manager.book(s).horizon_room(20, 10_000) for s in SYMBOLS))
+            for s in SYMBOLS:
+                offsets[s].append(sim.market(s).mid_offset)  # type: ignore[attr-defined]
+
+        async with recorded(config, SYMBOLS, duration, each_second=each_second) as run:
+            figures = _check(sim, run.storage, run.recorder)
+    symbol_hours = len(SYMBOLS) * run.elapsed / 3600
     travel = [
-        sum(abs(b - a) for a, b in itertools.pairwise(o)) / (elapsed / 60) for o in offsets.values()
+        sum(abs(b - a) for a, b in itertools.pairwise(o)) / (run.elapsed / 60) for o in offsets.values()
     ]
     figures += [
         show(info(NAME, "mid travel per minute (mean of symbols)", sum(travel) / len(travel), "ticks")),
-        show(info(NAME, "refreshes per symbol-minute", refreshes / len(SYMBOLS) / (elapsed / 60), "")),
+        show(info(NAME, "refreshes per symbol-minute", run.refreshes / len(SYMBOLS) / (run.elapsed / 60), "")),
         show(info(NAME, "fewest known levels behind a top 20 (sampled 1/s)", least_room, "levels")),
-        show(info(NAME, "REST weight per symbol-hour (refreshes + syncs)", weight / symbol_hours, "")),
+        show(info(NAME, "REST weight per symbol-hour (refreshes + syncs)", run.weight / symbol_hours, "")),
         show(info(NAME, "peak REST weight in a minute (all symbols)", peak_weight, "", note="client allows 4,800")),
         show(_exactly(NAME, "HTTP 429/418 answers", sim.stats.rest_rejected, 0, "")),
     ]

@@ -15,14 +15,11 @@ client's futures allowance (80 % of 2,400), 429s (0).
 from __future__ import annotations
 
 import asyncio
-import tempfile
-import time
-from pathlib import Path
 
+from bench._recording import recorded
 from bench._report import Figure, at_least, below, heading, info, show
 from core.feed.manager import ManagerConfig, OrderBookManager
 from core.market.markets import USDM
-from core.recording.recorder import SnapshotRecorder
 from core.simulator.server import ExchangeSimulator
 from core.storage.keys import storage_symbol
 from core.storage.snapshot import OrderBookSnapshot
@@ -40,46 +37,23 @@ async def _record(duration: float) -> list[Figure]:
         symbols=SYMBOLS, seed=23, interval_ms=INTERVAL_MS, fast_market=True, history=events_kept, usdm=True
     ) as sim:
         config = ManagerConfig(ws_url=sim.ws_url, rest_url=sim.rest_url, max_symbols=len(SYMBOLS), market=USDM)
-        manager = OrderBookManager(config)
-        await manager.start()
-        try:
-            t0 = time.monotonic()
-            await manager.subscribe_many(SYMBOLS)
-            while not all(manager.is_live(s) for s in SYMBOLS):
-                if time.monotonic() - t0 > 60:
-                    raise RuntimeError("the books did not all go live within 60 s")
-                await asyncio.sleep(0.05)
-            live_after = time.monotonic() - t0
-            weight_at_start = manager.scheduler.weight_spent
-            peak_weight = 0
-            with tempfile.TemporaryDirectory(prefix="depthbook-bench-futures-") as tmp:
-                storage = SnapshotStorage.open(Path(tmp) / "db")
-                try:
-                    recorder = SnapshotRecorder(storage, manager, SYMBOLS)
-                    shutdown = asyncio.Event()
-                    task = asyncio.get_running_loop().create_task(recorder.run(shutdown))
-                    started = time.monotonic()
-                    while time.monotonic() - started < duration:
-                        await asyncio.sleep(1.0)
-                        peak_weight = max(peak_weight, sim.stats.used_weight)
-                    shutdown.set()
-                    await task
-                    elapsed = time.monotonic() - started
-                    weight = manager.scheduler.weight_spent - weight_at_start
-                    checked = _check(sim, storage)
-                finally:
-                    storage.close()
-            gaps = sum(manager.status(s).gaps for s in SYMBOLS)
-            resyncs = sum(manager.status(s).resyncs for s in SYMBOLS)
-        finally:
-            await manager.stop()
+        peak_weight = 0
+
+        def each_second(_manager: OrderBookManager) -> None:
+            nonlocal peak_weight
+            peak_weight = max(peak_weight, sim.stats.used_weight)
+
+        async with recorded(config, SYMBOLS, duration, each_second=each_second) as run:
+            checked = _check(sim, run.storage)
+            gaps = sum(run.manager.status(s).gaps for s in SYMBOLS)
+            resyncs = sum(run.manager.status(s).resyncs for s in SYMBOLS)
     allowance = int(USDM.weight_limit * 0.8)
-    symbol_hours = len(SYMBOLS) * elapsed / 3600
+    symbol_hours = len(SYMBOLS) * run.elapsed / 3600
     return [
-        show(below(NAME, "all books live after", live_after, 5.0, "s")),
+        show(below(NAME, "all books live after", run.live_after, 5.0, "s")),
         *checked,
         show(_zero("gaps in the pu chain + resyncs", gaps + resyncs)),
-        show(info(NAME, "REST weight per symbol-hour (refreshes + syncs)", weight / symbol_hours, "")),
+        show(info(NAME, "REST weight per symbol-hour (refreshes + syncs)", run.weight / symbol_hours, "")),
         show(
             Figure(
                 NAME, "peak REST weight in a minute (all symbols)", peak_weight, "", f"<= {allowance:,}",

@@ -1,14 +1,15 @@
 """ExchangeSimulator: a Binance-compatible spot exchange on loopback, WebSocket streams and REST on one port.
 
 One `websockets` server answers both: upgrade requests become stream connections, plain HTTP requests
-are answered in `process_request` by the REST API. One generator task per symbol moves its market on
-the `interval_ms` grid and fans each event out to every connection subscribed to that symbol; each
-connection has its own send queue and writer task, so a slow reader never delays the others.
+are answered in `process_request` by the REST API. One clock task moves every symbol's market on its
+`interval_ms` grid (core.simulator.schedule) and fans each event, encoded once, out to every connection
+subscribed to that symbol; each connection has its own send queue and writer task, so a slow reader never
+delays the others.
 
 Markets move from `start()` to `stop()` whether or not anyone is subscribed, so update ids are
 contiguous per symbol and the true book is always `market(symbol).book_at(id)`.
 
-Every task is started through core.tasks.spawn (a shared helper, not the client side): a generator that
+Every task is started through core.tasks.spawn (a shared helper, not the client side): a market whose event
 fails is logged with its traceback (its symbol stops moving); a writer that fails is logged and its
 connection dropped, so the client reconnects instead of waiting on a silent socket.
 """
@@ -18,9 +19,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import logging
-import random
 import time
-import zlib
 from collections import Counter, deque
 from collections.abc import Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -41,9 +40,9 @@ from core.simulator.market import (
     depth_for_rate,
     long_tailed_activity,
     market_for,
-    slots_to_next_event,
 )
 from core.simulator.rest import RestApi, RestReply
+from core.simulator.schedule import EventSchedule
 from core.simulator.streams import MAX_STREAMS, InvalidPath, Session, Stream, parse_ws_path
 from core.tasks import cancel_and_wait, spawn
 
@@ -51,6 +50,7 @@ log = logging.getLogger(__name__)
 
 MAX_MESSAGES_PER_SECOND = 5  # incoming, per connection; Binance disconnects above it
 SEND_QUEUE_FRAMES = 10_000  # a connection this far behind is too slow and gets closed
+BATCH_EVENTS = 50  # events generated between two turns of the loop (some 5 ms of CPU)
 _ABORT_CODES = (1005, 1006, 1015)  # never sent in a close frame: drop the TCP connection instead
 
 
@@ -94,8 +94,8 @@ class _Client:
             self.received.popleft()
         return len(self.received) > MAX_MESSAGES_PER_SECOND
 
-    def streams_of(self, symbol: str) -> list[Stream]:
-        return [s for s in self.session.streams.values() if s.symbol == symbol]
+    def streams_of(self, symbol: str) -> tuple[Stream, ...]:
+        return self.session.streams_of(symbol)
 
     def frame(self, stream_name: str, raw: bytes) -> bytes:
         if not self.session.combined:
@@ -195,7 +195,8 @@ class ExchangeSimulator:
         )
         self._clients: set[_Client] = set()
         self._server: Server | None = None
-        self._generators: dict[str, asyncio.Task[None]] = {}
+        self._schedule = EventSchedule(interval_ms / 1000, seed)  # when each symbol's next event is due
+        self._clock: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._ticks: Counter[str] = Counter()
         self._merged: dict[str, _Merged] = {}
@@ -221,12 +222,15 @@ class ExchangeSimulator:
         )
         self.port = self._server.sockets[0].getsockname()[1]
         for symbol in self._markets:
-            self._start_generator(symbol)
+            self._schedule_market(symbol)
+        self._clock = spawn(self._run_clock(), "sim-clock", tasks=self._background)
         log.info("simulator started ws_url=%s symbols=%s", self.ws_url, ",".join(self._markets))
 
     async def stop(self) -> None:
-        await cancel_and_wait({*self._generators.values(), *self._background})
-        self._generators.clear()
+        await cancel_and_wait(set(self._background))
+        self._clock = None
+        for symbol in self._markets:
+            self._schedule.remove(symbol)
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
@@ -276,7 +280,7 @@ class ExchangeSimulator:
             depth=depth_for_rate(self._activity[symbol]) if symbol in self._activity else None,
         )
         if self._server is not None:
-            self._start_generator(symbol)
+            self._schedule_market(symbol)
 
     def set_status(self, symbol: str, status: str) -> None:
         """exchangeInfo says `status` (TRADING, HALT, BREAK, END_OF_DAY, CANCEL_ONLY); a symbol that is not
@@ -293,9 +297,7 @@ class ExchangeSimulator:
         symbol = symbol.upper()
         self._markets.pop(symbol, None)
         self._rest.statuses.pop(symbol, None)
-        generator = self._generators.pop(symbol, None)
-        if generator is not None:
-            generator.cancel()
+        self._schedule.remove(symbol)
         log.info("symbol delisted symbol=%s", symbol)
 
     def _bound_host(self) -> str:
@@ -305,27 +307,28 @@ class ExchangeSimulator:
 
     # ---- market generation and fan-out ------------------------------------------------------------
 
-    def _start_generator(self, symbol: str) -> None:
-        self._generators[symbol] = spawn(
-            self._run_market(symbol), f"sim-market-{symbol}", tasks=self._background
-        )
+    def _schedule_market(self, symbol: str) -> None:
+        self._schedule.add(symbol, self._activity.get(symbol), asyncio.get_running_loop().time())
 
-    async def _run_market(self, symbol: str) -> None:
+    async def _run_clock(self) -> None:
+        """Every symbol's events on its grid (core.simulator.schedule), those due within a tenth of an interval
+        taken together, at most BATCH_EVENTS before the loop serves the sockets again: a simulator short of CPU
+        falls behind with its events, not with its REST answers. A symbol whose event fails is logged with its
+        traceback and stops moving."""
         loop = asyncio.get_running_loop()
-        interval = self.interval_ms / 1000
-        # Spread the symbols over the interval, as real streams are: all ticking in one slot makes a burst.
-        offset = (zlib.crc32(symbol.encode()) % 1000) / 1000 * interval
-        deadline = loop.time() + offset
-        chance = self._activity.get(symbol, 1 / interval) * interval  # of an event in a slot of the grid
-        rng = random.Random(f"{symbol}:{self.seed}:activity")
+        interval = self._schedule.interval
+        batch = interval / 10
         while True:
-            slots = slots_to_next_event(rng, chance)
-            deadline += interval * slots
-            delay = deadline - loop.time()
-            if delay < -1.0:  # the loop was blocked: skip the missed slots rather than burst
-                deadline = loop.time()
-            await asyncio.sleep(max(0.0, delay))
-            self._tick(symbol, slots)
+            due = self._schedule.next_due()
+            wait = interval if due is None else due - loop.time()
+            await asyncio.sleep(min(interval, max(0.0, wait)))  # woken at least once an interval, for new symbols
+            now = loop.time()
+            for symbol, slots in self._schedule.take_due(now + batch, now, BATCH_EVENTS):
+                try:
+                    self._tick(symbol, slots)
+                except Exception:
+                    log.exception("simulator market failed symbol=%s; it stops moving", symbol)
+                    self._schedule.remove(symbol)
 
     def _tick(self, symbol: str, slots: int = 1) -> None:
         """The market's next event, `slots` grid intervals after its last one."""
@@ -351,7 +354,7 @@ class ExchangeSimulator:
             self._publish_diff(symbol, event, fast=True, duplicate=duplicate)
             if symbol in self._merged:
                 self._merged[symbol].add(event)
-            else:
+            elif self._carries_slow_diff(symbol):  # nobody on the 1000 ms stream: nothing to merge
                 self._merged[symbol] = _Merged(event)
         self._publish_partials(symbol, market, fast=True)
         if slow_due:
@@ -374,6 +377,9 @@ class ExchangeSimulator:
                 self._push(client, client.frame(stream.name, raw))
                 if duplicate:
                     self._push(client, client.frame(stream.name, previous))
+
+    def _carries_slow_diff(self, symbol: str) -> bool:
+        return any(s.levels is None and not s.fast for c in self._clients for s in c.streams_of(symbol))
 
     def _publish_partials(self, symbol: str, market: SyntheticMarket, *, fast: bool) -> None:
         payloads: dict[int, bytes] = {}

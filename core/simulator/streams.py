@@ -99,6 +99,21 @@ class Session:
         self.combined = route.combined
         self.streams: dict[str, Stream] = {s.name: s for s in route.streams}  # subscription order
         self.max_streams = MAX_STREAMS  # a SUBSCRIBE that would go above it is refused whole
+        self._by_symbol: dict[str, tuple[Stream, ...]] = {}
+        self._index()
+
+    def streams_of(self, symbol: str) -> tuple[Stream, ...]:
+        """This connection's streams of `symbol`, in subscription order."""
+        return self._by_symbol.get(symbol, ())
+
+    def _index(self) -> None:
+        # Every event asks which streams of its symbol a connection carries: a whole market's 2,700 events a
+        # second over 1,500 streams made scanning them the simulator's main cost.
+        by_symbol: dict[str, list[Stream]] = {}
+        for stream in self.streams.values():
+            if stream.symbol is not None:
+                by_symbol.setdefault(stream.symbol, []).append(stream)
+        self._by_symbol = {symbol: tuple(streams) for symbol, streams in by_symbol.items()}
 
     def handle(self, message: str | bytes) -> bytes:
         """Apply one incoming message and return the reply frame."""
@@ -142,6 +157,7 @@ class Session:
                     self.streams.setdefault(stream.name, stream)
                 else:
                     self.streams.pop(stream.name, None)
+            self._index()
             return None
         return self._property(method, params)
 

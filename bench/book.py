@@ -283,5 +283,74 @@ async def _main(quick: bool) -> list[Figure]:
     return figures
 
 
+# ---- Many books at once ----------------------------------------------------------------------------------------
+
+
+def interleaved_books(n: int = 50, events: int = 200, rounds: int = 5) -> list[Figure]:
+    """Parse + `BookSync.on_event` of `n` simulator books fed in turn, as a recorder of `n` busy symbols feeds them
+    (whole_market's 50 busiest: 3,000 levels a side, ~10 level changes an event, snapshots of 1000 levels), with
+    every book's top 20 read once per 10 of its events (the recorder's tick). One book's frames in a row keep its
+    dicts in the cache; `n` books in turn miss it on most level changes (docs/PERFORMANCE.md, "Cost per event").
+    CPU time of this thread, garbage collector off while timed, median of `rounds` fresh runs."""
+    import gc
+
+    from core.simulator.market import depth_for_rate, market_for
+
+    symbols = (["BTCUSDT", "ETHUSDT", "BNBUSDT"] + [f"S{i:04d}USDT" for i in range(n)])[:n]
+    markets = {s: market_for(s, seed=7, history=10, depth=depth_for_rate(10.0)) for s in symbols}
+
+    def frame(symbol: str, event: dict) -> bytes:
+        return b'{"stream":"' + symbol.lower().encode() + b'@depth@100ms","data":' + orjson.dumps(event) + b"}"
+
+    first, snapshots = {}, {}
+    for symbol, market in markets.items():
+        for _ in range(300):  # past the initial book's shape
+            market.next_event(0)
+        first[symbol] = frame(symbol, market.next_event(1))
+        snapshots[symbol] = market.snapshot(1000)
+    frames = [frame(s, m.next_event(2 + i)) for i in range(events) for s, m in markets.items()]
+    levels = sum(len(e.bids) + len(e.asks) for e in map(parse_stream_message, frames))
+    times = []
+    for _ in range(rounds):
+        syncs = {}
+        for symbol in symbols:
+            sync = syncs[symbol] = BookSync(symbol)
+            sync.on_event(parse_stream_message(first[symbol]), 0.0)
+            sync.on_snapshot(parse_depth_snapshot(snapshots[symbol], symbol), 0.0, 1000)
+        on_event = {s: y.on_event for s, y in syncs.items()}
+        books = [y.book for y in syncs.values()]
+        gc.collect()
+        gc.disable()
+        start = time.thread_time()
+        for i, raw in enumerate(frames, 1):
+            msg = parse_stream_message(raw)
+            on_event[msg.symbol](msg, 0.0)
+            if i % (n * 10) == 0:
+                for book in books:
+                    book.top_bids(20)
+                    book.top_asks(20)
+        times.append(time.thread_time() - start)
+        gc.enable()
+        if not all(y.is_live and not y.counters.gaps for y in syncs.values()):
+            raise RuntimeError("a book lost sync on the interleaved frames")
+    cpu = statistics.median(times)
+    heading(f"book: {n} books fed in turn, {len(frames):,} frames, {levels / len(frames):.1f} levels a frame")
+    return [
+        show(info(NAME, f"parse + sync + apply, {n} books in turn, per frame", cpu / len(frames) * 1e6, "µs",
+                  note="runs " + ", ".join(f"{t / len(frames) * 1e6:.0f}" for t in times))),
+        show(info(NAME, f"the same per level changed, {n} books in turn", cpu / levels * 1e6, "µs")),
+    ]  # fmt: skip
+
+
 def run(quick: bool = False, long: bool = False) -> list[Figure]:
-    return asyncio.run(_main(quick))
+    return asyncio.run(_main(quick)) + interleaved_books(rounds=3 if quick else 5)
+
+
+if __name__ == "__main__":
+    import sys
+
+    books = int(sys.argv[sys.argv.index("--interleaved") + 1]) if "--interleaved" in sys.argv else 0
+    if books:
+        interleaved_books(books)
+    else:
+        run(quick="--quick" in sys.argv)

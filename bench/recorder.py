@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import os
 import statistics
 import tempfile
 import threading
@@ -263,3 +264,157 @@ def _minute_rollups_cost(seconds: int) -> list[Figure]:
 def run(quick: bool = False, long: bool = False) -> list[Figure]:
     duration = 600.0 if long else 20.0 if quick else 60.0
     return _minute_rollups_cost(600 if quick else 3600) + asyncio.run(_main(duration))
+
+
+# ---- Cost per event, layer by layer (docs/PERFORMANCE.md, "Cost per event") -------------------------------------
+#
+# `python -m bench.recorder --per-event [--symbols 50] [--window 20] [--rounds 2]`: against the simulator with a
+# whole market's activity (bench/_simproc.py --long-tail; 50 symbols are all at 10 events/s), this process's CPU
+# per received frame (`time.process_time`, the simulator is another process) when it does ever more of the path:
+#   frames            one combined-stream StreamConnection, each frame read and dropped (socket, framing, loop);
+#   + parse           and each frame parsed (core.market.wire: orjson, the level check, a DepthUpdate);
+#   + sync + book     the real OrderBookManager (its connections, parse, BookSync, OrderBook; no recorder);
+# the layers alternate `rounds` times (the machine is shared: compare medians). Then the executor's part of
+# recording, measured apart: `_encode_and_write` of the live books' top 20 (msgpack, series and minute rows, the
+# WriteBatch) per snapshot, and per event at one snapshot per symbol-second. The recorder's whole process is
+# `python -m bench.whole_market --symbols 50` (CPU per received frame there).
+
+
+async def _layer(sim: SimProcess, symbols: list[str], layer: str, window: float) -> tuple[float, float, float, float]:
+    """(CPU µs per frame, frames/s, reads per frame, levels per frame) of one layer over `window` seconds."""
+    from core.feed.stream import StreamConnection, depth_stream
+    from core.market.wire import parse_stream_message
+
+    counts = {"frames": 0, "reads": 0, "levels": 0}
+    if layer == "+ sync + book":
+        manager = OrderBookManager(ManagerConfig(ws_url=sim.ws_url, rest_url=sim.rest_url, max_symbols=len(symbols)))
+        on_frame = manager.on_frame
+
+        def counted(conn, raw, now):  # the slots call the manager's on_frame: count the frames it handles
+            counts["frames"] += 1
+            on_frame(conn, raw, now)
+
+        manager.on_frame = counted  # type: ignore[method-assign]
+        await manager.start()
+        try:
+            await manager.subscribe_many(symbols)
+            t0 = time.monotonic()
+            while not all(manager.is_live(s) for s in symbols) and time.monotonic() - t0 < 60:
+                await asyncio.sleep(0.1)
+            return await _measure(counts, window)
+        finally:
+            await manager.stop()
+    conn = await StreamConnection.open(sim.ws_url, [depth_stream(s) for s in symbols])
+    ws = conn.ws
+    received = ws.data_received
+
+    def counted_read(data: bytes) -> None:
+        counts["reads"] += 1
+        received(data)
+
+    ws.data_received = counted_read  # type: ignore[method-assign]
+
+    async def read() -> None:
+        parse = layer == "+ parse"
+        async for raw in ws:
+            counts["frames"] += 1
+            if parse:
+                msg = parse_stream_message(raw)
+                counts["levels"] += len(getattr(msg, "bids", ())) + len(getattr(msg, "asks", ()))
+
+    reader = asyncio.get_running_loop().create_task(read())
+    try:
+        await asyncio.sleep(2.0)  # every stream subscribed and flowing
+        return await _measure(counts, window)
+    finally:
+        reader.cancel()
+        await conn.close("measured")
+
+
+async def _measure(counts: dict[str, int], window: float) -> tuple[float, float, float, float]:
+    f0, r0, l0 = counts["frames"], counts["reads"], counts["levels"]
+    cpu0, wall0 = time.process_time(), time.monotonic()
+    await asyncio.sleep(window)
+    frames = counts["frames"] - f0
+    cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
+    if not frames:
+        raise RuntimeError("no frame arrived in the window")
+    return cpu / frames * 1e6, frames / wall, (counts["reads"] - r0) / frames, (counts["levels"] - l0) / frames
+
+
+def _executor_cost(symbols: list[str], seconds: int = 60) -> float:
+    """CPU µs of `_encode_and_write` per snapshot: `seconds` ticks of every symbol's top 20 (simulator books)."""
+    from core.analysis.minute_rows import MinuteRollups
+    from core.simulator.market import market_for
+    from core.storage.snapshot import OrderBookSnapshot
+
+    start = 1_737_158_400
+    tops = []
+    for symbol in symbols:
+        raw = market_for(symbol, seed=1, history=10).snapshot(20)
+        tops.append((symbol, tuple(map(tuple, raw["bids"])), tuple(map(tuple, raw["asks"]))))
+    with tempfile.TemporaryDirectory(prefix="depthbook-bench-exec-") as tmp:
+        storage = SnapshotStorage.open(Path(tmp) / "db")
+        try:
+            minutes, rollup_rows, cpu = MinuteRollups(), [], 0.0
+            for ts in range(start, start + seconds):
+                snaps = [OrderBookSnapshot(s, b, a, 1, ts) for s, b, a in tops]
+                began = time.thread_time()
+                persistence_module._encode_and_write(
+                    storage, snaps, [], timestamp=ts, minutes=minutes, rollup_rows=rollup_rows
+                )
+                cpu += time.thread_time() - began
+        finally:
+            storage.close()
+    return cpu / (seconds * len(symbols)) * 1e6
+
+
+LAYERS = ("frames", "+ parse", "+ sync + book")
+
+
+async def _per_event(n: int, window: float, rounds: int) -> list[Figure]:
+    from bench.whole_market import market_symbols
+
+    symbols = market_symbols(n)
+    heading(f"recorder cost per event: {n} symbols (long-tailed activity), {rounds} x {window:.0f} s per layer")
+    results: dict[str, list[tuple[float, float, float, float]]] = {layer: [] for layer in LAYERS}
+    async with SimProcess(symbols, long_tail=True, history=100) as sim:
+        for r in range(rounds):
+            for layer in LAYERS if r % 2 == 0 else reversed(LAYERS):
+                results[layer].append(await _layer(sim, symbols, layer, window))
+                print(f"  {layer}: {results[layer][-1][0]:.1f} µs/frame (load {os.getloadavg()[0]:.1f})", flush=True)
+    figs = []
+    for layer, runs in results.items():
+        us, rate, reads, levels = (statistics.median(col) for col in zip(*runs, strict=True))
+        note = f"{rate:.0f} frames/s; runs " + ", ".join(f"{r[0]:.0f}" for r in runs)
+        if layer == "frames":
+            note += f"; {reads:.2f} socket reads per frame"
+        if layer == "+ parse":
+            note += f"; {levels:.1f} levels per frame"
+        figs.append(show(info(NAME, f"CPU per frame, {layer}", us, "µs", note=note)))
+    rate = statistics.median(r[1] for r in results["+ sync + book"])
+    per_snapshot = _executor_cost(symbols)
+    figs.append(show(info(NAME, "executor, per snapshot written", per_snapshot, "µs",
+                          note=f"per event at {n} snapshots/s and {rate:.0f} events/s: {per_snapshot * n / rate:.1f} µs")))  # fmt: skip
+    print(f"  load average {os.getloadavg()[0]:.1f} (2 cores)")
+    return figs
+
+
+def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m bench.recorder")
+    parser.add_argument("--per-event", action="store_true", help="CPU per received event, layer by layer")
+    parser.add_argument("--symbols", type=int, default=50)
+    parser.add_argument("--window", type=float, default=20.0, help="seconds measured per layer and round")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    if args.per_event:
+        asyncio.run(_per_event(args.symbols, args.window, args.rounds))
+    else:
+        run(quick=args.quick)
+
+
+if __name__ == "__main__":
+    main()

@@ -126,6 +126,7 @@ class _Side:
         The levels come from the wire, which checked every one (core.market.wire, LEVEL RULES): a quantity is
         not checked again here; a price is parsed when it is new, which still refuses one that is no number."""
         qtys, prices, ladder, names, sign = self.qtys, self.prices, self.ladder, self.names, self.sign
+        floor = self.floor  # read again after a trim or refill, which move it
         for price, qty in levels:
             if qty.strip("0."):
                 if price in qtys:  # a known level changes size: one store
@@ -136,19 +137,20 @@ class _Side:
                     rank = int(digits) * sign
                 else:
                     rank = decimal_ticks(price) * sign
-                old = prices.get(rank)
-                if old is not None:  # the same price written differently ("1.0" vs "1.00"): the latest wins
+                qtys[price] = qty
+                old = prices.setdefault(rank, price)
+                if old is not price:  # the same price written differently ("1.0" vs "1.00"): the latest wins
                     del qtys[old]
-                    if rank >= self.floor:
+                    prices[rank] = price
+                    if rank >= floor:
                         names[bisect_left(ladder, rank)] = price
-                elif rank >= self.floor:
+                elif rank >= floor:
                     i = bisect_left(ladder, rank)
                     ladder.insert(i, rank)
                     names.insert(i, price)
                     if len(ladder) > self.high:  # keep the sorted part short: the worst half lives in dicts
                         self._trim()
-                prices[rank] = price
-                qtys[price] = qty
+                        floor = self.floor
             else:  # numeric zero in any spelling: _price_ticks, inlined
                 if len(price) - price.find(".") == 9 and (digits := price.replace(".", "", 1)).isdigit():
                     rank = int(digits) * sign
@@ -158,11 +160,12 @@ class _Side:
                 if held is None:
                     continue  # deleting a level we never held is normal on Binance
                 del qtys[held]
-                if rank >= self.floor:
+                if rank >= floor:
                     i = bisect_left(ladder, rank)
                     del ladder[i], names[i]
-                    if len(ladder) < self.low and self.floor != _ALL:
+                    if len(ladder) < self.low and floor != _ALL:
                         self._refill(self.depth)
+                        floor = self.floor
         if len(qtys) > self.bound:
             self._drop_beyond_horizon()
 

@@ -11,6 +11,9 @@ record. The recorder is the database's only writer, so then the row says exactly
 recording started or stopped in, or one a crash cut, gets no row: readers roll it up from its series rows
 (core.analysis.browse). Adding the same second twice (a tick written again after a failed write) changes nothing.
 
+Given the books too, a whole minute also gets its heatmap row (core.analysis.heat_rollups, family `heat`), and
+an hour whose 60 minutes all got one gets its hour row (`heat_hours`), both in the same batch as the minute row.
+
 Pure: no clock, no I/O.
 """
 
@@ -19,11 +22,14 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
+from core.analysis.heat_rollups import HOUR, HeatRow, Levels, encode_row, hour_row, minute_row
 from core.analysis.rollups import ROLLUP_FIELDS, Rollup, empty_rollup, rollup_seconds
 from core.analysis.series import SERIES_FIELDS, SeriesRow
+from core.storage.store import HEAT_CF, HEAT_HOURS_CF
 
 MINUTE = 60
 _ROW_VERSION = 1
@@ -80,6 +86,11 @@ class _Minute:
     start: int
     rows: dict[int, SeriesRow] = field(default_factory=dict)  # by second: a second added twice counts once
     gaps: set[int] = field(default_factory=set)
+    books: dict[int, tuple[Levels, Levels]] = field(default_factory=dict)  # by second: (bids, asks)
+
+
+# (symbol, minute start, row) for the `rollups` family; (family, symbol, start, row) for the heatmap families
+Row = tuple[str, int, bytes] | tuple[str, str, int, bytes]
 
 
 class MinuteRollups:
@@ -88,13 +99,20 @@ class MinuteRollups:
     def __init__(self, interval: int = 1) -> None:
         self.ticks_per_minute = MINUTE // interval if MINUTE % interval == 0 else 0  # 0: no minute is whole
         self._open: dict[str, _Minute] = {}
+        self._hours: dict[str, list[HeatRow]] = {}  # the heatmap rows of the hour each symbol is in
 
     def add(
-        self, timestamp: int, series: Iterable[tuple[str, SeriesRow]], gaps: Iterable[tuple[str, int]]
-    ) -> list[tuple[str, int, bytes]]:
+        self,
+        timestamp: int,
+        series: Iterable[tuple[str, SeriesRow]],
+        gaps: Iterable[tuple[str, int]],
+        books: Iterable[tuple[str, Any]] = (),
+    ) -> list[Row]:
         """One tick's series rows (symbol, row) and gap seconds (symbol, second), possibly with older ticks'
-        (a backlog); returns (symbol, minute start, row) of every minute that is over at `timestamp`."""
-        done: list[tuple[str, int, bytes]] = []
+        (a backlog), and their snapshots (symbol, snapshot: `.timestamp`, `.bids`, `.asks`) for the heatmap;
+        returns the rows of every minute that is over at `timestamp` (`Row`)."""
+        done: list[Row] = []
+        levels = {(symbol, snap.timestamp): (snap.bids, snap.asks) for symbol, snap in books}
         # In time order: a backlog's snapshots and gaps come as two lists, and a minute closes at its first
         # later second, so a gap folded after a later snapshot would spoil two minutes.
         items = [(row.timestamp, symbol, row) for symbol, row in series]
@@ -106,16 +124,19 @@ class MinuteRollups:
                 minute.gaps.add(ts)
             else:
                 minute.rows[ts] = row
+                book = levels.get((symbol, ts))
+                if book is not None:
+                    minute.books[ts] = book
         return done + self.finish_before(timestamp // MINUTE * MINUTE)
 
-    def finish_before(self, minute_start: int) -> list[tuple[str, int, bytes]]:
+    def finish_before(self, minute_start: int) -> list[Row]:
         """Close every minute that starts before `minute_start`: the rows of those watched whole."""
-        done: list[tuple[str, int, bytes]] = []
+        done: list[Row] = []
         for symbol in [s for s, m in self._open.items() if m.start < minute_start]:
             self._close(symbol, done)
         return done
 
-    def _minute(self, symbol: str, ts: int, done: list[tuple[str, int, bytes]]) -> _Minute:
+    def _minute(self, symbol: str, ts: int, done: list[Row]) -> _Minute:
         start = ts // MINUTE * MINUTE
         minute = self._open.get(symbol)
         if minute is not None and minute.start < start:  # a backlog reaches into the next minute
@@ -125,11 +146,28 @@ class MinuteRollups:
             minute = self._open[symbol] = _Minute(start)
         return minute  # a second older than the open minute (never: ticks go forward) joins it, and spoils it
 
-    def _close(self, symbol: str, done: list[tuple[str, int, bytes]]) -> None:
+    def _close(self, symbol: str, done: list[Row]) -> None:
         minute = self._open.pop(symbol)
         row = self._row(minute)
         if row is not None:
             done.append((symbol, minute.start, row))
+            if minute.books.keys() == minute.rows.keys():  # the heatmap row needs every stored second's book
+                self._heat(symbol, minute, done)
+
+    def _heat(self, symbol: str, minute: _Minute, done: list[Row]) -> None:
+        try:
+            heat = minute_row(minute.start, [minute.books[ts] for ts in sorted(minute.books)])
+        except (ValueError, TypeError):  # a level that is not a pair of numbers: readers take the seconds
+            return
+        done.append((HEAT_CF, symbol, minute.start, encode_row(heat)))
+        hour = self._hours.get(symbol)
+        if hour is None or hour[0].start // HOUR != minute.start // HOUR:
+            hour = self._hours[symbol] = []  # a minute of the last hour had no row: that hour gets none
+        hour.append(heat)
+        if len(hour) == HOUR // MINUTE:
+            start = minute.start // HOUR * HOUR
+            done.append((HEAT_HOURS_CF, symbol, start, encode_row(hour_row(start, hour))))
+            del self._hours[symbol]
 
     def _row(self, minute: _Minute) -> bytes | None:
         seconds = minute.rows.keys() | minute.gaps

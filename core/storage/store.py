@@ -13,6 +13,8 @@ so `BTCUSD` never matches `BTCUSDT`).
     series    SYMBOL:TS         -> one per-second derived row, opaque bytes owned by the caller
     rollups   SYMBOL:TS         -> one row per minute the recorder watched whole (TS: the minute's start),
                                    opaque bytes owned by the caller (core.analysis.minute_rows)
+    heat      SYMBOL:TS         -> the heatmap rollup row of a minute watched whole (TS: its start); `heat_hours`
+                                   the same per hour; opaque bytes owned by the caller (core.analysis.heat_rollups)
 
 The counters are written in the same WriteBatch as the snapshots they count, so they are exact after any
 crash. A writer keeps them in memory; at open it checks each symbol's stored first/last against the default
@@ -40,14 +42,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
-from rocksdict import (
-    ColumnFamily,
-    DBCompressionType,
-    Options,
-    Rdict,
-    WriteBatch,
-    WriteOptions,
-)
+from rocksdict import ColumnFamily, DBCompressionType, Options, Rdict, WriteBatch, WriteOptions
 
 from core.storage import counters, keys
 from core.storage.counters import Counter
@@ -75,9 +70,10 @@ META_CF = "meta"
 GAPS_CF = "gaps"
 SESSIONS_CF = "sessions"
 SERIES_CF = "series"
-ROLLUPS_CF = "rollups"
-OWN_CFS = (META_CF, GAPS_CF, SESSIONS_CF, SERIES_CF, ROLLUPS_CF)
-DERIVED_CFS = (GAPS_CF, SERIES_CF, ROLLUPS_CF)  # keyed SYMBOL:TS beside the snapshots; retention deletes them too
+ROLLUPS_CF, HEAT_CF, HEAT_HOURS_CF = "rollups", "heat", "heat_hours"
+OWN_CFS = (META_CF, GAPS_CF, SESSIONS_CF, SERIES_CF, ROLLUPS_CF, HEAT_CF, HEAT_HOURS_CF)
+# Keyed SYMBOL:TS beside the snapshots: retention deletes them too.
+DERIVED_CFS = (GAPS_CF, SERIES_CF, ROLLUPS_CF, HEAT_CF, HEAT_HOURS_CF)
 
 @dataclass(frozen=True, slots=True)
 class StorageOptions:
@@ -475,10 +471,10 @@ class SnapshotStorage:
         rows: Sequence[tuple[str, int, bytes]],
         gaps: Sequence[GapRecord] = (),
         series_rows: Sequence[tuple[str, int, bytes]] = (),
-        rollup_rows: Sequence[tuple[str, int, bytes]] = (),
+        rollup_rows: Sequence[tuple[str, int, bytes] | tuple[str, str, int, bytes]] = (),
     ) -> None:
         """put_tick with the snapshots already encoded as (symbol, second, value): one atomic WriteBatch, with
-        (symbol, minute start, bytes) minute rollup rows."""
+        (symbol, minute start, bytes) minute rollup rows, or (family, symbol, start, bytes) rows of another."""
         self._require_writer()
         with self._write_lock:
             self._reopen_if_failed()
@@ -500,8 +496,8 @@ class SnapshotStorage:
                 )
             for symbol, ts, value in series_rows:
                 batch.put(snapshot_key(symbol, ts), value, self._handles[SERIES_CF])
-            for symbol, ts, value in rollup_rows:
-                batch.put(snapshot_key(symbol, ts), value, self._handles[ROLLUPS_CF])
+            for *family, symbol, ts, value in rollup_rows:  # family: HEAT_CF or HEAT_HOURS_CF (heat_rollups)
+                batch.put(snapshot_key(symbol, ts), value, self._handles[family[0] if family else ROLLUPS_CF])
             self._commit(batch)
             self._counters.update(changed)  # only once the batch is on disk
 

@@ -124,6 +124,8 @@ def test_a_plain_rocksdict_reader_sees_only_contract_snapshots_in_the_default_fa
         "sessions",
         "series",
         "rollups",
+        "heat",
+        "heat_hours",
     }
 
 

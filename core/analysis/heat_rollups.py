@@ -1,0 +1,232 @@
+"""Heatmap rollups: the resting bid and ask quantity of a minute (or an hour) per price bin, summed over its
+stored seconds, so a heatmap column of any span of whole minutes is the exact time average of its seconds
+(Σ sums ÷ Σ stored seconds: a mean of means weighted by seconds) without reading a snapshot.
+
+Price bins are absolute: bin `i` holds the prices in [i × unit, (i + 1) × unit), `unit` = 10^exponent. A row's
+unit is the finest tick its price strings show (10^-decimals), made 10x coarser while its prices would span more
+than MAX_ROW_BINS bins (a fast minute of a fine-ticked symbol), so a row stays under ~48 KB; an hour row is
+kept to HOUR_ROW_BINS bins a side the same way. A view's bins are
+1, 2 or 5 × 10^k ticks (core.analysis.depth_image.nice_bin), so any view bin at least as wide as a row's unit is
+a whole number of its bins, aligned: a view bin is the exact sum of the stored bins inside it. A view bin
+narrower than a row's unit cannot be derived from it; the reader then takes the seconds (never an
+approximation). Only bins holding quantity are stored (sparse).
+
+Rows are built by `minute_row` from the books of the minute in time order, the same function whether the
+recorder calls it while recording (core.analysis.minute_rows) or a build calls it later from the stored
+snapshots (core.analysis.heat_build), so the two give the same bytes. `hour_row` merges the 60 minute rows of
+an hour the recorder watched whole.
+
+Pure: no clock, no I/O.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+MINUTE = 60
+HOUR = 3600
+MAX_ROW_BINS = 2000  # per side; a finer minute row is coarsened 10x until it fits
+# An hour row is read by views of two weeks or more, whose bins are far wider than an hour's price range ÷ 200,
+# so it is kept that coarse: a month is then 720 rows of a few dozen bins, not of hundreds.
+HOUR_ROW_BINS = 200
+_VERSION = 1
+# version, start second, width (s), stored seconds, unit exponent, then per side: base bin and count; padded to
+# 48 bytes so that a row, header and entries, is a whole number of 12-byte entries: many rows joined are then
+# read as one array of entries (`decode_rows`), without a Python step per row.
+_HEAD = struct.Struct("<BqiibqIqI6x")
+_HEAD_DTYPE = np.dtype([("version", "u1"), ("start", "<i8"), ("width", "<i4"), ("seconds", "<i4"), ("exponent", "i1"),
+                        ("bid_base", "<i8"), ("n_bid", "<u4"), ("ask_base", "<i8"), ("n_ask", "<u4"), ("pad", "V6")])  # fmt: skip
+_ENTRY = np.dtype([("offset", "<u4"), ("sum", "<f8")])  # a bin (from its side's base) and its sum
+_HEAD_ENTRIES = _HEAD.size // _ENTRY.itemsize
+
+Levels = Sequence[Sequence[str]]  # [price, quantity] string pairs as the exchange sent them
+
+
+@dataclass(frozen=True, slots=True)
+class HeatRow:
+    start: int
+    width: int  # 60: a minute, 3600: an hour
+    seconds: int  # stored seconds the sums are over
+    exponent: int  # the price unit is 10^exponent
+    bid_bins: np.ndarray  # int64 absolute bin indices (floor(price / unit)), ascending, unique
+    bid_sums: np.ndarray  # float64 Σ over the stored seconds of the resting bid quantity in the bin
+    ask_bins: np.ndarray
+    ask_sums: np.ndarray
+
+    @property
+    def unit(self) -> float:
+        return 10.0**self.exponent
+
+
+def encode_row(row: HeatRow) -> bytes:
+    """48 bytes of header, then an entry (uint32 bin offset from its side's base, float64 sum) per stored bin:
+    the bids', then the asks'."""
+    entries = np.empty(len(row.bid_bins) + len(row.ask_bins), dtype=_ENTRY)
+    entries["offset"] = np.concatenate([row.bid_bins - _base(row.bid_bins), row.ask_bins - _base(row.ask_bins)])
+    entries["sum"] = np.concatenate([row.bid_sums, row.ask_sums])
+    head = _HEAD.pack(_VERSION, row.start, row.width, row.seconds, row.exponent, _base(row.bid_bins),
+                      len(row.bid_bins), _base(row.ask_bins), len(row.ask_bins))  # fmt: skip
+    return head + entries.tobytes()
+
+
+def _base(bins: np.ndarray) -> int:
+    return int(bins[0]) if len(bins) else 0
+
+
+def decode_row(start: int, value: bytes, width: int) -> HeatRow | None:
+    """The row stored under `start`, or None when it is not this layout or not that row (damaged: the reader
+    then takes the seconds of its span)."""
+    if len(value) < _HEAD.size:
+        return None
+    version, t, w, seconds, exponent, bid_base, nb, ask_base, na = _HEAD.unpack_from(value)
+    if version != _VERSION or t != start or w != width or len(value) != _HEAD.size + _ENTRY.itemsize * (nb + na):
+        return None
+    entries = np.frombuffer(value, _ENTRY, nb + na, _HEAD.size)
+    bins = entries["offset"].astype(np.int64)
+    sums = entries["sum"].copy()
+    return HeatRow(t, w, seconds, exponent, bid_base + bins[:nb], sums[:nb], ask_base + bins[nb:], sums[nb:])
+
+
+@dataclass(frozen=True, slots=True)
+class HeatTable:
+    """Many rows as flat arrays: per row its first second, stored seconds and unit exponent; per stored bin its
+    row, side, absolute bin and sum."""
+
+    starts: np.ndarray  # int64 [row]
+    seconds: np.ndarray  # int64 [row]
+    exponents: np.ndarray  # int64 [row]
+    row: np.ndarray  # int64 [entry]: index into the per-row arrays
+    is_bid: np.ndarray  # bool [entry]
+    bins: np.ndarray  # int64 [entry]
+    sums: np.ndarray  # float64 [entry]
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def select(self, keep: np.ndarray) -> HeatTable:
+        """The rows where the boolean `keep` [row] is set, with their entries."""
+        renumber = np.cumsum(keep) - 1
+        entries = keep[self.row]
+        return HeatTable(self.starts[keep], self.seconds[keep], self.exponents[keep], renumber[self.row[entries]],
+                         self.is_bid[entries], self.bins[entries], self.sums[entries])  # fmt: skip
+
+
+def decode_rows(items: Sequence[tuple[int, bytes]], width: int) -> tuple[HeatTable, list[int]]:
+    """Rows read back as (first second, value) pairs, in one numpy pass; also the first seconds of the rows
+    left out because they are not this layout or not that row (damaged)."""
+    size = _ENTRY.itemsize
+    good = [(ts, v) for ts, v in items if len(v) >= _HEAD.size and len(v) % size == 0]
+    joined = b"".join(v for _, v in good)
+    records = np.frombuffer(joined, dtype=np.uint8).reshape(-1, size)
+    lengths = np.fromiter((len(v) // size for _, v in good), np.int64, count=len(good))
+    first = np.cumsum(lengths) - lengths
+    heads = records[first[:, None] + np.arange(_HEAD_ENTRIES)].reshape(-1).view(_HEAD_DTYPE)
+    keys = np.fromiter((ts for ts, _ in good), np.int64, count=len(good))
+    nb, na = heads["n_bid"].astype(np.int64), heads["n_ask"].astype(np.int64)
+    ok = (heads["version"] == _VERSION) & (heads["start"] == keys) & (heads["width"] == width)
+    ok &= lengths == _HEAD_ENTRIES + nb + na
+    bad = [ts for ts, v in items if len(v) < _HEAD.size or len(v) % size] + keys[~ok].tolist()
+    counts = np.where(ok, nb + na, 0)
+    row = np.repeat(np.arange(len(good)), counts)
+    within = np.arange(len(row)) - np.repeat(np.cumsum(counts) - counts, counts)
+    entries = records[np.repeat(first + _HEAD_ENTRIES, counts) + within].reshape(-1).view(_ENTRY)
+    is_bid = within < nb[row]
+    bins = entries["offset"].astype(np.int64) + np.where(is_bid, heads["bid_base"][row], heads["ask_base"][row])
+    keep = np.flatnonzero(ok)
+    renumber = np.cumsum(ok) - 1  # the rows kept, numbered anew
+    table = HeatTable(keys[keep], heads["seconds"][keep].astype(np.int64), heads["exponent"][keep].astype(np.int64),
+                      renumber[row], is_bid, bins, entries["sum"].copy())  # fmt: skip
+    return table, bad
+
+
+def table_of(rows: Sequence[HeatRow]) -> HeatTable:
+    """Rows already decoded (or just built) as a table."""
+    table, _ = decode_rows([(r.start, encode_row(r)) for r in rows], rows[0].width if rows else MINUTE)
+    return table
+
+
+def join_tables(tables: Sequence[HeatTable]) -> HeatTable:
+    offsets = np.cumsum([0] + [len(t) for t in tables[:-1]])
+    return HeatTable(*(np.concatenate([getattr(t, f) for t in tables]) for f in ("starts", "seconds", "exponents")),
+                     np.concatenate([t.row + o for t, o in zip(tables, offsets, strict=True)]),
+                     *(np.concatenate([getattr(t, f) for t in tables]) for f in ("is_bid", "bins", "sums")))  # fmt: skip
+
+
+def _decimals(price: str) -> int:
+    _, dot, frac = price.partition(".")
+    return len(frac.rstrip("0")) if dot else 0
+
+
+def _side_sums(books: Iterable[Levels]) -> dict[str, float]:
+    sums: dict[str, float] = {}
+    get = sums.get
+    previous = parsed = None
+    for levels in books:
+        if levels is not previous:  # an unchanged book's seconds share one tuple (the recorder's): parsed once
+            parsed = [(price, float(qty)) for price, qty in levels]
+            previous = levels
+        for price, qty in parsed:  # added second by second all the same: the sums are bit for bit the same
+            sums[price] = get(price, 0.0) + qty
+    return sums
+
+
+def minute_row(start: int, books: Sequence[tuple[Levels, Levels]]) -> HeatRow:
+    """The row of the minute starting at `start` from its stored books (bids, asks), one per stored second, in
+    time order. ValueError when a level is not a pair of decimal strings."""
+    bids = _side_sums(b for b, _ in books)
+    asks = _side_sums(a for _, a in books)
+    decimals = max(map(_decimals, bids.keys() | asks.keys()), default=0)
+    scale = 10.0**decimals
+    sides = []
+    for sums in (bids, asks):
+        ticks = np.fromiter((round(float(p) * scale) for p in sums), np.int64, count=len(sums))
+        sides.append(_merged(ticks, np.fromiter(sums.values(), np.float64, count=len(sums))))
+    return _capped(HeatRow(start, MINUTE, len(books), -decimals, *sides[0], *sides[1]), MAX_ROW_BINS)
+
+
+def hour_row(start: int, minutes: Sequence[HeatRow]) -> HeatRow:
+    """The row of the hour starting at `start` from its minute rows (in time order)."""
+    # Minutes that were all gaps hold no price, and no unit to respect.
+    exponent = max((m.exponent for m in minutes if len(m.bid_bins) or len(m.ask_bins)), default=0)
+    sides = []
+    for bins_of, sums_of in (("bid_bins", "bid_sums"), ("ask_bins", "ask_sums")):
+        bins = [coarser_bins(getattr(m, bins_of), exponent - m.exponent) for m in minutes]
+        sums = [getattr(m, sums_of) for m in minutes]
+        sides.append(_merged(np.concatenate(bins) if bins else np.empty(0, np.int64),
+                             np.concatenate(sums) if sums else np.empty(0)))  # fmt: skip
+    seconds = sum(m.seconds for m in minutes)
+    return _capped(HeatRow(start, HOUR, seconds, exponent, *sides[0], *sides[1]), HOUR_ROW_BINS)
+
+
+def coarser_bins(bins: np.ndarray, decades: int) -> np.ndarray:
+    """Bin indices at a unit 10^decades times wider (floor division keeps negative prices right too)."""
+    return bins // (10**decades) if decades > 0 else bins
+
+
+def _merged(bins: np.ndarray, sums: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted unique bins with the sums of the duplicates added (in array order: deterministic)."""
+    if not len(bins):
+        return np.empty(0, np.int64), np.empty(0, np.float64)
+    unique, inverse = np.unique(bins, return_inverse=True)
+    return unique.astype(np.int64), np.bincount(inverse, weights=sums, minlength=len(unique))
+
+
+def _capped(row: HeatRow, limit: int) -> HeatRow:
+    exponent = row.exponent
+    bid = (row.bid_bins, row.bid_sums)
+    ask = (row.ask_bins, row.ask_sums)
+    while max(_span(bid[0]), _span(ask[0])) > limit:
+        bid = _merged(coarser_bins(bid[0], 1), bid[1])
+        ask = _merged(coarser_bins(ask[0], 1), ask[1])
+        exponent += 1
+    if exponent == row.exponent:
+        return row
+    return HeatRow(row.start, row.width, row.seconds, exponent, *bid, *ask)
+
+
+def _span(bins: np.ndarray) -> int:
+    return int(bins[-1] - bins[0] + 1) if len(bins) else 0

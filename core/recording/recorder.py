@@ -13,6 +13,10 @@ and computed from it each time, so the schedule never drifts; a tick that wakes 
 gaps ("late"), never as copies. A failed write keeps its tick in a bounded backlog that goes out with
 the next successful write, so a short I/O failure loses nothing.
 
+A book whose last update id is the one of its previous snapshot (most of a long-tailed market, each second)
+reuses that snapshot's work: its top levels, its encoding up to the timestamp, its series row (`_LastCapture`).
+A resync, a refresh, a gap or stopping the symbol drops the entry, so nothing stale is ever reused.
+
 Each tick's batch also carries the minute rollup rows of the minutes just over (core.analysis.minute_rows), so
 the history browser opens months of recording without reading every second back.
 """
@@ -27,14 +31,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 from core.analysis.minute_rows import MINUTE, MinuteRollups
-from core.analysis.series import series_from_snapshot
+from core.analysis.series import SeriesRow, series_from_snapshot
 from core.feed.manager import OrderBookManager
 from core.market.book_sync import SyncReason, SyncState
 from core.market.markets import SPOT, Market
 from core.recording.clock import SYSTEM_CLOCK, Clock, as_clock
 from core.storage.gaps import GapReason, GapRecord
 from core.storage.keys import storage_symbol
-from core.storage.snapshot import SNAPSHOT_DEPTH, OrderBookSnapshot
+from core.storage.snapshot import SNAPSHOT_DEPTH, OrderBookSnapshot, stamped
 from core.storage.store import SnapshotStorage
 
 log = logging.getLogger(__name__)
@@ -63,6 +67,22 @@ class _Tick:
     timestamp: int
     snapshots: list[OrderBookSnapshot] = field(default_factory=list)
     gaps: list[GapRecord] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _LastCapture:
+    """A symbol's last snapshot taken from its book, for the seconds its book does not change.
+
+    Later seconds' snapshots share its `bids`/`asks` tuples: the executor knows them by identity and then reuses
+    `untimed` and `row`, which it fills the first time it encodes them."""
+
+    book: object  # the book itself: a symbol subscribed anew has a new one, its counters from zero
+    update_id: int
+    marks: tuple[int, int]  # the book's resyncs and refreshes: either may change the levels, not the update id
+    depth: int
+    snap: OrderBookSnapshot
+    untimed: bytes | None = None  # OrderBookSnapshot.untimed_bytes
+    row: SeriesRow | None = None
 
 
 def gap_reason(state: SyncState | None, reason: SyncReason | None = None) -> GapReason:
@@ -109,6 +129,8 @@ class SnapshotRecorder:
         self._minute_started = 0.0
         self.minutes = MinuteRollups(interval)  # the minute each symbol is in, for its rollup row
         self._rollup_rows: list[tuple[str, int, bytes]] = []  # rows of minutes over, until a write succeeds
+        self.reuse = True  # reuse an unchanged book's last snapshot (off: everything from scratch, for comparison)
+        self._last: dict[str, _LastCapture] = {}
         for symbol in symbols:
             self.start_recording(symbol)
 
@@ -138,6 +160,7 @@ class SnapshotRecorder:
         status = self._recording.get(symbol)
         if status is not None and status.recording:
             status.recording = False
+            self._last.pop(symbol, None)
             self._set_priority(symbol, False)
             log.info("recording off symbol=%s", symbol)
 
@@ -186,10 +209,12 @@ class SnapshotRecorder:
                 status = self.manager.status(symbol) if book is not None else None
                 reason = gap_reason(status.state, status.reason) if status else gap_reason(None)
                 tick.gaps.append(GapRecord(symbol, timestamp, reason))
+                self._last.pop(symbol, None)
                 continue
             if book.is_empty():
                 log.warning("skipping snapshot: empty order book symbol=%s timestamp=%d", symbol, timestamp)
                 tick.gaps.append(GapRecord(symbol, timestamp, GapReason.EMPTY_BOOK))
+                self._last.pop(symbol, None)
                 continue
             if not book.verified(self.depth):
                 # The exchange may hold levels the book never heard of among the top: store nothing wrong.
@@ -198,14 +223,33 @@ class SnapshotRecorder:
                     self.depth, symbol, timestamp, book.last_update_id,
                 )  # fmt: skip
                 tick.gaps.append(GapRecord(symbol, timestamp, GapReason.UNVERIFIED))
+                self._last.pop(symbol, None)
                 continue
             # Only the copy of the top levels happens on the loop; encoding happens in the executor.
-            snap = OrderBookSnapshot.from_orderbook(book, timestamp, self.depth)
+            snap = self._snapshot(symbol, book, timestamp)
             tick.snapshots.append(snap)
             log.debug(
                 "captured snapshot symbol=%s timestamp=%d update_id=%d", symbol, timestamp, snap.update_id
             )
         return tick
+
+    def _snapshot(self, symbol: str, book, timestamp: int) -> OrderBookSnapshot:
+        """The book's top levels at `timestamp`: those of its last snapshot while it has not changed since."""
+        if not self.reuse:
+            return OrderBookSnapshot.from_orderbook(book, timestamp, self.depth)
+        status = self.manager.status(symbol)
+        if status is None:  # a stand-in manager that cannot tell a resync: nothing is reused
+            return OrderBookSnapshot.from_orderbook(book, timestamp, self.depth)
+        marks = (status.resyncs, status.refreshes)
+        last = self._last.get(symbol)
+        if (
+            last is not None and last.book is book and last.update_id == book.last_update_id
+            and last.marks == marks and last.depth == self.depth
+        ):  # fmt: skip
+            return OrderBookSnapshot(symbol, last.snap.bids, last.snap.asks, last.snap.update_id, timestamp)
+        snap = OrderBookSnapshot.from_orderbook(book, timestamp, self.depth)
+        self._last[symbol] = _LastCapture(book, book.last_update_id, marks, self.depth, snap)
+        return snap
 
     async def write(self, tick: _Tick) -> bool:
         """Write this tick together with any backlog in one batch. False (and kept) on failure."""
@@ -228,7 +272,7 @@ class SnapshotRecorder:
                 self._session_symbols.update(joined)
             snapshots, gaps = await self.storage.run_blocking(
                 _encode_and_write, self.storage, snapshots, gaps, self.market,
-                timestamp=tick.timestamp, minutes=self.minutes, rollup_rows=self._rollup_rows,
+                timestamp=tick.timestamp, minutes=self.minutes, rollup_rows=self._rollup_rows, last=self._last,
             )  # fmt: skip
         except Exception as exc:
             self.write_errors += 1
@@ -383,13 +427,15 @@ def _encode_and_write(
     timestamp: int | None = None,
     minutes: MinuteRollups | None = None,
     rollup_rows: list[tuple[str, int, bytes]] | None = None,
+    last: dict[str, _LastCapture] | None = None,
 ) -> tuple[list[OrderBookSnapshot], list[GapRecord]]:
     """Runs in the executor: encode each snapshot and derive its series row, then write everything as one
     batch, with the rows of the `minutes` over at `timestamp` (core.analysis.minute_rows).
 
     A snapshot that cannot be encoded becomes a gap (SERIALIZE_ERROR) so the others keep their second.
     `rollup_rows` keeps minute rows until a write takes them (adding a second to `minutes` again is harmless).
-    Returns the snapshots and gaps written."""
+    A snapshot sharing its levels with its symbol's entry in `last` (the recorder's) reuses that entry's encoding
+    and series row, and fills them the first time. Returns the snapshots and gaps written."""
     good: list[OrderBookSnapshot] = []
     rows: list[tuple[str, int, bytes]] = []
     series: list[tuple[str, int, bytes]] = []
@@ -397,9 +443,21 @@ def _encode_and_write(
     gaps = list(gaps)
     for snap in snapshots:
         name = storage_symbol(market, snap.symbol)  # spot: the symbol itself; futures: usdm/SYMBOL
+        entry = last.get(snap.symbol) if last else None
+        if entry is not None and (entry.snap.bids is not snap.bids or entry.snap.asks is not snap.asks):
+            entry = None  # a backlog's older snapshot, or levels taken anew
         try:
-            value = snap.to_bytes()
-            derived_row = series_from_snapshot(snap)
+            if entry is None:
+                value = snap.to_bytes()
+                derived_row = series_from_snapshot(snap)
+            elif entry.untimed is None or entry.row is None:  # the first second of these levels
+                entry.untimed = snap.untimed_bytes()
+                entry.row = series_from_snapshot(snap)
+                value = stamped(entry.untimed, snap.timestamp)
+                derived_row = entry.row.at(snap.timestamp)
+            else:
+                value = stamped(entry.untimed, snap.timestamp)
+                derived_row = entry.row.at(snap.timestamp)
             row = derived_row.to_bytes()
         except Exception as exc:
             log.error("failed to serialize snapshot symbol=%s timestamp=%d error=%s", snap.symbol, snap.timestamp, exc)
@@ -411,7 +469,8 @@ def _encode_and_write(
         derived.append((name, derived_row))
     stored_gaps = [replace(g, symbol=storage_symbol(market, g.symbol)) for g in gaps]
     if minutes is not None and rollup_rows is not None and timestamp is not None:
-        rollup_rows.extend(minutes.add(timestamp, derived, ((g.symbol, g.timestamp) for g in stored_gaps)))
+        books = [(name, snap) for (name, _row), snap in zip(derived, good, strict=True)]  # for the heatmap rows
+        rollup_rows.extend(minutes.add(timestamp, derived, ((g.symbol, g.timestamp) for g in stored_gaps), books))
     storage.put_encoded(rows, stored_gaps, series, rollup_rows or ())
     if rollup_rows:
         rollup_rows.clear()

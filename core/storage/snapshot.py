@@ -69,6 +69,11 @@ class OrderBookSnapshot:
         # Tuples pack as msgpack arrays, the same bytes rmp_serde writes for Vec<(String, String)>.
         return msgpack.packb((self.bids, self.asks, self.update_id, self.timestamp))
 
+    def untimed_bytes(self) -> bytes:
+        """The encoding without its last element, the timestamp: `stamped(untimed, ts)` gives the very bytes
+        `to_bytes` gives at second `ts`, so an unchanged book is not encoded again each second (the recorder)."""
+        return _ARRAY_OF_4 + msgpack.packb(self.bids) + msgpack.packb(self.asks) + msgpack.packb(self.update_id)
+
     @classmethod
     def from_bytes(cls, symbol: str, data: bytes, check_levels: bool = True) -> OrderBookSnapshot:
         """Decode a stored value. `check_levels=False` checks the shape but not every level's types: for
@@ -98,6 +103,15 @@ class OrderBookSnapshot:
         if type(timestamp) is not int:
             raise SnapshotDecodeError(f"{symbol} snapshot timestamp must be an integer, got {timestamp!r}")
         return cls(symbol, bids, asks, update_id, timestamp)
+
+
+_ARRAY_OF_4 = b"\x94"  # msgpack fixarray header of [bids, asks, update_id, timestamp]
+
+
+def stamped(untimed: bytes, timestamp: int) -> bytes:
+    """A stored value from `OrderBookSnapshot.untimed_bytes` and the capture second (an array's elements are
+    packed one after another, so appending the last one is the same as packing the whole)."""
+    return untimed + msgpack.packb(timestamp)
 
 
 def decode_many(symbol: str, values: Iterable[bytes]) -> list[OrderBookSnapshot]:

@@ -7,11 +7,15 @@ MessagePack bytes directly (the contract's layout, checked by decoding a sample)
 rows in batches of 50,000 through `SnapshotStorage.put_encoded`. Holes: one 6-hour stretch with nothing recorded
 (the app closed), a 10-minute disconnect a day (gap records), and ~0.1 % single seconds late (gap records).
 The minute rollup rows a recorder writes go in with them (core.analysis.minute_rows, fed the same series rows
-tick by tick as the recorder does). The database is kept in the temp directory between runs (`--quick`: 3 days
-instead of 30).
+tick by tick as the recorder does). The heatmap rollup rows are then built once from the snapshots, as the app
+does for a database that lacks them (timed; a `HEAT` file marks them done). The database is kept in the temp
+directory between runs (`--quick`: 3 days instead of 30). Also measured: what all the rollups cost a recorder of
+20 symbols (`MinuteRollups.add`, CPU time), and the zoom/pan heatmaps from the rows against sampled seconds.
 
 What is timed is what the app runs: `HistoryQueries` in the executor's place (here, called directly) and the
-HistoryPanel drawing the answer offscreen (set_view, then a repaint of the charts).
+HistoryPanel drawing the answer offscreen (the time axes moved to the step's range, set_view, then a repaint of
+the charts). The cursor drag steps 7 s at a time, each query reusing the previous window's order-flow reads as
+the app's HistoryQueries does.
 """
 
 from __future__ import annotations
@@ -165,12 +169,56 @@ def run(quick: bool = False, long: bool = False) -> list[Figure]:
                                  made["seconds"], "s")))  # fmt: skip
     else:
         print(f"   (reusing {path})")
+    if not (path / "HEAT").exists():  # a database without heatmap rollups: built once, as the app does
+        figures.append(show(_build_heat(path)))
+        (path / "HEAT").write_text("ok")
+    series_only, with_heat = recording_cost()
+    figures.append(show(below(NAME, "rollups while recording, 20 symbols: % of one core", with_heat, 0.1, "%",
+                              note=f"series minute rows alone {series_only:.3f} %; + heatmap minute/hour rows")))  # fmt: skip
     cache = Path(tempfile.mkdtemp(prefix="depthbook-bench-rollups-"))
     try:
         figures += _measure(path, cache, days)
     finally:
         shutil.rmtree(cache, ignore_errors=True)
     return figures
+
+
+def recording_cost(symbols: int = 20, seconds: int = 600) -> tuple[float, float]:
+    """CPU share of one core the recorder's rollups take at `symbols` symbols, one snapshot each a second:
+    (series minute rows alone, series + heatmap rows). What is timed is `MinuteRollups.add` as the recorder
+    calls it each tick (the books are decoded beforehand: the recorder has them)."""
+    start = END - seconds
+    ticks: list[list] = [[] for _ in range(seconds)]
+    for k in range(symbols):
+        maker = BookMaker(100 + k)
+        rows, _series, derived = maker.batch(f"SYM{k:02d}USDT", np.arange(start, END, dtype=np.int64))
+        for i, ((symbol, _ts, value), (_, row)) in enumerate(zip(rows, derived, strict=True)):
+            ticks[i].append((symbol, row, OrderBookSnapshot.from_bytes(symbol, value)))
+    shares = []
+    for with_books in (False, True):
+        minutes = MinuteRollups()
+        began = time.process_time()
+        for i, tick in enumerate(ticks):
+            books = [(symbol, snap) for symbol, _, snap in tick] if with_books else ()
+            minutes.add(start + i, [(symbol, row) for symbol, row, _ in tick], (), books)
+        minutes.finish_before(END + 60)
+        shares.append((time.process_time() - began) / seconds * 100)
+    return shares[0], shares[1]
+
+
+def _build_heat(path: Path) -> Figure:
+    """The heatmap rollups of every minute, from the snapshots (what the app does once for a database that
+    lacks them; a recorder writes them as it goes)."""
+    from core.analysis.heat_rollups_build import build_heat
+
+    with SnapshotStorage.open(path, mode="writer") as storage:
+        state = build_rollups(storage, SYMBOL)
+        started = time.perf_counter()
+        built = build_heat(storage, state)
+        seconds = time.perf_counter() - started
+        storage._db.compact_range(None, None)
+    return info(NAME, "build heatmap rollups from every second (once)", seconds, "s",
+                note=f"{built:,} minute rows + their hour rows, from {state.stored:,} snapshots")  # fmt: skip
 
 
 def _measure(path: Path, cache: Path, days: int) -> list[Figure]:
@@ -210,11 +258,14 @@ def _measure(path: Path, cache: Path, days: int) -> list[Figure]:
         panel.show()
         app.processEvents()
         queries = HistoryQueries(cache)
+        columns = 0
         drawn = []
         queried: list[float] = []
 
         def draw(start: int, end: int) -> float:
             began = time.perf_counter()
+            nonlocal columns
+            panel.charts.set_x_range(start, end)  # the wheel or drag moves the time axes first, as in the app
             columns = int(panel.charts.heat_plot.vb.width() / 2)  # as the panel asks: a column every 2 px
             data = queries.view(storage, SYMBOL, start, end, columns=columns, request=len(drawn) + 10)
             queried.append(time.perf_counter() - began)
@@ -236,6 +287,7 @@ def _measure(path: Path, cache: Path, days: int) -> list[Figure]:
 
         rng = np.random.default_rng(5)
         steps = []
+        viewed: list[tuple[int, int]] = []
         a, b = float(span.first), float(span.last)
         for _ in range(60):  # zoom in and out by 2x around random points, and pan by a third
             kind = rng.integers(0, 3)
@@ -253,12 +305,15 @@ def _measure(path: Path, cache: Path, days: int) -> list[Figure]:
             if b - a < 60:
                 b = a + 60
             steps.append((draw(int(a), int(b)), int(b - a)))
+            viewed.append((int(a), int(b)))
         times = sorted(t for t, _ in steps)
         q = sorted(queried[-len(steps) :])
         figures.append(show(info(NAME, "zoom/pan step: query alone, p95", q[int(0.95 * len(q))] * MS, "ms",
                                  note=f"median {statistics.median(q) * MS:.1f} ms; the rest is the redraw")))  # fmt: skip
         figures.append(show(below(NAME, "zoom/pan step redrawn, p95 of 60", times[int(0.95 * len(times))] * MS, 100,
                                   "ms", note=f"median {statistics.median(times) * MS:.1f} ms, max {times[-1] * MS:.1f}")))  # fmt: skip
+
+        figures.append(show(_heat_ab(storage, queries.index(storage).get(SYMBOL), viewed, columns)))
 
         t24 = [draw(span.last - DAY * k - DAY + 1, span.last - DAY * k) for k in range(1, 4)]
         figures.append(
@@ -314,6 +369,27 @@ def _measure(path: Path, cache: Path, days: int) -> list[Figure]:
     finally:
         storage.close()
     return figures
+
+
+def _heat_ab(storage: SnapshotStorage, state, viewed: list[tuple[int, int]], columns: int) -> Figure:
+    """The zoom/pan steps' heatmaps again, each from the rollup rows and from sampled seconds, interleaved so
+    both see the same load (a fresh column cache for the sampled ones, as a first visit)."""
+    from core.analysis.depth_image import ColumnCache, depth_image
+
+    rows, sampled = [], []
+    for a, b in viewed:
+        began = time.perf_counter()
+        depth_image(storage, state, a, b, columns)
+        rows.append(time.perf_counter() - began)
+        began = time.perf_counter()
+        depth_image(storage, state, a, b, columns, cache=ColumnCache(), rollups=False)
+        sampled.append(time.perf_counter() - began)
+    rows.sort()
+    sampled.sort()
+    p95 = int(0.95 * len(rows))
+    return info(NAME, "zoom/pan heatmap alone: rollup rows, p95", rows[p95] * MS, "ms",
+                note=f"median {statistics.median(rows) * MS:.1f}; sampled seconds (before): p95 "
+                     f"{sampled[p95] * MS:.1f}, median {statistics.median(sampled) * MS:.1f}")  # fmt: skip
 
 
 def _replay(app, panel, queries, storage: SnapshotStorage, span, wall: float) -> Figure:

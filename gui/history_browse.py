@@ -15,7 +15,9 @@ from pathlib import Path
 from core.analysis.browse import RollupIndex, SymbolRollups, cursor_at, series_view
 from core.analysis.completeness import completeness
 from core.analysis.depth_image import ColumnCache, depth_image, rank_image
+from core.analysis.heat_rollups_build import build_heat
 from core.analysis.library import read_library
+from core.analysis.order_flow_window import SlidingOrderFlow
 from core.analysis.rollups import GAP_REASONS
 from core.storage.store import SnapshotStorage
 from gui.history_values import CursorView, LibraryRow, SymbolSpan, ViewData
@@ -30,6 +32,7 @@ class HistoryQueries:
         self._columns: dict[
             tuple[str, str], ColumnCache
         ] = {}  # parsed heatmap columns per database and symbol
+        self._flows: dict[tuple[str, str], SlidingOrderFlow] = {}  # the cursor's order-flow reads, reused
 
     def index(self, storage: SnapshotStorage) -> RollupIndex:
         index = self._indexes.get(storage.path)
@@ -56,8 +59,12 @@ class HistoryQueries:
     def open_symbol(
         self, storage: SnapshotStorage, symbol: str, progress: Callable[[float], None] | None = None
     ) -> SymbolSpan:
-        """Build or extend the symbol's rollups (with progress, 0..1) and return its whole span."""
-        return span_of(self.index(storage).ensure(storage, symbol, progress))
+        """Build or extend the symbol's rollups (with progress, 0..1), and the heatmap rollups of a database that
+        lacks them (progress 0..1 again), and return its whole span."""
+        state = self.index(storage).ensure(storage, symbol, progress)
+        if isinstance(storage, SnapshotStorage):  # the archive has no rows to build from cheaply: it samples
+            build_heat(storage, state, progress)
+        return span_of(state)
 
     def view(
         self, storage: SnapshotStorage, symbol: str, start: int, end: int, columns: int, request: int = 0
@@ -83,7 +90,10 @@ class HistoryQueries:
         )  # fmt: skip
 
     def cursor(self, storage: SnapshotStorage, symbol: str, ts: int, flow_window: int = 60) -> CursorView:
-        at = cursor_at(storage, symbol, ts, flow_window)
+        sliding = self._flows.get((storage.path, symbol))
+        if sliding is None or sliding.storage is not storage:  # the same path reopened: start afresh
+            sliding = self._flows[(storage.path, symbol)] = SlidingOrderFlow(storage, symbol)
+        at = cursor_at(storage, symbol, ts, flow_window, sliding)
         snap = at.snapshot
         return CursorView(
             symbol, ts, snap.bids if snap else None, snap.asks if snap else None, snap.update_id if snap else None,

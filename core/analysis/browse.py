@@ -29,6 +29,7 @@ from core.analysis.history import History
 from core.analysis.l1 import L1Metrics, compute_l1_metrics
 from core.analysis.minute_rows import decode_minutes, minutes_rollup
 from core.analysis.order_flow import InsufficientDataError, OrderFlow
+from core.analysis.order_flow_window import SlidingOrderFlow
 from core.analysis.rollups import (
     Rollup,
     coarsen,
@@ -361,9 +362,12 @@ class CursorData:
     gap_reason: GapReason | None  # the recorder's reason when the second has a gap record
 
 
-def cursor_at(storage: SnapshotStorage, symbol: str, ts: int, flow_window: int = 60) -> CursorData:
+def cursor_at(
+    storage: SnapshotStorage, symbol: str, ts: int, flow_window: int = 60, sliding: SlidingOrderFlow | None = None
+) -> CursorData:
     """The recorded ladder at `ts`, its L1 metrics, and the order flow over the window ending at `ts`. A damaged
-    snapshot counts as nothing stored at that second and is left out of the window (History, storage.damage)."""
+    snapshot counts as nothing stored at that second and is left out of the window (History, storage.damage).
+    `sliding` (the same database and symbol) reuses the previous window's reads: a cursor drag reads a second."""
     history = History(storage)
     snap = history.ladder_at(symbol, ts)  # every level checked: the L1 metrics never meet a damaged one
     metrics = (
@@ -377,7 +381,10 @@ def cursor_at(storage: SnapshotStorage, symbol: str, ts: int, flow_window: int =
         gap_reason = gaps[0].reason if gaps else None
     flow = problem = None
     try:
-        flow = history.get_order_flow(symbol, flow_window, ts)
+        if sliding is not None:
+            flow = sliding.flow(flow_window, ts)
+        else:
+            flow = history.get_order_flow(symbol, flow_window, ts)
     except (InsufficientDataError, ValueError) as exc:
         problem = str(exc)
     return CursorData(symbol, ts, snap, metrics, flow, problem, gap_reason)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, Qt
-from PySide6.QtGui import QFont, QFontDatabase, QPainter
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPointF, QRect, Qt
+from PySide6.QtGui import QFont, QFontDatabase, QPainter, QStaticText
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
@@ -18,6 +18,7 @@ from gui.values import ThemeColors
 from gui.widgets.colors import qcolor
 
 ROW_HEIGHT = 20
+TEXT_CACHE = 4000  # laid-out cell texts kept per font: prices and sizes recur from one book to the next
 
 
 class SizeBarDelegate(QStyledItemDelegate):
@@ -28,6 +29,9 @@ class SizeBarDelegate(QStyledItemDelegate):
         self.font = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
         self.bold_font = QFont(self.font)
         self.bold_font.setBold(True)
+        # Laid-out texts per font: drawText lays its string out on every call, about half of a ladder repaint.
+        self._plain_texts: dict[str, QStaticText] = {}
+        self._bold_texts: dict[str, QStaticText] = {}
         self.set_colors(colors)
 
     def set_colors(self, colors: ThemeColors) -> None:
@@ -71,12 +75,27 @@ class SizeBarDelegate(QStyledItemDelegate):
             if col == LadderColumn.PRICE:
                 painter.setFont(self.bold_font)
                 painter.setPen(self._bid if bid else self._ask)
-                align = Qt.AlignmentFlag.AlignCenter
+                static = self._static(text, self._bold_texts, self.bold_font)
+                size = static.size()
+                x = rect.left() + (rect.width() - size.width()) / 2  # centred
             else:
                 painter.setFont(self.font)
                 painter.setPen(self._muted if col == LadderColumn.CUMULATIVE else self._text)
-                align = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
-            painter.drawText(rect.adjusted(6, 0, -6, 0), int(align), text)
+                static = self._static(text, self._plain_texts, self.font)
+                size = static.size()
+                x = rect.right() - 6 - size.width()  # right-aligned inside a 6 px margin
+            painter.drawStaticText(QPointF(x, rect.top() + (rect.height() - size.height()) / 2), static)
+
+    @staticmethod
+    def _static(text: str, cache: dict[str, QStaticText], font: QFont) -> QStaticText:
+        static = cache.get(text)
+        if static is None:
+            if len(cache) >= TEXT_CACHE:
+                cache.clear()
+            static = cache[text] = QStaticText(text)
+            static.setTextFormat(Qt.TextFormat.PlainText)
+            static.prepare(font=font)
+        return static
 
 
 class LadderView(QTableView):

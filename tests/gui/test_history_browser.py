@@ -257,3 +257,39 @@ def test_follow_live_shows_new_seconds_written_by_another_handle(panel, db, tmp_
         assert panel.second == START + SPAN + 299
     finally:
         follower.close()
+
+
+def test_the_linked_time_axes_share_ticks_that_match_pyqtgraphs_own(panel):
+    """The five charts' time axes work their ticks out once a redraw; what they draw is what pyqtgraph's
+    DateAxisItem would draw, at every zoom level from seconds to the whole span."""
+    import pyqtgraph as pg
+
+    panel.choose_symbol("BTCUSDT")
+    for start, end in ((START, START + SPAN - 1), (START, START + 3 * 3600), (START + 600, START + 1500),
+                       (START + 100, START + 160)):  # fmt: skip
+        panel.charts.set_x_range(start, end)
+        panel.charts.repaint()
+        lo, hi = panel.charts.x_range()
+        axes = [plot.getAxis("bottom") for plot in panel.charts.plots]
+        size = axes[-1].geometry().width()
+        own = pg.DateAxisItem.tickValues(axes[-1], lo, hi, size)
+        assert own and all(axis.tickValues(lo, hi, size) == own for axis in axes)
+        assert axes[-1].tickStrings(own[-1][1], 1.0, own[-1][0]) == pg.DateAxisItem.tickStrings(
+            axes[-1], own[-1][1], 1.0, own[-1][0]
+        )
+
+
+def test_the_cursor_dragged_a_second_at_a_time_shows_the_full_order_flow(panel, db):
+    from core.analysis.history import History
+    from core.analysis.order_flow import InsufficientDataError
+
+    panel.choose_symbol("BTCUSDT")
+    insufficient = 0
+    for ts in [*range(START + 950, START + 1700, 5), *range(START + 3100, START + 2990, -1)]:  # over the hole
+        panel.select_second(ts)
+        try:
+            assert panel.cursor_view.flow == History(db).get_order_flow("BTCUSDT", 60, ts)
+        except InsufficientDataError as exc:
+            insufficient += 1
+            assert panel.cursor_view.flow is None and panel.cursor_pane.flow.text() == str(exc)
+    assert insufficient > 0

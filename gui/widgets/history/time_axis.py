@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from typing import ClassVar
 
 import numpy as np
 import pyqtgraph as pg
@@ -25,6 +26,22 @@ class TimeAxis(pg.DateAxisItem):
                 (1, _date_axis.HMS_ZOOM_LEVEL),
             ]
         )
+
+    # The five linked charts' time axes have the same range and width: the first to redraw works the ticks
+    # out (time zones, zoom level: most of an axis's redraw) and the other four reuse them.
+    _shared: ClassVar[dict[tuple, tuple]] = {}
+
+    def tickValues(self, minVal, maxVal, size):
+        key = (minVal, maxVal, size, self.fontMetrics.height(), self.utcOffset)
+        shared = TimeAxis._shared.get(key)
+        if shared is None:
+            values = super().tickValues(minVal, maxVal, size)
+            if len(TimeAxis._shared) >= 16:
+                TimeAxis._shared.clear()
+            shared = TimeAxis._shared[key] = (self.zoomLevel, self.minSpacing, values)
+        self.zoomLevel, self.minSpacing, values = shared
+        self.zoomLevel.utcOffset = self.utcOffset
+        return [(spacing, ticks.copy()) for spacing, ticks in values]  # copies: the caller may edit them
 
 
 def local_and_utc(ts: float) -> str:

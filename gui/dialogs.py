@@ -1,4 +1,4 @@
-"""Dialogs: settings (applied at the next start), About with versions, the keyboard shortcuts, the read-only
+"""Dialogs: settings (recording and retention apply at once), About with versions, the keyboard shortcuts, the read-only
 offer and the confirmation before a recording symbol is removed.
 
 None of them blocks the event loop: each is shown with `open()` and reports through signals, so the
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import platform
 import tomllib
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 
@@ -33,8 +34,10 @@ from PySide6.QtWidgets import (
 )
 
 from core.market.endpoints import PRESETS, normalize_rest_url, normalize_ws_url
+from core.market.markets import SPOT, Market
 from core.paths import default_db_path
 from gui.config import CUSTOM, ENDPOINT_CHOICES, SIMULATOR, SNAPSHOT_LIMITS, SavedSettings, retention_policy
+from gui.retention_editor import RetentionEditor
 
 READ_ONLY_OFFER = "readOnlyOffer"
 CONFIRM_REMOVE = "confirmRemove"
@@ -150,11 +153,11 @@ class SettingsDialog(QDialog):
 
     saved = Signal(object)  # SavedSettings
 
-    def __init__(self, current: SavedSettings, parent: QWidget | None = None) -> None:
+    def __init__(self, current: SavedSettings, parent: QWidget | None = None, market: Market = SPOT) -> None:
         super().__init__(parent)
         self.setObjectName("settingsDialog")
         self.setWindowTitle("Settings")
-        self.setMinimumWidth(520)
+        self.setMinimumWidth(560)
         self.current = current
         layout = QVBoxLayout(self)
 
@@ -201,16 +204,9 @@ class SettingsDialog(QDialog):
         self.interval.setValue(current.snapshot_interval)
         form.addRow("Snapshot depth:", self.depth)
         form.addRow("Snapshot interval:", self.interval)
-        self.retention_days = QSpinBox()
-        self.retention_days.setRange(0, 36500)
-        self.retention_days.setSuffix(" days")
-        self.retention_days.setSpecialValueText("forever")  # 0
-        self.retention_days.setValue(current.retention_days)
-        self.retention_per_symbol = QLineEdit(current.retention_per_symbol)
-        self.retention_per_symbol.setPlaceholderText("e.g. BTCUSDT=90, DOGEUSDT=7, ETHUSDT=keep")
-        self.retention_per_symbol.setToolTip("Per-symbol overrides of how many days are kept (keep: forever)")
-        form.addRow("Keep recorded data:", self.retention_days)
-        form.addRow("Per symbol:", self.retention_per_symbol)
+        self.retention = RetentionEditor(current.retention_days, current.retention_per_symbol, market)
+        form.addRow(QLabel("Keep recorded data:"))
+        form.addRow(self.retention)
         recording_note = QLabel("These apply now, without a restart; retention deletes older data at once.")
         recording_note.setObjectName("hint")
         recording_note.setWordWrap(True)
@@ -222,6 +218,8 @@ class SettingsDialog(QDialog):
         self.error.setWordWrap(True)
         self.error.hide()
         layout.addWidget(self.error)
+        self.retention.problem.connect(self._show_problem)
+        self._show_problem(self.retention.problem_text)  # a saved pair that did not read
 
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
@@ -267,8 +265,8 @@ class SettingsDialog(QDialog):
         if key == CUSTOM:
             ws = normalize_ws_url(self.ws_url.text())
             rest = normalize_rest_url(self.rest_url.text())
-        per_symbol = ", ".join(part.strip() for part in self.retention_per_symbol.text().split(",") if part.strip())
-        retention_policy(self.retention_days.value(), per_symbol)  # ConfigError (a ValueError) if it does not read
+        per_symbol = self.retention.per_symbol_text()
+        retention_policy(self.retention.default_days(), per_symbol)  # ConfigError (a ValueError) if it does not read
         return SavedSettings(
             theme=self.current.theme,
             preset=key,
@@ -283,19 +281,26 @@ class SettingsDialog(QDialog):
             demo_symbols=self.current.demo_symbols,
             demo_recording=self.current.demo_recording,
             market=self.current.market,  # not edited here: --market sets it for the demo and custom URLs
-            retention_days=self.retention_days.value(),
+            retention_days=self.retention.default_days(),
             retention_per_symbol=per_symbol,
         )
+
+    def show_usage(self, usage: Mapping[str, int] | None) -> None:
+        """Bytes on disk per stored symbol, once the app has read them (None: no database is open)."""
+        self.retention.set_usage(usage)
 
     def _on_save(self) -> None:
         try:
             values = self.values()
         except ValueError as exc:
-            self.error.setText(str(exc))
-            self.error.show()
+            self._show_problem(str(exc))
             return
         self.saved.emit(values)
         self.accept()
+
+    def _show_problem(self, sentence: str) -> None:
+        self.error.setText(sentence)
+        self.error.setVisible(bool(sentence))
 
 
 def read_only_offer(parent: QWidget, sentence: str) -> QMessageBox:

@@ -56,7 +56,16 @@ from core.archive.layout import (
     symbol_dir,
 )
 from core.archive.location import ArchiveError, ArchiveLocation, describe, is_retryable
-from core.archive.rollup import DAY, hour_minutes, merge_day, rollup_path, with_rows
+from core.archive.rollup import (
+    DAY,
+    day_of,
+    hour_minutes,
+    hours_without_rows,
+    merge_day,
+    rollup_dir,
+    rollup_path,
+    with_rows,
+)
 from core.storage.store import SnapshotStorage
 
 log = logging.getLogger(__name__)
@@ -282,20 +291,73 @@ class Archiver:
 
     def _update_rollup(self, encoded: EncodedHour) -> None:
         """Put the hour's minutes into its day's rollup file (core.archive.rollup): read it, merge, write to
-        staging, move. Derived data: an unreadable day file is replaced, and readers fill any hour it lacks."""
-        fs, loc, key = self.location.fs, self.location, encoded.key
+        staging, move. Derived data: an unreadable day file is replaced, and readers fill any hour it lacks. The
+        hours of a version-1 day file get their rows from their hour files on the way (`_with_rows`)."""
+        key = encoded.key
         table = pq.read_table(pa.BufferReader(encoded.data))
         minutes = with_rows(hour_minutes(table), *decode_hour(table, encoded.meta))
         day = key.start - key.start % DAY
-        final = loc.full(rollup_path(key.market, key.symbol, day))
-        existing = None
-        if fs.get_file_info(final).type == pafs.FileType.File:
-            with contextlib.suppress(pa.ArrowInvalid), fs.open_input_file(final) as handle:
-                existing = pq.read_table(handle)
+        merged = merge_day(self._read_day(key.market, key.symbol, day), key.start, minutes)
+        self._write_day(key.market, key.symbol, day, self._with_rows(key.market, key.symbol, merged))
+
+    def days_without_rows(self, stored_symbol: str) -> list[int]:
+        """The days of `stored_symbol` whose rollup file covers hours without version-2 rows (one listing, and
+        one footer read per day file)."""
+        probe = hour_key(stored_symbol, 0)
+        days = []
+        for info in self.location.files(rollup_dir(probe.market, probe.symbol)):
+            day = day_of(info.path)
+            if day is None:
+                continue
+            with contextlib.suppress(pa.ArrowInvalid), self.location.fs.open_input_file(info.path) as handle:
+                if hours_without_rows(pq.read_schema(handle)):
+                    days.append(day)
+        return sorted(days)
+
+    def upgrade_day(self, stored_symbol: str, day: int) -> bool:
+        """Rewrite a day's rollup file whose hours lack version-2 rows with rows for every hour whose hour file
+        is archived; False when there was nothing to do (no such file, no hour without rows, or none of those
+        hours' files in the archive)."""
+        probe = hour_key(stored_symbol, 0)
+        existing = self._read_day(probe.market, probe.symbol, day)
+        if existing is None or not hours_without_rows(existing):
+            return False
+        upgraded = self._with_rows(probe.market, probe.symbol, existing)
+        if hours_without_rows(upgraded) == hours_without_rows(existing):
+            return False
+        self._write_day(probe.market, probe.symbol, day, upgraded)
+        return True
+
+    def _with_rows(self, market: str, symbol: str, day_table: pa.Table) -> pa.Table:
+        """`day_table` with the minutes of each hour it covers without rows computed again from the hour file,
+        rows included (an hour whose file is not in the archive stays as it is)."""
+        fs = self.location.fs
+        for start in hours_without_rows(day_table):
+            path = self.location.full(HourKey(market, symbol, start).path)
+            if fs.get_file_info(path).type != pafs.FileType.File:
+                continue
+            with fs.open_input_file(path) as handle:
+                parquet = pq.ParquetFile(handle)
+                meta, table = read_meta(parquet.metadata, path), parquet.read(use_threads=False)
+            day_table = merge_day(day_table, start, with_rows(hour_minutes(table), *decode_hour(table, meta)))
+        return day_table
+
+    def _read_day(self, market: str, symbol: str, day: int) -> pa.Table | None:
+        fs = self.location.fs
+        final = self.location.full(rollup_path(market, symbol, day))
+        if fs.get_file_info(final).type != pafs.FileType.File:
+            return None
+        with contextlib.suppress(pa.ArrowInvalid), fs.open_input_file(final) as handle:
+            return pq.read_table(handle)
+        return None  # unreadable: replaced
+
+    def _write_day(self, market: str, symbol: str, day: int, table: pa.Table) -> None:
+        fs, loc = self.location.fs, self.location
+        final = loc.full(rollup_path(market, symbol, day))
         sink = pa.BufferOutputStream()
-        pq.write_table(merge_day(existing, key.start, minutes), sink, compression="zstd")
+        pq.write_table(table, sink, compression="zstd")
         data = sink.getvalue().to_pybytes()
-        staging = loc.full(f"{STAGING_DIR}/rollup-{key.market}-{key.symbol}-{day}.{secrets.token_hex(6)}.partial")
+        staging = loc.full(f"{STAGING_DIR}/rollup-{market}-{symbol}-{day}.{secrets.token_hex(6)}.partial")
         if loc.is_local:
             fs.create_dir(loc.full(STAGING_DIR), recursive=True)
         self._staged.add(staging)

@@ -1,4 +1,7 @@
-"""One pass of `record --archive`'s follower: up to `max_hours` completed hours archived, oldest first.
+"""One pass of `record --archive`'s follower: up to `max_hours` completed hours archived, oldest first; then, with
+what is left of that budget, day rollup files of version 1 (core.archive.rollup) rewritten as version 2 from their
+hour files, one day a unit. The first look at a symbol lists its day files and reads their footers once; a day
+rewritten is version 2 from then on, so each is rewritten once.
 
 The pass is blocking and holds no state of its own: what the follower knows between passes (`FollowState`)
 goes in and comes back out in the `PassResult`, so the pass can run in a child process (core/archive/
@@ -7,6 +10,7 @@ pass_worker.py) as well as in the caller's thread (tests, a one-off pass over an
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable
@@ -35,6 +39,7 @@ class SymbolProgress:
     archived: set[int] = field(default_factory=set)  # hour starts at or after done_before already archived
     done_before: int = 0  # every hour before this second is archived or holds nothing
     completed_end: int = 0  # the end of the last completed hour seen
+    old_days: list[int] = field(default_factory=list)  # day files still to rewrite as version 2
 
 
 @dataclass
@@ -51,6 +56,7 @@ class PassResult:
     state: FollowState  # updated, also when the pass failed part way (the hours it verified count)
     pending: int = 0  # completed hours still waiting
     uploaded: int = 0  # hours uploaded and verified by this pass
+    upgraded: int = 0  # version-1 day files rewritten as version 2 by this pass
     bytes: int = 0
     seconds: float = 0.0  # wall time of the pass
     error: ArchiveError | StorageError | None = None  # why the pass stopped early; the hours wait
@@ -103,6 +109,7 @@ def _pass(storage, location, options, state: FollowState, now, stopping, result:
         todo += _plan(archiver, state, symbol, report)
     todo.sort(key=lambda key: (key.start, key.symbol))
     done = 0
+    upgrades = sum(len(p.old_days) for p in state.symbols.values())
     try:
         for key in todo[: options.max_hours]:
             if stopping():
@@ -112,7 +119,7 @@ def _pass(storage, location, options, state: FollowState, now, stopping, result:
             done += 1
     finally:
         result.uploaded, result.bytes = len(report.uploaded), report.bytes_uploaded
-        result.pending = len(todo) - done
+        result.pending = len(todo) - done + upgrades
         waiting: dict[str, int] = {}
         for key in todo[done:]:  # in time order: the first is each symbol's oldest waiting hour
             waiting.setdefault(key.stored_symbol, key.start)
@@ -121,6 +128,15 @@ def _pass(storage, location, options, state: FollowState, now, stopping, result:
             progress.done_before = waiting.get(symbol, progress.completed_end)
         for progress in state.symbols.values():  # hours before done_before are never looked at again
             progress.archived = {start for start in progress.archived if start >= progress.done_before}
+    budget = options.max_hours - done
+    for symbol, progress in state.symbols.items():
+        while progress.old_days and budget > 0 and not stopping():
+            rewrite = functools.partial(archiver.upgrade_day, symbol, progress.old_days[0])
+            if archiver.retrying(rewrite, f"rewrite a version-1 day file of {symbol}", report):
+                result.upgraded += 1
+            progress.old_days.pop(0)  # rewritten, or nothing left to rewrite
+            budget -= 1
+            result.pending -= 1
     archiver.remove_staging()
 
 
@@ -129,7 +145,8 @@ def _plan(archiver: Archiver, state: FollowState, symbol: str, report: ArchiveRe
     progress = state.symbols.get(symbol)
     if progress is None:  # the first look at this symbol: one listing of what the archive already has
         listed = archiver.retrying(lambda: archiver.archived(symbol), f"list the archive of {symbol}", report)
-        progress = state.symbols[symbol] = SymbolProgress({key.start for key in listed})
+        old_days = archiver.retrying(lambda: archiver.days_without_rows(symbol), f"list the days of {symbol}", report)
+        progress = state.symbols[symbol] = SymbolProgress({key.start for key in listed}, old_days=old_days)
     hours = [h for h in archiver.completed_hours(symbol) if h >= progress.done_before]
     todo = []
     for start in hours:

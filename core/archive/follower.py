@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class FollowerStatus:
     archived: int = 0  # hours uploaded and verified by this run
+    upgraded: int = 0  # version-1 day files rewritten as version 2 by this run
     bytes: int = 0
     pending: int = 0  # completed hours not archived yet
     failures: int = 0  # consecutive failed passes
@@ -103,6 +104,7 @@ class ArchiveFollower:
         self.status.passes += 1
         self.status.busy_seconds += result.seconds
         self.status.archived += result.uploaded
+        self.status.upgraded += result.upgraded
         self.status.bytes += result.bytes
         self.status.pending = result.pending
 

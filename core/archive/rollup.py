@@ -15,8 +15,9 @@ engines reading the archive's hive layout skip it. Derived data: it can always b
 Version 2 adds what the app's history browser needs, so that drawing weeks on an archive reads day files only:
 `row`, the minute's core.analysis.minute_rows row (computed like the recorder's, from the hour's decoded
 snapshots), and `gap_at` / `gap_reason`, the minute's gap records (second within the minute, stored reason).
-The metadata `depthbook.row_hours` lists the hours whose minutes carry them; a version-1 day file merged into
-lists none of its old hours there, and a reader takes those hours' seconds and gaps from the hour files.
+The metadata `depthbook.row_hours` lists the hours whose minutes carry them; a reader takes the seconds and gaps
+of any other hour from its hour file. A version-1 day file gets rows for its old hours from their hour files when
+the archiver merges a new hour into it, and the follower rewrites the others once (core.archive.follow_pass).
 A minute gets a row whenever it holds a snapshot or a gap (an archived hour never changes, so the row says exactly
 what the minute holds), not only when it was watched whole as the recorder requires.
 
@@ -184,23 +185,33 @@ def merge_day(existing: pa.Table | None, hour: int, minutes: pa.Table) -> pa.Tab
     )
 
 
-def covered_hours(table: pa.Table) -> list[int]:
+def covered_hours(table: pa.Table | pa.Schema) -> list[int]:
     """The hour starts a day's rollup covers (from its metadata); none for a file that is not a rollup."""
-    kv = table.schema.metadata or {}
+    kv = _schema(table).metadata or {}
     if kv.get(b"depthbook.format") != ROLLUP_FORMAT.encode():
         return []
     text = kv.get(b"depthbook.rollup_hours", b"").decode()
     return [int(h) for h in text.split(",") if h]
 
 
-def rows_hours(table: pa.Table) -> list[int]:
+def rows_hours(table: pa.Table | pa.Schema) -> list[int]:
     """The hour starts whose minutes carry version-2 rows and gap records; none for a version-1 file."""
-    kv = table.schema.metadata or {}
-    if kv.get(b"depthbook.format") != ROLLUP_FORMAT.encode() or "row" not in table.column_names:
+    kv = _schema(table).metadata or {}
+    if kv.get(b"depthbook.format") != ROLLUP_FORMAT.encode() or "row" not in _schema(table).names:
         return []
     text = kv.get(b"depthbook.row_hours", b"").decode()
     covered = set(covered_hours(table))  # an hour the file no longer covers has no rows either
     return [int(h) for h in text.split(",") if h and int(h) in covered]
+
+
+def hours_without_rows(table: pa.Table | pa.Schema) -> list[int]:
+    """The hours a day file covers without version-2 rows (all of a version-1 file's): those a follower rewrites
+    from their hour files. A file's schema (its footer) is enough to tell."""
+    return sorted(set(covered_hours(table)) - set(rows_hours(table)))
+
+
+def _schema(table: pa.Table | pa.Schema) -> pa.Schema:
+    return table if isinstance(table, pa.Schema) else table.schema
 
 
 @dataclass(frozen=True, slots=True)

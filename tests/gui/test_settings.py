@@ -109,17 +109,97 @@ def test_retention_settings_round_trip_and_read_as_a_policy(settings_store):
         retention_policy(0, "BTCUSDT=soon")
 
 
-def test_the_settings_dialog_edits_retention_and_refuses_overrides_that_do_not_read(qtbot):
+def test_futures_overrides_are_kept_by_their_stored_names():
+    from gui.config import retention_policy
+
+    policy = retention_policy(7, "BTCUSDT=90, usdm/ETHUSDT=keep, USDM/solusdt=3")
+    assert dict(policy.per_symbol) == {"BTCUSDT": 90, "usdm/ETHUSDT": None, "usdm/SOLUSDT": 3}
+    assert policy.days_for("usdm/ETHUSDT") is None and policy.days_for("ETHUSDT") == 7  # spot's ETHUSDT: the default
+    with pytest.raises(ConfigError, match="unknown market in 'coinm/BTCUSD=3'"):
+        retention_policy(0, "coinm/BTCUSD=3")
+
+
+def settings_dialog(qtbot, saved: SavedSettings, **kw):
     from gui.dialogs import SettingsDialog
 
-    dialog = SettingsDialog(SavedSettings(retention_days=7))
+    dialog = SettingsDialog(saved, **kw)
     qtbot.addWidget(dialog)
-    assert dialog.retention_days.value() == 7 and dialog.retention_days.specialValueText() == "forever"
-    dialog.retention_per_symbol.setText("DOGEUSDT=two")
-    with qtbot.assertNotEmitted(dialog.saved):
-        dialog._on_save()
-    assert "Per-symbol retention" in dialog.error.text()
-    dialog.retention_per_symbol.setText(" DOGEUSDT=2 ,ETHUSDT=keep")
+    return dialog
+
+
+def saved_values(qtbot, dialog) -> SavedSettings:
     with qtbot.waitSignal(dialog.saved) as saved:
         dialog._on_save()
-    assert (saved.args[0].retention_days, saved.args[0].retention_per_symbol) == (7, "DOGEUSDT=2, ETHUSDT=keep")
+    return saved.args[0]
+
+
+def test_old_saved_text_loads_into_the_retention_table_and_saves_unchanged(qtbot):
+    dialog = settings_dialog(qtbot, SavedSettings(retention_days=7, retention_per_symbol=" DOGEUSDT=2 ,ETHUSDT=keep"))
+    editor = dialog.retention
+    rows = [(editor.table.item(r, 0).text(), editor.keep_box_of(editor.stored_name(r) if r else None).text())
+            for r in range(editor.table.rowCount())]  # fmt: skip
+    assert rows == [("All other symbols", "7 days"), ("DOGEUSDT", "2 days"), ("ETHUSDT", "for ever")]
+    assert editor.table.isColumnHidden(1)  # spot only: no market column
+    values = saved_values(qtbot, dialog)
+    assert (values.retention_days, values.retention_per_symbol) == (7, "DOGEUSDT=2, ETHUSDT=keep")
+
+
+def test_a_saved_pair_that_does_not_read_is_said_and_the_rest_loads(qtbot):
+    dialog = settings_dialog(qtbot, SavedSettings(retention_per_symbol="DOGEUSDT=soon, ETHUSDT=3"))
+    assert "'DOGEUSDT=soon' does not read" in dialog.error.text() and dialog.error.isVisibleTo(dialog)
+    assert dialog.retention.overrides() == {"ETHUSDT": 3}
+
+
+def test_symbols_are_added_removed_and_checked_as_they_are_typed(qtbot):
+    from core.market.markets import USDM
+
+    dialog = settings_dialog(qtbot, SavedSettings(), market=USDM)
+    editor = dialog.retention
+    editor.new_symbol.setEditText("BTC/USDT")
+    editor.add_button.click()
+    assert dialog.error.text().startswith("'BTC/USDT' is not a symbol") and dialog.error.isVisibleTo(dialog)
+    assert editor.overrides() == {}
+    editor.new_symbol.setEditText("btcusdt")  # the app's market: futures
+    editor.add_button.click()
+    assert not dialog.error.isVisibleTo(dialog)
+    assert editor.overrides() == {"usdm/BTCUSDT": 30}  # a new row: 30 days while the others are kept for ever
+    assert not editor.table.isColumnHidden(1) and editor.table.item(1, 1).text() == "USD-M futures"
+    editor.new_symbol.setEditText("usdm/BTCUSDT")
+    editor.add_button.click()
+    assert dialog.error.text() == "BTCUSDT already has a row: change its days there."
+    editor.new_symbol.setEditText("ETHUSDT")
+    editor.new_symbol.lineEdit().returnPressed.emit()  # Enter adds too
+    editor.keep_box_of("usdm/ETHUSDT").setValue(0)
+    editor.table.selectRow(1)
+    editor.remove_button.click()
+    editor.table.selectRow(0)
+    assert not editor.remove_button.isEnabled()  # the row of every other symbol stays
+    assert saved_values(qtbot, dialog).retention_per_symbol == "usdm/ETHUSDT=keep"
+
+
+def test_disk_use_shows_per_row_and_the_stored_symbols_are_offered(qtbot, tmp_path):
+    from core.storage.store import SnapshotStorage
+    from core.storage.usage import bytes_per_symbol
+
+    storage = SnapshotStorage(tmp_path / "db")
+    try:
+        for ts in range(1_700_000_000, 1_700_000_050):
+            storage.put("BTCUSDT", ts, b"b" * 300)
+            storage.put("ETHUSDT", ts, b"e" * 100)
+        usage = bytes_per_symbol(storage)
+    finally:
+        storage.close()
+    dialog = settings_dialog(qtbot, SavedSettings(retention_per_symbol="BTCUSDT=3,SOLUSDT=keep"))
+    editor = dialog.retention
+    assert editor.table.item(1, 2).text() == "…"  # not read yet
+    dialog.show_usage(usage)
+    from gui.formatting import fmt_bytes
+
+    assert editor.table.item(1, 2).text() == fmt_bytes(usage["BTCUSDT"])
+    assert editor.table.item(2, 2).text() == "nothing stored"
+    assert editor.table.item(0, 2).text() == f"{fmt_bytes(usage['ETHUSDT'])} (1)"
+    assert [editor.new_symbol.itemData(i) for i in range(editor.new_symbol.count())] == ["ETHUSDT"]
+    editor.new_symbol.setCurrentIndex(0)
+    editor.add_button.click()
+    assert editor.overrides() == {"BTCUSDT": 3, "SOLUSDT": None, "ETHUSDT": 30}
+    assert editor.table.item(0, 2).text() == "—" and editor.new_symbol.count() == 0

@@ -15,28 +15,8 @@ from core.archive.location import open_location
 from core.archive.reader import ArchiveReader
 from core.archive.rollup import rollup_path
 from core.storage.store import SnapshotStorage
+from tests.core.archive.archived import all_files, archive, hour_files
 from tests.core.archive.recorded import DAY, PLANS, at, expected_hours
-
-LATER = at(23)  # "now" for most runs: every recorded hour is completed
-
-
-def archive(db, url, env=None, **options):
-    location = open_location(url, env)
-    events = []
-    with SnapshotStorage.open(db, mode="read_only") as storage:
-        options.setdefault("now", lambda: LATER)
-        report = Archiver(storage, location, ArchiveOptions(**options), events.append, sleep=lambda s: None).run()
-    return report, location, events
-
-
-def hour_files(location) -> list[str]:
-    return sorted(
-        rel for i in location.files() if (rel := location.relative(i.path)).endswith(".parquet") and rel[0] != "_"
-    )
-
-
-def all_files(location) -> list[str]:
-    return sorted(location.relative(i.path) for i in location.files())
 
 
 def check_reads_back(db, location, written):

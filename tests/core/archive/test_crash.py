@@ -20,6 +20,7 @@ from core.archive.location import ArchiveLocation, open_location
 from core.archive.reader import ArchiveReader
 from core.archive.rollup import rollup_path
 from core.storage.store import SnapshotStorage
+from tests.core.archive.fs_handlers import DelegatingHandler
 from tests.core.archive.recorded import DAY, at, expected_hours
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
@@ -48,7 +49,7 @@ def test_a_multipart_upload_cut_by_a_dying_store_never_becomes_visible(seaweed, 
     assert [info.path for info in listed if info.type == pafs.FileType.File] == []
 
 
-class _Killer(pafs.FileSystemHandler):
+class _Killer(DelegatingHandler):
     """Delegates to a real S3FileSystem, and kills the store (then restarts it a moment later) at chosen
     moments: in the middle of writing an upload, or in the middle of publishing it (the copy to its final key)."""
 
@@ -58,7 +59,7 @@ class _Killer(pafs.FileSystemHandler):
         self.calls: dict[str, int] = {}
         self.kills = 0
         self.restarts: list[threading.Thread] = []
-        self.fs = seaweed.client()
+        super().__init__(seaweed.client())
 
     def _moment(self, what: str) -> bool:
         self.calls[what] = self.calls.get(what, 0) + 1
@@ -75,50 +76,17 @@ class _Killer(pafs.FileSystemHandler):
         self.seaweed.start()
         self.fs = self.seaweed.client()
 
-    # the handler protocol
+    # the handler protocol: DelegatingHandler's, but for these
     def get_type_name(self):
         return "killer"
 
     def normalize_path(self, path):
         return path
 
-    def equals(self, other):
-        return self is other
-
-    def get_file_info(self, paths):
-        return self.fs.get_file_info(paths)
-
-    def get_file_info_selector(self, selector):
-        return self.fs.get_file_info(selector)
-
-    def create_dir(self, path, recursive):
-        self.fs.create_dir(path, recursive=recursive)
-
-    def delete_dir(self, path):
-        self.fs.delete_dir(path)
-
-    def delete_dir_contents(self, path, missing_dir_ok=False):
-        self.fs.delete_dir_contents(path, missing_dir_ok=missing_dir_ok)
-
-    def delete_root_dir_contents(self):
-        raise NotImplementedError
-
-    def delete_file(self, path):
-        self.fs.delete_file(path)
-
     def move(self, src, dest):
         if self._moment("move"):
             self._kill_and_restart_soon()
         self.fs.move(src, dest)
-
-    def copy_file(self, src, dest):
-        self.fs.copy_file(src, dest)
-
-    def open_input_stream(self, path):
-        return self.fs.open_input_stream(path)
-
-    def open_input_file(self, path):
-        return self.fs.open_input_file(path)
 
     def open_append_stream(self, path, metadata):
         raise NotImplementedError

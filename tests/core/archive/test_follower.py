@@ -23,8 +23,9 @@ from core.archive.reader import ArchiveReader
 from core.simulator.server import ExchangeSimulator
 from core.storage.retention import RetentionPolicy
 from core.storage.store import SnapshotStorage, StorageOptions
+from tests.core.archive.archived import all_files, hour_files
 from tests.core.archive.recorded import DAY, PLANS, at, expected_hours, write_database
-from tests.core.archive.test_archive import all_files, hour_files
+from tests.core.cli.cli_helpers import read_lines_until
 from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -156,22 +157,6 @@ def _running(pid: int) -> bool:
         return False
 
 
-async def _read_lines_until(stream: asyncio.StreamReader, predicate, timeout: float) -> list[str]:
-    lines: list[str] = []
-
-    async def read() -> None:
-        while True:
-            line = (await stream.readline()).decode()
-            if not line:
-                raise AssertionError("the recorder exited early:\n" + "".join(lines))
-            lines.append(line)
-            if predicate(line):
-                return
-
-    await asyncio.wait_for(read(), timeout)
-    return lines
-
-
 @pytest.mark.asyncio
 async def test_record_archives_completed_hours_while_it_records(tmp_path):
     """A database with earlier recordings: `record --archive` archives their hours in the background while
@@ -186,7 +171,7 @@ async def test_record_archives_completed_hours_while_it_records(tmp_path):
         )  # fmt: skip
         try:
             done = f"archived={len(ALL_HOURS)} pending=0"
-            lines = await _read_lines_until(proc.stdout, lambda line: done in line, 100)
+            lines = await read_lines_until(proc.stdout, lambda line: done in line, 100)
             recording = [line for line in lines if line.startswith("BTCUSDT") and "stored=" in line]
             assert recording, lines  # it recorded meanwhile
         finally:
@@ -217,7 +202,7 @@ async def test_two_sharded_recorders_archive_disjoint_symbols_that_cover_the_mar
         ]
         try:
             for proc in procs:  # each has stored a second of every symbol it records
-                await _read_lines_until(proc.stdout, _all_stored(), 60)
+                await read_lines_until(proc.stdout, _all_stored(), 60)
         finally:
             for proc in procs:
                 proc.send_signal(signal.SIGINT)
@@ -278,3 +263,49 @@ def test_record_with_an_archive_url_that_cannot_be_is_one_sentence(tmp_path, cap
     err = capsys.readouterr().err
     assert code == 2 and err == "depthbook: Cannot archive to ftp://x/y: use s3://bucket/prefix, file:///path or a directory\n"
     assert not (tmp_path / "db").exists()  # refused before anything started
+
+
+def test_the_follower_rewrites_version_1_day_files_as_version_2_once_within_its_budget(
+    tmp_path, seaweed, bucket, s3_env
+):
+    from core.archive.rollup import ROW_COLUMNS, covered_hours, hours_without_rows, rollup_path, rows_hours
+
+    db = tmp_path / "db"
+    write_database(db)
+    location = open_location(f"s3://{bucket}/fleet", s3_env)
+    fs = location.fs
+    paths = {p.symbol: location.full(rollup_path("spot", p.symbol, DAY)) for p in PLANS}
+
+    def read(symbol: str):
+        with fs.open_input_file(paths[symbol]) as handle:
+            return pq.read_table(handle)
+
+    with SnapshotStorage.open(db, mode="read_only") as storage:
+        first = ArchiveFollower(location, FollowOptions(max_hours=100), now=lambda: LATER)
+        assert first.run_pass(storage) == 0 and first.status.upgraded == 0  # written as version 2 from the start
+        v2 = {symbol: read(symbol) for symbol in paths}
+        for symbol, table in v2.items():  # what Depthbook wrote before version 2: no rows, version 1's metadata
+            hours = ",".join(str(h) for h in covered_hours(table))
+            v1 = table.drop_columns(list(ROW_COLUMNS)).replace_schema_metadata(
+                {"depthbook.format": "depthbook-archive-rollup", "depthbook.format_version": "1",
+                 "depthbook.rollup_hours": hours}
+            )  # fmt: skip
+            with fs.open_output_stream(paths[symbol]) as out:
+                pq.write_table(v1, out)
+            assert hours_without_rows(read(symbol)) == covered_hours(table)
+
+        follower = ArchiveFollower(location, FollowOptions(max_hours=1), now=lambda: LATER)
+        left = [follower.run_pass(storage) for _ in range(len(paths))]
+        assert left == [len(paths) - 1 - i for i in range(len(paths))]  # one day file a pass: the budget's unit
+        assert follower.status.upgraded == len(paths) and follower.status.archived == 0
+        for symbol, table in v2.items():
+            rewritten = read(symbol)
+            assert rewritten.schema.metadata[b"depthbook.format_version"] == b"2"
+            assert rows_hours(rewritten) == covered_hours(table) and not hours_without_rows(rewritten)
+            assert rewritten.equals(table)  # the rows the archiver wrote at first, minute for minute
+        assert follower.run_pass(storage) == 0 and follower.status.upgraded == len(paths)  # once
+        restarted = ArchiveFollower(location, FollowOptions(max_hours=100), now=lambda: LATER)
+        assert restarted.run_pass(storage) == 0 and restarted.status.upgraded == 0
+    summary = ArchiveReader(location).day_summary("BTCUSDT", DAY)
+    assert summary is not None and summary.row_hours == summary.covered  # History reads no hour file for it
+    assert not any("_staging" in path for path in all_files(location))

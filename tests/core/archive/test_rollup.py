@@ -18,8 +18,9 @@ from core.archive.reader import ArchiveReader
 from core.archive.rollup import ROW_COLUMNS, covered_hours, day_summary, merge_day, rollup_path, rows_hours
 from core.archive.source import ArchiveSource
 from core.storage.store import SnapshotStorage
+from tests.core.archive.archived import archive
+from tests.core.archive.fs_handlers import DelegatingHandler
 from tests.core.archive.recorded import DAY, at
-from tests.core.archive.test_archive import archive
 
 
 def expected_minutes(snaps, gaps, start: int, end: int) -> dict[int, dict]:
@@ -70,45 +71,15 @@ def test_day_rollups_agree_with_the_database_and_lag_is_filled_from_hour_files(r
         reader = ArchiveReader(location)
 
 
-class CountingHandler(pafs.FileSystemHandler):
+class CountingHandler(DelegatingHandler):
     """The local filesystem, noting every file opened for reading: which objects a reader fetched."""
 
     def __init__(self) -> None:
-        self.fs = pafs.LocalFileSystem()
+        super().__init__(pafs.LocalFileSystem())
         self.opened: list[str] = []
 
     def get_type_name(self):
         return "counting-local"
-
-    def normalize_path(self, path):
-        return self.fs.normalize_path(path)
-
-    def get_file_info(self, paths):
-        return self.fs.get_file_info(paths)
-
-    def get_file_info_selector(self, selector):
-        return self.fs.get_file_info(selector)
-
-    def create_dir(self, path, recursive):
-        self.fs.create_dir(path, recursive=recursive)
-
-    def delete_dir(self, path):
-        self.fs.delete_dir(path)
-
-    def delete_dir_contents(self, path, missing_dir_ok=False):
-        self.fs.delete_dir_contents(path, missing_dir_ok=missing_dir_ok)
-
-    def delete_root_dir_contents(self):
-        raise OSError("not here")
-
-    def delete_file(self, path):
-        self.fs.delete_file(path)
-
-    def move(self, src, dest):
-        self.fs.move(src, dest)
-
-    def copy_file(self, src, dest):
-        self.fs.copy_file(src, dest)
 
     def open_input_file(self, path):
         self.opened.append(path)
@@ -117,12 +88,6 @@ class CountingHandler(pafs.FileSystemHandler):
     def open_input_stream(self, path):
         self.opened.append(path)
         return self.fs.open_input_stream(path)
-
-    def open_output_stream(self, path, metadata):
-        return self.fs.open_output_stream(path, metadata=metadata)
-
-    def open_append_stream(self, path, metadata):
-        return self.fs.open_append_stream(path, metadata=metadata)
 
 
 def recorder_rows(snaps, gaps) -> dict[int, bytes]:

@@ -9,9 +9,9 @@ import pytest
 
 from core.archive.source import ArchiveSource
 from core.storage.store import SnapshotStorage
+from tests.core.archive.archived import archive
 from tests.core.archive.cli_run import main
 from tests.core.archive.recorded import PLANS, at
-from tests.core.archive.test_archive import archive
 
 
 @pytest.fixture(scope="module")

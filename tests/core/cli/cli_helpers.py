@@ -3,6 +3,7 @@ stderr, the right exit status, never a traceback."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -61,3 +62,21 @@ def depthbook_in_process(argv: list[str]) -> subprocess.CompletedProcess:
         except SystemExit as exc:
             status = exc.code
     return subprocess.CompletedProcess(argv, status, out.getvalue(), err.getvalue())
+
+
+async def read_lines_until(stream: asyncio.StreamReader, predicate, timeout: float) -> list[str]:
+    """A running `depthbook record`'s output lines up to the first for which `predicate` holds (AssertionError,
+    with what it printed, if it exits first)."""
+    lines: list[str] = []
+
+    async def read() -> None:
+        while True:
+            line = (await stream.readline()).decode()
+            if not line:
+                raise AssertionError("the recorder exited early:\n" + "".join(lines))
+            lines.append(line)
+            if predicate(line):
+                return
+
+    await asyncio.wait_for(read(), timeout)
+    return lines

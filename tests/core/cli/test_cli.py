@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from core.cli.export import export_columns
+from core.cli.export_files import export_columns
 from core.simulator.market import SyntheticMarket
 from core.simulator.server import ExchangeSimulator
 from core.storage.gaps import GapReason, GapRecord
 from core.storage.snapshot import OrderBookSnapshot
 from core.storage.store import SnapshotStorage
+from tests.core.cli.cli_helpers import read_lines_until
 
 ROOT = Path(__file__).resolve().parents[3]
 START = 1_737_158_400
@@ -122,22 +123,6 @@ def test_order_flow_errors_are_one_sentence(recorded_db):
     assert "Traceback" not in short.stderr + window.stderr
 
 
-async def _read_until(stream: asyncio.StreamReader, predicate, timeout: float) -> list[str]:
-    lines: list[str] = []
-
-    async def read() -> None:
-        while True:
-            line = (await stream.readline()).decode()
-            if not line:
-                raise AssertionError("the recorder exited early:\n" + "".join(lines))
-            lines.append(line)
-            if predicate(line):
-                return
-
-    await asyncio.wait_for(read(), timeout)
-    return lines
-
-
 async def _start_recorder(sim: ExchangeSimulator, db: Path, *extra: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "gui.entry", "record", "--symbols", "BTCUSDT,ETHUSDT", "--db", str(db),
@@ -162,7 +147,7 @@ async def _read_until_stored(stream: asyncio.StreamReader, at_least: dict[str, i
             stored[symbol] = _stored(line)
         return all(stored[s] >= n for s, n in at_least.items())
 
-    await _read_until(stream, enough, timeout)
+    await read_lines_until(stream, enough, timeout)
     return stored
 
 

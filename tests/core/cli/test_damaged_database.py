@@ -11,7 +11,7 @@ import json
 import msgpack
 import pytest
 
-from core.cli.export import export_columns
+from core.cli.export_files import export_columns
 from core.simulator.server import ExchangeSimulator
 from core.storage import counters
 from core.storage.store import SnapshotStorage

@@ -22,8 +22,13 @@ from core.feed.rest import RestClient
 from core.market.book_sync import Continuity
 from core.market.markets import USDM
 from core.simulator.server import ExchangeSimulator
-from tests.core.feed.test_horizon_refresh import horizon_config, top_matches_truth
-from tests.core.feed.test_manager_sim import all_live, assert_matches_truth, fast_config
+from tests.core.feed.sim_helpers import (
+    all_live,
+    assert_matches_truth,
+    fast_config,
+    horizon_config,
+    top_matches_truth,
+)
 from tests.waiting import wait_until
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "BNBUSDT"]

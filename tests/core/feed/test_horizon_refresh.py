@@ -13,29 +13,10 @@ from core.feed.manager import ManagerConfig, OrderBookManager
 from core.market.book_sync import RequestSnapshot, SyncState
 from core.recording.recorder import SnapshotRecorder
 from core.simulator.server import ExchangeSimulator
+from tests.core.feed.sim_helpers import horizon_config, top_matches_truth
 from tests.waiting import wait_until
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
-
-
-def horizon_config(sim: ExchangeSimulator, **overrides) -> ManagerConfig:
-    """A manager that checks its horizons often and retries fast (shared with the recording tests)."""
-    options = dict(
-        ws_url=sim.ws_url,
-        rest_url=sim.rest_url,
-        reconnect_initial=0.05,
-        snapshot_retry_delay=0.05,
-        horizon_interval=0.02,
-        watchdog_interval=0.05,
-    )
-    options.update(overrides)
-    return ManagerConfig(**options)
-
-
-def top_matches_truth(manager: OrderBookManager, sim: ExchangeSimulator, symbol: str, n: int) -> bool:
-    book = manager.book(symbol)
-    bids, asks = sim.market(symbol).top_at(book.last_update_id, n)
-    return book.top_bids(n) == bids and book.top_asks(n) == asks
 
 
 @pytest.mark.asyncio

@@ -17,7 +17,7 @@ from core.feed.stream import MAX_FRAME_BYTES
 from core.market.book_sync import SyncReason, SyncState
 from core.simulator.server import ExchangeSimulator
 from tests.core.feed.relays import RestRelay, WsRelay
-from tests.core.feed.test_manager_sim import all_live, assert_matches_truth, fast_config
+from tests.core.feed.sim_helpers import all_live, assert_matches_truth, fast_config
 from tests.waiting import wait_until
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "BNBUSDT"]

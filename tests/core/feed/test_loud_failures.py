@@ -20,7 +20,7 @@ from core.feed.events import FeedFailed
 from core.feed.manager import OrderBookManager
 from core.simulator.server import ExchangeSimulator
 from core.tasks import cancel_and_wait, spawn
-from tests.core.feed.test_manager_sim import fast_config
+from tests.core.feed.sim_helpers import fast_config
 from tests.waiting import wait_until
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "BNBUSDT"]

@@ -13,28 +13,9 @@ from core.feed.errors import InvalidSymbolError
 from core.feed.events import BookUpdated, SymbolStateChanged
 from core.feed.manager import ManagerConfig, OrderBookManager, SubscriptionLimitError
 from core.market.book_sync import SyncState
-from core.market.wire import decimal_ticks
 from core.simulator.server import ExchangeSimulator
+from tests.core.feed.sim_helpers import SYMBOLS, all_live, assert_matches_truth, fast_config
 from tests.waiting import wait_until
-
-SYMBOLS = ["BTCUSDT", "ETHUSDT", "BNBUSDT"]
-
-
-def fast_config(sim: ExchangeSimulator, **overrides) -> ManagerConfig:
-    options = dict(
-        ws_url=sim.ws_url,
-        rest_url=sim.rest_url,
-        snapshot_limit=1000,
-        connection_silence=1.5,
-        symbol_silence=1.0,
-        watchdog_interval=0.05,
-        reconnect_initial=0.05,
-        reconnect_max=0.5,
-        snapshot_retry_delay=0.05,
-        max_control_per_sec=20.0,  # the simulator's limit is per second too; tests stay under it
-    )
-    options.update(overrides)
-    return ManagerConfig(**options)
 
 
 @pytest_asyncio.fixture
@@ -51,25 +32,6 @@ async def manager(sim):
     await mgr.start()
     yield mgr
     await mgr.stop()
-
-
-def assert_matches_truth(manager: OrderBookManager, sim: ExchangeSimulator, symbol: str) -> None:
-    """Every level we hold has the true quantity, and the top 100 of each side is exactly the truth."""
-    book = manager.book(symbol)
-    assert book is not None and manager.is_live(symbol), manager.status(symbol)
-    true_bids, true_asks = sim.market(symbol).book_at(book.last_update_id)
-    ours_bids, ours_asks = book.as_dicts()
-    for ours, truth in ((ours_bids, true_bids), (ours_asks, true_asks)):
-        wrong = {p: (q, truth.get(p)) for p, q in ours.items() if truth.get(p) != q}
-        assert not wrong, f"{symbol} levels differ from the true book: {list(wrong.items())[:5]}"
-    top_bids = sorted(true_bids, key=decimal_ticks, reverse=True)[:100]
-    top_asks = sorted(true_asks, key=decimal_ticks)[:100]
-    assert [p for p, _ in book.top_bids(100)] == top_bids
-    assert [p for p, _ in book.top_asks(100)] == top_asks
-
-
-async def all_live(manager, symbols=SYMBOLS, timeout=10.0):
-    await wait_until(lambda: all(manager.is_live(s) for s in symbols), timeout, f"{symbols} live")
 
 
 @pytest.mark.asyncio

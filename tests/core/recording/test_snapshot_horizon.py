@@ -26,7 +26,7 @@ from core.simulator.server import ExchangeSimulator
 from core.storage.gaps import GapReason
 from core.storage.snapshot import OrderBookSnapshot
 from core.storage.store import SnapshotStorage
-from tests.core.feed.test_horizon_refresh import horizon_config
+from tests.core.feed.sim_helpers import horizon_config
 from tests.waiting import wait_until
 
 START = 1_795_000_000.5

@@ -72,7 +72,7 @@ screenshots: sysdeps venv
 	# A throwaway home: the default layout, not whatever this machine's user saved.
 	HOME=/tmp/depthbook-screenshots-home xvfb-run -a -s "-screen 0 1440x900x24" \
 	  $(VENV)/bin/depthbook --demo --db /tmp/depthbook-screenshots-db \
-	  --record BTCUSDT,ETHUSDT,SOLUSDT --screenshot docs/screenshots --screenshot-after 45
+	  --record BTCUSDT,ETHUSDT,SOLUSDT,usdm/BTCUSDT --screenshot docs/screenshots --screenshot-after 45
 
 APT ?= $(APT_QT)
 sysdeps:

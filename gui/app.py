@@ -32,8 +32,11 @@ from core.feed.errors import ExchangeError
 from core.feed.manager import SubscriptionLimitError
 from core.logsetup import setup_logging
 from core.looplag import LoopLagMonitor
+from core.market.markets import MARKETS, market_named
 from core.storage.store import SnapshotStorage, StorageError
+from core.storage.usage import bytes_per_symbol
 from core.tasks import cancel_and_wait, spawn
+from gui.app_markets import display_name
 from gui.archive_open import ArchiveBrowsing
 from gui.bridge import CoreBridge
 from gui.config import AppConfig, ConfigError, SavedSettings, build_config
@@ -41,7 +44,6 @@ from gui.dialogs import (
     AboutDialog,
     SettingsDialog,
     ShortcutsDialog,
-    confirm_record_all,
     confirm_remove,
     documentation_path,
     read_only_offer,
@@ -53,7 +55,9 @@ from gui.main_window import MainWindow
 from gui.market_follow import MarketFollowing
 from gui.models.ladder import LadderModel
 from gui.models.symbols import SymbolTableModel
-from gui.services import RecordingUnavailableError, Services
+from gui.recording_switches import RecordingSwitches
+from gui.screenshots import take_screenshots
+from gui.services import Services
 from gui.settings import SettingsStore
 from gui.startup_time import process_age
 from gui.theme import apply_theme, colors, icon
@@ -99,6 +103,7 @@ class DepthbookApp(QObject):
         self.market = MarketFollowing(  # Symbols → Follow the whole market…
             self.window, self.services, self.bridge.refresh_now, self._save_symbols, self._spawn
         )
+        self.switches = RecordingSwitches(self.window, self.services, self.bridge.refresh_now, self._save_symbols)
         self._follow_timer = QTimer(self)
         self._follow_timer.setInterval(1000)
         self._follow_timer.timeout.connect(lambda: self._spawn(self._follow_tick()))
@@ -120,9 +125,9 @@ class DepthbookApp(QObject):
         panel = w.symbols_panel
         panel.add_requested.connect(self._on_add_requested)
         panel.remove_requested.connect(self._on_remove_requested)
-        panel.record_all_requested.connect(self._on_record_all_requested)
+        panel.record_all_requested.connect(self.switches.ask_record_all)
         panel.selection_changed.connect(self._on_selection_changed)
-        self.symbol_model.recording_toggled.connect(self._on_recording_toggled)
+        self.symbol_model.recording_toggled.connect(self.switches.toggle)
         w.close_requested.connect(self.request_quit)
         w.open_database_requested.connect(self._on_open_database)
         w.open_archive_requested.connect(self.archive.ask)
@@ -166,8 +171,13 @@ class DepthbookApp(QObject):
             self._offer_read_only(self.services.storage_problem or "The database is in use.")
         elif self.services.storage_problem:
             self.show_error(self.services.storage_problem + " Live books work; recording is off.")
-        if self.services.symbols:
-            self.window.symbols_panel.select(self.services.symbols[0])
+        services = self.services
+        offered = services.offered_markets()
+        self.window.symbols_panel.set_markets(
+            [m.name for m in offered], self.config.market.name, {m.name: services.markets.why_not(m) for m in MARKETS.values()}
+        )  # fmt: skip
+        if services.symbols:
+            self.window.symbols_panel.select(services.symbols[0])
         self._save_symbols()
 
     async def run(self) -> int:
@@ -206,14 +216,15 @@ class DepthbookApp(QObject):
     # --- requests from the window --------------------------------------------------------------------
 
     def _on_add_requested(self, text: str) -> None:
-        self._spawn(self.add_symbol(text))
+        self._spawn(self.add_symbol(text, self.window.symbols_panel.chosen_market()))
 
-    async def add_symbol(self, text: str) -> str | None:
+    async def add_symbol(self, text: str, market: str | None = None) -> str | None:
+        """Follow `text` on `market` ("spot", "usdm"; the run's own if None); its key, or None if refused."""
         panel = self.window.symbols_panel
         panel.set_busy(True)
         panel.set_message(f"Checking {text} with the exchange…", "info")
         try:
-            symbol = await self.services.add_symbol(text)
+            symbol = await self.services.add_symbol(text, market_named(market) if market else None)
         except (ExchangeError, SubscriptionLimitError) as exc:
             panel.set_message(str(exc), "error")
             return None
@@ -230,7 +241,7 @@ class DepthbookApp(QObject):
         if not self.services.is_recording(symbol):
             self._spawn(self.remove_symbol(symbol))
             return
-        box = confirm_remove(self.window, symbol)  # a recording symbol: ask first
+        box = confirm_remove(self.window, display_name(symbol))  # a recording symbol: ask first
         box.buttonClicked.connect(
             lambda button: box.buttonRole(button) == QMessageBox.ButtonRole.AcceptRole
             and self._spawn(self.remove_symbol(symbol))
@@ -263,14 +274,14 @@ class DepthbookApp(QObject):
         if storage is None:
             panel.set_error("No database is open.")
             return
-        # Stored names: a futures session's BTCUSDT is usdm/BTCUSDT in the database (core.storage.keys).
-        followed = [self.services.stored_name(s) for s in self.services.symbols]
+        # Keys are the stored names: a futures BTCUSDT is usdm/BTCUSDT in the database (core.storage.keys).
+        followed = list(self.services.symbols)
         rows = await storage.run_blocking(self.history_queries.library, storage, followed)
         panel.set_library(rows)
         symbols = [row.symbol for row in rows]
         if panel.symbol in symbols:
             return
-        selected = self.services.stored_name(self.bridge.selected) if self.bridge.selected else None
+        selected = self.bridge.selected
         wanted = selected if selected in symbols else (symbols[0] if symbols else None)
         if wanted is not None:
             panel.choose_symbol(wanted)
@@ -399,33 +410,6 @@ class DepthbookApp(QObject):
         self.window.show_status(f"Exported {written:,} snapshots of {request.symbol} to {request.path}.")
         return written
 
-    def _on_record_all_requested(self, symbols: list[str]) -> None:
-        box = confirm_record_all(self.window, symbols, self.services.config.snapshot_interval)
-        box.buttonClicked.connect(lambda b: box.buttonRole(b) == QMessageBox.ButtonRole.AcceptRole and self.record_all(symbols))
-        box.open()
-
-    def record_all(self, symbols: list[str]) -> None:
-        """Switch recording on for every one of `symbols` (what "Record all shown" does once confirmed)."""
-        try:
-            for symbol in symbols:
-                self.services.set_recording(symbol, True)
-            self.window.show_status(f"Recording {len(symbols):,} more symbols from the next tick.")
-        except RecordingUnavailableError as exc:
-            self.window.symbols_panel.set_message(str(exc), "error")
-        self._save_symbols()
-        self.bridge.refresh_now()
-
-    def _on_recording_toggled(self, symbol: str, on: bool) -> None:
-        try:
-            self.services.set_recording(symbol, on)
-        except RecordingUnavailableError as exc:
-            self.window.symbols_panel.set_message(str(exc), "error")
-        else:
-            when = f"from the next tick ({self.services.config.snapshot_interval} s)"
-            self.window.show_status(f"Recording {symbol}: {'on' if on else 'off'} {when}.")
-        self._save_symbols()
-        self.bridge.refresh_now()
-
     def _offer_read_only(self, sentence: str) -> None:
         self.window.show_read_only_offer(sentence)
         self.offer = read_only_offer(self.window, sentence)
@@ -469,9 +453,16 @@ class DepthbookApp(QObject):
         now = self.services.config  # the recording settings as the app runs with them (flags included)
         running = replace(self.settings.load(), snapshot_interval=now.snapshot_interval,
                           snapshot_depth=now.snapshot_depth, db_path=str(self.services.db_path))  # fmt: skip
-        dialog = SettingsDialog(running, self.window)
+        dialog = SettingsDialog(running, self.window, market=now.market)
         dialog.saved.connect(lambda values: self._spawn(self.apply_settings(values, shown_db=running.db_path)))
         dialog.open()
+        self._spawn(self._show_disk_use(dialog))
+
+    async def _show_disk_use(self, dialog: SettingsDialog) -> None:
+        """Each symbol's bytes on disk in the settings' retention table (an estimate: core.storage.usage)."""
+        storage = self.services.storage
+        usage = None if storage is None else await storage.run_blocking(bytes_per_symbol, storage)
+        dialog.show_usage(usage)
 
     async def apply_settings(self, values: SavedSettings, shown_db: str | None = None) -> None:
         """Save the settings, and apply at once what can be: interval, depth, retention, another database."""
@@ -524,23 +515,8 @@ class DepthbookApp(QObject):
 
     async def _screenshot(self, directory: Path, after: float) -> None:
         await asyncio.sleep(after)
-        directory.mkdir(parents=True, exist_ok=True)
-        self.window.grab().save(str(directory / "live-view.png"))
-        self.window.symbols_panel.grab().save(str(directory / "symbols-panel.png"))
-        history = self.window.history_panel
-        self.window.tabs.setCurrentWidget(history)
-        for _ in range(100):  # the recorded range and its ladder load in the executor
-            if history.data is not None and history.ladder_model.rowCount():
-                break
-            await asyncio.sleep(0.1)
-        if history.data is not None:
-            history.select_second(history.data.end - 30)
-            await asyncio.sleep(0.5)
-        self.window.grab().save(str(directory / "history.png"))
-        self.window.tabs.setCurrentWidget(self.window.live_view)
-        log.info("screenshots saved dir=%s", directory)
+        await take_screenshots(self.window, directory)
         self.request_quit()
-
 
 def run_app(args: argparse.Namespace) -> int:
     setup_logging(args.log_level)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
+from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
@@ -22,7 +23,9 @@ from core.analysis.completeness import completeness as recorded_completeness
 from core.analysis.l1 import compute_l1_metrics
 from core.feed.events import BookUpdated, ConnectionChanged, ManagerEvent, SymbolStateChanged
 from core.market.book_sync import SyncReason, SyncState
+from core.market.markets import SPOT, Market
 from core.storage.snapshot import SNAPSHOT_DEPTH
+from gui.app_markets import split_key, symbol_key
 from gui.models.series_buffer import SeriesBuffer
 from gui.services import RETRY_SECONDS, Services
 from gui.values import (
@@ -83,17 +86,17 @@ class CoreBridge(QObject):
     # --- life cycle ------------------------------------------------------------------------------------
 
     def attach(self) -> None:
-        """Listen to the manager (once the services run) and start the refresh timer."""
-        if not self._attached and self.services.manager is not None:
-            self.services.manager.add_listener(self._on_manager_event)
+        """Listen to every market's manager (those started later too) and start the refresh timer."""
+        if not self._attached:
+            self.services.add_listener(self._listener_for)
             self._attached = True
         self._timer.start()
         self.refresh_now()
 
     def detach(self) -> None:
         self._timer.stop()
-        if self._attached and self.services.manager is not None:
-            self.services.manager.remove_listener(self._on_manager_event)
+        if self._attached:
+            self.services.markets.remove_listener(self._listener_for)
         self._attached = False
 
     def set_selected(self, symbol: str | None) -> None:
@@ -112,6 +115,24 @@ class CoreBridge(QObject):
         self._slow_charts(time.time())
 
     # --- the listener: called per core event, must stay O(1) -----------------------------------------
+
+    def _listener_for(self, market: Market) -> Callable[[ManagerEvent], None]:
+        """The listener of one market's manager: its events name the exchange's symbol, the app keys it by
+        market (gui.app_markets); a spot symbol is its own key, so spot events need no translation."""
+        if market is SPOT:
+            return self._on_manager_event
+        prefix = symbol_key(market, "")  # "usdm/"
+
+        def on_event(event: ManagerEvent) -> None:
+            kind = type(event)
+            if kind is BookUpdated:
+                self._dirty_books.add(prefix + event.symbol)  # type: ignore[attr-defined]
+            elif kind is SymbolStateChanged:
+                self._dirty_states.add(prefix + event.symbol)  # type: ignore[attr-defined]
+            elif kind is ConnectionChanged:
+                self._connection_dirty = True
+
+        return on_event
 
     def _on_manager_event(self, event: ManagerEvent) -> None:
         kind = type(event)
@@ -181,12 +202,12 @@ class CoreBridge(QObject):
 
     # --- building the values ---------------------------------------------------------------------------
 
-    def build_frame(self, symbol: str) -> LiveFrame | None:
-        manager = self.services.manager
-        book = manager.book(symbol) if manager is not None else None
-        state = self._state_of(symbol)
+    def build_frame(self, key: str) -> LiveFrame | None:
+        session, symbol = self.services.route(key)
+        book = session.manager.book(symbol) if session is not None else None
+        state = self._state_of(key)
         if book is None:
-            return LiveFrame(symbol, state, (), (), None, 0, int(time.time() * 1000))
+            return LiveFrame(key, state, (), (), None, 0, int(time.time() * 1000))
         bids = tuple(book.top_bids(LIVE_FRAME_DEPTH))
         asks = tuple(book.top_asks(LIVE_FRAME_DEPTH))
         now_ms = int(time.time() * 1000)
@@ -194,17 +215,18 @@ class CoreBridge(QObject):
         if bids and asks:
             top = SNAPSHOT_DEPTH  # the header's numbers are those of a recorded snapshot
             metrics = compute_l1_metrics(symbol, bids[:top], asks[:top], now_ms, book.last_update_id)
-        return LiveFrame(symbol, state, bids, asks, metrics, book.last_update_id, now_ms)
+        return LiveFrame(key, state, bids, asks, metrics, book.last_update_id, now_ms)
 
     def build_rows(self, now_mono: float) -> list[SymbolRow]:
         services = self.services
         rows = []
         can_record = services.can_record
         stopped = services.stopped_symbols  # by the exchange: shown with its status, not recorded meanwhile
-        for symbol in services.symbols:
+        for symbol in services.symbols:  # keys: BTCUSDT, usdm/BTCUSDT
             stored = services.stored_count(symbol)
             recording = services.wants_recording(symbol) and symbol not in stopped
-            rec = services.recorder.status(symbol) if services.recorder is not None else None
+            recorder, name = services.recorder_of(symbol)
+            rec = recorder.status(name) if recorder is not None else None
             completeness = gaps = None
             if rec is not None:
                 # Every second of this session with a gap record, the first sync's included: the one
@@ -214,7 +236,7 @@ class CoreBridge(QObject):
             rows.append(
                 SymbolRow(
                     symbol=symbol,
-                    state=self._state_of(symbol),
+                    state=self._state_of(symbol, stopped),
                     reason=self._reason_of(symbol),
                     error=services.errors.get(symbol),
                     recording=recording,
@@ -224,7 +246,7 @@ class CoreBridge(QObject):
                     rate_per_min=self._rate(symbol, stored, now_mono) if recording else self._forget(symbol),
                     completeness=completeness,
                     gaps=gaps,
-                    market=services.config.market.name,
+                    market=split_key(symbol)[0].name,
                     exchange_status=stopped.get(symbol),
                 )
             )
@@ -233,14 +255,15 @@ class CoreBridge(QObject):
             self.series.drop(gone)
         return rows
 
-    def build_detail(self, symbol: str) -> SymbolDetail:
+    def build_detail(self, key: str) -> SymbolDetail:
         services = self.services
-        manager = services.manager
-        recorder = services.recorder
+        session, symbol = services.route(key)
+        manager = session.manager if session is not None else None
+        recorder = session.recorder if session is not None else None
         rec = recorder.status(symbol) if recorder is not None else None
-        span = services.stored_span(symbol)
+        span = services.stored_span(key)
         book = {}
-        if manager is not None and symbol in manager.symbols and symbol not in services.errors:
+        if manager is not None and symbol in manager.symbols and key not in services.errors:
             st = manager.status(symbol)
             book = {
                 "last_update_id": st.last_update_id,
@@ -274,14 +297,15 @@ class CoreBridge(QObject):
                 "bad_frames": conn.bad_frames,
                 "snapshot_errors": conn.snapshot_errors,
             }
+        stopped = services.stopped_symbols
         return SymbolDetail(
-            symbol=symbol,
-            state=self._state_of(symbol),
-            reason=self._reason_of(symbol),
-            error=services.errors.get(symbol),
-            recording=services.wants_recording(symbol) and symbol not in services.stopped_symbols,
+            symbol=key,
+            state=self._state_of(key, stopped),
+            reason=self._reason_of(key),
+            error=services.errors.get(key),
+            recording=services.wants_recording(key) and key not in stopped,
             can_record=services.can_record,
-            exchange_status=services.stopped_symbols.get(symbol),
+            exchange_status=stopped.get(key),
             session_stored=rec.stored if rec else None,
             session_gaps=rec.gaps if rec else None,
             session_waiting=rec.waiting if rec else None,
@@ -291,7 +315,7 @@ class CoreBridge(QObject):
             ticks=recorder.ticks if recorder is not None else None,
             write_errors=recorder.write_errors if recorder is not None else None,
             ticks_lost=recorder.ticks_lost if recorder is not None else None,
-            stored_total=services.stored_count(symbol),
+            stored_total=services.stored_count(key),
             first_stored=span[0] if span else None,
             last_stored=span[1] if span else None,
             **book,
@@ -299,52 +323,62 @@ class CoreBridge(QObject):
         )
 
     def connection_view(self) -> ConnectionView:
+        """One line for every market's connection: connected while each started market is; its error first."""
         services = self.services
-        manager = services.manager
-        if manager is None:
-            return ConnectionView(False, services.endpoint_name, services.ws_url, "starting")
-        status = manager.connection_status()
-        error = status.last_error or status.snapshot_last_error
-        if error is None and not status.connected and services.exchange_problem:
+        sessions = services.sessions
+        if not sessions:
+            return ConnectionView(False, services.endpoint_name, "", "starting")
+        statuses = [(market, session.manager.connection_status()) for market, session in sessions.items()]
+        several = len(statuses) > 1
+        error = None
+        for market, status in statuses:
+            problem = status.last_error or status.snapshot_last_error
+            if problem is not None:
+                error = f"{market.name}: {problem}" if several else problem
+                break
+        if error is None and not all(status.connected for _, status in statuses) and services.exchange_problem:
             error = f"{services.exchange_problem.rstrip('.')}; retrying every {RETRY_SECONDS:g} s"
+        url = " · ".join(f"{market.name} {status.url}" if several else status.url for market, status in statuses)
         return ConnectionView(
-            status.connected,
+            all(status.connected for _, status in statuses),
             services.endpoint_name,
-            status.url,
+            url,
             error,
-            status.reconnects,
-            len(manager.symbols),
+            sum(status.reconnects for _, status in statuses),
+            sum(len(session.manager.symbols) for session in sessions.values()),
         )
 
     def storage_view(self) -> StorageView:
         services = self.services
-        recorder = services.recorder
+        recorders = [s.recorder for s in services.sessions.values() if s.recorder is not None]
         return StorageView(
             path=str(services.db_path),
             mode=services.storage_mode,
             size_bytes=services.db_size if services.storage is not None else None,
-            write_errors=recorder.write_errors if recorder is not None else 0,
-            last_error=recorder.last_error if recorder is not None else None,
+            write_errors=sum(r.write_errors for r in recorders),
+            last_error=next((r.last_error for r in recorders if r.last_error is not None), None),
             problem=services.storage_problem,
         )
 
     # --- helpers ---------------------------------------------------------------------------------------
 
-    def _state_of(self, symbol: str) -> DisplayState:
+    def _state_of(self, key: str, stopped: dict[str, str] | None = None) -> DisplayState:
         services = self.services
-        manager = services.manager
-        error = services.errors.get(symbol)
-        if not error and symbol in services.stopped_symbols:
+        session, symbol = services.route(key)
+        manager = session.manager if session is not None else None
+        error = services.errors.get(key)
+        if not error and key in (services.stopped_symbols if stopped is None else stopped):
             return DisplayState.STALE  # the exchange stopped it: no book until it trades (the row says why)
         if error or manager is None or symbol not in manager.symbols:
             return display_state(None, error)
         return display_state(manager.status(symbol).state)
 
-    def _reason_of(self, symbol: str) -> SyncReason | None:
+    def _reason_of(self, key: str) -> SyncReason | None:
         """Why the book is in its state; None while it is not subscribed (or failed: see services.errors)."""
         services = self.services
-        manager = services.manager
-        if symbol in services.errors or manager is None or symbol not in manager.symbols:
+        session, symbol = services.route(key)
+        manager = session.manager if session is not None else None
+        if key in services.errors or manager is None or symbol not in manager.symbols:
             return None
         return manager.status(symbol).reason
 
@@ -371,17 +405,16 @@ class CoreBridge(QObject):
         self._stored_history.pop(symbol, None)  # a rate restarts when recording does
 
     def _sample_series(self, now: float) -> None:
-        manager = self.services.manager
-        if manager is None:
-            return
-        for symbol in manager.symbols:
-            if not manager.is_live(symbol):
-                continue
-            book = manager.book(symbol)
-            bid = book.best_bid() if book is not None else None
-            ask = book.best_ask() if book is not None else None
-            if bid is None or ask is None:
-                continue
-            b, a = float(bid[0]), float(ask[0])
-            if math.isfinite(b) and math.isfinite(a):
-                self.series.append(symbol, now, b, a)
+        for market, session in self.services.sessions.items():
+            manager = session.manager
+            for symbol in manager.symbols:
+                if not manager.is_live(symbol):
+                    continue
+                book = manager.book(symbol)
+                bid = book.best_bid() if book is not None else None
+                ask = book.best_ask() if book is not None else None
+                if bid is None or ask is None:
+                    continue
+                b, a = float(bid[0]), float(ask[0])
+                if math.isfinite(b) and math.isfinite(a):
+                    self.series.append(symbol_key(market, symbol), now, b, a)

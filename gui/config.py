@@ -17,8 +17,10 @@ from core.market.endpoints import PRESETS, resolve_endpoints
 from core.market.markets import SPOT, Market, market_named
 from core.paths import default_db_path
 from core.recording.config import check_recording_settings, parse_symbols
+from core.storage.keys import MARKET_SEPARATOR
 from core.storage.retention import RetentionPolicy
 from core.storage.snapshot import SNAPSHOT_DEPTH
+from gui.app_markets import parse_saved_key, split_key, symbol_key
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +35,12 @@ ENDPOINT_CHOICES: dict[str, str] = {
     "binance-us": "Binance US",
     "testnet": "Binance spot testnet",
     "binance-data": "Binance market-data hosts",
-    "binance-usdm": "Binance USDⓈ-M futures",
+    "binance-usdm": "Binance USD-M futures",
     SIMULATOR: "Built-in simulator (demo)",
     CUSTOM: "Custom URLs",
 }
 DEMO_SYMBOLS = ("BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT", "ADAUSDT", "DOGEUSDT", "LTCUSDT")
+DEMO_KEYS = ("BTCUSDT", "ETHUSDT", "BNBUSDT", "usdm/BTCUSDT")  # a first demo shows both markets
 SNAPSHOT_LIMITS = (100, 500, 1000, 5000)
 THEMES = ("dark", "light")
 
@@ -62,6 +65,10 @@ class SavedSettings:
     recording: frozenset[str] = frozenset()
     demo_symbols: tuple[str, ...] = ()
     demo_recording: frozenset[str] = frozenset()
+    # The lists hold keys (gui.app_markets: `usdm/BTCUSDT`, a bare name spot's); False for files saved when the
+    # app followed one market per run, whose bare names are of the run's market.
+    symbols_keyed: bool = False
+    demo_symbols_keyed: bool = False
     market: str = "spot"  # of the demo and of custom URLs; a preset names its own market
     retention_days: int = 0  # keep recorded data this many days; 0 keeps everything
     retention_per_symbol: str = ""  # overrides, as `record --retention` takes them: "BTCUSDT=30,ETHUSDT=keep"
@@ -76,7 +83,7 @@ class AppConfig:
     endpoint_name: str = "binance"
     ws_url: str | None = None  # None in demo mode: the simulator's address is known once it runs
     rest_url: str | None = None
-    symbols: tuple[str, ...] = ()
+    symbols: tuple[str, ...] = ()  # keys (gui.app_markets): BTCUSDT on spot, usdm/BTCUSDT on futures
     recording: frozenset[str] = frozenset()
     snapshot_depth: int = SNAPSHOT_DEPTH
     snapshot_interval: int = 1
@@ -87,7 +94,8 @@ class AppConfig:
     sim_interval_ms: int = 100
     screenshot_dir: Path | None = None
     screenshot_after: float = 8.0
-    # One market per run (spot or USDⓈ-M futures), from --market or the preset; futures are stored as usdm/SYMBOL.
+    # The run's own market (spot or USDⓈ-M futures), from --market or the preset: the endpoints above are its,
+    # and the add box offers it first; the other market is followed too where the exchange offers it.
     market: Market = SPOT
 
 
@@ -98,6 +106,21 @@ def split_symbols(text: str | None) -> list[str]:
         return parse_symbols(text or "")
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+
+
+def record_keys(text: str | None, market: Market) -> list[str]:
+    """`--record BTCUSDT,usdm/ETHUSDT`: keys (gui.app_markets), a bare name of the run's market; ConfigError,
+    one sentence, for a name that is neither."""
+    keys = []
+    for part in (p.strip() for p in (text or "").split(",")):
+        if MARKET_SEPARATOR in part:
+            key = parse_saved_key(part, market)
+            if key is None:
+                raise ConfigError(f"{part!r} is not a symbol of a known market, like BTCUSDT or usdm/BTCUSDT.")
+            keys.append(key)
+        elif part:
+            keys.extend(symbol_key(market, s) for s in split_symbols(part))
+    return list(dict.fromkeys(keys))
 
 
 def demo_db_path() -> Path:
@@ -137,13 +160,19 @@ def build_config(args, saved: SavedSettings) -> AppConfig:
     else:
         db_path = Path(saved.db_path).expanduser() if saved.db_path else default_db_path()
 
-    record = split_symbols(args.record)
-    remembered = saved.demo_symbols if demo else saved.symbols
-    recording = saved.demo_recording if demo else saved.recording
+    record = record_keys(args.record, market)
+    keyed = saved.demo_symbols_keyed if demo else saved.symbols_keyed
+    bare = SPOT if keyed else market  # an old file's bare names are of the market its run had
+
+    def keys(saved_names) -> list[str]:
+        return [k for k in (parse_saved_key(name, bare) for name in saved_names) if k is not None]
+
+    remembered = keys(saved.demo_symbols if demo else saved.symbols)
+    recording = set(keys(saved.demo_recording if demo else saved.recording))
     symbols = list(dict.fromkeys([*remembered, *record]))
     if demo and not symbols:
-        symbols = list(DEMO_SYMBOLS[:3])
-    sim_symbols = tuple(dict.fromkeys([*DEMO_SYMBOLS, *symbols]))
+        symbols = list(DEMO_KEYS)
+    sim_symbols = tuple(dict.fromkeys([*DEMO_SYMBOLS, *(split_key(k)[1] for k in symbols)]))
     recording_settings = (saved.snapshot_interval, saved.snapshot_depth, saved.snapshot_limit)
     try:
         check_recording_settings(*recording_settings)
@@ -187,14 +216,30 @@ def _market(args, saved: SavedSettings, preset: str) -> Market:
         return SPOT
 
 
-def retention_policy(days: int, per_symbol: str) -> RetentionPolicy:
-    """The settings' retention: `days` (0 keeps everything) and `SYMBOL=DAYS|keep` overrides, as `record
-    --retention` takes them; ConfigError, one sentence, for overrides that do not read."""
+def retention_overrides(per_symbol: str) -> dict[str, int | None]:
+    """`BTCUSDT=30, usdm/ETHUSDT=keep` -> {stored name: days, None to keep everything}: pairs as `record
+    --retention` takes them, a futures symbol by its stored name (core.storage.keys); ConfigError, one sentence,
+    for a pair that does not read."""
     from core.cli.common import UserError  # the parser of `record --retention`, shared
     from core.cli.record import parse_retention
+    from core.storage.keys import MARKET_SEPARATOR, storage_symbol
 
-    try:
-        overrides = parse_retention(per_symbol)
-    except UserError as exc:
-        raise ConfigError(str(exc).replace("--retention takes", "Per-symbol retention takes")) from None
-    return RetentionPolicy(days or None, overrides)
+    overrides: dict[str, int | None] = {}
+    for item in filter(None, (part.strip() for part in per_symbol.split(","))):
+        prefix, separator, pair = item.rpartition(MARKET_SEPARATOR)
+        try:
+            market = market_named(prefix) if separator else SPOT
+        except ValueError:
+            raise ConfigError(f"Per-symbol retention names an unknown market in {item!r}.") from None
+        try:
+            parsed = parse_retention(pair)
+        except UserError as exc:
+            raise ConfigError(str(exc).replace("--retention takes", "Per-symbol retention takes")) from None
+        overrides.update({storage_symbol(market, symbol): days for symbol, days in parsed.items()})
+    return overrides
+
+
+def retention_policy(days: int, per_symbol: str) -> RetentionPolicy:
+    """The settings' retention: `days` (0 keeps everything) and the per-symbol overrides (`retention_overrides`);
+    ConfigError, one sentence, for overrides that do not read."""
+    return RetentionPolicy(days or None, retention_overrides(per_symbol))

@@ -21,6 +21,7 @@ from gui.widgets.live_view import LiveView
 from gui.widgets.symbols_panel import SymbolsPanel
 
 TITLE = "Depthbook"
+PANEL_WIDTH = 590  # the symbols panel at start: its table's columns (symbols_panel.COLUMN_WIDTHS) and margins
 
 
 class MainWindow(QMainWindow):
@@ -86,7 +87,7 @@ class MainWindow(QMainWindow):
         self.splitter.addWidget(self.tabs)
         self.splitter.setStretchFactor(0, 0)
         self.splitter.setStretchFactor(1, 1)
-        self.splitter.setSizes([560, 840])
+        self.splitter.setSizes([PANEL_WIDTH, 840])
         layout.addWidget(self.splitter, 1)
         self.setCentralWidget(central)
 
@@ -259,7 +260,8 @@ class MainWindow(QMainWindow):
             min(self.height(), int(room.height() * 0.95)),
         )
         self.resize(width, height)
-        self.splitter.setSizes([min(560, width * 2 // 5), width - min(560, width * 2 // 5)])
+        panel = min(PANEL_WIDTH, width * 9 // 20)  # the live view keeps the larger part of a small screen
+        self.splitter.setSizes([panel, width - panel])
 
     def restore_layout(self, states: dict[str, QByteArray | None]) -> None:
         if states.get("geometry") is not None:

@@ -15,6 +15,7 @@ from typing import Any
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QCheckBox,
+    QComboBox,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
@@ -28,6 +29,7 @@ from core.cli.common import quote_assets
 from core.feed.errors import ExchangeError
 from core.feed.listing import MarketSelection
 from core.feed.manager import SubscriptionLimitError
+from core.market.markets import SPOT, Market
 from gui.dialogs import BYTES_PER_SYMBOL_DAY
 from gui.services import RecordingUnavailableError, Services
 
@@ -49,9 +51,11 @@ def parse_quotes(text: str) -> frozenset[str] | None:
 class FollowMarketDialog(QDialog):
     """Asks which part of the market to follow; `accepted_selection` carries (MarketSelection, record)."""
 
-    accepted_selection = Signal(object, bool)
+    accepted_selection = Signal(object, bool, object)  # (MarketSelection, record, Market)
 
-    def __init__(self, interval: int, can_record: bool, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, interval: int, can_record: bool, parent: QWidget | None = None, markets: list[Market] | None = None
+    ) -> None:
         super().__init__(parent)
         self.setObjectName(FOLLOW_MARKET_DIALOG)
         self.setWindowTitle("Follow the whole market")
@@ -64,6 +68,14 @@ class FollowMarketDialog(QDialog):
         intro.setWordWrap(True)
         layout.addWidget(intro)
         form = QFormLayout()
+        # Each market is listed, refreshed, paced and weighed on its own (its own connections and weight budget):
+        # one market per follow; following the other is a second follow.
+        self.markets = markets or [SPOT]
+        self.market = QComboBox()
+        self.market.setObjectName("followMarketChoice")
+        for market in self.markets:
+            self.market.addItem(f"Binance {market.label}", market.name)
+        form.addRow("Market:", self.market)
         self.quotes = QLineEdit()
         self.quotes.setObjectName("quoteFilter")
         self.quotes.setPlaceholderText("every quote asset; or e.g. USDT or USDT,FDUSD")
@@ -104,7 +116,8 @@ class FollowMarketDialog(QDialog):
             self.error.setText(str(exc))
             self.error.show()
             return
-        self.accepted_selection.emit(MarketSelection(quotes), self.record.isChecked())
+        market = self.markets[max(0, self.market.currentIndex())]
+        self.accepted_selection.emit(MarketSelection(quotes), self.record.isChecked(), market)
         self.accept()
 
 
@@ -126,18 +139,25 @@ class MarketFollowing:
 
     def ask(self) -> None:
         services = self.services
-        dialog = FollowMarketDialog(services.config.snapshot_interval, services.can_record, self.window)
-        dialog.accepted_selection.connect(lambda selection, record: self._spawn(self.follow(selection, record)))
+        dialog = FollowMarketDialog(
+            services.config.snapshot_interval, services.can_record, self.window, services.offered_markets()
+        )
+        dialog.accepted_selection.connect(
+            lambda selection, record, market: self._spawn(self.follow(selection, record, market))
+        )
         self.dialog = dialog
         dialog.open()
 
-    async def follow(self, selection: MarketSelection, record: bool) -> list[str] | None:
-        """Follow (and with `record`, record) every TRADING symbol `selection` takes; None if nothing changed."""
+    async def follow(self, selection: MarketSelection, record: bool, market: Market | None = None) -> list[str] | None:
+        """Follow (and with `record`, record) every TRADING symbol of `market` (the run's own if None) that
+        `selection` takes; their keys, or None if nothing changed."""
         window, services = self.window, self.services
+        market = market or services.config.market
         which = "every TRADING symbol" if selection.quotes is None else f"the {_quotes(selection)} symbols"
+        which += f" of {market.label}"
         window.show_status(f"Asking the exchange for {which}…", 0)
         try:
-            symbols = await services.follow_market(selection, record)
+            symbols = await services.follow_market(selection, record, market)
         except (ExchangeError, SubscriptionLimitError, RecordingUnavailableError) as exc:
             window.show_status(f"Could not follow the market: {_sentence(exc)}", 15000)
             return None

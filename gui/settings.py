@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from PySide6.QtCore import QByteArray, QSettings
 
-from core.market.wire import is_valid_symbol
+from core.market.markets import SPOT
 from core.storage.retention import MAX_DAYS
+from gui.app_markets import parse_saved_key
 from gui.config import APPLICATION, ORGANIZATION, SavedSettings
+
+KEYED = "keyed"  # symbols/<group>_names: the list holds keys, a bare name is spot's
 
 
 class SettingsStore:
@@ -33,6 +36,8 @@ class SettingsStore:
             recording=frozenset(self._symbols("symbols/live_recording")),
             demo_symbols=tuple(self._symbols("symbols/demo")),
             demo_recording=frozenset(self._symbols("symbols/demo_recording")),
+            symbols_keyed=self._keyed("live"),
+            demo_symbols_keyed=self._keyed("demo"),
             retention_days=self._int("storage/retention_days", d.retention_days, 0, MAX_DAYS),
             retention_per_symbol=self._str("storage/retention_per_symbol", ""),
         )
@@ -55,9 +60,12 @@ class SettingsStore:
         self.q.setValue("ui/theme", theme)
 
     def save_symbols(self, symbols: list[str], recording: set[str], *, demo: bool) -> None:
+        """Keys (gui.app_markets: `BTCUSDT` is spot, `usdm/BTCUSDT` futures), marked as such: in files saved
+        before the app followed two markets, a bare name is of the market the run had."""
         group = "demo" if demo else "live"
         self.q.setValue(f"symbols/{group}", ",".join(symbols))
         self.q.setValue(f"symbols/{group}_recording", ",".join(s for s in symbols if s in recording))
+        self.q.setValue(f"symbols/{group}_names", KEYED)
 
     # --- layout --------------------------------------------------------------------------------------
 
@@ -85,9 +93,13 @@ class SettingsStore:
         return value if low <= value <= high else default
 
     def _symbols(self, key: str) -> list[str]:
+        """Saved keys as written (a bare name stays bare: build_config knows its market); bad ones dropped."""
         value = self.q.value(key, "")
         if isinstance(value, list):  # QSettings may hand back a list for a comma-separated INI value
             value = ",".join(str(v) for v in value)
         if not isinstance(value, str):
             return []
-        return [s for s in (x.strip().upper() for x in value.split(",")) if s and is_valid_symbol(s)]
+        return [s for s in (parse_saved_key(x, SPOT) for x in value.split(",") if x.strip()) if s is not None]
+
+    def _keyed(self, group: str) -> bool:
+        return self._str(f"symbols/{group}_names", "") == KEYED

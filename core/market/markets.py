@@ -20,7 +20,7 @@ from core.market.book_sync import Continuity
 @dataclass(frozen=True)
 class Market:
     name: str  # what `--market` takes and what storage and the app show: "spot", "usdm"
-    label: str  # for people: "Spot", "USDⓈ-M futures"
+    label: str  # for people: "Spot", "USD-M futures" (DejaVu, the usual Linux font, has no Ⓢ)
     depth_path: str
     exchange_info_path: str
     exchange_info_weight: int
@@ -86,7 +86,7 @@ SPOT = Market(
 
 USDM = Market(
     name="usdm",
-    label="USDⓈ-M futures",
+    label="USD-M futures",
     depth_path="/fapi/v1/depth",
     exchange_info_path="/fapi/v1/exchangeInfo",
     exchange_info_weight=1,

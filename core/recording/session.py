@@ -5,7 +5,8 @@ stop is written once:
 - start: the database (writer, so a locked database is refused before any network traffic), then the manager,
   then the recorder once a symbol is recorded;
 - stop: the recorder's tick in flight is flushed and its session record closed, then the manager stops, then
-  the database closes.
+  the database closes (unless it is shared: the app records every market into its one database, opened by it
+  and handed to each market's session with `use_storage`, core.recording.shared_session).
 
 Qt-free and free of argparse: it takes a frozen `RecordingConfig`. Failures of its background tasks (the recorder,
 and the feed's, reported by the manager) are logged with their traceback and handed to `on_failure(sentence,
@@ -27,6 +28,7 @@ from core.feed.manager import ManagerConfig, OrderBookManager, RetryHandler
 from core.feed.rest import SymbolCheck
 from core.recording.config import RecordingConfig
 from core.recording.recorder import RecordingStatus, SnapshotRecorder
+from core.recording.shared_session import RecorderStorage, SessionLedger
 from core.storage.store import OpenMode, SnapshotStorage, StorageOptions
 from core.tasks import spawn
 
@@ -72,6 +74,7 @@ class RecordingSession:
         self.on_failure = on_failure or (lambda sentence, stopped: None)
         self.manager = manager or OrderBookManager(manager_config(config, **(manager_options or {})))
         self.storage: SnapshotStorage | None = None
+        self._owns_storage = False  # opened here (open_storage), not shared by another owner (use_storage)
         self.recorder: SnapshotRecorder | None = None
         self.failure: str | None = None  # the first failure that stopped recording, as told to on_failure
         self.manager.add_listener(self._on_manager_event, book_updates=False)  # it reads the books on its tick
@@ -98,10 +101,7 @@ class RecordingSession:
         self._stopped = True
         await self._stop_recorder()
         await self.manager.stop()
-        storage, self.storage = self.storage, None
-        self.recorder = None
-        if storage is not None:
-            await storage.aclose()
+        await self.close_storage()
         log.info("recording session stopped")
 
     async def __aenter__(self) -> RecordingSession:
@@ -117,16 +117,31 @@ class RecordingSession:
         """Open (or switch to) a database; recording goes on there for the symbols recorded before.
 
         Raises StorageError (StorageLockedError when another process holds it); then there is no database."""
-        recorded = self.recorder.recorded_symbols if self.recorder is not None else []
+        recorded = self.recorded_symbols
         await self.close_storage()
         path = Path(path)  # a writer creates the directory (and its parents) itself; errors are StorageError
         options = StorageOptions(retention=self.config.retention)
         loop = asyncio.get_running_loop()
         storage = await loop.run_in_executor(None, SnapshotStorage.open, path, mode, options)
+        self._attach(storage, storage, recorded)
+        self._owns_storage = True
+        return storage
+
+    async def use_storage(self, storage: SnapshotStorage, ledger: SessionLedger | None = None) -> None:
+        """Record into a database another owner holds open (the app's one database, shared by its markets): it
+        is never closed here, and with `ledger` the recorders sharing it share its session record."""
+        recorded = self.recorded_symbols
+        await self.close_storage()
+        self._attach(storage, ledger.handle() if ledger is not None else storage, recorded)
+
+    def _attach(
+        self, storage: SnapshotStorage, recorder_storage: SnapshotStorage | RecorderStorage, recorded: list[str]
+    ) -> None:
         self.storage = storage
-        if mode == "writer":
+        self._owns_storage = False
+        if storage.mode == "writer":
             self.recorder = SnapshotRecorder(
-                storage,
+                recorder_storage,
                 self.manager,
                 (),
                 interval=self.config.interval,
@@ -135,15 +150,16 @@ class RecordingSession:
             )
             for symbol in recorded:
                 self.set_recording(symbol, True)
-        return storage
 
     async def close_storage(self) -> None:
-        """Stop recording (the tick in flight is written, the session record closed) and close the database."""
+        """Stop recording (the tick in flight is written, the session record closed) and close the database, or
+        let go of it when it is shared (`use_storage`)."""
         await self._stop_recorder()
         self.recorder = None
         storage, self.storage = self.storage, None
-        if storage is not None:
+        if storage is not None and self._owns_storage:
             await storage.aclose()
+        self._owns_storage = False
 
     @property
     def can_record(self) -> bool:

@@ -1,4 +1,7 @@
-"""SymbolTableModel: one row per followed symbol, fed with SymbolRow values by the bridge."""
+"""SymbolTableModel: one row per followed symbol, fed with SymbolRow values by the bridge.
+
+A row is named by its key (gui.app_markets): `BTCUSDT` on spot, `usdm/BTCUSDT` on USDⓈ-M futures, shown as
+`BTCUSDT · usdm`; so one name followed on both markets is two rows."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from dataclasses import replace
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QColor
 
+from gui.app_markets import split_key
 from gui.exchange_status import stopped_state, stopped_word
 from gui.formatting import fmt_clock, fmt_count, fmt_datetime, fmt_percent, fmt_rate
 from gui.values import DisplayState, SymbolRow
@@ -54,7 +58,8 @@ HEADERS = {
     Column.GAPS: ("Gaps", "Seconds of this session with a gap record (the book was not live or verified)"),
 }
 
-MARKET_LABELS = {"spot": "Binance spot", "usdm": "Binance USDⓈ-M futures (stored as usdm/SYMBOL)"}
+MARKET_TAG = " · "  # between a futures symbol and its market: "BTCUSDT · usdm"
+MARKET_LABELS = {"spot": "Binance spot", "usdm": "Binance USD-M futures (stored as usdm/SYMBOL)"}
 
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 _CENTER = Qt.AlignmentFlag.AlignCenter
@@ -124,6 +129,12 @@ class SymbolTableModel(QAbstractTableModel):
     @property
     def symbols(self) -> list[str]:
         return [r.symbol for r in self._rows]
+
+    def name_contains(self, row: int, text: str) -> bool:
+        """Does the row's shown name (`BTCUSDT`, `BTCUSDT · usdm`) contain `text` (upper case)? The filter's test,
+        called once per row per keystroke: no QModelIndex, no role dispatch."""
+        rows = self._rows
+        return 0 <= row < len(rows) and text in _shown_name(rows[row]).upper()
 
     # --- QAbstractTableModel -----------------------------------------------------------------------
 
@@ -199,7 +210,7 @@ class SymbolTableModel(QAbstractTableModel):
     @staticmethod
     def _display(row: SymbolRow, col: Column) -> str | None:
         if col == Column.SYMBOL:  # futures carry their market beside the name; spot is the plain name
-            return row.symbol if row.market == "spot" else f"{row.symbol} · {row.market}"
+            return _shown_name(row)
         if col == Column.STATE:  # a symbol the exchange stopped says which stop: "halted", "delisted"
             return stopped_word(row.exchange_status) if row.exchange_status else str(row.state)
         if col == Column.RECORD:
@@ -217,7 +228,7 @@ class SymbolTableModel(QAbstractTableModel):
     @staticmethod
     def _tooltip(row: SymbolRow, col: Column) -> str:
         if col == Column.SYMBOL:
-            return f"{row.symbol} on {MARKET_LABELS.get(row.market, row.market)}"
+            return f"{split_key(row.symbol)[1]} on {MARKET_LABELS.get(row.market, row.market)}"
         if col == Column.STATE:
             return f"{stopped_state(row.exchange_status) if row.exchange_status else row.state}: {row.why}"
         if col == Column.RECORD and not row.can_record:
@@ -235,7 +246,7 @@ _STATE_ORDER = {state: i for i, state in enumerate(DisplayState)}
 def _sort_key(row: SymbolRow, col: Column):
     """What a column sorts by: numbers as numbers, an unknown value (None) below every known one."""
     if col == Column.SYMBOL:
-        return row.symbol
+        return _shown_name(row)  # BTCUSDT, then BTCUSDT · usdm: one name's markets side by side
     if col == Column.STATE:
         return _STATE_ORDER[row.state]
     if col == Column.RECORD:
@@ -248,6 +259,11 @@ def _sort_key(row: SymbolRow, col: Column):
         Column.GAPS: row.gaps,
     }[col]
     return -1.0 if value is None else float(value)
+
+
+def _shown_name(row: SymbolRow) -> str:
+    """The row's symbol as people read it: `BTCUSDT`, `BTCUSDT · usdm` (row.symbol is its key, usdm/BTCUSDT)."""
+    return row.symbol if row.market == "spot" else f"{split_key(row.symbol)[1]}{MARKET_TAG}{row.market}"
 
 
 def _is_checked(value) -> bool:

@@ -7,6 +7,7 @@ import math
 from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from core.storage.snapshot import SNAPSHOT_DEPTH
+from gui.app_markets import display_name
 from gui.formatting import decimals_of, fmt_float, fmt_sig
 from gui.values import DisplayState, LiveFrame, ThemeColors
 
@@ -79,7 +80,7 @@ class BookHeader(QFrame):
 
     def show_symbol(self, symbol: str | None) -> None:
         """Reset for a newly selected symbol until its first frame arrives."""
-        self.title.setText(symbol or "No symbol selected")
+        self.title.setText(display_name(symbol) if symbol else "No symbol selected")
         self.update_id.setText("")
         self.badge.setText("")
         self.badge.setStyleSheet("")
@@ -88,7 +89,7 @@ class BookHeader(QFrame):
             metric.set("—")
 
     def set_frame(self, frame: LiveFrame) -> None:
-        self.title.setText(frame.symbol)
+        self.title.setText(display_name(frame.symbol))
         self._set_badge(frame.state)
         self.update_id.setText(f"update id {frame.last_update_id:,}" if frame.last_update_id else "")
         m = frame.metrics

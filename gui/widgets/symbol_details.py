@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
+from gui.app_markets import display_name
 from gui.exchange_status import stopped_state
 from gui.formatting import fmt_clock, fmt_count, fmt_percent, fmt_span
 from gui.values import SymbolDetail, ThemeColors
@@ -104,7 +105,7 @@ class SymbolDetails(QFrame):
             for label in self.values.values():
                 label.setText("—")
             return
-        self.title.setText(f"{d.symbol} details")
+        self.title.setText(f"{display_name(d.symbol)} details")
         color = self.colors.state_colors.get(str(d.state), self.colors.muted)
         state = stopped_state(d.exchange_status) if d.exchange_status else d.state
         self.values["state"].setText(f'<span style="color:{color}">● {state}</span> · {d.why}')

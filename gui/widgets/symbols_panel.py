@@ -4,9 +4,10 @@ columns and record switches, and "Record all shown"."""
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QModelIndex, QPersistentModelIndex, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QKeySequence, QPainter, QShortcut
+from PySide6.QtGui import QColor, QFont, QKeySequence, QPainter, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QComboBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -21,15 +22,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.market.markets import MARKETS
 from gui.models.symbol_filter import SymbolFilterModel
-from gui.models.symbols import Column, SymbolTableModel
+from gui.models.symbols import MARKET_TAG, Column, SymbolTableModel
 from gui.values import ThemeColors
 from gui.widgets.colors import qcolor
 from gui.widgets.symbol_details import SymbolDetails
 
 ROW_HEIGHT = 26
-COLUMN_WIDTHS = {  # 522 px in all: the default panel shows every column without a scroll bar
-    Column.SYMBOL: 92,
+TEXT_MARGIN = 9  # the style's padding of a cell's text (the style sheet's 6 px and the focus frame's 3)
+MARKET_SHORT = {"spot": "Spot", "usdm": "USD-M"}  # the add box's market choice
+COLUMN_WIDTHS = {  # 546 px in all: the default panel (PANEL_WIDTH) shows every column without a scroll bar
+    Column.SYMBOL: 116,  # "BTCUSDT usdm": a futures symbol shows its market (SymbolDelegate)
     Column.STATE: 80,
     Column.RECORD: 40,
     Column.STORED: 80,  # "2,550,436": a month of one symbol
@@ -120,6 +124,47 @@ class StateDelegate(QStyledItemDelegate):
         painter.restore()
 
 
+class SymbolDelegate(QStyledItemDelegate):
+    """The symbol, and a futures row's market as a small muted tag after it ("BTCUSDT usdm"): the name keeps the
+    column's width (the text "BTCUSDT · usdm" is the row's DisplayRole, which the filter matches)."""
+
+    def __init__(self, colors: ThemeColors, parent=None) -> None:
+        super().__init__(parent)
+        self.set_colors(colors)
+
+    def set_colors(self, colors: ThemeColors) -> None:
+        self._muted = qcolor(colors.muted)
+
+    def paint(
+        self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> None:
+        text = index.data(Qt.ItemDataRole.DisplayRole) or ""
+        name, separator, market = text.partition(MARKET_TAG)
+        if not separator:
+            super().paint(painter, option, index)
+            return
+        painter.save()
+        if option.state & QStyle.StateFlag.State_Selected:
+            painter.fillRect(option.rect, option.palette.highlight())
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        r = option.rect.adjusted(TEXT_MARGIN, 0, -4, 0)
+        align = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        painter.setFont(option.font)
+        painter.setPen(option.palette.highlightedText().color() if selected else option.palette.text().color())
+        metrics = painter.fontMetrics()
+        shown = metrics.elidedText(name, Qt.TextElideMode.ElideRight, r.width())
+        painter.drawText(r, align, shown)
+        tag_font = QFont(option.font)
+        tag_font.setPointSizeF(max(6.0, option.font.pointSizeF() * 0.85))
+        painter.setFont(tag_font)
+        painter.setPen(self._muted)
+        left = metrics.horizontalAdvance(shown) + 5
+        if left < r.width():
+            painter.drawText(r.adjusted(left, 0, 0, 0), align, painter.fontMetrics().elidedText(
+                market, Qt.TextElideMode.ElideRight, r.width() - left))  # fmt: skip
+        painter.restore()
+
+
 class SymbolsPanel(QWidget):
     add_requested = Signal(str)
     remove_requested = Signal(str)
@@ -146,6 +191,13 @@ class SymbolsPanel(QWidget):
         self.input.setClearButtonEnabled(True)
         self.input.returnPressed.connect(self._on_add_clicked)
         self.input.textEdited.connect(self._on_text_edited)
+        # The market of the symbol to add: a choice beside the box rather than a syntax to type (`usdm:BTCUSDT`),
+        # so both markets are in sight, nothing is mistyped, and the filter box keeps meaning plain names.
+        self.market_box = QComboBox()
+        self.market_box.setObjectName("marketChoice")
+        self.market_box.setToolTip("The market of the symbol to add: spot, or USD-M perpetual futures")
+        for market in MARKETS.values():
+            self.market_box.addItem(MARKET_SHORT.get(market.name, market.label), market.name)
         self.add_button = QPushButton("Add")
         self.add_button.setObjectName("primary")
         self.add_button.setToolTip("Follow this symbol (Enter)")
@@ -155,6 +207,7 @@ class SymbolsPanel(QWidget):
         self.remove_button.setToolTip("Stop following the selected symbol (Del)")
         self.remove_button.clicked.connect(self.remove_selected)
         row.addWidget(self.input, 1)
+        row.addWidget(self.market_box)
         row.addWidget(self.add_button)
         row.addWidget(self.remove_button)
         layout.addLayout(row)
@@ -198,6 +251,8 @@ class SymbolsPanel(QWidget):
         self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         self.switch = SwitchDelegate(colors, self.table)
         self.table.setItemDelegateForColumn(Column.RECORD, self.switch)
+        self.symbol_delegate = SymbolDelegate(colors, self.table)
+        self.table.setItemDelegateForColumn(Column.SYMBOL, self.symbol_delegate)
         self.state_delegate = StateDelegate(self.table)
         self.table.setItemDelegateForColumn(Column.STATE, self.state_delegate)
         header = self.table.horizontalHeader()
@@ -240,6 +295,7 @@ class SymbolsPanel(QWidget):
 
     def set_colors(self, colors: ThemeColors) -> None:
         self.switch.set_colors(colors)
+        self.symbol_delegate.set_colors(colors)
         self.details.set_colors(colors)
         self.table.viewport().update()
 
@@ -257,6 +313,25 @@ class SymbolsPanel(QWidget):
 
     def set_busy(self, busy: bool) -> None:
         self.add_button.setEnabled(not busy)
+
+    def set_markets(self, offered: list[str], default: str, why_not: dict[str, str] | None = None) -> None:
+        """Offer the markets this run can follow (the others greyed, with why), `default` chosen."""
+        model = self.market_box.model()
+        for i in range(self.market_box.count()):
+            name = self.market_box.itemData(i)
+            item = model.item(i)  # type: ignore[attr-defined]
+            item.setEnabled(name in offered)
+            item.setToolTip("" if name in offered else (why_not or {}).get(name, ""))
+        self.set_market(default)
+
+    def set_market(self, name: str) -> None:
+        index = self.market_box.findData(name)
+        if index >= 0:
+            self.market_box.setCurrentIndex(index)
+
+    def chosen_market(self) -> str:
+        """The market name ("spot", "usdm") the next symbol is added to."""
+        return str(self.market_box.currentData())
 
     def clear_input(self) -> None:
         self.input.clear()

@@ -204,8 +204,14 @@ async def test_settings_show_the_running_values_and_apply_without_a_restart(tmp_
         assert dialog.interval.value() == 1 and dialog.db_path.text() == str(tmp_path / "db")  # as it runs
         dialog.interval.setValue(2)
         dialog.depth.setValue(5)
-        dialog.retention_days.setValue(30)
-        dialog.retention_per_symbol.setText("BTCUSDT=keep")
+        # The retention table: BTCUSDT's disk use arrives, a row for it is added and kept for ever, 30 days for the rest.
+        table = dialog.retention.table
+        await wait_until(lambda: "B" in table.item(0, 2).text(), what="the other symbols' disk use")  # "12.3 KB (1)"
+        dialog.retention.keep_box_of(None).setValue(30)
+        dialog.retention.new_symbol.setEditText("btcusdt")
+        dialog.retention.add_button.click()
+        dialog.retention.keep_box_of("BTCUSDT").setValue(0)  # "for ever"
+        assert table.item(1, 0).text() == "BTCUSDT" and table.item(1, 2).text().endswith("B")
         dialog._on_save()
         status = app.window.statusBar()
         await wait_until(lambda: "recording settings apply now" in status.currentMessage(), what="the settings applied")

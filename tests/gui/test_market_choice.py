@@ -40,7 +40,7 @@ def test_custom_urls_and_the_demo_take_the_market_flag():
 
 
 def test_a_preset_of_the_other_market_is_one_sentence():
-    with pytest.raises(ConfigError, match="'binance' is for Spot, not USDⓈ-M futures"):
+    with pytest.raises(ConfigError, match="'binance' is for Spot, not USD-M futures"):
         build_config(parse_args(["--preset", "binance", "--market", "usdm"]), SavedSettings())
 
 
@@ -53,17 +53,18 @@ def test_the_symbol_table_shows_the_market_beside_a_futures_symbol(qtbot):
     assert model.data(model.index(0, Column.SYMBOL), display) == "BTCUSDT"
     assert model.data(model.index(1, Column.SYMBOL), display) == "ETHUSDT · usdm"
     assert "Binance spot" in model.data(model.index(0, Column.SYMBOL), tip)
-    assert "USDⓈ-M futures" in model.data(model.index(1, Column.SYMBOL), tip)
+    assert "USD-M futures" in model.data(model.index(1, Column.SYMBOL), tip)
     assert model.symbol_at(1) == "ETHUSDT"  # the row is still the exchange's symbol
 
 
 @pytest.mark.asyncio
 async def test_the_app_records_a_futures_symbol_under_its_market(tmp_path, settings_store):
-    config = demo_config(tmp_path, symbols=("ETHUSDT",), recording=frozenset({"ETHUSDT"}), market=USDM)
+    key = "usdm/ETHUSDT"  # the app names a followed symbol by its stored name (gui.app_markets)
+    config = demo_config(tmp_path, symbols=(key,), recording=frozenset({key}), market=USDM)
     async with running(config, settings_store) as app:
         assert app.services.simulator is not None and app.services.simulator.usdm
-        await wait_until(lambda: row_of(app, "ETHUSDT") is not None, what="the ETHUSDT row")
-        await wait_until(lambda: (row_of(app, "ETHUSDT").stored or 0) >= 1, timeout=8, what="a snapshot")
+        await wait_until(lambda: row_of(app, key) is not None, what="the ETHUSDT row")
+        await wait_until(lambda: (row_of(app, key).stored or 0) >= 1, timeout=8, what="a snapshot")
         shown = app.symbol_model.data(app.symbol_model.index(0, Column.SYMBOL), Qt.ItemDataRole.DisplayRole)
         assert shown == "ETHUSDT · usdm"
     with SnapshotStorage.open(tmp_path / "db", mode="read_only") as storage:

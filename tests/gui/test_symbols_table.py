@@ -110,3 +110,20 @@ def test_a_refresh_of_1500_rows_is_one_change_signal(qtbot):
     model.set_rows(bumped)
     assert changes == [(0, 1499)]
     assert model.row_of("A1499TRY") == 1499 and model.row_data("A0001BTC").stored == rows[1].stored + 1
+
+
+def test_the_filter_matches_the_shown_name_market_included_and_keeps_matching_new_rows(qtbot, dark):
+    rows = [SymbolRow("BTCUSDT", DisplayState.LIVE), SymbolRow("usdm/BTCUSDT", DisplayState.LIVE, market="usdm"),
+            SymbolRow("ETHUSDT", DisplayState.LIVE)]  # fmt: skip
+    model, panel = make_panel(qtbot, dark, rows)
+    qtbot.keyClicks(panel.filter, "btc")
+    assert shown(panel) == ["BTCUSDT", "usdm/BTCUSDT"]  # one name on both markets: both rows
+    panel.set_filter("USDM")
+    assert shown(panel) == ["usdm/BTCUSDT"]  # the market is part of the shown name, "BTCUSDT · usdm"
+    panel.set_filter("usdt/")  # the key's slash is not in any shown name
+    assert shown(panel) == []
+    panel.set_filter("usdm")
+    model.set_rows([*rows, SymbolRow("usdm/ETHUSDT", DisplayState.LIVE, market="usdm"),
+                    SymbolRow("SOLUSDT", DisplayState.LIVE)])  # fmt: skip
+    assert shown(panel) == ["usdm/BTCUSDT", "usdm/ETHUSDT"]  # rows added while filtered are filtered too
+    assert panel.shown.text() == "2 of 5"

@@ -28,8 +28,8 @@ def test_bad_market_values_are_one_sentence_and_exit_2(db):
         ([*rec, *NOWHERE, "--market", "futures"], "Unknown market 'futures'; choose one of spot, usdm"),
         (["sim", "--market", "coinm"], "Unknown market 'coinm'"),
         (["app", "--market", "perp"], "Unknown market 'perp'"),
-        ([*rec, "--preset", "binance", "--market", "usdm"], "'binance' is for Spot, not USDⓈ-M futures"),
-        ([*rec, *NOWHERE, "--market", "usdm", "--snapshot-limit", "5000"], "between 1 and 1000 on USDⓈ-M futures"),
+        ([*rec, "--preset", "binance", "--market", "usdm"], "'binance' is for Spot, not USD-M futures"),
+        ([*rec, *NOWHERE, "--market", "usdm", "--snapshot-limit", "5000"], "between 1 and 1000 on USD-M futures"),
         (["stats", "--db", str(db), "--symbol", "coinm/BTCUSD"], "Unknown market 'coinm'"),
     ]
     results = [depthbook(*cases[0][0]), *(depthbook_in_process(argv) for argv, _ in cases[1:])]

@@ -67,8 +67,8 @@ def test_the_futures_preset_uses_the_split_hosts_and_belongs_to_usdm():
 
 
 def test_a_preset_of_the_other_market_is_refused():
-    with pytest.raises(ValueError, match="'binance' is for Spot, not USDⓈ-M futures"):
+    with pytest.raises(ValueError, match="'binance' is for Spot, not USD-M futures"):
         resolve_endpoints("binance", market=USDM)
-    with pytest.raises(ValueError, match="'binance-usdm' is for USDⓈ-M futures, not Spot"):
+    with pytest.raises(ValueError, match="'binance-usdm' is for USD-M futures, not Spot"):
         resolve_endpoints("binance-usdm", market="spot")
 

@@ -93,6 +93,6 @@ def test_a_reader_tells_the_market_from_the_stored_name():
 
 
 def test_a_futures_recording_refuses_a_snapshot_limit_futures_do_not_serve(tmp_path):
-    with pytest.raises(ValueError, match="between 1 and 1000 on USDⓈ-M futures"):
+    with pytest.raises(ValueError, match="between 1 and 1000 on USD-M futures"):
         RecordingConfig(db_path=tmp_path, ws_url="ws://127.0.0.1:1", rest_url="http://127.0.0.1:1",
                         snapshot_limit=5000, market=USDM)  # fmt: skip

@@ -122,11 +122,22 @@ def compute_order_flow(symbol: str, snapshots: Iterable[Any], window_secs: int, 
         ask_count += _count_increases(prev_asks, curr_asks)
         cumulative_delta += abs(bid_total - prev_bid_total) - abs(ask_total - prev_ask_total)
 
+    return flow_of(
+        symbol.upper(), end, window_secs, bid_count, ask_count, cumulative_delta,
+        len(in_window), in_window[-1].timestamp - in_window[0].timestamp,
+    )  # fmt: skip
+
+
+def flow_of(
+    symbol: str, end: int, window_secs: int, bid_count: int, ask_count: int, cumulative_delta: float,
+    snapshot_count: int, covered_secs: int,
+) -> OrderFlow:  # fmt: skip
+    """The OrderFlow of a window ending at `end` from its counts (shared with the cursor's sliding window)."""
     bid_rate = bid_count / window_secs
     ask_rate = ask_count / window_secs
     return OrderFlow(
-        symbol=symbol.upper(),
-        time_window_start=iso_utc(start),
+        symbol=symbol,
+        time_window_start=iso_utc(end - window_secs),
         time_window_end=iso_utc(end),
         window_duration_secs=window_secs,
         bid_flow_rate=bid_rate,
@@ -135,8 +146,8 @@ def compute_order_flow(symbol: str, snapshots: Iterable[Any], window_secs: int, 
         # Classify on the integer counts: same ratio as the rates, without rounding at the thresholds.
         flow_direction=classify_flow(bid_count, ask_count),
         cumulative_delta=cumulative_delta,
-        snapshot_count=len(in_window),
-        covered_secs=in_window[-1].timestamp - in_window[0].timestamp,
+        snapshot_count=snapshot_count,
+        covered_secs=covered_secs,
     )
 
 

@@ -24,11 +24,10 @@ from core.analysis.order_flow import (
     _count_increases,
     _qty_by_price,
     check_flow_window,
-    classify_flow,
+    flow_of,
     insufficient_flow_data,
 )
 from core.storage.store import SnapshotStorage
-from core.timeparse import iso_utc
 
 KEEP_SECS = 2 * MAX_WINDOW_SECS  # seconds kept either side of the last window's end
 
@@ -101,21 +100,10 @@ class SlidingOrderFlow:
             bid_count += bids_up
             ask_count += asks_up
             cumulative_delta += term
-        bid_rate = bid_count / window_secs
-        ask_rate = ask_count / window_secs
-        return OrderFlow(
-            symbol=self.symbol,
-            time_window_start=iso_utc(end - window_secs),
-            time_window_end=iso_utc(end),
-            window_duration_secs=window_secs,
-            bid_flow_rate=bid_rate,
-            ask_flow_rate=ask_rate,
-            net_flow=bid_rate - ask_rate,
-            flow_direction=classify_flow(bid_count, ask_count),
-            cumulative_delta=cumulative_delta,
-            snapshot_count=len(seconds),
-            covered_secs=seconds[-1] - seconds[0],
-        )
+        return flow_of(
+            self.symbol, end, window_secs, bid_count, ask_count, cumulative_delta,
+            len(seconds), seconds[-1] - seconds[0],
+        )  # fmt: skip
 
     def _evict(self, end: int) -> None:
         lo, hi = end - KEEP_SECS, end + KEEP_SECS

@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem, QWidget
 
+from gui.app_markets import display_name
 from gui.formatting import fmt_bytes, fmt_count, fmt_percent, fmt_span
 from gui.history_values import LibraryRow
 
@@ -37,7 +38,7 @@ class LibraryTable(QTableWidget):
         self.setRowCount(len(rows))
         for i, row in enumerate(rows):
             cells = (
-                row.symbol,
+                display_name(row.symbol),
                 fmt_span(row.first, row.last),
                 fmt_count(row.stored),
                 fmt_percent(row.completeness),

@@ -61,3 +61,15 @@ def assert_matches_truth(manager: OrderBookManager, sim: ExchangeSimulator, symb
 
 async def all_live(manager: OrderBookManager, symbols=SYMBOLS, timeout: float = 10.0) -> None:
     await wait_until(lambda: all(manager.is_live(s) for s in symbols), timeout, f"{symbols} live")
+
+
+def assert_only_it_resynced(manager: OrderBookManager, sim: ExchangeSimulator, symbol: str, before: dict) -> None:
+    """After a fault on `symbol` alone: it counted a gap, every other book of SYMBOLS was left undisturbed, and
+    every book equals the simulator's truth. `before`: each symbol's status before the fault."""
+    for other in SYMBOLS:
+        if other != symbol:
+            assert manager.status(other).resyncs == before[other].resyncs, f"{other} was disturbed"
+            assert manager.status(other).gaps == 0
+    assert manager.status(symbol).gaps >= 1
+    for each in SYMBOLS:
+        assert_matches_truth(manager, sim, each)

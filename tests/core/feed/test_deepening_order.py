@@ -35,7 +35,8 @@ async def test_a_queued_deepening_moves_ahead_when_its_book_starts_to_run():
 
             sim.faults.set_trend(8.0, behind)  # it runs at some 4,800 ticks a minute: its 80 levels go in seconds
             await wait_until(lambda: sched.queued_refreshes == [behind, ahead], 10, "the running book to go first")
-            assert manager.book(behind).horizon_room(20, 200) < manager.book(ahead).horizon_room(20, 200)
+            # The order is the scheduler's verdict on the rooms at its last re-ranking; the rooms read again here
+            # may have moved since (the still book's noise), so they are not compared a second time.
             assert sched.refreshes_fetched == 0 and budget.used(clock.now()) <= budget.allowed
         finally:
             await manager.stop()

@@ -105,22 +105,28 @@ class ManualClock:
         """Wait (in real time, up to the settle timeout) until at least `count` tasks sleep on this clock."""
         await self._until(lambda: self.sleeping >= count, f"{count} task(s) sleeping on the clock")
 
-    async def advance(self, seconds: float, *, step: float = 1.0) -> None:
-        """Move the time forward by `seconds`, `step` at a time, letting each woken task finish its work."""
+    async def advance(self, seconds: float, *, step: float = 1.0, settle: bool = True) -> None:
+        """Move the time forward by `seconds`, `step` at a time, letting each woken task finish its work.
+
+        `settle=False` wakes the due tasks and returns without waiting for their work: for a test whose task
+        is held up on purpose (a write kept busy), which then waits for what it expects (`until_sleeping`)."""
         if seconds < 0 or step <= 0:
             raise ValueError("time only moves forward, by positive steps")
         target = self._now + seconds
         while self._now < target:
             self._now = min(target, self._now + step)
-            await self._wake_due()
+            await self._wake_due(settle)
 
-    async def _wake_due(self) -> None:
+    async def _wake_due(self, settle: bool = True) -> None:
         woken_tasks: list[asyncio.Task] = []
         while self._sleepers and self._sleepers[0][0] <= self._now:
             _, _, task, woken = heapq.heappop(self._sleepers)
             if not woken.done():
                 woken.set_result(None)
                 woken_tasks.append(task)
+        if not settle:
+            await asyncio.sleep(0)
+            return
         for task in woken_tasks:
             if task not in self._watched:
                 self._watched.add(task)

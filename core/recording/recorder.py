@@ -10,8 +10,10 @@ tells the manager which symbols it records (`set_priority`), so that their snaps
 
 Ticks are aligned to whole seconds of the clock (the wall clock, or a test's virtual one: core.recording.clock)
 and computed from it each time, so the schedule never drifts; a tick that wakes more than a second late records the seconds it slept through as
-gaps ("late"), never as copies. A failed write keeps its tick in a bounded backlog that goes out with
-the next successful write, so a short I/O failure loses nothing.
+gaps ("late"), never as copies. A capture never waits for the previous second's write: while a write is in flight
+(a slow disk, a busy executor) the seconds due meanwhile are captured on time and queued, and go out together as
+soon as it ends. A failed write keeps its ticks in a bounded backlog that goes out with the next successful
+write, so a short I/O failure loses nothing.
 
 A book whose last update id is the one of its previous snapshot (most of a long-tailed market, each second)
 reuses that snapshot's work: its top levels, its encoding up to the timestamp, its series row (`_LastCapture`).
@@ -251,9 +253,13 @@ class SnapshotRecorder:
         self._last[symbol] = _LastCapture(book, book.last_update_id, marks, self.depth, snap)
         return snap
 
-    async def write(self, tick: _Tick) -> bool:
-        """Write this tick together with any backlog in one batch. False (and kept) on failure."""
-        self._backlog.append(tick)
+    async def write(self, tick: _Tick | None = None) -> bool:
+        """Write this tick together with any backlog in one batch (no tick: the backlog alone). False (and kept)
+        on failure. Ticks queued while it runs stay in the backlog for the next write."""
+        if tick is not None:
+            self._backlog.append(tick)
+        else:
+            tick = self._backlog[-1] if self._backlog else _Tick(int(self.clock.now()))
         while len(self._backlog) > BACKLOG_TICKS:
             dropped = self._backlog.popleft()
             self.ticks_lost += 1
@@ -282,7 +288,8 @@ class SnapshotRecorder:
                 tick.timestamp, ",".join(s.symbol for s in tick.snapshots) or "-", len(self._backlog), exc,
             )  # fmt: skip
             return False
-        self._backlog.clear()
+        for _ in pending:  # only what this batch held: ticks queued meanwhile wait for the next write
+            self._backlog.popleft()
         if self.last_error is not None:
             log.info("writes succeed again; backlog written ticks=%d", len(pending))
         self.last_error = None
@@ -331,10 +338,22 @@ class SnapshotRecorder:
         retention = asyncio.get_running_loop().create_task(self._retention_loop(shutdown))
         self._minute_started = self.clock.now()
         next_ts = self._next_boundary(self.clock.now())
+        writing: asyncio.Task | None = None  # the write in flight; ticks due meanwhile queue in the backlog
+        queued = 0
         reason = "stopped"
         try:
             while not shutdown.is_set():
-                if await self.clock.sleep_until(next_ts, shutdown):
+                # Wait for the next boundary. A write in flight is awaited up to it, no longer: the next
+                # second is captured on time even when the disk is slow, and written once the write ends.
+                if writing is not None and await self._write_ends_before(writing, next_ts, shutdown):
+                    writing.result()
+                    writing = None
+                    if queued:  # seconds captured while it ran: out right away, not a second later
+                        writing, queued = asyncio.ensure_future(self.write()), 0
+                        continue
+                if writing is None and await self.clock.sleep_until(next_ts, shutdown):
+                    break
+                if shutdown.is_set():
                     break
                 now = self.clock.now()
                 due = int(now) - (int(now) % self.interval)
@@ -344,23 +363,26 @@ class SnapshotRecorder:
                     continue
                 if due - next_ts >= self.interval:  # the loop slept through whole ticks
                     self._record_missed(next_ts, due)
-                # A cancellation waits for the tick in flight, so its batch still reaches the disk.
-                in_flight = asyncio.ensure_future(self.tick(due))
-                try:
-                    await asyncio.shield(in_flight)
-                except asyncio.CancelledError:
-                    await in_flight
-                    raise
+                tick = self.capture(due)
+                self.ticks += 1
+                if writing is None:
+                    writing = asyncio.ensure_future(self.write(tick))
+                else:
+                    self._backlog.append(tick)
+                    queued += 1
+                self._log_minute_summary()
                 next_ts = self._next_boundary(due)  # due + interval, aligned anew after set_interval
         except asyncio.CancelledError:
             reason = "cancelled"
             raise
         finally:
             retention.cancel()
+            if writing is not None:  # a cancellation waits for the write in flight: its batch still reaches the disk
+                await asyncio.wait({writing})
             end = int(self.clock.now())
             try:
-                if self._backlog:
-                    await self.write(_Tick(end))
+                if self._backlog:  # ticks queued behind the last write, or kept by a failed one
+                    await self.write()
                 # A minute whose last tick was the last one is whole: its row goes out now.
                 self._rollup_rows.extend(self.minutes.finish_before(end // 60 * 60 + 60))
                 if self._rollup_rows:
@@ -373,6 +395,20 @@ class SnapshotRecorder:
                 self.ticks,
                 self.write_errors,
             )
+
+    async def _write_ends_before(self, writing: asyncio.Task, deadline: float, shutdown: asyncio.Event) -> bool:
+        """Wait for `writing` to end, but no later than `deadline` on the clock; True if it ended.
+
+        The recorder itself does not sleep on the clock meanwhile (a helper task does), so a test's virtual clock
+        sees it at work until its write ends or the deadline comes."""
+        if writing.done():
+            return True
+        boundary = asyncio.ensure_future(self.clock.sleep_until(deadline, shutdown))
+        try:
+            await asyncio.wait({writing, boundary}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            boundary.cancel()
+        return writing.done()
 
     async def _start_session(self) -> None:
         """Write the session record of the run that started at `_session_start`."""

@@ -70,3 +70,23 @@ async def test_the_manual_clock_fails_when_a_woken_task_never_settles():
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+@pytest.mark.asyncio
+async def test_an_advance_without_settling_returns_while_the_woken_task_is_still_at_work():
+    clock = ManualClock(0.0, settle_timeout=0.2)
+    release = asyncio.Event()
+    done: list[float] = []
+
+    async def held_up() -> None:
+        await clock.sleep_until(1.0, asyncio.Event())
+        await release.wait()  # held by the test, as a recorder is by a busy write
+        done.append(clock.now())
+
+    task = asyncio.create_task(held_up())
+    await clock.until_sleeping()
+    await clock.advance(1, settle=False)  # would time out if it waited for the task
+    assert clock.now() == 1.0 and clock.sleeping == 0 and done == []
+    release.set()
+    await asyncio.wait_for(task, 5)
+    assert done == [1.0]

@@ -14,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import pytest_asyncio
@@ -44,16 +46,18 @@ def stored_seconds(storage: SnapshotStorage, symbol: str) -> list[int]:
     return [ts for ts, _ in storage.range(symbol, 0, 9_999_999_999)]
 
 
-async def one_second(manager: OrderBookManager, clock: ManualClock, symbols: Sequence[str]) -> None:
+async def one_second(
+    manager: OrderBookManager, clock: ManualClock, symbols: Sequence[str], *, settle: bool = True
+) -> None:
     """Once every book has applied an event since the last step, move the recorder one second on; returns
-    when that second's tick is written."""
+    when that second's tick is written (`settle=False`: as soon as the recorder is woken)."""
     before = {s: manager.book(s).last_update_id for s in symbols}
     await wait_until(
         lambda: all(manager.book(s).last_update_id != before[s] for s in symbols),
         10,
         f"new events in {symbols}",
     )
-    await clock.advance(1)
+    await clock.advance(1, settle=settle)
 
 
 async def seconds_until(
@@ -244,6 +248,55 @@ async def test_a_disk_full_when_recording_starts_keeps_the_recorder_alive_and_th
         assert seconds == list(range(int(START) + 1, seconds[-1] + 1))  # every second since the start, none lost
         session = storage.sessions()[-1]
         assert (session.start, session.symbols, session.end_reason) == (int(START), ("BTCUSDT",), "stopped")
+        storage.close()
+
+
+@pytest.mark.asyncio
+async def test_a_slow_write_does_not_cost_the_seconds_due_while_it_runs(tmp_path):
+    """Found by the whole-market benchmark: the recorder awaited each write before its next capture, so one slow
+    write (a busy executor, a compaction stall) turned the seconds after it into "late" gaps for every symbol.
+    Here the executor's only worker is held busy while four seconds come: each is captured on time and all of
+    them are written once the worker is free."""
+    symbols = ["BTCUSDT"]
+    clock = ManualClock(START, settle_timeout=5.0)
+    loop = asyncio.get_running_loop()
+    executor = ThreadPoolExecutor(max_workers=1)
+    loop.set_default_executor(executor)  # writes run in the default executor: one worker, which the test holds
+    gate = threading.Event()
+    async with ExchangeSimulator(symbols=symbols, seed=8, interval_ms=10) as sim:
+        manager = OrderBookManager(config_for(sim))
+        await manager.start()
+        storage = SnapshotStorage.open(tmp_path / "db", mode="writer")
+        shutdown = asyncio.Event()
+        recorder = SnapshotRecorder(storage, manager, symbols, clock=clock)
+        task = loop.create_task(recorder.run(shutdown))
+        try:
+            await manager.subscribe("BTCUSDT")
+            await wait_until(lambda: manager.is_live("BTCUSDT"), 10, "a live book")
+            await clock.until_sleeping(2)  # the recorder and its retention pass
+            await one_second(manager, clock, symbols)
+            assert storage.count("BTCUSDT") == 1
+            held = loop.run_in_executor(None, gate.wait)  # the worker is busy: the next write waits for it
+            for second in range(4):
+                await one_second(manager, clock, symbols, settle=False)
+                await clock.until_sleeping(2)  # captured, and waiting for its write or the next second
+                assert recorder.ticks == 2 + second
+            assert storage.count("BTCUSDT") == 1  # nothing written yet, nothing missed either
+            gate.set()
+            await held
+            await wait_until(lambda: storage.count("BTCUSDT") == 5 and recorder.backlog == 0, 10, "the queued writes")
+        finally:
+            gate.set()
+            shutdown.set()
+            await task
+            await manager.stop()
+            executor.shutdown()
+        seconds = stored_seconds(storage, "BTCUSDT")
+        assert seconds == list(range(int(START) + 1, int(START) + 6))
+        assert storage.gaps("BTCUSDT", 0, 9_999_999_999) == []  # no second recorded as "late"
+        update_ids = [snap.update_id for snap in storage.snapshots("BTCUSDT", seconds[0], seconds[-1])]
+        assert all(a < b for a, b in itertools.pairwise(update_ids))  # each second's own book, not a copy
+        assert recorder.write_errors == 0
         storage.close()
 
 

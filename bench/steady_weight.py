@@ -1,6 +1,6 @@
 """REST snapshot weight per symbol-hour in the steady state (docs/SNAPSHOT_HORIZON.md, "Weight per symbol-hour").
 
-The whole-market benchmark's market (bench.whole_market: long-tailed activity, simulator in a child process,
+The whole-market benchmark's market (bench/_market_run.py: long-tailed activity, simulator in a child process,
 Binance's 6,000 a minute) recorded by a RecordingSession; once every book is live, the snapshot scheduler's
 `weight_spent` is read every `--step` seconds for `--minutes`. An interval is steady when, at its start, no book is
 shallower than 500 levels and no refresh waits: the start-up's deepening is over. Prints each interval, then the
@@ -18,14 +18,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.whole_market import (
+from bench._market_run import (
     BINANCE_WEIGHT_LIMIT,
-    SimProcess,
-    _follow,
-    _symbols_possible,
-    _wait_live,
+    follow_all,
     market_symbols,
+    symbols_possible,
+    wait_all_live,
 )
+from bench._simproc import SimProcess
 from core.recording.session import RecordingConfig, RecordingSession
 
 DEEP = 500  # levels: a book this deep or deeper has been deepened
@@ -45,12 +45,15 @@ async def measure(n: int, minutes: float, step: float) -> None:
             session = RecordingSession(config)
             await session.start()
             try:
-                await _follow(session, symbols)
+                await follow_all(session, symbols)
                 for symbol in symbols:
                     session.set_recording(symbol, True)
-                live_after = await _wait_live(session, symbols)
+                live_after = await wait_all_live(session, symbols)
                 sched = session.manager.scheduler
-                print(f"{n:,} symbols live after {live_after:.1f} s, {sched.weight_spent:,} weight spent", flush=True)
+                print(
+                    f"{n:,} symbols live after {live_after:.1f} s, {sched.weight_spent:,} weight spent",
+                    flush=True,
+                )
                 steady_weight = steady_seconds = 0.0
                 end = time.monotonic() + minutes * 60
                 while (start := time.monotonic()) < end:
@@ -65,11 +68,14 @@ async def measure(n: int, minutes: float, step: float) -> None:
                     print(
                         f"  {start - end + minutes * 60:5.0f} s: {shallow:4d} shallow, {waiting:4d} waiting, "
                         f"{weight:5d} weight, {sched.refreshes_fetched - refreshes0:3d} refreshes: "
-                        f"{weight / n * 3600 / seconds:7.1f} per symbol-hour" + (" (steady)" if steady else ""),
+                        f"{weight / n * 3600 / seconds:7.1f} per symbol-hour"
+                        + (" (steady)" if steady else ""),
                         flush=True,
                     )
                 statuses = session.manager.statuses()
-                print(f"resyncs {sum(s.resyncs for s in statuses)}, 429/418 {sim.stats().get('rest_rejected')}")
+                print(
+                    f"resyncs {sum(s.resyncs for s in statuses)}, 429/418 {sim.stats().get('rest_rejected')}"
+                )
                 if steady_seconds:
                     rate = steady_weight / n * 3600 / steady_seconds
                     print(f"steady state: {rate:.1f} weight per symbol-hour over {steady_seconds:.0f} s")
@@ -80,14 +86,16 @@ async def measure(n: int, minutes: float, step: float) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.steady_weight", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.steady_weight", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--symbols", type=int, default=300)
     parser.add_argument("--minutes", type=float, default=5.0, help="measured once every book is live")
     parser.add_argument("--step", type=float, default=30.0, help="seconds per interval")
     args = parser.parse_args(argv)
     if args.symbols < 1 or not args.minutes > 0 or not args.step > 0:
         parser.error("--symbols must be at least 1, --minutes and --step above 0")
-    asyncio.run(measure(_symbols_possible(args.symbols), args.minutes, args.step))
+    asyncio.run(measure(symbols_possible(args.symbols), args.minutes, args.step))
     return 0
 
 

@@ -51,10 +51,15 @@ from pathlib import Path
 
 import psutil
 
+from bench._market_run import (
+    BINANCE_WEIGHT_LIMIT,
+    follow_all,
+    market_symbols,
+    symbols_possible,
+    wait_all_live,
+)
 from bench._report import Figure, at_least, below, heading, info, show
 from bench._simproc import SimProcess
-from core.feed.config import MAX_SYMBOLS_CEILING
-from core.feed.errors import ExchangeUnavailableError
 from core.feed.events import BookUpdated
 from core.recording.collector import settle_collector
 from core.recording.config import RecordingConfig
@@ -63,19 +68,12 @@ from core.storage.store import SnapshotStorage
 
 NAME = "whole_market"
 WHOLE_MARKET = 1500
-BINANCE_WEIGHT_LIMIT = 6000
 LIVE_TARGET_S = 180.0
-LIVE_TIMEOUT_S = 900.0
 COMPLETENESS_TARGET = 99.9
 CPU_TARGET = 25.0  # % of one core
 RSS_TARGET_MB = 1024.0
 LATENCY_TARGET_MS = 5.0
 US_PER_EVENT_TARGET = 40.0
-
-
-def market_symbols(n: int) -> list[str]:
-    """The busiest first, as long_tailed_activity ranks them."""
-    return (["BTCUSDT", "ETHUSDT", "BNBUSDT"] + [f"S{i:04d}USDT" for i in range(max(0, n - 3))])[:n]
 
 
 def _pct(values: array | list[float], q: float) -> float:
@@ -124,37 +122,6 @@ class _Probe:
             times.append(time.monotonic_ns())
 
 
-async def _follow(session: RecordingSession, symbols: list[str]) -> None:
-    """Follow every symbol; the simulator may be too busy starting 1,500 markets to answer exchangeInfo at
-    first (the manager then refuses, as it should), so ask again a few times."""
-    for attempt in range(1, 7):
-        try:
-            await session.follow(symbols)
-            return
-        except ExchangeUnavailableError as exc:
-            if attempt == 6:
-                raise
-            print(f"  follow refused ({exc}); again in 10 s", flush=True)
-            await asyncio.sleep(10.0)
-
-
-async def _wait_live(session: RecordingSession, symbols: list[str]) -> float:
-    manager = session.manager
-    t0 = time.monotonic()
-    next_report = t0 + 15
-    while True:
-        live = sum(manager.is_live(s) for s in symbols)
-        now = time.monotonic()
-        if live == len(symbols):
-            return now - t0
-        if now > next_report:
-            print(f"  {live:,} of {len(symbols):,} live after {now - t0:.0f} s", flush=True)
-            next_report = now + 15
-        if now - t0 > LIVE_TIMEOUT_S:
-            raise RuntimeError(f"only {live} of {len(symbols)} books live after {LIVE_TIMEOUT_S:.0f} s")
-        await asyncio.sleep(0.2)
-
-
 def _completeness(
     db: Path, symbols: list[str], first: int, last: int
 ) -> tuple[dict[str, float], Counter[str]]:
@@ -194,12 +161,12 @@ async def _main(
             probe = _Probe(session, symbols, publish_latency)
             await session.start()
             try:
-                await _follow(session, symbols)
+                await follow_all(session, symbols)
                 for symbol in symbols:
                     session.set_recording(symbol, True)
                 if tune_gc:
                     settle_collector()  # as `depthbook record` does once it follows
-                live_after = await _wait_live(session, symbols)
+                live_after = await wait_all_live(session, symbols)
                 print(
                     f"  all {n:,} books live after {live_after:.1f} s; settling, then measuring", flush=True
                 )
@@ -389,14 +356,8 @@ def _short(frame: str) -> str:
     return f"{file}:{func}"
 
 
-def _symbols_possible(wanted: int) -> int:
-    if wanted > MAX_SYMBOLS_CEILING:
-        print(f"  the manager follows at most {MAX_SYMBOLS_CEILING} symbols: running at that", flush=True)
-    return min(wanted, MAX_SYMBOLS_CEILING)
-
-
 def run(quick: bool = False, long: bool = False) -> list[Figure]:
-    n = _symbols_possible(300 if quick else WHOLE_MARKET)
+    n = symbols_possible(300 if quick else WHOLE_MARKET)
     return asyncio.run(_main(n, 60.0 if quick else 600.0, None))
 
 
@@ -404,9 +365,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.whole_market", description=__doc__.splitlines()[0])
     parser.add_argument("--symbols", type=int, default=WHOLE_MARKET, help="symbols to simulate and record")
     parser.add_argument("--window", type=float, default=600.0, help="seconds measured once all are live")
-    parser.add_argument("--profile", metavar="PATH", help="sample the window with py-spy into PATH and print the top")
     parser.add_argument(
-        "--default-gc", action="store_true", help="keep Python's collector settings (not `depthbook record`'s)"
+        "--profile", metavar="PATH", help="sample the window with py-spy into PATH and print the top"
+    )
+    parser.add_argument(
+        "--default-gc",
+        action="store_true",
+        help="keep Python's collector settings (not `depthbook record`'s)",
     )
     parser.add_argument(
         "--publish-latency",
@@ -416,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.symbols < 1 or not args.window > 0:
         parser.error("--symbols must be at least 1 and --window above 0")
-    n = _symbols_possible(args.symbols)
+    n = symbols_possible(args.symbols)
     asyncio.run(_main(n, args.window, args.profile, not args.default_gc, args.publish_latency))
     return 0
 

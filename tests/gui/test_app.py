@@ -6,57 +6,20 @@ with a temporary database and settings file; the test drives the window like a u
 
 from __future__ import annotations
 
-import contextlib
-
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QMessageBox
 
 from core.storage.snapshot import OrderBookSnapshot
 from core.storage.store import SnapshotStorage
-from gui.app import DepthbookApp, parse_args
-from gui.config import AppConfig, build_config
+from gui.app import parse_args
+from gui.config import build_config
 from gui.dialogs import CONFIRM_RECORD_ALL, CONFIRM_REMOVE, READ_ONLY_OFFER, SettingsDialog, ShortcutsDialog
 from gui.main_window import find_button
 from gui.models.symbols import Column
 from gui.values import DisplayState
+from tests.gui.app_helpers import add_through_the_panel, demo_config, row_of, running
 from tests.waiting import wait_until
-
-SIM_SYMBOLS = ("BTCUSDT", "ETHUSDT")
-
-
-def demo_config(tmp_path, **kw) -> AppConfig:
-    return AppConfig(
-        db_path=tmp_path / "db",
-        demo=True,
-        endpoint_name="simulator",
-        sim_symbols=SIM_SYMBOLS,
-        sim_interval_ms=20,
-        **kw,
-    )
-
-
-@contextlib.asynccontextmanager
-async def running(config: AppConfig, settings_store):
-    """A started DepthbookApp, shut down (database closed, window gone) however the test ends."""
-    app = DepthbookApp(config, settings_store)
-    try:
-        await app.start()
-        yield app
-    finally:
-        await app.shutdown()
-        app.window.deleteLater()
-
-
-def row_of(app: DepthbookApp, symbol: str):
-    return app.symbol_model.row_data(symbol)
-
-
-def add_through_the_panel(qtbot, app: DepthbookApp, text: str) -> None:
-    panel = app.window.symbols_panel
-    panel.input.clear()
-    qtbot.keyClicks(panel.input, text)
-    qtbot.mouseClick(panel.add_button, Qt.MouseButton.LeftButton)
 
 
 @pytest.mark.asyncio
@@ -195,7 +158,9 @@ async def test_record_all_shown_asks_then_records_only_what_the_filter_shows(qtb
 
 @pytest.mark.asyncio
 async def test_settings_show_the_running_values_and_apply_without_a_restart(tmp_path, settings_store):
-    config = demo_config(tmp_path, symbols=("BTCUSDT",), recording=frozenset({"BTCUSDT"}), snapshot_interval=1)
+    config = demo_config(
+        tmp_path, symbols=("BTCUSDT",), recording=frozenset({"BTCUSDT"}), snapshot_interval=1
+    )
     async with running(config, settings_store) as app:
         storage, recorder = app.services.storage, app.services.recorder
         await wait_until(lambda: storage.count("BTCUSDT") >= 1, timeout=8, what="a first snapshot")
@@ -206,7 +171,9 @@ async def test_settings_show_the_running_values_and_apply_without_a_restart(tmp_
         dialog.depth.setValue(5)
         # The retention table: BTCUSDT's disk use arrives, a row for it is added and kept for ever, 30 days for the rest.
         table = dialog.retention.table
-        await wait_until(lambda: "B" in table.item(0, 2).text(), what="the other symbols' disk use")  # "12.3 KB (1)"
+        await wait_until(
+            lambda: "B" in table.item(0, 2).text(), what="the other symbols' disk use"
+        )  # "12.3 KB (1)"
         dialog.retention.keep_box_of(None).setValue(30)
         dialog.retention.new_symbol.setEditText("btcusdt")
         dialog.retention.add_button.click()
@@ -214,10 +181,14 @@ async def test_settings_show_the_running_values_and_apply_without_a_restart(tmp_
         assert table.item(1, 0).text() == "BTCUSDT" and table.item(1, 2).text().endswith("B")
         dialog._on_save()
         status = app.window.statusBar()
-        await wait_until(lambda: "recording settings apply now" in status.currentMessage(), what="the settings applied")
+        await wait_until(
+            lambda: "recording settings apply now" in status.currentMessage(), what="the settings applied"
+        )
         assert recorder.interval == 2 and recorder.depth == 5
         assert app.services.recorder is recorder  # the same recorder: no restart
-        assert storage.options.retention.days == 30 and storage.options.retention.per_symbol == {"BTCUSDT": None}
+        assert storage.options.retention.days == 30 and storage.options.retention.per_symbol == {
+            "BTCUSDT": None
+        }
         after = storage.count("BTCUSDT")
         await wait_until(lambda: storage.count("BTCUSDT") >= after + 2, timeout=10, what="two more snapshots")
         last = storage.first_last("BTCUSDT")[1]

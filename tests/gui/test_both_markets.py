@@ -25,7 +25,7 @@ from gui.models.symbols import Column
 from gui.services import Services
 from gui.settings import SettingsStore
 from gui.values import DisplayState
-from tests.gui.test_app import add_through_the_panel, demo_config, row_of, running
+from tests.gui.app_helpers import add_through_the_panel, demo_config, row_of, running
 from tests.waiting import wait_until
 
 FUTURES = "usdm/BTCUSDT"  # the key of BTCUSDT on USDⓈ-M futures: its stored name

@@ -5,6 +5,7 @@ database another process is writing."""
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import textwrap
@@ -12,47 +13,17 @@ from pathlib import Path
 
 import pytest
 
-from core.storage.gaps import GapReason
-from core.storage.store import SnapshotStorage
-from gui.app import DepthbookApp
-from gui.config import AppConfig
-from tests.core.analysis.recordings import START, write_recording
-from tests.gui.test_app import running
+from tests.core.analysis.recordings import START
+from tests.gui.app_helpers import SPAN, history_config, open_history, recorded, running
 from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
-SPAN = 3600
-
-
-def config(tmp_path, db: Path) -> AppConfig:
-    return AppConfig(
-        db_path=db, demo=True, endpoint_name="simulator", sim_symbols=("BTCUSDT",), sim_interval_ms=20
-    )
-
-
-def recorded(path: Path) -> Path:
-    with SnapshotStorage.open(path, mode="writer") as storage:
-        write_recording(
-            storage, "BTCUSDT", START, SPAN, holes=[(600, 659)], gaps={(1200, 1229): GapReason.SYNCING}
-        )
-        write_recording(storage, "SOLUSDT", START + 60, 600)
-    return path
-
-
-async def open_history(app: DepthbookApp, symbol: str = "BTCUSDT"):
-    panel = app.window.history_panel
-    app.window.tabs.setCurrentWidget(panel)
-    await wait_until(lambda: len(panel.library.rows) > 0, what="the library")
-    panel.choose_symbol(symbol)
-    await wait_until(lambda: panel.data is not None and panel.data.symbol == symbol, what="the first view")
-    await wait_until(lambda: panel.ladder_model.rowCount() == 40, what="the recorded ladder")
-    return panel
 
 
 @pytest.mark.asyncio
 async def test_library_of_the_writer_and_export_writes_the_same_rows_as_the_command(tmp_path, settings_store):
     db = recorded(tmp_path / "db")
-    async with running(config(tmp_path, db), settings_store) as app:
+    async with running(history_config(tmp_path, db), settings_store) as app:
         panel = await open_history(app)
         assert [r.symbol for r in panel.library.rows] == ["BTCUSDT", "SOLUSDT"]  # neither is in the live list
         assert panel.span.stored == SPAN - 90 and panel.span.gap_records == 30
@@ -103,27 +74,49 @@ async def test_library_of_the_writer_and_export_writes_the_same_rows_as_the_comm
         assert first == rows[1]
 
 
+def drain(fd: int) -> bytes:
+    """Everything written to the pipe until its writer closes it."""
+    os.set_blocking(fd, True)
+    chunks = []
+    while chunk := os.read(fd, 1 << 16):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 @pytest.mark.asyncio
-async def test_export_can_be_cancelled_and_leaves_no_file(tmp_path, settings_store, monkeypatch):
+async def test_export_cancelled_while_it_runs_stops_and_leaves_no_file(tmp_path, settings_store, monkeypatch):
     import gui.history_export as export_module
 
-    monkeypatch.setattr(export_module, "CHUNK", 10)  # report (and check for cancel) every 10 rows
+    monkeypatch.setattr(export_module, "CHUNK", 10)  # a progress report (and a look at cancel) every 10 rows
     db = recorded(tmp_path / "db")
-    async with running(config(tmp_path, db), settings_store) as app:
+    async with running(history_config(tmp_path, db), settings_store) as app:
         panel = await open_history(app)
-        panel.show_last(None)
-        await asyncio.sleep(0.1)
+        panel.show_last(None)  # everything: 3,510 rows, 2.7 MB of CSV
         app._on_export_requested()
         dialog = app.export_dialog
-        out = tmp_path / "cancelled.csv"
-        dialog.path_edit.setText(str(out))
-        dialog.export_button.click()
-        await wait_until(lambda: app._export_cancel is not None, what="the export to start")
-        dialog.cancel_button.click()
-        await wait_until(lambda: not dialog.busy, timeout=20, what="the export to stop")
-        assert "Cancelled" in dialog.note.text() or "Exported" in dialog.note.text()
-        if "Cancelled" in dialog.note.text():
-            assert not out.exists()
+        request = dialog.request()
+        assert (request.start, request.end) == (panel.span.first, panel.span.last)
+        # The file is a pipe the test does not read yet: once its buffer (64 KB) is full the export blocks
+        # in a write, so it is still running, however fast the machine, until the test drains the pipe.
+        out = tmp_path / "held.csv"
+        os.mkfifo(out)
+        reader = os.open(out, os.O_RDONLY | os.O_NONBLOCK)  # with a reader, the export's open() does not wait
+        try:
+            dialog.path_edit.setText(str(out))
+            dialog.export_button.click()
+            await wait_until(lambda: "Exporting…" in dialog.note.text(), what="a first progress report")
+            assert dialog.busy and app._export_cancel is not None
+            dialog.cancel_button.click()
+            assert dialog.note.text() == "Cancelling…"
+            # Drained, the export goes on to its next chunk of 10 rows, sees the cancel there and stops.
+            written = await asyncio.to_thread(drain, reader)
+        finally:
+            os.close(reader)  # on a failure, a broken pipe ends the export
+        await wait_until(lambda: not dialog.busy, what="the export to stop")
+        assert dialog.note.text() == "Cancelled: nothing was written."
+        assert dialog.cancel_button.text() == "Close"
+        assert not out.exists()  # the partial file is removed
+        assert 10 <= written.count(b"\n") - 1 < 3510  # it stopped part way: a header and some rows
 
 
 WRITER = textwrap.dedent(
@@ -152,7 +145,7 @@ async def test_read_only_library_and_follow_live_on_a_database_another_process_w
     )  # fmt: skip
     try:
         assert (await asyncio.to_thread(writer.stdout.readline)).strip() == "ready"
-        async with running(config(tmp_path, tmp_path / "own"), settings_store) as app:
+        async with running(history_config(tmp_path, tmp_path / "own"), settings_store) as app:
             assert await app.open_read_only(shared)
             assert app.services.storage.mode == "read_only"
             panel = await open_history(app)

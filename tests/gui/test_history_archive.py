@@ -17,8 +17,8 @@ from core.storage.store import SnapshotStorage
 from gui.archive_open import ArchiveDialog
 from gui.widgets.history.time_axis import local_and_utc
 from tests.core.analysis.recordings import START
-from tests.gui.test_app import running
-from tests.gui.test_history_app import SPAN, config, open_history, recorded
+from tests.gui.app_helpers import SPAN, open_history, recorded, running
+from tests.gui.app_helpers import history_config as config
 from tests.waiting import wait_until
 
 

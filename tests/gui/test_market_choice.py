@@ -11,7 +11,7 @@ from gui.app import parse_args
 from gui.config import ConfigError, SavedSettings, build_config
 from gui.models.symbols import Column, SymbolTableModel
 from gui.values import DisplayState, SymbolRow
-from tests.gui.test_app import demo_config, row_of, running
+from tests.gui.app_helpers import demo_config, row_of, running
 from tests.waiting import wait_until
 
 

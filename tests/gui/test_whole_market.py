@@ -16,7 +16,7 @@ from gui.exchange_status import stopped_state
 from gui.market_follow import FOLLOW_MARKET_DIALOG, FollowMarketDialog, parse_quotes
 from gui.models.symbols import Column
 from gui.values import DisplayState
-from tests.gui.test_app import running
+from tests.gui.app_helpers import running
 from tests.waiting import wait_until
 
 # Mixed quote assets; one USDT symbol is halted before the market is followed.

@@ -58,7 +58,7 @@ async def test_recorded_symbols_then_syncs_before_refreshes_then_first_come_firs
     rest.gate.clear()  # hold the first request so that the queue fills up behind it
     async with running(rest, got, limit=1000) as sched:
         sched.request("FIRSTUSDT")
-        await asyncio.sleep(0.05)  # in flight now
+        await wait_until(lambda: rest.started == ["FIRSTUSDT"], what="FIRSTUSDT in flight")
         sched.request("AREFRESH", refresh=True)
         sched.request("BSYNC", limit=100)
         sched.request("CREC", refresh=True, high=True)
@@ -82,7 +82,7 @@ async def test_a_sync_request_turns_a_queued_refresh_into_a_sync_and_priority_ca
     rest.gate.clear()
     async with running(rest, got, limit=1000) as sched:
         sched.request("FIRSTUSDT")
-        await asyncio.sleep(0.05)
+        await wait_until(lambda: rest.started == ["FIRSTUSDT"], what="FIRSTUSDT in flight")
         sched.request("AUSDT", refresh=True)
         sched.request("BUSDT", refresh=True)
         sched.request("CUSDT", refresh=True)

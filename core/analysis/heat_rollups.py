@@ -156,7 +156,10 @@ def join_tables(tables: Sequence[HeatTable]) -> HeatTable:
                      *(np.concatenate([getattr(t, f) for t in tables]) for f in ("is_bid", "bins", "sums")))  # fmt: skip
 
 
-def _decimals(price: str) -> int:
+def _decimals(price: str | bytes) -> int:
+    if type(price) is bytes:  # a build decodes the stored values raw (a third less decoding): bytes strings
+        _, dot, frac = price.partition(b".")
+        return len(frac.rstrip(b"0")) if dot else 0
     _, dot, frac = price.partition(".")
     return len(frac.rstrip("0")) if dot else 0
 
@@ -166,17 +169,23 @@ def _side_sums(books: Iterable[Levels]) -> dict[str, float]:
     get = sums.get
     previous = parsed = None
     for levels in books:
-        if levels is not previous:  # an unchanged book's seconds share one tuple (the recorder's): parsed once
-            parsed = [(price, float(qty)) for price, qty in levels]
-            previous = levels
-        for price, qty in parsed:  # added second by second all the same: the sums are bit for bit the same
-            sums[price] = get(price, 0.0) + qty
+        if levels is previous:  # an unchanged book's seconds share one tuple (the recorder's): parsed once
+            if parsed is None:
+                parsed = [(price, float(qty)) for price, qty in levels]
+            # Added second by second all the same: the sums are bit for bit the same.
+            for price, qty in parsed:
+                sums[price] = get(price, 0.0) + qty
+        else:  # a new book (every second of a build): parsed as it is added, no list (a third faster)
+            for price, qty in levels:
+                sums[price] = get(price, 0.0) + float(qty)
+            previous, parsed = levels, None
     return sums
 
 
 def minute_row(start: int, books: Sequence[tuple[Levels, Levels]]) -> HeatRow:
     """The row of the minute starting at `start` from its stored books (bids, asks), one per stored second, in
-    time order. ValueError when a level is not a pair of decimal strings."""
+    time order; the levels' strings as str, or as the ASCII bytes a raw decode gives (the same row). ValueError
+    when a level is not a pair of decimal strings."""
     bids = _side_sums(b for b, _ in books)
     asks = _side_sums(a for _, a in books)
     decimals = max(map(_decimals, bids.keys() | asks.keys()), default=0)

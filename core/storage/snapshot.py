@@ -114,6 +114,24 @@ def stamped(untimed: bytes, timestamp: int) -> bytes:
     return untimed + msgpack.packb(timestamp)
 
 
+def raw_sides(timestamp: int, data: bytes) -> tuple[tuple, tuple] | None:
+    """The (bids, asks) of a stored value with its strings left as bytes, no snapshot made (the fast path of
+    bulk reads); None when the value is not plainly the contract's: not MessagePack, not its shape, or not the
+    key's second. The caller then decodes it the checked way, which names the damage."""
+    try:
+        snap = msgpack.unpackb(data, use_list=False, raw=True)
+    except (ValueError, TypeError, msgpack.UnpackException):
+        return None
+    if type(snap) is not tuple or len(snap) != 4:
+        return None
+    bids, asks, update_id, stamp = snap
+    if type(bids) is not tuple or type(asks) is not tuple or type(update_id) is not int or update_id < 0:
+        return None
+    if type(stamp) is not int or stamp != timestamp:
+        return None
+    return bids, asks
+
+
 def decode_many(symbol: str, values: Iterable[bytes]) -> list[OrderBookSnapshot]:
     """Decode a run of stored values (a range read) with the shape checked but not every level's types.
     Strict: the first damaged value raises SnapshotDecodeError (`decode_range` skips and reports instead).

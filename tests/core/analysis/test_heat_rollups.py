@@ -22,7 +22,9 @@ from tests.core.analysis.recordings import START, book_at
 SYMBOL = "BTCUSDT"
 
 
-def record(storage: SnapshotStorage, first: int, last: int, gaps: set[int] = frozenset(), heat: bool = True) -> None:
+def record(
+    storage: SnapshotStorage, first: int, last: int, gaps: set[int] = frozenset(), heat: bool = True
+) -> None:
     """Tick by tick through the recorder's own write (`_encode_and_write`): a snapshot or a gap record a second."""
     minutes = MinuteRollups() if heat else None
     pending: list = []
@@ -43,7 +45,9 @@ def record_fast(storage: SnapshotStorage, first: int, last: int, gaps: range = r
         records = [GapRecord(SYMBOL, ts, GapReason.DISCONNECTED) for ts in seconds if ts in gaps]
         rows = [(SYMBOL, s.timestamp, s.to_bytes()) for s in snaps]
         series = [(SYMBOL, series_from_snapshot(s)) for s in snaps]
-        done = minutes.add(lo + MINUTE - 1, series, [(SYMBOL, g.timestamp) for g in records], [(SYMBOL, s) for s in snaps])
+        done = minutes.add(
+            lo + MINUTE - 1, series, [(SYMBOL, g.timestamp) for g in records], [(SYMBOL, s) for s in snaps]
+        )
         storage.put_encoded(rows, records, [(SYMBOL, r.timestamp, r.to_bytes()) for _, r in series], done)
     storage.put_encoded([], [], [], minutes.finish_before(last + 61))
 
@@ -72,7 +76,9 @@ def test_the_rollup_heatmap_is_the_exact_mean_of_the_seconds_with_a_gap_and_a_ho
         minutes = row_starts(storage, HEAT_CF, SYMBOL, first, last).tolist()
         # minutes 0-2 were watched whole (gap records count), minute 4 was not: it has no row
         assert minutes == [START, START + 60, START + 120]
-        row = decode_row(START + 60, dict(storage._views[HEAT_CF].items())[f"{SYMBOL}:{START + 60}".encode()], 60)
+        row = decode_row(
+            START + 60, dict(storage._views[HEAT_CF].items())[f"{SYMBOL}:{START + 60}".encode()], 60
+        )
         assert row is not None and row.seconds == 30  # the gap's seconds are not in the mean
         for columns in (5, 3, 2):  # a minute a column, two minutes, three minutes
             image = rollup_image(storage, state, first, last, columns)
@@ -82,7 +88,10 @@ def test_the_rollup_heatmap_is_the_exact_mean_of_the_seconds_with_a_gap_and_a_ho
 
 
 def test_rows_written_while_recording_equal_rows_built_afterwards(tmp_path):
-    with SnapshotStorage.open(tmp_path / "recorded") as recorded, SnapshotStorage.open(tmp_path / "plain") as plain:
+    with (
+        SnapshotStorage.open(tmp_path / "recorded") as recorded,
+        SnapshotStorage.open(tmp_path / "plain") as plain,
+    ):
         record(recorded, START, START + 3 * MINUTE - 1, gaps={START + 5, START + 6})
         record(plain, START, START + 3 * MINUTE - 1, gaps={START + 5, START + 6}, heat=False)
         assert row_starts(plain, HEAT_CF, SYMBOL, 0, 2 * START).size == 0
@@ -106,7 +115,9 @@ def test_hour_rows_give_the_exact_mean_and_a_read_only_build_stays_in_memory(tmp
         hours = read_rows(storage, SYMBOL, HOUR, first, last)
         assert sorted(hours) == [START, START + HOUR]
         minutes = read_rows(storage, SYMBOL, MINUTE, first, last)
-        assert encode_row(hours[START]) == encode_row(hour_row(START, [minutes[START + 60 * i] for i in range(60)]))
+        assert encode_row(hours[START]) == encode_row(
+            hour_row(START, [minutes[START + 60 * i] for i in range(60)])
+        )
         assert hours[START + HOUR].seconds == HOUR - 300
         image = rollup_image(storage, state, first, last, 2)  # a column an hour: the hour rows
         assert image is not None and image.step == HOUR
@@ -159,14 +170,20 @@ def test_a_view_bin_finer_than_a_rows_unit_is_drawn_from_the_seconds(tmp_path):
             _encode_and_write(storage, [wide_book(ts)], [], timestamp=ts, minutes=minutes, rollup_rows=[])
         storage.put_encoded([], [], [], minutes.finish_before(START + 4 * MINUTE))
         state = build_rollups(storage, SYMBOL)
-        assert {row.exponent for row in read_rows(storage, SYMBOL, MINUTE, START, START + 179).values()} == {-1}
+        assert {row.exponent for row in read_rows(storage, SYMBOL, MINUTE, START, START + 179).values()} == {
+            -1
+        }
         narrow = (99.9, 100.6)  # 70 ticks over 240 bins: a bin of one tick, finer than the rows' 10
         assert rollup_image(storage, state, START, START + 179, 3, price_range=narrow) is None
         image = depth_image(storage, state, START, START + 179, 3, price_range=narrow, samples=10**9)
         assert image.bin_size == 0.01 and image.bid.sum() > 0
-        exact = depth_image(storage, state, START, START + 179, 3, price_range=narrow, samples=10**9, rollups=False)
+        exact = depth_image(
+            storage, state, START, START + 179, 3, price_range=narrow, samples=10**9, rollups=False
+        )
         assert_same_image(image, exact)
-        wide = rollup_image(storage, state, START, START + 179, 3)  # the whole range: bins of 0.2, from the rows
+        wide = rollup_image(
+            storage, state, START, START + 179, 3
+        )  # the whole range: bins of 0.2, from the rows
         assert wide is not None and wide.bin_size >= 0.1
         assert_same_image(wide, exact_mean_image(storage, state, START, START + 179, 3))
 
@@ -179,3 +196,31 @@ def test_retention_deletes_heat_rows_with_their_seconds(tmp_path):
         assert row_starts(storage, HEAT_HOURS_CF, SYMBOL, 0, 2 * START).size == 0
         left = row_starts(storage, HEAT_CF, SYMBOL, 0, 2 * START)
         assert left.tolist() == list(range(START + HOUR + 120, START + HOUR + 10 * MINUTE, 60))
+
+
+def test_a_build_leaves_damaged_values_and_levels_out_and_counts_them(tmp_path):
+    """The build decodes the stored values raw (fast); a minute with a value or a level that is not plainly a
+    snapshot's is decoded again with the checks, the damaged second left out and counted."""
+    bad_value, bad_level = START + 7, START + 65
+    with SnapshotStorage.open(tmp_path / "db") as storage:
+        snaps = [book_at(SYMBOL, ts) for ts in range(START, START + 3 * MINUTE)]
+        storage.put_encoded([(SYMBOL, s.timestamp, s.to_bytes()) for s in snaps])
+        storage.put(SYMBOL, bad_value, b"\x94\xc1 not msgpack")
+        broken = snaps[65]
+        storage.put(SYMBOL, bad_level, OrderBookSnapshot(SYMBOL, (("1.0x", "2"), *broken.bids[1:]), broken.asks,
+                                                         broken.update_id, bad_level).to_bytes())  # fmt: skip
+    with SnapshotStorage.open(tmp_path / "db", mode="read_only") as reader:
+        state = build_rollups(
+            reader, SYMBOL
+        )  # (it counts the damage too: the build counts it on its own handle)
+    with SnapshotStorage.open(tmp_path / "db", mode="read_only") as reader:
+        assert build_heat(reader, state) == 2
+        rows = read_rows(reader, SYMBOL, MINUTE, START, START + 119)
+        assert reader.damage.count(SYMBOL) == 2
+    for start in (START, START + 60):
+        good = [
+            (s.bids, s.asks)
+            for s in snaps[start - START : start - START + 60]
+            if s.timestamp not in (bad_value, bad_level)
+        ]
+        assert rows[start].seconds == 59 and encode_row(rows[start]) == encode_row(minute_row(start, good))

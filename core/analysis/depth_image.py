@@ -39,7 +39,7 @@ from core.analysis.decimals import parse_decimal_strings
 from core.analysis.heat_rollups import HOUR, MINUTE, HeatTable, join_tables, table_of
 from core.analysis.heat_rollups_build import fill_minutes, read_table, stored_minutes
 from core.analysis.history import checked_levels
-from core.storage.snapshot import OrderBookSnapshot
+from core.storage.snapshot import OrderBookSnapshot, raw_sides
 from core.storage.store import SnapshotStorage
 
 MAX_BINS = 240
@@ -179,6 +179,43 @@ def parse_books(snaps: list[OrderBookSnapshot]) -> dict[int, Parsed]:
     return out
 
 
+def parse_raw(items: list[tuple[int, bytes]]) -> tuple[dict[int, Parsed], list[str]] | None:
+    """`parse_books` of stored values straight from their MessagePack, the strings left as bytes (no snapshot
+    made: half the cost of a sampled view), and the last book's prices (for its tick); None when any value is
+    not plainly the contract's (shape, key's second, levels of two decimal strings): the caller then decodes
+    them one by one, which counts the damage."""
+    flat: list[bytes] = []
+    sizes: list[tuple[int, int, int]] = []
+    for ts, value in items:
+        sides = raw_sides(ts, value)
+        if sides is None:
+            return None
+        bids, asks = sides
+        if not _PAIRS.issuperset(map(len, bids)) or not _PAIRS.issuperset(map(len, asks)):
+            return None
+        flat.extend(chain.from_iterable(bids))
+        flat.extend(chain.from_iterable(asks))
+        sizes.append((ts, len(bids), len(asks)))
+    raw = np.array(flat)
+    if flat and raw.dtype.kind != "S":  # a level that is not two strings
+        return None
+    try:
+        values = parse_decimal_strings(raw) if flat else np.empty(0)
+    except LEVEL_ERRORS:
+        return None
+    out: dict[int, Parsed] = {}
+    pos = 0
+    for ts, nb, na in sizes:
+        block = values[pos : pos + 2 * (nb + na)]
+        out[ts] = (block[0::2], block[1::2], nb)
+        pos += 2 * (nb + na)
+    tick_sample = []
+    if sizes:
+        _, nb, na = sizes[-1]
+        tick_sample = [p.decode() for p in flat[len(flat) - 2 * (nb + na) :: 2]]
+    return out, tick_sample
+
+
 def depth_image(
     storage: SnapshotStorage,
     state: SymbolRollups,
@@ -207,19 +244,22 @@ def depth_image(
     tick_sample: list[str] = []
     if missing:
         if sub == 1 and len(missing) == len(wanted):  # every second: one range scan beats a read each
-            snaps = decode_tolerant(storage, symbol, storage.range(symbol, missing[0], missing[-1]))
+            items = list(storage.range(symbol, missing[0], missing[-1]))
         else:
             get = storage.get
-            snaps = decode_tolerant(
-                storage, symbol, ((ts, v) for ts in missing if (v := get(symbol, ts)) is not None)
-            )
-        try:
-            fresh = parse_books(snaps)
-        except LEVEL_ERRORS:  # a damaged level: check every one, leave those snapshots out (counted), again
-            snaps = checked_levels(storage, symbol, snaps)
-            fresh = parse_books(snaps)
-        if snaps:
-            tick_sample = [p for p, _ in snaps[-1].bids + snaps[-1].asks]
+            items = [(ts, v) for ts in missing if (v := get(symbol, ts)) is not None]
+        plain = parse_raw(items)
+        if plain is not None:
+            fresh, tick_sample = plain
+        else:  # not all plainly the contract's: decoded one by one, the damaged ones left out (and counted)
+            snaps = decode_tolerant(storage, symbol, items)
+            try:
+                fresh = parse_books(snaps)
+            except LEVEL_ERRORS:  # a damaged level: check every one, leave those out (counted), again
+                snaps = checked_levels(storage, symbol, snaps)
+                fresh = parse_books(snaps)
+            if snaps:
+                tick_sample = [p for p, _ in snaps[-1].bids + snaps[-1].asks]
         parsed.update(fresh)
         if cache is not None:
             cache.put_many(fresh)
@@ -393,7 +433,9 @@ def matrix_of(
             side += np.bincount(
                 rows[mask] * bins + b[mask], weights=qtys[mask], minlength=cols * bins
             ).reshape(cols, bins)
-    return DepthImage(t, step, sampled, edges, bid, ask, tick, bin_size, (sampled >= 0).astype(np.int64), step)
+    return DepthImage(
+        t, step, sampled, edges, bid, ask, tick, bin_size, (sampled >= 0).astype(np.int64), step
+    )
 
 
 def percentile_ranks(values: np.ndarray) -> np.ndarray:

@@ -12,76 +12,20 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QPainter
+from PySide6.QtCore import QPointF, QRectF, Signal
 
 from gui.formatting import fmt_qty
 from gui.history_values import SymbolSpan, ViewData
 from gui.values import ThemeColors
 from gui.widgets.colors import qcolor
+from gui.widgets.history.backdrop import ChartBackdrop, coalesce
 from gui.widgets.history.heat_colors import heat_lut
 from gui.widgets.history.time_axis import TimeAxis, local_and_utc
+from gui.widgets.history.value_axis import ValueAxis
 from gui.widgets.plot_style import color_axes, quiet_plot
 
 MIN_X_RANGE = 20.0  # seconds: the deepest zoom
-
-
-class SpanShade(pg.GraphicsObject):
-    """Runs of seconds shaded over the whole height of a chart: seconds not recorded (holes) in one brush, gap
-    records (the recorder could not store them) in another. One item, however many runs."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.holes = np.empty((0, 2))
-        self.gaps = np.empty((0, 2))
-        self.hole_brush = QBrush(QColor(128, 128, 128, 40))
-        self.gap_brush = QBrush(QColor(246, 70, 93, 50))
-        self.setZValue(-10)
-
-    def set_runs(self, holes: np.ndarray, gaps: np.ndarray) -> None:
-        self.holes, self.gaps = holes, gaps
-        self.update()
-
-    def dataBounds(self, ax, frac=1.0, orthoRange=None):
-        return None  # never part of auto-range
-
-    def viewRangeChanged(self) -> None:
-        self.prepareGeometryChange()
-
-    def boundingRect(self) -> QRectF:
-        vb = self.getViewBox()
-        return QRectF(vb.viewRect()) if vb is not None else QRectF()
-
-    def paint(self, painter: QPainter, *_args) -> None:
-        vb = self.getViewBox()
-        if vb is None:
-            return
-        view = vb.viewRect()
-        left, right, top, height = view.left(), view.right(), view.top(), view.height()
-        painter.setPen(Qt.PenStyle.NoPen)
-        # One drawRects per brush over the visible runs (filtered in numpy): five charts repaint these on every
-        # zoom step, and a fillRect a run from Python cost more than the rest of the repaint.
-        for runs, brush in ((self.holes, self.hole_brush), (self.gaps, self.gap_brush)):
-            if not len(runs):
-                continue
-            visible = runs[(runs[:, 1] + 1 >= left) & (runs[:, 0] <= right)].tolist()
-            if visible:
-                painter.setBrush(brush)
-                painter.drawRects([QRectF(a, top, b - a + 1, height) for a, b in visible])
-
-
-def coalesce(runs: np.ndarray, start: float, end: float, min_gap: float) -> np.ndarray:
-    """The runs inside [start, end], those closer than `min_gap` seconds merged, as float (first, last) rows:
-    what a chart can paint, a few thousand rectangles at most."""
-    if not len(runs):
-        return np.empty((0, 2))
-    r = runs[(runs[:, 1] >= start) & (runs[:, 0] <= end), :2].astype(float)
-    if len(r) < 2:
-        return r
-    breaks = np.flatnonzero(r[1:, 0] - r[:-1, 1] > min_gap)
-    firsts = np.r_[0, breaks + 1]
-    lasts = np.r_[breaks, len(r) - 1]
-    return np.column_stack([r[firsts, 0], r[lasts, 1]])
+GRID_ALPHA = 0.12
 
 
 class HistoryCharts(pg.GraphicsLayoutWidget):
@@ -105,14 +49,16 @@ class HistoryCharts(pg.GraphicsLayoutWidget):
         for row, stretch in enumerate((3, 1.4, 1.4, 1.6, 4.2)):
             self.ci.layout.setRowStretchFactor(row, int(stretch * 10))
         for plot in self.plots[:-1]:
-            plot.getAxis("bottom").setStyle(showValues=False)
-            plot.getAxis("bottom").setHeight(4)
+            plot.hideAxis("bottom")  # their time grid is the backdrop's (below)
             plot.setXLink(self.heat_plot)
-        # Grid lines at the labelled (major) ticks only, except on the time axis under the heatmap, whose minor
-        # ticks carry labels. Each axis redraws its grid lines on every zoom step, and in software rendering a
-        # full-height line is a polygon fill: the faint minor lines cost about a sixth of a step's p95.
-        for axis in (*(plot.getAxis("left") for plot in self.plots), *(p.getAxis("bottom") for p in self.plots[:-1])):
-            axis.setStyle(maxTickLevel=0)
+        # Value grid lines at the labelled (major) ticks only: the faint minor lines cost about a sixth of a
+        # step's p95. The four charts above the heatmap have their whole grid drawn by the backdrop (below), under
+        # their curves in opaque colours; their left axes draw the labels only.
+        for plot in self.plots:
+            plot.getAxis("left").setStyle(maxTickLevel=0)
+        for plot in self.plots[:-1]:
+            plot.getAxis("left").setGrid(False)
+            plot.getAxis("left").setTickPen(pg.mkPen(None))
 
         def curve(
             **kw,
@@ -146,12 +92,15 @@ class HistoryCharts(pg.GraphicsLayoutWidget):
             line.hide()
             self.heat_plot.addItem(line, ignoreBounds=True)
 
-        self.shades: list[SpanShade] = []
+        # Holes and gaps shaded, and the grid of the four charts above the heatmap: one item under them all.
+        self.backdrop = ChartBackdrop(self.plots, self.plots[:-1], self._time_ticks)
+        self.scene().addItem(self.backdrop)
+        self.shades = (self.backdrop,)
+        for plot in self.plots:
+            plot.geometryChanged.connect(self.backdrop.relayout)
+            plot.vb.geometryChanged.connect(self.backdrop.relayout)
         self.cursors: list[pg.InfiniteLine] = []
         for plot in self.plots:
-            shade = SpanShade()
-            plot.addItem(shade, ignoreBounds=True)
-            self.shades.append(shade)
             line = pg.InfiniteLine(angle=90, movable=True)
             line.hide()
             line.sigDragged.connect(self._on_cursor_dragged)
@@ -164,8 +113,8 @@ class HistoryCharts(pg.GraphicsLayoutWidget):
         self.set_colors(colors)
 
     def _add_plot(self, row: int, title: str) -> pg.PlotItem:
-        plot = self.addPlot(row=row, col=0, axisItems={"bottom": TimeAxis()})
-        quiet_plot(plot, grid_alpha=0.12, left_width=72)
+        plot = self.addPlot(row=row, col=0, axisItems={"bottom": TimeAxis(), "left": ValueAxis()})
+        quiet_plot(plot, grid_alpha=GRID_ALPHA, left_width=72)
         plot.setMouseEnabled(x=True, y=False)  # wheel zooms and drag pans time; prices follow the data
         plot.enableAutoRange(y=True)
         plot.setAutoVisible(y=True)
@@ -178,6 +127,8 @@ class HistoryCharts(pg.GraphicsLayoutWidget):
     def set_colors(self, colors: ThemeColors) -> None:
         self.colors = colors
         self.setBackground(colors.background)
+        self.backdrop.set_colors(qcolor(colors.background), qcolor(colors.grid), int(GRID_ALPHA * 255))
+        self.heat_plot.getAxis("bottom").opaque_over = qcolor(colors.background)
         for plot in self.plots:
             color_axes(plot, colors)
             plot.titleLabel.setText(plot.titleLabel.text, color=colors.muted, size="8pt")
@@ -235,8 +186,17 @@ class HistoryCharts(pg.GraphicsLayoutWidget):
         px = max(1.0, (b - a) / max(200, self.heat_plot.vb.width()))
         holes = coalesce(self.span.holes, a, b, px)
         gaps = coalesce(self.span.gap_runs, a, b, px)
-        for shade in self.shades:
-            shade.set_runs(holes, gaps)
+        self.backdrop.set_runs(holes, gaps)
+
+    def _time_ticks(self) -> list[tuple[list[float], float]]:
+        """The heatmap's time axis's ticks, each level with how opaque pyqtgraph draws its grid lines (0..1 of
+        the grid's alpha), for the backdrop's time grid (the linked axes share them: TimeAxis)."""
+        axis = self.heat_plot.getAxis("bottom")
+        size = axis.geometry().width()
+        levels = axis.tickValues(*axis.range, size)
+        return [
+            (ticks, min(1.0, 0.05 * size / (len(ticks) + 1)) / (i + 1)) for i, (_, ticks) in enumerate(levels)
+        ]
 
     # --- drawing a view ----------------------------------------------------------------------------------
 

@@ -9,6 +9,9 @@ from typing import ClassVar
 import numpy as np
 import pyqtgraph as pg
 from pyqtgraph.graphicsItems import DateAxisItem as _date_axis
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QPen
+
+from gui.widgets.history.backdrop import over
 
 
 class TimeAxis(pg.DateAxisItem):
@@ -17,6 +20,9 @@ class TimeAxis(pg.DateAxisItem):
 
     def __init__(self, orientation: str = "bottom", **kwargs) -> None:
         super().__init__(orientation, utcOffset=None, **kwargs)
+        # pyqtgraph sets this at the axis's first paint; the ticks of an axis not yet painted (or hidden: the
+        # charts' backdrop draws their grid) are worked out with the default font's until then.
+        self.fontMetrics = QFontMetrics(QFont())
         self.zoomLevels = OrderedDict(
             [
                 (np.inf, _date_axis.YEAR_MONTH_ZOOM_LEVEL),
@@ -30,6 +36,24 @@ class TimeAxis(pg.DateAxisItem):
     # The five linked charts' time axes have the same range and width: the first to redraw works the ticks
     # out (time zones, zoom level: most of an axis's redraw) and the other four reuse them.
     _shared: ClassVar[dict[tuple, tuple]] = {}
+
+    # When set, the grid lines are drawn opaque, blended over this colour once: Qt's raster engine hands a
+    # translucent line taller than ~96 scanlines to its GUI thread pool, and on two loaded cores that hand-off
+    # costs more than the line (the heatmap's axis; its empty cells are this background).
+    opaque_over: QColor | None = None
+
+    def drawPicture(self, p, axisSpec, tickSpecs, textSpecs):
+        if self.opaque_over is not None:
+            tickSpecs = [(self._opaque(pen), a, b) for pen, a, b in tickSpecs]
+        super().drawPicture(p, axisSpec, tickSpecs, textSpecs)
+
+    def _opaque(self, pen: QPen) -> QPen:
+        c = pen.color()
+        if c.alpha() == 255:
+            return pen
+        opaque = QPen(pen)
+        opaque.setColor(over((c.red(), c.green(), c.blue(), c.alpha()), self.opaque_over))
+        return opaque
 
     def tickValues(self, minVal, maxVal, size):
         key = (minVal, maxVal, size, self.fontMetrics.height(), self.utcOffset)

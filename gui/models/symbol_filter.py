@@ -4,25 +4,25 @@ A proxy over SymbolTableModel (QSortFilterProxyModel, so the view's selection an
 through it unchanged): the filter keeps the rows whose shown name ("BTCUSDT", "BTCUSDT · usdm") contains the text,
 ignoring case. It reads each row's name from the model directly rather than through data() (Qt's own fixed-string
 filter asks data() for every row's DisplayRole: a QModelIndex and a role dispatch in Python per row, most of what
-a keystroke over 1,500 rows cost); the view is updated as Qt's filter would. Sorting uses
-the model's SORT_ROLE, so "Stored" sorts 9 before 10 and an unknown value sorts below every known one; the sort
-is stable, so ties keep the order symbols were added, and no sort column (-1, the start) keeps that order.
-"""
+a keystroke over 1,500 rows cost); the view is updated as Qt's filter would.
+
+Sorting is the model's (SymbolTableModel.sort): a header click reaches sort() here and is passed on, so this
+proxy keeps the model's order and never compares rows itself (each comparison would be two data() calls in
+Python: 130 ms to clear a filter over 1,500 sorted rows). Cells are painted with one multiData() call each,
+passed to the model, instead of one data() call per role (Qt's proxies do not forward multiData)."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QSortFilterProxyModel
+from PySide6.QtCore import QModelIndex, QModelRoleDataSpan, QPersistentModelIndex, QSortFilterProxyModel, Qt
 
-from gui.models.symbols import SORT_ROLE, SymbolTableModel
+from gui.models.symbols import SymbolTableModel
 
 
 class SymbolFilterModel(QSortFilterProxyModel):
     def __init__(self, source: SymbolTableModel, parent=None) -> None:
         super().__init__(parent)
         self.setSourceModel(source)
-        self.setSortRole(SORT_ROLE)
-        # Rows re-sort when a header is clicked, not on every refresh: a sorted column of counts would make
-        # 1,500 rows jump under the mouse twice a second, and re-sorting costs a data() call per comparison.
+        # The model's order is the order shown; rows are never re-sorted here (see sort()).
         self.setDynamicSortFilter(False)
         self._text = ""
         self._source = source  # read once per row per keystroke: no cast through sourceModel()
@@ -48,6 +48,13 @@ class SymbolFilterModel(QSortFilterProxyModel):
 
     def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex) -> bool:
         return not self._text or self._source.name_contains(source_row, self._text)
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        """A header click: the model sorts its rows, which this proxy then shows in that order."""
+        self._source.sort(column, order)
+
+    def multiData(self, index: QModelIndex | QPersistentModelIndex, roleDataSpan: QModelRoleDataSpan) -> None:
+        self._source.multiData(self.mapToSource(index), roleDataSpan)
 
     @property
     def text(self) -> str:

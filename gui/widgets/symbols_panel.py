@@ -44,6 +44,19 @@ COLUMN_WIDTHS = {  # 546 px in all: the default panel (PANEL_WIDTH) shows every 
 }
 
 
+# Enum members read once: each read of one (QStyle.StateFlag.State_Selected) runs enum code in Python, and the
+# delegates below paint a cell of every visible row.
+_SELECTED = QStyle.StateFlag.State_Selected
+_ANTIALIASING = QPainter.RenderHint.Antialiasing
+_NO_PEN = Qt.PenStyle.NoPen
+_CHECK_ROLE = Qt.ItemDataRole.CheckStateRole
+_DISPLAY_ROLE = Qt.ItemDataRole.DisplayRole
+_FOREGROUND_ROLE = Qt.ItemDataRole.ForegroundRole
+_CHECKED = Qt.CheckState.Checked
+_CHECKABLE = Qt.ItemFlag.ItemIsUserCheckable
+_LEFT = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+
+
 class SwitchDelegate(QStyledItemDelegate):
     """Draws the record column as an on/off switch and flips it on a click or Space."""
 
@@ -57,25 +70,23 @@ class SwitchDelegate(QStyledItemDelegate):
         self._off.setAlpha(110)
         self._knob = QColor("#ffffff")
         self._disabled = qcolor(colors.muted)
+        self._disabled_track = qcolor(colors.muted)
+        self._disabled_track.setAlpha(90)
 
     def paint(
         self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
     ) -> None:
         painter.save()
-        if option.state & QStyle.StateFlag.State_Selected:
+        if option.state & _SELECTED:
             painter.fillRect(option.rect, option.palette.highlight())
-        checked = index.data(Qt.ItemDataRole.CheckStateRole) == Qt.CheckState.Checked
-        enabled = bool(index.flags() & Qt.ItemFlag.ItemIsUserCheckable)
+        checked = index.data(_CHECK_ROLE) == _CHECKED
+        enabled = bool(index.flags() & _CHECKABLE)
         w, h = 30.0, 16.0
         r = option.rect
         track = QRectF(r.center().x() - w / 2, r.center().y() - h / 2 + 1, w, h)
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        painter.setPen(Qt.PenStyle.NoPen)
-        color = self._on if checked else self._off
-        if not enabled:
-            color = QColor(self._disabled)
-            color.setAlpha(90)
-        painter.setBrush(color)
+        painter.setRenderHint(_ANTIALIASING)
+        painter.setPen(_NO_PEN)
+        painter.setBrush((self._on if checked else self._off) if enabled else self._disabled_track)
         painter.drawRoundedRect(track, h / 2, h / 2)
         knob = h - 4
         x = track.right() - knob - 2 if checked else track.left() + 2
@@ -107,20 +118,18 @@ class StateDelegate(QStyledItemDelegate):
         self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
     ) -> None:
         painter.save()
-        if option.state & QStyle.StateFlag.State_Selected:
+        if option.state & _SELECTED:
             painter.fillRect(option.rect, option.palette.highlight())
-        color = index.data(Qt.ItemDataRole.ForegroundRole)
-        text = index.data(Qt.ItemDataRole.DisplayRole) or ""
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        color = index.data(_FOREGROUND_ROLE)
+        text = index.data(_DISPLAY_ROLE) or ""
+        painter.setRenderHint(_ANTIALIASING)
         r = option.rect
-        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setPen(_NO_PEN)
         painter.setBrush(color)
         painter.drawEllipse(QRectF(r.left() + 10, r.center().y() - 3, 7, 7))
         painter.setPen(color)
         painter.setFont(option.font)
-        painter.drawText(
-            r.adjusted(24, -1, -4, -1), int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter), text
-        )
+        painter.drawText(r.adjusted(24, -1, -4, -1), _LEFT, text)
         painter.restore()
 
 
@@ -138,19 +147,21 @@ class SymbolDelegate(QStyledItemDelegate):
     def paint(
         self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
     ) -> None:
-        text = index.data(Qt.ItemDataRole.DisplayRole) or ""
+        text = index.data(_DISPLAY_ROLE) or ""
         name, separator, market = text.partition(MARKET_TAG)
         if not separator:
             super().paint(painter, option, index)
             return
         painter.save()
-        if option.state & QStyle.StateFlag.State_Selected:
+        selected = bool(option.state & _SELECTED)
+        if selected:
             painter.fillRect(option.rect, option.palette.highlight())
-        selected = bool(option.state & QStyle.StateFlag.State_Selected)
         r = option.rect.adjusted(TEXT_MARGIN, 0, -4, 0)
-        align = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        align = _LEFT
         painter.setFont(option.font)
-        painter.setPen(option.palette.highlightedText().color() if selected else option.palette.text().color())
+        painter.setPen(
+            option.palette.highlightedText().color() if selected else option.palette.text().color()
+        )
         metrics = painter.fontMetrics()
         shown = metrics.elidedText(name, Qt.TextElideMode.ElideRight, r.width())
         painter.drawText(r, align, shown)
@@ -271,6 +282,7 @@ class SymbolsPanel(QWidget):
         for changed in (self.proxy.rowsInserted, self.proxy.rowsRemoved, self.proxy.modelReset,
                         self.proxy.layoutChanged):  # fmt: skip
             changed.connect(self._update_shown)
+        self._filtering = False  # while the filter changes (_on_filter_changed)
         self._update_shown()
         self.details = SymbolDetails(colors)
         self.splitter = QSplitter(Qt.Orientation.Vertical)
@@ -358,7 +370,9 @@ class SymbolsPanel(QWidget):
 
     def request_record_all(self) -> None:
         """Ask (through the app, which confirms) to record every shown symbol not recorded yet."""
-        pending = [s for s in self.proxy.shown_symbols() if (row := self.model.row_data(s)) and not row.recording]
+        pending = [
+            s for s in self.proxy.shown_symbols() if (row := self.model.row_data(s)) and not row.recording
+        ]
         if not pending:
             self.set_message("Every symbol shown is already recorded.", "info")
             return
@@ -407,10 +421,17 @@ class SymbolsPanel(QWidget):
             self.selection_changed.emit(None)
 
     def _on_filter_changed(self, text: str) -> None:
-        self.proxy.set_text(text)
+        # A keystroke removes or inserts rows in up to hundreds of runs, one signal each: count once, after.
+        self._filtering = True
+        try:
+            self.proxy.set_text(text)
+        finally:
+            self._filtering = False
         self._update_shown()
 
     def _update_shown(self, *_args) -> None:
+        if self._filtering:
+            return
         total, shown = self.model.rowCount(), self.proxy.rowCount()
         self.shown.setText(f"{shown:,} of {total:,}" if shown != total else f"{total:,} symbols")
         self.record_all_button.setEnabled(shown > 0)

@@ -43,9 +43,24 @@ MAX_STREAMS_IN_URL = 50
 # `max_queue` frames, and parsing 4 MiB takes ~20 ms of the loop. Anything bigger is not Binance talking.
 MAX_FRAME_BYTES = 4 * 2**20
 
+# How much a plain (ws://) socket read asks for. asyncio's default, 256 KiB, is a new bytes object per read,
+# which glibc serves with mmap, mremap and munmap: a third of the CPU of receiving a frame that arrives alone
+# (docs/PERFORMANCE.md, "Receiving a frame, per WebSocket client library"; python/cpython#85451). 64 KiB is
+# served from the heap and still holds a burst of ~100 frames. A wss:// connection reads through asyncio's
+# TLS layer into one reused buffer, so it has no such cost and is left as it is.
+PLAIN_READ_BYTES = 64 * 1024
+
 
 class ControlTimeout(Exception):
     """The server did not answer a control message in time."""
+
+
+def _read_at_most(ws: ClientConnection, size: int) -> None:
+    """Cap a plain socket transport's read size (`max_size`: an attribute of asyncio's selector transport,
+    read at each read; TLS transports have none and are skipped)."""
+    transport = ws.transport
+    if isinstance(transport, asyncio.Transport) and isinstance(getattr(transport, "max_size", None), int):
+        transport.max_size = size  # type: ignore[attr-defined]
 
 
 def describe_connect_error(url: str, exc: BaseException) -> str:
@@ -148,6 +163,7 @@ class StreamConnection:
             max_size=MAX_FRAME_BYTES,
             max_queue=4096,
         )
+        _read_at_most(ws, PLAIN_READ_BYTES)
         conn = cls(ws, ws_base, set(first), max_control_per_sec, on_failure)
         rest = streams[MAX_STREAMS_IN_URL:]
         if rest:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.feed.stream import MAX_FRAME_BYTES, StreamConnection
+from core.feed.stream import MAX_FRAME_BYTES, PLAIN_READ_BYTES, StreamConnection
 from core.simulator.server import ExchangeSimulator
 from tests.core.feed.relays import WsRelay
 from tests.waiting import wait_until
@@ -38,4 +38,20 @@ async def test_an_oversized_frame_is_named_as_such():
         assert reason.startswith("a frame over the 4 MiB size limit arrived (") and reason.endswith(
             "code 1009"
         )
+        await conn.close("done")
+
+
+@pytest.mark.asyncio
+async def test_a_plain_connection_reads_in_small_pieces_and_still_takes_a_large_frame_whole():
+    async with (
+        ExchangeSimulator(symbols=["BTCUSDT"], seed=3, interval_ms=20) as sim,
+        WsRelay(sim.ws_url) as relay,
+    ):
+        conn = await StreamConnection.open(relay.url, ["btcusdt@depth@100ms"])
+        assert conn.ws.transport.max_size == PLAIN_READ_BYTES  # asyncio's own would be 256 KiB
+        await wait_until(lambda: relay.clients, what="the relayed connection")
+        big = '{"stream":"x","data":"' + "y" * (16 * PLAIN_READ_BYTES) + '"}'  # 16 reads' worth
+        await relay.inject(big)
+        while (message := await conn.ws.recv()) != big:
+            assert len(message) < PLAIN_READ_BYTES  # the simulator's own frames, before it
         await conn.close("done")

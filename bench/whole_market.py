@@ -64,6 +64,7 @@ from core.feed.events import BookUpdated
 from core.recording.collector import settle_collector
 from core.recording.config import RecordingConfig
 from core.recording.session import RecordingSession
+from core.storage.gaps import GapReason
 from core.storage.store import SnapshotStorage
 
 NAME = "whole_market"
@@ -124,16 +125,28 @@ class _Probe:
 
 def _completeness(
     db: Path, symbols: list[str], first: int, last: int
-) -> tuple[dict[str, float], Counter[str]]:
-    """Stored seconds / seconds of the window, per symbol; and the window's gap records by reason."""
+) -> tuple[dict[str, float], Counter[str], str]:
+    """Stored seconds / seconds of the window, per symbol; the window's gap records by reason; and where the
+    unverified ones fell: by minute of the window, and by the symbols' activity rank (1: the busiest)."""
     storage = SnapshotStorage.open(db, "read_only")
     try:
         span = last - first + 1
         stored = {s: 100.0 * sum(1 for _ in storage.seconds(s, first, last)) / span for s in symbols}
-        reasons = Counter(str(g.reason) for s in symbols for g in storage.gaps(s, first, last))
-        return stored, reasons
+        gaps = [g for s in symbols for g in storage.gaps(s, first, last)]
     finally:
         storage.close()
+    reasons = Counter(str(g.reason) for g in gaps)
+    unverified = [g for g in gaps if g.reason is GapReason.UNVERIFIED]
+    rank = {s: r for r, s in enumerate(symbols, 1)}
+    by_minute = Counter((g.timestamp - first) // 60 for g in unverified)
+    by_symbol = Counter(g.symbol for g in unverified)
+    where = (
+        "unverified seconds by minute of the window: "
+        + ", ".join(str(by_minute.get(m, 0)) for m in range(span // 60 + 1))
+        + f"; on {len(by_symbol)} symbols, the most by activity rank: "
+        + ", ".join(f"#{rank[s]} {n}" for s, n in by_symbol.most_common(8))
+    )
+    return stored, reasons, where
 
 
 async def _main(
@@ -195,11 +208,11 @@ async def _main(
                 resyncs = sum(s.resyncs for s in statuses)
                 weight = scheduler.weight_spent - weight0
                 refreshes = scheduler.refreshes_fetched - refreshes0
-                start_up = (scheduler.shallow_syncs, scheduler.tight_refreshes)
+                start_up = (scheduler.shallow_syncs, scheduler.tight_refreshes, scheduler.rescues)
                 gaps = sum(s.gaps for s in statuses)
             finally:
                 await session.stop()
-        completeness, gap_reasons = _completeness(db, symbols, first_second, last_second)
+        completeness, gap_reasons, unverified_where = _completeness(db, symbols, first_second, last_second)
         sends = sim.sends()
         rejected = sim.stats().get("rest_rejected")
     if profiler and profile_path:
@@ -239,7 +252,8 @@ async def _main(
                 "%",
                 note=f"{worst}; {below_target} of {n:,} symbols below {COMPLETENESS_TARGET} %; mean "
                 f"{statistics.fmean(completeness.values()):.3f} % over {last_second - first_second + 1} s; gaps: "
-                + (", ".join(f"{r} {n:,}" for r, n in gap_reasons.most_common()) or "none"),
+                + (", ".join(f"{r} {n:,}" for r, n in gap_reasons.most_common()) or "none")
+                + f"; {unverified_where}",
             )
         ),
         show(
@@ -294,7 +308,7 @@ async def _main(
                 weight / n * 3600 / wall,
                 "weight",
                 note=f"{refreshes:,} refreshes in the window; whole run: {start_up[0]:,} shallow syncs, "
-                f"{start_up[1]:,} refreshes at the tight depth",
+                f"{start_up[1]:,} refreshes at the tight depth, {start_up[2]:,} urgent ones at the shallow depth",
             )
         ),
         show(

@@ -29,6 +29,10 @@ shallow and the manager's first refresh deepens it when the budget allows. Other
 Likewise a refresh goes at `tight_refresh_limit` (500: weight 25 instead of 50) when it does not fit into this
 minute's budget at its depth but does at that one, or when the refreshes waiting would not all fit at their depth
 (the whole market deepening its cheap starts): twice as many books deepened a minute, each still well inside.
+A refresh is urgent when its book has fewer than URGENT_ROOM levels left before its horizon; only urgent ones may
+spend the last URGENT_RESERVE_SHARE of the allowance before the sync reserve, so a book whose top moves mid-minute
+is not kept waiting for the next minute by the deepening of books that sit still; and an urgent refresh that does
+not fit at 500 goes at `shallow_limit` (a rescue: 80 levels of room for weight 5), deepened later like a cheap start.
 
 How many requests are in flight (`max_concurrent`) is not what limits the rate, the weight budget is: 80 % of
 6,000 a minute is 16 shallow snapshots a second, and a snapshot takes up to a second or two to arrive from a busy
@@ -61,6 +65,13 @@ LOW_PRIORITY_REFRESH_SHARE = 0.5  # a refresh of a symbol that is not recorded u
 # Of each minute's allowance, kept for syncs: refreshes and full-depth syncs leave it alone. 10 % of 4,800 is 96
 # shallow syncs (weight 5), or 9 full ones, within the minute whatever the deepenings did.
 SYNC_RESERVE_SHARE = 0.1
+# A refresh is urgent when its book has fewer than this many known levels left beyond the recorded top before
+# its horizon (a 100-level start has 80, a 500-level refresh 480): its top moves, and will be unverified soon.
+URGENT_ROOM = 40
+# Of each minute's allowance, kept from refreshes that are not urgent: the start-up deepening of a whole market
+# spends every minute's budget in its first seconds, and a book that becomes urgent later in the minute would
+# otherwise wait for the next one, recording "unverified" seconds meanwhile (docs/SNAPSHOT_HORIZON.md).
+URGENT_RESERVE_SHARE = 0.2
 
 
 @dataclass(slots=True)
@@ -130,6 +141,7 @@ class SnapshotScheduler:
         self.refreshes_fetched = 0  # of which for a refresh
         self.shallow_syncs = 0  # syncs fetched at `shallow_limit` because the budget was short
         self.tight_refreshes = 0  # refreshes fetched at `tight_refresh_limit` because the budget was short
+        self.rescues = 0  # urgent refreshes fetched at `shallow_limit` because the budget was short
 
     @property
     def limit(self) -> int:
@@ -281,8 +293,9 @@ class SnapshotScheduler:
                     req = self._queued.pop(best)
                     if not req.refresh and self._budget_short_for_syncs(req, now):
                         req.limit, req.shallow = self._shallow_limit, True  # type: ignore[assignment]
-                    elif req.refresh and self._tighter(req) and self._budget_short_for_refreshes(req, now):
-                        req.limit, req.shallow = self._tight_refresh_limit, True  # type: ignore[assignment]
+                    elif req.refresh:
+                        depth = self._refresh_depth(req, now) or req.limit  # None: a budget without limits
+                        req.limit, req.shallow = depth, depth < req.limit
                     return best, req
             self._changed.clear()
             timeout = None if wake_at is None else max(0.0, wake_at - now)
@@ -308,37 +321,62 @@ class SnapshotScheduler:
             return 0.0
         if now < budget.blocked_until:
             return budget.blocked_until - now
-        tight = self._tight_refresh_limit
-        if self._refresh_fits(req, req.limit if tight is None else min(req.limit, tight), now):
-            return 0.0
+        if self._refresh_fits(req, self._cheapest_refresh(req), now):  # not _refresh_depth: this runs for every
+            return 0.0  # queued refresh at every pick, and that one sums the queue
         return (int(now // 60) + 1) * 60 - now + 0.001  # the budget counts per calendar minute
 
+    def _refresh_depth(self, req: _Request, now: float) -> int | None:
+        """The depth a refresh goes at now, or None if none fits into this minute's budget:
+        - its own depth, unless the refreshes waiting would not all fit at theirs (the whole market deepening);
+        - else `tight_refresh_limit` (500: half the weight);
+        - else, for an urgent one (its top nearly or already beyond the horizon), `shallow_limit` (100: weight 5, 80
+          levels of room at once; a deepening follows when the budget allows)."""
+        depths = [req.limit]
+        tight, shallow = self._tight_refresh_limit, self._shallow_limit
+        if tight is not None and tight < req.limit:
+            if self._budget_short_for_refreshes(req, now):
+                depths = [tight]
+            else:
+                depths.append(tight)
+        if self._urgent(req) and shallow is not None and shallow < depths[-1]:
+            depths.append(shallow)
+        return next((depth for depth in depths if self._refresh_fits(req, depth, now)), None)
+
+    def _cheapest_refresh(self, req: _Request) -> int:
+        """The least depth `_refresh_depth` may choose for `req`."""
+        depths = [req.limit, self._tight_refresh_limit, self._shallow_limit if self._urgent(req) else None]
+        return min(d for d in depths if d is not None)
+
+    def _urgent(self, req: _Request) -> bool:
+        return req.high and req.room < URGENT_ROOM
+
     def _budget_short_for_refreshes(self, req: _Request, now: float) -> bool:
-        """True if `req` (a refresh) should go at `tight_refresh_limit`: it does not fit at its depth, or the
-        refreshes waiting, it included, would not all fit at their depth into what is left of this minute."""
+        """True if the refreshes waiting, `req` included, would not all fit at their depth into what is left of
+        this minute's budget for refreshes that are not urgent."""
         budget = getattr(self._rest, "budget", None)
         if budget is None:
             return False
-        if not self._refresh_fits(req, req.limit, now):
-            return True
         waiting = budget.depth_weight(req.limit) + sum(
             budget.depth_weight(r.limit) for r in self._queued.values() if r.refresh
         )
-        return waiting > budget.allowed * (1.0 - SYNC_RESERVE_SHARE) - budget.used(now)
-
-    def _tighter(self, req: _Request) -> bool:
-        tight = self._tight_refresh_limit
-        return tight is not None and tight < req.limit
+        return waiting > budget.allowed * self._share(req) - budget.used(now)
 
     def _refresh_fits(self, req: _Request, limit: int, now: float) -> bool:
-        """A refresh of `limit` levels fits into this minute's budget now, outside the sync reserve (into its share
-        of it, if not recorded)."""
+        """A refresh of `limit` levels fits into its share of this minute's budget now."""
         budget = getattr(self._rest, "budget", None)
         if budget is None:
             return True
-        share = 1.0 - SYNC_RESERVE_SHARE if req.high else min(LOW_PRIORITY_REFRESH_SHARE, 1.0 - SYNC_RESERVE_SHARE)
         used = budget.used(now)
-        return used == 0 or used + budget.depth_weight(limit) <= budget.allowed * share  # an empty minute takes any
+        return used == 0 or used + budget.depth_weight(limit) <= budget.allowed * self._share(req)  # an empty minute takes any
+
+    def _share(self, req: _Request) -> float:
+        """How much of a minute's allowance refreshes like `req` may spend: all but the sync reserve if urgent,
+        all but both reserves otherwise; at most LOW_PRIORITY_REFRESH_SHARE for a symbol not recorded."""
+        if not req.high:
+            return min(LOW_PRIORITY_REFRESH_SHARE, 1.0 - SYNC_RESERVE_SHARE - URGENT_RESERVE_SHARE)
+        if self._urgent(req):
+            return 1.0 - SYNC_RESERVE_SHARE
+        return 1.0 - SYNC_RESERVE_SHARE - URGENT_RESERVE_SHARE
 
     async def _fetch(self, symbol: str, req: _Request) -> DepthSnapshot | None:
         weight = depth_weight(req.limit, getattr(self._rest, "market", SPOT))
@@ -376,7 +414,8 @@ class SnapshotScheduler:
             self.fetched += 1
             self.refreshes_fetched += req.refresh
             self.shallow_syncs += req.shallow and not req.refresh
-            self.tight_refreshes += req.shallow and req.refresh
+            self.tight_refreshes += req.shallow and req.refresh and req.limit != self._shallow_limit
+            self.rescues += req.shallow and req.refresh and req.limit == self._shallow_limit
             return snapshot
         return None
 

@@ -9,7 +9,13 @@ import time
 import pytest
 
 from core.feed.budget import WeightBudget, depth_weight
-from core.feed.scheduler import LOW_PRIORITY_REFRESH_SHARE, SYNC_RESERVE_SHARE, SnapshotScheduler
+from core.feed.scheduler import (
+    LOW_PRIORITY_REFRESH_SHARE,
+    SYNC_RESERVE_SHARE,
+    URGENT_RESERVE_SHARE,
+    URGENT_ROOM,
+    SnapshotScheduler,
+)
 from core.market.wire import DepthSnapshot
 from tests.waiting import wait_until
 
@@ -218,3 +224,34 @@ async def test_refreshes_go_at_the_tight_depth_while_those_waiting_would_not_fit
     # 250 > 184: 500 levels; 200 > 159: 500; 150 > 134: 500; then 100 and 50 fit at full depth.
     assert [limit for _, limit in got.got[1:]] == [500, 500, 500, 1000, 1000]
     assert sched.tight_refreshes == 3 and budget.used(time.time()) == 180
+
+
+@pytest.mark.asyncio
+async def test_only_an_urgent_refresh_may_spend_the_urgent_reserve():
+    if time.time() % 60 > 57:
+        await asyncio.sleep(60 - time.time() % 60)
+    budget = WeightBudget(limit_per_minute=1000, fraction=1.0)
+    budget.reserve(round(1000 * (1 - SYNC_RESERVE_SHARE - URGENT_RESERVE_SHARE)), time.time())  # deepenings' share spent
+    rest, got = FakeRest(budget), Got()
+    async with running(rest, got, limit=1000, tight_refresh_limit=500, shallow_limit=100) as sched:
+        sched.request("CALMUSDT", refresh=True, high=True, room=URGENT_ROOM)  # a deepening: waits for next minute
+        sched.request("MOVINGUSDT", refresh=True, high=True, room=URGENT_ROOM - 1)  # about to be unverified: goes
+        await wait_until(lambda: len(got.got) == 1)
+        await asyncio.sleep(0.1)
+        assert sched.pending == {"CALMUSDT"}
+    assert got.got == [("MOVINGUSDT", 1000)]  # the reserve had room for it at full depth
+
+
+@pytest.mark.asyncio
+async def test_an_urgent_refresh_short_of_budget_goes_at_the_shallow_depth():
+    if time.time() % 60 > 57:
+        await asyncio.sleep(60 - time.time() % 60)
+    budget = WeightBudget(limit_per_minute=1000, fraction=1.0)
+    budget.reserve(round(1000 * (1 - SYNC_RESERVE_SHARE)) - 20, time.time())  # 20 left for refreshes: not 25 or 50
+    rest, got = FakeRest(budget), Got()
+    async with running(rest, got, limit=1000, tight_refresh_limit=500, shallow_limit=100) as sched:
+        sched.request("GONEUSDT", refresh=True, high=True, room=-2)  # its top already left the horizon
+        await wait_until(lambda: len(got.got) == 1)
+    assert got.got == [("GONEUSDT", 100)]  # 80 levels of room at once, for 5 weight; a deepening follows
+    assert sched.rescues == 1 and sched.tight_refreshes == 0
+    assert budget.used(time.time()) <= budget.allowed * (1 - SYNC_RESERVE_SHARE)  # the sync reserve is whole

@@ -10,7 +10,7 @@ import pytest
 
 from core.feed.budget import WeightBudget
 from core.feed.rest import RestClient
-from core.feed.scheduler import SYNC_RESERVE_SHARE, SnapshotScheduler
+from core.feed.scheduler import SYNC_RESERVE_SHARE, URGENT_RESERVE_SHARE, SnapshotScheduler
 from core.market.wire import DepthSnapshot
 from core.recording.clock import ManualClock
 from core.simulator.server import ExchangeSimulator
@@ -37,7 +37,9 @@ async def start(sim: ExchangeSimulator, clock: ManualClock, budget: WeightBudget
 async def test_a_symbol_that_gaps_after_deepenings_spent_the_minute_still_syncs_within_it():
     clock = ManualClock(MINUTE_START + 5)
     budget = WeightBudget()  # Binance's: 4,800 of 6,000 a minute
-    budget.reserve(budget.allowed - 800, clock.now())  # earlier this minute: a start-up's syncs and deepenings
+    # Earlier this minute, a start-up's syncs and deepenings: 200 weight left for deepenings that are not urgent.
+    deepening_share = 1 - SYNC_RESERVE_SHARE - URGENT_RESERVE_SHARE
+    budget.reserve(int(budget.allowed * deepening_share) - 200, clock.now())
     got: list[tuple[str, int]] = []
     async with ExchangeSimulator(symbols=[*DEEPENING, GAPPED], seed=3, interval_ms=200) as sim:
         rest, sched = await start(sim, clock, budget, lambda symbol, _, limit: got.append((symbol, limit)))
@@ -48,11 +50,13 @@ async def test_a_symbol_that_gaps_after_deepenings_spent_the_minute_still_syncs_
             await wait_until(lambda: sched.fetched > 0 and sched.in_flight == 0, 10, "the deepenings to stop")
             deepened = sched.refreshes_fetched
             assert 0 < deepened < len(DEEPENING)
-            assert budget.used(clock.now()) <= budget.allowed * (1 - SYNC_RESERVE_SHARE)  # the reserve is whole
+            assert budget.used(clock.now()) <= budget.allowed * deepening_share  # both reserves are whole
 
             sched.request(GAPPED, high=True)  # a recorded symbol drops an event: its book resyncs
-            await wait_until(lambda: (GAPPED, 100) in got, 5, "the gapped symbol's snapshot this minute")
-            assert sched.shallow_syncs == 1  # at its cheapest: the reserve is for syncs
+            await wait_until(lambda: GAPPED in dict(got), 5, "the gapped symbol's snapshot this minute")
+            # At full depth: the deepenings left both reserves whole, so a 1000-level sync (50) still leaves the
+            # sync reserve whole.
+            assert dict(got)[GAPPED] == 1000 and sched.shallow_syncs == 0
             assert budget.used(clock.now()) <= budget.allowed and sim.stats.rest_rejected == 0
             assert sched.refreshes_fetched == deepened  # the deepenings still wait for the next minute
             assert set(sched.queued_refreshes) == {s for s in DEEPENING if (s, 500) not in got}

@@ -166,7 +166,12 @@ class SnapshotScheduler:
         """A queued refresh's current room before the horizon: its place in the queue follows its book."""
         queued = self._queued.get(symbol.upper())
         if queued is not None and queued.refresh:
+            was_urgent, was_verified = queued.room < URGENT_ROOM, queued.room >= 0
             queued.room = room
+            if (room < URGENT_ROOM and not was_urgent) or (room < 0 and was_verified):
+                # It may spend more of the budget now: wake the workers (they may sleep until the next minute).
+                # Only then: every wake-up scans the whole queue.
+                self._changed.set()
 
     @property
     def pending(self) -> set[str]:
@@ -359,7 +364,7 @@ class SnapshotScheduler:
         waiting = budget.depth_weight(req.limit) + sum(
             budget.depth_weight(r.limit) for r in self._queued.values() if r.refresh
         )
-        return waiting > budget.allowed * self._share(req) - budget.used(now)
+        return waiting > budget.allowed * self._share(req, req.limit) - budget.used(now)
 
     def _refresh_fits(self, req: _Request, limit: int, now: float) -> bool:
         """A refresh of `limit` levels fits into its share of this minute's budget now."""
@@ -367,11 +372,16 @@ class SnapshotScheduler:
         if budget is None:
             return True
         used = budget.used(now)
-        return used == 0 or used + budget.depth_weight(limit) <= budget.allowed * self._share(req)  # an empty minute takes any
+        share = self._share(req, limit)
+        return used == 0 or used + budget.depth_weight(limit) <= budget.allowed * share  # an empty minute takes any
 
-    def _share(self, req: _Request) -> float:
-        """How much of a minute's allowance refreshes like `req` may spend: all but the sync reserve if urgent,
-        all but both reserves otherwise; at most LOW_PRIORITY_REFRESH_SHARE for a symbol not recorded."""
+    def _share(self, req: _Request, limit: int) -> float:
+        """How much of a minute's allowance a refresh like `req` at `limit` levels may spend: all but the sync
+        reserve if urgent, all but both reserves otherwise; at most LOW_PRIORITY_REFRESH_SHARE for a symbol not
+        recorded. A rescue of a recorded book already unverified may spend the sync reserve too: that book is lost
+        to its recording like one that gapped, and is rescued at the cost of a sync at its cheapest."""
+        if req.high and req.room < 0 and limit == self._shallow_limit:
+            return 1.0
         if not req.high:
             return min(LOW_PRIORITY_REFRESH_SHARE, 1.0 - SYNC_RESERVE_SHARE - URGENT_RESERVE_SHARE)
         if self._urgent(req):

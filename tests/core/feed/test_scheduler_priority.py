@@ -255,3 +255,35 @@ async def test_an_urgent_refresh_short_of_budget_goes_at_the_shallow_depth():
     assert got.got == [("GONEUSDT", 100)]  # 80 levels of room at once, for 5 weight; a deepening follows
     assert sched.rescues == 1 and sched.tight_refreshes == 0
     assert budget.used(time.time()) <= budget.allowed * (1 - SYNC_RESERVE_SHARE)  # the sync reserve is whole
+
+
+@pytest.mark.asyncio
+async def test_a_queued_refresh_that_becomes_urgent_goes_within_the_minute():
+    if time.time() % 60 > 50:
+        await asyncio.sleep(60 - time.time() % 60)
+    budget = WeightBudget(limit_per_minute=1000, fraction=1.0)
+    budget.reserve(round(1000 * (1 - SYNC_RESERVE_SHARE - URGENT_RESERVE_SHARE)), time.time())  # deepenings' share spent
+    rest, got = FakeRest(budget), Got()
+    async with running(rest, got, limit=1000, tight_refresh_limit=500, shallow_limit=100) as sched:
+        sched.request("DRIFTUSDT", refresh=True, high=True, room=80)  # a deepening: asleep until the next minute
+        await asyncio.sleep(0.1)
+        assert got.got == []
+        sched.update_room("DRIFTUSDT", URGENT_ROOM - 5)  # the manager's horizon check: its top moved
+        await wait_until(lambda: got.got, 5, "the refresh that became urgent")
+    assert got.got == [("DRIFTUSDT", 1000)]
+
+
+@pytest.mark.asyncio
+async def test_only_a_book_already_unverified_is_rescued_from_the_sync_reserve():
+    if time.time() % 60 > 57:
+        await asyncio.sleep(60 - time.time() % 60)
+    budget = WeightBudget(limit_per_minute=1000, fraction=1.0)
+    budget.reserve(round(1000 * (1 - SYNC_RESERVE_SHARE)) + 2, time.time())  # into the sync reserve already
+    rest, got = FakeRest(budget), Got()
+    async with running(rest, got, limit=1000, tight_refresh_limit=500, shallow_limit=100) as sched:
+        sched.request("NEARUSDT", refresh=True, high=True, room=10)  # urgent, still verified: waits
+        sched.request("GONEUSDT", refresh=True, high=True, room=-1)  # not recorded any more: rescued now
+        await wait_until(lambda: got.got, 5, "the rescue")
+        await asyncio.sleep(0.1)
+        assert sched.pending == {"NEARUSDT"}
+    assert got.got == [("GONEUSDT", 100)] and sched.rescues == 1

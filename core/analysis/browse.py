@@ -19,6 +19,7 @@ import hashlib
 import logging
 import os
 import threading
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -300,7 +301,7 @@ class RollupIndex:
                 minute = Rollup(width, {k[2:]: data[k] for k in data.files if k.startswith("m_")})
                 return SymbolRollups(symbol, first, last, gaps_until, stored, gap_records, minute,
                                      data["holes"], data["gap_runs"], last)  # fmt: skip
-        except (OSError, ValueError, KeyError) as exc:
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:  # a damaged file: rebuilt
             log.warning("ignored an unreadable rollup cache path=%s error=%s", path, exc)
             with contextlib.suppress(OSError):
                 path.unlink()

@@ -218,3 +218,13 @@ def test_a_secondary_handle_sees_new_seconds_after_catch_up(db, tmp_path):
         assert state.last == START + SPAN + 119 and state.stored == SPAN - 130 + 120
     finally:
         follower.close()
+
+
+@pytest.mark.parametrize("damage", ["truncated", "not a zip"])
+def test_a_damaged_rollup_cache_file_is_ignored_and_rebuilt(db, tmp_path, damage):
+    RollupIndex(db.path, cache_dir=tmp_path / "cache").ensure(db, "BTCUSDT")
+    path = RollupIndex(db.path, cache_dir=tmp_path / "cache").cache_file("BTCUSDT")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2] if damage == "truncated" else b"garbage" * 100)
+    rebuilt = RollupIndex(db.path, cache_dir=tmp_path / "cache").ensure(db, "BTCUSDT")
+    assert rebuilt.stored == build_rollups(db, "BTCUSDT").stored

@@ -130,6 +130,7 @@ class OrderBookManager:
             tight_refresh_limit=config.tight_refresh_limit,
             max_concurrent=config.snapshot_concurrency,
             clock=clock,
+            on_fetch=self._fetch_starting,
         )
         self._symbols: dict[str, _Symbol] = {}
         self.horizon = HorizonKeeper(config.horizon_depth, config.horizon_margin, config.snapshot_limit)
@@ -535,6 +536,12 @@ class OrderBookManager:
         return []
 
     # --- internals: actions ----------------------------------------------------------------------------
+
+    def _fetch_starting(self, symbol: str, refresh: bool) -> None:
+        """A snapshot request is about to go out: a refresh keeps the events its snapshot may lack from now."""
+        entry = self._symbols.get(symbol)
+        if refresh and entry is not None:
+            entry.sync.keep_for_refresh()
 
     def _deliver_snapshot(self, symbol: str, snapshot: DepthSnapshot, limit: int | None = None) -> None:
         entry = self._symbols.get(symbol)

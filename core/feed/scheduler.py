@@ -94,6 +94,7 @@ class SnapshotScheduler:
     Symbol names are uppercased. `deliver(symbol, snapshot)` is called on the loop, synchronously; it may
     call `request` again (the symbol is no longer in flight by then). With `pass_limit`, it is called as
     `deliver(symbol, snapshot, limit)`, the depth that was asked for (a shorter side is the whole side).
+    `on_fetch(symbol, refresh)`, if given, is called on the loop just before each request goes out.
     """
 
     def __init__(
@@ -110,6 +111,7 @@ class SnapshotScheduler:
         shallow_limit: int | None = None,
         tight_refresh_limit: int | None = None,
         refresh_slots: int | None = None,
+        on_fetch: Callable[[str, bool], None] | None = None,
     ) -> None:
         self._rest = rest
         self._deliver = deliver
@@ -121,6 +123,7 @@ class SnapshotScheduler:
         self._pass_limit = pass_limit
         self._shallow_limit = shallow_limit
         self._tight_refresh_limit = tight_refresh_limit
+        self._on_fetch = on_fetch  # (symbol, refresh) just before a request is sent: a refresh starts keeping events
         # Refreshes in flight at most (default: a quarter of the workers). The budget, not this, limits how fast
         # books deepen (96 refreshes a minute at 1000 levels); it keeps workers free for syncs.
         self._refresh_slots = max(1, self._max_concurrent // 4 if refresh_slots is None else refresh_slots)
@@ -253,6 +256,8 @@ class SnapshotScheduler:
                 self._in_flight.add(symbol)
                 refresh = req.refresh
                 self._refreshes_in_flight += refresh
+                if self._on_fetch is not None:
+                    self._on_fetch(symbol, refresh)
                 try:
                     snapshot = await self._fetch(symbol, req)
                 finally:

@@ -16,8 +16,8 @@ Refresh, make-before-break (docs/SNAPSHOT_HORIZON.md). A snapshot covers only it
 and Binance never sends a level that does not change, so once the touch runs towards the snapshot's last level
 the book's top levels are no longer verified (`OrderBook.verified`). `check_horizon`, called by the owner now and
 then, asks for a fresh snapshot (`RequestSnapshot(refresh=True)`) before that happens, while the book stays LIVE:
-every event applied from then on is also kept; when the snapshot comes, a shadow book is built from it and caught
-up with those events, then takes the book's place in one step. The state never changes during a refresh; a gap
+every event applied from when the request goes out (`keep_for_refresh`) is also kept; when the snapshot comes, a
+shadow book is built from it and caught up with those events, then takes the book's place in one step. The state never changes during a refresh; a gap
 or a crossed book during one resyncs as always (the refresh is dropped, its snapshot serves the resync).
 
 Acceptance rule (binance-protocol.md §3): after dropping buffered events with u <= L, the first event
@@ -177,7 +177,8 @@ class BookSync:
         self.counters = SyncCounters()
         self._buffer: deque[DepthUpdate] = deque(maxlen=self.MAX_BUFFER)
         self._first_after_snapshot = False  # futures: the first event is checked against L, not pu
-        # While a refresh is under way: every event applied to the book since it was asked for (else None).
+        self._refresh_asked = False  # a refresh is under way: its snapshot is queued or on its way
+        # Every event applied to the book since the refresh's request was sent (`keep_for_refresh`), else None.
         self._refresh: deque[DepthUpdate] | None = None
         self._refresh_from = 0  # the update id after which `_refresh` holds every event applied
 
@@ -192,7 +193,7 @@ class BookSync:
     @property
     def refreshing(self) -> bool:
         """A refresh snapshot is awaited (the book stays as it is, live or stale, meanwhile)."""
-        return self._refresh is not None
+        return self._refresh_asked
 
     # --- inputs -----------------------------------------------------------------------------------
 
@@ -212,7 +213,7 @@ class BookSync:
         if limit is not None:
             limit = min(limit, SNAPSHOT_MAX_LEVELS)
         if self.state not in (SyncState.SYNCING, SyncState.RESYNCING):
-            if self._refresh is not None:
+            if self._refresh_asked:
                 return self._on_refresh_snapshot(snapshot, limit)
             return []
         last_id = snapshot.last_update_id
@@ -275,18 +276,27 @@ class BookSync:
         snapshot gives, (limit - depth) // 2, so that a fresh snapshot is always above it: a book never asks
         again and again because the snapshots are too shallow for the margin. Nothing while a refresh is under
         way, or when a snapshot of `limit` levels cannot cover `depth`."""
-        if self.state is not SyncState.LIVE or self._refresh is not None or limit <= depth:
+        if self.state is not SyncState.LIVE or self._refresh_asked or limit <= depth:
             return []
         margin = max(0, min(margin, (min(limit, SNAPSHOT_MAX_LEVELS) - depth) // 2))
         room = self.book.horizon_room(depth, margin)
         if room >= margin:  # margin 0: refresh once the top is not verified
             return []
-        self._refresh = deque()
-        self._refresh_from = self.book.last_update_id
+        self._refresh_asked = True  # events are kept from when its request is sent: keep_for_refresh
         c = self.counters
         c.refreshes_requested += 1
         c.snapshots_requested += 1
         return [RequestSnapshot(self.symbol, retry=False, refresh=True, room=room)]
+
+    def keep_for_refresh(self) -> None:
+        """The refresh's snapshot request is about to be sent: keep every event applied from now on, which the
+        snapshot may lack. Not earlier: a refresh can wait minutes for weight (the whole market deepening its
+        cheap starts), and events kept all that while cost memory and garbage-collector time for nothing (a
+        snapshot fetched later covers them). A snapshot older than the first event kept is fetched again, as in
+        a sync (binance-protocol.md §3: the same order, buffer first, then ask)."""
+        if self._refresh_asked and self._refresh is None:
+            self._refresh = deque()
+            self._refresh_from = self.book.last_update_id
 
     def on_malformed_event(self) -> list[Action]:
         """An event of this symbol arrived but could not be parsed (a malformed level): the book has missed it,
@@ -299,7 +309,7 @@ class BookSync:
         """Discard the book and start over from the stream (e.g. after a resubscribe)."""
         self.book.clear()
         self._buffer.clear()
-        self._refresh = None
+        self._refresh, self._refresh_asked = None, False
         return [self._set_state(SyncState.BUFFERING, reason)]
 
     def mark_started(self, now: float) -> None:
@@ -392,7 +402,7 @@ class BookSync:
             actions.append(gap)
         self.book.clear()
         self._buffer.clear()
-        self._refresh = None  # its snapshot, when it comes, serves the resync
+        self._refresh, self._refresh_asked = None, False  # its snapshot, when it comes, serves the resync
         if event is not None:
             self._buffer.append(event)  # the event that revealed the gap starts the new buffer
         actions.extend(self._request_snapshot(SyncState.RESYNCING, reason, retry=False))
@@ -401,6 +411,8 @@ class BookSync:
     def _on_refresh_snapshot(self, snapshot: DepthSnapshot, limit: int | None) -> list[Action]:
         """The refresh's snapshot: build the shadow book, catch it up, and put it in the book's place."""
         c = self.counters
+        if self._refresh is None:  # fetched without keep_for_refresh: nothing kept, so it must be this new
+            self.keep_for_refresh()
         kept = self._refresh
         assert kept is not None
         last_id = snapshot.last_update_id
@@ -436,7 +448,7 @@ class BookSync:
             # The snapshot is newer than every event applied: the book jumps to it, and the next event must
             # straddle it, as after a sync.
             self._first_after_snapshot = True
-        self._refresh = None
+        self._refresh, self._refresh_asked = None, False
         book.adopt(shadow)
         c.refreshes += 1
         c.last_update_id = book.last_update_id

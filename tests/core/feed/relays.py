@@ -103,6 +103,9 @@ class RestRelay:
     canned: dict[str, list[tuple[int, bytes, str]]] = field(default_factory=dict)
     served: list[Served] = field(default_factory=list)
     url: str = ""
+    # Seconds a depth answer takes to come back after the simulator made it (a busy exchange's network time):
+    # the stream goes on meanwhile, so the snapshot is older than the book when it arrives.
+    depth_delay: float = 0.0
 
     async def __aenter__(self) -> RestRelay:
         self._http = httpx.AsyncClient()
@@ -148,6 +151,8 @@ class RestRelay:
                 rewrites = self.depth_rewrites.get(params.get("symbol", ""))
                 if url.path == "/api/v3/depth" and reply.status_code == 200 and rewrites:
                     body = orjson.dumps(rewrites.pop(0)(orjson.loads(body)))
+                if url.path == "/api/v3/depth" and self.depth_delay:
+                    await asyncio.sleep(self.depth_delay)
                 self.served.append(Served(url.path, params, reply.status_code, body))
                 weight = reply.headers.get("x-mbx-used-weight-1m", "0")
                 writer.write(

@@ -13,6 +13,7 @@ from core.feed.manager import ManagerConfig, OrderBookManager
 from core.market.book_sync import RequestSnapshot, SyncState
 from core.recording.recorder import SnapshotRecorder
 from core.simulator.server import ExchangeSimulator
+from tests.core.feed.relays import RestRelay
 from tests.core.feed.sim_helpers import horizon_config, top_matches_truth
 from tests.waiting import wait_until
 
@@ -92,3 +93,24 @@ async def test_recorded_symbols_are_high_priority_and_their_depth_is_kept_verifi
     recorder.stop_recording("ETHUSDT")
     assert not manager.horizon.is_high("ETHUSDT")
     await manager.rest.aclose()
+
+
+@pytest.mark.asyncio
+async def test_a_refresh_keeps_the_events_from_when_its_request_goes_out():
+    """Each depth answer comes back 0.2 s after the exchange made it while the fast market runs on: the snapshot
+    is older than the book when it arrives, and usable only with the events applied since the request went out."""
+    async with (
+        ExchangeSimulator(symbols=SYMBOLS, seed=5, interval_ms=5, fast_market=True) as sim,
+        RestRelay(sim.rest_url, depth_delay=0.2) as relay,
+    ):
+        manager = OrderBookManager(horizon_config(sim, rest_url=relay.url))
+        await manager.start()
+        try:
+            await manager.subscribe_many(SYMBOLS)
+            await wait_until(lambda: min(manager.status(s).refreshes for s in SYMBOLS) >= 2, 30, "two refreshes each")
+            for symbol in SYMBOLS:
+                status = manager.status(symbol)
+                assert status.snapshots_too_old == 0 and status.refresh_mismatches == 0
+                assert top_matches_truth(manager, sim, symbol, 20) or not manager.book(symbol).verified(20)
+        finally:
+            await manager.stop()

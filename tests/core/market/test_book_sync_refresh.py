@@ -52,12 +52,15 @@ def live_sync(last_id: int = 100) -> BookSync:
     return sync
 
 
-def refreshing_sync() -> BookSync:
-    """A live book that has asked for a refresh: 12 bids swept, 3 levels of room left (< MARGIN)."""
+def refreshing_sync(sent: bool = True) -> BookSync:
+    """A live book that has asked for a refresh: 12 bids swept, 3 levels of room left (< MARGIN); `sent`: its
+    request has gone out (the manager's keep_for_refresh, when the scheduler starts the fetch)."""
     sync = live_sync()
     sync.on_event(sweep_bids(101, 103, 12), now=1)
     assert sync.book.horizon_distance(DEPTH) == (3, 15)
     assert sync.check_horizon(DEPTH, MARGIN, LIMIT) == [RequestSnapshot("BTCUSDT", retry=False, refresh=True)]
+    if sent:
+        sync.keep_for_refresh()
     return sync
 
 
@@ -240,6 +243,7 @@ def test_futures_refresh_chains_by_pu():
     sync.on_snapshot(snap(100), now=0, limit=LIMIT)
     sync.on_event(ev(103, 110, bids=[(px(100 - i), ZERO) for i in range(12)], pu=100), now=1)
     assert sync.check_horizon(DEPTH, MARGIN, LIMIT)
+    sync.keep_for_refresh()  # the request goes out
     sync.on_event(ev(112, 120, pu=110), now=2)
     actions = sync.on_snapshot(snap(110, bid_top=88), now=3, limit=LIMIT)  # the event ending at 110 is in it
     assert actions[0] == BookRefreshed("BTCUSDT", 120, consistent=True)
@@ -275,3 +279,30 @@ def test_a_refresh_keeps_only_recent_events_and_refetches_a_snapshot_older_than_
     assert kinds(actions) == ["BookRefreshed", "BookChanged"] and not sync.refreshing
     assert sync.book.last_update_id == 105
     assert sync.book.top_asks(2) == [(px(101), "2.00000000"), (px(102), "3.00000000")]
+
+
+def test_events_are_kept_only_from_when_the_refresh_request_goes_out():
+    sync = refreshing_sync(sent=False)  # queued: it may wait minutes for weight
+    for first in range(104, 110, 2):
+        sync.on_event(ev(first, first + 1), now=2)
+    assert sync.refreshing and sync._refresh is None  # nothing kept while it waits
+    sync.keep_for_refresh()  # the request goes out with the book at 109
+    sync.on_event(ev(110, 111, bids=[(px(80.5), "3.00000000")]), now=3)
+    # A snapshot from before the request (older than the first event kept) is fetched again, never used.
+    assert sync.on_snapshot(snap(107), now=4, limit=LIMIT) == [RequestSnapshot("BTCUSDT", retry=True, refresh=True)]
+    assert sync.counters.snapshots_too_old == 1
+    # One from after it lacks only what was kept: the shadow catches up with event 111.
+    actions = sync.on_snapshot(snap(110, bid_top=88), now=5, limit=LIMIT)
+    assert kinds(actions) == ["BookRefreshed", "BookChanged"] and sync.book.last_update_id == 111
+    assert dict(sync.book.top_bids(40))[px(80.5)] == "3.00000000"
+
+
+@pytest.mark.parametrize(("snapshot_id", "used"), [(104, False), (105, True)])
+def test_a_refresh_snapshot_fetched_without_keeping_is_used_only_if_no_event_is_missing(snapshot_id, used):
+    sync = refreshing_sync(sent=False)
+    sync.on_event(ev(104, 105), now=2)  # the book is at 105; nothing was kept
+    actions = sync.on_snapshot(snap(snapshot_id, bid_top=88), now=3, limit=LIMIT)
+    if used:  # at or after the book: nothing it lacks
+        assert kinds(actions) == ["BookRefreshed", "BookChanged"] and not sync.refreshing
+    else:  # before the book's last event: that event would be missing; asked again, keeping from now
+        assert actions == [RequestSnapshot("BTCUSDT", retry=True, refresh=True)] and sync.refreshing

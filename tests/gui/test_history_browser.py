@@ -288,6 +288,17 @@ def test_the_linked_time_axes_share_ticks_that_match_pyqtgraphs_own(panel):
         )
 
 
+def test_a_view_of_a_minute_or_two_is_labelled_by_the_second(panel):
+    panel.choose_symbol("BTCUSDT")
+    axis = panel.charts.heat_plot.getAxis("bottom")
+    for seconds in (30, 90):
+        panel.charts.set_x_range(START + 100, START + 100 + seconds)
+        lo, hi = panel.charts.x_range()
+        levels = axis.tickValues(lo, hi, axis.geometry().width())
+        labels = [label for spacing, ticks in levels for label in axis.tickStrings(ticks, 1.0, spacing)]
+        assert len(labels) >= 3 and all(label.count(":") == 2 for label in labels), labels  # HH:MM:SS
+
+
 def test_the_cursor_dragged_a_second_at_a_time_shows_the_full_order_flow(panel, db):
     from core.analysis.history import History
     from core.analysis.order_flow import InsufficientDataError

@@ -29,7 +29,9 @@ class TimeAxis(pg.DateAxisItem):
                 (5 * 86_400, _date_axis.MONTH_DAY_ZOOM_LEVEL),
                 (6 * 3600, _date_axis.DAY_HOUR_ZOOM_LEVEL),
                 (15 * 60, _date_axis.HOUR_MINUTE_ZOOM_LEVEL),
-                (1, _date_axis.HMS_ZOOM_LEVEL),
+                # pyqtgraph's key for this level: ticks up to 30 s apart. (It was 1, the key of the millisecond
+                # level left out, so a 90-second view was labelled by the minute: one label.)
+                (30, _date_axis.HMS_ZOOM_LEVEL),
             ]
         )
 

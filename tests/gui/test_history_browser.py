@@ -114,8 +114,8 @@ def test_each_chart_at_three_zoom_levels_matches_the_stored_seconds(panel, db):
         assert panel.charts.mid_curve.opts["connect"] == "finite"
     # The hole and the gap are shaded, the gap with the recorder's reason on hover.
     shade = panel.charts.shades[0]
-    assert shade.holes.tolist() == [[START + 1000, START + 1599], [START + 3000, START + 3059]]
-    assert shade.gaps.tolist() == [[START + 3000, START + 3059]]
+    assert shade.holes[:, :2].tolist() == [[START + 1000, START + 1599], [START + 3000, START + 3059]]
+    assert shade.gaps[:, :2].tolist() == [[START + 3000, START + 3059]]
     assert "gap 60 s: stream silent" in panel.charts.readout(START + 3010)
     assert "not recorded" in panel.charts.readout(START + 1200)
 

@@ -4,6 +4,9 @@ axis's ticks, and their value grid at the ticks their labels are drawn at (what 
 
 from __future__ import annotations
 
+import itertools
+
+import numpy as np
 import pyqtgraph as pg
 import pytest
 from PySide6.QtGui import QColor, QImage
@@ -11,7 +14,7 @@ from PySide6.QtGui import QColor, QImage
 from core.storage.gaps import GapReason
 from core.storage.store import SnapshotStorage
 from gui.widgets.colors import qcolor
-from gui.widgets.history.backdrop import GAP_RGBA, HOLE_RGBA, over
+from gui.widgets.history.backdrop import GAP_RGBA, HOLE_RGBA, SHADE_STEPS, over, pixel_coverage
 from tests.core.analysis.recordings import START, write_recording
 from tests.gui.test_history_browser import unwire, wired_panel
 
@@ -96,3 +99,56 @@ def test_the_value_grid_and_labels_use_the_ticks_pyqtgraph_picks(panel):
         assert plot.getAxis("left").grid is False
         values, fraction = plot.getAxis("left").major_ticks(plot.vb.height())
         assert values and 0 < fraction <= 1
+
+
+def test_pixel_coverage_is_the_share_of_each_columns_seconds_the_runs_cover():
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        covered = rng.random(600) < rng.choice([0.01, 0.3, 0.9])  # each second of [1000, 1600): in a run or not
+        edges = np.diff(np.r_[0, covered.astype(int), 0])
+        runs = np.column_stack([np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1]) + 1000
+        a = 1000 + rng.integers(0, 300) + rng.random()
+        b = a + 1 + rng.integers(0, 300) + rng.random()
+        width = int(rng.integers(1, 120))
+        # By brute force: each column's span of seconds, and how much of it lies in covered seconds.
+        bounds = a + (b - a) * np.arange(width + 1) / width
+        expected = []
+        for lo, hi in itertools.pairwise(bounds):
+            seconds = np.arange(np.floor(lo), np.ceil(hi))
+            overlap = np.minimum(seconds + 1, hi) - np.maximum(seconds, lo)
+            inside = (seconds >= 1000) & (seconds < 1600)
+            hit = np.zeros(len(seconds), bool)
+            hit[inside] = covered[(seconds[inside] - 1000).astype(int)]
+            expected.append(overlap[hit].sum() / (hi - lo))
+        np.testing.assert_allclose(pixel_coverage(runs, a, b, width), expected, atol=1e-9)
+
+
+def test_scattered_seconds_are_a_faint_tint_and_a_long_gap_the_full_colour(qtbot, dark, tmp_path):
+    scattered = {(s, s): GapReason.LATE for s in range(3000, 3600, 97)}  # single seconds, far under a pixel
+    with SnapshotStorage.open(tmp_path / "db", mode="writer") as db:
+        write_recording(db, "BTCUSDT", START, 12 * 3600, gaps={**scattered, (30_000, 30_599): GapReason.DISCONNECTED})
+        panel = wired_panel(qtbot, dark, db)
+        try:
+            panel.show()
+            panel.choose_symbol("BTCUSDT")
+            panel.charts.set_x_range(START, START + 12 * 3600 - 1)  # about a minute a pixel
+            panel.request_view_now()
+            panel.charts.repaint()
+            image, left, scale = _pixels(panel)
+            background = qcolor(dark.background)
+            faintest = over((*GAP_RGBA[:3], round(GAP_RGBA[3] / SHADE_STEPS)), over(
+                (*HOLE_RGBA[:3], round(HOLE_RGBA[3] / SHADE_STEPS)), background))
+            full = over(GAP_RGBA, over(HOLE_RGBA, background))
+            frame = panel.charts.depth_plot.vb.sceneBoundingRect()
+            y = int(frame.top() + 3)
+            lo = panel.charts.x_range()[0]
+
+            def color_at(second: float) -> QColor:
+                return image.pixelColor(int(left + (START + second - lo) * scale), y)
+
+            assert color_at(30_300) == full  # ten minutes: many whole columns
+            tinted = [color_at(s + 0.5) for s in range(3000, 3600, 97)]
+            assert all(c == faintest for c in tinted), tinted  # one second in a minute's column: a quarter
+            assert color_at(20_000) == background  # nothing missing there: nothing drawn
+        finally:
+            unwire(panel)

@@ -22,6 +22,10 @@ from PySide6.QtWidgets import QGraphicsItem
 
 HOLE_RGBA = (128, 128, 128, 40)
 GAP_RGBA = (246, 70, 93, 50)
+# A pixel column is shaded by the share of its seconds a run covers, in this many steps (a quarter of the full
+# colour at least): a month's view shows scattered single seconds as a faint tint and a ten-minute disconnect
+# as a stronger one, where merging runs closer than a pixel painted both as one solid band.
+SHADE_STEPS = 4
 
 
 def over(rgba: tuple[int, int, int, int], background: QColor) -> QColor:
@@ -31,18 +35,32 @@ def over(rgba: tuple[int, int, int, int], background: QColor) -> QColor:
     return QColor(*(round(c * a + b * (1 - a)) for c, b in zip(rgba[:3], bg, strict=True)))
 
 
-def coalesce(runs: np.ndarray, start: float, end: float, min_gap: float) -> np.ndarray:
-    """The runs inside [start, end], those closer than `min_gap` seconds merged, as float (first, last) rows:
-    what a chart can paint, a few thousand rectangles at most."""
+def pixel_coverage(runs: np.ndarray, a: float, b: float, width: int) -> np.ndarray:
+    """The share (0..1) of each of `width` pixel columns spanning [a, b] seconds that `runs` cover: rows of
+    (first, last) whole seconds, sorted and not overlapping, a run covering [first, last + 1)."""
+    if width <= 0 or b <= a:
+        return np.zeros(max(width, 0))
     if not len(runs):
-        return np.empty((0, 2))
-    r = runs[(runs[:, 1] >= start) & (runs[:, 0] <= end), :2].astype(float)
-    if len(r) < 2:
-        return r
-    breaks = np.flatnonzero(r[1:, 0] - r[:-1, 1] > min_gap)
-    firsts = np.r_[0, breaks + 1]
-    lasts = np.r_[breaks, len(r) - 1]
-    return np.column_stack([r[firsts, 0], r[lasts, 1]])
+        return np.zeros(width)
+    starts = runs[:, 0].astype(float)
+    ends = runs[:, 1].astype(float) + 1.0
+    before = np.concatenate([[0.0], np.cumsum(ends - starts)])  # seconds covered by the first k runs
+    edges = a + (b - a) * np.arange(width + 1) / width
+    k = np.searchsorted(starts, edges, side="right")  # runs begun by each edge; only the k-th may go on past it
+    covered = before[k] - np.where(k > 0, np.maximum(0.0, ends[np.maximum(k - 1, 0)] - edges), 0.0)
+    return np.clip(np.diff(covered) * (width / (b - a)), 0.0, 1.0)
+
+
+def shade_steps(coverage: np.ndarray) -> np.ndarray:
+    """0 for a column no run touches, else 1..SHADE_STEPS by the share covered (rounded up)."""
+    return np.ceil(coverage * SHADE_STEPS).astype(np.int8)
+
+
+def column_runs(steps: np.ndarray, step: int) -> tuple[np.ndarray, np.ndarray]:
+    """(first column, width) of each run of columns at `step`."""
+    edges = np.diff(np.r_[0, (steps == step).astype(np.int8), 0])
+    firsts = np.flatnonzero(edges == 1)
+    return firsts, np.flatnonzero(edges == -1) - firsts
 
 
 class ChartBackdrop(QGraphicsItem):
@@ -57,7 +75,9 @@ class ChartBackdrop(QGraphicsItem):
         self.ticks = ticks  # () -> [(tick seconds, opacity 0..1)] a level, over the visible range
         self.holes = np.empty((0, 2))
         self.gaps = np.empty((0, 2))
-        self.hole_color = self.gap_color = self.edge_color = QColor()
+        self.hole_colors: list[QColor] = []  # by shade step (index 0 unused)
+        self.gap_colors: list[QColor] = []
+        self.edge_color = QColor()
         self.background, self.grid, self.grid_alpha = QColor(), QColor(), 0
         self._shades: dict[int, QColor] = {}
         self._rect = QRectF()
@@ -66,8 +86,13 @@ class ChartBackdrop(QGraphicsItem):
         self.setAcceptHoverEvents(False)
 
     def set_colors(self, background: QColor, grid: QColor, grid_alpha: int) -> None:
-        self.hole_color = over(HOLE_RGBA, background)
-        self.gap_color = over(GAP_RGBA, self.hole_color)  # gap seconds are holes too: both were painted
+        self.hole_colors, self.gap_colors = [QColor()], [QColor()]
+        for step in range(1, SHADE_STEPS + 1):
+            share = step / SHADE_STEPS
+            hole = over((*HOLE_RGBA[:3], round(HOLE_RGBA[3] * share)), background)
+            self.hole_colors.append(hole)
+            # Gap seconds are holes too: their colour lies over the hole's.
+            self.gap_colors.append(over((*GAP_RGBA[:3], round(GAP_RGBA[3] * share)), hole))
         self.edge_color = QColor(grid)
         self.background, self.grid, self.grid_alpha = background, grid, grid_alpha
         self._shades = {}
@@ -82,6 +107,7 @@ class ChartBackdrop(QGraphicsItem):
         return color
 
     def set_runs(self, holes: np.ndarray, gaps: np.ndarray) -> None:
+        """The span's runs of seconds not recorded, and of gap records: rows starting (first, last), sorted."""
         self.holes, self.gaps = holes, gaps
         self.update()
 
@@ -109,20 +135,20 @@ class ChartBackdrop(QGraphicsItem):
         scale = width / (b - a)
         top, bottom = min(f.top() for f in frames), max(f.bottom() for f in frames)
         painter.setPen(Qt.PenStyle.NoPen)
-        # One rectangle a run over all the charts (the space between them too): the bands read as one. Whole
-        # pixels: the raster engine fills an integer rectangle directly, a fractional one as a path.
+        # Whole pixel columns over all the charts (the space between them too: the bands read as one), each
+        # shaded by the share of its seconds a run covers. Whole pixels: the raster engine fills an integer
+        # rectangle directly, a fractional one as a path.
         y, h = math.floor(top), math.ceil(bottom - top)
-        for runs, color in ((self.holes, self.hole_color), (self.gaps, self.gap_color)):
-            visible = runs[(runs[:, 1] + 1 >= a) & (runs[:, 0] <= b)] if len(runs) else runs
-            if len(visible):
-                # Pixels whose centre a run covers, as the fractional rectangles filled before (a lone late
-                # second in a day's view covers none).
-                x0 = np.rint(np.clip(left + (visible[:, 0] - a) * scale, left, left + width)).astype(int)
-                x1 = np.rint(np.clip(left + (visible[:, 1] + 1 - a) * scale, left, left + width)).astype(int)
-                keep = x1 > x0
-                x0, w = x0[keep], (x1 - x0)[keep]
-                painter.setBrush(color)
-                painter.drawRects([QRect(p, y, q, h) for p, q in zip(x0.tolist(), w.tolist(), strict=True)])
+        x0, columns = math.floor(left), max(0, round(width))
+        for runs, colors in ((self.holes, self.hole_colors), (self.gaps, self.gap_colors)):
+            steps = shade_steps(pixel_coverage(runs, a, b, columns))
+            for step in range(1, SHADE_STEPS + 1):
+                firsts, widths = column_runs(steps, step)
+                if len(firsts):
+                    painter.setBrush(colors[step])
+                    painter.drawRects(
+                        [QRect(x0 + p, y, q, h) for p, q in zip(firsts.tolist(), widths.tolist(), strict=True)]
+                    )
         frames = [plot.vb.sceneBoundingRect() for plot in self.gridded]
         for ticks, fraction in self.ticks():  # the time grid, a level at a time (pyqtgraph's shades)
             xs = [left + (t - a) * scale for t in ticks if a <= t <= b]

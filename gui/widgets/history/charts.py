@@ -18,7 +18,7 @@ from gui.formatting import fmt_qty
 from gui.history_values import SymbolSpan, ViewData
 from gui.values import ThemeColors
 from gui.widgets.colors import qcolor
-from gui.widgets.history.backdrop import ChartBackdrop, coalesce
+from gui.widgets.history.backdrop import ChartBackdrop
 from gui.widgets.history.heat_colors import heat_lut
 from gui.widgets.history.time_axis import TimeAxis, local_and_utc
 from gui.widgets.history.value_axis import ValueAxis
@@ -176,17 +176,13 @@ class HistoryCharts(pg.GraphicsLayoutWidget):
         return a, b
 
     def _on_x_range(self, _vb, rng) -> None:
-        self._shade()
+        self.backdrop.update()  # its shading and time grid follow the view
         self.range_changed.emit(float(rng[0]), float(rng[1]))
 
     def _shade(self) -> None:
-        if self.span is None:
-            return
-        a, b = self.x_range()
-        px = max(1.0, (b - a) / max(200, self.heat_plot.vb.width()))
-        holes = coalesce(self.span.holes, a, b, px)
-        gaps = coalesce(self.span.gap_runs, a, b, px)
-        self.backdrop.set_runs(holes, gaps)
+        """The span's holes and gap runs, all of them: the backdrop shades the pixels of the view they cover."""
+        if self.span is not None:
+            self.backdrop.set_runs(self.span.holes, self.span.gap_runs)
 
     def _time_ticks(self) -> list[tuple[list[float], float]]:
         """The heatmap's time axis's ticks, each level with how opaque pyqtgraph draws its grid lines (0..1 of

@@ -32,8 +32,7 @@ minute's budget at its depth but does at that one, or when the refreshes waiting
 A refresh is urgent when its book has fewer than URGENT_ROOM levels left before its horizon; only urgent ones may
 spend the last URGENT_RESERVE_SHARE of the allowance before the sync reserve, so a book whose top moves mid-minute
 is not kept waiting for the next minute by the deepening of books that sit still; and an urgent refresh that does
-not fit at 500 goes at `shallow_limit` (a rescue: 80 levels of room for weight 5, from the sync reserve if need be),
-deepened later like a cheap start.
+not fit at 500 goes at `shallow_limit` (a rescue: 80 levels of room for weight 5), deepened later like a cheap start.
 
 How many requests are in flight (`max_concurrent`) is not what limits the rate, the weight budget is: 80 % of
 6,000 a minute is 16 shallow snapshots a second, and a snapshot takes up to a second or two to arrive from a busy
@@ -384,11 +383,9 @@ class SnapshotScheduler:
     def _share(self, req: _Request, limit: int) -> float:
         """How much of a minute's allowance a refresh like `req` at `limit` levels may spend: all but the sync
         reserve if urgent, all but both reserves otherwise; at most LOW_PRIORITY_REFRESH_SHARE for a symbol not
-        recorded. A rescue (an urgent recorded book at `shallow_limit`) may spend the sync reserve too: that book is
-        about to be lost to its recording like one that gapped, and is rescued at the cost of a sync at its
-        cheapest. (Only books already unverified did, at first: traced, the others' rooms, read every 0.25 s, fell
-        from 14-19 to below 0 between two reads once the urgent reserve was spent, costing a second each.)"""
-        if self._urgent(req) and limit == self._shallow_limit:
+        recorded. A rescue of a recorded book already unverified may spend the sync reserve too: that book is lost
+        to its recording like one that gapped, and is rescued at the cost of a sync at its cheapest."""
+        if req.high and req.room < 0 and limit == self._shallow_limit:
             return 1.0
         if not req.high:
             return min(LOW_PRIORITY_REFRESH_SHARE, 1.0 - SYNC_RESERVE_SHARE - URGENT_RESERVE_SHARE)

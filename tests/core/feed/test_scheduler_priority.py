@@ -274,16 +274,16 @@ async def test_a_queued_refresh_that_becomes_urgent_goes_within_the_minute():
 
 
 @pytest.mark.asyncio
-async def test_an_urgent_book_is_rescued_from_the_sync_reserve_and_a_deepening_is_not():
+async def test_only_a_book_already_unverified_is_rescued_from_the_sync_reserve():
     if time.time() % 60 > 57:
         await asyncio.sleep(60 - time.time() % 60)
     budget = WeightBudget(limit_per_minute=1000, fraction=1.0)
     budget.reserve(round(1000 * (1 - SYNC_RESERVE_SHARE)) + 2, time.time())  # into the sync reserve already
     rest, got = FakeRest(budget), Got()
     async with running(rest, got, limit=1000, tight_refresh_limit=500, shallow_limit=100) as sched:
-        sched.request("DEEPENUSDT", refresh=True, high=True, room=URGENT_ROOM)  # a deepening: waits
-        sched.request("NEARUSDT", refresh=True, high=True, room=URGENT_ROOM - 1)  # about to be unverified: now
+        sched.request("NEARUSDT", refresh=True, high=True, room=10)  # urgent, still verified: waits
+        sched.request("GONEUSDT", refresh=True, high=True, room=-1)  # not recorded any more: rescued now
         await wait_until(lambda: got.got, 5, "the rescue")
         await asyncio.sleep(0.1)
-        assert sched.pending == {"DEEPENUSDT"}
-    assert got.got == [("NEARUSDT", 100)] and sched.rescues == 1
+        assert sched.pending == {"NEARUSDT"}
+    assert got.got == [("GONEUSDT", 100)] and sched.rescues == 1

@@ -58,6 +58,20 @@ async def running(rest: FakeRest, got: Got, **kwargs):
         await sched.stop()
 
 
+# The whole market's depths: syncs at full depth or 100 when short, refreshes at 1000, 500 when short.
+WHOLE_MARKET = {"limit": 1000, "tight_refresh_limit": 500, "shallow_limit": 100}
+
+
+async def minute_spent(weight: int, within: float = 57) -> WeightBudget:
+    """A budget of 1,000 a minute (all of it allowed) of which `weight` is spent, at least `60 - within` seconds
+    before the calendar minute turns (the budget counts per minute)."""
+    if time.time() % 60 > within:
+        await asyncio.sleep(60 - time.time() % 60)
+    budget = WeightBudget(limit_per_minute=1000, fraction=1.0)
+    budget.reserve(weight, time.time())
+    return budget
+
+
 @pytest.mark.asyncio
 async def test_recorded_symbols_then_syncs_before_refreshes_then_first_come_first_served():
     rest, got = FakeRest(), Got()
@@ -228,12 +242,9 @@ async def test_refreshes_go_at_the_tight_depth_while_those_waiting_would_not_fit
 
 @pytest.mark.asyncio
 async def test_only_an_urgent_refresh_may_spend_the_urgent_reserve():
-    if time.time() % 60 > 57:
-        await asyncio.sleep(60 - time.time() % 60)
-    budget = WeightBudget(limit_per_minute=1000, fraction=1.0)
-    budget.reserve(round(1000 * (1 - SYNC_RESERVE_SHARE - URGENT_RESERVE_SHARE)), time.time())  # deepenings' share spent
+    budget = await minute_spent(round(1000 * (1 - SYNC_RESERVE_SHARE - URGENT_RESERVE_SHARE)))  # deepenings' share spent
     rest, got = FakeRest(budget), Got()
-    async with running(rest, got, limit=1000, tight_refresh_limit=500, shallow_limit=100) as sched:
+    async with running(rest, got, **WHOLE_MARKET) as sched:
         sched.request("CALMUSDT", refresh=True, high=True, room=URGENT_ROOM)  # a deepening: waits for next minute
         sched.request("MOVINGUSDT", refresh=True, high=True, room=URGENT_ROOM - 1)  # about to be unverified: goes
         await wait_until(lambda: len(got.got) == 1)
@@ -244,12 +255,9 @@ async def test_only_an_urgent_refresh_may_spend_the_urgent_reserve():
 
 @pytest.mark.asyncio
 async def test_an_urgent_refresh_short_of_budget_goes_at_the_shallow_depth():
-    if time.time() % 60 > 57:
-        await asyncio.sleep(60 - time.time() % 60)
-    budget = WeightBudget(limit_per_minute=1000, fraction=1.0)
-    budget.reserve(round(1000 * (1 - SYNC_RESERVE_SHARE)) - 20, time.time())  # 20 left for refreshes: not 25 or 50
+    budget = await minute_spent(round(1000 * (1 - SYNC_RESERVE_SHARE)) - 20)  # 20 left for refreshes: not 25 or 50
     rest, got = FakeRest(budget), Got()
-    async with running(rest, got, limit=1000, tight_refresh_limit=500, shallow_limit=100) as sched:
+    async with running(rest, got, **WHOLE_MARKET) as sched:
         sched.request("GONEUSDT", refresh=True, high=True, room=-2)  # its top already left the horizon
         await wait_until(lambda: len(got.got) == 1)
     assert got.got == [("GONEUSDT", 100)]  # 80 levels of room at once, for 5 weight; a deepening follows
@@ -259,12 +267,9 @@ async def test_an_urgent_refresh_short_of_budget_goes_at_the_shallow_depth():
 
 @pytest.mark.asyncio
 async def test_a_queued_refresh_that_becomes_urgent_goes_within_the_minute():
-    if time.time() % 60 > 50:
-        await asyncio.sleep(60 - time.time() % 60)
-    budget = WeightBudget(limit_per_minute=1000, fraction=1.0)
-    budget.reserve(round(1000 * (1 - SYNC_RESERVE_SHARE - URGENT_RESERVE_SHARE)), time.time())  # deepenings' share spent
+    budget = await minute_spent(round(1000 * (1 - SYNC_RESERVE_SHARE - URGENT_RESERVE_SHARE)), within=50)  # deepenings' share spent
     rest, got = FakeRest(budget), Got()
-    async with running(rest, got, limit=1000, tight_refresh_limit=500, shallow_limit=100) as sched:
+    async with running(rest, got, **WHOLE_MARKET) as sched:
         sched.request("DRIFTUSDT", refresh=True, high=True, room=80)  # a deepening: asleep until the next minute
         await asyncio.sleep(0.1)
         assert got.got == []
@@ -275,12 +280,9 @@ async def test_a_queued_refresh_that_becomes_urgent_goes_within_the_minute():
 
 @pytest.mark.asyncio
 async def test_only_a_book_already_unverified_is_rescued_from_the_sync_reserve():
-    if time.time() % 60 > 57:
-        await asyncio.sleep(60 - time.time() % 60)
-    budget = WeightBudget(limit_per_minute=1000, fraction=1.0)
-    budget.reserve(round(1000 * (1 - SYNC_RESERVE_SHARE)) + 2, time.time())  # into the sync reserve already
+    budget = await minute_spent(round(1000 * (1 - SYNC_RESERVE_SHARE)) + 2)  # into the sync reserve already
     rest, got = FakeRest(budget), Got()
-    async with running(rest, got, limit=1000, tight_refresh_limit=500, shallow_limit=100) as sched:
+    async with running(rest, got, **WHOLE_MARKET) as sched:
         sched.request("NEARUSDT", refresh=True, high=True, room=10)  # urgent, still verified: waits
         sched.request("GONEUSDT", refresh=True, high=True, room=-1)  # not recorded any more: rescued now
         await wait_until(lambda: got.got, 5, "the rescue")

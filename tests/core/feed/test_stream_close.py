@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 from core.feed.stream import MAX_FRAME_BYTES, PLAIN_READ_BYTES, StreamConnection
@@ -24,14 +26,21 @@ async def test_the_exchanges_close_is_described_and_our_own_reason_wins():
         assert conn.close_reason == "serverShutdown"
 
 
-@pytest.mark.asyncio
-async def test_an_oversized_frame_is_named_as_such():
+@contextlib.asynccontextmanager
+async def relayed_connection():
+    """A StreamConnection to the simulator through a relay that can inject frames, once the relay holds it."""
     async with (
         ExchangeSimulator(symbols=["BTCUSDT"], seed=3, interval_ms=20) as sim,
         WsRelay(sim.ws_url) as relay,
     ):
         conn = await StreamConnection.open(relay.url, ["btcusdt@depth@100ms"])
         await wait_until(lambda: relay.clients, what="the relayed connection")
+        yield conn, relay
+
+
+@pytest.mark.asyncio
+async def test_an_oversized_frame_is_named_as_such():
+    async with relayed_connection() as (conn, relay):
         await relay.inject("x" * (MAX_FRAME_BYTES + 1))
         await wait_until(lambda: conn.ws.protocol.close_sent is not None, what="our close frame")
         reason = conn.close_reason
@@ -43,13 +52,8 @@ async def test_an_oversized_frame_is_named_as_such():
 
 @pytest.mark.asyncio
 async def test_a_plain_connection_reads_in_small_pieces_and_still_takes_a_large_frame_whole():
-    async with (
-        ExchangeSimulator(symbols=["BTCUSDT"], seed=3, interval_ms=20) as sim,
-        WsRelay(sim.ws_url) as relay,
-    ):
-        conn = await StreamConnection.open(relay.url, ["btcusdt@depth@100ms"])
+    async with relayed_connection() as (conn, relay):
         assert conn.ws.transport.max_size == PLAIN_READ_BYTES  # asyncio's own would be 256 KiB
-        await wait_until(lambda: relay.clients, what="the relayed connection")
         big = '{"stream":"x","data":"' + "y" * (16 * PLAIN_READ_BYTES) + '"}'  # 16 reads' worth
         await relay.inject(big)
         while (message := await conn.ws.recv()) != big:

@@ -304,7 +304,8 @@ class SnapshotScheduler:
                     if not req.refresh and self._budget_short_for_syncs(req, now):
                         req.limit, req.shallow = self._shallow_limit, True  # type: ignore[assignment]
                     elif req.refresh:
-                        depth = self._refresh_depth(req, now) or req.limit  # None: a budget without limits
+                        # Some depth fits: _refresh_wait let it through on the cheapest one.
+                        depth = self._refresh_depth(req, now) or req.limit
                         req.limit, req.shallow = depth, depth < req.limit
                     return best, req
             self._changed.clear()
@@ -362,7 +363,7 @@ class SnapshotScheduler:
 
     def _budget_short_for_refreshes(self, req: _Request, now: float) -> bool:
         """True if the refreshes waiting, `req` included, would not all fit at their depth into what is left of
-        this minute's budget for refreshes that are not urgent."""
+        the share of this minute's budget that `req` may spend."""
         budget = getattr(self._rest, "budget", None)
         if budget is None:
             return False

@@ -46,6 +46,7 @@ import contextlib
 import itertools
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -134,7 +135,9 @@ class SnapshotScheduler:
         self._dropped: set[str] = set()  # cancelled while in flight: do not deliver
         self._not_before: dict[str, float] = {}
         self._retry_delays: dict[str, Iterator[float]] = {}  # symbol -> its retry delays
-        self._changed = asyncio.Event()
+        # Idle workers, each waiting for a change that may let a request go, the longest-waiting first. A change
+        # wakes one; a worker that takes a request wakes the next (`_wake_one`): every wake-up scans the queue.
+        self._idle: deque[asyncio.Future[None]] = deque()
         self._workers: list[asyncio.Task[None]] = []
         self.errors = 0
         self.last_error: str | None = None
@@ -165,6 +168,10 @@ class SnapshotScheduler:
         """Symbols whose refresh waits in the queue (not in flight), in the order they would be served."""
         return sorted((symbol for symbol, req in self._queued.items() if req.refresh), key=lambda s: self._queued[s].key())
 
+    def waiting_refreshes(self) -> list[str]:
+        """Symbols whose refresh waits in the queue, in no particular order (`queued_refreshes` sorts them)."""
+        return [symbol for symbol, req in self._queued.items() if req.refresh]
+
     def update_room(self, symbol: str, room: int) -> None:
         """A queued refresh's current room before the horizon: its place in the queue follows its book."""
         queued = self._queued.get(symbol.upper())
@@ -174,7 +181,7 @@ class SnapshotScheduler:
             if (room < URGENT_ROOM and not was_urgent) or (room < 0 and was_verified):
                 # It may spend more of the budget now: wake the workers (they may sleep until the next minute).
                 # Only then: every wake-up scans the whole queue.
-                self._changed.set()
+                self._wake_one()
 
     @property
     def pending(self) -> set[str]:
@@ -211,19 +218,19 @@ class SnapshotScheduler:
                 queued.refresh, queued.limit = False, limit
             queued.high = queued.high or high
             queued.room = min(queued.room, room)
-            self._changed.set()
+            self._wake_one()
             return
         if retry:
             self._not_before[symbol] = self._clock() + self._retry_delay
         self._queued[symbol] = _Request(limit, refresh, high, next(self._order), room=room if refresh else 0)
-        self._changed.set()
+        self._wake_one()
 
     def set_priority(self, symbol: str, high: bool) -> None:
         """Change the priority of a queued request (a symbol switched to recorded, or back)."""
         queued = self._queued.get(symbol.upper())
         if queued is not None:
             queued.high = high
-            self._changed.set()
+            self._wake_one()
 
     def cancel(self, symbol: str) -> None:
         """Forget `symbol` (e.g. unsubscribed); an answer already on its way is not delivered."""
@@ -266,7 +273,7 @@ class SnapshotScheduler:
                     self._dropped.discard(symbol)
                     if refresh:
                         self._refreshes_in_flight -= 1
-                        self._changed.set()  # a refresh slot is free
+                        self._wake_one()  # a refresh slot is free
                 if snapshot is not None and not dropped:
                     self._deliver_safely(symbol, snapshot, req.limit)
             except Exception as exc:  # a bug must not stop every future snapshot
@@ -282,36 +289,76 @@ class SnapshotScheduler:
         limits, per-symbol delays and, for refreshes, room in this minute's budget."""
         while True:
             now = self._clock()
-            wake_at: float | None = None
-            if now < self.rate_limited_until:
-                wake_at = self.rate_limited_until
-            else:
-                best: str | None = None
-                slots_full = self._refreshes_in_flight >= self._refresh_slots
-                for symbol, req in self._queued.items():
-                    if req.refresh and slots_full:
-                        continue  # until a refresh in flight is answered
-                    ready_at = self._not_before.get(symbol, 0.0)
-                    if req.refresh:
-                        ready_at = max(ready_at, now + self._refresh_wait(req, now))
-                    if ready_at > now:
-                        wake_at = ready_at if wake_at is None else min(wake_at, ready_at)
-                    elif best is None or req.key() < self._queued[best].key():
-                        best = symbol
-                if best is not None:
-                    self._not_before.pop(best, None)
-                    req = self._queued.pop(best)
-                    if not req.refresh and self._budget_short_for_syncs(req, now):
-                        req.limit, req.shallow = self._shallow_limit, True  # type: ignore[assignment]
-                    elif req.refresh:
-                        # Some depth fits: _refresh_wait let it through on the cheapest one.
-                        depth = self._refresh_depth(req, now) or req.limit
-                        req.limit, req.shallow = depth, depth < req.limit
-                    return best, req
-            self._changed.clear()
+            best, wake_at = self._pick(now)
+            if best is not None:
+                self._not_before.pop(best, None)
+                req = self._queued.pop(best)
+                if not req.refresh and self._budget_short_for_syncs(req, now):
+                    req.limit, req.shallow = self._shallow_limit, True  # type: ignore[assignment]
+                elif req.refresh:
+                    # Some depth fits: _refresh_wait let it through on the cheapest one.
+                    depth = self._refresh_depth(req, now) or req.limit
+                    req.limit, req.shallow = depth, depth < req.limit
+                if self._queued:
+                    self._wake_one()  # another may go too
+                return best, req
+            waiter = asyncio.get_running_loop().create_future()
+            self._idle.append(waiter)
             timeout = None if wake_at is None else max(0.0, wake_at - now)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), timeout)
+            try:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(waiter, timeout)
+            finally:
+                if not waiter.done() or waiter.cancelled():  # timed out or stopped: no longer idle
+                    with contextlib.suppress(ValueError):
+                        self._idle.remove(waiter)
+
+    def _wake_one(self) -> None:
+        """Something changed that may let a request go: wake one idle worker. Whether a request may go does not
+        depend on the worker, so one that finds none leaves the others asleep, and one that takes one wakes the
+        next. (Waking them all made a thousand-refresh queue be scanned sixteen times over at every change.)"""
+        while self._idle:
+            waiter = self._idle.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    def _pick(self, now: float) -> tuple[str | None, float | None]:
+        """The queued symbol to fetch now, if any, and else when to look again (None: when something changes).
+
+        Runs at every wake-up of every worker over the whole queue (a thousand refreshes while a whole market
+        deepens), so whether a refresh fits the budget is worked out once per kind of refresh, not per refresh:
+        it depends only on the request's priority, urgency and depth (`_refresh_kind`)."""
+        if now < self.rate_limited_until:
+            return None, self.rate_limited_until
+        best: str | None = None
+        best_key: tuple[bool, bool, int, int] | None = None
+        wake_at: float | None = None
+        slots_full = self._refreshes_in_flight >= self._refresh_slots
+        not_before = self._not_before
+        waits: dict[tuple[bool, bool, bool, int], float] = {}
+        for symbol, req in self._queued.items():
+            ready_at = not_before.get(symbol, 0.0) if not_before else 0.0
+            if req.refresh:
+                if slots_full:
+                    continue  # until a refresh in flight is answered
+                kind = self._refresh_kind(req)
+                wait = waits.get(kind)
+                if wait is None:
+                    wait = waits[kind] = self._refresh_wait(req, now)
+                if wait > 0.0:
+                    ready_at = max(ready_at, now + wait)
+            if ready_at > now:
+                wake_at = ready_at if wake_at is None else min(wake_at, ready_at)
+                continue
+            key = req.key()
+            if best_key is None or key < best_key:
+                best, best_key = symbol, key
+        return best, wake_at
+
+    def _refresh_kind(self, req: _Request) -> tuple[bool, bool, bool, int]:
+        """What `_refresh_wait` depends on: two refreshes of one kind fit the budget alike (see `_share`)."""
+        return (req.high, req.room < 0, req.room < URGENT_ROOM, req.limit)
 
     def _budget_short_for_syncs(self, req: _Request, now: float) -> bool:
         """True if `req` (a sync) should go shallow: the syncs waiting, it included, would not all fit at their
@@ -448,7 +495,7 @@ class SnapshotScheduler:
             self._not_before[symbol] = self._clock() + delay
         req.order = -next(self._order) if front else next(self._order)
         self._queued[symbol] = req
-        self._changed.set()
+        self._wake_one()
 
     def _retry_later(self, symbol: str, req: _Request) -> float:
         """Re-queue after this symbol's next backoff delay; returns the delay."""

@@ -15,6 +15,7 @@ from core.feed.scheduler import (
     URGENT_RESERVE_SHARE,
     URGENT_ROOM,
     SnapshotScheduler,
+    _Request,
 )
 from core.market.wire import DepthSnapshot
 from tests.waiting import wait_until
@@ -289,3 +290,31 @@ async def test_only_a_book_already_unverified_is_rescued_from_the_sync_reserve()
         await asyncio.sleep(0.1)
         assert sched.pending == {"NEARUSDT"}
     assert got.got == [("GONEUSDT", 100)] and sched.rescues == 1
+
+
+@pytest.mark.asyncio
+async def test_a_change_wakes_one_idle_worker_and_one_that_takes_a_request_wakes_the_next():
+    # Every wake-up scans the whole queue (a thousand refreshes while a whole market deepens): a change that
+    # lets nothing go must not wake every idle worker, and requests that may go must not wait for a change.
+    rest, got = FakeRest(), Got()
+    rest.gate.clear()  # a request taken stays in flight
+    async with running(rest, got, max_concurrent=8, retry_delay=60) as sched:
+        await wait_until(lambda: len(sched._idle) == 8, 5, "eight idle workers")
+        scans = 0
+        pick = sched._pick
+
+        def counting(now: float) -> tuple[str | None, float | None]:
+            nonlocal scans
+            scans += 1
+            return pick(now)
+
+        sched._pick = counting  # type: ignore[method-assign]
+        sched.request("LATERUSDT", retry=True)  # may not go for a minute
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert scans == 1 and len(sched._idle) == 8
+        for i in range(4):  # four that may go, queued without a wake-up of their own ...
+            sched._queued[f"GO{i}USDT"] = _Request(1000, refresh=False, high=False, order=-i)
+        sched._wake_one()  # ... and one change
+        await wait_until(lambda: len(rest.started) == 4, 5, "all four taken")
+        assert sorted(rest.started) == ["GO0USDT", "GO1USDT", "GO2USDT", "GO3USDT"]

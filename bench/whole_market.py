@@ -44,6 +44,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from array import array
 from collections import Counter
@@ -189,6 +190,7 @@ async def _main(
                 profiler = _sampler(profile_path, window) if profile_path else None
                 first_second = int(time.time()) + 1
                 cpu0, wall0 = time.process_time(), time.monotonic()
+                threads0 = _thread_cpu(proc)
                 sim_proc = psutil.Process(sim.pid)
                 sim_cpu0 = sum(sim_proc.cpu_times()[:2])
                 scheduler = session.manager.scheduler
@@ -202,6 +204,7 @@ async def _main(
                 census = Counter(type(o).__name__ for o in gc.get_objects())  # what a full collection walks
                 wall = time.monotonic() - wall0
                 cpu = time.process_time() - cpu0
+                by_thread = _cpu_by_thread(threads0, _thread_cpu(proc))
                 sim_cpu = sum(sim_proc.cpu_times()[:2]) - sim_cpu0
                 last_second = int(time.time()) - 1
                 statuses = session.manager.statuses()
@@ -210,6 +213,7 @@ async def _main(
                 refreshes = scheduler.refreshes_fetched - refreshes0
                 start_up = (scheduler.shallow_syncs, scheduler.tight_refreshes, scheduler.rescues)
                 gaps = sum(s.gaps for s in statuses)
+                memtables = session.storage.memtable_bytes() if session.storage is not None else {}
             finally:
                 await session.stop()
         completeness, gap_reasons, unverified_where = _completeness(db, symbols, first_second, last_second)
@@ -266,7 +270,25 @@ async def _main(
                 note=f"{frames / wall:,.0f} frames/s received; gaps {gaps}, resyncs {resyncs}",
             )
         ),
+        show(
+            info(
+                NAME,
+                "recorder CPU on the event loop's thread",
+                by_thread.get("event loop", 0.0) * pct,
+                "% of a core",
+                note="; ".join(f"{name} {seconds * pct:.1f} %" for name, seconds in by_thread.items()),
+            )
+        ),
         show(below(NAME, "recorder RSS, peak", rss_peak / 2**20, RSS_TARGET_MB, "MB")),
+        show(
+            info(
+                NAME,
+                "RocksDB memtables at the end of the window",
+                sum(memtables.values()) / 2**20,
+                "MB",
+                note=", ".join(f"{name} {size / 2**20:.0f}" for name, size in memtables.items() if size > 2**20),
+            )
+        ),
         show(
             info(
                 NAME,
@@ -324,6 +346,23 @@ async def _main(
         ),
     ]
     return figs
+
+
+def _thread_cpu(proc: psutil.Process) -> dict[int, float]:
+    """CPU seconds so far of each of the process's threads, by native thread id."""
+    return {t.id: t.user_time + t.system_time for t in proc.threads()}
+
+
+def _cpu_by_thread(before: dict[int, float], after: dict[int, float]) -> dict[str, float]:
+    """CPU seconds between two `_thread_cpu` readings: the event loop's thread, the Python threads by name (the
+    storage's writer), and the threads Python did not start (RocksDB's flushes and compactions) together."""
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    names[threading.main_thread().native_id] = "event loop"
+    split: Counter[str] = Counter()
+    for tid, seconds in after.items():
+        name = names.get(tid, "native threads (RocksDB)")
+        split[name.split("_")[0] if name.startswith("ThreadPoolExecutor") else name] += seconds - before.get(tid, 0.0)
+    return dict(split.most_common())
 
 
 SAMPLE_RATE = 200  # py-spy samples per second

@@ -8,9 +8,10 @@ and returns the refresh requests.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from core.market.book_sync import Action, BookSync
+from core.market.orderbook import OrderBook
 
 
 class HorizonKeeper:
@@ -19,6 +20,7 @@ class HorizonKeeper:
         self.margin = margin  # known levels behind the top below which a book is refreshed
         self.refresh_limit = refresh_limit  # depth of a refresh's snapshot
         self._recorded: dict[str, int] = {}  # high-priority symbol -> the top depth kept verified
+        self._ranked: dict[str, tuple[int, int]] = {}  # `rooms`: each book's update id and depth at the last pass
 
     def set(self, symbol: str, high: bool, depth: int | None = None) -> None:
         if high:
@@ -38,3 +40,14 @@ class HorizonKeeper:
         for symbol, sync in books:
             actions += sync.check_horizon(self.depth_of(symbol), self.margin, self.refresh_limit)
         return actions
+
+    def rooms(self, books: dict[str, OrderBook]) -> Iterator[tuple[str, int]]:
+        """(symbol, room) of each book whose refresh waits in the queue, for the scheduler's order: while the budget
+        is short (the whole market deepening its cheap starts) the books that move go before those that sit still.
+        Only books changed since the last pass (or new to the queue) are counted again; the others' rooms stand."""
+        seen, self._ranked = self._ranked, {}
+        for symbol, book in books.items():
+            depth = self.depth_of(symbol)
+            key = self._ranked[symbol] = (book.last_update_id, depth)
+            if seen.get(symbol) != key:
+                yield symbol, book.horizon_room(depth, self.margin)

@@ -302,6 +302,12 @@ class OrderBookManager:
         entry = self._symbols.get(symbol)
         return bool(entry and entry.sync.is_live)
 
+    def rebuilds(self, symbol: str) -> tuple[int, int] | None:
+        """How often the symbol's book was rebuilt from a snapshot (resyncs, refreshes), None if not followed: its
+        levels may change then without its update id moving (the recorder reuses an unchanged book's capture)."""
+        entry = self._symbols.get(symbol)
+        return (entry.sync.counters.resyncs, entry.sync.counters.refreshes) if entry else None
+
     def set_priority(self, symbol: str, high: bool, depth: int | None = None) -> None:
         """Serve `symbol`'s snapshots before the others' (`high`: it is recorded) and keep its top `depth` levels
         (default `horizon_depth`) verified. Works before the symbol is subscribed, too."""
@@ -517,14 +523,10 @@ class OrderBookManager:
             self._rerank_refreshes()
 
     def _rerank_refreshes(self) -> None:
-        """Each queued refresh's room as it is now, not as it was when asked: while the budget is short (the whole
-        market deepening its cheap starts) the books that move are deepened before those that sit still."""
-        margin = self.config.horizon_margin
-        for symbol in self.scheduler.queued_refreshes:
-            entry = self._symbols.get(symbol)
-            if entry is not None:
-                room = entry.sync.book.horizon_room(self.horizon.depth_of(symbol), margin)
-                self.scheduler.update_room(symbol, room)
+        """Each queued refresh's room as it is now, not as it was when asked (HorizonKeeper.rooms)."""
+        books = {s: e.sync.book for s in self.scheduler.waiting_refreshes() if (e := self._symbols.get(s))}
+        for symbol, room in self.horizon.rooms(books):
+            self.scheduler.update_room(symbol, room)
 
     async def _follow_listed(self, symbols: list[str]) -> list[str]:
         """The listing watcher's way to follow symbols it saw trading; returns those refused (the symbol limit)."""

@@ -218,6 +218,11 @@ class SnapshotRecorder:
                 tick.gaps.append(GapRecord(symbol, timestamp, GapReason.EMPTY_BOOK))
                 self._last.pop(symbol, None)
                 continue
+            last = self._unchanged(symbol, book)
+            if last is not None:  # verified when it was taken, and the book has not changed since
+                snap = last.snap
+                tick.snapshots.append(OrderBookSnapshot(symbol, snap.bids, snap.asks, snap.update_id, timestamp))
+                continue
             if not book.verified(self.depth):
                 # The exchange may hold levels the book never heard of among the top: store nothing wrong.
                 log.info(
@@ -235,22 +240,26 @@ class SnapshotRecorder:
             )
         return tick
 
-    def _snapshot(self, symbol: str, book, timestamp: int) -> OrderBookSnapshot:
-        """The book's top levels at `timestamp`: those of its last snapshot while it has not changed since."""
+    def _unchanged(self, symbol: str, book) -> _LastCapture | None:
+        """The symbol's last capture, if its book has not changed since (same book, update id, resyncs, refreshes
+        and depth): its levels and its verification still hold."""
         if not self.reuse:
-            return OrderBookSnapshot.from_orderbook(book, timestamp, self.depth)
-        status = self.manager.status(symbol)
-        if status is None:  # a stand-in manager that cannot tell a resync: nothing is reused
-            return OrderBookSnapshot.from_orderbook(book, timestamp, self.depth)
-        marks = (status.resyncs, status.refreshes)
+            return None
         last = self._last.get(symbol)
-        if (
-            last is not None and last.book is book and last.update_id == book.last_update_id
-            and last.marks == marks and last.depth == self.depth
-        ):  # fmt: skip
-            return OrderBookSnapshot(symbol, last.snap.bids, last.snap.asks, last.snap.update_id, timestamp)
+        if last is None or last.book is not book or last.update_id != book.last_update_id or last.depth != self.depth:
+            return None
+        return last if last.marks == self._rebuilds(symbol) else None
+
+    def _rebuilds(self, symbol: str) -> tuple[int, int] | None:
+        # A stand-in manager (benchmarks, the app's tests) may not tell them: then nothing is reused.
+        rebuilds = getattr(self.manager, "rebuilds", None)
+        return rebuilds(symbol) if rebuilds is not None else None
+
+    def _snapshot(self, symbol: str, book, timestamp: int) -> OrderBookSnapshot:
+        """The book's top levels at `timestamp`, remembered for the seconds it does not change (`_unchanged`)."""
         snap = OrderBookSnapshot.from_orderbook(book, timestamp, self.depth)
-        self._last[symbol] = _LastCapture(book, book.last_update_id, marks, self.depth, snap)
+        if self.reuse and (marks := self._rebuilds(symbol)) is not None:
+            self._last[symbol] = _LastCapture(book, book.last_update_id, marks, self.depth, snap)
         return snap
 
     async def write(self, tick: _Tick | None = None) -> bool:

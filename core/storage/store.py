@@ -437,11 +437,15 @@ class SnapshotStorage:
             self._db.compact_range(symbol.encode("ascii") + b":", end)
         return deleted
 
+    def memtable_bytes(self) -> dict[str, int]:
+        """Bytes in RocksDB's memtables (written, not yet flushed) by column family ("default": the snapshots)."""
+        size = "rocksdb.cur-size-all-mem-tables"
+        return {name: v.property_int_value(size) or 0 for name, v in {"default": self._db, **self._views}.items()}
+
     # ---- asyncio: blocking calls run in the default executor, never on the loop ----
 
     async def run_blocking(self, fn: Callable[..., T], /, *args: object, **kwargs: object) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, functools.partial(fn, *args, **kwargs))
+        return await asyncio.get_running_loop().run_in_executor(None, functools.partial(fn, *args, **kwargs))
 
     async def aput(self, symbol: str, ts: int, value: bytes) -> None:
         await self.run_blocking(self.put, symbol, ts, value)

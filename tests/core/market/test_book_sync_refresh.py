@@ -306,3 +306,27 @@ def test_a_refresh_snapshot_fetched_without_keeping_is_used_only_if_no_event_is_
         assert kinds(actions) == ["BookRefreshed", "BookChanged"] and not sync.refreshing
     else:  # before the book's last event: that event would be missing; asked again, keeping from now
         assert actions == [RequestSnapshot("BTCUSDT", retry=True, refresh=True)] and sync.refreshing
+
+
+def test_a_book_rebuilt_at_the_same_update_id_is_checked_again():
+    # check_horizon skips a book that has not changed since it last had room enough. A restart and a shallower
+    # sync at the same update id (a quiet symbol) change the horizon without moving the update id.
+    sync = live_sync()
+    sync.on_event(ev(101, 101), now=1)
+    assert sync.check_horizon(DEPTH, MARGIN, LIMIT) == []  # 15 levels of room on each side
+    sync.restart()
+    sync.on_event(ev(101, 101), now=2)  # the stream's next event: a snapshot is asked for
+    sync.on_snapshot(snap(101, bids=8, asks=8), now=2, limit=8)  # a shallow one, at the same id
+    assert sync.is_live and sync.book.last_update_id == 101
+    assert sync.book.horizon_distance(DEPTH) == (3, 3)
+    [request] = sync.check_horizon(DEPTH, MARGIN, LIMIT)
+    assert request == RequestSnapshot("BTCUSDT", retry=False, refresh=True)
+
+
+def test_a_book_that_moved_since_it_had_room_enough_is_checked_again():
+    sync = live_sync()
+    assert sync.check_horizon(DEPTH, MARGIN, LIMIT) == []
+    assert sync.check_horizon(DEPTH, MARGIN, LIMIT) == []  # unchanged: still enough
+    sync.on_event(sweep_bids(101, 103, 12), now=1)  # 3 levels of room left
+    [request] = sync.check_horizon(DEPTH, MARGIN, LIMIT)
+    assert request.refresh and request.room == 3

@@ -1,8 +1,8 @@
 """How fast RocksDB's memtables grow while recording: the part of the recorder's memory growth that is by design.
 
 Each column family buffers its writes in a memtable of up to 64 MB (StorageOptions.write_buffer_size) before
-flushing it to a table file, so a recorder's RSS climbs at the write rate for the first tens of minutes, then
-levels off (at most `max_write_buffer_number` memtables a family). This replays a stretch of the soak's own
+flushing it to a table file, and all of them together up to 64 MB (`memtable_budget`: past it one is flushed
+early), so a recorder's RSS climbs at the write rate for the first minutes, then levels off. This replays a stretch of the soak's own
 recording (snapshots, series rows and gap records, one batch a second as the recorder writes them) into a fresh
 database with the default options and reads RocksDB's own figure for its memtables, so that the soak can tell that
 growth from a leak.

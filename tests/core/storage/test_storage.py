@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import msgpack
@@ -458,3 +459,20 @@ def test_kill_9_of_a_writer_loses_no_committed_tick(db_path):
         assert count in (len(committed), len(committed) + 1)  # the tick after the last print may be in
         assert reopened.count("ETH") == count
     assert scan_count(db_path, "BTC") == count
+
+
+def test_all_memtables_together_stay_within_the_memtable_budget(tmp_path):
+    # Each family would fill its own 64 MB memtable before a flush (the whole market: 200 MB of memtables); the
+    # budget flushes one early once all of them together pass it.
+    budget = 4 * 2**20
+    payload = b"x" * 1000
+    with SnapshotStorage(tmp_path / "db", options=StorageOptions(memtable_budget=budget)) as storage:
+        for second in range(12):  # 24 MB over two families, one batch a second as the recorder writes
+            rows = [(f"S{i}USDT", T0 + second, payload) for i in range(1000)]
+            storage.put_encoded(rows, [], rows, [])
+        families = [storage._db, *storage._views.values()]
+        deadline = time.monotonic() + 30
+        while any(f.property_int_value("rocksdb.num-immutable-mem-table") for f in families):  # flushes under way
+            assert time.monotonic() < deadline, "RocksDB's flushes did not finish"
+            time.sleep(0.01)
+        assert sum(storage.memtable_bytes().values()) <= 2 * budget  # without the budget: 26 MB

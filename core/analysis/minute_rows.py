@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from core.analysis.heat_rollups import HOUR, HeatRow, Levels, encode_row, hour_row, minute_row
+from core.analysis.heat_rollups import HOUR, HourSums, Levels, encode_row, minute_row
 from core.analysis.rollups import ROLLUP_FIELDS, Rollup, empty_rollup, rollup_seconds
 from core.analysis.series import SERIES_FIELDS, SeriesRow
 from core.storage.store import HEAT_CF, HEAT_HOURS_CF
@@ -99,7 +99,7 @@ class MinuteRollups:
     def __init__(self, interval: int = 1) -> None:
         self.ticks_per_minute = MINUTE // interval if MINUTE % interval == 0 else 0  # 0: no minute is whole
         self._open: dict[str, _Minute] = {}
-        self._hours: dict[str, list[HeatRow]] = {}  # the heatmap rows of the hour each symbol is in
+        self._hours: dict[str, HourSums] = {}  # the heatmap row of the hour each symbol is in, so far
 
     def add(
         self,
@@ -160,13 +160,13 @@ class MinuteRollups:
         except (ValueError, TypeError):  # a level that is not a pair of numbers: readers take the seconds
             return
         done.append((HEAT_CF, symbol, minute.start, encode_row(heat)))
+        start = minute.start // HOUR * HOUR
         hour = self._hours.get(symbol)
-        if hour is None or hour[0].start // HOUR != minute.start // HOUR:
-            hour = self._hours[symbol] = []  # a minute of the last hour had no row: that hour gets none
-        hour.append(heat)
-        if len(hour) == HOUR // MINUTE:
-            start = minute.start // HOUR * HOUR
-            done.append((HEAT_HOURS_CF, symbol, start, encode_row(hour_row(start, hour))))
+        if hour is None or hour.start != start:
+            hour = self._hours[symbol] = HourSums(start)  # a minute of the last hour had no row: that hour gets none
+        hour.add(heat)
+        if hour.minutes == HOUR // MINUTE:
+            done.append((HEAT_HOURS_CF, symbol, start, encode_row(hour.row())))
             del self._hours[symbol]
 
     def _row(self, minute: _Minute) -> bytes | None:

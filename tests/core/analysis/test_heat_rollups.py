@@ -8,7 +8,16 @@ import numpy as np
 
 from core.analysis.browse import build_rollups
 from core.analysis.depth_image import depth_image, rollup_image
-from core.analysis.heat_rollups import HOUR, MINUTE, decode_row, encode_row, hour_row, minute_row
+from core.analysis.heat_rollups import (
+    HOUR,
+    MINUTE,
+    HeatRow,
+    HourSums,
+    decode_row,
+    encode_row,
+    hour_row,
+    minute_row,
+)
 from core.analysis.heat_rollups_build import build_heat, fill_minutes, read_rows
 from core.analysis.minute_rows import MinuteRollups
 from core.analysis.series import series_from_snapshot
@@ -224,3 +233,29 @@ def test_a_build_leaves_damaged_values_and_levels_out_and_counts_them(tmp_path):
             if s.timestamp not in (bad_value, bad_level)
         ]
         assert rows[start].seconds == 59 and encode_row(rows[start]) == encode_row(minute_row(start, good))
+
+
+def test_an_hour_row_is_the_sum_of_its_minutes_at_the_coarsest_unit_of_any_of_them():
+    # The recorder adds each minute to its hour as it comes (HourSums) rather than keeping the hour's minute rows;
+    # a minute of a fast market may have a coarser unit (MAX_ROW_BINS) than those before it.
+    rng = np.random.default_rng(7)
+    minutes = []
+    for i in range(60):
+        exponent = -1 if i == 37 else -2  # one fast minute, ten times coarser
+        bids = np.unique(rng.integers(9_000, 9_400, 40)) // (10 if exponent == -1 else 1)
+        asks = np.unique(rng.integers(9_400, 9_800, 40)) // (10 if exponent == -1 else 1)
+        minutes.append(HeatRow(START + 60 * i, MINUTE, 60, exponent, bids, rng.random(len(bids)) * 60,
+                               asks, rng.random(len(asks)) * 60))  # fmt: skip
+    minutes.insert(20, HeatRow(START + 1200, MINUTE, 0, 0, *(np.empty(0, np.int64), np.empty(0)) * 2))  # all gaps
+    row = hour_row(START, minutes)
+    assert row.exponent == -1 and row.seconds == 60 * 60 and row.width == HOUR
+    for side in ("bid", "ask"):
+        coarse = np.concatenate([getattr(m, f"{side}_bins") // 10 ** (-1 - m.exponent) for m in minutes])
+        sums = np.concatenate([getattr(m, f"{side}_sums") for m in minutes])
+        bins = np.unique(coarse)
+        assert np.array_equal(getattr(row, f"{side}_bins"), bins)
+        assert np.allclose(getattr(row, f"{side}_sums"), [sums[coarse == b].sum() for b in bins], rtol=1e-12)
+    hour = HourSums(START)  # the same, minute by minute
+    for minute in minutes:
+        hour.add(minute)
+    assert hour.minutes == 61 and encode_row(hour.row()) == encode_row(row)

@@ -31,8 +31,9 @@ minute's budget at its depth but does at that one, or when the refreshes waiting
 (the whole market deepening its cheap starts): twice as many books deepened a minute, each still well inside.
 A refresh is urgent when its book has fewer than URGENT_ROOM levels left before its horizon; only urgent ones may
 spend the last URGENT_RESERVE_SHARE of the allowance before the sync reserve, so a book whose top moves mid-minute
-is not kept waiting for the next minute by the deepening of books that sit still; and an urgent refresh that does
-not fit at 500 goes at `shallow_limit` (a rescue: 80 levels of room for weight 5), deepened later like a cheap start.
+is not kept waiting for the next minute by the deepening of books that sit still. They spend it as rescues: an
+urgent refresh that does not fit into the deepenings' share at 500 goes at `shallow_limit` (80 levels of room for
+weight 5, five books kept verified for the weight of one deepening), deepened later like a cheap start.
 
 How many requests are in flight (`max_concurrent`) is not what limits the rate, the weight budget is: 80 % of
 6,000 a minute is 16 shallow snapshots a second, and a snapshot takes up to a second or two to arrive from a busy
@@ -432,12 +433,16 @@ class SnapshotScheduler:
         """How much of a minute's allowance a refresh like `req` at `limit` levels may spend: all but the sync
         reserve if urgent, all but both reserves otherwise; at most LOW_PRIORITY_REFRESH_SHARE for a symbol not
         recorded. A rescue of a recorded book already unverified may spend the sync reserve too: that book is lost
-        to its recording like one that gapped, and is rescued at the cost of a sync at its cheapest."""
+        to its recording like one that gapped, and is rescued at the cost of a sync at its cheapest.
+
+        An urgent refresh spends the urgent reserve only as a rescue, at `shallow_limit` (when there is one): the
+        reserve is there to keep books verified until the next minute, and at 5 weight a book it keeps five times
+        as many as at 500 levels (25 weight), which the deepening does later from its own share."""
         if req.high and req.room < 0 and limit == self._shallow_limit:
             return 1.0
         if not req.high:
             return min(LOW_PRIORITY_REFRESH_SHARE, 1.0 - SYNC_RESERVE_SHARE - URGENT_RESERVE_SHARE)
-        if self._urgent(req):
+        if self._urgent(req) and (self._shallow_limit is None or limit <= self._shallow_limit):
             return 1.0 - SYNC_RESERVE_SHARE
         return 1.0 - SYNC_RESERVE_SHARE - URGENT_RESERVE_SHARE
 

@@ -251,7 +251,18 @@ async def test_only_an_urgent_refresh_may_spend_the_urgent_reserve():
         await wait_until(lambda: len(got.got) == 1)
         await asyncio.sleep(0.1)
         assert sched.pending == {"CALMUSDT"}
-    assert got.got == [("MOVINGUSDT", 1000)]  # the reserve had room for it at full depth
+    # A rescue: the reserve keeps five books verified at 100 levels for what one deepening at 500 would cost.
+    assert got.got == [("MOVINGUSDT", 100)] and sched.rescues == 1
+
+
+@pytest.mark.asyncio
+async def test_an_urgent_refresh_goes_deep_while_the_deepenings_share_has_room():
+    budget = await minute_spent(round(1000 * (1 - SYNC_RESERVE_SHARE - URGENT_RESERVE_SHARE)) - 60)  # 60 of it left
+    rest, got = FakeRest(budget), Got()
+    async with running(rest, got, **WHOLE_MARKET) as sched:
+        sched.request("MOVINGUSDT", refresh=True, high=True, room=URGENT_ROOM - 1)
+        await wait_until(lambda: got.got, 5, "the urgent refresh")
+    assert got.got == [("MOVINGUSDT", 1000)] and sched.rescues == 0  # 50 fits in the 60 left: no rescue needed
 
 
 @pytest.mark.asyncio
@@ -276,7 +287,7 @@ async def test_a_queued_refresh_that_becomes_urgent_goes_within_the_minute():
         assert got.got == []
         sched.update_room("DRIFTUSDT", URGENT_ROOM - 5)  # the manager's horizon check: its top moved
         await wait_until(lambda: got.got, 5, "the refresh that became urgent")
-    assert got.got == [("DRIFTUSDT", 1000)]
+    assert got.got == [("DRIFTUSDT", 100)]  # rescued from the urgent reserve
 
 
 @pytest.mark.asyncio

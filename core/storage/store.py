@@ -45,6 +45,7 @@ from typing import Literal, TypeVar
 from rocksdict import ColumnFamily, DBCompressionType, Options, Rdict, WriteBatch, WriteOptions
 
 from core.storage import counters, keys
+from core.storage.calls import CallsInFlight
 from core.storage.counters import Counter
 from core.storage.damage import DamageLog
 from core.storage.gaps import GapReason, GapRecord
@@ -122,6 +123,7 @@ class SnapshotStorage:
         self._user_closed = False
         self._views: dict[str, Rdict] = {}  # column family -> Rdict bound to it (reads, single writes)
         self._handles: dict[str, ColumnFamily] = {}  # column family -> handle, for WriteBatch
+        self._calls = CallsInFlight(f"The database at {self.path}")
         self._attach()
         if mode == "writer":
             try:
@@ -444,18 +446,14 @@ class SnapshotStorage:
     # ---- asyncio: blocking calls run in the default executor, never on the loop ----
 
     async def run_blocking(self, fn: Callable[..., T], /, *args: object, **kwargs: object) -> T:
-        return await asyncio.get_running_loop().run_in_executor(None, functools.partial(fn, *args, **kwargs))
+        call = functools.partial(self._calls.run, functools.partial(fn, *args, **kwargs))  # aclose waits for it
+        return await asyncio.get_running_loop().run_in_executor(None, call)
 
     async def aput(self, symbol: str, ts: int, value: bytes) -> None:
         await self.run_blocking(self.put, symbol, ts, value)
 
-    async def aput_tick(
-        self,
-        snapshots: Sequence[OrderBookSnapshot],
-        gaps: Sequence[GapRecord] = (),
-        series_rows: Sequence[tuple[str, int, bytes]] | None = None,
-    ) -> None:
-        await self.run_blocking(self.put_tick, snapshots, gaps, series_rows)
+    async def aput_tick(self, snapshots: Sequence[OrderBookSnapshot], gaps: Sequence[GapRecord] = ()) -> None:
+        await self.run_blocking(self.put_tick, snapshots, gaps)
 
     async def aget(self, symbol: str, ts: int) -> bytes | None:
         return await self.run_blocking(self.get, symbol, ts)
@@ -465,7 +463,8 @@ class SnapshotStorage:
         return await self.run_blocking(lambda: list(self.range(symbol, start, end)))
 
     async def aclose(self) -> None:
-        await self.run_blocking(self.close)
+        """Close once the calls in flight have ended (core.storage.calls); a call queued after fails."""
+        await asyncio.get_running_loop().run_in_executor(None, self._calls.close_after_them, self.close)
 
     # ---- writing ----
 

@@ -1,11 +1,13 @@
 """SnapshotStorage against a real RocksDB in tmp_path: the contract layout, counters, modes, crash safety."""
 
+import asyncio
 import os
 import re
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from core.storage.retention import RetentionPolicy
 from core.storage.sessions import SessionRecord
 from core.storage.snapshot import OrderBookSnapshot
 from core.storage.store import SnapshotStorage, StorageError, StorageLockedError, StorageOptions
+from tests.waiting import wait_until
 
 T0 = 1737158400
 DAY = 86_400
@@ -476,3 +479,29 @@ def test_all_memtables_together_stay_within_the_memtable_budget(tmp_path):
             assert time.monotonic() < deadline, "RocksDB's flushes did not finish"
             time.sleep(0.01)
         assert sum(storage.memtable_bytes().values()) <= 2 * budget  # without the budget: 26 MB
+
+
+@pytest.mark.asyncio
+async def test_closing_waits_for_a_read_in_flight_whose_caller_gave_up(writer):
+    # The app cancels the task awaiting a read (shutting down, another database opened); its thread reads on.
+    # Closing RocksDB under it was a use after free (a segmentation fault in the GUI tests).
+    writer.put("BTCUSDT", T0, snap("BTCUSDT", T0).to_bytes())
+    started, release = threading.Event(), threading.Event()
+    counted: list[int] = []
+
+    def slow_read() -> None:
+        started.set()
+        release.wait(30)
+        counted.append(writer.count("BTCUSDT"))  # the database must still be open here
+
+    reading = asyncio.ensure_future(writer.run_blocking(slow_read))
+    await wait_until(started.is_set, 10, "the read to start")
+    reading.cancel()
+    closing = asyncio.ensure_future(writer.aclose())
+    await wait_until(lambda: writer._calls._closing, 10, "the close to begin")
+    assert not closing.done() and not writer._closed  # waiting for the read
+    release.set()
+    await closing
+    assert counted == [1] and writer._closed
+    with pytest.raises(StorageError, match=r"^The database at .* was closed\.$"):
+        await writer.run_blocking(writer.count, "BTCUSDT")

@@ -24,6 +24,7 @@ from typing import Any
 import platformdirs
 import pyqtgraph as pg
 import qasync
+from pyqtgraph.util.garbage_collector import GarbageCollector
 from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
@@ -545,6 +546,10 @@ def run_app(args: argparse.Namespace) -> int:
     ticker = QTimer()
     ticker.start(250)
     ticker.timeout.connect(lambda: None)
+    # The collector runs in whichever thread allocates, often a storage or history thread here; a Qt object it
+    # frees there is deleted off its thread, and a timer of it can then fire into freed memory (it crashed the GUI
+    # tests). pyqtgraph's collector turns automatic collection off and collects on a timer in this thread.
+    collector = GarbageCollector(interval=0.5)
     try:
         with loop:
             return loop.run_until_complete(controller.run())
@@ -556,6 +561,7 @@ def run_app(args: argparse.Namespace) -> int:
         return 1
     finally:
         ticker.stop()
+        collector.timer.stop()
         sys.excepthook = sys.__excepthook__
 
 

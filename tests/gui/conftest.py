@@ -8,6 +8,7 @@ Sync widget tests use pytest-qt's `qtbot` as usual. Async tests (`@pytest.mark.a
 
 from __future__ import annotations
 
+import gc
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -32,6 +33,16 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "tests/gui/" in item.nodeid.replace(os.sep, "/"):
             item.add_marker(pytest.mark.qt_log_ignore(OFFSCREEN_NOISE))
+
+
+@pytest.fixture(autouse=True)
+def collect_in_the_main_thread():
+    """After each test, collect what it left in this thread. Each async test has its own qasync loop, whose timer
+    object is garbage once the test ends: freed by an automatic collection in a worker thread (a history read)
+    it is deleted off its thread, and its Qt timer fired into freed memory (a segmentation fault in a later test).
+    The app itself collects in the main thread only (pyqtgraph's GarbageCollector, gui.app.run_app)."""
+    yield
+    gc.collect()
 
 
 @pytest.fixture

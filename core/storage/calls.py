@@ -2,8 +2,8 @@
 
 The app runs its reads in the executor (`SnapshotStorage.run_blocking`). Cancelling the task that awaits one (the
 app shutting down, another database opened, a view superseded) does not stop its thread, which goes on reading.
-Closing RocksDB under a read in another thread is a use after free: the process crashed (a segmentation fault in
-the GUI tests) or a read failed. So closing first refuses new calls, then waits for those running to end.
+Closing RocksDB under a read in another thread is a use after free, whose outcome is anyone's guess. So closing
+first refuses new calls, then waits for those running to end.
 """
 
 from __future__ import annotations

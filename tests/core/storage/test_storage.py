@@ -484,7 +484,7 @@ def test_all_memtables_together_stay_within_the_memtable_budget(tmp_path):
 @pytest.mark.asyncio
 async def test_closing_waits_for_a_read_in_flight_whose_caller_gave_up(writer):
     # The app cancels the task awaiting a read (shutting down, another database opened); its thread reads on.
-    # Closing RocksDB under it was a use after free (a segmentation fault in the GUI tests).
+    # Closing RocksDB under it would be a use after free.
     writer.put("BTCUSDT", T0, snap("BTCUSDT", T0).to_bytes())
     started, release = threading.Event(), threading.Event()
     counted: list[int] = []

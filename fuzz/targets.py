@@ -17,9 +17,9 @@ bug in one is not repeated in the other.
   into `OrderBookSnapshot.from_bytes` and `decode_many`: a snapshot of the contract's shape or
   SnapshotDecodeError; a valid snapshot round-trips.
 - book-sync: a true market (never crossed) and a hostile delivery of its events and snapshots (dropped,
-  duplicated, stale, lost connections, silence, restarts, horizon refreshes, forged events and snapshots),
-  everything through the wire into `BookSync`: it never raises, a LIVE book is never crossed and holds only
-  valid levels, and, when nothing was forged, a LIVE book equals the true book at its update id.
+  duplicated, stale, lost connections, silence and quiet checks, restarts, horizon refreshes, forged events and
+  snapshots), everything through the wire into `BookSync`: it never raises, a LIVE book is never crossed and
+  holds only valid levels, and, when nothing was forged, a LIVE book equals the true book at its update id.
 """
 
 from __future__ import annotations
@@ -371,7 +371,7 @@ _ARGUMENTS: dict[str, st.SearchStrategy] = {
     "duplicate": st.none(),  # the last event sent comes again
     "snapshot": st.integers(0, 6),  # a REST answer: the truth k events ago (0: now)
     "lost": st.none(),  # the connection dropped
-    "silence": st.none(),  # five seconds without an event, then the watchdog looks
+    "silence": st.sampled_from([0.0, 10.0]),  # five seconds without an event, then the watchdog looks (its wait)
     "restart": st.none(),
     "horizon": st.integers(1, 6),  # the manager's horizon check (a refresh snapshot may be asked for)
     "forged": forged_event,  # an event the exchange never made, with ids near the book's
@@ -462,7 +462,8 @@ def check_book_sync(script: tuple[list, list]) -> None:
             sync.on_connection_lost(now)
         elif kind == "silence":
             now += 5.0
-            sync.check_silence(now, 1.0)
+            for action in sync.check_silence(now, 1.0, arg):  # a quiet check's answer is a later "snapshot"
+                assert type(action) is not RequestSnapshot or action.refresh
         elif kind == "restart":
             sync.restart()
         elif kind == "horizon" and hasattr(sync, "check_horizon"):

@@ -281,6 +281,7 @@ class CoreBridge(QObject):
                 "refreshes": st.refreshes,
                 "refreshes_requested": st.refreshes_requested,
                 "refresh_mismatches": st.refresh_mismatches,
+                "quiet_checks": st.quiet_checks,
             }
             live_book = manager.book(symbol)
             if live_book is not None and st.state in (SyncState.LIVE, SyncState.STALE):

@@ -110,6 +110,7 @@ class SymbolDetail:
     refreshes: int = 0  # make-before-break refreshes done (the book stayed live)
     refreshes_requested: int = 0
     refresh_mismatches: int = 0  # refreshed books that disagreed with the old one: should stay 0
+    quiet_checks: int = 0  # silent books asked the exchange whether they were still right
     # The connection, shared by every symbol (core.feed.events.ConnectionStatus); None before it exists
     streams: int | None = None
     reconnects: int | None = None

@@ -23,7 +23,11 @@ class ManagerConfig:
     market: Market = SPOT  # spot or USDⓈ-M futures (core.market.markets): REST paths, weights, continuity
     validate_symbols: bool = True
     connection_silence: float = 10.0  # no frame at all for this long: the socket is dead
-    symbol_silence: float = 30.0  # no event for one symbol for this long: its book is stale
+    # No event for one symbol for this long: ask the exchange whether its book is still right (a refresh,
+    # BookSync.check_silence); unanswered `quiet_check_wait` seconds later, the book is stale. Binance sends
+    # nothing while a book does not change, and an illiquid symbol can stay still for minutes.
+    symbol_silence: float = 30.0
+    quiet_check_wait: float = 30.0
     reconnect_initial: float = 1.0
     reconnect_max: float = 60.0
     healthy_after: float = 30.0  # a connection that lived this long resets the backoff

@@ -32,6 +32,7 @@ class SymbolStatus:
     refresh_mismatches: int = 0  # refreshed books that disagreed with the old one where both knew the level
     refreshing: bool = False  # a refresh snapshot is on its way
     snapshot_limit: int | None = None  # depth of the snapshot the book was last built from
+    quiet_checks: int = 0  # the book was silent for the silence limit and asked the exchange (BookSync.check_silence)
 
 
 @dataclass(frozen=True, slots=True)

@@ -327,7 +327,7 @@ class OrderBookManager:
             c.gaps, c.resyncs, sync.book.bid_count, sync.book.ask_count,
             c.snapshots_requested, c.snapshots_too_old, c.crossed_books, c.bad_levels,
             c.refreshes_requested, c.refreshes, c.refresh_mismatches, sync.refreshing,
-            sync.book.snapshot_limit,
+            sync.book.snapshot_limit, c.quiet_checks,
         )  # fmt: skip
 
     def statuses(self) -> list[SymbolStatus]:
@@ -497,9 +497,11 @@ class OrderBookManager:
                 slot.check_silence(now)
             renew: dict[StreamConnection, list[str]] = {}
             for symbol, entry in self._symbols.items():
-                actions = entry.sync.check_silence(now, cfg.symbol_silence)
-                if actions:
-                    log.warning("symbol silent symbol=%s seconds=%.1f", symbol, cfg.symbol_silence)
+                actions = entry.sync.check_silence(now, cfg.symbol_silence, cfg.quiet_check_wait)
+                if actions:  # a quiet check asked (info), or the book went stale (a warning)
+                    stale = entry.sync.state is SyncState.STALE
+                    log.log(logging.WARNING if stale else logging.INFO, "symbol silent symbol=%s seconds=%.1f state=%s",
+                            symbol, now - entry.sync.counters.last_event_at, entry.sync.state)  # fmt: skip
                     self._handle(actions)
                 conn = entry.slot.conn
                 if (
@@ -566,8 +568,9 @@ class OrderBookManager:
             elif kind is RequestSnapshot:
                 high = self.horizon.is_high(action.symbol)
                 self.scheduler.request(
-                    action.symbol, retry=action.retry, refresh=action.refresh, high=high, room=action.room
-                )
+                    action.symbol, retry=action.retry, refresh=action.refresh, high=high, room=action.room,
+                    quiet=action.quiet, limit=self.config.shallow_sync_limit if action.quiet else None,
+                )  # fmt: skip
             elif kind is StateChanged:
                 entry = self._symbols.get(action.symbol)
                 if entry is not None:

@@ -84,6 +84,7 @@ class _Request:
     order: int  # first come, first served (negative: put back in front after a rate limit)
     shallow: bool = False  # a sync made shallow, or a refresh made less deep, because the budget was short
     room: int = 0  # a refresh's levels left before the horizon (BookSync.check_horizon): the fewer, the sooner
+    quiet: bool = False  # a refresh that checks a silent book (BookSync.check_silence): urgent whatever its room
 
     def key(self) -> tuple[bool, bool, int, int]:
         return (not self.high, self.refresh, self.room, self.order)
@@ -178,7 +179,7 @@ class SnapshotScheduler:
         queued = self._queued.get(symbol.upper())
         if queued is not None and queued.refresh:
             was_urgent, was_verified = queued.room < URGENT_ROOM, queued.room >= 0
-            queued.room = room
+            queued.room = min(room, 0) if queued.quiet else room
             if (room < URGENT_ROOM and not was_urgent) or (room < 0 and was_verified):
                 # It may spend more of the budget now: wake the workers (they may sleep until the next minute).
                 # Only then: every wake-up scans the whole queue.
@@ -198,6 +199,7 @@ class SnapshotScheduler:
         refresh: bool = False,
         high: bool = False,
         room: int = 0,
+        quiet: bool = False,
     ) -> None:
         """Queue a snapshot for `symbol` of `limit` levels (default: the scheduler's); a no-op while one is in
         flight. A symbol already queued keeps its place; a sync request turns a queued refresh into a sync
@@ -214,16 +216,21 @@ class SnapshotScheduler:
             return
         limit = self._limit if limit is None else limit
         queued = self._queued.get(symbol)
+        if quiet:
+            room = min(room, 0)
         if queued is not None:
             if queued.refresh and not refresh:
                 queued.refresh, queued.limit = False, limit
             queued.high = queued.high or high
             queued.room = min(queued.room, room)
+            queued.quiet = queued.refresh and (queued.quiet or quiet)
             self._wake_one()
             return
         if retry:
             self._not_before[symbol] = self._clock() + self._retry_delay
-        self._queued[symbol] = _Request(limit, refresh, high, next(self._order), room=room if refresh else 0)
+        self._queued[symbol] = _Request(
+            limit, refresh, high, next(self._order), room=room if refresh else 0, quiet=quiet and refresh
+        )
         self._wake_one()
 
     def set_priority(self, symbol: str, high: bool) -> None:

@@ -12,6 +12,13 @@ States:
   STALE      the book is kept but not trusted: the stream went silent or the connection dropped.
              A contiguous event brings it back to LIVE; a gap resyncs.
 
+Quiet books (docs/SNAPSHOT_HORIZON.md, "Quiet books"). Binance sends no event when a book does not change, so
+silence alone does not tell a quiet book from a lost stream. A live book silent for the silence limit asks the
+exchange (`check_silence`): a refresh snapshot, sent as `RequestSnapshot(refresh=True, quiet=True)`. If the
+exchange's book is still at the book's update id and agrees with it, the book stays LIVE and the silence clock
+starts again; if the exchange moved on while no event came, the stream lost this symbol: STALE. A book whose
+question is not answered within the wait after the limit goes STALE as well.
+
 Refresh, make-before-break (docs/SNAPSHOT_HORIZON.md). A snapshot covers only its `limit` best levels per side
 and Binance never sends a level that does not change, so once the touch runs towards the snapshot's last level
 the book's top levels are no longer verified (`OrderBook.verified`). `check_horizon`, called by the owner now and
@@ -59,6 +66,7 @@ class SyncReason(enum.StrEnum):
     CROSSED_BOOK = "crossed_book"  # RESYNCING: best bid >= best ask after an event
     DISCONNECTED = "disconnected"  # STALE: the connection dropped
     SILENT = "silent"  # STALE: no event for the symbol for longer than the silence limit
+    CONFIRMED = "confirmed"  # LIVE again after SILENT: the exchange's book was still this one
 
     @property
     def text(self) -> str:
@@ -76,6 +84,7 @@ _SYNC_REASON_TEXT = {
     SyncReason.CROSSED_BOOK: "crossed book",
     SyncReason.DISCONNECTED: "disconnected",
     SyncReason.SILENT: "no event for too long",
+    SyncReason.CONFIRMED: "confirmed by the exchange's book",
 }
 
 
@@ -98,6 +107,8 @@ class RequestSnapshot:
     # A refresh's known levels left beyond the top before the horizon: the fewer, the more urgent. A hint for the
     # scheduler's order, not part of what is asked for (not compared).
     room: int = field(default=0, compare=False)
+    # A refresh asked because the book was silent for the silence limit (`check_silence`): any depth will do.
+    quiet: bool = False
 
 
 @dataclass(slots=True)  # built once per applied event: not frozen, for speed (see DepthUpdate)
@@ -152,6 +163,8 @@ class SyncCounters:
     last_update_id: int = 0
     last_event_time: int = 0  # exchange E of the last applied event, ms
     last_event_at: float = 0.0  # caller's clock when the last event arrived (the silence watchdog's clock)
+    quiet_checks: int = 0  # silent live books checked against the exchange's book (`check_silence`)
+    last_confirmed_at: float = 0.0  # caller's clock when a refresh last confirmed the book (the silence clock too)
 
 
 class BookSync:
@@ -182,6 +195,8 @@ class BookSync:
         self._refresh: deque[DepthUpdate] | None = None
         self._refresh_from = 0  # the update id after which `_refresh` holds every event applied
         self._enough_room: tuple[int, ...] | None = None  # check_horizon's last question that found room enough
+        self._quiet_check = False  # the refresh under way also answers whether the silent book is still right
+        self._quiet_asked_at = 0.0
 
     @property
     def is_live(self) -> bool:
@@ -215,7 +230,7 @@ class BookSync:
             limit = min(limit, SNAPSHOT_MAX_LEVELS)
         if self.state not in (SyncState.SYNCING, SyncState.RESYNCING):
             if self._refresh_asked:
-                return self._on_refresh_snapshot(snapshot, limit)
+                return self._on_refresh_snapshot(snapshot, now, limit)
             return []
         last_id = snapshot.last_update_id
         buf = self._buffer
@@ -263,11 +278,37 @@ class BookSync:
             return [self._set_state(SyncState.STALE, SyncReason.DISCONNECTED)]
         return []
 
-    def check_silence(self, now: float, max_silence: float) -> list[Action]:
-        """Watchdog: a live book with no event for `max_silence` seconds is no longer trusted."""
-        if self.state is SyncState.LIVE and now - self.counters.last_event_at > max_silence:
-            return [self._set_state(SyncState.STALE, SyncReason.SILENT)]
+    def check_silence(self, now: float, max_silence: float, wait: float = 0.0) -> list[Action]:
+        """Watchdog, called now and then. A live book with no event, and no refresh confirming it, for
+        `max_silence` seconds asks the exchange whether it is still right (a refresh, `quiet=True`); with no
+        answer by `wait` seconds later (or at once, `wait=0`), it is no longer trusted: STALE. A book gone stale
+        that way asks again every `max_silence`, and an answer that confirms it makes it live again. Asking while
+        a refresh waits in the scheduler's queue tells the queue it is urgent now (one request per symbol)."""
+        c = self.counters
+        quiet = now - max(c.last_event_at, c.last_confirmed_at)
+        if self.state is SyncState.LIVE:
+            if quiet <= max_silence:
+                return []
+            if wait <= 0 or quiet > max_silence + wait:
+                return [self._set_state(SyncState.STALE, SyncReason.SILENT)]
+            return [] if self._quiet_check else self._ask_quiet_check(now)
+        if (
+            self.state is SyncState.STALE
+            and self.reason is SyncReason.SILENT
+            and wait > 0
+            and not self._quiet_check
+            and min(quiet, now - self._quiet_asked_at) > max_silence
+        ):
+            return self._ask_quiet_check(now)
         return []
+
+    def _ask_quiet_check(self, now: float) -> list[Action]:
+        self._quiet_check, self._quiet_asked_at = True, now
+        self.counters.quiet_checks += 1
+        if not self._refresh_asked:  # else the refresh under way answers (the request raises its urgency)
+            self._refresh_asked = True
+            self.counters.snapshots_requested += 1
+        return [RequestSnapshot(self.symbol, retry=False, refresh=True, quiet=True)]
 
     def check_horizon(self, depth: int, margin: int, limit: int) -> list[Action]:
         """Ask for a refresh before the top `depth` levels leave the snapshot horizon.
@@ -317,7 +358,7 @@ class BookSync:
         """Discard the book and start over from the stream (e.g. after a resubscribe)."""
         self.book.clear()
         self._buffer.clear()
-        self._refresh, self._refresh_asked = None, False
+        self._refresh, self._refresh_asked, self._quiet_check = None, False, False
         return [self._set_state(SyncState.BUFFERING, reason)]
 
     def mark_started(self, now: float) -> None:
@@ -410,14 +451,15 @@ class BookSync:
             actions.append(gap)
         self.book.clear()
         self._buffer.clear()
-        self._refresh, self._refresh_asked = None, False  # its snapshot, when it comes, serves the resync
+        self._refresh, self._refresh_asked, self._quiet_check = None, False, False  # its snapshot serves the resync
         if event is not None:
             self._buffer.append(event)  # the event that revealed the gap starts the new buffer
         actions.extend(self._request_snapshot(SyncState.RESYNCING, reason, retry=False))
         return actions
 
-    def _on_refresh_snapshot(self, snapshot: DepthSnapshot, limit: int | None) -> list[Action]:
-        """The refresh's snapshot: build the shadow book, catch it up, and put it in the book's place."""
+    def _on_refresh_snapshot(self, snapshot: DepthSnapshot, now: float, limit: int | None) -> list[Action]:
+        """The refresh's snapshot: build the shadow book, catch it up, and put it in the book's place (unless
+        the two agree and the book knows more levels inside its horizon: a quiet check's shallow snapshot)."""
         c = self.counters
         if self._refresh is None:  # fetched without keep_for_refresh: nothing kept, so it must be this new
             self.keep_for_refresh()
@@ -447,23 +489,38 @@ class BookSync:
             c.crossed_books += 1
             c.snapshots_requested += 1
             return [RequestSnapshot(self.symbol, retry=True, refresh=True)]
+        quiet, self._quiet_check = self._quiet_check, False
+        if quiet:
+            self._quiet_asked_at = now  # a stale book asks again `max_silence` after this answer
+        self._refresh, self._refresh_asked = None, False
+        c.refreshes += 1
         consistent: bool | None = None
+        actions: list[Action] = []
         if shadow.last_update_id == book.last_update_id:
             consistent = book.agrees_with(shadow)
             if not consistent:
                 c.refresh_mismatches += 1
+            elif book.horizon_room(0, SNAPSHOT_MAX_LEVELS) >= shadow.horizon_room(0, SNAPSHOT_MAX_LEVELS):
+                shadow = book  # the book knows as much or more: keep it (a quiet check asks shallow)
+            c.last_confirmed_at = now  # the exchange's book is this one (now the shadow, if they disagreed)
+            if consistent and self.state is SyncState.STALE and self.reason is SyncReason.SILENT:
+                actions.append(self._set_state(SyncState.LIVE, SyncReason.CONFIRMED))
         else:
             # The snapshot is newer than every event applied: the book jumps to it, and the next event must
             # straddle it, as after a sync.
             self._first_after_snapshot = True
-        self._refresh, self._refresh_asked = None, False
-        book.adopt(shadow)
-        c.refreshes += 1
+            if quiet and self.state is SyncState.LIVE:
+                # Silent for the silence limit, and meanwhile the exchange's book moved on: this symbol's events
+                # are lost on the way. Not trusted until its stream proves itself again (a contiguous event).
+                actions.append(self._set_state(SyncState.STALE, SyncReason.SILENT))
+        if shadow is not book:
+            book.adopt(shadow)
         c.last_update_id = book.last_update_id
-        return [
+        actions += [
             BookRefreshed(self.symbol, book.last_update_id, consistent),
             BookChanged(self.symbol, book.last_update_id),
         ]
+        return actions
 
     def _request_snapshot(self, new_state: SyncState, reason: SyncReason, retry: bool) -> list[Action]:
         self.counters.snapshots_requested += 1

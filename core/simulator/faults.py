@@ -29,6 +29,7 @@ class Faults:
         self._stale: Counter[str] = Counter()
         self._straddle: Counter[str] = Counter()
         self._silent_until: dict[str, float] = {}  # time.monotonic() deadline
+        self._held_until: dict[str, float] = {}  # time.monotonic() deadline
         self._rate_limits: deque[tuple[int, int]] = deque()
 
     # ---- stream faults ---------------------------------------------------------------------------
@@ -47,6 +48,14 @@ class Faults:
         for sym in self._targets(symbol):
             self._silent_until[sym] = until
         log.info("fault=silence symbol=%s seconds=%s", symbol or "*", seconds)
+
+    def hold(self, symbol: str | None = None, seconds: float = 5.0) -> None:
+        """The market stands still for `seconds`: no change, so no event and no new update id (a quiet symbol;
+        unlike `silence`, the book the REST answers with is the one last streamed)."""
+        until = time.monotonic() + seconds
+        for sym in self._targets(symbol):
+            self._held_until[sym] = until
+        log.info("fault=hold symbol=%s seconds=%s", symbol or "*", seconds)
 
     def malformed_frames(self, n: int = 1, symbol: str | None = None) -> None:
         """Send n garbage text frames to every connection (subscribers of `symbol` only, if given)."""
@@ -122,12 +131,19 @@ class Faults:
         return self._rate_limits.popleft() if self._rate_limits else None
 
     def silenced(self, symbol: str) -> bool:
-        until = self._silent_until.get(symbol)
+        return self._until(self._silent_until, symbol)
+
+    def held(self, symbol: str) -> bool:
+        return self._until(self._held_until, symbol)
+
+    @staticmethod
+    def _until(deadlines: dict[str, float], symbol: str) -> bool:
+        until = deadlines.get(symbol)
         if until is None:
             return False
         if time.monotonic() < until:
             return True
-        del self._silent_until[symbol]
+        del deadlines[symbol]
         return False
 
     def _fast_markets(self, symbol: str | None) -> dict[str, FastMarket]:

@@ -332,7 +332,7 @@ class ExchangeSimulator:
 
     def _tick(self, symbol: str, slots: int = 1) -> None:
         """The market's next event, `slots` grid intervals after its last one."""
-        if symbol in self._rest.statuses:  # not TRADING: the book stands still, no event
+        if symbol in self._rest.statuses or self.faults.held(symbol):  # not TRADING, or held: no change, no event
             return
         market = self._markets[symbol]
         event = market.next_event(int(time.time() * 1000))

@@ -31,7 +31,8 @@ FIELDS = (
         "never sent may begin. The book is refreshed, staying live, before they run out; below zero the top "
         "is not verified and its seconds are recorded as gaps (unverified). 'whole side': the snapshot held it all",
     ),
-    ("", "refreshes", "Make-before-break refreshes done and asked for, and the depth of the last snapshot"),
+    ("", "refreshes", "Make-before-break refreshes done and asked for, the depth of the last snapshot, and how "
+                      "often the book was silent long enough to be checked against the exchange's"),
     ("Connection", "streams", "Streams on the connection, one per followed symbol (every symbol)"),
     ("", "reconnects", "Reconnects after a drop, and planned rotations before the 24 h limit (no gap)"),
     ("", "stream_errors", "Malformed frames ignored, and snapshot requests that failed (every symbol)"),
@@ -122,8 +123,9 @@ class SymbolDetails(QFrame):
         self.values["horizon"].setText(_horizon(d))
         depth = f" · depth {d.snapshot_limit:,}" if d.snapshot_limit else ""
         mismatches = f" · {d.refresh_mismatches:,} disagreed" if d.refresh_mismatches else ""
+        quiet = f" · {d.quiet_checks:,} quiet checks" if d.quiet_checks else ""
         self.values["refreshes"].setText(
-            f"{d.refreshes:,} done · {d.refreshes_requested:,} asked{depth}{mismatches}"
+            f"{d.refreshes:,} done · {d.refreshes_requested:,} asked{depth}{mismatches}{quiet}"
         )
         # Connection-wide (one connection streams every symbol); None before the feed exists.
         self.values["streams"].setText(_count(d.streams))

@@ -78,5 +78,8 @@ def test_the_card_shows_each_sides_room_and_the_unverified_seconds(qtbot, dark):
     )  # fmt: skip
     assert card.values["horizon"].text() == "bids -3 (not verified) · asks 40"
     assert "1 disagreed" in card.values["refreshes"].text()
+    assert "quiet" not in card.values["refreshes"].text()
+    card.set_detail(SymbolDetail("BTCUSDT", DisplayState.LIVE, refreshes=2, refreshes_requested=2, quiet_checks=2))
+    assert card.values["refreshes"].text() == "2 done · 2 asked · 2 quiet checks"
     card.set_detail(SymbolDetail("BTCUSDT", DisplayState.SYNCING))
     assert card.values["horizon"].text() == "—"

@@ -85,10 +85,17 @@ async def test_recorded_symbols_are_high_priority_and_their_depth_is_kept_verifi
     recorder = SnapshotRecorder(None, manager, ["ETHUSDT"], depth=50)  # type: ignore[arg-type]
     assert manager.horizon.is_high("ETHUSDT") and not manager.horizon.is_high("BTCUSDT")
     assert manager.horizon.depth_of("ETHUSDT") == 50 and manager.horizon.depth_of("BTCUSDT") == 20
-    manager._handle([RequestSnapshot("ETHUSDT", retry=False), RequestSnapshot("BTCUSDT", False, refresh=True, room=7)])
+    manager._handle([
+        RequestSnapshot("ETHUSDT", retry=False),
+        RequestSnapshot("BTCUSDT", False, refresh=True, room=7),
+        RequestSnapshot("BNBUSDT", False, refresh=True, quiet=True),
+    ])  # fmt: skip
+    plain = {"retry": False, "quiet": False, "limit": None}
     assert asked == [
-        ("ETHUSDT", {"retry": False, "refresh": False, "high": True, "room": 0}),
-        ("BTCUSDT", {"retry": False, "refresh": True, "high": False, "room": 7}),  # its urgency goes along
+        ("ETHUSDT", {**plain, "refresh": False, "high": True, "room": 0}),
+        ("BTCUSDT", {**plain, "refresh": True, "high": False, "room": 7}),  # its urgency goes along
+        # A silent book's check (BookSync.check_silence): the cheapest depth answers whether the book is right.
+        ("BNBUSDT", {**plain, "refresh": True, "high": False, "room": 0, "quiet": True, "limit": 100}),
     ]
     recorder.stop_recording("ETHUSDT")
     assert not manager.horizon.is_high("ETHUSDT")

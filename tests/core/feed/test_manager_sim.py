@@ -140,6 +140,20 @@ async def test_silent_symbol_goes_stale_then_recovers(sim, manager):
 
 
 @pytest.mark.asyncio
+async def test_a_quiet_symbol_stays_live_while_the_exchange_confirms_its_book(sim, manager):
+    # Binance sends nothing while a book does not change: silence alone is no reason to stop trusting a book.
+    await manager.subscribe_many(SYMBOLS)
+    await all_live(manager)
+    changes: list[SymbolStateChanged] = []
+    manager.add_listener(lambda e: changes.append(e) if isinstance(e, SymbolStateChanged) else None, book_updates=False)
+    sim.faults.hold("BNBUSDT", seconds=60)  # the market stands still: no event, no new update id
+    counters = manager._symbols["BNBUSDT"].sync.counters
+    await wait_until(lambda: counters.quiet_checks >= 3, timeout=10, what="three quiet checks")
+    assert changes == [] and manager.is_live("BNBUSDT")
+    assert_matches_truth(manager, sim, "BNBUSDT")
+
+
+@pytest.mark.asyncio
 async def test_silent_connection_is_replaced(sim, manager):
     await manager.subscribe_many(SYMBOLS)
     await all_live(manager)

@@ -291,6 +291,22 @@ async def test_a_queued_refresh_that_becomes_urgent_goes_within_the_minute():
 
 
 @pytest.mark.asyncio
+async def test_a_quiet_check_is_urgent_whatever_its_books_room():
+    # A silent book asks whether it is still right (BookSync.check_silence) and goes stale if not answered soon:
+    # its refresh goes within the minute like one at its horizon, though its book has plenty of room.
+    budget = await minute_spent(round(1000 * (1 - SYNC_RESERVE_SHARE - URGENT_RESERVE_SHARE)), within=50)  # deepenings' share spent
+    rest, got = FakeRest(budget), Got()
+    async with running(rest, got, **WHOLE_MARKET) as sched:
+        sched.request("QUIETUSDT", refresh=True, high=True, room=300)  # a deepening: asleep until the next minute
+        await asyncio.sleep(0.1)
+        assert got.got == []
+        sched.request("QUIETUSDT", refresh=True, high=True, quiet=True)  # the book has been silent for the limit
+        sched.update_room("QUIETUSDT", 300)  # the manager's re-ranking does not make it wait again
+        await wait_until(lambda: got.got, 5, "the quiet check")
+    assert got.got == [("QUIETUSDT", 100)]
+
+
+@pytest.mark.asyncio
 async def test_only_a_book_already_unverified_is_rescued_from_the_sync_reserve():
     budget = await minute_spent(round(1000 * (1 - SYNC_RESERVE_SHARE)) + 2)  # into the sync reserve already
     rest, got = FakeRest(budget), Got()

@@ -74,6 +74,10 @@ URGENT_ROOM = 40
 # spends every minute's budget in its first seconds, and a book that becomes urgent later in the minute would
 # otherwise wait for the next one, recording "unverified" seconds meanwhile (docs/SNAPSHOT_HORIZON.md).
 URGENT_RESERVE_SHARE = 0.2
+# Refreshes that are not urgent (the deepenings) spend their share of a minute at a pace, not in its first seconds:
+# by `s` seconds into the minute, at most the share times (s + PACE_LEAD) / 60. What they leave is there for books
+# that become urgent mid-minute; by the minute's last seconds the deepenings have had their whole share.
+PACE_LEAD = 6.0
 
 
 @dataclass(slots=True)
@@ -387,9 +391,16 @@ class SnapshotScheduler:
             return 0.0
         if now < budget.blocked_until:
             return budget.blocked_until - now
-        if self._refresh_fits(req, self._cheapest_refresh(req), now):  # not _refresh_depth: this runs for every
-            return 0.0  # queued refresh at every pick, and that one sums the queue
-        return (int(now // 60) + 1) * 60 - now + 0.001  # the budget counts per calendar minute
+        cheapest = self._cheapest_refresh(req)
+        if self._refresh_fits(req, cheapest, now):  # not _refresh_depth: this runs for every queued refresh at
+            return 0.0  # every pick, and that one sums the queue
+        next_minute = (int(now // 60) + 1) * 60 - now + 0.001  # the budget counts per calendar minute
+        if self._urgent(req):
+            return next_minute
+        # A deepening that fits this minute's share, only not yet its pace: when the pace lets it.
+        share = budget.allowed * self._share(req, cheapest)
+        paced_at = 60 * (budget.used(now) + budget.depth_weight(cheapest)) / share - PACE_LEAD
+        return min(next_minute, max(0.001, paced_at - now % 60))
 
     def _refresh_depth(self, req: _Request, now: float) -> int | None:
         """The depth a refresh goes at now, or None if none fits into this minute's budget:
@@ -434,6 +445,8 @@ class SnapshotScheduler:
             return True
         used = budget.used(now)
         share = self._share(req, limit)
+        if not self._urgent(req):
+            share *= min(1.0, (now % 60 + PACE_LEAD) / 60)  # a deepening's pace (PACE_LEAD)
         return used == 0 or used + budget.depth_weight(limit) <= budget.allowed * share  # an empty minute takes any
 
     def _share(self, req: _Request, limit: int) -> float:

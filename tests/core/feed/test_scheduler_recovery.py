@@ -10,7 +10,7 @@ import pytest
 
 from core.feed.budget import WeightBudget
 from core.feed.rest import RestClient
-from core.feed.scheduler import SYNC_RESERVE_SHARE, URGENT_RESERVE_SHARE, SnapshotScheduler
+from core.feed.scheduler import PACE_LEAD, SYNC_RESERVE_SHARE, URGENT_RESERVE_SHARE, SnapshotScheduler
 from core.market.wire import DepthSnapshot
 from core.recording.clock import ManualClock
 from core.simulator.server import ExchangeSimulator
@@ -35,7 +35,7 @@ async def start(sim: ExchangeSimulator, clock: ManualClock, budget: WeightBudget
 
 @pytest.mark.asyncio
 async def test_a_symbol_that_gaps_after_deepenings_spent_the_minute_still_syncs_within_it():
-    clock = ManualClock(MINUTE_START + 5)
+    clock = ManualClock(MINUTE_START + 55)  # late in the minute: the deepenings' pace allows their whole share
     budget = WeightBudget()  # Binance's: 4,800 of 6,000 a minute
     # Earlier this minute, a start-up's syncs and deepenings: 200 weight left for deepenings that are not urgent.
     deepening_share = 1 - SYNC_RESERVE_SHARE - URGENT_RESERVE_SHARE
@@ -89,6 +89,39 @@ async def test_deepenings_hold_a_few_workers_at_most_so_a_sync_finds_one_free():
             # Before the gapped symbol's answer come the three before its gap and the few in flight then (with
             # every worker on a refresh, as before, it came after 18 of them).
             assert served.index(GAPPED) <= 3 + 16 // 4
+        finally:
+            await sched.stop()
+            await rest.aclose()
+
+
+@pytest.mark.asyncio
+async def test_deepenings_spend_their_share_at_a_pace_and_leave_the_rest_to_books_that_become_urgent():
+    clock = ManualClock(MINUTE_START)  # the minute's first second, nothing spent yet
+    budget = WeightBudget()  # 4,800 a minute
+    share = budget.allowed * (1 - SYNC_RESERVE_SHARE - URGENT_RESERVE_SHARE)  # the deepenings': 3,360
+
+    def paced(seconds_in: float) -> float:
+        return share * (seconds_in + PACE_LEAD) / 60
+
+    got: list[tuple[str, int]] = []
+    async with ExchangeSimulator(symbols=[*DEEPENING, GAPPED], seed=3, interval_ms=200) as sim:
+        rest, sched = await start(sim, clock, budget, lambda symbol, _, limit: got.append((symbol, limit)))
+        try:
+            for symbol in DEEPENING:  # 2,000 weight at 1000 levels: within the minute's share, not its pace
+                sched.request(symbol, refresh=True, high=True, room=80)
+            await wait_until(lambda: sched.fetched > 0 and sched.in_flight == 0, 10, "the first deepenings")
+            early = budget.used(clock.now())
+            assert paced(0) - 50 < early <= paced(0)  # 336: six at 1000 levels, not forty
+            # A book whose top moves mid-minute finds the weight the deepenings did not spend yet.
+            sched.request(GAPPED, refresh=True, high=True, room=10)
+            await wait_until(lambda: GAPPED in dict(got), 5, "the urgent refresh")
+            assert dict(got)[GAPPED] == 1000 and sched.rescues == 0  # deep, not a rescue
+            # Half a minute on, the pace lets more of them go (a request wakes the sleeping workers).
+            await clock.advance(30, step=30)  # nothing sleeps on this clock: the time just moves
+            sched.request(DEEPENING[-1], refresh=True, high=True, room=80)
+            await wait_until(lambda: sched.fetched > 8 and sched.in_flight == 0, 10, "more deepenings")
+            assert paced(0) < budget.used(clock.now()) <= paced(30) + 50  # the urgent one's 50 on top
+            assert sim.stats.rest_rejected == 0
         finally:
             await sched.stop()
             await rest.aclose()

@@ -209,6 +209,7 @@ async def _main(
                 last_second = int(time.time()) - 1
                 statuses = session.manager.statuses()
                 resyncs = sum(s.resyncs for s in statuses)
+                quiet_checks = sum(s.quiet_checks for s in statuses)  # silent books checked (BookSync.check_silence)
                 weight = scheduler.weight_spent - weight0
                 refreshes = scheduler.refreshes_fetched - refreshes0
                 start_up = (scheduler.shallow_syncs, scheduler.tight_refreshes, scheduler.rescues)
@@ -267,7 +268,7 @@ async def _main(
                 cpu * pct,
                 CPU_TARGET,
                 "% of a core",
-                note=f"{frames / wall:,.0f} frames/s received; gaps {gaps}, resyncs {resyncs}",
+                note=f"{frames / wall:,.0f} frames/s received; gaps {gaps}, resyncs {resyncs}, quiet checks {quiet_checks}",
             )
         ),
         show(

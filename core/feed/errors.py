@@ -44,3 +44,7 @@ class ExchangeRejectedError(ExchangeError):
         self.status = status
         self.code = code
         self.exchange_msg = exchange_msg
+
+
+class SubscriptionLimitError(Exception):
+    """More symbols than the manager is configured for (`ManagerConfig.max_symbols`)."""

@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from core.feed.config import MAX_SYMBOLS_CEILING as MAX_SYMBOLS_CEILING  # re-exported: its old home
 from core.feed.config import ManagerConfig
 from core.feed.connections import ConnectionSlot
-from core.feed.errors import InvalidSymbolError
+from core.feed.errors import InvalidSymbolError, SubscriptionLimitError
 from core.feed.events import (
     BookUpdated,
     ConnectionChanged,
@@ -92,10 +92,6 @@ RetryHandler = Callable[[str, float], None]  # (why the exchange did not answer,
 FRAME_FAILURE_REPORT_S = 10.0  # frame-handling failures after a reported one are only counted this long
 
 
-class SubscriptionLimitError(Exception):
-    """More symbols than the manager is configured for."""
-
-
 @dataclass
 class _Symbol:
     sync: BookSync
@@ -131,6 +127,7 @@ class OrderBookManager:
             max_concurrent=config.snapshot_concurrency,
             clock=clock,
             on_fetch=self._fetch_starting,
+            syncs_to_come=lambda: sum(e.sync.state is SyncState.BUFFERING for e in self._symbols.values()),
         )
         self._symbols: dict[str, _Symbol] = {}
         self.horizon = HorizonKeeper(config.horizon_depth, config.horizon_margin, config.snapshot_limit)

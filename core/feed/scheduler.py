@@ -22,8 +22,9 @@ A sync (a book that gapped, or a reconnect) must never wait for deepenings; thre
   an exchange busy with at most that many deepenings (the RestClient has a connection for each worker).
 Every request still goes through the RestClient and its WeightBudget, so none exceeds the budget.
 
-Cheap start, deep later (`shallow_limit`): when the syncs waiting could not all be fetched at their depth within
-what is left of this minute's budget (a reconnect of many symbols at once), a sync is fetched at `shallow_limit`
+Cheap start, deep later (`shallow_limit`): when the syncs waiting, and those to come (`syncs_to_come`: books
+subscribed with no event yet), could not all be fetched at their depth within what is left of this minute's
+budget (a reconnect of many symbols at once, a whole market's start), a sync is fetched at `shallow_limit`
 levels instead (100: weight 5 instead of 50), so every book goes live within the minute; its horizon is then
 shallow and the manager's first refresh deepens it when the budget allows. Otherwise syncs cost nothing extra.
 Likewise a refresh goes at `tight_refresh_limit` (500: weight 25 instead of 50) when it does not fit into this
@@ -33,7 +34,9 @@ A refresh is urgent when its book has fewer than URGENT_ROOM levels left before 
 spend the last URGENT_RESERVE_SHARE of the allowance before the sync reserve, so a book whose top moves mid-minute
 is not kept waiting for the next minute by the deepening of books that sit still. They spend it as rescues: an
 urgent refresh that does not fit into the deepenings' share at 500 goes at `shallow_limit` (80 levels of room for
-weight 5, five books kept verified for the weight of one deepening), deepened later like a cheap start.
+weight 5, five books kept verified for the weight of one deepening), deepened later like a cheap start. And the
+refreshes that are not urgent spend their share at a pace through the minute (PACE_LEAD), so what a book that
+becomes urgent mid-minute finds is not only the reserve. A silent book's check (`quiet`) is urgent whatever its room.
 
 How many requests are in flight (`max_concurrent`) is not what limits the rate, the weight budget is: 80 % of
 6,000 a minute is 16 shallow snapshots a second, and a snapshot takes up to a second or two to arrive from a busy
@@ -119,6 +122,7 @@ class SnapshotScheduler:
         tight_refresh_limit: int | None = None,
         refresh_slots: int | None = None,
         on_fetch: Callable[[str, bool], None] | None = None,
+        syncs_to_come: Callable[[], int] | None = None,
     ) -> None:
         self._rest = rest
         self._deliver = deliver
@@ -131,6 +135,9 @@ class SnapshotScheduler:
         self._shallow_limit = shallow_limit
         self._tight_refresh_limit = tight_refresh_limit
         self._on_fetch = on_fetch  # (symbol, refresh) just before a request is sent: a refresh starts keeping events
+        # How many books will ask for a sync soon (subscribed, no event yet): at a whole market's start the syncs
+        # are asked one by one as first events arrive, and the queue alone would not show them coming.
+        self._syncs_to_come = syncs_to_come
         # Refreshes in flight at most (default: a quarter of the workers). The budget, not this, limits how fast
         # books deepen (96 refreshes a minute at 1000 levels); it keeps workers free for syncs.
         self._refresh_slots = max(1, self._max_concurrent // 4 if refresh_slots is None else refresh_slots)
@@ -373,8 +380,8 @@ class SnapshotScheduler:
         return (req.high, req.room < 0, req.room < URGENT_ROOM, req.limit)
 
     def _budget_short_for_syncs(self, req: _Request, now: float) -> bool:
-        """True if `req` (a sync) should go shallow: the syncs waiting, it included, would not all fit at their
-        depth into what is left of this minute's budget outside the sync reserve."""
+        """True if `req` (a sync) should go shallow: the syncs waiting, it included, and those to come, would not
+        all fit at their depth into what is left of this minute's budget outside the sync reserve."""
         shallow = self._shallow_limit
         budget = getattr(self._rest, "budget", None)
         if shallow is None or budget is None or req.limit <= shallow:
@@ -382,6 +389,8 @@ class SnapshotScheduler:
         waiting = budget.depth_weight(req.limit) + sum(
             budget.depth_weight(r.limit) for r in self._queued.values() if not r.refresh
         )
+        if self._syncs_to_come is not None:
+            waiting += self._syncs_to_come() * budget.depth_weight(req.limit)
         return waiting > budget.allowed * (1.0 - SYNC_RESERVE_SHARE) - budget.used(now)
 
     def _refresh_wait(self, req: _Request, now: float) -> float:

@@ -168,6 +168,24 @@ async def test_syncs_go_shallow_while_those_waiting_would_not_fit_into_the_minut
 
 
 @pytest.mark.asyncio
+async def test_syncs_go_shallow_while_books_still_to_ask_would_not_fit_either():
+    # A whole market's start: the books ask for their syncs one by one as their first events arrive, so the
+    # queue holds one at a time; the books subscribed with no event yet say how many are coming.
+    if time.time() % 60 > 57:
+        await asyncio.sleep(60 - time.time() % 60)
+    budget = WeightBudget(limit_per_minute=200, fraction=1.0)
+    rest, got = FakeRest(budget), Got()
+    to_come = [5]
+    async with running(rest, got, limit=1000, shallow_limit=100, syncs_to_come=lambda: to_come[0]) as sched:
+        for i in range(6):
+            sched.request(f"S{i}USDT")
+            await wait_until(lambda n=i + 1: len(got.got) == n)
+            to_come[0] -= 1
+    # 50 + 5 x 50 > 200, 50 + 4 x 50 > 195, ...: shallow until the rest fit at full depth, as in a reconnect.
+    assert [limit for _, limit in got.got] == [100, 100, 100, 1000, 1000, 1000]
+
+
+@pytest.mark.asyncio
 async def test_refreshes_go_most_urgent_first_the_least_room_before_the_horizon():
     rest, got = FakeRest(), Got()
     rest.gate.clear()

@@ -9,6 +9,7 @@ import orjson
 from core.analysis.completeness import recorded_counts
 from core.cli.archive import add_source, open_source
 from core.cli.common import EXIT_OK, UserError, add_log_level, symbol
+from core.storage.horizons import last_horizon
 from core.storage.keys import parse_storage_symbol
 from core.storage.store import SnapshotStorage
 from core.storage.usage import bytes_per_symbol
@@ -37,6 +38,7 @@ def symbol_stats(storage: SnapshotStorage, symbol: str, size: int, check: bool =
     edges = storage.first_last(symbol)
     first, last = edges if edges else (None, None)
     share = counts.completeness
+    horizon = last_horizon(storage, symbol)
     return {
         "symbol": symbol,
         "market": parse_storage_symbol(symbol)[0].name,  # usdm/BTCUSDT is USDⓈ-M futures; BTCUSDT spot
@@ -46,6 +48,11 @@ def symbol_stats(storage: SnapshotStorage, symbol: str, size: int, check: bool =
         "completeness_pct": round(100.0 * share, 3) if share is not None else 0.0,
         "gaps": counts.gap_records,
         "unverified": counts.unverified,
+        # The book's latest horizon distance per side as the recorder stored it (once a minute): known levels
+        # beyond the top before the snapshot horizon; negative: not verified; None: the whole side, or unknown.
+        "horizon_at": horizon.timestamp if horizon else None,
+        "horizon_bids": horizon.bids if horizon else None,
+        "horizon_asks": horizon.asks if horizon else None,
         "bytes": size,
         "damaged": storage.check_snapshots(symbol) if check else None,
     }
@@ -73,15 +80,26 @@ def run(args) -> int:
         print(f"no snapshots in {storage.path}")
         return EXIT_OK
     print(
-        f"{'symbol':<12} {'count':>9} {'first (UTC)':<21} {'last (UTC)':<21} {'complete':>9} {'gaps':>7} {'unverified':>10} {'bytes':>11}"
-        f" {'damaged':>8}"
+        f"{'symbol':<12} {'count':>9} {'first (UTC)':<21} {'last (UTC)':<21} {'complete':>9} {'gaps':>7} {'unverified':>10}"
+        f" {'horizon b / a':>15} {'bytes':>11} {'damaged':>8}"
     )
     for r in rows:
         damaged = "-" if r["damaged"] is None else r["damaged"]
         print(
             f"{r['symbol']:<12} {r['count']:>9} {iso_utc(r['first']):<21} {iso_utc(r['last']):<21} "
-            f"{r['completeness_pct']:>8.2f}% {r['gaps']:>7} {r['unverified']:>10} {r['bytes']:>11} {damaged:>8}"
+            f"{r['completeness_pct']:>8.2f}% {r['gaps']:>7} {r['unverified']:>10} {_horizon_text(r):>15} {r['bytes']:>11}"
+            f" {damaged:>8}"
         )
     if not args.check:
         print("(damaged: not checked; `depthbook stats --check` reads every snapshot)")
+    if any(r["horizon_at"] is not None for r in rows):
+        print("(horizon b / a: known levels beyond the recorded top before each side's snapshot horizon, as the"
+              " recorder last stored them, once a minute; below 0: not verified; --json has the second)")
     return EXIT_OK
+
+
+def _horizon_text(row: dict) -> str:
+    """"812 / whole" (the ask side's snapshot held it all), or "-" when the recorder stored none."""
+    if row["horizon_at"] is None:
+        return "-"
+    return " / ".join("whole" if n is None else f"{n:,}" for n in (row["horizon_bids"], row["horizon_asks"]))

@@ -29,7 +29,7 @@ import asyncio
 import logging
 import math
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from core.analysis.minute_rows import MINUTE, MinuteRollups
@@ -39,9 +39,10 @@ from core.market.book_sync import SyncReason, SyncState
 from core.market.markets import SPOT, Market
 from core.recording.clock import SYSTEM_CLOCK, Clock, as_clock
 from core.storage.gaps import GapReason, GapRecord
+from core.storage.horizons import pack_horizon
 from core.storage.keys import storage_symbol
 from core.storage.snapshot import SNAPSHOT_DEPTH, OrderBookSnapshot, stamped
-from core.storage.store import SnapshotStorage
+from core.storage.store import HORIZONS_CF, SnapshotStorage
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ class _Tick:
     timestamp: int
     snapshots: list[OrderBookSnapshot] = field(default_factory=list)
     gaps: list[GapRecord] = field(default_factory=list)
+    horizons: list[tuple[str, str, int, bytes]] = field(default_factory=list)  # (family, symbol, second, row)
 
 
 @dataclass(slots=True)
@@ -238,7 +240,19 @@ class SnapshotRecorder:
             log.debug(
                 "captured snapshot symbol=%s timestamp=%d update_id=%d", symbol, timestamp, snap.update_id
             )
+        tick.horizons = self._horizon_rows(timestamp)
         return tick
+
+    def _horizon_rows(self, timestamp: int) -> list[tuple[str, str, int, bytes]]:
+        """The horizon distances of a sixtieth of the recorded live books (each once a minute, for `stats`):
+        counting a deep book's levels can take a thousand steps, too many for 1,500 books in one second."""
+        rows = []
+        for symbol in self.recorded_symbols[timestamp % 60 :: 60]:
+            book = self.manager.book(symbol)
+            if book is not None and self.manager.is_live(symbol):
+                bids, asks = book.horizon_distance(self.depth)
+                rows.append((HORIZONS_CF, storage_symbol(self.market, symbol), timestamp, pack_horizon(bids, asks)))
+        return rows
 
     def _unchanged(self, symbol: str, book) -> _LastCapture | None:
         """The symbol's last capture, if its book has not changed since (same book, update id, resyncs, refreshes
@@ -278,6 +292,7 @@ class SnapshotRecorder:
         pending = list(self._backlog)
         snapshots = [s for t in pending for s in t.snapshots]
         gaps = [g for t in pending for g in t.gaps]
+        horizons = [h for t in pending for h in t.horizons]
         try:
             if self._session_start is not None:  # its first write failed: the session is recorded before its data
                 await self._start_session()
@@ -288,6 +303,7 @@ class SnapshotRecorder:
             snapshots, gaps = await self.storage.run_blocking(
                 _encode_and_write, self.storage, snapshots, gaps, self.market,
                 timestamp=tick.timestamp, minutes=self.minutes, rollup_rows=self._rollup_rows, last=self._last,
+                horizons=horizons,
             )  # fmt: skip
         except Exception as exc:
             self.write_errors += 1
@@ -473,6 +489,7 @@ def _encode_and_write(
     minutes: MinuteRollups | None = None,
     rollup_rows: list[tuple[str, int, bytes]] | None = None,
     last: dict[str, _LastCapture] | None = None,
+    horizons: Sequence[tuple[str, str, int, bytes]] = (),
 ) -> tuple[list[OrderBookSnapshot], list[GapRecord]]:
     """Runs in the executor: encode each snapshot and derive its series row, then write everything as one
     batch, with the rows of the `minutes` over at `timestamp` (core.analysis.minute_rows).
@@ -480,7 +497,8 @@ def _encode_and_write(
     A snapshot that cannot be encoded becomes a gap (SERIALIZE_ERROR) so the others keep their second.
     `rollup_rows` keeps minute rows until a write takes them (adding a second to `minutes` again is harmless).
     A snapshot sharing its levels with its symbol's entry in `last` (the recorder's) reuses that entry's encoding
-    and series row, and fills them the first time. Returns the snapshots and gaps written."""
+    and series row, and fills them the first time. `horizons`: rows of other families, written as they are
+    (core.storage.horizons). Returns the snapshots and gaps written."""
     good: list[OrderBookSnapshot] = []
     rows: list[tuple[str, int, bytes]] = []
     series: list[tuple[str, int, bytes]] = []
@@ -516,7 +534,7 @@ def _encode_and_write(
     if minutes is not None and rollup_rows is not None and timestamp is not None:
         books = [(name, snap) for (name, _row), snap in zip(derived, good, strict=True)]  # for the heatmap rows
         rollup_rows.extend(minutes.add(timestamp, derived, ((g.symbol, g.timestamp) for g in stored_gaps), books))
-    storage.put_encoded(rows, stored_gaps, series, rollup_rows or ())
+    storage.put_encoded(rows, stored_gaps, series, [*(rollup_rows or ()), *horizons])
     if rollup_rows:
         rollup_rows.clear()
     return good, gaps

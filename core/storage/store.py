@@ -15,6 +15,8 @@ so `BTCUSD` never matches `BTCUSDT`).
                                    opaque bytes owned by the caller (core.analysis.minute_rows)
     heat      SYMBOL:TS         -> the heatmap rollup row of a minute watched whole (TS: its start); `heat_hours`
                                    the same per hour; opaque bytes owned by the caller (core.analysis.heat_rollups)
+    horizons  SYMBOL:TS         -> MessagePack [bids, asks]: the book's snapshot-horizon distance per side at that
+                                   second, once a minute while recorded (core.storage.horizons)
 
 The counters are written in the same WriteBatch as the snapshots they count, so they are exact after any
 crash. A writer keeps them in memory; at open it checks each symbol's stored first/last against the default
@@ -71,10 +73,10 @@ META_CF = "meta"
 GAPS_CF = "gaps"
 SESSIONS_CF = "sessions"
 SERIES_CF = "series"
-ROLLUPS_CF, HEAT_CF, HEAT_HOURS_CF = "rollups", "heat", "heat_hours"
-OWN_CFS = (META_CF, GAPS_CF, SESSIONS_CF, SERIES_CF, ROLLUPS_CF, HEAT_CF, HEAT_HOURS_CF)
+ROLLUPS_CF, HEAT_CF, HEAT_HOURS_CF, HORIZONS_CF = "rollups", "heat", "heat_hours", "horizons"
+OWN_CFS = (META_CF, GAPS_CF, SESSIONS_CF, SERIES_CF, ROLLUPS_CF, HEAT_CF, HEAT_HOURS_CF, HORIZONS_CF)
 # Keyed SYMBOL:TS beside the snapshots: retention deletes them too.
-DERIVED_CFS = (GAPS_CF, SERIES_CF, ROLLUPS_CF, HEAT_CF, HEAT_HOURS_CF)
+DERIVED_CFS = (GAPS_CF, SERIES_CF, ROLLUPS_CF, HEAT_CF, HEAT_HOURS_CF, HORIZONS_CF)
 
 @dataclass(frozen=True, slots=True)
 class StorageOptions:

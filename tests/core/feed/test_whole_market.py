@@ -11,6 +11,7 @@ snapshots come (two requests in flight), so 300 symbols take about half a minute
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 import pytest_asyncio
@@ -86,6 +87,29 @@ async def all_live(
     manager: OrderBookManager, symbols: list[str], timeout: float = max(60.0, COUNT / 2)
 ) -> None:
     await wait_until(lambda: all(manager.is_live(s) for s in symbols), timeout, f"{len(symbols)} books live")
+
+
+async def test_the_whole_market_starts_and_deepens_within_the_weight_budget(sim):
+    """Binance's budget at the whole market's scale, with the depths the recorder uses: every book goes live on a
+    cheap snapshot within the minute while the books still to come would not all fit at full depth, the
+    deepenings follow at their pace, and no request goes over the budget (no 429). First in the file: the
+    simulator counts every test's weight against its 6,000 a minute."""
+    rejected = sim.stats.rest_rejected
+    manager = OrderBookManager(config(sim, snapshot_limit=1000, shallow_sync_limit=100, tight_refresh_limit=500))
+    await manager.start()
+    try:
+        await manager.subscribe_many(SYMBOLS)
+        await all_live(manager, SYMBOLS, timeout=60)
+        sched, budget = manager.scheduler, manager.rest.budget
+        assert sched.shallow_syncs > 0  # 120 x 50 at full depth would not fit: the first syncs went at 100
+        await wait_until(lambda: sched.refreshes_fetched >= 5, 30, "deepenings")
+        assert all(manager.is_live(s) for s in SYMBOLS)  # a deepening never takes a book out of LIVE
+        assert budget.used(time.time()) <= budget.allowed and sim.stats.rest_rejected == rejected
+        assert sched.weight_spent <= 2 * budget.allowed  # at most two minutes' worth, in two calendar minutes
+        for symbol in SYMBOLS[::17]:
+            assert_matches_truth(manager, sim, symbol)
+    finally:
+        await manager.stop()
 
 
 async def test_symbols_spread_over_connections_and_one_lost_connection_stays_local(sim):

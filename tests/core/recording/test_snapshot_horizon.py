@@ -24,6 +24,7 @@ from core.recording.clock import ManualClock
 from core.recording.recorder import SnapshotRecorder
 from core.simulator.server import ExchangeSimulator
 from core.storage.gaps import GapReason
+from core.storage.horizons import last_horizon
 from core.storage.snapshot import OrderBookSnapshot
 from core.storage.store import SnapshotStorage
 from tests.core.feed.sim_helpers import horizon_config
@@ -122,6 +123,14 @@ async def test_every_snapshot_stored_in_a_fast_market_is_the_true_top_20(tmp_pat
             assert set(gaps) <= {GapReason.UNVERIFIED}
             assert stored / (stored + len(gaps)) >= 0.95, (symbol, stored, gaps)
             assert run.recorder.status(symbol).unverified == len(gaps)
+        # Each book's horizon distance per side is stored once a minute, its second spread by its place among the
+        # recorded symbols, and `depthbook stats` shows the latest.
+        for i, symbol in enumerate(symbols):
+            horizon = last_horizon(run.storage, symbol)
+            assert horizon is not None and horizon.timestamp % 60 == i and horizon.timestamp > START
+            assert type(horizon.bids) is int and type(horizon.asks) is int  # a fast market's sides are never whole
+            row = symbol_stats(run.storage, symbol, 0)
+            assert (row["horizon_at"], row["horizon_bids"], row["horizon_asks"]) == (horizon.timestamp, horizon.bids, horizon.asks)
         # Within the weight budget: no 429 from the exchange, the client's count below its allowance.
         assert sim.stats.rest_rejected == 0
         budget = manager.rest.budget

@@ -130,6 +130,7 @@ def test_a_plain_rocksdict_reader_sees_only_contract_snapshots_in_the_default_fa
         "rollups",
         "heat",
         "heat_hours",
+        "horizons",
     }
 
 

@@ -93,8 +93,8 @@ def run(args) -> int:
     if not args.check:
         print("(damaged: not checked; `depthbook stats --check` reads every snapshot)")
     if any(r["horizon_at"] is not None for r in rows):
-        print("(horizon b / a: known levels beyond the recorded top before each side's snapshot horizon, as the"
-              " recorder last stored them, once a minute; below 0: not verified; --json has the second)")
+        print("(horizon b / a: levels known beyond the top before each side's snapshot horizon, as last stored;"
+              " below 0: not verified)")
     return EXIT_OK
 
 

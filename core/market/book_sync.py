@@ -493,7 +493,6 @@ class BookSync:
         if quiet:
             self._quiet_asked_at = now  # a stale book asks again `max_silence` after this answer
         self._refresh, self._refresh_asked = None, False
-        c.refreshes += 1
         consistent: bool | None = None
         actions: list[Action] = []
         if shadow.last_update_id == book.last_update_id:
@@ -513,8 +512,9 @@ class BookSync:
                 # Silent for the silence limit, and meanwhile the exchange's book moved on: this symbol's events
                 # are lost on the way. Not trusted until its stream proves itself again (a contiguous event).
                 actions.append(self._set_state(SyncState.STALE, SyncReason.SILENT))
-        if shadow is not book:
+        if shadow is not book:  # a refresh done (a book kept as it was is only a confirmation: no change)
             book.adopt(shadow)
+            c.refreshes += 1
         c.last_update_id = book.last_update_id
         actions += [
             BookRefreshed(self.symbol, book.last_update_id, consistent),

@@ -184,7 +184,8 @@ async def test_the_exchange_refuses_a_connection_over_its_stream_limit_and_it_sh
 
 async def test_halted_symbols_stop_and_follow_again_and_delisted_ones_stop(sim):
     halted, breaking, delisted, steady = "S001USDT", "S005USDT", "S009USDT", "S013USDT"
-    symbols = [halted, breaking, delisted, steady]
+    closed, cancel_only = "S017USDT", "S021USDT"  # END_OF_DAY and CANCEL_ONLY (new in 2026) stop a book too
+    symbols = [halted, breaking, delisted, steady, closed, cancel_only]
     manager = OrderBookManager(config(sim))
     changes: list[tuple[str, str, str]] = []
     manager.add_listener(
@@ -196,15 +197,20 @@ async def test_halted_symbols_stop_and_follow_again_and_delisted_ones_stop(sim):
         await all_live(manager, symbols)
         sim.set_status(halted, "HALT")
         sim.set_status(breaking, "BREAK")
+        sim.set_status(closed, "END_OF_DAY")
+        sim.set_status(cancel_only, "CANCEL_ONLY")
         sim.delist(delisted)
         await manager.listing.refresh()
-        assert changes == [
+        assert sorted(changes) == sorted([
             (halted, "stopped", "HALT"),
             (breaking, "stopped", "BREAK"),
             (delisted, "stopped", DELISTED),
-        ]
+            (closed, "stopped", "END_OF_DAY"),
+            (cancel_only, "stopped", "CANCEL_ONLY"),
+        ])  # fmt: skip
         assert manager.symbols == [steady] and manager.is_live(steady)
-        assert manager.stopped_symbols == {halted: "HALT", breaking: "BREAK", delisted: DELISTED}
+        stopped = {halted: "HALT", breaking: "BREAK", delisted: DELISTED, closed: "END_OF_DAY", cancel_only: "CANCEL_ONLY"}
+        assert manager.stopped_symbols == stopped
 
         changes.clear()
         sim.set_status(halted, "TRADING")
@@ -212,12 +218,13 @@ async def test_halted_symbols_stop_and_follow_again_and_delisted_ones_stop(sim):
         assert changes == [(halted, "resumed", "TRADING")]
         await all_live(manager, [halted, steady])
         assert_matches_truth(manager, sim, halted)
-        assert manager.stopped_symbols == {breaking: "BREAK", delisted: DELISTED}
+        assert manager.stopped_symbols == {k: v for k, v in stopped.items() if k != halted}
         changes.clear()
         await manager.listing.refresh()
         assert changes == []  # nothing changed: nothing done
     finally:
-        sim.set_status(breaking, "TRADING")
+        for symbol in (breaking, closed, cancel_only):
+            sim.set_status(symbol, "TRADING")
         await manager.stop()
 
 

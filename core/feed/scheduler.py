@@ -7,6 +7,7 @@ later; a snapshot that `deliver` failed to take is not (the receiver must recove
 
 Order: requests for high-priority symbols (the recorded ones) go first, then the others; within each, a sync (a
 book that is not live) before a refresh (a live book that wants a fresher horizon, docs/SNAPSHOT_HORIZON.md),
+except that a recorded book losing its top (LOSING_ROOM) is rescued before the syncs, being as lost as they are;
 refreshes the most urgent first (the fewest known levels left beyond the kept top before the horizon: a book whose top
 already left it, `room` < 0, before one that merely nears it; the manager updates a queued refresh's room while it
 waits, `update_room`, so a book that moves goes before one that sits still), then first come, first served.
@@ -77,6 +78,10 @@ URGENT_ROOM = 40
 # spends every minute's budget in its first seconds, and a book that becomes urgent later in the minute would
 # otherwise wait for the next one, recording "unverified" seconds meanwhile (docs/SNAPSHOT_HORIZON.md).
 URGENT_RESERVE_SHARE = 0.2
+# A recorded book with fewer known levels than this left before its horizon is lost to its recording, or about to
+# be within the next events: its rescue (weight 5) may spend the sync reserve, and it goes with the syncs, not after
+# them (a start-up's last few hundred syncs took seconds while such a book recorded "unverified" ones).
+LOSING_ROOM = 5
 # Refreshes that are not urgent (the deepenings) spend their share of a minute at a pace, not in its first seconds:
 # by `s` seconds into the minute, at most the share times (s + PACE_LEAD) / 60. What they leave is there for books
 # that become urgent mid-minute; by the minute's last seconds the deepenings have had their whole share.
@@ -94,7 +99,8 @@ class _Request:
     quiet: bool = False  # a refresh that checks a silent book (BookSync.check_silence): urgent whatever its room
 
     def key(self) -> tuple[bool, bool, int, int]:
-        return (not self.high, self.refresh, self.room, self.order)
+        # A recorded book losing its top (LOSING_ROOM) ranks with the syncs: by its room, before them.
+        return (not self.high, self.refresh and not (self.high and self.room < LOSING_ROOM), self.room, self.order)
 
 
 class SnapshotScheduler:
@@ -189,9 +195,9 @@ class SnapshotScheduler:
         """A queued refresh's current room before the horizon: its place in the queue follows its book."""
         queued = self._queued.get(symbol.upper())
         if queued is not None and queued.refresh:
-            was_urgent, was_verified = queued.room < URGENT_ROOM, queued.room >= 0
+            was_urgent, was_kept = queued.room < URGENT_ROOM, queued.room >= LOSING_ROOM
             queued.room = min(room, 0) if queued.quiet else room
-            if (room < URGENT_ROOM and not was_urgent) or (room < 0 and was_verified):
+            if (room < URGENT_ROOM and not was_urgent) or (room < LOSING_ROOM and was_kept):
                 # It may spend more of the budget now: wake the workers (they may sleep until the next minute).
                 # Only then: every wake-up scans the whole queue.
                 self._wake_one()
@@ -377,7 +383,7 @@ class SnapshotScheduler:
 
     def _refresh_kind(self, req: _Request) -> tuple[bool, bool, bool, int]:
         """What `_refresh_wait` depends on: two refreshes of one kind fit the budget alike (see `_share`)."""
-        return (req.high, req.room < 0, req.room < URGENT_ROOM, req.limit)
+        return (req.high, req.room < LOSING_ROOM, req.room < URGENT_ROOM, req.limit)
 
     def _budget_short_for_syncs(self, req: _Request, now: float) -> bool:
         """True if `req` (a sync) should go shallow: the syncs waiting, it included, and those to come, would not
@@ -461,13 +467,14 @@ class SnapshotScheduler:
     def _share(self, req: _Request, limit: int) -> float:
         """How much of a minute's allowance a refresh like `req` at `limit` levels may spend: all but the sync
         reserve if urgent, all but both reserves otherwise; at most LOW_PRIORITY_REFRESH_SHARE for a symbol not
-        recorded. A rescue of a recorded book already unverified may spend the sync reserve too: that book is lost
-        to its recording like one that gapped, and is rescued at the cost of a sync at its cheapest.
+        recorded. A rescue of a recorded book losing its top (fewer than LOSING_ROOM levels left: unverified, or
+        within an event or two of it) may spend the sync reserve too: that book is lost to its recording like one
+        that gapped, and is rescued at the cost of a sync at its cheapest.
 
         An urgent refresh spends the urgent reserve only as a rescue, at `shallow_limit` (when there is one): the
         reserve is there to keep books verified until the next minute, and at 5 weight a book it keeps five times
         as many as at 500 levels (25 weight), which the deepening does later from its own share."""
-        if req.high and req.room < 0 and limit == self._shallow_limit:
+        if req.high and req.room < LOSING_ROOM and limit == self._shallow_limit:
             return 1.0
         if not req.high:
             return min(LOW_PRIORITY_REFRESH_SHARE, 1.0 - SYNC_RESERVE_SHARE - URGENT_RESERVE_SHARE)

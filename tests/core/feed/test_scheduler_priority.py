@@ -10,6 +10,7 @@ import pytest
 
 from core.feed.budget import WeightBudget, depth_weight
 from core.feed.scheduler import (
+    LOSING_ROOM,
     LOW_PRIORITY_REFRESH_SHARE,
     SYNC_RESERVE_SHARE,
     URGENT_RESERVE_SHARE,
@@ -82,13 +83,15 @@ async def test_recorded_symbols_then_syncs_before_refreshes_then_first_come_firs
         await wait_until(lambda: rest.started == ["FIRSTUSDT"], what="FIRSTUSDT in flight")
         sched.request("AREFRESH", refresh=True)
         sched.request("BSYNC", limit=100)
-        sched.request("CREC", refresh=True, high=True)
+        sched.request("CREC", refresh=True, high=True, room=100)
         sched.request("DSYNC")
         sched.request("EREC", high=True)
+        sched.request("FLOST", refresh=True, high=True, room=-3)  # recorded, its top already beyond the horizon
         rest.gate.set()
-        await wait_until(lambda: len(got.got) == 6)
+        await wait_until(lambda: len(got.got) == 7)
     assert got.got == [
         ("FIRSTUSDT", 1000),
+        ("FLOST", 1000),  # recorded and losing its top: as lost as a gapped book, rescued first
         ("EREC", 1000),  # recorded, a sync
         ("CREC", 1000),  # recorded, a refresh
         ("BSYNC", 100),  # the others' syncs, in order, each with its own depth
@@ -325,16 +328,17 @@ async def test_a_quiet_check_is_urgent_whatever_its_books_room():
 
 
 @pytest.mark.asyncio
-async def test_only_a_book_already_unverified_is_rescued_from_the_sync_reserve():
+async def test_only_a_book_losing_its_top_is_rescued_from_the_sync_reserve():
     budget = await minute_spent(round(1000 * (1 - SYNC_RESERVE_SHARE)) + 2)  # into the sync reserve already
     rest, got = FakeRest(budget), Got()
     async with running(rest, got, **WHOLE_MARKET) as sched:
-        sched.request("NEARUSDT", refresh=True, high=True, room=10)  # urgent, still verified: waits
+        sched.request("NEARUSDT", refresh=True, high=True, room=LOSING_ROOM)  # urgent, still verified: waits
         sched.request("GONEUSDT", refresh=True, high=True, room=-1)  # not recorded any more: rescued now
-        await wait_until(lambda: got.got, 5, "the rescue")
+        sched.request("EDGEUSDT", refresh=True, high=True, room=LOSING_ROOM - 1)  # an event or two from it: too
+        await wait_until(lambda: len(got.got) == 2, 5, "the rescues")
         await asyncio.sleep(0.1)
         assert sched.pending == {"NEARUSDT"}
-    assert got.got == [("GONEUSDT", 100)] and sched.rescues == 1
+    assert got.got == [("GONEUSDT", 100), ("EDGEUSDT", 100)] and sched.rescues == 2
 
 
 @pytest.mark.asyncio

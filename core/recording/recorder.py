@@ -207,7 +207,8 @@ class SnapshotRecorder:
     def capture(self, timestamp: int) -> _Tick:
         """Capture every recorded symbol at `timestamp` (runs on the loop: books don't change meanwhile)."""
         tick = _Tick(timestamp)
-        for symbol in self.recorded_symbols:
+        recorded = self.recorded_symbols
+        for symbol in recorded:
             book = self.manager.book(symbol)
             if book is None or not self.manager.is_live(symbol):
                 status = self.manager.status(symbol) if book is not None else None
@@ -240,14 +241,14 @@ class SnapshotRecorder:
             log.debug(
                 "captured snapshot symbol=%s timestamp=%d update_id=%d", symbol, timestamp, snap.update_id
             )
-        tick.horizons = self._horizon_rows(timestamp)
+        tick.horizons = self._horizon_rows(timestamp, recorded)
         return tick
 
-    def _horizon_rows(self, timestamp: int) -> list[tuple[str, str, int, bytes]]:
+    def _horizon_rows(self, timestamp: int, recorded: list[str]) -> list[tuple[str, str, int, bytes]]:
         """The horizon distances of a sixtieth of the recorded live books (each once a minute, for `stats`):
         counting a deep book's levels can take a thousand steps, too many for 1,500 books in one second."""
         rows = []
-        for symbol in self.recorded_symbols[timestamp % 60 :: 60]:
+        for symbol in recorded[timestamp % 60 :: 60]:
             book = self.manager.book(symbol)
             if book is not None and self.manager.is_live(symbol):
                 bids, asks = book.horizon_distance(self.depth)

@@ -71,6 +71,7 @@ from core.storage.store import SnapshotStorage
 NAME = "whole_market"
 WHOLE_MARKET = 1500
 LIVE_TARGET_S = 180.0
+START_UP_SPAN = 3600  # seconds before the window searched for the start-up's gap records (the whole run)
 COMPLETENESS_TARGET = 99.9
 CPU_TARGET = 25.0  # % of one core
 RSS_TARGET_MB = 1024.0
@@ -126,16 +127,21 @@ class _Probe:
 
 def _completeness(
     db: Path, symbols: list[str], first: int, last: int
-) -> tuple[dict[str, float], Counter[str], str]:
-    """Stored seconds / seconds of the window, per symbol; the window's gap records by reason; and where the
-    unverified ones fell: by minute of the window, and by the symbols' activity rank (1: the busiest)."""
+) -> tuple[dict[str, float], Counter[str], str, tuple[int, str]]:
+    """Stored seconds / seconds of the window, per symbol; the window's gap records by reason; where the
+    unverified ones fell: by minute of the window, and by the symbols' activity rank (1: the busiest); and the
+    unverified seconds before the window (the start-up), with the ranks of the symbols that had the most."""
     storage = SnapshotStorage.open(db, "read_only")
     try:
         span = last - first + 1
         stored = {s: 100.0 * sum(1 for _ in storage.seconds(s, first, last)) / span for s in symbols}
         gaps = [g for s in symbols for g in storage.gaps(s, first, last)]
+        start_up = [g for s in symbols for g in storage.gaps(s, first - START_UP_SPAN, first - 1)]
     finally:
         storage.close()
+    lost = [g for g in start_up if g.reason is GapReason.UNVERIFIED]
+    ranks = {s: r for r, s in enumerate(symbols, 1)}
+    before = len(lost), ", ".join(f"#{ranks[s]} {n}" for s, n in Counter(g.symbol for g in lost).most_common(8))
     reasons = Counter(str(g.reason) for g in gaps)
     unverified = [g for g in gaps if g.reason is GapReason.UNVERIFIED]
     rank = {s: r for r, s in enumerate(symbols, 1)}
@@ -147,7 +153,7 @@ def _completeness(
         + f"; on {len(by_symbol)} symbols, the most by activity rank: "
         + ", ".join(f"#{rank[s]} {n}" for s, n in by_symbol.most_common(8))
     )
-    return stored, reasons, where
+    return stored, reasons, where, before
 
 
 async def _main(
@@ -197,9 +203,14 @@ async def _main(
                 weight0, refreshes0 = scheduler.weight_spent, scheduler.refreshes_fetched
                 probe.measuring = True
                 end = wall0 + window
+                by_minute: list[tuple[float, float, int]] = []  # CPU %, µs a frame, refreshes queued at its end
+                mark = (cpu0, wall0, 0)
                 while (now := time.monotonic()) < end:
                     await asyncio.sleep(min(5.0, end - now))
                     rss_peak = max(rss_peak, proc.memory_info().rss)
+                    if time.monotonic() - mark[1] >= 60.0:  # the deepening's minutes against the steady state
+                        queued = len(scheduler.waiting_refreshes())
+                        mark = _minute_sample(mark, probe.frames, queued, by_minute)
                 probe.measuring = False
                 census = Counter(type(o).__name__ for o in gc.get_objects())  # what a full collection walks
                 wall = time.monotonic() - wall0
@@ -217,7 +228,9 @@ async def _main(
                 memtables = session.storage.memtable_bytes() if session.storage is not None else {}
             finally:
                 await session.stop()
-        completeness, gap_reasons, unverified_where = _completeness(db, symbols, first_second, last_second)
+        completeness, gap_reasons, unverified_where, start_up_lost = _completeness(
+            db, symbols, first_second, last_second
+        )
         sends = sim.sends()
         rejected = sim.stats().get("rest_rejected")
     if profiler and profile_path:
@@ -259,6 +272,15 @@ async def _main(
                 f"{statistics.fmean(completeness.values()):.3f} % over {last_second - first_second + 1} s; gaps: "
                 + (", ".join(f"{r} {n:,}" for r, n in gap_reasons.most_common()) or "none")
                 + f"; {unverified_where}",
+            )
+        ),
+        show(
+            info(
+                NAME,
+                "unverified seconds before the window (the start-up)",
+                start_up_lost[0],
+                "",
+                note=f"the most by activity rank: {start_up_lost[1] or 'none'}",
             )
         ),
         show(
@@ -346,7 +368,32 @@ async def _main(
             )
         ),
     ]
+    if by_minute:  # a window of a minute or more
+        figs.append(
+            show(
+                info(
+                    NAME,
+                    "recorder CPU, the window's last whole minute",
+                    by_minute[-1][0],
+                    "% of a core",
+                    note="by minute (CPU %, µs a frame, refreshes queued): "
+                    + "; ".join(f"{c:.0f} %, {us:.0f} µs, {q:,}" for c, us, q in by_minute),
+                )
+            )
+        )
     return figs
+
+
+def _minute_sample(
+    mark: tuple[float, float, int], frames: int, queued: int, out: list[tuple[float, float, int]]
+) -> tuple[float, float, int]:
+    """Append the CPU share and CPU per frame since `mark` (process CPU, wall time, frames) to `out`, with the
+    refreshes queued now (the start-up's deepening: while they wait, the scheduler and the re-ranking work);
+    returns the new mark."""
+    cpu, wall = time.process_time(), time.monotonic()
+    spent, seconds, received = cpu - mark[0], wall - mark[1], frames - mark[2]
+    out.append((100.0 * spent / seconds, spent / received * 1e6 if received else float("nan"), queued))
+    return cpu, wall, frames
 
 
 def _thread_cpu(proc: psutil.Process) -> dict[int, float]:

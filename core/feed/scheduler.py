@@ -12,6 +12,9 @@ refreshes the most urgent first (the fewest known levels left beyond the kept to
 already left it, `room` < 0, before one that merely nears it; the manager updates a queued refresh's room while it
 waits, `update_room`, so a book that moves goes before one that sits still), then first come, first served.
 
+A storm of syncs (more than what is left of the minute holds even shallow: a whole market's start, a reconnect of
+a thousand books) leaves the last RESCUE_RESERVE_SHARE of it to rescues: the books live first are the busiest
+(they ask first), and their shallow tops ran out while the syncs spent the minute.
 A sync (a book that gapped, or a reconnect) must never wait for deepenings; three rules see to it:
 - A refresh never waits inside the RestClient's weight budget, where it would hold a worker that a sync may need:
   it is only taken when it fits into this minute's budget right now, a high-priority one into all but
@@ -82,10 +85,16 @@ URGENT_RESERVE_SHARE = 0.2
 # be within the next events: its rescue (weight 5) may spend the sync reserve, and it goes with the syncs, not after
 # them (a start-up's last few hundred syncs took seconds while such a book recorded "unverified" ones).
 LOSING_ROOM = 5
+# Of each minute's allowance, kept from a storm of syncs for rescues (LOSING_ROOM): 48 rescues of 4,800 (see below).
+RESCUE_RESERVE_SHARE = 0.05
 # Refreshes that are not urgent (the deepenings) spend their share of a minute at a pace, not in its first seconds:
 # by `s` seconds into the minute, at most the share times (s + PACE_LEAD) / 60. What they leave is there for books
 # that become urgent mid-minute; by the minute's last seconds the deepenings have had their whole share.
 PACE_LEAD = 6.0
+
+
+def _until_next_minute(now: float) -> float:
+    return (int(now // 60) + 1) * 60 - now + 0.001  # the budget counts per calendar minute
 
 
 @dataclass(slots=True)
@@ -362,9 +371,15 @@ class SnapshotScheduler:
         slots_full = self._refreshes_in_flight >= self._refresh_slots
         not_before = self._not_before
         waits: dict[tuple[bool, bool, bool, int], float] = {}
+        sync_wait: float | None = None  # the same for every sync: worked out at the first one
         for symbol, req in self._queued.items():
             ready_at = not_before.get(symbol, 0.0) if not_before else 0.0
-            if req.refresh:
+            if not req.refresh:
+                if sync_wait is None:
+                    sync_wait = self._sync_wait(now)
+                if sync_wait > 0.0:
+                    ready_at = max(ready_at, now + sync_wait)
+            else:
                 if slots_full:
                     continue  # until a refresh in flight is answered
                 kind = self._refresh_kind(req)
@@ -399,6 +414,21 @@ class SnapshotScheduler:
             waiting += self._syncs_to_come() * budget.depth_weight(req.limit)
         return waiting > budget.allowed * (1.0 - SYNC_RESERVE_SHARE) - budget.used(now)
 
+    def _sync_wait(self, now: float) -> float:
+        """Seconds until a sync may go (0: now). In a storm (the syncs waiting and to come would spend the rest of
+        the minute even shallow) syncs leave its last RESCUE_RESERVE_SHARE to rescues; fewer go at once."""
+        budget = getattr(self._rest, "budget", None)
+        shallow = self._shallow_limit
+        if budget is None or shallow is None:
+            return 0.0
+        weight, used = budget.depth_weight(shallow), budget.used(now)
+        if used + weight <= budget.allowed * (1.0 - RESCUE_RESERVE_SHARE):
+            return 0.0
+        syncs = sum(1 for r in self._queued.values() if not r.refresh)
+        if self._syncs_to_come is not None:
+            syncs += self._syncs_to_come()
+        return 0.0 if syncs * weight <= budget.allowed - used else _until_next_minute(now)
+
     def _refresh_wait(self, req: _Request, now: float) -> float:
         """Seconds until a refresh fits into the budget without waiting inside the RestClient (0: now)."""
         budget = getattr(self._rest, "budget", None)
@@ -409,7 +439,7 @@ class SnapshotScheduler:
         cheapest = self._cheapest_refresh(req)
         if self._refresh_fits(req, cheapest, now):  # not _refresh_depth: this runs for every queued refresh at
             return 0.0  # every pick, and that one sums the queue
-        next_minute = (int(now // 60) + 1) * 60 - now + 0.001  # the budget counts per calendar minute
+        next_minute = _until_next_minute(now)
         if self._urgent(req):
             return next_minute
         # A deepening that fits this minute's share, only not yet its pace: when the pace lets it.

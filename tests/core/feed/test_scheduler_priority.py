@@ -12,6 +12,7 @@ from core.feed.budget import WeightBudget, depth_weight
 from core.feed.scheduler import (
     LOSING_ROOM,
     LOW_PRIORITY_REFRESH_SHARE,
+    RESCUE_RESERVE_SHARE,
     SYNC_RESERVE_SHARE,
     URGENT_RESERVE_SHARE,
     URGENT_ROOM,
@@ -339,6 +340,31 @@ async def test_only_a_book_losing_its_top_is_rescued_from_the_sync_reserve():
         await asyncio.sleep(0.1)
         assert sched.pending == {"NEARUSDT"}
     assert got.got == [("GONEUSDT", 100), ("EDGEUSDT", 100)] and sched.rescues == 2
+
+
+@pytest.mark.asyncio
+async def test_a_storm_of_syncs_leaves_the_minutes_last_share_to_rescues():
+    budget = await minute_spent(0)  # 1,000 a minute, all of it allowed
+    rest, got = FakeRest(budget), Got()
+    to_come = [400]  # a whole market's start: 300 syncs asked, 400 books still to ask; 3,500 weight even shallow
+    async with running(rest, got, **WHOLE_MARKET, syncs_to_come=lambda: to_come[0]) as sched:
+        for i in range(300):
+            sched.request(f"S{i:03d}USDT", high=True)
+        room_for_syncs = round(1000 * (1 - RESCUE_RESERVE_SHARE)) // 5
+        await wait_until(lambda: len(got.got) == room_for_syncs, 5, "the syncs this minute")
+        await asyncio.sleep(0.1)
+        assert len(got.got) == room_for_syncs and {limit for _, limit in got.got} == {100}  # 190 shallow syncs
+        sched.request("LOSTUSDT", refresh=True, high=True, room=-1)  # one of them ran out: rescued at once
+        await wait_until(lambda: ("LOSTUSDT", 100) in got.got, 5, "the rescue")
+        assert sched.rescues == 1 and budget.used(time.time()) == 955
+        # No storm any more (the books still to come were unsubscribed, and all but eight of those waiting): the
+        # syncs left fit into what is left, so they go, and spend the reserve.
+        to_come[0] = 0
+        for i in range(room_for_syncs + 8, 300):
+            sched.cancel(f"S{i:03d}USDT")
+        sched.request("LASTUSDT", high=True)  # a change wakes a worker
+        await wait_until(lambda: len(got.got) == room_for_syncs + 1 + 9, 5, "the last nine syncs")
+        assert budget.used(time.time()) == 1000 and got.got[-1] == ("LASTUSDT", 100)
 
 
 @pytest.mark.asyncio

@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.depthbook-installed
-# Qt offscreen (tests) and a real window (xcb, Xvfb for screenshots); see platform-notes.md.
+# Qt offscreen (tests) and a real window (xcb, Xvfb for screenshots); see the team's reference/platform-notes.md (outside this repository).
 APT_QT := libglib2.0-0 libgl1 libegl1 libxkbcommon0 libfontconfig1 fonts-dejavu-core libdbus-1-3
 APT_XCB := libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 \
            libxcb-render-util0 libxcb-shape0

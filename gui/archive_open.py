@@ -80,7 +80,9 @@ async def open_archive_source(url: str):
         from core.archive.reader import ArchiveReader
         from core.archive.source import ArchiveSource
     except ImportError:
-        raise ArchiveOpenError("Opening an archive needs pyarrow: pip install 'depthbook[archive]'.") from None
+        raise ArchiveOpenError(
+            "Opening an archive needs pyarrow: pip install pyarrow (in a checkout: pip install -e '.[archive]')."
+        ) from None
     try:
         location = open_location(url)
     except ArchiveError as exc:

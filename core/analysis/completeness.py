@@ -9,8 +9,8 @@ not be stored, so `stored + gap records` is the number of seconds asked for. Sec
 (the app closed, recording off) are neither, and never count against a recording.
 
 `completeness` is pure; `recorded_counts` reads a symbol's stored seconds and gap records from a database, so
-the History library and `depthbook stats` count the same seconds (the Live table counts this session's, from the
-recorder, and says so).
+the History library and `depthbook stats` count the same seconds, from the symbol's first snapshot on (the Live
+table counts this session's, from the recorder, and says so).
 """
 
 from __future__ import annotations
@@ -42,7 +42,11 @@ class RecordedCounts:
 
 
 def recorded_counts(storage: SnapshotStorage, symbol: str) -> RecordedCounts:
-    """Every stored second and every gap record of `symbol` (reads the gap records' keys and values)."""
-    gaps = storage.gaps(symbol, 0, MAX_TIMESTAMP)
+    """Every stored second of `symbol` and every gap record from its first snapshot on, including any after its
+    last one (reads the gap records' keys and values). The gap records before its first snapshot are the seconds
+    its book took to sync when its recording began: the start of the recording, not data it lost (the app's
+    status shows them apart as "waiting"). A symbol with no snapshot yet counts all of them: nothing stored."""
+    edges = storage.first_last(symbol)
+    gaps = storage.gaps(symbol, edges[0] if edges else 0, MAX_TIMESTAMP)
     unverified = sum(1 for g in gaps if g.reason is GapReason.UNVERIFIED)
     return RecordedCounts(storage.count(symbol), len(gaps), unverified)

@@ -18,6 +18,7 @@ import numpy as np
 
 from core.analysis.order_flow import OrderFlow, check_flow_window, compute_order_flow, insufficient_flow_data
 from core.analysis.series import SERIES_FIELDS, SeriesArrays, series_from_snapshot, series_to_arrays
+from core.storage.keys import normal_symbol
 from core.storage.snapshot import OrderBookSnapshot, SnapshotDecodeError, level_problem
 from core.storage.store import SERIES_CF, SnapshotStorage
 
@@ -91,7 +92,7 @@ class History:
         """The reference service's order flow over [end − window_secs, end] (core.analytics), read from the
         store; `end` defaults to the last recorded second. ValueError for a window outside 10–300 s,
         InsufficientDataError with fewer than 2 snapshots in the window. Damaged snapshots are left out."""
-        symbol = symbol.strip().upper()
+        symbol = normal_symbol(symbol)
         check_flow_window(window_secs)
         if end is None:
             edges = self.storage.first_last(symbol)

@@ -21,6 +21,7 @@ from itertools import pairwise
 from typing import Any
 
 from core.market.wire import Level
+from core.storage.keys import normal_symbol
 from core.storage.snapshot import SNAPSHOT_DEPTH
 from core.timeparse import iso_utc
 
@@ -123,7 +124,7 @@ def compute_order_flow(symbol: str, snapshots: Iterable[Any], window_secs: int, 
         cumulative_delta += abs(bid_total - prev_bid_total) - abs(ask_total - prev_ask_total)
 
     return flow_of(
-        symbol.upper(), end, window_secs, bid_count, ask_count, cumulative_delta,
+        normal_symbol(symbol), end, window_secs, bid_count, ask_count, cumulative_delta,
         len(in_window), in_window[-1].timestamp - in_window[0].timestamp,
     )  # fmt: skip
 

@@ -27,6 +27,7 @@ from core.analysis.order_flow import (
     flow_of,
     insufficient_flow_data,
 )
+from core.storage.keys import normal_symbol
 from core.storage.store import SnapshotStorage
 
 KEEP_SECS = 2 * MAX_WINDOW_SECS  # seconds kept either side of the last window's end
@@ -38,7 +39,7 @@ Sides = tuple[dict[str, float], dict[str, float], float, float]
 class SlidingOrderFlow:
     def __init__(self, storage: SnapshotStorage, symbol: str) -> None:
         self.storage = storage
-        self.symbol = symbol.strip().upper()
+        self.symbol = normal_symbol(symbol)
         self._sides: dict[int, Sides | None] = {}  # None: known to hold no (usable) snapshot
         self._pairs: dict[tuple[int, int], tuple[int, int, float]] = {}
         self._floats: dict[str, float] = {}

@@ -29,7 +29,7 @@ S3_CONNECT_TIMEOUT = 5.0  # seconds; an unreachable endpoint fails fast and the 
 _FATAL = re.compile(
     r"ACCESS_DENIED|AccessDenied|Access Denied|INVALID_ACCESS_KEY_ID|InvalidAccessKeyId|SIGNATURE_DOES_NOT_MATCH|"
     r"SignatureDoesNotMatch|NO_SUCH_BUCKET|NoSuchBucket|bucket does not exist|Permission denied|"
-    r"No space left|Read-only file system|InvalidBucketName"
+    r"No space left|Read-only file system|InvalidBucketName|non-directory entry exists|Not a directory"
 )
 
 
@@ -91,7 +91,12 @@ def open_location(url: str, environ: Mapping[str, str] | None = None) -> Archive
         raise ArchiveError(f"Cannot archive to {text}: use s3://bucket/prefix, file:///path or a directory.")
     else:
         path = Path(text).expanduser()
-    root = str(path.resolve()).replace(os.sep, "/").rstrip("/") or "/"
+    path = path.resolve()
+    blocking = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
+    if blocking is not None:  # no retry mends that: say so before anything starts
+        where = "it is a file" if blocking == path else f"{blocking} is a file"
+        raise ArchiveError(f"Cannot archive to {text}: {where}, not a directory.")
+    root = str(path).replace(os.sep, "/").rstrip("/") or "/"
     return ArchiveLocation(pafs.LocalFileSystem(), root, f"file://{root}", "local")
 
 
@@ -136,8 +141,10 @@ def _s3_location(text: str, parts, env: Mapping[str, str]) -> ArchiveLocation:
 
 def is_retryable(exc: BaseException) -> bool:
     """Whether trying again later may succeed: network trouble, a store that is down or busy, a damaged
-    upload. Not: missing credentials or permissions, a missing bucket, a full or read-only disk."""
-    if isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EROFS):
+    upload. Not: missing credentials or permissions, a missing bucket, a full or read-only disk, a file where a
+    directory must be."""
+    fatal = (errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EROFS, errno.EEXIST, errno.ENOTDIR)
+    if isinstance(exc, OSError) and exc.errno in fatal:  # EEXIST, ENOTDIR: a file where a directory must be
         return False
     return not _FATAL.search(str(exc))
 

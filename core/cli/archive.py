@@ -229,7 +229,9 @@ def _archive_modules():
         from core.archive import archiver, location
     except ImportError as exc:
         if "pyarrow" in str(exc):
-            raise UserError("archiving needs pyarrow: pip install 'depthbook[archive]'") from None
+            raise UserError(
+                "the Parquet archive needs pyarrow: pip install pyarrow (in a checkout: pip install -e '.[archive]')"
+            ) from None
         raise
     return archiver, location
 

@@ -60,7 +60,7 @@ def run(args) -> int:
         write = write_parquet if args.format == "parquet" else write_csv
         written = _write_atomically(args.out, lambda path: write(rows, path, _progress))
         damaged = storage.damage.seconds(symbol)
-    print(f"exported {written} snapshots of {symbol} to {args.out}", file=sys.stderr)
+    print(f"exported {written} snapshot{'' if written == 1 else 's'} of {symbol} to {args.out}", file=sys.stderr)
     if damaged:
         shown = ", ".join(iso_utc(ts) for ts in damaged[:3]) + (", …" if len(damaged) > 3 else "")
         print(f"depthbook: skipped {len(damaged)} damaged snapshots of {symbol} ({shown}).", file=sys.stderr)

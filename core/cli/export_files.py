@@ -65,7 +65,9 @@ def parquet_modules():
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError:
-        raise ParquetUnavailable("Parquet export needs pyarrow: pip install 'depthbook[parquet]'.") from None
+        raise ParquetUnavailable(
+            "Parquet export needs pyarrow: pip install pyarrow (in a checkout: pip install -e '.[parquet]')."
+        ) from None
     return pa, pq
 
 

@@ -108,7 +108,7 @@ def add_parser(sub) -> None:
         help=f"levels per side in each snapshot, {DEPTH_RANGE[0]} to {DEPTH_RANGE[1]} and at most "
         f"--snapshot-limit (default {SNAPSHOT_DEPTH}, the contract's)",
     )
-    parser.add_argument("--duration", type=positive_float, default=None, help="stop after this many seconds")
+    parser.add_argument("--duration", type=positive_float, default=None, help="stop this many seconds after starting (waiting for the exchange included)")
     parser.add_argument(
         "--snapshot-limit",
         type=whole(SNAPSHOT_LIMIT_RANGE, "levels"),
@@ -264,6 +264,9 @@ async def run_record(args) -> int:
         await session.start()
     except StorageError as exc:  # nothing was started: the database is checked first
         raise UserError(str(exc)) from None
+    started = time.monotonic()  # --duration counts from here: waiting for the exchange is part of the run
+    if args.duration is not None:
+        asyncio.get_running_loop().call_later(args.duration, stop.set)
     try:
         try:
             followed = await _unless_stopped(stop, _follow(session, args, symbols))
@@ -271,15 +274,19 @@ async def run_record(args) -> int:
             print(f"depthbook: {exc}", file=sys.stderr, flush=True)
             return EXIT_FAILED
         if followed is None:  # stopped while waiting for the exchange
+            if args.duration is not None and time.monotonic() - started >= args.duration:
+                print(f"depthbook: the exchange could not be reached within --duration {args.duration:g} s; "
+                      "nothing was recorded", file=sys.stderr, flush=True)  # fmt: skip
+                return EXIT_FAILED
             return EXIT_OK
         if not followed:
             return EXIT_FAILED  # _follow said why
         symbols = followed
         settle_collector()  # after start-up: fewer young collections, none over what start-up built
-        print(f"recording {len(symbols)} symbols from {config.ws_url} into {config.db_path}", flush=True)
+        what = "1 symbol" if len(symbols) == 1 else f"{len(symbols)} symbols"
+        print(f"recording {what} from {config.ws_url} into {config.db_path}", flush=True)
         if follower is not None:
             follower.start(str(config.db_path))
-        started = time.monotonic()
         while not stop.is_set():
             timeout = args.status_every
             if args.duration is not None:
@@ -319,9 +326,10 @@ async def _follow(session: RecordingSession, args, symbols: list[str]) -> list[s
         selection = MarketSelection(args.quote, args.shard)
         followed = await session.follow_market(selection, record=True, retry_for=math.inf, on_retry=waiting)
         if not followed:
-            print(
-                "depthbook: no TRADING symbol matches --all with these --quote and --shard.", file=sys.stderr
-            )
+            chosen = [f"--quote {','.join(sorted(args.quote))}"] if args.quote else []
+            chosen += [f"--shard {args.shard[0]}/{args.shard[1]}"] if args.shard else []
+            with_flags = f" with {' and '.join(chosen)}" if chosen else ""
+            print(f"depthbook: no TRADING symbol matches --all{with_flags}.", file=sys.stderr)
         return followed
     check = await session.follow_valid(symbols, retry_for=math.inf, on_retry=waiting)
     if not check.valid:

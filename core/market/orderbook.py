@@ -31,7 +31,7 @@ from collections.abc import Iterable
 
 from core.market.wire import Level, decimal_ticks, ticks_to_decimal
 
-LADDER_DEPTH = 256  # levels kept in sorted order per side; a refill sorts the rest (platform-notes.md)
+LADDER_DEPTH = 256  # levels kept in sorted order per side; a refill sorts the rest (reference/platform-notes.md)
 # Levels a side keeps when some lie beyond its snapshot horizon: those are dropped, worst first, down to this
 # (never one inside the horizon, so a side holds at least its snapshot's levels). docs/SNAPSHOT_HORIZON.md.
 LEVEL_CAP = 1000

@@ -41,6 +41,16 @@ def parse_storage_symbol(name: str) -> tuple[Market, str]:
     return market, symbol
 
 
+def normal_symbol(text: str) -> str:
+    """A stored name as a user may type it, spelt as it is stored: `btcusdt` -> `BTCUSDT`, `USDM/btcusdt` ->
+    `usdm/BTCUSDT` (the market prefix lower case, the exchange symbol upper case)."""
+    prefix, separator, symbol = text.strip().partition(MARKET_SEPARATOR)
+    market = MARKETS.get(prefix.lower()) if separator else None
+    if market is None or market is SPOT:
+        return text.strip().upper()
+    return storage_symbol(market, symbol.upper())
+
+
 def snapshot_key(symbol: str, timestamp: int) -> bytes:
     """`BTCUSDT:1737158400` as ASCII bytes."""
     if not 0 <= timestamp <= MAX_TIMESTAMP:

@@ -1,5 +1,6 @@
 """One definition of completeness: the History library and `depthbook stats` give the same figure for the same
-recording, counting the seconds of the first sync (gap records before the first snapshot) too."""
+recording, from its first snapshot on: the seconds of the first sync (gap records before it) are the start of the
+recording (the app shows them as "waiting"), not data it lost."""
 
 from __future__ import annotations
 
@@ -30,8 +31,15 @@ def test_library_and_stats_agree_on_a_recording_that_starts_with_a_sync(tmp_path
         counts = recorded_counts(storage, "BTCUSDT")
         (entry,) = read_library(storage)
         row = symbol_stats(storage, "BTCUSDT", 0)
-    assert (counts.stored, counts.gap_records, counts.unverified) == (len(stored), 7, 2)
-    expected = len(stored) / (len(stored) + 7)
+    assert (counts.stored, counts.gap_records, counts.unverified) == (len(stored), 2, 2)  # not the 5 s syncing
+    expected = len(stored) / (len(stored) + 2)
     assert entry.completeness == pytest.approx(expected)
     assert row["completeness_pct"] == pytest.approx(100 * expected, abs=0.001)
-    assert (row["count"], row["gaps"], row["unverified"]) == (len(stored), 7, 2)
+    assert (row["count"], row["gaps"], row["unverified"]) == (len(stored), 2, 2)
+
+
+def test_a_symbol_that_never_stored_a_second_counts_every_gap_record(tmp_path):
+    with SnapshotStorage.open(tmp_path / "db") as storage:
+        write_recording(storage, "BTCUSDT", START, 10, holes=[(0, 9)], gaps={(0, 9): GapReason.SYNCING})
+        counts = recorded_counts(storage, "BTCUSDT")
+    assert (counts.stored, counts.gap_records, counts.completeness) == (0, 10, 0.0)

@@ -1,7 +1,11 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from core.analysis.history import History
+from core.analysis.order_flow import compute_order_flow
+from core.analysis.order_flow_window import SlidingOrderFlow
 from core.analysis.series import series_from_snapshot
 from core.simulator.market import SyntheticMarket
 from core.storage.gaps import GapReason, GapRecord
@@ -88,3 +92,17 @@ def test_get_order_flow_reads_its_window_from_the_store(storage):
         history.get_order_flow("ETHUSDT")
     with pytest.raises(InsufficientDataError, match="got 1"):
         history.get_order_flow("BTCUSDT", 10, end=START)
+
+
+def test_order_flow_of_a_futures_symbol_however_its_name_is_typed(tmp_path):
+    # USDⓈ-M books are stored as usdm/SYMBOL: the market prefix lower case, the symbol upper case.
+    snaps = [replace(s, symbol="usdm/BTCUSDT") for s in market_snapshots(20)]
+    with SnapshotStorage.open(tmp_path / "db", mode="writer") as store:
+        store.put_tick(snaps, [])
+        history = History(store)
+        expected = compute_order_flow("usdm/BTCUSDT", snaps, 10, START + 19)
+        for typed in ("usdm/BTCUSDT", "USDM/btcusdt", " usdm/btcusdt "):
+            flow = history.get_order_flow(typed, 10)
+            assert flow == expected and flow.symbol == "usdm/BTCUSDT" and flow.snapshot_count == 11
+        window = SlidingOrderFlow(store, "USDM/BTCUSDT")
+        assert window.flow(10, START + 19) == expected

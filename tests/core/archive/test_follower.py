@@ -265,6 +265,23 @@ def test_record_with_an_archive_url_that_cannot_be_is_one_sentence(tmp_path, cap
     assert not (tmp_path / "db").exists()  # refused before anything started
 
 
+def test_an_archive_directory_that_is_a_file_is_refused_before_anything_starts(tmp_path, capsys):
+    from core.archive.location import is_retryable
+    from tests.core.archive.cli_run import main
+
+    afile = tmp_path / "afile"
+    afile.write_text("not a directory")
+    for target, said in ((afile, "it is a file"), (afile / "archive", f"{afile} is a file")):
+        code = main(["record", "--symbols", "BTCUSDT", "--db", str(tmp_path / "db"), "--ws-url", "ws://127.0.0.1:9",
+                     "--rest-url", "http://127.0.0.1:9", "--archive", str(target)])  # fmt: skip
+        assert code == 2 and capsys.readouterr().err == f"depthbook: Cannot archive to {target}: {said}, not a directory\n"
+        assert not (tmp_path / "db").exists()
+    # A file put there later, while archiving: no retry mends that either.
+    assert not is_retryable(FileExistsError(17, "Cannot create directory: non-directory entry exists"))
+    assert not is_retryable(NotADirectoryError(20, "Not a directory"))
+    assert is_retryable(ConnectionRefusedError(111, "Connection refused"))
+
+
 def test_the_follower_rewrites_version_1_day_files_as_version_2_once_within_its_budget(
     tmp_path, seaweed, bucket, s3_env
 ):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from core.simulator.server import ExchangeSimulator
 from core.storage.gaps import GapReason, GapRecord
 from core.storage.snapshot import OrderBookSnapshot
 from core.storage.store import SnapshotStorage
-from tests.core.cli.cli_helpers import read_lines_until
+from tests.core.cli.cli_helpers import assert_one_sentence, read_lines_until
 
 ROOT = Path(__file__).resolve().parents[3]
 START = 1_737_158_400
@@ -202,7 +203,7 @@ def test_record_names_an_unknown_symbol_and_records_the_others(tmp_path):
     assert result.returncode == 0, result.stderr
     [warning] = [line for line in result.stderr.splitlines() if "NOPEUSDT" in line]
     assert "Cannot follow NOPEUSDT (not a symbol on this exchange). Recording the other 1." in warning
-    assert "recording 1 symbols" in result.stdout and "BTCUSDT" in result.stdout
+    assert "recording 1 symbol from" in result.stdout and "BTCUSDT" in result.stdout
     assert "Traceback" not in result.stderr
     none_valid = asyncio.run(run("NOPEUSDT"))
     assert none_valid.returncode == 1
@@ -242,7 +243,7 @@ def test_record_takes_at_most_the_ceiling_of_symbols():
 async def test_record_ends_after_its_duration_and_on_sigterm_and_others_read_meanwhile(tmp_path):
     db = tmp_path / "db"
     async with ExchangeSimulator(symbols=["BTCUSDT", "ETHUSDT"], seed=4, interval_ms=50) as sim:
-        proc = await _start_recorder(sim, db, "--duration", "2")
+        proc = await _start_recorder(sim, db, "--duration", "3")  # from the start: the start-up is part of it
         assert await asyncio.wait_for(proc.wait(), 30) == 0  # it ends by itself
         reported = dict.fromkeys(("BTCUSDT", "ETHUSDT"), 0)
         for line in (await proc.stdout.read()).decode().splitlines():
@@ -292,3 +293,25 @@ def test_per_symbol_retention_flag():
     for bad in ("BTCUSDT", "BTCUSDT=-1", "=3", "BTCUSDT=soon"):
         with pytest.raises(UserError, match="SYMBOL=DAYS"):
             parse_retention(bad)
+
+
+def test_the_app_without_a_display_says_so_in_one_sentence():
+    # Qt would abort the process with advice about platform plugins (exit 134); a server has no display.
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    result = subprocess.run(
+        [sys.executable, "-m", "gui.entry", "--demo"], cwd=ROOT, capture_output=True, text=True, timeout=60, env=env
+    )
+    assert_one_sentence(result, 2, "no display", "depthbook record", "xvfb-run")
+
+
+def test_record_ends_after_its_duration_while_the_exchange_cannot_be_reached(tmp_path):
+    # A scheduled run (cron, a timer) must end on time, also while it waits for the exchange to come back.
+    dead = "127.0.0.1:9"  # the discard port: nothing listens
+    result = depthbook(
+        "record", "--symbols", "BTCUSDT", "--db", str(tmp_path / "db"), "--ws-url", f"ws://{dead}",
+        "--rest-url", f"http://{dead}", "--duration", "2", timeout=30,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert "waiting for the exchange" in result.stdout
+    said = "depthbook: the exchange could not be reached within --duration 2 s; nothing was recorded"
+    assert said in result.stderr.splitlines() and "Traceback" not in result.stderr

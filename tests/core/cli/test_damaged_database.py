@@ -116,7 +116,7 @@ def test_record_opens_a_database_with_damaged_records_and_rebuilds_its_counters(
         async with ExchangeSimulator(symbols=["BTCUSDT"], seed=3, interval_ms=50) as sim:
             return await asyncio.to_thread(
                 depthbook, "record", "--symbols", "BTCUSDT", "--db", str(damaged_db), "--ws-url", sim.ws_url,
-                "--rest-url", sim.rest_url, "--duration", "2", "--log-level", "WARNING",
+                "--rest-url", sim.rest_url, "--duration", "4", "--log-level", "WARNING",
             )  # fmt: skip
 
     result = asyncio.run(run())

@@ -48,10 +48,11 @@ def test_market_flags_are_checked_in_one_sentence(flags, fragment, tmp_path):
     assert not (tmp_path / "db").exists()  # refused before anything started
 
 
-async def _record(sim: ExchangeSimulator, rest_url: str, tmp_path, name: str, *flags: str):
+async def _record(sim: ExchangeSimulator, rest_url: str, tmp_path, name: str, *flags: str, duration: float = 4):
+    """A run of `duration` seconds from its start, the start-up included (a few seconds: time to record some)."""
     return await asyncio.to_thread(
         depthbook, "record", *flags, "--db", str(tmp_path / name), "--ws-url", sim.ws_url, "--rest-url", rest_url,
-        "--duration", "1.5", "--status-every", "1", "--log-level", "WARNING",
+        "--duration", str(duration), "--status-every", "1", "--log-level", "WARNING",
     )  # fmt: skip
 
 
@@ -79,8 +80,8 @@ def test_record_waits_for_an_exchange_that_fails_at_start_then_records(tmp_path)
         sim = ExchangeSimulator(symbols=QUOTED[:4], seed=8, interval_ms=50)
         async with sim, RestRelay(sim.rest_url) as relay:
             relay.canned["/api/v3/exchangeInfo"] = [(500, b"", ""), (502, b"", "")]
-            return await _record(
-                sim, relay.url, tmp_path, "db", "--symbols", ",".join(QUOTED[:4]) + ",NOPEEUR"
+            return await _record(  # two failures wait 3 + 6 s: the run's duration covers them and some recording
+                sim, relay.url, tmp_path, "db", "--symbols", ",".join(QUOTED[:4]) + ",NOPEEUR", duration=14
             )
 
     result = asyncio.run(run())
@@ -90,3 +91,13 @@ def test_record_waits_for_an_exchange_that_fails_at_start_then_records(tmp_path)
     assert recorded(result) == set(QUOTED[:4])
     [named] = [line for line in result.stderr.splitlines() if "NOPEEUR" in line]
     assert "Cannot follow NOPEEUR (not a symbol on this exchange). Recording the other 4." in named
+
+
+def test_record_all_that_matches_nothing_names_the_flags_it_was_given(tmp_path):
+    async def run() -> subprocess.CompletedProcess:
+        async with ExchangeSimulator(symbols=QUOTED[:4], seed=8, interval_ms=50) as sim:
+            return await _record(sim, sim.rest_url, tmp_path, "db", "--all", "--quote", "XYZ")
+
+    result = asyncio.run(run())
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "depthbook: no TRADING symbol matches --all with --quote XYZ." in result.stderr.splitlines()

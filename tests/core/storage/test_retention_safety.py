@@ -95,7 +95,7 @@ def test_record_prunes_what_it_records_and_names_never_other_symbols(tmp_path):
         async with ExchangeSimulator(symbols=["BTCUSDT"], seed=5, interval_ms=50) as sim:
             return await asyncio.to_thread(
                 depthbook, "record", "--symbols", "BTCUSDT", "--db", str(db), "--ws-url", sim.ws_url,
-                "--rest-url", sim.rest_url, "--duration", "2", "--retention-days", "1", "--retention",
+                "--rest-url", sim.rest_url, "--duration", "4", "--retention-days", "1", "--retention",
                 "DOGEUSDT=2", "--log-level", "WARNING",
             )  # fmt: skip
 

@@ -108,7 +108,12 @@ def add_parser(sub) -> None:
         help=f"levels per side in each snapshot, {DEPTH_RANGE[0]} to {DEPTH_RANGE[1]} and at most "
         f"--snapshot-limit (default {SNAPSHOT_DEPTH}, the contract's)",
     )
-    parser.add_argument("--duration", type=positive_float, default=None, help="stop this many seconds after starting (waiting for the exchange included)")
+    parser.add_argument(
+        "--duration",
+        type=positive_float,
+        default=None,
+        help="stop this many seconds after starting (waiting for the exchange included)",
+    )
     parser.add_argument(
         "--snapshot-limit",
         type=whole(SNAPSHOT_LIMIT_RANGE, "levels"),
@@ -265,8 +270,9 @@ async def run_record(args) -> int:
     except StorageError as exc:  # nothing was started: the database is checked first
         raise UserError(str(exc)) from None
     started = time.monotonic()  # --duration counts from here: waiting for the exchange is part of the run
+    duration_over = asyncio.Event()
     if args.duration is not None:
-        asyncio.get_running_loop().call_later(args.duration, stop.set)
+        asyncio.get_running_loop().call_later(args.duration, lambda: (duration_over.set(), stop.set()))
     try:
         try:
             followed = await _unless_stopped(stop, _follow(session, args, symbols))
@@ -274,7 +280,7 @@ async def run_record(args) -> int:
             print(f"depthbook: {exc}", file=sys.stderr, flush=True)
             return EXIT_FAILED
         if followed is None:  # stopped while waiting for the exchange
-            if args.duration is not None and time.monotonic() - started >= args.duration:
+            if duration_over.is_set():
                 print(f"depthbook: the exchange could not be reached within --duration {args.duration:g} s; "
                       "nothing was recorded", file=sys.stderr, flush=True)  # fmt: skip
                 return EXIT_FAILED

@@ -15,6 +15,7 @@ waits, `update_room`, so a book that moves goes before one that sits still), the
 A storm of syncs (more than what is left of the minute holds even shallow: a whole market's start, a reconnect of
 a thousand books) leaves the last RESCUE_RESERVE_SHARE of it to rescues: the books live first are the busiest
 (they ask first), and their shallow tops ran out while the syncs spent the minute.
+
 A sync (a book that gapped, or a reconnect) must never wait for deepenings; three rules see to it:
 - A refresh never waits inside the RestClient's weight budget, where it would hold a worker that a sync may need:
   it is only taken when it fits into this minute's budget right now, a high-priority one into all but
@@ -424,9 +425,8 @@ class SnapshotScheduler:
         weight, used = budget.depth_weight(shallow), budget.used(now)
         if used + weight <= budget.allowed * (1.0 - RESCUE_RESERVE_SHARE):
             return 0.0
-        syncs = sum(1 for r in self._queued.values() if not r.refresh)
-        if self._syncs_to_come is not None:
-            syncs += self._syncs_to_come()
+        to_come = self._syncs_to_come() if self._syncs_to_come is not None else 0
+        syncs = sum(1 for r in self._queued.values() if not r.refresh) + to_come
         return 0.0 if syncs * weight <= budget.allowed - used else _until_next_minute(now)
 
     def _refresh_wait(self, req: _Request, now: float) -> float:

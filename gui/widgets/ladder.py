@@ -104,6 +104,7 @@ class LadderView(QTableView):
     def __init__(self, model: LadderModel, colors: ThemeColors, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("ladder")
+        self.empty_text = "Waiting for the order book…"  # drawn while there are no levels ("": nothing)
         self.setModel(model)
         self._delegate = SizeBarDelegate(colors, self)
         self.setItemDelegate(self._delegate)
@@ -140,12 +141,10 @@ class LadderView(QTableView):
     def paintEvent(self, event) -> None:
         super().paintEvent(event)
         model = self.model()
-        if model is not None and model.rowCount() == 0:
+        if model is not None and model.rowCount() == 0 and self.empty_text:
             painter = QPainter(self.viewport())
             painter.setPen(qcolor(self._delegate.colors.muted))
-            painter.drawText(
-                self.viewport().rect(), int(Qt.AlignmentFlag.AlignCenter), "Waiting for the order book…"
-            )
+            painter.drawText(self.viewport().rect(), int(Qt.AlignmentFlag.AlignCenter), self.empty_text)
             painter.end()
 
     def resizeEvent(self, event) -> None:

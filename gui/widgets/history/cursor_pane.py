@@ -22,6 +22,7 @@ class CursorPane(QWidget):
         self.setObjectName("historyCursor")
         self.ladder_model = LadderModel()
         self.ladder = LadderView(self.ladder_model, colors)
+        self.ladder.empty_text = ""  # a recorded second, not a live book: the title says what is shown, or why not
         self.title = QLabel("Recorded ladder: click a chart")
         self.title.setObjectName("historyLadderTitle")
         self.title.setWordWrap(True)

@@ -105,6 +105,7 @@ class HistoryPanel(QWidget):
         self.summary = QLabel("Pick a recorded symbol in the library.")
         self.summary.setObjectName("historySummary")
         self.summary.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.summary.setWordWrap(True)  # a narrow window shows the view's details on a second line, not cut off
         self.charts = HistoryCharts(colors)
         self.cursor_pane = CursorPane(colors)
         self.ladder_model = self.cursor_pane.ladder_model
@@ -451,7 +452,7 @@ def _run_at(runs: np.ndarray, ts: int) -> int | None:
 
 
 def _time_edit() -> QDateTimeEdit:
-    edit = QDateTimeEdit()
+    edit = QDateTimeEdit(QDateTime.fromSecsSinceEpoch(int(time.time())))  # not 1970 before a symbol is chosen
     edit.setDisplayFormat("yyyy-MM-dd HH:mm:ss")
     edit.setCalendarPopup(True)
     return edit

@@ -71,8 +71,11 @@ class TimeAxis(pg.DateAxisItem):
 
 
 def local_and_utc(ts: float) -> str:
-    """'2025-01-18 01:00:05 CET · 00:00:05 UTC' for the hover readouts."""
+    """'2025-01-18 01:00:05 CET · 00:00:05 UTC' for the hover readouts; the UTC part once where local time is
+    UTC ('2025-01-18 00:00:05 UTC')."""
     second = int(ts)
-    local = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(second))
+    local = time.localtime(second)
+    if local.tm_gmtoff == 0:
+        return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(second))
     utc = time.strftime("%H:%M:%S UTC", time.gmtime(second))
-    return f"{local} · {utc}"
+    return f"{time.strftime('%Y-%m-%d %H:%M:%S %Z', local)} · {utc}"

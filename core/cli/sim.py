@@ -74,10 +74,12 @@ def run(args) -> int:
 async def _run(
     symbols: list[str], host: str, port: int, interval_ms: int, seed: int, usdm: bool, fast: bool, long_tail: bool
 ) -> None:
-    # SIGINT is turned into KeyboardInterrupt by asyncio.run; SIGTERM should stop as quietly.
+    # SIGINT and SIGTERM stop it quietly, as `record` does: handled here, not left to asyncio.run's KeyboardInterrupt,
+    # which never comes when SIGINT was ignored by whoever started this (a shell's `&` ignores it).
     task = asyncio.current_task()
     assert task is not None
-    with contextlib.suppress(NotImplementedError):
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            asyncio.get_running_loop().add_signal_handler(sig, task.cancel)
     await serve_forever(symbols, host, port, interval_ms, seed, usdm, fast, long_tail)
 

@@ -7,6 +7,7 @@ sentence on stderr and exit status 2 (usage) or 1 (the command ran and failed), 
 from __future__ import annotations
 
 import argparse
+import difflib
 import sys
 from collections.abc import Callable
 
@@ -57,9 +58,20 @@ def with_default_command(argv: list[str]) -> list[str]:
     return ["app", *argv]
 
 
+def unknown_command(word: str) -> str:
+    """The sentence for a first word that is no command (the app takes no words, only flags)."""
+    close = difflib.get_close_matches(word, COMMANDS, n=1)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    return f"depthbook: unknown command {word!r}{hint}; the commands are {', '.join(COMMANDS)}."
+
+
 def main(argv: list[str] | None = None, run_app: AppRunner | None = None) -> int:
     """Parse and run one command. `run_app` starts the desktop app (gui.entry passes it; core has no Qt)."""
-    argv = with_default_command(list(sys.argv[1:] if argv is None else argv))
+    given = list(sys.argv[1:] if argv is None else argv)
+    if given and not given[0].startswith("-") and given[0] not in COMMANDS:
+        print(unknown_command(given[0]), file=sys.stderr)
+        return EXIT_USAGE
+    argv = with_default_command(given)
     args = build_parser().parse_args(argv)
     if args.command == "app":
         if run_app is None:

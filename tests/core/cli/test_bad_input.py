@@ -198,3 +198,14 @@ def test_the_limits_have_one_source_recording_config_and_the_apps_settings_agree
     saved = SavedSettings(snapshot_depth=100, snapshot_limit=5)
     app = build_config(parse_args([]), saved)
     assert (app.snapshot_interval, app.snapshot_depth, app.snapshot_limit) == (1, 20, 1000)
+
+
+def test_a_mistyped_command_is_named_with_the_closest_command(db):
+    check_all(
+        db,
+        [
+            (["stat", "--db", str(db)], "unknown command 'stat' (did you mean stats?)"),
+            (["recrod", "--symbols", "BTCUSDT"], "(did you mean record?)"),
+            (["frobnicate"], "the commands are app, record, stats, export, order-flow, archive, sim"),
+        ],
+    )

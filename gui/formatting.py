@@ -37,16 +37,11 @@ def fmt_float(value: float | None, decimals: int) -> str:
     return f"{value:,.{decimals}f}"
 
 
-# Below this a ratio is the rounding of float arithmetic, not a figure: a 10k USD buy that fills at the best ask
-# has 0 bps of slippage, which (average − best) / best may give as 1.2e-11.
-NOISE = 1e-9
-
-
 def fmt_sig(value: float | None, digits: int = 3) -> str:
     """A small ratio with `digits` significant digits and no exponent: 0.00167, 1.52, 12.3."""
     if value is None or not math.isfinite(value):
         return "—"
-    if abs(value) < NOISE:
+    if value == 0:
         return "0"
     decimals = max(0, digits - 1 - math.floor(math.log10(abs(value))))
     return f"{value:,.{decimals}f}"

@@ -177,12 +177,14 @@ def estimate_slippage(levels: Iterable[Level], target_usd: float) -> SlippageEst
     filled_qty = filled_usd = 0.0
     best = math.nan
     complete = False
+    taken = 0  # levels the fill took from, whole or in part
     for price_str, qty_str in levels:
         price, qty = float(price_str), float(qty_str)
         if price <= 0 or qty <= 0:
             continue  # not a real level; a book never holds one, but it must not divide by zero
         if math.isnan(best):
             best = price
+        taken += 1
         level_usd = price * qty
         if level_usd >= remaining:
             # The last level is taken only in part: just enough quantity for what is left.
@@ -194,6 +196,8 @@ def estimate_slippage(levels: Iterable[Level], target_usd: float) -> SlippageEst
         filled_usd += level_usd
         remaining -= level_usd
     avg_price = filled_usd / filled_qty if filled_qty > 0 else math.nan
+    if taken == 1:
+        avg_price = best  # filled at the best level alone: its price, not a quotient 1e-11 bps away from it
     return SlippageEstimate(
         target_usd=float(target_usd),
         avg_price=avg_price,

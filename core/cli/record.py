@@ -15,7 +15,6 @@ import contextlib
 import logging
 import math
 import sys
-import time
 
 from core.cli.archive import add_record_flag, record_follower
 from core.cli.common import (
@@ -269,8 +268,7 @@ async def run_record(args) -> int:
         await session.start()
     except StorageError as exc:  # nothing was started: the database is checked first
         raise UserError(str(exc)) from None
-    started = time.monotonic()  # --duration counts from here: waiting for the exchange is part of the run
-    duration_over = asyncio.Event()
+    duration_over = asyncio.Event()  # --duration counts from here: waiting for the exchange is part of the run
     if args.duration is not None:
         asyncio.get_running_loop().call_later(args.duration, lambda: (duration_over.set(), stop.set()))
     try:
@@ -294,11 +292,8 @@ async def run_record(args) -> int:
         if follower is not None:
             follower.start(str(config.db_path))
         while not stop.is_set():
-            timeout = args.status_every
-            if args.duration is not None:
-                timeout = min(timeout, max(0.0, args.duration - (time.monotonic() - started)))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout)
+                await asyncio.wait_for(stop.wait(), args.status_every)  # the duration's timer sets `stop` too
             symbols = list(dict.fromkeys([*symbols, *session.symbols]))  # with new listings
             if len(symbols) > STATUS_LINES_MAX:
                 print(summary_line(session, symbols), flush=True)
@@ -307,8 +302,6 @@ async def run_record(args) -> int:
                     print(status_line(session, symbol), flush=True)
             if follower is not None:
                 print(follower.status.line(follower.location.url), flush=True)
-            if args.duration is not None and time.monotonic() - started >= args.duration:
-                stop.set()
     finally:
         if follower is not None:
             await follower.stop()  # the hour in flight finishes before the database closes

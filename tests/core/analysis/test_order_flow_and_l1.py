@@ -302,3 +302,10 @@ def test_empty_side_gives_nan_not_exceptions(empty):
     est = m.slippage_estimates[f"{empty_side}_10k_usd"]
     assert math.isnan(est.avg_price) and math.isnan(est.slippage_bps)
     assert (est.filled_qty, est.filled_usd, est.complete) == (0.0, 0.0, False)
+
+
+def test_a_fill_within_the_best_level_has_exactly_no_slippage():
+    # 10,000 / (10,000 / 60000.10) is not 60000.10 in floats: the quotient used to give 1.2e-11 bps.
+    est = estimate_slippage([("60000.10", "1"), ("60000.20", "1")], 10_000)
+    assert est.avg_price == 60000.10 and est.slippage_bps == 0.0
+    assert est.filled_qty == pytest.approx(10_000 / 60000.10) and est.complete

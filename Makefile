@@ -92,11 +92,12 @@ sysdeps:
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+# The order book's compiled sides are built by the install: build again when their C source changes.
+$(STAMP): pyproject.toml core/market/_book_side.c
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache core/market/*.so

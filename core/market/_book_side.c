@@ -1,0 +1,705 @@
+/* One side of an order book in flat memory: core.market._book_side.Side.
+ *
+ * The same behaviour as the pure-Python side in core/market/book_side.py (its docstrings are the
+ * specification; tests/core/market/test_book_sides.py feeds both the same streams and compares them). Why it
+ * exists: with 1,500 books the Python side's dicts, ints and lists are scattered objects, and each event's
+ * levels cost cache misses on them (docs/PERFORMANCE.md, "Cost per event"). Here a side is three parallel
+ * arrays sorted by rank (best last): the ranks, and the exchange's price and quantity strings, kept as the
+ * very str objects the wire parsed so that every level is stored exactly as it was sent.
+ *
+ * A rank is the exact price in 1e-8 ticks, negated for asks, so that a higher rank is always better. It is a
+ * 128-bit integer: the wire allows 20 integer digits (1e28 ticks), more than 64 bits hold.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+typedef __int128 rank_t;
+
+#define DECIMALS 8
+#define RANK_MAX ((rank_t)(((unsigned __int128)1 << 127) - 1))
+#define UNBOUNDED (-RANK_MAX - 1) /* a horizon below every rank: the snapshot held the whole side */
+#define NOTHING RANK_MAX          /* a horizon above every rank: no level is known */
+#define MAX_WHOLE_DIGITS 29       /* 1e29 x 1e8 ticks still fits, far from the sentinels */
+
+/* Python helpers from core.market.wire, set by configure(): the exact rules for what C does not parse. */
+static PyObject *decimal_ticks_fn = NULL;
+static PyObject *ticks_to_decimal_fn = NULL;
+
+typedef struct {
+    PyObject_HEAD
+    int sign;             /* +1 bids (higher is better), -1 asks (lower is better) */
+    Py_ssize_t depth;     /* kept for the Python side's signature; the arrays are all sorted */
+    Py_ssize_t cap;       /* levels kept when some lie beyond the horizon; -1: every level */
+    Py_ssize_t bound;     /* more levels than this: drop some beyond the horizon */
+    rank_t horizon;       /* the worst rank the last snapshot covered */
+    Py_ssize_t n, size;   /* levels held, slots allocated */
+    rank_t *ranks;        /* ascending: the best level is the last */
+    PyObject **prices;    /* str, index for index with ranks */
+    PyObject **qtys;      /* str */
+} Side;
+
+static Py_ssize_t no_more_than(Py_ssize_t cap, Py_ssize_t held)
+{
+    /* A quarter above the larger of cap and held (at least 16 more): each drop is paid for by many inserts. */
+    if (cap < 0)
+        return PY_SSIZE_T_MAX;
+    Py_ssize_t size = cap > held ? cap : held;
+    Py_ssize_t more = size >> 2;
+    return size + (more > 16 ? more : 16);
+}
+
+/* --- numbers ---------------------------------------------------------------------------------------- */
+
+static PyObject *rank_to_long(rank_t value)
+{
+    if (value >= LLONG_MIN && value <= LLONG_MAX)
+        return PyLong_FromLongLong((long long)value);
+    /* rare: build it from two halves */
+    int negative = value < 0;
+    unsigned __int128 magnitude = negative ? -(unsigned __int128)value : (unsigned __int128)value;
+    PyObject *hi = PyLong_FromUnsignedLongLong((unsigned long long)(magnitude >> 64));
+    PyObject *lo = PyLong_FromUnsignedLongLong((unsigned long long)magnitude);
+    PyObject *shift = PyLong_FromLong(64);
+    PyObject *result = NULL, *shifted = NULL, *sum = NULL;
+    if (hi && lo && shift && (shifted = PyNumber_Lshift(hi, shift)) && (sum = PyNumber_Or(shifted, lo)))
+        result = negative ? PyNumber_Negative(sum) : (Py_INCREF(sum), sum);
+    Py_XDECREF(hi);
+    Py_XDECREF(lo);
+    Py_XDECREF(shift);
+    Py_XDECREF(shifted);
+    Py_XDECREF(sum);
+    return result;
+}
+
+/* The ticks of a price that is not plain ASCII: the Python rules decide (they raise ValueError). */
+static int python_ticks(PyObject *price, rank_t *out)
+{
+    if (decimal_ticks_fn == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "core.market._book_side is not configured");
+        return -1;
+    }
+    PyObject *ticks = PyObject_CallOneArg(decimal_ticks_fn, price);
+    if (ticks == NULL)
+        return -1;
+    int overflow = 0;
+    long long value = PyLong_AsLongLongAndOverflow(ticks, &overflow);
+    Py_DECREF(ticks);
+    if (value == -1 && PyErr_Occurred())
+        return -1;
+    if (overflow) {
+        PyErr_Format(PyExc_ValueError, "price out of range: %R", price);
+        return -1;
+    }
+    *out = value;
+    return 0;
+}
+
+/* The exact price in 1e-8 ticks (core.market.wire.decimal_ticks): digits, an optional dot and decimals, at
+ * most 8 of them significant. ValueError otherwise. */
+static int price_ticks(PyObject *price, rank_t *out)
+{
+    if (!PyUnicode_Check(price)) {
+        PyErr_Format(PyExc_TypeError, "a price is a str, not %.100s", Py_TYPE(price)->tp_name);
+        return -1;
+    }
+    if (!PyUnicode_IS_ASCII(price))
+        return python_ticks(price, out);
+    const char *c = (const char *)PyUnicode_DATA(price);
+    Py_ssize_t len = PyUnicode_GET_LENGTH(price), i = 0;
+    unsigned __int128 value = 0;
+    int whole = 0, frac = 0;
+    for (; i < len && c[i] != '.'; i++, whole++) {
+        if (c[i] < '0' || c[i] > '9' || whole >= MAX_WHOLE_DIGITS)
+            goto not_a_number;
+        value = value * 10 + (unsigned)(c[i] - '0');
+    }
+    if (whole == 0)
+        goto not_a_number;
+    for (i++; i < len; i++) { /* past the dot */
+        if (c[i] < '0' || c[i] > '9')
+            goto not_a_number;
+        if (frac < DECIMALS) {
+            value = value * 10 + (unsigned)(c[i] - '0');
+            frac++;
+        } else if (c[i] != '0') {
+            PyErr_Format(PyExc_ValueError, "more than %d significant decimals in %R", DECIMALS, price);
+            return -1;
+        }
+    }
+    for (; frac < DECIMALS; frac++)
+        value *= 10;
+    *out = (rank_t)value;
+    return 0;
+not_a_number:
+    if (whole >= MAX_WHOLE_DIGITS)
+        PyErr_Format(PyExc_ValueError, "price out of range: %R", price);
+    else
+        PyErr_Format(PyExc_ValueError, "not a decimal number: %R", price);
+    return -1;
+}
+
+/* A quantity made of zeros and dots only (in any spelling, "" too) removes its level: str.strip("0.") == "". */
+static int is_zero(PyObject *qty)
+{
+    if (!PyUnicode_IS_ASCII(qty))
+        return 0;
+    const char *c = (const char *)PyUnicode_DATA(qty);
+    Py_ssize_t len = PyUnicode_GET_LENGTH(qty);
+    for (Py_ssize_t i = 0; i < len; i++)
+        if (c[i] != '0' && c[i] != '.')
+            return 0;
+    return 1;
+}
+
+/* A snapshot's quantity: one optional dot among digits, at least one digit ("." is a zero, as in Python). */
+static int check_snapshot_qty(PyObject *qty)
+{
+    if (!PyUnicode_Check(qty)) {
+        PyErr_Format(PyExc_TypeError, "a quantity is a str, not %.100s", Py_TYPE(qty)->tp_name);
+        return -1;
+    }
+    Py_ssize_t len = PyUnicode_GET_LENGTH(qty), dots = 0;
+    int ok = PyUnicode_IS_ASCII(qty) && len > 0;
+    const char *c = ok ? (const char *)PyUnicode_DATA(qty) : NULL;
+    for (Py_ssize_t i = 0; ok && i < len; i++) {
+        if (c[i] == '.')
+            ok = ++dots <= 1;
+        else
+            ok = c[i] >= '0' && c[i] <= '9';
+    }
+    if (ok && (dots < len || is_zero(qty)))
+        return 0;
+    PyErr_Format(PyExc_ValueError, "not a decimal number: %R", qty);
+    return -1;
+}
+
+/* One level [price, qty] of an event or a snapshot: borrowed references. */
+static int unpack_level(PyObject *level, PyObject **price, PyObject **qty)
+{
+    if ((PyList_CheckExact(level) && PyList_GET_SIZE(level) == 2)) {
+        *price = PyList_GET_ITEM(level, 0);
+        *qty = PyList_GET_ITEM(level, 1);
+    } else if (PyTuple_CheckExact(level) && PyTuple_GET_SIZE(level) == 2) {
+        *price = PyTuple_GET_ITEM(level, 0);
+        *qty = PyTuple_GET_ITEM(level, 1);
+    } else if (PyList_Check(level) || PyTuple_Check(level)) {
+        PyErr_Format(PyExc_ValueError, "a level is [price, quantity], got %zd items", PySequence_Size(level));
+        return -1;
+    } else {
+        PyErr_Format(PyExc_TypeError, "a level is [price, quantity], not %.100s", Py_TYPE(level)->tp_name);
+        return -1;
+    }
+    if (!PyUnicode_Check(*qty)) {
+        PyErr_Format(PyExc_TypeError, "a quantity is a str, not %.100s", Py_TYPE(*qty)->tp_name);
+        return -1;
+    }
+    return 0;
+}
+
+/* --- the arrays --------------------------------------------------------------------------------------- */
+
+static Py_ssize_t bisect_left(const Side *self, rank_t rank)
+{
+    Py_ssize_t lo = 0, hi = self->n;
+    while (lo < hi) {
+        Py_ssize_t mid = (lo + hi) >> 1;
+        if (self->ranks[mid] < rank)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static int reserve(Side *self, Py_ssize_t need)
+{
+    if (need <= self->size)
+        return 0;
+    Py_ssize_t size = self->size < 16 ? 16 : self->size;
+    while (size < need)
+        size += size >> 1;
+    rank_t *ranks = PyMem_Realloc(self->ranks, (size_t)size * sizeof(rank_t));
+    if (ranks != NULL)
+        self->ranks = ranks;
+    PyObject **prices = ranks ? PyMem_Realloc(self->prices, (size_t)size * sizeof(PyObject *)) : NULL;
+    if (prices != NULL)
+        self->prices = prices;
+    PyObject **qtys = prices ? PyMem_Realloc(self->qtys, (size_t)size * sizeof(PyObject *)) : NULL;
+    if (qtys == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    self->qtys = qtys;
+    self->size = size;
+    return 0;
+}
+
+static void insert_at(Side *self, Py_ssize_t i, rank_t rank, PyObject *price, PyObject *qty)
+{
+    Py_ssize_t tail = self->n - i;
+    if (tail > 0) {
+        memmove(self->ranks + i + 1, self->ranks + i, (size_t)tail * sizeof(rank_t));
+        memmove(self->prices + i + 1, self->prices + i, (size_t)tail * sizeof(PyObject *));
+        memmove(self->qtys + i + 1, self->qtys + i, (size_t)tail * sizeof(PyObject *));
+    }
+    self->ranks[i] = rank;
+    Py_INCREF(price);
+    Py_INCREF(qty);
+    self->prices[i] = price;
+    self->qtys[i] = qty;
+    self->n++;
+}
+
+/* Remove the levels [i, i + k); their strings are released only after the arrays are consistent. */
+static void remove_range(Side *self, Py_ssize_t i, Py_ssize_t k)
+{
+    PyObject *stack[16];
+    PyObject **gone = k <= 8 ? stack : PyMem_Malloc((size_t)(2 * k) * sizeof(PyObject *));
+    if (gone != NULL) {
+        memcpy(gone, self->prices + i, (size_t)k * sizeof(PyObject *));
+        memcpy(gone + k, self->qtys + i, (size_t)k * sizeof(PyObject *));
+    }
+    Py_ssize_t tail = self->n - i - k;
+    if (tail > 0) {
+        memmove(self->ranks + i, self->ranks + i + k, (size_t)tail * sizeof(rank_t));
+        memmove(self->prices + i, self->prices + i + k, (size_t)tail * sizeof(PyObject *));
+        memmove(self->qtys + i, self->qtys + i + k, (size_t)tail * sizeof(PyObject *));
+    }
+    self->n -= k;
+    if (gone == NULL)
+        return; /* out of memory: leak the strings rather than free what may be in use */
+    for (Py_ssize_t j = 0; j < 2 * k; j++)
+        Py_DECREF(gone[j]);
+    if (gone != stack)
+        PyMem_Free(gone);
+}
+
+static void release_all(Side *self)
+{
+    Py_ssize_t n = self->n;
+    self->n = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_DECREF(self->prices[i]);
+        Py_DECREF(self->qtys[i]);
+    }
+}
+
+static void reset(Side *self)
+{
+    release_all(self);
+    self->horizon = NOTHING;
+    self->bound = no_more_than(self->cap, 0);
+}
+
+/* Keep the side's best `cap` levels, dropping only levels beyond the horizon, worst first (the Python side's
+ * _drop_beyond_horizon says why a verified top n never changes). */
+static void drop_beyond_horizon(Side *self)
+{
+    Py_ssize_t excess = self->n - (self->cap < 0 ? 0 : self->cap);
+    Py_ssize_t beyond = bisect_left(self, self->horizon);
+    Py_ssize_t k = excess < beyond ? excess : beyond;
+    if (k > 0)
+        remove_range(self, 0, k);
+    self->bound = no_more_than(self->cap, self->n);
+}
+
+/* --- the type ---------------------------------------------------------------------------------------- */
+
+static int Side_init(Side *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"sign", "depth", "cap", NULL};
+    int sign;
+    Py_ssize_t depth;
+    PyObject *cap = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "in|O", kwlist, &sign, &depth, &cap))
+        return -1;
+    if (sign != 1 && sign != -1) {
+        PyErr_SetString(PyExc_ValueError, "sign is +1 (bids) or -1 (asks)");
+        return -1;
+    }
+    Py_ssize_t cap_value = -1;
+    if (cap != Py_None && ((cap_value = PyLong_AsSsize_t(cap)) == -1 && PyErr_Occurred()))
+        return -1;
+    if (cap != Py_None && cap_value < 0) {
+        PyErr_SetString(PyExc_ValueError, "cap is at least 0, or None");
+        return -1;
+    }
+    release_all(self);
+    self->sign = sign;
+    self->depth = depth;
+    self->cap = cap_value;
+    self->horizon = NOTHING;
+    self->bound = no_more_than(cap_value, 0);
+    return 0;
+}
+
+static void Side_dealloc(Side *self)
+{
+    release_all(self);
+    PyMem_Free(self->ranks);
+    PyMem_Free(self->prices);
+    PyMem_Free(self->qtys);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static Py_ssize_t Side_len(Side *self) { return self->n; }
+
+static PyObject *Side_clear(Side *self, PyObject *Py_UNUSED(ignored))
+{
+    reset(self);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Side_apply(Side *self, PyObject *levels)
+{
+    PyObject *seq = PySequence_Fast(levels, "the levels are a list of [price, quantity]");
+    if (seq == NULL)
+        return NULL;
+    Py_ssize_t count = PySequence_Fast_GET_SIZE(seq);
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    for (Py_ssize_t j = 0; j < count; j++) {
+        PyObject *price, *qty;
+        rank_t rank;
+        if (unpack_level(items[j], &price, &qty) < 0 || price_ticks(price, &rank) < 0)
+            goto error;
+        rank *= self->sign;
+        Py_ssize_t i = bisect_left(self, rank);
+        int held = i < self->n && self->ranks[i] == rank;
+        if (!is_zero(qty)) {
+            if (held) { /* a known level changes size; the latest spelling of its price wins */
+                PyObject *old_price = self->prices[i], *old_qty = self->qtys[i];
+                Py_INCREF(price);
+                Py_INCREF(qty);
+                self->prices[i] = price;
+                self->qtys[i] = qty;
+                Py_DECREF(old_price);
+                Py_DECREF(old_qty);
+            } else {
+                if (reserve(self, self->n + 1) < 0)
+                    goto error;
+                insert_at(self, i, rank, price, qty);
+            }
+        } else if (held) { /* deleting a level we never held is normal on Binance */
+            remove_range(self, i, 1);
+        }
+    }
+    Py_DECREF(seq);
+    if (self->n > self->bound)
+        drop_beyond_horizon(self);
+    Py_RETURN_NONE;
+error:
+    Py_DECREF(seq);
+    return NULL;
+}
+
+typedef struct {
+    rank_t rank;
+    Py_ssize_t order; /* position in the snapshot: the last of the same price wins */
+    PyObject *price, *qty;
+} Entry;
+
+static int by_rank_then_order(const void *a, const void *b)
+{
+    const Entry *x = a, *y = b;
+    if (x->rank != y->rank)
+        return x->rank < y->rank ? -1 : 1;
+    return x->order < y->order ? -1 : (x->order > y->order);
+}
+
+static PyObject *Side_load(Side *self, PyObject *args)
+{
+    PyObject *levels, *limit;
+    if (!PyArg_ParseTuple(args, "OO", &levels, &limit))
+        return NULL;
+    reset(self);
+    PyObject *seq = PySequence_Fast(levels, "the levels are a list of [price, quantity]");
+    if (seq == NULL)
+        return NULL;
+    Py_ssize_t count = PySequence_Fast_GET_SIZE(seq), kept = 0;
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    Entry *entries = PyMem_Malloc((size_t)(count ? count : 1) * sizeof(Entry));
+    if (entries == NULL) {
+        Py_DECREF(seq);
+        return PyErr_NoMemory();
+    }
+    int descending = 1; /* Binance sends each side best first: ranks come strictly descending */
+    for (Py_ssize_t j = 0; j < count; j++) {
+        PyObject *price, *qty;
+        if (unpack_level(items[j], &price, &qty) < 0 || check_snapshot_qty(qty) < 0)
+            goto error;
+        if (is_zero(qty))
+            continue;
+        rank_t rank;
+        if (price_ticks(price, &rank) < 0)
+            goto error;
+        rank *= self->sign;
+        if (kept && rank >= entries[kept - 1].rank)
+            descending = 0;
+        entries[kept++] = (Entry){rank, j, price, qty};
+    }
+    if (reserve(self, kept) < 0)
+        goto error;
+    if (descending) {
+        for (Py_ssize_t j = 0; j < kept; j++) {
+            Entry *e = &entries[kept - 1 - j];
+            insert_at(self, j, e->rank, e->price, e->qty);
+        }
+    } else {
+        qsort(entries, (size_t)kept, sizeof(Entry), by_rank_then_order);
+        for (Py_ssize_t j = 0; j < kept; j++) {
+            Entry *e = &entries[j];
+            if (j + 1 < kept && entries[j + 1].rank == e->rank)
+                continue; /* the same price again later in the snapshot: keep the last */
+            insert_at(self, self->n, e->rank, e->price, e->qty);
+        }
+    }
+    PyMem_Free(entries);
+    Py_DECREF(seq);
+    /* Fewer levels than the limit: the snapshot held the whole side. */
+    int complete = 0;
+    if (limit != Py_None) {
+        Py_ssize_t most = PyLong_AsSsize_t(limit);
+        if (most == -1 && PyErr_Occurred())
+            return NULL;
+        complete = count < most;
+    }
+    self->horizon = complete ? UNBOUNDED : (self->n ? self->ranks[0] : NOTHING);
+    self->bound = no_more_than(self->cap, self->n);
+    Py_RETURN_NONE;
+error:
+    PyMem_Free(entries);
+    Py_DECREF(seq);
+    reset(self);
+    return NULL;
+}
+
+static PyObject *level_tuple(Side *self, Py_ssize_t i)
+{
+    return PyTuple_Pack(2, self->prices[i], self->qtys[i]);
+}
+
+static PyObject *Side_top(Side *self, PyObject *arg)
+{
+    Py_ssize_t want = PyLong_AsSsize_t(arg);
+    if (want == -1 && PyErr_Occurred())
+        return NULL;
+    if (want < 0)
+        want = 0;
+    Py_ssize_t n = want < self->n ? want : self->n;
+    PyObject *list = PyList_New(n);
+    if (list == NULL)
+        return NULL;
+    for (Py_ssize_t j = 0; j < n; j++) {
+        PyObject *level = level_tuple(self, self->n - 1 - j);
+        if (level == NULL) {
+            Py_DECREF(list);
+            return NULL;
+        }
+        PyList_SET_ITEM(list, j, level);
+    }
+    return list;
+}
+
+static PyObject *Side_best(Side *self, PyObject *Py_UNUSED(ignored))
+{
+    if (self->n == 0)
+        Py_RETURN_NONE;
+    return level_tuple(self, self->n - 1);
+}
+
+static PyObject *Side_best_rank(Side *self, PyObject *Py_UNUSED(ignored))
+{
+    if (self->n == 0)
+        Py_RETURN_NONE;
+    return rank_to_long(self->ranks[self->n - 1]);
+}
+
+static PyObject *Side_room(Side *self, PyObject *args)
+{
+    Py_ssize_t n, cap;
+    if (!PyArg_ParseTuple(args, "nn", &n, &cap))
+        return NULL;
+    if (self->horizon == UNBOUNDED)
+        return PyLong_FromSsize_t(cap);
+    Py_ssize_t inside = self->n - bisect_left(self, self->horizon);
+    Py_ssize_t room = inside - n;
+    return PyLong_FromSsize_t(room < cap ? room : cap);
+}
+
+static PyObject *Side_horizon_price(Side *self, PyObject *Py_UNUSED(ignored))
+{
+    rank_t h = self->horizon;
+    if (h == UNBOUNDED || h == NOTHING)
+        Py_RETURN_NONE;
+    Py_ssize_t i = bisect_left(self, h);
+    if (i < self->n && self->ranks[i] == h) { /* the snapshot's last level, unless an event removed it since */
+        Py_INCREF(self->prices[i]);
+        return self->prices[i];
+    }
+    if (ticks_to_decimal_fn == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "core.market._book_side is not configured");
+        return NULL;
+    }
+    PyObject *ticks = rank_to_long(h * self->sign);
+    if (ticks == NULL)
+        return NULL;
+    PyObject *text = PyObject_CallOneArg(ticks_to_decimal_fn, ticks);
+    Py_DECREF(ticks);
+    return text;
+}
+
+static PyObject *Side_as_dict(Side *self, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *dict = PyDict_New();
+    for (Py_ssize_t i = 0; dict != NULL && i < self->n; i++)
+        if (PyDict_SetItem(dict, self->prices[i], self->qtys[i]) < 0)
+            Py_CLEAR(dict);
+    return dict;
+}
+
+static PyTypeObject SideType;
+
+/* Two quantity strings of the same value ("1.0" and "1.00000000")? The wire's rules decide. */
+static int same_quantity(PyObject *a, PyObject *b)
+{
+    int equal = PyUnicode_Compare(a, b);
+    if (equal == 0)
+        return 1;
+    if (equal == -1 && PyErr_Occurred())
+        return -1;
+    if (decimal_ticks_fn == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "core.market._book_side is not configured");
+        return -1;
+    }
+    PyObject *x = PyObject_CallOneArg(decimal_ticks_fn, a);
+    PyObject *y = x ? PyObject_CallOneArg(decimal_ticks_fn, b) : NULL;
+    int same = y ? PyObject_RichCompareBool(x, y, Py_EQ) : -1;
+    Py_XDECREF(x);
+    Py_XDECREF(y);
+    return same;
+}
+
+static PyObject *Side_agrees_with(Side *self, PyObject *other_obj)
+{
+    if (!PyObject_TypeCheck(other_obj, &SideType)) {
+        PyErr_SetString(PyExc_TypeError, "agrees_with takes another Side");
+        return NULL;
+    }
+    Side *other = (Side *)other_obj;
+    rank_t bound = self->horizon > other->horizon ? self->horizon : other->horizon;
+    Py_ssize_t i = bisect_left(self, bound), j = bisect_left(other, bound);
+    if (self->n - i != other->n - j)
+        Py_RETURN_FALSE;
+    for (; i < self->n; i++, j++) {
+        if (self->ranks[i] != other->ranks[j])
+            Py_RETURN_FALSE;
+        int same = same_quantity(self->qtys[i], other->qtys[j]);
+        if (same < 0)
+            return NULL;
+        if (!same)
+            Py_RETURN_FALSE;
+    }
+    Py_RETURN_TRUE;
+}
+
+static PyObject *Side_get_complete(Side *self, void *Py_UNUSED(closure))
+{
+    return PyBool_FromLong(self->horizon == UNBOUNDED);
+}
+
+static PyObject *Side_get_depth(Side *self, void *Py_UNUSED(closure)) { return PyLong_FromSsize_t(self->depth); }
+
+static PyObject *Side_get_cap(Side *self, void *Py_UNUSED(closure))
+{
+    if (self->cap < 0)
+        Py_RETURN_NONE;
+    return PyLong_FromSsize_t(self->cap);
+}
+
+static PyObject *Side_sizeof(Side *self, PyObject *Py_UNUSED(ignored))
+{
+    size_t slot = sizeof(rank_t) + 2 * sizeof(PyObject *);
+    return PyLong_FromSize_t(sizeof(Side) + (size_t)self->size * slot);
+}
+
+static PyMethodDef Side_methods[] = {
+    {"clear", (PyCFunction)Side_clear, METH_NOARGS, "Forget every level and the horizon."},
+    {"load", (PyCFunction)Side_load, METH_VARARGS, "load(levels, limit): replace the side with a REST snapshot's."},
+    {"apply", (PyCFunction)Side_apply, METH_O, "apply(levels): an event's absolute quantities; zero removes."},
+    {"top", (PyCFunction)Side_top, METH_O, "top(n): the best n levels, best first."},
+    {"best", (PyCFunction)Side_best, METH_NOARGS, "The best level, or None."},
+    {"best_rank", (PyCFunction)Side_best_rank, METH_NOARGS, "The best level's rank, or None."},
+    {"room", (PyCFunction)Side_room, METH_VARARGS, "room(n, cap): levels inside the horizon beyond the best n."},
+    {"horizon_price", (PyCFunction)Side_horizon_price, METH_NOARGS, "The horizon level's price, or None."},
+    {"as_dict", (PyCFunction)Side_as_dict, METH_NOARGS, "Every level as price -> quantity."},
+    {"agrees_with", (PyCFunction)Side_agrees_with, METH_O, "The same levels inside both horizons?"},
+    {"__sizeof__", (PyCFunction)Side_sizeof, METH_NOARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef Side_getset[] = {
+    {"complete", (getter)Side_get_complete, NULL, "The snapshot held the whole side (unbounded horizon).", NULL},
+    {"depth", (getter)Side_get_depth, NULL, NULL, NULL},
+    {"cap", (getter)Side_get_cap, NULL, NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PySequenceMethods Side_as_sequence = {
+    .sq_length = (lenfunc)Side_len,
+};
+
+static PyTypeObject SideType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "core.market._book_side.Side",
+    .tp_doc = "Side(sign, depth, cap): one side of an order book in sorted flat arrays.",
+    .tp_basicsize = sizeof(Side),
+    .tp_flags = Py_TPFLAGS_DEFAULT, /* holds only str objects: no reference cycles, no GC tracking */
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Side_init,
+    .tp_dealloc = (destructor)Side_dealloc,
+    .tp_methods = Side_methods,
+    .tp_getset = Side_getset,
+    .tp_as_sequence = &Side_as_sequence,
+};
+
+static PyObject *configure(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    PyObject *ticks, *text;
+    if (!PyArg_ParseTuple(args, "OO", &ticks, &text))
+        return NULL;
+    Py_INCREF(ticks);
+    Py_INCREF(text);
+    Py_XSETREF(decimal_ticks_fn, ticks);
+    Py_XSETREF(ticks_to_decimal_fn, text);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef module_methods[] = {
+    {"configure", configure, METH_VARARGS,
+     "configure(decimal_ticks, ticks_to_decimal): the wire's rules for prices C does not parse itself."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "_book_side",
+    .m_doc = "One side of an order book in flat memory.",
+    .m_size = -1,
+    .m_methods = module_methods,
+};
+
+PyMODINIT_FUNC PyInit__book_side(void)
+{
+    if (PyType_Ready(&SideType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL)
+        return NULL;
+    Py_INCREF(&SideType);
+    if (PyModule_AddObject(m, "Side", (PyObject *)&SideType) < 0) {
+        Py_DECREF(&SideType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

@@ -1,0 +1,127 @@
+"""The compiled side (core/market/_book_side.c) against the pure-Python one (core.market.book_side): fed the
+same snapshots and events, including malformed ones, they answer every question the same way."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from core.market import book_side
+from core.market.orderbook import OrderBook
+
+compiled = pytest.importorskip("core.market._book_side")
+
+# Prices on a small grid, so that events hit held levels, delete them and insert between them; spelt in the
+# ways an exchange (or a hostile frame) may spell the same number.
+TICKS = st.integers(min_value=1, max_value=60)
+
+
+@st.composite
+def prices(draw) -> str:
+    ticks = draw(TICKS) * 25_000_000  # 0.25 steps
+    whole, frac = divmod(ticks, 10**8)
+    spelling = draw(st.sampled_from(["8", "short", "long", "bare", "bad"]))
+    if spelling == "8":
+        return f"{whole}.{frac:08d}"
+    if spelling == "short":
+        return f"{whole}.{frac:08d}".rstrip("0").rstrip(".") if frac else f"{whole}.0"
+    if spelling == "long":
+        return f"{whole}.{frac:08d}00"
+    if spelling == "bare":
+        return str(whole) if not frac else f"{whole}.{frac:08d}"
+    return draw(st.sampled_from(["", ".5", "1.2.3", "1e5", "-1.0", "1.000000001", "12345678", "٣.5", "1.0000000000"]))
+
+
+QTYS = st.sampled_from(["0.00000000", "0", "0.0", "1.00000000", "2.5", "0.00100000", "7", "3.10"])
+LEVELS = st.lists(st.tuples(prices(), QTYS), max_size=12)
+
+
+def both(cap: int | None) -> tuple[book_side.Side, book_side.Side, compiled.Side, compiled.Side]:
+    return book_side.Side(+1, 4, cap), book_side.Side(-1, 4, cap), compiled.Side(+1, 4, cap), compiled.Side(-1, 4, cap)
+
+
+def outcome(call, *args):
+    try:
+        return ("ok", call(*args))
+    except (ValueError, TypeError) as exc:
+        return ("error", type(exc) if isinstance(exc, TypeError) else ValueError)
+
+
+def answers(side) -> tuple:
+    rooms = tuple(side.room(n, cap) for n in (0, 1, 3, 20) for cap in (0, 2, sys.maxsize))
+    return (
+        side.top(0), side.top(3), side.top(100), side.best(), side.best_rank(), len(side), side.as_dict(),
+        side.complete, side.horizon_price(), rooms,
+    )  # fmt: skip
+
+
+STEPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("load"), LEVELS, st.sampled_from([None, 2, 5, 40])),
+        st.tuples(st.just("apply"), LEVELS, st.none()),
+        st.tuples(st.just("clear"), st.none(), st.none()),
+    ),
+    max_size=25,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(steps=STEPS, cap=st.sampled_from([None, 0, 3, 8]))
+def test_the_compiled_side_answers_as_the_python_side_does(steps, cap):
+    py_bids, py_asks, c_bids, c_asks = both(cap)
+    for action, levels, limit in steps:
+        for py, c in ((py_bids, c_bids), (py_asks, c_asks)):
+            if action == "load":
+                assert outcome(py.load, levels, limit)[0] == outcome(c.load, levels, limit)[0]
+            elif action == "apply":
+                assert outcome(py.apply, levels) == outcome(c.apply, levels)
+            else:
+                py.clear()
+                c.clear()
+            assert answers(c) == answers(py)
+    assert c_bids.agrees_with(c_bids) and py_bids.agrees_with(py_bids)
+
+
+@settings(max_examples=200, deadline=None)
+@given(first=LEVELS, second=LEVELS, events=LEVELS, limit=st.sampled_from([None, 3, 40]))
+def test_two_sides_agree_alike(first, second, events, limit):
+    results = []
+    for side in (book_side.Side, compiled.Side):
+        a, b = side(+1, 4, None), side(+1, 4, None)
+        for s, levels in ((a, first), (b, second)):
+            outcome(s.load, levels, limit)  # a malformed snapshot leaves the side empty
+        outcome(a.apply, events)
+        results.append(outcome(a.agrees_with, b))
+    assert results[0] == results[1]
+
+
+def test_a_price_of_eight_digits_and_no_dot_is_a_whole_number():
+    # The Python side's fast path once read "12345678" as 0.12345678 (8 characters after a missing dot).
+    for side in (book_side.Side, compiled.Side):
+        book = OrderBook("X", side=side)
+        book.load_snapshot([["12345678", "1"], ["1.00000000", "1"]], [], 1)
+        assert book.best_bid() == ("12345678", "1")
+        book.apply([["12345677.5", "2"]], [], 2)
+        assert book.top_bids(2) == [("12345678", "1"), ("12345677.5", "2")]
+
+
+def test_prices_beyond_64_bits_keep_their_order():
+    # The wire allows 20 integer digits: 1e28 ticks, more than 64 bits hold.
+    levels = [["99999999999999999999.5", "1"], ["99999999999999999999.25", "2"], ["18446744073709551616", "3"]]
+    for side in (book_side.Side, compiled.Side):
+        bids = side(+1, 4, None)
+        bids.load(levels, 10)
+        assert bids.top(3) == [tuple(level) for level in levels]
+        assert bids.best_rank() == 9_999_999_999_999_999_999_950_000_000
+
+
+def test_an_oversized_snapshot_out_of_order_keeps_the_last_of_each_price():
+    levels = [[f"{p}.00000000", str(q)] for q, p in enumerate([5, 3, 9, 3, 1, 9, 7], start=1)]
+    py, c = book_side.Side(-1, 4, None), compiled.Side(-1, 4, None)
+    py.load(levels, None)
+    c.load(levels, None)
+    assert c.top(10) == py.top(10) == [("1.00000000", "5"), ("3.00000000", "4"), ("5.00000000", "1"),
+                                        ("7.00000000", "7"), ("9.00000000", "6")]  # fmt: skip

@@ -500,6 +500,97 @@ static PyObject *Side_top(Side *self, PyObject *arg)
     return list;
 }
 
+/* --- the recorder's copy: levels and their MessagePack bytes at once ------------------------------------ */
+
+static size_t packed_str_size(Py_ssize_t len)
+{
+    return (size_t)len + (len < 32 ? 1 : len < 256 ? 2 : len < 65536 ? 3 : 5);
+}
+
+static char *pack_str(char *out, const char *data, Py_ssize_t len)
+{
+    /* msgpack's str family, as msgpack.packb writes a Python str */
+    if (len < 32) {
+        *out++ = (char)(0xa0 | len);
+    } else if (len < 256) {
+        *out++ = (char)0xd9;
+        *out++ = (char)len;
+    } else if (len < 65536) {
+        *out++ = (char)0xda;
+        *out++ = (char)(len >> 8);
+        *out++ = (char)len;
+    } else {
+        *out++ = (char)0xdb;
+        for (int shift = 24; shift >= 0; shift -= 8)
+            *out++ = (char)(len >> shift);
+    }
+    memcpy(out, data, (size_t)len);
+    return out + len;
+}
+
+/* capture(n): (levels, packed). `levels`, the best n as a tuple of (price, quantity) tuples, best first, is
+ * left untracked by the garbage collector: it holds only strings, so it can never be part of a cycle, and the
+ * recorder makes 1,500 of them a second. `packed` is msgpack.packb(levels), the bytes a stored snapshot holds
+ * for this side: the strings are in the cache now, and would not be when the writer packs them later. */
+static PyObject *Side_capture(Side *self, PyObject *arg)
+{
+    Py_ssize_t want = PyLong_AsSsize_t(arg);
+    if (want == -1 && PyErr_Occurred())
+        return NULL;
+    Py_ssize_t n = want < 0 ? 0 : want < self->n ? want : self->n;
+    PyObject *levels = PyTuple_New(n);
+    if (levels == NULL)
+        return NULL;
+    const char *texts[2];
+    Py_ssize_t lengths[2];
+    size_t size = n < 16 ? 1 : n < 65536 ? 3 : 5;
+    for (Py_ssize_t j = 0; j < n; j++) {
+        Py_ssize_t i = self->n - 1 - j;
+        PyObject *level = level_tuple(self, i);
+        if (level == NULL)
+            goto error;
+        PyObject_GC_UnTrack(level);
+        PyTuple_SET_ITEM(levels, j, level);
+        for (int k = 0; k < 2; k++) {
+            if (PyUnicode_AsUTF8AndSize(k ? self->qtys[i] : self->prices[i], &lengths[k]) == NULL)
+                goto error;
+            size += packed_str_size(lengths[k]);
+        }
+        size += 1; /* the level's fixarray header */
+    }
+    PyObject_GC_UnTrack(levels);
+    PyObject *packed = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)size);
+    if (packed == NULL)
+        goto error;
+    char *out = PyBytes_AS_STRING(packed);
+    if (n < 16) {
+        *out++ = (char)(0x90 | n);
+    } else if (n < 65536) {
+        *out++ = (char)0xdc;
+        *out++ = (char)(n >> 8);
+        *out++ = (char)n;
+    } else {
+        *out++ = (char)0xdd;
+        for (int shift = 24; shift >= 0; shift -= 8)
+            *out++ = (char)(n >> shift);
+    }
+    for (Py_ssize_t j = 0; j < n; j++) {
+        Py_ssize_t i = self->n - 1 - j;
+        *out++ = (char)0x92;
+        for (int k = 0; k < 2; k++) {
+            texts[k] = PyUnicode_AsUTF8AndSize(k ? self->qtys[i] : self->prices[i], &lengths[k]);
+            out = pack_str(out, texts[k], lengths[k]);
+        }
+    }
+    PyObject *result = PyTuple_Pack(2, levels, packed);
+    Py_DECREF(levels);
+    Py_DECREF(packed);
+    return result;
+error:
+    Py_DECREF(levels);
+    return NULL;
+}
+
 static PyObject *Side_best(Side *self, PyObject *Py_UNUSED(ignored))
 {
     if (self->n == 0)
@@ -627,6 +718,7 @@ static PyMethodDef Side_methods[] = {
     {"load", (PyCFunction)Side_load, METH_VARARGS, "load(levels, limit): replace the side with a REST snapshot's."},
     {"apply", (PyCFunction)Side_apply, METH_O, "apply(levels): an event's absolute quantities; zero removes."},
     {"top", (PyCFunction)Side_top, METH_O, "top(n): the best n levels, best first."},
+    {"capture", (PyCFunction)Side_capture, METH_O, "capture(n): (the best n as a tuple, their msgpack bytes)."},
     {"best", (PyCFunction)Side_best, METH_NOARGS, "The best level, or None."},
     {"best_rank", (PyCFunction)Side_best_rank, METH_NOARGS, "The best level's rank, or None."},
     {"room", (PyCFunction)Side_room, METH_VARARGS, "room(n, cap): levels inside the horizon beyond the best n."},

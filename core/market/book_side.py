@@ -32,6 +32,8 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Iterable
 
+import msgpack
+
 from core.market.wire import Level, decimal_ticks, ticks_to_decimal
 
 _ALL = -(1 << 63)  # a floor below every rank: the ladder holds the whole side
@@ -220,6 +222,11 @@ class Side:
             ladder = self.ladder
         best_first = self.names[: len(ladder) - n - 1 : -1] if n < len(ladder) else self.names[::-1]
         return list(zip(best_first, map(self.qtys.__getitem__, best_first), strict=True))
+
+    def capture(self, n: int) -> tuple[tuple[Level, ...], bytes]:
+        """The best n levels as a tuple, and `msgpack.packb` of it (the bytes a stored snapshot holds)."""
+        levels = tuple(self.top(n))
+        return levels, msgpack.packb(levels)
 
     def best(self) -> Level | None:
         if not self.names:

@@ -161,6 +161,13 @@ class OrderBook:
         """The best n asks, lowest price first."""
         return self._asks.top(n)
 
+    def capture(self, n: int) -> tuple[tuple[Level, ...], tuple[Level, ...], bytes]:
+        """The recorder's copy of the book: the best n bids and asks as tuples, and their MessagePack bytes (the
+        bids' then the asks', as a stored snapshot holds them; core.storage.snapshot)."""
+        bids, packed_bids = self._bids.capture(n)
+        asks, packed_asks = self._asks.capture(n)
+        return bids, asks, packed_bids + packed_asks
+
     def best_bid(self) -> Level | None:
         return self._bids.best()
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import msgpack
@@ -45,16 +45,17 @@ class OrderBookSnapshot:
     asks: tuple[Level, ...]  # lowest price first
     update_id: int
     timestamp: int  # Unix capture second, equal to the key's
+    # msgpack.packb(bids) + msgpack.packb(asks), when the book packed them as it copied them (OrderBook.capture)
+    sides: bytes | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def from_orderbook(cls, book: BookView, timestamp: int, depth: int = SNAPSHOT_DEPTH) -> OrderBookSnapshot:
-        return cls(
-            symbol=book.symbol,
-            bids=tuple(book.top_bids(depth)),
-            asks=tuple(book.top_asks(depth)),
-            update_id=book.last_update_id,
-            timestamp=timestamp,
-        )
+        capture = getattr(book, "capture", None)  # the real book's; a stand-in may have top_bids/asks alone
+        if capture is not None:
+            bids, asks, sides = capture(depth)
+            return cls(book.symbol, bids, asks, book.last_update_id, timestamp, sides)
+        return cls(book.symbol, tuple(book.top_bids(depth)), tuple(book.top_asks(depth)), book.last_update_id,
+                   timestamp)  # fmt: skip
 
     @property
     def is_empty(self) -> bool:
@@ -67,12 +68,15 @@ class OrderBookSnapshot:
 
     def to_bytes(self) -> bytes:
         # Tuples pack as msgpack arrays, the same bytes rmp_serde writes for Vec<(String, String)>.
+        if self.sides is not None:
+            return stamped(self.untimed_bytes(), self.timestamp)
         return msgpack.packb((self.bids, self.asks, self.update_id, self.timestamp))
 
     def untimed_bytes(self) -> bytes:
         """The encoding without its last element, the timestamp: `stamped(untimed, ts)` gives the very bytes
         `to_bytes` gives at second `ts`, so an unchanged book is not encoded again each second (the recorder)."""
-        return _ARRAY_OF_4 + msgpack.packb(self.bids) + msgpack.packb(self.asks) + msgpack.packb(self.update_id)
+        sides = self.sides if self.sides is not None else msgpack.packb(self.bids) + msgpack.packb(self.asks)
+        return _ARRAY_OF_4 + sides + msgpack.packb(self.update_id)
 
     @classmethod
     def from_bytes(cls, symbol: str, data: bytes, check_levels: bool = True) -> OrderBookSnapshot:

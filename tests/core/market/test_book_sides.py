@@ -3,8 +3,10 @@ same snapshots and events, including malformed ones, they answer every question 
 
 from __future__ import annotations
 
+import gc
 import sys
 
+import msgpack
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -54,7 +56,7 @@ def answers(side) -> tuple:
     rooms = tuple(side.room(n, cap) for n in (0, 1, 3, 20) for cap in (0, 2, sys.maxsize))
     return (
         side.top(0), side.top(3), side.top(100), side.best(), side.best_rank(), len(side), side.as_dict(),
-        side.complete, side.horizon_price(), rooms,
+        side.complete, side.horizon_price(), rooms, side.capture(3), side.capture(100),
     )  # fmt: skip
 
 
@@ -125,3 +127,23 @@ def test_an_oversized_snapshot_out_of_order_keeps_the_last_of_each_price():
     c.load(levels, None)
     assert c.top(10) == py.top(10) == [("1.00000000", "5"), ("3.00000000", "4"), ("5.00000000", "1"),
                                         ("7.00000000", "7"), ("9.00000000", "6")]  # fmt: skip
+
+
+@pytest.mark.parametrize("length", [1, 31, 32, 255, 256, 65535, 65536])
+@pytest.mark.parametrize("count", [0, 1, 15, 16, 40])
+def test_a_capture_packs_as_msgpack_does(length, count):
+    levels = [[f"{1000 - i}.00000000", "1" * length] for i in range(count)]
+    for side in (book_side.Side, compiled.Side):
+        bids = side(+1, 4, None)
+        bids.load(levels, None)
+        top, packed = bids.capture(20)
+        assert top == tuple(tuple(level) for level in levels[:20])
+        assert packed == msgpack.packb(top)
+
+
+def test_the_compiled_capture_leaves_its_tuples_to_no_collection():
+    # Strings alone can make no cycle: the recorder's 1,500 copies a second need not be walked by the collector.
+    bids = compiled.Side(+1, 4, None)
+    bids.load([["2.0", "1"], ["1.0", "1"]], None)
+    top, _ = bids.capture(20)
+    assert not gc.is_tracked(top) and not any(gc.is_tracked(level) for level in top)

@@ -12,9 +12,8 @@ refreshes the most urgent first (the fewest known levels left beyond the kept to
 already left it, `room` < 0, before one that merely nears it; the manager updates a queued refresh's room while it
 waits, `update_room`, so a book that moves goes before one that sits still), then first come, first served.
 
-A storm of syncs (more than what is left of the minute holds even shallow: a whole market's start, a reconnect of
-a thousand books) leaves the last RESCUE_RESERVE_SHARE of it to rescues: the books live first are the busiest
-(they ask first), and their shallow tops ran out while the syncs spent the minute.
+A storm of syncs (more than the rest of the minute holds even shallow: a whole market's start, a reconnect) leaves
+its last RESCUE_RESERVE_SHARE to rescues: the first books live, the busiest, outrun their shallow tops meanwhile.
 
 A sync (a book that gapped, or a reconnect) must never wait for deepenings; three rules see to it:
 - A refresh never waits inside the RestClient's weight budget, where it would hold a worker that a sync may need:
@@ -43,9 +42,8 @@ weight 5, five books kept verified for the weight of one deepening), deepened la
 refreshes that are not urgent spend their share at a pace through the minute (PACE_LEAD), so what a book that
 becomes urgent mid-minute finds is not only the reserve. A silent book's check (`quiet`) is urgent whatever its room.
 
-How many requests are in flight (`max_concurrent`) is not what limits the rate, the weight budget is: 80 % of
-6,000 a minute is 16 shallow snapshots a second, and a snapshot takes up to a second or two to arrive from a busy
-exchange, so a handful of slots would idle the budget while books wait (ManagerConfig.snapshot_concurrency).
+The weight budget limits the rate, not `max_concurrent`: 16 shallow snapshots a second fit into 80 % of 6,000 a
+minute, each taking a second or two from a busy exchange (ManagerConfig.snapshot_concurrency: 16 workers).
 """
 
 from __future__ import annotations
@@ -167,6 +165,7 @@ class SnapshotScheduler:
         # Idle workers, each waiting for a change that may let a request go, the longest-waiting first. A change
         # wakes one; a worker that takes a request wakes the next (`_wake_one`): every wake-up scans the queue.
         self._idle: deque[asyncio.Future[None]] = deque()
+        self._timer_at: float | None = None  # when the idle worker that keeps the time looks again (_next_symbol)
         self._workers: list[asyncio.Task[None]] = []
         self.errors = 0
         self.last_error: str | None = None
@@ -185,8 +184,7 @@ class SnapshotScheduler:
 
     @property
     def in_flight(self) -> int:
-        """Requests being fetched now."""
-        return len(self._in_flight)
+        return len(self._in_flight)  # requests being fetched now
 
     @property
     def refreshes_in_flight(self) -> int:
@@ -198,8 +196,7 @@ class SnapshotScheduler:
         return sorted((symbol for symbol, req in self._queued.items() if req.refresh), key=lambda s: self._queued[s].key())
 
     def waiting_refreshes(self) -> list[str]:
-        """Symbols whose refresh waits in the queue, in no particular order (`queued_refreshes` sorts them)."""
-        return [symbol for symbol, req in self._queued.items() if req.refresh]
+        return [symbol for symbol, req in self._queued.items() if req.refresh]  # in no order: see queued_refreshes
 
     def update_room(self, symbol: str, room: int) -> None:
         """A queued refresh's current room before the horizon: its place in the queue follows its book."""
@@ -339,19 +336,24 @@ class SnapshotScheduler:
                 return best, req
             waiter = asyncio.get_running_loop().create_future()
             self._idle.append(waiter)
-            timeout = None if wake_at is None else max(0.0, wake_at - now)
+            # One idle worker keeps the time to look again (or an earlier one too); the others sleep until woken:
+            # when all sixteen kept it, all woke and scanned the whole queue, most of the whole market's CPU.
+            timed = wake_at is not None and (self._timer_at is None or wake_at < self._timer_at)
+            if timed:
+                self._timer_at = wake_at
             try:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(waiter, timeout)
+                    await asyncio.wait_for(waiter, max(0.0, wake_at - now) if timed else None)
             finally:
+                if timed and self._timer_at == wake_at:  # awake: it looks again, and keeps a time if one is due
+                    self._timer_at = None
                 if not waiter.done() or waiter.cancelled():  # timed out or stopped: no longer idle
                     with contextlib.suppress(ValueError):
                         self._idle.remove(waiter)
 
     def _wake_one(self) -> None:
-        """Something changed that may let a request go: wake one idle worker. Whether a request may go does not
-        depend on the worker, so one that finds none leaves the others asleep, and one that takes one wakes the
-        next. (Waking them all made a thousand-refresh queue be scanned sixteen times over at every change.)"""
+        """Something changed that may let a request go: wake one idle worker; one that takes a request wakes the
+        next. (Waking all made sixteen scans of a thousand-refresh queue at every change.)"""
         while self._idle:
             waiter = self._idle.popleft()
             if not waiter.done():
@@ -360,10 +362,8 @@ class SnapshotScheduler:
 
     def _pick(self, now: float) -> tuple[str | None, float | None]:
         """The queued symbol to fetch now, if any, and else when to look again (None: when something changes).
-
-        Runs at every wake-up of every worker over the whole queue (a thousand refreshes while a whole market
-        deepens), so whether a refresh fits the budget is worked out once per kind of refresh, not per refresh:
-        it depends only on the request's priority, urgency and depth (`_refresh_kind`)."""
+        It scans the whole queue (a thousand refreshes while a whole market deepens), so whether a refresh fits
+        the budget is worked out once per kind of refresh (`_refresh_kind`: priority, urgency and depth)."""
         if now < self.rate_limited_until:
             return None, self.rate_limited_until
         best: str | None = None

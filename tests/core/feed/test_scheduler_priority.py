@@ -393,3 +393,35 @@ async def test_a_change_wakes_one_idle_worker_and_one_that_takes_a_request_wakes
         sched._wake_one()  # ... and one change
         await wait_until(lambda: len(rest.started) == 4, 5, "all four taken")
         assert sorted(rest.started) == ["GO0USDT", "GO1USDT", "GO2USDT", "GO3USDT"]
+
+
+class CountingScheduler(SnapshotScheduler):
+    """The real scheduler, counting its scans of the queue."""
+
+    scans = 0
+
+    def _pick(self, now: float):
+        self.scans += 1
+        return super()._pick(now)
+
+
+@pytest.mark.asyncio
+async def test_one_idle_worker_keeps_the_time_to_look_again():
+    # Sixteen idle workers, requests that may go one after another (each waits out its retry delay): at each
+    # time one worker looks, not every worker that once saw the queue (they all woke and scanned it in turn,
+    # four times a second while a whole market deepened: most of the recorder's CPU).
+    rest, got = FakeRest(), Got()
+    sched = CountingScheduler(rest, got, pass_limit=True, max_concurrent=16, retry_delay=0.3)  # type: ignore[arg-type]
+    await sched.start()
+    try:
+        symbols = [f"S{i}USDT" for i in range(8)]
+        for symbol in symbols:  # each may go 0.3 s after it was asked, 40 ms after the one before
+            sched.request(symbol, retry=True)
+            await asyncio.sleep(0.04)
+        await wait_until(lambda: len(got.got) == len(symbols), 10, "every request served")
+        assert sorted(s for s, _ in got.got) == symbols
+        # Each worker looks once as it starts; then each request costs a few looks: when asked, when due, by the
+        # next worker once it is taken, by its worker once served (and one spare). Before: 159 here.
+        assert sched.scans <= 16 + 5 * len(symbols), sched.scans
+    finally:
+        await sched.stop()

@@ -11,27 +11,31 @@ APT_QT := libglib2.0-0 libgl1 libegl1 libxkbcommon0 libfontconfig1 fonts-dejavu-
 APT_XCB := libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 \
            libxcb-render-util0 libxcb-shape0
 APT_XVFB := xvfb xauth
+# The order book's sides are C (core/market/_book_side.c), compiled when the project is installed.
+APT_BUILD := gcc libc6-dev python3-dev
+APT_BASE := $(APT_QT) $(APT_BUILD)
 ARGS ?=
 
 .PHONY: run demo test test-realtime lint bench sysdeps venv sim screenshots clean
 
-run: APT = $(APT_QT) $(APT_XCB)
+run: APT = $(APT_BASE) $(APT_XCB)
 run: sysdeps venv
 	$(VENV)/bin/depthbook $(ARGS)
 
-demo: APT = $(APT_QT) $(APT_XCB)
+demo: APT = $(APT_BASE) $(APT_XCB)
 demo: sysdeps venv
 	$(VENV)/bin/depthbook --demo $(ARGS)
 
-sim: venv
+sim: APT = $(APT_BUILD)
+sim: sysdeps venv
 	$(VENV)/bin/depthbook sim $(ARGS)
 
-test: APT = $(APT_QT)
+test: APT = $(APT_BASE)
 test: sysdeps venv lint
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -n 2 $(ARGS)
 
 # The tests marked `realtime` (deselected by `make test`): the contract's scenarios on the wall clock.
-test-realtime: APT = $(APT_QT)
+test-realtime: APT = $(APT_BASE)
 test-realtime: sysdeps venv
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -m realtime $(ARGS)
 
@@ -39,7 +43,7 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 
-bench: APT = $(APT_QT)
+bench: APT = $(APT_BASE)
 bench: sysdeps venv
 	$(PY) -m pip install -q -e '.[test,bench,parquet]'
 	QT_QPA_PLATFORM=offscreen $(PY) -m bench $(ARGS)
@@ -48,7 +52,8 @@ bench: sysdeps venv
 # briefly): FUZZ_SECONDS in all (default 600) or FUZZ_EXAMPLES per run; prints inputs and time, exit 1 on a
 # failure. atheris (coverage-guided, binary wheel) is installed when it can be; else hypothesis alone runs.
 .PHONY: fuzz
-fuzz: venv
+fuzz: APT = $(APT_BUILD)
+fuzz: sysdeps venv
 	@$(PY) -c "import atheris" 2>/dev/null || $(PY) -m pip install -q atheris || echo "atheris unavailable: hypothesis only"
 	$(PY) -m fuzz $(ARGS)
 
@@ -61,12 +66,12 @@ SOAK_SYMBOLS ?= 50
 SOAK_REPORT ?= soak-report.json
 SOAK_APP ?=
 .PHONY: soak
-soak: APT = $(APT_QT) $(if $(SOAK_APP),$(APT_XCB) $(APT_XVFB))
+soak: APT = $(APT_BASE) $(if $(SOAK_APP),$(APT_XCB) $(APT_XVFB))
 soak: sysdeps venv
 	@$(PY) -c "import psutil" 2>/dev/null || $(PY) -m pip install -q -e '.[soak]'
 	$(PY) -m soak --minutes $(SOAK_MINUTES) --symbols $(SOAK_SYMBOLS) --report $(SOAK_REPORT) $(if $(SOAK_APP),--app) $(ARGS)
 
-screenshots: APT = $(APT_QT) $(APT_XCB) $(APT_XVFB)
+screenshots: APT = $(APT_BASE) $(APT_XCB) $(APT_XVFB)
 screenshots: sysdeps venv
 	rm -rf /tmp/depthbook-screenshots-db /tmp/depthbook-screenshots-home
 	# A throwaway home: the default layout, not whatever this machine's user saved.
@@ -74,18 +79,18 @@ screenshots: sysdeps venv
 	  $(VENV)/bin/depthbook --demo --db /tmp/depthbook-screenshots-db \
 	  --record BTCUSDT,ETHUSDT,SOLUSDT,usdm/BTCUSDT --screenshot docs/screenshots --screenshot-after 45
 
-APT ?= $(APT_QT)
+APT ?= $(APT_BASE)
 sysdeps:
 	@missing=""; for p in $(APT); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "Installing system packages Qt needs:$$missing"; \
+	    echo "Installing the system packages Depthbook needs:$$missing"; \
 	    DEBIAN_FRONTEND=noninteractive apt-get update -q && \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
 	  else \
-	    echo "Qt needs these system packages; run:  sudo apt-get install -y --no-install-recommends$$missing"; \
+	    echo "Depthbook needs these system packages (Qt, a C compiler); run:  sudo apt-get install -y --no-install-recommends$$missing"; \
 	    exit 1; \
 	  fi; \
 	fi

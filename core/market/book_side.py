@@ -19,12 +19,8 @@ Each side keeps
   levels live in the dicts alone, so changes far from the touch never move list items. When deletions thin
   the ladder out, or a reader asks for more levels than it holds, it is rebuilt from `prices` (rare).
 
-The snapshot horizon (docs/SNAPSHOT_HORIZON.md). A REST snapshot holds only the best `limit` levels of a side,
-and Binance never mentions a level that does not change: a level worse than the snapshot's last one is known
-only if an event carried it. So each side keeps `horizon`, the rank of its snapshot's last (worst) level: every
-level at that price or better is known for as long as the book stays in sync (the snapshot had it, or an event
-changed it since); beyond it the book may lack levels the exchange has. A snapshot that returned fewer levels
-than its limit held the whole side: the horizon is then unbounded.
+The snapshot horizon (core.market.orderbook, docs/SNAPSHOT_HORIZON.md): `horizon` is the rank of the last (worst)
+level of the side's REST snapshot; unbounded when the snapshot held the whole side.
 """
 
 from __future__ import annotations
@@ -43,7 +39,7 @@ _NOTHING = 1 << 63  # a horizon above every rank: no level is known (no snapshot
 
 def _price_ticks(price: str) -> int:
     """Integer price in 1e-8 ticks; Binance spot's 8-decimal strings take the fast path."""
-    if len(price) - price.find(".") == 9 and len(price) > 9:  # (no dot: find is -1, and "12345678" is no fraction)
+    if price[-9:-8] == ".":  # a dot before 8 decimals (a test of its position by find() took "12345678" for one)
         digits = price.replace(".", "", 1)
         if digits.isdigit():
             return int(digits)
@@ -142,7 +138,7 @@ class Side:
                     qtys[price] = qty
                     continue
                 # a new level: _price_ticks, inlined
-                if len(price) - price.find(".") == 9 and len(price) > 9 and (digits := price.replace(".", "", 1)).isdigit():
+                if price[-9:-8] == "." and (digits := price.replace(".", "", 1)).isdigit():
                     rank = int(digits) * sign
                 else:
                     rank = decimal_ticks(price) * sign
@@ -161,7 +157,7 @@ class Side:
                         self._trim()
                         floor = self.floor
             else:  # numeric zero in any spelling: _price_ticks, inlined
-                if len(price) - price.find(".") == 9 and len(price) > 9 and (digits := price.replace(".", "", 1)).isdigit():
+                if price[-9:-8] == "." and (digits := price.replace(".", "", 1)).isdigit():
                     rank = int(digits) * sign
                 else:
                     rank = decimal_ticks(price) * sign

@@ -164,12 +164,16 @@ def _decimals(price: str | bytes) -> int:
     return len(frac.rstrip("0")) if dot else 0
 
 
-def _side_sums(books: Iterable[Levels]) -> dict[str, float]:
+def _side_sums(books: Iterable[tuple[Levels, Sequence[float] | None]]) -> dict[str, float]:
+    """Σ quantity per price over the books (levels, and their quantities as floats when already read, else None)."""
     sums: dict[str, float] = {}
     get = sums.get
     previous = parsed = None
-    for levels in books:
-        if levels is previous:  # an unchanged book's seconds share one tuple (the recorder's): parsed once
+    for levels, numbers in books:
+        if numbers is not None:  # the recorder's book read them as it copied the levels: float() of the strings
+            for (price, _), qty in zip(levels, numbers, strict=True):
+                sums[price] = get(price, 0.0) + qty
+        elif levels is previous:  # an unchanged book's seconds share one tuple (the recorder's): parsed once
             if parsed is None:
                 parsed = [(price, float(qty)) for price, qty in levels]
             # Added second by second all the same: the sums are bit for bit the same.
@@ -182,12 +186,19 @@ def _side_sums(books: Iterable[Levels]) -> dict[str, float]:
     return sums
 
 
-def minute_row(start: int, books: Sequence[tuple[Levels, Levels]]) -> HeatRow:
+def minute_row(
+    start: int,
+    books: Sequence[tuple[Levels, Levels]],
+    qtys: Sequence[tuple[Sequence[float], Sequence[float]] | None] | None = None,
+) -> HeatRow:
     """The row of the minute starting at `start` from its stored books (bids, asks), one per stored second, in
-    time order; the levels' strings as str, or as the ASCII bytes a raw decode gives (the same row). ValueError
-    when a level is not a pair of decimal strings."""
-    bids = _side_sums(b for b, _ in books)
-    asks = _side_sums(a for _, a in books)
+    time order; the levels' strings as str, or as the ASCII bytes a raw decode gives (the same row). `qtys`, when
+    given, holds each book's quantities as floats (bids', asks'; None for a book without them), as the recorder
+    has them: the same row, without reading the strings again. ValueError when a level is not a pair of decimal
+    strings."""
+    numbers = qtys if qtys is not None else [None] * len(books)
+    bids = _side_sums((b, q[0] if q is not None else None) for (b, _), q in zip(books, numbers, strict=True))
+    asks = _side_sums((a, q[1] if q is not None else None) for (_, a), q in zip(books, numbers, strict=True))
     decimals = max(map(_decimals, bids.keys() | asks.keys()), default=0)
     scale = 10.0**decimals
     sides = []

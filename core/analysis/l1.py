@@ -43,16 +43,24 @@ class TopOfBook:
     microprice: float  # best prices weighted by the opposite side's top-of-book size
     bid_volume: float  # Σ quantity of the top 20 bids
     ask_volume: float
-    bid_qtys: list[float]  # the top 20 quantities, best first
-    ask_qtys: list[float]
+    bid_qtys: Sequence[float]  # the top 20 quantities, best first (both lists, or both tuples)
+    ask_qtys: Sequence[float]
 
 
-def top_of_book(bids: Sequence[Level], asks: Sequence[Level]) -> TopOfBook:
-    """Best prices, mid, spread, microprice and top-20 volumes; never raises for a one-sided or empty book."""
+def top_of_book(
+    bids: Sequence[Level], asks: Sequence[Level], qtys: tuple[Sequence[float], Sequence[float]] | None = None
+) -> TopOfBook:
+    """Best prices, mid, spread, microprice and top-20 volumes; never raises for a one-sided or empty book.
+    `qtys`: the levels' quantities as floats (bids', asks'), when the caller has them (a recorded snapshot's,
+    read by the book as it copied them): the same numbers as float() of the strings, without reading them."""
     bids = bids[:SNAPSHOT_DEPTH]
     asks = asks[:SNAPSHOT_DEPTH]
-    bid_qtys = list(map(float, map(_QTY, bids)))
-    ask_qtys = list(map(float, map(_QTY, asks)))
+    if qtys is None:
+        bid_qtys = list(map(float, map(_QTY, bids)))
+        ask_qtys = list(map(float, map(_QTY, asks)))
+    else:
+        bid_qtys = qtys[0][:SNAPSHOT_DEPTH]
+        ask_qtys = qtys[1][:SNAPSHOT_DEPTH]
     best_bid = float(bids[0][0]) if bids else NAN
     best_ask = float(asks[0][0]) if asks else NAN
     bid_size = bid_qtys[0] if bids else NAN

@@ -84,9 +84,13 @@ def decode_minutes(items: Iterable[tuple[int, bytes]]) -> MinuteRows:
 @dataclass(slots=True)
 class _Minute:
     start: int
-    rows: dict[int, SeriesRow] = field(default_factory=dict)  # by second: a second added twice counts once
+    # By second (a second added twice counts once): the row's SERIES_FIELDS as a plain tuple, which the collector
+    # stops walking once it has seen it (1,500 symbols x 60 seconds of rows live here; SeriesRow objects it walked
+    # at every older collection).
+    rows: dict[int, tuple[float, ...]] = field(default_factory=dict)
     gaps: set[int] = field(default_factory=set)
     books: dict[int, tuple[Levels, Levels]] = field(default_factory=dict)  # by second: (bids, asks)
+    qtys: dict[int, Any] = field(default_factory=dict)  # by second: the book's quantities as floats, or None
 
 
 # (symbol, minute start, row) for the `rollups` family; (family, symbol, start, row) for the heatmap families
@@ -109,10 +113,10 @@ class MinuteRollups:
         books: Iterable[tuple[str, Any]] = (),
     ) -> list[Row]:
         """One tick's series rows (symbol, row) and gap seconds (symbol, second), possibly with older ticks'
-        (a backlog), and their snapshots (symbol, snapshot: `.timestamp`, `.bids`, `.asks`) for the heatmap;
-        returns the rows of every minute that is over at `timestamp` (`Row`)."""
+        (a backlog), and their snapshots (symbol, snapshot: `.timestamp`, `.bids`, `.asks`, and `.qtys` if it has
+        them) for the heatmap; returns the rows of every minute that is over at `timestamp` (`Row`)."""
         done: list[Row] = []
-        levels = {(symbol, snap.timestamp): (snap.bids, snap.asks) for symbol, snap in books}
+        levels = {(symbol, snap.timestamp): snap for symbol, snap in books}
         # In time order: a backlog's snapshots and gaps come as two lists, and a minute closes at its first
         # later second, so a gap folded after a later snapshot would spoil two minutes.
         items = [(row.timestamp, symbol, row) for symbol, row in series]
@@ -123,10 +127,11 @@ class MinuteRollups:
             if row is None:
                 minute.gaps.add(ts)
             else:
-                minute.rows[ts] = row
-                book = levels.get((symbol, ts))
-                if book is not None:
-                    minute.books[ts] = book
+                minute.rows[ts] = row.values()
+                snap = levels.get((symbol, ts))
+                if snap is not None:
+                    minute.books[ts] = (snap.bids, snap.asks)
+                    minute.qtys[ts] = getattr(snap, "qtys", None)
         return done + self.finish_before(timestamp // MINUTE * MINUTE)
 
     def finish_before(self, minute_start: int) -> list[Row]:
@@ -156,7 +161,8 @@ class MinuteRollups:
 
     def _heat(self, symbol: str, minute: _Minute, done: list[Row]) -> None:
         try:
-            heat = minute_row(minute.start, [minute.books[ts] for ts in sorted(minute.books)])
+            seconds = sorted(minute.books)
+            heat = minute_row(minute.start, [minute.books[ts] for ts in seconds], [minute.qtys[ts] for ts in seconds])
         except (ValueError, TypeError):  # a level that is not a pair of numbers: readers take the seconds
             return
         done.append((HEAT_CF, symbol, minute.start, encode_row(heat)))
@@ -175,8 +181,9 @@ class MinuteRollups:
             minute.start <= ts < minute.start + MINUTE for ts in seconds
         ):
             return None  # not watched whole: readers roll it up from the series rows
-        ordered = sorted(minute.rows.values(), key=lambda r: r.timestamp)
-        columns = {name: np.array([getattr(r, name) for r in ordered], dtype=np.float64) for name in SERIES_FIELDS}
+        rows = [minute.rows[ts] for ts in sorted(minute.rows)]
+        table = np.array(rows, dtype=np.float64).reshape(len(rows), len(SERIES_FIELDS)).T.copy()  # a row per field
+        columns = dict(zip(SERIES_FIELDS, table, strict=True))
         columns["timestamp"] = columns["timestamp"].astype(np.int64)
         gap_seconds = np.array(sorted(minute.gaps), dtype=np.int64)
         rollup = rollup_seconds(columns, MINUTE, minute.start, minute.start + MINUTE - 1, gap_seconds)

@@ -67,6 +67,13 @@ class SeriesRow:
             self.microprice, self.bid_volume, self.ask_volume, self.imbalance, self.update_id,
         )  # fmt: skip
 
+    def values(self) -> tuple[float, ...]:
+        """The fields in SERIES_FIELDS order, as a plain tuple (which the garbage collector stops walking)."""
+        return (
+            self.timestamp, self.best_bid, self.best_ask, self.mid, self.spread, self.spread_bps, self.microprice,
+            self.bid_volume, self.ask_volume, self.imbalance, self.update_id,
+        )  # fmt: skip
+
     def at(self, timestamp: int) -> SeriesRow:
         """The same numbers at another second: those of a book unchanged since this row's second."""
         return SeriesRow(
@@ -86,7 +93,7 @@ class SeriesRow:
 
 def series_from_snapshot(snap: Any) -> SeriesRow:
     """Derive the chart numbers of one snapshot. One-sided or empty books give NaN, never an exception."""
-    top = top_of_book(snap.bids, snap.asks)
+    top = top_of_book(snap.bids, snap.asks, getattr(snap, "qtys", None))
     total = top.bid_volume + top.ask_volume
     return SeriesRow(
         timestamp=snap.timestamp,

@@ -528,17 +528,19 @@ static char *pack_str(char *out, const char *data, Py_ssize_t len)
     return out + len;
 }
 
-/* capture(n): (levels, packed). `levels`, the best n as a tuple of (price, quantity) tuples, best first, is
- * left untracked by the garbage collector: it holds only strings, so it can never be part of a cycle, and the
+/* capture(n): (levels, packed, qtys). `levels`, the best n as a tuple of (price, quantity) tuples, best first,
+ * is left untracked by the garbage collector: it holds only strings, so it can never be part of a cycle, and the
  * recorder makes 1,500 of them a second. `packed` is msgpack.packb(levels), the bytes a stored snapshot holds
- * for this side: the strings are in the cache now, and would not be when the writer packs them later. */
+ * for this side, and `qtys` the quantities as floats (float(q): PyOS_string_to_double, which float() calls, not
+ * strtod, whose decimal point follows the locale Qt sets), for the recorder's series and heatmap rows: the
+ * strings are in the cache now, and would not be when the writer reads them later. */
 static PyObject *Side_capture(Side *self, PyObject *arg)
 {
     Py_ssize_t want = PyLong_AsSsize_t(arg);
     if (want == -1 && PyErr_Occurred())
         return NULL;
     Py_ssize_t n = want < 0 ? 0 : want < self->n ? want : self->n;
-    PyObject *levels = PyTuple_New(n);
+    PyObject *levels = PyTuple_New(n), *packed = NULL, *qtys = NULL;
     if (levels == NULL)
         return NULL;
     const char *texts[2];
@@ -559,7 +561,11 @@ static PyObject *Side_capture(Side *self, PyObject *arg)
         size += 1; /* the level's fixarray header */
     }
     PyObject_GC_UnTrack(levels);
-    PyObject *packed = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)size);
+    qtys = PyTuple_New(n);
+    if (qtys == NULL)
+        goto error;
+    PyObject_GC_UnTrack(qtys); /* floats only */
+    packed = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)size);
     if (packed == NULL)
         goto error;
     char *out = PyBytes_AS_STRING(packed);
@@ -581,13 +587,23 @@ static PyObject *Side_capture(Side *self, PyObject *arg)
             texts[k] = PyUnicode_AsUTF8AndSize(k ? self->qtys[i] : self->prices[i], &lengths[k]);
             out = pack_str(out, texts[k], lengths[k]);
         }
+        double qty = PyOS_string_to_double(texts[1], NULL, NULL);
+        if (qty == -1.0 && PyErr_Occurred())
+            goto error;
+        PyObject *number = PyFloat_FromDouble(qty);
+        if (number == NULL)
+            goto error;
+        PyTuple_SET_ITEM(qtys, j, number);
     }
-    PyObject *result = PyTuple_Pack(2, levels, packed);
+    PyObject *result = PyTuple_Pack(3, levels, packed, qtys);
     Py_DECREF(levels);
     Py_DECREF(packed);
+    Py_DECREF(qtys);
     return result;
 error:
     Py_DECREF(levels);
+    Py_XDECREF(packed);
+    Py_XDECREF(qtys);
     return NULL;
 }
 
@@ -718,7 +734,7 @@ static PyMethodDef Side_methods[] = {
     {"load", (PyCFunction)Side_load, METH_VARARGS, "load(levels, limit): replace the side with a REST snapshot's."},
     {"apply", (PyCFunction)Side_apply, METH_O, "apply(levels): an event's absolute quantities; zero removes."},
     {"top", (PyCFunction)Side_top, METH_O, "top(n): the best n levels, best first."},
-    {"capture", (PyCFunction)Side_capture, METH_O, "capture(n): (the best n as a tuple, their msgpack bytes)."},
+    {"capture", (PyCFunction)Side_capture, METH_O, "capture(n): (the best n as a tuple, their msgpack bytes, their quantities as floats)."},
     {"best", (PyCFunction)Side_best, METH_NOARGS, "The best level, or None."},
     {"best_rank", (PyCFunction)Side_best_rank, METH_NOARGS, "The best level's rank, or None."},
     {"room", (PyCFunction)Side_room, METH_VARARGS, "room(n, cap): levels inside the horizon beyond the best n."},

@@ -219,10 +219,11 @@ class Side:
         best_first = self.names[: len(ladder) - n - 1 : -1] if n < len(ladder) else self.names[::-1]
         return list(zip(best_first, map(self.qtys.__getitem__, best_first), strict=True))
 
-    def capture(self, n: int) -> tuple[tuple[Level, ...], bytes]:
-        """The best n levels as a tuple, and `msgpack.packb` of it (the bytes a stored snapshot holds)."""
+    def capture(self, n: int) -> tuple[tuple[Level, ...], bytes, tuple[float, ...]]:
+        """The best n levels as a tuple, `msgpack.packb` of it (the bytes a stored snapshot holds), and their
+        quantities as floats."""
         levels = tuple(self.top(n))
-        return levels, msgpack.packb(levels)
+        return levels, msgpack.packb(levels), tuple(float(qty) for _, qty in levels)
 
     def best(self) -> Level | None:
         if not self.names:

@@ -161,12 +161,15 @@ class OrderBook:
         """The best n asks, lowest price first."""
         return self._asks.top(n)
 
-    def capture(self, n: int) -> tuple[tuple[Level, ...], tuple[Level, ...], bytes]:
-        """The recorder's copy of the book: the best n bids and asks as tuples, and their MessagePack bytes (the
-        bids' then the asks', as a stored snapshot holds them; core.storage.snapshot)."""
-        bids, packed_bids = self._bids.capture(n)
-        asks, packed_asks = self._asks.capture(n)
-        return bids, asks, packed_bids + packed_asks
+    def capture(
+        self, n: int
+    ) -> tuple[tuple[Level, ...], tuple[Level, ...], bytes, tuple[tuple[float, ...], tuple[float, ...]]]:
+        """The recorder's copy of the book: the best n bids and asks as tuples, their MessagePack bytes (the
+        bids' then the asks', as a stored snapshot holds them; core.storage.snapshot), and their quantities as
+        floats (bids', asks'), read while the strings are in the cache, for the series and heatmap rows."""
+        bids, packed_bids, bid_qtys = self._bids.capture(n)
+        asks, packed_asks, ask_qtys = self._asks.capture(n)
+        return bids, asks, packed_bids + packed_asks, (bid_qtys, ask_qtys)
 
     def best_bid(self) -> Level | None:
         return self._bids.best()

@@ -224,7 +224,9 @@ class SnapshotRecorder:
             last = self._unchanged(symbol, book)
             if last is not None:  # verified when it was taken, and the book has not changed since
                 snap = last.snap
-                tick.snapshots.append(OrderBookSnapshot(symbol, snap.bids, snap.asks, snap.update_id, timestamp))
+                tick.snapshots.append(
+                    OrderBookSnapshot(symbol, snap.bids, snap.asks, snap.update_id, timestamp, snap.sides, snap.qtys)
+                )
                 continue
             if not book.verified(self.depth):
                 # The exchange may hold levels the book never heard of among the top: store nothing wrong.

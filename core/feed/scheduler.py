@@ -166,6 +166,7 @@ class SnapshotScheduler:
         # wakes one; a worker that takes a request wakes the next (`_wake_one`): every wake-up scans the queue.
         self._idle: deque[asyncio.Future[None]] = deque()
         self._timer_at: float | None = None  # when the idle worker that keeps the time looks again (_next_symbol)
+        self._woken = False  # a worker was woken and has not looked at the queue yet (_wake_one)
         self._workers: list[asyncio.Task[None]] = []
         self.errors = 0
         self.last_error: str | None = None
@@ -243,12 +244,15 @@ class SnapshotScheduler:
         if quiet:
             room = min(room, 0)
         if queued is not None:
+            before = (queued.refresh, queued.high, queued.quiet, queued.room < URGENT_ROOM, queued.room < LOSING_ROOM)
             if queued.refresh and not refresh:
                 queued.refresh, queued.limit = False, limit
             queued.high = queued.high or high
             queued.room = min(queued.room, room)
             queued.quiet = queued.refresh and (queued.quiet or quiet)
-            self._wake_one()
+            # Only a change that may let it go sooner wakes a worker: every wake-up scans the whole queue.
+            if before != (queued.refresh, queued.high, queued.quiet, queued.room < URGENT_ROOM, queued.room < LOSING_ROOM):
+                self._wake_one()
             return
         if retry:
             self._not_before[symbol] = self._clock() + self._retry_delay
@@ -321,6 +325,7 @@ class SnapshotScheduler:
         limits, per-symbol delays and, for refreshes, room in this minute's budget."""
         while True:
             now = self._clock()
+            self._woken = False  # this look sees every change so far
             best, wake_at = self._pick(now)
             if best is not None:
                 self._not_before.pop(best, None)
@@ -353,11 +358,15 @@ class SnapshotScheduler:
 
     def _wake_one(self) -> None:
         """Something changed that may let a request go: wake one idle worker; one that takes a request wakes the
-        next. (Waking all made sixteen scans of a thousand-refresh queue at every change.)"""
+        next. (Waking all made sixteen scans of a thousand-refresh queue at every change.) None while a worker woken
+        earlier has yet to look: it will see this change too (a pass over many books changes many requests)."""
+        if self._woken:
+            return
         while self._idle:
             waiter = self._idle.popleft()
             if not waiter.done():
                 waiter.set_result(None)
+                self._woken = True
                 return
 
     def _pick(self, now: float) -> tuple[str | None, float | None]:

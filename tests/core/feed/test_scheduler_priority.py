@@ -425,3 +425,36 @@ async def test_one_idle_worker_keeps_the_time_to_look_again():
         assert sched.scans <= 16 + 5 * len(symbols), sched.scans
     finally:
         await sched.stop()
+
+
+@pytest.mark.asyncio
+async def test_a_pass_over_many_queued_requests_wakes_one_look_and_repeats_wake_none():
+    # The horizon watch asks four times a second about every book whose refresh waits: asked again as they were,
+    # nothing changes, and no worker looks; a pass that raises many at once is seen by one look, not one each.
+    rest, got = FakeRest(), Got()
+    sched = CountingScheduler(rest, got, pass_limit=True, max_concurrent=16, retry_delay=60.0)  # type: ignore[arg-type]
+    await sched.start()
+    try:
+        symbols = [f"S{i}USDT" for i in range(200)]
+        for symbol in symbols:  # none may go for a minute: each waits out its retry delay
+            sched.request(symbol, retry=True, refresh=True, room=100)
+        await settle()
+        before = sched.scans
+        for _ in range(3):
+            for symbol in symbols:
+                sched.request(symbol, refresh=True, room=100)  # asked again, unchanged
+            await settle()
+        assert sched.scans == before
+        for symbol in symbols:
+            sched.set_priority(symbol, True)
+        await settle()
+        assert before < sched.scans <= before + 2, (before, sched.scans)
+        assert got.got == []
+    finally:
+        await sched.stop()
+
+
+async def settle() -> None:
+    """Let every woken worker run its look (a look never waits on anything but the loop)."""
+    for _ in range(20):
+        await asyncio.sleep(0)

@@ -9,16 +9,16 @@ import time
 import pytest
 
 from core.feed.budget import WeightBudget, depth_weight
-from core.feed.scheduler import (
+from core.feed.refresh_budget import (
     LOSING_ROOM,
     LOW_PRIORITY_REFRESH_SHARE,
     RESCUE_RESERVE_SHARE,
     SYNC_RESERVE_SHARE,
     URGENT_RESERVE_SHARE,
     URGENT_ROOM,
-    SnapshotScheduler,
-    _Request,
+    Request,
 )
+from core.feed.scheduler import SnapshotScheduler
 from core.market.wire import DepthSnapshot
 from tests.waiting import wait_until
 
@@ -389,7 +389,7 @@ async def test_a_change_wakes_one_idle_worker_and_one_that_takes_a_request_wakes
             await asyncio.sleep(0)
         assert scans == 1 and len(sched._idle) == 8
         for i in range(4):  # four that may go, queued without a wake-up of their own ...
-            sched._queued[f"GO{i}USDT"] = _Request(1000, refresh=False, high=False, order=-i)
+            sched._queued[f"GO{i}USDT"] = Request(1000, refresh=False, high=False, order=-i)
         sched._wake_one()  # ... and one change
         await wait_until(lambda: len(rest.started) == 4, 5, "all four taken")
         assert sorted(rest.started) == ["GO0USDT", "GO1USDT", "GO2USDT", "GO3USDT"]

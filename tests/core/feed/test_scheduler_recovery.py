@@ -9,8 +9,9 @@ from collections.abc import Callable
 import pytest
 
 from core.feed.budget import WeightBudget
+from core.feed.refresh_budget import PACE_LEAD, SYNC_RESERVE_SHARE, URGENT_RESERVE_SHARE
 from core.feed.rest import RestClient
-from core.feed.scheduler import PACE_LEAD, SYNC_RESERVE_SHARE, URGENT_RESERVE_SHARE, SnapshotScheduler
+from core.feed.scheduler import SnapshotScheduler
 from core.market.wire import DepthSnapshot
 from core.recording.clock import ManualClock
 from core.simulator.server import ExchangeSimulator

@@ -1,0 +1,217 @@
+"""How a queued snapshot request may spend each minute's REST weight, and at what depth (the SnapshotScheduler's
+rules; core.feed.scheduler keeps the queue, the workers and the order).
+
+A storm of syncs (more than the rest of the minute holds even shallow: a whole market's start, a reconnect) leaves
+its last RESCUE_RESERVE_SHARE to rescues: the first books live, the busiest, outrun their shallow tops meanwhile.
+
+A sync (a book that gapped, or a reconnect) must never wait for deepenings; three rules see to it:
+- A refresh never waits inside the RestClient's weight budget, where it would hold a worker that a sync may need:
+  it is only taken when it fits into this minute's budget right now, a high-priority one into all but
+  `SYNC_RESERVE_SHARE` of the allowance, another one into `LOW_PRIORITY_REFRESH_SHARE` of it.
+- That reserve is for syncs at their cheapest: a sync goes at full depth only if it leaves the reserve whole, so a
+  burst of refreshes, or of full-depth syncs trickling in one by one (a reconnect), cannot spend the minute and
+  leave the next lone gap waiting up to a minute for the budget to reset.
+- At most `refresh_slots` refreshes (the scheduler's) are in flight (a quarter of the workers), so a sync finds a free worker and
+  an exchange busy with at most that many deepenings (the RestClient has a connection for each worker).
+Every request still goes through the RestClient and its WeightBudget, so none exceeds the budget.
+
+Cheap start, deep later (`shallow_limit`): when the syncs waiting, and those to come (`syncs_to_come`: books
+subscribed with no event yet), could not all be fetched at their depth within what is left of this minute's
+budget (a reconnect of many symbols at once, a whole market's start), a sync is fetched at `shallow_limit`
+levels instead (100: weight 5 instead of 50), so every book goes live within the minute; its horizon is then
+shallow and the manager's first refresh deepens it when the budget allows. Otherwise syncs cost nothing extra.
+Likewise a refresh goes at `tight_refresh_limit` (500: weight 25 instead of 50) when it does not fit into this
+minute's budget at its depth but does at that one, or when the refreshes waiting would not all fit at their depth
+(the whole market deepening its cheap starts): twice as many books deepened a minute, each still well inside.
+A refresh is urgent when its book has fewer than URGENT_ROOM levels left before its horizon; only urgent ones may
+spend the last URGENT_RESERVE_SHARE of the allowance before the sync reserve, so a book whose top moves mid-minute
+is not kept waiting for the next minute by the deepening of books that sit still. They spend it as rescues: an
+urgent refresh that does not fit into the deepenings' share at 500 goes at `shallow_limit` (80 levels of room for
+weight 5, five books kept verified for the weight of one deepening), deepened later like a cheap start. And the
+refreshes that are not urgent spend their share at a pace through the minute (PACE_LEAD), so what a book that
+becomes urgent mid-minute finds is not only the reserve. A silent book's check (`quiet`) is urgent whatever its room.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from core.feed.rest import RestClient
+
+LOW_PRIORITY_REFRESH_SHARE = 0.5  # a refresh of a symbol that is not recorded uses at most this share of a minute
+# Of each minute's allowance, kept for syncs: refreshes and full-depth syncs leave it alone. 10 % of 4,800 is 96
+# shallow syncs (weight 5), or 9 full ones, within the minute whatever the deepenings did.
+SYNC_RESERVE_SHARE = 0.1
+# A refresh is urgent when its book has fewer than this many known levels left beyond the recorded top before
+# its horizon (a 100-level start has 80, a 500-level refresh 480): its top moves, and will be unverified soon.
+URGENT_ROOM = 40
+# Of each minute's allowance, kept from refreshes that are not urgent: the start-up deepening of a whole market
+# spends every minute's budget in its first seconds, and a book that becomes urgent later in the minute would
+# otherwise wait for the next one, recording "unverified" seconds meanwhile (docs/SNAPSHOT_HORIZON.md).
+URGENT_RESERVE_SHARE = 0.2
+# A recorded book with fewer known levels than this left before its horizon is lost to its recording, or about to
+# be within the next events: its rescue (weight 5) may spend the sync reserve, and it goes with the syncs, not after
+# them (a start-up's last few hundred syncs took seconds while such a book recorded "unverified" ones).
+LOSING_ROOM = 5
+# Of each minute's allowance, kept from a storm of syncs for rescues (LOSING_ROOM): 48 rescues of 4,800 (see above).
+RESCUE_RESERVE_SHARE = 0.05
+# Refreshes that are not urgent (the deepenings) spend their share of a minute at a pace, not in its first seconds:
+# by `s` seconds into the minute, at most the share times (s + PACE_LEAD) / 60. What they leave is there for books
+# that become urgent mid-minute; by the minute's last seconds the deepenings have had their whole share.
+PACE_LEAD = 6.0
+
+
+def until_next_minute(now: float) -> float:
+    return (int(now // 60) + 1) * 60 - now + 0.001  # the budget counts per calendar minute
+
+
+@dataclass(slots=True)
+class Request:
+    """One queued snapshot request (the scheduler's queue holds one per symbol)."""
+
+    limit: int  # the depth to fetch
+    refresh: bool  # the book is live: nothing is missing until the horizon is reached
+    high: bool  # a recorded symbol
+    order: int  # first come, first served (negative: put back in front after a rate limit)
+    shallow: bool = False  # a sync made shallow, or a refresh made less deep, because the budget was short
+    room: int = 0  # a refresh's levels left before the horizon (BookSync.check_horizon): the fewer, the sooner
+    quiet: bool = False  # a refresh that checks a silent book (BookSync.check_silence): urgent whatever its room
+
+    def key(self) -> tuple[bool, bool, int, int]:
+        # A recorded book losing its top (LOSING_ROOM) ranks with the syncs: by its room, before them.
+        return (not self.high, self.refresh and not (self.high and self.room < LOSING_ROOM), self.room, self.order)
+
+
+class BudgetRules:
+    """The budget rules over the scheduler's queue (`queued`, the very dict it keeps). `rest.budget` is the
+    RestClient's WeightBudget (None: no budget, every request fits)."""
+
+    def __init__(
+        self,
+        rest: RestClient,
+        queued: dict[str, Request],
+        shallow_limit: int | None,
+        tight_refresh_limit: int | None,
+        syncs_to_come: Callable[[], int] | None,
+    ) -> None:
+        self._rest = rest
+        self._queued = queued
+        self._shallow_limit = shallow_limit
+        self._tight_refresh_limit = tight_refresh_limit
+        self._syncs_to_come = syncs_to_come
+
+    def kind(self, req: Request) -> tuple[bool, bool, bool, int]:
+        """What `refresh_wait` depends on: two refreshes of one kind fit the budget alike (see `share`)."""
+        return (req.high, req.room < LOSING_ROOM, req.room < URGENT_ROOM, req.limit)
+
+    def sync_goes_shallow(self, req: Request, now: float) -> bool:
+        """True if `req` (a sync) should go shallow: the syncs waiting, it included, and those to come, would not
+        all fit at their depth into what is left of this minute's budget outside the sync reserve."""
+        shallow = self._shallow_limit
+        budget = getattr(self._rest, "budget", None)
+        if shallow is None or budget is None or req.limit <= shallow:
+            return False
+        waiting = budget.depth_weight(req.limit) + sum(
+            budget.depth_weight(r.limit) for r in self._queued.values() if not r.refresh
+        )
+        if self._syncs_to_come is not None:
+            waiting += self._syncs_to_come() * budget.depth_weight(req.limit)
+        return waiting > budget.allowed * (1.0 - SYNC_RESERVE_SHARE) - budget.used(now)
+
+    def sync_wait(self, now: float) -> float:
+        """Seconds until a sync may go (0: now). In a storm (the syncs waiting and to come would spend the rest of
+        the minute even shallow) syncs leave its last RESCUE_RESERVE_SHARE to rescues; fewer go at once."""
+        budget = getattr(self._rest, "budget", None)
+        shallow = self._shallow_limit
+        if budget is None or shallow is None:
+            return 0.0
+        weight, used = budget.depth_weight(shallow), budget.used(now)
+        if used + weight <= budget.allowed * (1.0 - RESCUE_RESERVE_SHARE):
+            return 0.0
+        to_come = self._syncs_to_come() if self._syncs_to_come is not None else 0
+        syncs = sum(1 for r in self._queued.values() if not r.refresh) + to_come
+        return 0.0 if syncs * weight <= budget.allowed - used else until_next_minute(now)
+
+    def refresh_wait(self, req: Request, now: float) -> float:
+        """Seconds until a refresh fits into the budget without waiting inside the RestClient (0: now)."""
+        budget = getattr(self._rest, "budget", None)
+        if budget is None:
+            return 0.0
+        if now < budget.blocked_until:
+            return budget.blocked_until - now
+        cheapest = self.cheapest_refresh(req)
+        if self.refresh_fits(req, cheapest, now):  # not _refresh_depth: this runs for every queued refresh at
+            return 0.0  # every pick, and that one sums the queue
+        next_minute = until_next_minute(now)
+        if self.urgent(req):
+            return next_minute
+        # A deepening that fits this minute's share, only not yet its pace: when the pace lets it.
+        share = budget.allowed * self.share(req, cheapest)
+        paced_at = 60 * (budget.used(now) + budget.depth_weight(cheapest)) / share - PACE_LEAD
+        return min(next_minute, max(0.001, paced_at - now % 60))
+
+    def refresh_depth(self, req: Request, now: float) -> int | None:
+        """The depth a refresh goes at now, or None if none fits into this minute's budget:
+        - its own depth, unless the refreshes waiting would not all fit at theirs (the whole market deepening);
+        - else `tight_refresh_limit` (500: half the weight);
+        - else, for an urgent one (its top nearly or already beyond the horizon), `shallow_limit` (100: weight 5, 80
+          levels of room at once; a deepening follows when the budget allows)."""
+        depths = [req.limit]
+        tight, shallow = self._tight_refresh_limit, self._shallow_limit
+        if tight is not None and tight < req.limit:
+            if self.refreshes_short(req, now):
+                depths = [tight]
+            else:
+                depths.append(tight)
+        if self.urgent(req) and shallow is not None and shallow < depths[-1]:
+            depths.append(shallow)
+        return next((depth for depth in depths if self.refresh_fits(req, depth, now)), None)
+
+    def cheapest_refresh(self, req: Request) -> int:
+        """The least depth `refresh_depth` may choose for `req`."""
+        depths = [req.limit, self._tight_refresh_limit, self._shallow_limit if self.urgent(req) else None]
+        return min(d for d in depths if d is not None)
+
+    def urgent(self, req: Request) -> bool:
+        return req.high and req.room < URGENT_ROOM
+
+    def refreshes_short(self, req: Request, now: float) -> bool:
+        """True if the refreshes waiting, `req` included, would not all fit at their depth into what is left of
+        the share of this minute's budget that `req` may spend."""
+        budget = getattr(self._rest, "budget", None)
+        if budget is None:
+            return False
+        waiting = budget.depth_weight(req.limit) + sum(
+            budget.depth_weight(r.limit) for r in self._queued.values() if r.refresh
+        )
+        return waiting > budget.allowed * self.share(req, req.limit) - budget.used(now)
+
+    def refresh_fits(self, req: Request, limit: int, now: float) -> bool:
+        """A refresh of `limit` levels fits into its share of this minute's budget now."""
+        budget = getattr(self._rest, "budget", None)
+        if budget is None:
+            return True
+        used = budget.used(now)
+        share = self.share(req, limit)
+        if not self.urgent(req):
+            share *= min(1.0, (now % 60 + PACE_LEAD) / 60)  # a deepening's pace (PACE_LEAD)
+        return used == 0 or used + budget.depth_weight(limit) <= budget.allowed * share  # an empty minute takes any
+
+    def share(self, req: Request, limit: int) -> float:
+        """How much of a minute's allowance a refresh like `req` at `limit` levels may spend: all but the sync
+        reserve if urgent, all but both reserves otherwise; at most LOW_PRIORITY_REFRESH_SHARE for a symbol not
+        recorded. A rescue of a recorded book losing its top (fewer than LOSING_ROOM levels left: unverified, or
+        within an event or two of it) may spend the sync reserve too: that book is lost to its recording like one
+        that gapped, and is rescued at the cost of a sync at its cheapest.
+
+        An urgent refresh spends the urgent reserve only as a rescue, at `shallow_limit` (when there is one): the
+        reserve is there to keep books verified until the next minute, and at 5 weight a book it keeps five times
+        as many as at 500 levels (25 weight), which the deepening does later from its own share."""
+        if req.high and req.room < LOSING_ROOM and limit == self._shallow_limit:
+            return 1.0
+        if not req.high:
+            return min(LOW_PRIORITY_REFRESH_SHARE, 1.0 - SYNC_RESERVE_SHARE - URGENT_RESERVE_SHARE)
+        if self.urgent(req) and (self._shallow_limit is None or limit <= self._shallow_limit):
+            return 1.0 - SYNC_RESERVE_SHARE
+        return 1.0 - SYNC_RESERVE_SHARE - URGENT_RESERVE_SHARE

@@ -10,7 +10,10 @@ A sync (a book that gapped, or a reconnect) must never wait for deepenings; thre
   `SYNC_RESERVE_SHARE` of the allowance, another one into `LOW_PRIORITY_REFRESH_SHARE` of it.
 - That reserve is for syncs at their cheapest: a sync goes at full depth only if it leaves the reserve whole, so a
   burst of refreshes, or of full-depth syncs trickling in one by one (a reconnect), cannot spend the minute and
-  leave the next lone gap waiting up to a minute for the budget to reset.
+  leave the next lone gap waiting up to a minute for the budget to reset. Nor the urgent refreshes' reserve (below):
+  a start-up's last syncs, fetched at full depth once the rest of the minute held them, spent 1,150 weight of it
+  at the minute's turn while a busy book's rescue waited six seconds and recorded an "unverified" second; at their
+  cheapest they go live as soon, and deepen later from the deepenings' share.
 - At most `refresh_slots` refreshes (the scheduler's) are in flight (a quarter of the workers), so a sync finds a free worker and
   an exchange busy with at most that many deepenings (the RestClient has a connection for each worker).
 Every request still goes through the RestClient and its WeightBudget, so none exceeds the budget.
@@ -107,7 +110,8 @@ class BudgetRules:
 
     def sync_goes_shallow(self, req: Request, now: float) -> bool:
         """True if `req` (a sync) should go shallow: the syncs waiting, it included, and those to come, would not
-        all fit at their depth into what is left of this minute's budget outside the sync reserve."""
+        all fit at their depth into what is left of this minute's budget outside both reserves (the syncs' and the
+        urgent refreshes')."""
         shallow = self._shallow_limit
         budget = getattr(self._rest, "budget", None)
         if shallow is None or budget is None or req.limit <= shallow:
@@ -117,7 +121,7 @@ class BudgetRules:
         )
         if self._syncs_to_come is not None:
             waiting += self._syncs_to_come() * budget.depth_weight(req.limit)
-        return waiting > budget.allowed * (1.0 - SYNC_RESERVE_SHARE) - budget.used(now)
+        return waiting > budget.allowed * (1.0 - SYNC_RESERVE_SHARE - URGENT_RESERVE_SHARE) - budget.used(now)
 
     def sync_wait(self, now: float) -> float:
         """Seconds until a sync may go (0: now). In a storm (the syncs waiting and to come would spend the rest of

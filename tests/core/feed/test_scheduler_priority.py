@@ -166,9 +166,10 @@ async def test_syncs_go_shallow_while_those_waiting_would_not_fit_into_the_minut
         sched.request("REFRESHUSDT", refresh=True)  # refreshes are never made shallow
         rest.gate.set()
         await wait_until(lambda: len(got.got) == 6)
-    # 300 > 200: shallow; 250 > 195: shallow; 200 > 190: shallow; then 150, 100, 50 fit at full depth.
-    assert [limit for _, limit in got.got] == [100, 100, 100, 1000, 1000, 1000]
-    assert sched.shallow_syncs == 3 and budget.used(time.time()) == 165
+    # At full depth only within what both reserves leave, 70 % of 200 = 140: 300 > 140: shallow; 250 > 135,
+    # 200 > 130, 150 > 125: shallow; then 100 <= 120 and 50 <= 70 fit at full depth.
+    assert [limit for _, limit in got.got] == [100, 100, 100, 100, 1000, 1000]
+    assert sched.shallow_syncs == 4 and budget.used(time.time()) == 120
 
 
 @pytest.mark.asyncio
@@ -185,8 +186,8 @@ async def test_syncs_go_shallow_while_books_still_to_ask_would_not_fit_either():
             sched.request(f"S{i}USDT")
             await wait_until(lambda n=i + 1: len(got.got) == n)
             to_come[0] -= 1
-    # 50 + 5 x 50 > 200, 50 + 4 x 50 > 195, ...: shallow until the rest fit at full depth, as in a reconnect.
-    assert [limit for _, limit in got.got] == [100, 100, 100, 1000, 1000, 1000]
+    # 50 + 5 x 50 > 140, 50 + 4 x 50 > 135, ...: shallow until the rest fit at full depth, as in a reconnect.
+    assert [limit for _, limit in got.got] == [100, 100, 100, 100, 1000, 1000]
 
 
 @pytest.mark.asyncio

@@ -55,9 +55,9 @@ async def test_a_symbol_that_gaps_after_deepenings_spent_the_minute_still_syncs_
 
             sched.request(GAPPED, high=True)  # a recorded symbol drops an event: its book resyncs
             await wait_until(lambda: GAPPED in dict(got), 5, "the gapped symbol's snapshot this minute")
-            # At full depth: the deepenings left both reserves whole, so a 1000-level sync (50) still leaves the
-            # sync reserve whole.
-            assert dict(got)[GAPPED] == 1000 and sched.shallow_syncs == 0
+            # Within the minute, at its cheapest: a 1000-level sync (50) would eat into the urgent refreshes'
+            # reserve, which the deepenings left whole for books whose top moves.
+            assert dict(got)[GAPPED] == 100 and sched.shallow_syncs == 1
             assert budget.used(clock.now()) <= budget.allowed and sim.stats.rest_rejected == 0
             assert sched.refreshes_fetched == deepened  # the deepenings still wait for the next minute
             assert set(sched.queued_refreshes) == {s for s in DEEPENING if (s, 500) not in got}

@@ -96,6 +96,7 @@ class _Probe:
         self.updated = (array("l"), array("q"), array("q"))  # symbol index, u, monotonic ns at BookUpdated
         self.gc_seconds = 0.0  # the garbage collector's time in the window
         self.gc_runs = Counter()  # collections in the window, by generation
+        self.gc_by_generation: Counter[int] = Counter()  # their seconds, by generation
         self._gc_started = 0.0
         gc.callbacks.append(self._on_gc)
         handle = manager.on_frame
@@ -114,8 +115,10 @@ class _Probe:
         if phase == "start":
             self._gc_started = time.perf_counter()
         elif self.measuring:
-            self.gc_seconds += time.perf_counter() - self._gc_started
+            took = time.perf_counter() - self._gc_started
+            self.gc_seconds += took
             self.gc_runs[info["generation"]] += 1
+            self.gc_by_generation[info["generation"]] += took
 
     def _on_event(self, event: object) -> None:
         if self.measuring and type(event) is BookUpdated:
@@ -362,7 +365,9 @@ async def _main(
                 "garbage collector, per received frame",
                 probe.gc_seconds / frames * 1e6,
                 "µs",
-                note=f"collections by generation {dict(sorted(probe.gc_runs.items()))}; "
+                note=f"collections by generation {dict(sorted(probe.gc_runs.items()))}, ms each "
+                + str({g: round(probe.gc_by_generation[g] / n * 1e3, 2) for g, n in sorted(probe.gc_runs.items())})
+                + "; "
                 f"{census.total():,} tracked objects, most: "
                 + ", ".join(f"{k} {v:,}" for k, v in census.most_common(4)),
             )

@@ -259,3 +259,26 @@ def test_an_hour_row_is_the_sum_of_its_minutes_at_the_coarsest_unit_of_any_of_th
     for minute in minutes:
         hour.add(minute)
     assert hour.minutes == 61 and encode_row(hour.row()) == encode_row(row)
+
+
+def test_a_second_written_again_adds_nothing_to_its_minutes_heat_row(tmp_path):
+    # A tick written again after a failed write comes back with its snapshots: the minute's sums, kept second by
+    # second, must not count it twice.
+    with (
+        SnapshotStorage.open(tmp_path / "again") as again,
+        SnapshotStorage.open(tmp_path / "plain") as plain,
+    ):
+        minutes = MinuteRollups()
+        pending: list = []
+        for ts in range(START, START + MINUTE + 1):
+            snaps = [book_at(SYMBOL, ts)]
+            _encode_and_write(again, snaps, [], timestamp=ts, minutes=minutes, rollup_rows=pending)
+            if ts == START + 7:
+                _encode_and_write(again, snaps, [], timestamp=ts, minutes=minutes, rollup_rows=pending)
+        record(plain, START, START + MINUTE, heat=False)
+        state = build_rollups(plain, SYMBOL)
+        assert build_heat(plain, state) == 1
+        written = read_rows(again, SYMBOL, MINUTE, START, START + 59)
+        built = read_rows(plain, SYMBOL, MINUTE, START, START + 59)
+        assert list(written) == [START] and written[START].seconds == MINUTE
+        assert encode_row(written[START]) == encode_row(built[START])

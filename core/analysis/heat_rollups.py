@@ -22,7 +22,7 @@ Pure: no clock, no I/O.
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -164,47 +164,26 @@ def _decimals(price: str | bytes) -> int:
     return len(frac.rstrip("0")) if dot else 0
 
 
-class MinuteSums:
-    """Σ quantity per price of a minute's books, bids and asks, added one stored second at a time in time order:
-    the recorder adds each second as it writes it, so that no book waits a minute in memory for its row (1,500
-    symbols' sixty seconds of copied levels were millions of objects, freed cold at every minute's turn).
-    `minute_row` is this, so a row built later from the stored seconds is the same, bit for bit."""
-
-    __slots__ = ("asks", "bids", "seconds")
-
-    def __init__(self) -> None:
-        self.bids: dict[str, float] = {}
-        self.asks: dict[str, float] = {}
-        self.seconds = 0
-
-    def add(self, bids: Levels, asks: Levels, qtys: tuple[Sequence[float], Sequence[float]] | None = None) -> None:
-        """One second's book; `qtys`: its quantities as floats (bids', asks'), when the caller has them (the
-        recorder's capture: float() of the strings, already read). TypeError or ValueError when a level is not a
-        pair of decimal strings; the sums are then spoilt, and the caller drops them."""
-        _add_side(self.bids, bids, qtys[0] if qtys is not None else None)
-        _add_side(self.asks, asks, qtys[1] if qtys is not None else None)
-        self.seconds += 1
-
-    def row(self, start: int) -> HeatRow:
-        """The minute's row. ValueError when a price is not a decimal string."""
-        bids, asks = self.bids, self.asks
-        decimals = max(map(_decimals, bids.keys() | asks.keys()), default=0)
-        scale = 10.0**decimals
-        sides = []
-        for sums in (bids, asks):
-            ticks = np.fromiter((round(float(p) * scale) for p in sums), np.int64, count=len(sums))
-            sides.append(_merged(ticks, np.fromiter(sums.values(), np.float64, count=len(sums))))
-        return _capped(HeatRow(start, MINUTE, self.seconds, -decimals, *sides[0], *sides[1]), MAX_ROW_BINS)
-
-
-def _add_side(sums: dict[str, float], levels: Levels, numbers: Sequence[float] | None) -> None:
+def _side_sums(books: Iterable[tuple[Levels, Sequence[float] | None]]) -> dict[str, float]:
+    """Σ quantity per price over the books (levels, and their quantities as floats when already read, else None)."""
+    sums: dict[str, float] = {}
     get = sums.get
-    if numbers is not None:
-        for (price, _), qty in zip(levels, numbers, strict=True):
-            sums[price] = get(price, 0.0) + qty
-    else:
-        for price, qty in levels:
-            sums[price] = get(price, 0.0) + float(qty)
+    previous = parsed = None
+    for levels, numbers in books:
+        if numbers is not None:  # the recorder's book read them as it copied the levels: float() of the strings
+            for (price, _), qty in zip(levels, numbers, strict=True):
+                sums[price] = get(price, 0.0) + qty
+        elif levels is previous:  # an unchanged book's seconds share one tuple (the recorder's): parsed once
+            if parsed is None:
+                parsed = [(price, float(qty)) for price, qty in levels]
+            # Added second by second all the same: the sums are bit for bit the same.
+            for price, qty in parsed:
+                sums[price] = get(price, 0.0) + qty
+        else:  # a new book (every second of a build): parsed as it is added, no list (a third faster)
+            for price, qty in levels:
+                sums[price] = get(price, 0.0) + float(qty)
+            previous, parsed = levels, None
+    return sums
 
 
 def minute_row(
@@ -214,12 +193,19 @@ def minute_row(
 ) -> HeatRow:
     """The row of the minute starting at `start` from its stored books (bids, asks), one per stored second, in
     time order; the levels' strings as str, or as the ASCII bytes a raw decode gives (the same row). `qtys`, when
-    given, holds each book's quantities as floats (bids', asks'; None for a book without them). ValueError or
-    TypeError when a level is not a pair of decimal strings."""
-    sums = MinuteSums()
-    for (bids, asks), numbers in zip(books, qtys if qtys is not None else [None] * len(books), strict=True):
-        sums.add(bids, asks, numbers)
-    return sums.row(start)
+    given, holds each book's quantities as floats (bids', asks'; None for a book without them), as the recorder
+    has them: the same row, without reading the strings again. ValueError when a level is not a pair of decimal
+    strings."""
+    numbers = qtys if qtys is not None else [None] * len(books)
+    bids = _side_sums((b, q[0] if q is not None else None) for (b, _), q in zip(books, numbers, strict=True))
+    asks = _side_sums((a, q[1] if q is not None else None) for (_, a), q in zip(books, numbers, strict=True))
+    decimals = max(map(_decimals, bids.keys() | asks.keys()), default=0)
+    scale = 10.0**decimals
+    sides = []
+    for sums in (bids, asks):
+        ticks = np.fromiter((round(float(p) * scale) for p in sums), np.int64, count=len(sums))
+        sides.append(_merged(ticks, np.fromiter(sums.values(), np.float64, count=len(sums))))
+    return _capped(HeatRow(start, MINUTE, len(books), -decimals, *sides[0], *sides[1]), MAX_ROW_BINS)
 
 
 def hour_row(start: int, minutes: Sequence[HeatRow]) -> HeatRow:

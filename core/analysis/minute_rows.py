@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from core.analysis.heat_rollups import HOUR, HourSums, MinuteSums, encode_row
+from core.analysis.heat_rollups import HOUR, HourSums, Levels, encode_row, minute_row
 from core.analysis.rollups import ROLLUP_FIELDS, Rollup, empty_rollup, rollup_seconds
 from core.analysis.series import SERIES_FIELDS, SeriesRow
 from core.storage.store import HEAT_CF, HEAT_HOURS_CF
@@ -89,11 +89,8 @@ class _Minute:
     # at every older collection).
     rows: dict[int, tuple[float, ...]] = field(default_factory=dict)
     gaps: set[int] = field(default_factory=set)
-    # The heatmap sums of the seconds added with their book, in time order (None: spoilt by a level that is not a
-    # pair of numbers, or a second older than the last one added), and those seconds.
-    heat: MinuteSums | None = field(default_factory=MinuteSums)
-    heat_seconds: set[int] = field(default_factory=set)
-    heat_last: int = 0  # the last of them
+    books: dict[int, tuple[Levels, Levels]] = field(default_factory=dict)  # by second: (bids, asks)
+    qtys: dict[int, Any] = field(default_factory=dict)  # by second: the book's quantities as floats, or None
 
 
 # (symbol, minute start, row) for the `rollups` family; (family, symbol, start, row) for the heatmap families
@@ -132,8 +129,9 @@ class MinuteRollups:
             else:
                 minute.rows[ts] = row.values()
                 snap = levels.get((symbol, ts))
-                if snap is not None and ts not in minute.heat_seconds:  # a second written again adds nothing
-                    self._add_heat(minute, ts, snap)
+                if snap is not None:
+                    minute.books[ts] = (snap.bids, snap.asks)
+                    minute.qtys[ts] = getattr(snap, "qtys", None)
         return done + self.finish_before(timestamp // MINUTE * MINUTE)
 
     def finish_before(self, minute_start: int) -> list[Row]:
@@ -153,33 +151,19 @@ class MinuteRollups:
             minute = self._open[symbol] = _Minute(start)
         return minute  # a second older than the open minute (never: ticks go forward) joins it, and spoils it
 
-    @staticmethod
-    def _add_heat(minute: _Minute, ts: int, snap: Any) -> None:
-        if minute.heat is None:
-            return
-        if minute.heat_seconds and ts < minute.heat_last:  # never (ticks go forward): the sums' time order
-            minute.heat = None
-            return
-        try:
-            minute.heat.add(snap.bids, snap.asks, getattr(snap, "qtys", None))
-            minute.heat_seconds.add(ts)
-            minute.heat_last = ts
-        except (ValueError, TypeError):  # a level that is not a pair of numbers: readers take the seconds
-            minute.heat = None
-
     def _close(self, symbol: str, done: list[Row]) -> None:
         minute = self._open.pop(symbol)
         row = self._row(minute)
         if row is not None:
             done.append((symbol, minute.start, row))
-            if minute.heat is not None and minute.heat_seconds == minute.rows.keys():  # every stored second's book
+            if minute.books.keys() == minute.rows.keys():  # the heatmap row needs every stored second's book
                 self._heat(symbol, minute, done)
 
     def _heat(self, symbol: str, minute: _Minute, done: list[Row]) -> None:
-        assert minute.heat is not None
         try:
-            heat = minute.heat.row(minute.start)
-        except (ValueError, TypeError):  # a price that is not a decimal string: readers take the seconds
+            seconds = sorted(minute.books)
+            heat = minute_row(minute.start, [minute.books[ts] for ts in seconds], [minute.qtys[ts] for ts in seconds])
+        except (ValueError, TypeError):  # a level that is not a pair of numbers: readers take the seconds
             return
         done.append((HEAT_CF, symbol, minute.start, encode_row(heat)))
         start = minute.start // HOUR * HOUR

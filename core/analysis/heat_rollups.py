@@ -168,21 +168,13 @@ def _side_sums(books: Iterable[tuple[Levels, Sequence[float] | None]]) -> dict[s
     """Σ quantity per price over the books (levels, and their quantities as floats when already read, else None)."""
     sums: dict[str, float] = {}
     get = sums.get
-    previous = parsed = None
     for levels, numbers in books:
         if numbers is not None:  # the recorder's book read them as it copied the levels: float() of the strings
             for (price, _), qty in zip(levels, numbers, strict=True):
                 sums[price] = get(price, 0.0) + qty
-        elif levels is previous:  # an unchanged book's seconds share one tuple (the recorder's): parsed once
-            if parsed is None:
-                parsed = [(price, float(qty)) for price, qty in levels]
-            # Added second by second all the same: the sums are bit for bit the same.
-            for price, qty in parsed:
-                sums[price] = get(price, 0.0) + qty
-        else:  # a new book (every second of a build): parsed as it is added, no list (a third faster)
+        else:  # a stored book: parsed as it is added, no list
             for price, qty in levels:
                 sums[price] = get(price, 0.0) + float(qty)
-            previous, parsed = levels, None
     return sums
 
 

@@ -62,10 +62,7 @@ class SeriesRow:
     update_id: int
 
     def to_bytes(self) -> bytes:
-        return _ROW_STRUCT.pack(
-            _ROW_VERSION, self.timestamp, self.best_bid, self.best_ask, self.mid, self.spread, self.spread_bps,
-            self.microprice, self.bid_volume, self.ask_volume, self.imbalance, self.update_id,
-        )  # fmt: skip
+        return _ROW_STRUCT.pack(_ROW_VERSION, *self.values())
 
     def values(self) -> tuple[float, ...]:
         """The fields in SERIES_FIELDS order, as a plain tuple (which the garbage collector stops walking)."""
@@ -76,10 +73,7 @@ class SeriesRow:
 
     def at(self, timestamp: int) -> SeriesRow:
         """The same numbers at another second: those of a book unchanged since this row's second."""
-        return SeriesRow(
-            timestamp, self.best_bid, self.best_ask, self.mid, self.spread, self.spread_bps, self.microprice,
-            self.bid_volume, self.ask_volume, self.imbalance, self.update_id,
-        )  # fmt: skip
+        return SeriesRow(timestamp, *self.values()[1:])
 
     @classmethod
     def from_bytes(cls, data: bytes) -> SeriesRow:

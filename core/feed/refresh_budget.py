@@ -81,6 +81,11 @@ class Request:
     room: int = 0  # a refresh's levels left before the horizon (BookSync.check_horizon): the fewer, the sooner
     quiet: bool = False  # a refresh that checks a silent book (BookSync.check_silence): urgent whatever its room
 
+    def standing(self) -> tuple[bool, bool, bool, bool, bool]:
+        """What decides how soon it may go, but for its place among its kind: a sync or a refresh, priority, a
+        quiet check, urgency, losing its top. A request asked again that leaves this as it was changes nothing."""
+        return (self.refresh, self.high, self.quiet, self.room < URGENT_ROOM, self.room < LOSING_ROOM)
+
     def key(self) -> tuple[bool, bool, int, int]:
         # A recorded book losing its top (LOSING_ROOM) ranks with the syncs: by its room, before them.
         return (not self.high, self.refresh and not (self.high and self.room < LOSING_ROOM), self.room, self.order)

@@ -175,14 +175,14 @@ class SnapshotScheduler:
         if quiet:
             room = min(room, 0)
         if queued is not None:
-            before = (queued.refresh, queued.high, queued.quiet, queued.room < URGENT_ROOM, queued.room < LOSING_ROOM)
+            before = queued.standing()
             if queued.refresh and not refresh:
                 queued.refresh, queued.limit = False, limit
             queued.high = queued.high or high
             queued.room = min(queued.room, room)
             queued.quiet = queued.refresh and (queued.quiet or quiet)
             # Only a change that may let it go sooner wakes a worker: every wake-up scans the whole queue.
-            if before != (queued.refresh, queued.high, queued.quiet, queued.room < URGENT_ROOM, queued.room < LOSING_ROOM):
+            if queued.standing() != before:
                 self._wake_one()
             return
         if retry:

@@ -11,10 +11,11 @@ a whole number of its bins, aligned: a view bin is the exact sum of the stored b
 narrower than a row's unit cannot be derived from it; the reader then takes the seconds (never an
 approximation). Only bins holding quantity are stored (sparse).
 
-Rows are built by `minute_row` from the books of the minute in time order, the same function whether the
-recorder calls it while recording (core.analysis.minute_rows) or a build calls it later from the stored
-snapshots (core.analysis.heat_build), so the two give the same bytes. `hour_row` merges the 60 minute rows of
-an hour the recorder watched whole.
+Rows are built from the books of the minute in time order: by `numbers_row` while recording (core.analysis.
+minute_rows), from the levels as numbers the recorder's book read as it copied them (a tenth of the cost), and by
+`minute_row` from the stored strings when a build fills them in later (core.analysis.heat_rollups_build); the
+two give the same bytes (see `numbers_row`). `hour_row` merges the 60 minute rows of an hour the recorder
+watched whole.
 
 Pure: no clock, no I/O.
 """
@@ -26,6 +27,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from core.market.wire import DECIMALS as TICK_DECIMALS  # a tick is 1e-8 of a price unit
 
 MINUTE = 60
 HOUR = 3600
@@ -44,6 +47,7 @@ _ENTRY = np.dtype([("offset", "<u4"), ("sum", "<f8")])  # a bin (from its side's
 _HEAD_ENTRIES = _HEAD.size // _ENTRY.itemsize
 
 Levels = Sequence[Sequence[str]]  # [price, quantity] string pairs as the exchange sent them
+_LEVEL = np.dtype([("ticks", "=i8"), ("qty", "=f8")])  # core.market.book_side.LEVEL_NUMBERS
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,33 +168,22 @@ def _decimals(price: str | bytes) -> int:
     return len(frac.rstrip("0")) if dot else 0
 
 
-def _side_sums(books: Iterable[tuple[Levels, Sequence[float] | None]]) -> dict[str, float]:
-    """Σ quantity per price over the books (levels, and their quantities as floats when already read, else None)."""
+def _side_sums(books: Iterable[Levels]) -> dict[str, float]:
+    """Σ quantity per price over the books' levels of one side (parsed as they are added, no list)."""
     sums: dict[str, float] = {}
     get = sums.get
-    for levels, numbers in books:
-        if numbers is not None:  # the recorder's book read them as it copied the levels: float() of the strings
-            for (price, _), qty in zip(levels, numbers, strict=True):
-                sums[price] = get(price, 0.0) + qty
-        else:  # a stored book: parsed as it is added, no list
-            for price, qty in levels:
-                sums[price] = get(price, 0.0) + float(qty)
+    for levels in books:
+        for price, qty in levels:
+            sums[price] = get(price, 0.0) + float(qty)
     return sums
 
 
-def minute_row(
-    start: int,
-    books: Sequence[tuple[Levels, Levels]],
-    qtys: Sequence[tuple[Sequence[float], Sequence[float]] | None] | None = None,
-) -> HeatRow:
+def minute_row(start: int, books: Sequence[tuple[Levels, Levels]]) -> HeatRow:
     """The row of the minute starting at `start` from its stored books (bids, asks), one per stored second, in
-    time order; the levels' strings as str, or as the ASCII bytes a raw decode gives (the same row). `qtys`, when
-    given, holds each book's quantities as floats (bids', asks'; None for a book without them), as the recorder
-    has them: the same row, without reading the strings again. ValueError when a level is not a pair of decimal
-    strings."""
-    numbers = qtys if qtys is not None else [None] * len(books)
-    bids = _side_sums((b, q[0] if q is not None else None) for (b, _), q in zip(books, numbers, strict=True))
-    asks = _side_sums((a, q[1] if q is not None else None) for (_, a), q in zip(books, numbers, strict=True))
+    time order; the levels' strings as str, or as the ASCII bytes a raw decode gives (the same row). ValueError
+    when a level is not a pair of decimal strings. `numbers_row` gives the same row from the recorder's numbers."""
+    bids = _side_sums(b for b, _ in books)
+    asks = _side_sums(a for _, a in books)
     decimals = max(map(_decimals, bids.keys() | asks.keys()), default=0)
     scale = 10.0**decimals
     sides = []
@@ -198,6 +191,34 @@ def minute_row(
         ticks = np.fromiter((round(float(p) * scale) for p in sums), np.int64, count=len(sums))
         sides.append(_merged(ticks, np.fromiter(sums.values(), np.float64, count=len(sums))))
     return _capped(HeatRow(start, MINUTE, len(books), -decimals, *sides[0], *sides[1]), MAX_ROW_BINS)
+
+
+def numbers_row(start: int, books: Sequence[tuple[bytes, bytes]]) -> HeatRow:
+    """`minute_row` from the books as the recorder's capture has them: each side's levels as LEVEL_NUMBERS records
+    (price in 1e-8 ticks, quantity; core.market.book_side), in time order. The same row, bit for bit: the same
+    bins (a price's ticks at the row's unit are exact integers, which round(float(price) x scale) is too), and each
+    bin's sum is added up in the same order, second after second (`np.bincount` adds in array order, as the dict
+    does). The one difference: one price spelled two ways within a minute ("1.1", "1.10"; never within one symbol
+    on Binance) is one bin here from the start, where `minute_row` sums each spelling first (an ulp at most)."""
+    bids = np.frombuffer(b"".join(b for b, _ in books), _LEVEL)
+    asks = np.frombuffer(b"".join(a for _, a in books), _LEVEL)
+    decimals = _tick_decimals(np.gcd.reduce(np.concatenate([bids["ticks"], asks["ticks"]])))
+    step = 10 ** (TICK_DECIMALS - decimals)
+    sides = [_merged(side["ticks"] // step, side["qty"]) for side in (bids, asks)]
+    return _capped(HeatRow(start, MINUTE, len(books), -decimals, *sides[0], *sides[1]), MAX_ROW_BINS)
+
+
+def _tick_decimals(ticks_gcd: int) -> int:
+    """The decimals the prices need (their fractions without trailing zeros, the most of them), from the greatest
+    common divisor of their 1e-8 ticks: its trailing zeros are the fewest any price has."""
+    ticks_gcd = int(ticks_gcd)
+    if ticks_gcd == 0:  # no price, or only 0
+        return 0
+    zeros = 0
+    while zeros < TICK_DECIMALS and ticks_gcd % 10 == 0:
+        ticks_gcd //= 10
+        zeros += 1
+    return TICK_DECIMALS - zeros
 
 
 def hour_row(start: int, minutes: Sequence[HeatRow]) -> HeatRow:

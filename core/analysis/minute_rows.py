@@ -26,9 +26,10 @@ from typing import Any
 
 import numpy as np
 
-from core.analysis.heat_rollups import HOUR, HourSums, Levels, encode_row, minute_row
+from core.analysis.heat_rollups import HOUR, HourSums, encode_row, numbers_row
 from core.analysis.rollups import ROLLUP_FIELDS, Rollup, empty_rollup, rollup_seconds
 from core.analysis.series import SERIES_FIELDS, SeriesRow
+from core.market.book_side import level_numbers
 from core.storage.store import HEAT_CF, HEAT_HOURS_CF
 
 MINUTE = 60
@@ -89,8 +90,9 @@ class _Minute:
     # at every older collection).
     rows: dict[int, tuple[float, ...]] = field(default_factory=dict)
     gaps: set[int] = field(default_factory=set)
-    books: dict[int, tuple[Levels, Levels]] = field(default_factory=dict)  # by second: (bids, asks)
-    qtys: dict[int, Any] = field(default_factory=dict)  # by second: the book's quantities as floats, or None
+    # By second: the book's (bids, asks) as LEVEL_NUMBERS records for the heatmap row (None: not to be had, no
+    # row). 640 bytes a second, where the books' strings were a hundred objects kept for the minute.
+    books: dict[int, tuple[bytes, bytes] | None] = field(default_factory=dict)
 
 
 # (symbol, minute start, row) for the `rollups` family; (family, symbol, start, row) for the heatmap families
@@ -113,8 +115,8 @@ class MinuteRollups:
         books: Iterable[tuple[str, Any]] = (),
     ) -> list[Row]:
         """One tick's series rows (symbol, row) and gap seconds (symbol, second), possibly with older ticks'
-        (a backlog), and their snapshots (symbol, snapshot: `.timestamp`, `.bids`, `.asks`, and `.qtys` if it has
-        them) for the heatmap; returns the rows of every minute that is over at `timestamp` (`Row`)."""
+        (a backlog), and their snapshots (symbol, snapshot: `.timestamp`, `.bids`, `.asks`, and `.numbers` if it
+        has them) for the heatmap; returns the rows of every minute that is over at `timestamp` (`Row`)."""
         done: list[Row] = []
         levels = {(symbol, snap.timestamp): snap for symbol, snap in books}
         # In time order: a backlog's snapshots and gaps come as two lists, and a minute closes at its first
@@ -130,8 +132,7 @@ class MinuteRollups:
                 minute.rows[ts] = row.values()
                 snap = levels.get((symbol, ts))
                 if snap is not None:
-                    minute.books[ts] = (snap.bids, snap.asks)
-                    minute.qtys[ts] = getattr(snap, "qtys", None)
+                    minute.books[ts] = _book_numbers(snap)
         return done + self.finish_before(timestamp // MINUTE * MINUTE)
 
     def finish_before(self, minute_start: int) -> list[Row]:
@@ -160,11 +161,10 @@ class MinuteRollups:
                 self._heat(symbol, minute, done)
 
     def _heat(self, symbol: str, minute: _Minute, done: list[Row]) -> None:
-        try:
-            seconds = sorted(minute.books)
-            heat = minute_row(minute.start, [minute.books[ts] for ts in seconds], [minute.qtys[ts] for ts in seconds])
-        except (ValueError, TypeError):  # a level that is not a pair of numbers: readers take the seconds
+        books = [minute.books[ts] for ts in sorted(minute.books)]
+        if any(book is None for book in books):  # a level that is not a pair of numbers: readers take the seconds
             return
+        heat = numbers_row(minute.start, books)  # type: ignore[arg-type]
         done.append((HEAT_CF, symbol, minute.start, encode_row(heat)))
         start = minute.start // HOUR * HOUR
         hour = self._hours.get(symbol)
@@ -191,6 +191,19 @@ class MinuteRollups:
         for ts in minute.rows:
             stored_map |= 1 << (ts - minute.start)
         return encode_minute(rollup, stored_map)
+
+
+def _book_numbers(snap: Any) -> tuple[bytes, bytes] | None:
+    """A snapshot's sides as LEVEL_NUMBERS records: as its book captured them, else read from its strings (a
+    stand-in book's snapshot). None when a level is not a pair of decimal strings or a price is beyond 64 bits."""
+    numbers = getattr(snap, "numbers", None)
+    if numbers is not None and numbers.bid_levels is not None and numbers.ask_levels is not None:
+        return numbers.bid_levels, numbers.ask_levels
+    try:
+        bids, asks = level_numbers(snap.bids), level_numbers(snap.asks)
+    except (ValueError, TypeError):
+        return None
+    return None if bids is None or asks is None else (bids, asks)
 
 
 def minutes_rollup(rows: MinuteRows, start: int, end: int) -> Rollup:

@@ -87,7 +87,7 @@ class SeriesRow:
 
 def series_from_snapshot(snap: Any) -> SeriesRow:
     """Derive the chart numbers of one snapshot. One-sided or empty books give NaN, never an exception."""
-    top = top_of_book(snap.bids, snap.asks, getattr(snap, "qtys", None))
+    top = top_of_book(snap.bids, snap.asks, getattr(snap, "numbers", None))
     total = top.bid_volume + top.ask_volume
     return SeriesRow(
         timestamp=snap.timestamp,

@@ -532,17 +532,21 @@ static char *pack_str(char *out, const char *data, Py_ssize_t len)
  * is left untracked by the garbage collector: it holds only strings, so it can never be part of a cycle, and the
  * recorder makes 1,500 of them a second. `packed` is msgpack.packb(levels), the bytes a stored snapshot holds
  * for this side, and `qtys` the quantities as floats (float(q): PyOS_string_to_double, which float() calls, not
- * strtod, whose decimal point follows the locale Qt sets), for the recorder's series and heatmap rows: the
- * strings are in the cache now, and would not be when the writer reads them later. */
+ * strtod, whose decimal point follows the locale Qt sets), for the recorder's series rows: the strings are in the
+ * cache now, and would not be when the writer reads them later. `numbers`, for its heatmap rows, holds each level
+ * as an int64 price in 1e-8 ticks (its rank, made positive) and the float64 quantity in the machine's byte order (never stored), best first:
+ * a minute's heatmap row is then a few numpy passes over sixty of these, not a dict of price strings (None when
+ * a price does not fit in 64 bits: the writer then reads the strings). */
 static PyObject *Side_capture(Side *self, PyObject *arg)
 {
     Py_ssize_t want = PyLong_AsSsize_t(arg);
     if (want == -1 && PyErr_Occurred())
         return NULL;
     Py_ssize_t n = want < 0 ? 0 : want < self->n ? want : self->n;
-    PyObject *levels = PyTuple_New(n), *packed = NULL, *qtys = NULL;
+    PyObject *levels = PyTuple_New(n), *packed = NULL, *qtys = NULL, *numbers = NULL;
     if (levels == NULL)
         return NULL;
+    int fits = 1; /* every price fits an int64 of ticks */
     const char *texts[2];
     Py_ssize_t lengths[2];
     size_t size = n < 16 ? 1 : n < 65536 ? 3 : 5;
@@ -553,6 +557,8 @@ static PyObject *Side_capture(Side *self, PyObject *arg)
             goto error;
         PyObject_GC_UnTrack(level);
         PyTuple_SET_ITEM(levels, j, level);
+        rank_t ticks = self->sign * self->ranks[i];
+        fits &= ticks >= 0 && ticks <= LLONG_MAX;
         for (int k = 0; k < 2; k++) {
             if (PyUnicode_AsUTF8AndSize(k ? self->qtys[i] : self->prices[i], &lengths[k]) == NULL)
                 goto error;
@@ -568,6 +574,15 @@ static PyObject *Side_capture(Side *self, PyObject *arg)
     packed = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)size);
     if (packed == NULL)
         goto error;
+    char *numbers_out = NULL;
+    if (fits) {
+        numbers = PyBytes_FromStringAndSize(NULL, n * 16);
+        if (numbers == NULL)
+            goto error;
+        numbers_out = PyBytes_AS_STRING(numbers);
+    } else {
+        numbers = Py_NewRef(Py_None);
+    }
     char *out = PyBytes_AS_STRING(packed);
     if (n < 16) {
         *out++ = (char)(0x90 | n);
@@ -594,16 +609,24 @@ static PyObject *Side_capture(Side *self, PyObject *arg)
         if (number == NULL)
             goto error;
         PyTuple_SET_ITEM(qtys, j, number);
+        if (numbers_out != NULL) {
+            int64_t ticks = (int64_t)(self->sign * self->ranks[i]);
+            memcpy(numbers_out, &ticks, 8);
+            memcpy(numbers_out + 8, &qty, 8);
+            numbers_out += 16;
+        }
     }
-    PyObject *result = PyTuple_Pack(3, levels, packed, qtys);
+    PyObject *result = PyTuple_Pack(4, levels, packed, qtys, numbers);
     Py_DECREF(levels);
     Py_DECREF(packed);
     Py_DECREF(qtys);
+    Py_DECREF(numbers);
     return result;
 error:
     Py_DECREF(levels);
     Py_XDECREF(packed);
     Py_XDECREF(qtys);
+    Py_XDECREF(numbers);
     return NULL;
 }
 
@@ -734,7 +757,7 @@ static PyMethodDef Side_methods[] = {
     {"load", (PyCFunction)Side_load, METH_VARARGS, "load(levels, limit): replace the side with a REST snapshot's."},
     {"apply", (PyCFunction)Side_apply, METH_O, "apply(levels): an event's absolute quantities; zero removes."},
     {"top", (PyCFunction)Side_top, METH_O, "top(n): the best n levels, best first."},
-    {"capture", (PyCFunction)Side_capture, METH_O, "capture(n): (the best n as a tuple, their msgpack bytes, their quantities as floats)."},
+    {"capture", (PyCFunction)Side_capture, METH_O, "capture(n): (the best n as a tuple, their msgpack bytes, their quantities as floats, their numbers)."},
     {"best", (PyCFunction)Side_best, METH_NOARGS, "The best level, or None."},
     {"best_rank", (PyCFunction)Side_best_rank, METH_NOARGS, "The best level's rank, or None."},
     {"room", (PyCFunction)Side_room, METH_VARARGS, "room(n, cap): levels inside the horizon beyond the best n."},

@@ -25,6 +25,7 @@ level of the side's REST snapshot; unbounded when the snapshot held the whole si
 
 from __future__ import annotations
 
+import struct
 from bisect import bisect_left
 from collections.abc import Iterable
 
@@ -35,6 +36,18 @@ from core.market.wire import Level, decimal_ticks, ticks_to_decimal
 _ALL = -(1 << 63)  # a floor below every rank: the ladder holds the whole side
 _UNBOUNDED = _ALL  # a horizon below every rank: the snapshot held the whole side, every level is known
 _NOTHING = 1 << 63  # a horizon above every rank: no level is known (no snapshot yet, or the book was cleared)
+# A level in a capture's `numbers`: its price in 1e-8 ticks and its quantity, in the machine's byte order (they
+# never leave the process).
+LEVEL_NUMBERS = struct.Struct("=qd")
+
+
+def level_numbers(levels: Iterable[Level]) -> bytes | None:
+    """The levels as `LEVEL_NUMBERS` records, best first, as `capture` gives them; None when a price does not fit
+    in 64 bits of ticks. ValueError for a level that is not a pair of decimal strings."""
+    try:
+        return b"".join(LEVEL_NUMBERS.pack(decimal_ticks(price), float(qty)) for price, qty in levels)
+    except struct.error:
+        return None
 
 
 def _price_ticks(price: str) -> int:
@@ -219,11 +232,11 @@ class Side:
         best_first = self.names[: len(ladder) - n - 1 : -1] if n < len(ladder) else self.names[::-1]
         return list(zip(best_first, map(self.qtys.__getitem__, best_first), strict=True))
 
-    def capture(self, n: int) -> tuple[tuple[Level, ...], bytes, tuple[float, ...]]:
-        """The best n levels as a tuple, `msgpack.packb` of it (the bytes a stored snapshot holds), and their
-        quantities as floats."""
+    def capture(self, n: int) -> tuple[tuple[Level, ...], bytes, tuple[float, ...], bytes | None]:
+        """The best n levels as a tuple, `msgpack.packb` of it (the bytes a stored snapshot holds), their
+        quantities as floats, and the levels as `LEVEL_NUMBERS` records (`level_numbers`)."""
         levels = tuple(self.top(n))
-        return levels, msgpack.packb(levels), tuple(float(qty) for _, qty in levels)
+        return levels, msgpack.packb(levels), tuple(float(qty) for _, qty in levels), level_numbers(levels)
 
     def best(self) -> Level | None:
         if not self.names:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Iterable
+from typing import NamedTuple
 
 from core.market import book_side
 from core.market.wire import Level, decimal_ticks, ticks_to_decimal
@@ -41,6 +42,16 @@ if _book_side is not None:
 else:
     Side = book_side.Side
     log.warning("the compiled order book is not built; using the pure-Python one (slower): run pip install -e .")
+
+
+class TopNumbers(NamedTuple):
+    """A captured top of book as numbers (`OrderBook.capture`): the same values as float() and decimal_ticks()
+    of its strings, read by the book as it copied them."""
+
+    bid_qtys: tuple[float, ...]  # best first
+    ask_qtys: tuple[float, ...]
+    bid_levels: bytes | None  # book_side.LEVEL_NUMBERS records, best first; None: a price beyond 64 bits of ticks
+    ask_levels: bytes | None
 
 
 class OrderBook:
@@ -161,15 +172,13 @@ class OrderBook:
         """The best n asks, lowest price first."""
         return self._asks.top(n)
 
-    def capture(
-        self, n: int
-    ) -> tuple[tuple[Level, ...], tuple[Level, ...], bytes, tuple[tuple[float, ...], tuple[float, ...]]]:
+    def capture(self, n: int) -> tuple[tuple[Level, ...], tuple[Level, ...], bytes, TopNumbers]:
         """The recorder's copy of the book: the best n bids and asks as tuples, their MessagePack bytes (the
-        bids' then the asks', as a stored snapshot holds them; core.storage.snapshot), and their quantities as
-        floats (bids', asks'), read while the strings are in the cache, for the series and heatmap rows."""
-        bids, packed_bids, bid_qtys = self._bids.capture(n)
-        asks, packed_asks, ask_qtys = self._asks.capture(n)
-        return bids, asks, packed_bids + packed_asks, (bid_qtys, ask_qtys)
+        bids' then the asks', as a stored snapshot holds them; core.storage.snapshot), and their numbers, read
+        while the strings are in the cache, for the series and heatmap rows."""
+        bids, packed_bids, bid_qtys, bid_levels = self._bids.capture(n)
+        asks, packed_asks, ask_qtys, ask_levels = self._asks.capture(n)
+        return bids, asks, packed_bids + packed_asks, TopNumbers(bid_qtys, ask_qtys, bid_levels, ask_levels)
 
     def best_bid(self) -> Level | None:
         return self._bids.best()

@@ -225,7 +225,7 @@ class SnapshotRecorder:
             if last is not None:  # verified when it was taken, and the book has not changed since
                 snap = last.snap
                 tick.snapshots.append(
-                    OrderBookSnapshot(symbol, snap.bids, snap.asks, snap.update_id, timestamp, snap.sides, snap.qtys)
+                    OrderBookSnapshot(symbol, snap.bids, snap.asks, snap.update_id, timestamp, snap.sides, snap.numbers)
                 )
                 continue
             if not book.verified(self.depth):

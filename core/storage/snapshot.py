@@ -18,6 +18,7 @@ from typing import Protocol
 
 import msgpack
 
+from core.market.orderbook import TopNumbers
 from core.market.wire import Level
 from core.storage.keys import snapshot_key
 
@@ -47,15 +48,15 @@ class OrderBookSnapshot:
     timestamp: int  # Unix capture second, equal to the key's
     # msgpack.packb(bids) + msgpack.packb(asks), when the book packed them as it copied them (OrderBook.capture)
     sides: bytes | None = field(default=None, compare=False, repr=False)
-    # The quantities as floats (bids', asks'), when the book read them as it copied them (OrderBook.capture)
-    qtys: tuple[tuple[float, ...], tuple[float, ...]] | None = field(default=None, compare=False, repr=False)
+    # The levels as numbers, when the book read them as it copied them (OrderBook.capture)
+    numbers: TopNumbers | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def from_orderbook(cls, book: BookView, timestamp: int, depth: int = SNAPSHOT_DEPTH) -> OrderBookSnapshot:
         capture = getattr(book, "capture", None)  # the real book's; a stand-in may have top_bids/asks alone
         if capture is not None:
-            bids, asks, sides, qtys = capture(depth)
-            return cls(book.symbol, bids, asks, book.last_update_id, timestamp, sides, qtys)
+            bids, asks, sides, numbers = capture(depth)
+            return cls(book.symbol, bids, asks, book.last_update_id, timestamp, sides, numbers)
         return cls(book.symbol, tuple(book.top_bids(depth)), tuple(book.top_asks(depth)), book.last_update_id,
                    timestamp)  # fmt: skip
 

@@ -1,16 +1,19 @@
-"""The recorder's copy of a book carries its quantities as floats, read by the book as it copies the levels, and the
-series and heatmap rows it writes use them. A row built later from the stored strings must be the same bytes: a
-real book (the compiled side and the Python side) with quantities that do not round trip through a float."""
+"""The recorder's copy of a book carries its levels as numbers (quantities as floats, prices in ticks), read by the
+book as it copies the levels, and the series and heatmap rows it writes use them. A row built later from the stored
+strings must be the same bytes: a real book (the compiled side and the Python side) with quantities that do not
+round trip through a float."""
 
-from dataclasses import replace
 from random import Random
 
 import pytest
 
-from core.analysis.heat_rollups import MINUTE, encode_row, minute_row
+from core.analysis.heat_rollups import MINUTE, encode_row, minute_row, numbers_row
+from core.analysis.minute_rows import MinuteRollups
 from core.analysis.series import series_from_snapshot
 from core.market import book_side
+from core.market.book_side import LEVEL_NUMBERS, level_numbers
 from core.market.orderbook import OrderBook
+from core.market.wire import decimal_ticks
 from core.storage.snapshot import OrderBookSnapshot
 
 START = 1_795_000_020 // MINUTE * MINUTE
@@ -44,17 +47,54 @@ def captures(side: type, seconds: int) -> list[OrderBookSnapshot]:
 
 
 @pytest.mark.parametrize("side", sides())
-def test_rows_from_the_captured_quantities_are_the_rows_of_the_stored_strings(side):
+def test_rows_from_the_captured_numbers_are_the_rows_of_the_stored_strings(side):
     snaps = captures(side, MINUTE)
     stored = [OrderBookSnapshot.from_bytes(s.symbol, s.to_bytes()) for s in snaps]  # what a reader gets back
-    assert all(s.qtys is not None for s in snaps) and all(s.qtys is None for s in stored)
+    assert all(s.numbers is not None for s in snaps) and all(s.numbers is None for s in stored)
     for snap, back in zip(snaps, stored, strict=True):
         assert series_from_snapshot(snap).to_bytes() == series_from_snapshot(back).to_bytes()
-    written = minute_row(START, [(s.bids, s.asks) for s in snaps], [s.qtys for s in snaps])
+    written = numbers_row(START, [(s.numbers.bid_levels, s.numbers.ask_levels) for s in snaps])
     built = minute_row(START, [(s.bids, s.asks) for s in stored])
+    assert written.exponent == -2 and len(written.bid_bins) >= 20  # the row holds something to compare
     assert encode_row(written) == encode_row(built)
-    # A minute whose seconds lack some quantities (a reused capture) mixes both ways, alike.
-    mixed = [replace(s, qtys=None) if i % 3 else s for i, s in enumerate(snaps)]
-    assert encode_row(minute_row(START, [(s.bids, s.asks) for s in mixed], [s.qtys for s in mixed])) == encode_row(
-        built
-    )
+
+
+@pytest.mark.parametrize("side", sides())
+def test_the_captured_numbers_are_the_strings_read_as_numbers(side):
+    snap = captures(side, 1)[0]
+    for levels, records in ((snap.bids, snap.numbers.bid_levels), (snap.asks, snap.numbers.ask_levels)):
+        read = [LEVEL_NUMBERS.unpack_from(records, k * LEVEL_NUMBERS.size) for k in range(len(levels))]
+        assert read == [(decimal_ticks(p), float(q)) for p, q in levels]
+        assert len(records) == LEVEL_NUMBERS.size * len(levels)
+
+
+@pytest.mark.parametrize("side", sides())
+def test_a_price_beyond_64_bits_of_ticks_has_no_numbers_and_its_minute_no_heatmap_row(side):
+    book = OrderBook("BIGUSDT", side=side)
+    huge = "99999999999999"  # 1e14 price units: 1e22 ticks, beyond an int64
+    book.load_snapshot([(huge, "1")], [("100000000000000", "2")], 1, limit=1000)
+    bids, asks, _, numbers = book.capture(20)
+    assert numbers.bid_levels is None and numbers.ask_levels is None and numbers.bid_qtys == (1.0,)
+    rollups = MinuteRollups()
+    snaps = [OrderBookSnapshot("BIGUSDT", bids, asks, 1, START + k, None, numbers) for k in range(MINUTE)]
+    rows = rollups.add(START + MINUTE - 1, [(s.symbol, series_from_snapshot(s)) for s in snaps], [],
+                       [(s.symbol, s) for s in snaps])  # fmt: skip
+    rows += rollups.add(START + MINUTE, [], [])
+    assert [r[0] for r in rows] == ["BIGUSDT"]  # the minute row, and no heatmap row (readers take the seconds)
+
+
+def test_numbers_row_and_minute_row_agree_on_many_books():
+    # Prices of 0 to 8 decimals, quantities that do not round trip, sides of 0 to 20 levels, coarsened rows.
+    rng = Random(11)
+    for trial in range(40):
+        decimals = rng.randrange(9)
+        base = rng.randrange(1, 10**6)
+        books = []
+        for _ in range(rng.randrange(1, MINUTE + 1)):
+            sides = []
+            for sign in (-1, 1):
+                ticks = sorted({base + sign * rng.randrange(1, 3000) for _ in range(rng.randrange(21))}, reverse=sign < 0)
+                sides.append(tuple((f"{t / 10**decimals:.{decimals}f}", rng.choice(QTYS)) for t in ticks))
+            books.append(tuple(sides))
+        numbers = [(level_numbers(b), level_numbers(a)) for b, a in books]
+        assert encode_row(numbers_row(START, numbers)) == encode_row(minute_row(START, books)), trial

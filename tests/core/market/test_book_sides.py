@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.market import book_side
+from core.market.book_side import LEVEL_NUMBERS
 from core.market.orderbook import OrderBook
 
 compiled = pytest.importorskip("core.market._book_side")
@@ -137,16 +138,17 @@ def test_a_capture_packs_as_msgpack_does_and_reads_quantities_as_float_does(leng
     for side in (book_side.Side, compiled.Side):
         bids = side(+1, 4, None)
         bids.load(levels, None)
-        top, packed, qtys = bids.capture(20)
+        top, packed, qtys, numbers = bids.capture(20)
         assert top == tuple(tuple(level) for level in levels[:20])
         assert packed == msgpack.packb(top)
         assert qtys == tuple(float(qty) for _, qty in top)
+        assert numbers == b"".join(LEVEL_NUMBERS.pack((1000 - i) * 10**8, float(q)) for i, (_, q) in enumerate(top))
 
 
 def test_the_compiled_capture_leaves_its_tuples_to_no_collection():
     # Strings alone can make no cycle: the recorder's 1,500 copies a second need not be walked by the collector.
     bids = compiled.Side(+1, 4, None)
     bids.load([["2.0", "1"], ["1.0", "1"]], None)
-    top, _, qtys = bids.capture(20)
+    top, _, qtys, _ = bids.capture(20)
     assert not gc.is_tracked(top) and not any(gc.is_tracked(level) for level in top)
     assert not gc.is_tracked(qtys)

@@ -28,7 +28,7 @@ import numpy as np
 
 from core.analysis.heat_rollups import HOUR, HourSums, encode_row, numbers_row
 from core.analysis.rollups import ROLLUP_FIELDS, Rollup, empty_rollup, rollup_seconds
-from core.analysis.series import SERIES_FIELDS, SeriesRow
+from core.analysis.series import SERIES_FIELDS, stored_rows_to_arrays
 from core.market.book_side import level_numbers
 from core.storage.store import HEAT_CF, HEAT_HOURS_CF
 
@@ -41,12 +41,13 @@ _ROW = struct.Struct(f"<BqQ{len(_INT_FIELDS)}q{len(_FLOAT_FIELDS)}d")
 ROW_SIZE = _ROW.size
 
 
-def encode_minute(minute: Rollup, stored_map: int) -> bytes:
-    """The row of a one-bucket minute rollup and the map of its stored seconds (bit i: second i of the minute)."""
+def encode_minute(minute: Rollup, stored_map: int, bucket: int = 0, start: int | None = None) -> bytes:
+    """The row of a minute rollup's bucket (the first) and the map of its stored seconds (bit i: second i of the
+    minute); `start`: the minute's first second, when not the bucket's own (`MinuteRollups._rows`)."""
     a = minute.arrays
     return _ROW.pack(
-        _ROW_VERSION, int(a["t"][0]), stored_map,
-        *(int(a[f][0]) for f in _INT_FIELDS), *(float(a[f][0]) for f in _FLOAT_FIELDS),
+        _ROW_VERSION, int(a["t"][bucket]) if start is None else start, stored_map,
+        *(int(a[f][bucket]) for f in _INT_FIELDS), *(float(a[f][bucket]) for f in _FLOAT_FIELDS),
     )  # fmt: skip
 
 
@@ -85,10 +86,9 @@ def decode_minutes(items: Iterable[tuple[int, bytes]]) -> MinuteRows:
 @dataclass(slots=True)
 class _Minute:
     start: int
-    # By second (a second added twice counts once): the row's SERIES_FIELDS as a plain tuple, which the collector
-    # stops walking once it has seen it (1,500 symbols x 60 seconds of rows live here; SeriesRow objects it walked
-    # at every older collection).
-    rows: dict[int, tuple[float, ...]] = field(default_factory=dict)
+    # By second (a second added twice counts once): the series row as stored (`SeriesRow.to_bytes`), which the
+    # collector never walks, and which the minute's close reads in one numpy pass.
+    rows: dict[int, bytes] = field(default_factory=dict)
     gaps: set[int] = field(default_factory=set)
     # By second: the book's (bids, asks) as LEVEL_NUMBERS records for the heatmap row (None: not to be had, no
     # row). 640 bytes a second, where the books' strings were a hundred objects kept for the minute.
@@ -110,18 +110,18 @@ class MinuteRollups:
     def add(
         self,
         timestamp: int,
-        series: Iterable[tuple[str, SeriesRow]],
+        series: Iterable[tuple[str, int, bytes]],
         gaps: Iterable[tuple[str, int]],
         books: Iterable[tuple[str, Any]] = (),
     ) -> list[Row]:
-        """One tick's series rows (symbol, row) and gap seconds (symbol, second), possibly with older ticks'
-        (a backlog), and their snapshots (symbol, snapshot: `.timestamp`, `.bids`, `.asks`, and `.numbers` if it
+        """One tick's series rows as written (symbol, second, `SeriesRow.to_bytes()`) and gap seconds (symbol,
+        second), possibly with older ticks' (a backlog), and their snapshots (symbol, snapshot: `.timestamp`, `.bids`, `.asks`, and `.numbers` if it
         has them) for the heatmap; returns the rows of every minute that is over at `timestamp` (`Row`)."""
         done: list[Row] = []
         levels = {(symbol, snap.timestamp): snap for symbol, snap in books}
         # In time order: a backlog's snapshots and gaps come as two lists, and a minute closes at its first
         # later second, so a gap folded after a later snapshot would spoil two minutes.
-        items = [(row.timestamp, symbol, row) for symbol, row in series]
+        items = [(ts, symbol, row) for symbol, ts, row in series]
         items += [(ts, symbol, None) for symbol, ts in gaps]
         items.sort(key=lambda item: item[0])
         for ts, symbol, row in items:
@@ -129,7 +129,7 @@ class MinuteRollups:
             if row is None:
                 minute.gaps.add(ts)
             else:
-                minute.rows[ts] = row.values()
+                minute.rows[ts] = row
                 snap = levels.get((symbol, ts))
                 if snap is not None:
                     minute.books[ts] = _book_numbers(snap)
@@ -138,24 +138,23 @@ class MinuteRollups:
     def finish_before(self, minute_start: int) -> list[Row]:
         """Close every minute that starts before `minute_start`: the rows of those watched whole."""
         done: list[Row] = []
-        for symbol in [s for s, m in self._open.items() if m.start < minute_start]:
-            self._close(symbol, done)
+        self._close([s for s, m in self._open.items() if m.start < minute_start], done)
         return done
 
     def _minute(self, symbol: str, ts: int, done: list[Row]) -> _Minute:
         start = ts // MINUTE * MINUTE
         minute = self._open.get(symbol)
         if minute is not None and minute.start < start:  # a backlog reaches into the next minute
-            self._close(symbol, done)
+            self._close([symbol], done)
             minute = None
         if minute is None:
             minute = self._open[symbol] = _Minute(start)
         return minute  # a second older than the open minute (never: ticks go forward) joins it, and spoils it
 
-    def _close(self, symbol: str, done: list[Row]) -> None:
-        minute = self._open.pop(symbol)
-        row = self._row(minute)
-        if row is not None:
+    def _close(self, symbols: list[str], done: list[Row]) -> None:
+        closed = [(symbol, self._open.pop(symbol)) for symbol in symbols]
+        whole = [(symbol, minute) for symbol, minute in closed if self._watched_whole(minute)]
+        for (symbol, minute), row in zip(whole, self._rows([m for _, m in whole]), strict=True):
             done.append((symbol, minute.start, row))
             if minute.books.keys() == minute.rows.keys():  # the heatmap row needs every stored second's book
                 self._heat(symbol, minute, done)
@@ -175,22 +174,40 @@ class MinuteRollups:
             done.append((HEAT_HOURS_CF, symbol, start, encode_row(hour.row())))
             del self._hours[symbol]
 
-    def _row(self, minute: _Minute) -> bytes | None:
+    def _watched_whole(self, minute: _Minute) -> bool:
+        """Every tick of the minute captured (else readers roll it up from the series rows)."""
         seconds = minute.rows.keys() | minute.gaps
-        if not self.ticks_per_minute or len(seconds) < self.ticks_per_minute or not all(
-            minute.start <= ts < minute.start + MINUTE for ts in seconds
-        ):
-            return None  # not watched whole: readers roll it up from the series rows
-        rows = [minute.rows[ts] for ts in sorted(minute.rows)]
-        table = np.array(rows, dtype=np.float64).reshape(len(rows), len(SERIES_FIELDS)).T.copy()  # a row per field
-        columns = dict(zip(SERIES_FIELDS, table, strict=True))
-        columns["timestamp"] = columns["timestamp"].astype(np.int64)
-        gap_seconds = np.array(sorted(minute.gaps), dtype=np.int64)
-        rollup = rollup_seconds(columns, MINUTE, minute.start, minute.start + MINUTE - 1, gap_seconds)
-        stored_map = 0
-        for ts in minute.rows:
-            stored_map |= 1 << (ts - minute.start)
-        return encode_minute(rollup, stored_map)
+        return (
+            bool(self.ticks_per_minute)
+            and len(seconds) >= self.ticks_per_minute
+            and minute.start <= min(seconds)
+            and max(seconds) < minute.start + MINUTE
+        )
+
+    @staticmethod
+    def _rows(minutes: list[_Minute]) -> list[bytes]:
+        """The rows of minutes watched whole, all in one `rollup_seconds` pass: the minutes laid end to end, the
+        k-th at seconds [60k, 60k + 60), are its buckets (every symbol's minute closes at once: one pass, not
+        1,500). Each bucket is what the minute alone would give: a bucket's values come from its seconds only."""
+        if not minutes:
+            return []
+        values: list[bytes] = []
+        gaps: list[int] = []
+        for k, minute in enumerate(minutes):
+            rows = minute.rows
+            values += [rows[ts] for ts in sorted(rows)]
+            gaps += [ts + k * MINUTE - minute.start for ts in minute.gaps]
+        columns = stored_rows_to_arrays(values)
+        counts = np.array([len(m.rows) for m in minutes], dtype=np.int64)
+        offsets = columns["timestamp"] - np.repeat([m.start for m in minutes], counts)  # 0..59 within its minute
+        columns["timestamp"] = offsets + np.repeat(np.arange(len(minutes), dtype=np.int64) * MINUTE, counts)
+        rollup = rollup_seconds(columns, MINUTE, 0, len(minutes) * MINUTE - 1, np.array(gaps, dtype=np.int64))
+        # Each minute's stored-seconds map: bit i for second i (a minute of gaps alone has none).
+        bits = np.left_shift(np.uint64(1), offsets.astype(np.uint64))
+        held = counts > 0
+        maps = np.zeros(len(minutes), dtype=np.uint64)
+        maps[held] = np.bitwise_or.reduceat(bits, (np.cumsum(counts) - counts)[held]) if held.any() else 0
+        return [encode_minute(rollup, int(maps[k]), k, m.start) for k, m in enumerate(minutes)]
 
 
 def _book_numbers(snap: Any) -> tuple[bytes, bytes] | None:

@@ -505,7 +505,6 @@ def _encode_and_write(
     good: list[OrderBookSnapshot] = []
     rows: list[tuple[str, int, bytes]] = []
     series: list[tuple[str, int, bytes]] = []
-    derived = []
     gaps = list(gaps)
     for snap in snapshots:
         name = storage_symbol(market, snap.symbol)  # spot: the symbol itself; futures: usdm/SYMBOL
@@ -532,11 +531,10 @@ def _encode_and_write(
         good.append(snap)
         rows.append((name, snap.timestamp, value))
         series.append((name, snap.timestamp, row))
-        derived.append((name, derived_row))
     stored_gaps = [replace(g, symbol=storage_symbol(market, g.symbol)) for g in gaps]
     if minutes is not None and rollup_rows is not None and timestamp is not None:
-        books = [(name, snap) for (name, _row), snap in zip(derived, good, strict=True)]  # for the heatmap rows
-        rollup_rows.extend(minutes.add(timestamp, derived, ((g.symbol, g.timestamp) for g in stored_gaps), books))
+        books = [(name, snap) for (name, _, _), snap in zip(series, good, strict=True)]  # for the heatmap rows
+        rollup_rows.extend(minutes.add(timestamp, series, ((g.symbol, g.timestamp) for g in stored_gaps), books))
     storage.put_encoded(rows, stored_gaps, series, [*(rollup_rows or ()), *horizons])
     if rollup_rows:
         rollup_rows.clear()

@@ -77,7 +77,7 @@ def test_a_price_beyond_64_bits_of_ticks_has_no_numbers_and_its_minute_no_heatma
     assert numbers.bid_levels is None and numbers.ask_levels is None and numbers.bid_qtys == (1.0,)
     rollups = MinuteRollups()
     snaps = [OrderBookSnapshot("BIGUSDT", bids, asks, 1, START + k, None, numbers) for k in range(MINUTE)]
-    rows = rollups.add(START + MINUTE - 1, [(s.symbol, series_from_snapshot(s)) for s in snaps], [],
+    rows = rollups.add(START + MINUTE - 1, [(s.symbol, s.timestamp, series_from_snapshot(s).to_bytes()) for s in snaps], [],
                        [(s.symbol, s) for s in snaps])  # fmt: skip
     rows += rollups.add(START + MINUTE, [], [])
     assert [r[0] for r in rows] == ["BIGUSDT"]  # the minute row, and no heatmap row (readers take the seconds)

@@ -53,11 +53,11 @@ def record_fast(storage: SnapshotStorage, first: int, last: int, gaps: range = r
         snaps = [book_at(SYMBOL, ts) for ts in seconds if ts not in gaps]
         records = [GapRecord(SYMBOL, ts, GapReason.DISCONNECTED) for ts in seconds if ts in gaps]
         rows = [(SYMBOL, s.timestamp, s.to_bytes()) for s in snaps]
-        series = [(SYMBOL, series_from_snapshot(s)) for s in snaps]
+        series = [(SYMBOL, s.timestamp, series_from_snapshot(s).to_bytes()) for s in snaps]
         done = minutes.add(
             lo + MINUTE - 1, series, [(SYMBOL, g.timestamp) for g in records], [(SYMBOL, s) for s in snaps]
         )
-        storage.put_encoded(rows, records, [(SYMBOL, r.timestamp, r.to_bytes()) for _, r in series], done)
+        storage.put_encoded(rows, records, series, done)
     storage.put_encoded([], [], [], minutes.finish_before(last + 61))
 
 

@@ -41,8 +41,8 @@ def assert_same_rollup(a, b):
 def test_a_whole_minute_gives_the_row_its_seconds_give_and_a_partial_one_none():
     minutes = MinuteRollups()
     rows = [series_from_snapshot(book_at(SYMBOL, START + i)) for i in range(60)]
-    assert minutes.add(START + 59, [(SYMBOL, r) for r in rows[:59]], [(SYMBOL, START + 59)]) == []
-    again = minutes.add(START + 59, [(SYMBOL, rows[10])], [])  # a tick written again after a failed write
+    assert minutes.add(START + 59, [(SYMBOL, r.timestamp, r.to_bytes()) for r in rows[:59]], [(SYMBOL, START + 59)]) == []
+    again = minutes.add(START + 59, [(SYMBOL, rows[10].timestamp, rows[10].to_bytes())], [])  # a tick written again after a failed write
     [(symbol, start, value)] = minutes.add(START + 60, [], [])  # the next minute's first tick closes it
     assert again == [] and (symbol, start) == (SYMBOL, START)
     decoded = decode_minutes([(start, value)])
@@ -52,15 +52,47 @@ def test_a_whole_minute_gives_the_row_its_seconds_give_and_a_partial_one_none():
         np.testing.assert_array_equal(decoded.arrays[name], expected[name], err_msg=name)
     # Switched on at second 20: the minute was not watched whole, so it gets no row.
     late = MinuteRollups()
-    late.add(START + 80, [(SYMBOL, series_from_snapshot(book_at(SYMBOL, ts))) for ts in range(START + 80, START + 120)], [])
+    late.add(START + 80, [(SYMBOL, ts, series_from_snapshot(book_at(SYMBOL, ts)).to_bytes()) for ts in range(START + 80, START + 120)], [])
     assert late.finish_before(START + 180) == []
     assert decode_minutes([(START, b"\x01short")]).minutes.size == 0  # a damaged row is left out
+
+
+def test_every_symbols_minute_closing_at_once_gets_the_row_its_own_seconds_give():
+    # The rows of all symbols are rolled up in one pass (MinuteRollups._rows); each must be its minute's alone:
+    # different gaps, a one-sided book (NaN values), a minute all gaps, and one not watched whole (no row).
+    minutes = MinuteRollups()
+    gapped = {"AUSDT": set(), "BUSDT": {START + 3, START + 59}, "CUSDT": set(range(START, START + 60)),
+              "DUSDT": {START}, "EUSDT": set()}  # fmt: skip
+    series: dict[str, list] = {symbol: [] for symbol in gapped}
+    for ts in range(START, START + 60):
+        tick = []
+        for k, symbol in enumerate(gapped):
+            if ts in gapped[symbol] or (symbol == "EUSDT" and ts == START + 7):  # EUSDT misses a tick
+                continue
+            snap = book_at(symbol, ts + 11 * k)
+            if symbol == "DUSDT" and ts % 2:
+                snap.asks = ()  # one-sided every other second
+            snap.timestamp = ts
+            row = series_from_snapshot(snap)
+            series[symbol].append(row)
+            tick.append((symbol, ts, row.to_bytes()))
+        gaps = [(symbol, ts) for symbol in gapped if ts in gapped[symbol]]
+        assert minutes.add(ts, tick, gaps) == []
+    done = {row[0]: row[2] for row in minutes.add(START + 60, [], []) if len(row) == 3}  # the minute rows
+    assert sorted(done) == ["AUSDT", "BUSDT", "CUSDT", "DUSDT"]  # EUSDT's minute was not watched whole
+    for symbol, value in done.items():
+        own = np.array(sorted(gapped[symbol]), dtype=np.int64)
+        expected = rollup_seconds(series_to_arrays(series[symbol]), 60, START, START + 59, own)
+        decoded = decode_minutes([(START, value)])
+        assert decoded.stored.tolist() == [r.timestamp for r in series[symbol]]
+        for name in ROLLUP_FIELDS:
+            np.testing.assert_array_equal(decoded.arrays[name], expected[name], err_msg=f"{symbol} {name}")
 
 
 def test_a_backlog_over_a_minute_boundary_keeps_both_minutes_whole():
     """After failed writes the recorder hands over several ticks at once, snapshots apart from gaps."""
     minutes = MinuteRollups()
-    rows = [(SYMBOL, series_from_snapshot(book_at(SYMBOL, ts))) for ts in range(START, START + 120) if ts % 60 != 30]
+    rows = [(SYMBOL, ts, series_from_snapshot(book_at(SYMBOL, ts)).to_bytes()) for ts in range(START, START + 120) if ts % 60 != 30]
     gaps = [(SYMBOL, START + 30), (SYMBOL, START + 90)]
     done = minutes.add(START + 119, rows, gaps) + minutes.finish_before(START + 120)
     assert [start for _, start, _ in done] == [START, START + 60]

@@ -39,8 +39,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from core.feed.rest import RestClient
+
+if TYPE_CHECKING:
+    from core.feed.request_queue import RequestQueue
 
 LOW_PRIORITY_REFRESH_SHARE = 0.5  # a refresh of a symbol that is not recorded uses at most this share of a minute
 # Of each minute's allowance, kept for syncs: refreshes and full-depth syncs leave it alone. 10 % of 4,800 is 96
@@ -63,6 +67,9 @@ RESCUE_RESERVE_SHARE = 0.05
 # by `s` seconds into the minute, at most the share times (s + PACE_LEAD) / 60. What they leave is there for books
 # that become urgent mid-minute; by the minute's last seconds the deepenings have had their whole share.
 PACE_LEAD = 6.0
+
+
+Kind = tuple[bool, bool, bool, int]  # BudgetRules.kind: (high, losing its top, urgent, limit)
 
 
 def until_next_minute(now: float) -> float:
@@ -92,13 +99,13 @@ class Request:
 
 
 class BudgetRules:
-    """The budget rules over the scheduler's queue (`queued`, the very dict it keeps). `rest.budget` is the
+    """The budget rules over the scheduler's queue (`queued`, the very RequestQueue it keeps). `rest.budget` is the
     RestClient's WeightBudget (None: no budget, every request fits)."""
 
     def __init__(
         self,
         rest: RestClient,
-        queued: dict[str, Request],
+        queued: RequestQueue,
         shallow_limit: int | None,
         tight_refresh_limit: int | None,
         syncs_to_come: Callable[[], int] | None,
@@ -109,8 +116,10 @@ class BudgetRules:
         self._tight_refresh_limit = tight_refresh_limit
         self._syncs_to_come = syncs_to_come
 
-    def kind(self, req: Request) -> tuple[bool, bool, bool, int]:
-        """What `refresh_wait` depends on: two refreshes of one kind fit the budget alike (see `share`)."""
+    @staticmethod
+    def kind(req: Request) -> Kind:
+        """What `refresh_wait` depends on: two refreshes of one kind fit the budget alike (see `share`). The
+        RequestQueue groups the queued refreshes by it."""
         return (req.high, req.room < LOSING_ROOM, req.room < URGENT_ROOM, req.limit)
 
     def sync_goes_shallow(self, req: Request, now: float) -> bool:
@@ -121,9 +130,8 @@ class BudgetRules:
         budget = getattr(self._rest, "budget", None)
         if shallow is None or budget is None or req.limit <= shallow:
             return False
-        waiting = budget.depth_weight(req.limit) + sum(
-            budget.depth_weight(r.limit) for r in self._queued.values() if not r.refresh
-        )
+        syncs = self._queued.syncs.values()
+        waiting = budget.depth_weight(req.limit) + sum(budget.depth_weight(r.limit) for r in syncs)
         if self._syncs_to_come is not None:
             waiting += self._syncs_to_come() * budget.depth_weight(req.limit)
         return waiting > budget.allowed * (1.0 - SYNC_RESERVE_SHARE - URGENT_RESERVE_SHARE) - budget.used(now)
@@ -139,7 +147,7 @@ class BudgetRules:
         if used + weight <= budget.allowed * (1.0 - RESCUE_RESERVE_SHARE):
             return 0.0
         to_come = self._syncs_to_come() if self._syncs_to_come is not None else 0
-        syncs = sum(1 for r in self._queued.values() if not r.refresh) + to_come
+        syncs = len(self._queued.syncs) + to_come
         return 0.0 if syncs * weight <= budget.allowed - used else until_next_minute(now)
 
     def refresh_wait(self, req: Request, now: float) -> float:
@@ -150,8 +158,8 @@ class BudgetRules:
         if now < budget.blocked_until:
             return budget.blocked_until - now
         cheapest = self.cheapest_refresh(req)
-        if self.refresh_fits(req, cheapest, now):  # not _refresh_depth: this runs for every queued refresh at
-            return 0.0  # every pick, and that one sums the queue
+        if self.refresh_fits(req, cheapest, now):  # not refresh_depth: this runs for every kind queued at every
+            return 0.0  # look, and that one sums the queue
         next_minute = until_next_minute(now)
         if self.urgent(req):
             return next_minute
@@ -191,8 +199,8 @@ class BudgetRules:
         budget = getattr(self._rest, "budget", None)
         if budget is None:
             return False
-        waiting = budget.depth_weight(req.limit) + sum(
-            budget.depth_weight(r.limit) for r in self._queued.values() if r.refresh
+        waiting = budget.depth_weight(req.limit) + sum(  # a kind's last field is its depth
+            len(group) * budget.depth_weight(limit) for (*_, limit), group in self._queued.refresh_groups()
         )
         return waiting > budget.allowed * self.share(req, req.limit) - budget.used(now)
 

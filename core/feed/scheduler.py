@@ -12,7 +12,9 @@ refreshes the most urgent first (the fewest known levels left beyond the kept to
 already left it, `room` < 0, before one that merely nears it; the manager updates a queued refresh's room while it
 waits, `update_room`, so a book that moves goes before one that sits still), then first come, first served.
 
-How a request may spend each minute's REST weight, and at what depth, is core.feed.refresh_budget's.
+How a request may spend each minute's REST weight, and at what depth, is core.feed.refresh_budget's. The queue
+(core.feed.request_queue) keeps the requests grouped by what those rules decide on, so that a look at the queue
+works the budget out once per group, and goes over the requests of only those groups that may go now.
 
 The weight budget limits the rate, not `max_concurrent`: 16 shallow snapshots a second fit into 80 % of 6,000 a
 minute, each taking a second or two from a busy exchange (ManagerConfig.snapshot_concurrency: 16 workers).
@@ -26,12 +28,13 @@ import itertools
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 
 from core.feed.backoff import backoff
 from core.feed.budget import depth_weight
 from core.feed.errors import ExchangeError, ExchangeUnavailableError, InvalidSymbolError, RateLimitedError
 from core.feed.refresh_budget import LOSING_ROOM, URGENT_ROOM, BudgetRules, Request
+from core.feed.request_queue import RequestQueue
 from core.feed.rest import RestClient
 from core.market.markets import SPOT
 from core.market.wire import DepthSnapshot
@@ -41,6 +44,8 @@ log = logging.getLogger(__name__)
 
 RETRY_INITIAL = 0.5  # seconds before a failed snapshot is tried again, doubling …
 RETRY_MAX = 30.0  # … up to this
+
+
 class SnapshotScheduler:
     """Fetches REST depth snapshots for many symbols without a storm.
 
@@ -86,7 +91,7 @@ class SnapshotScheduler:
         # books deepen (96 refreshes a minute at 1000 levels); it keeps workers free for syncs.
         self._refresh_slots = max(1, self._max_concurrent // 4 if refresh_slots is None else refresh_slots)
         self._refreshes_in_flight = 0
-        self._queued: dict[str, Request] = {}  # in no particular order: _next_symbol picks by Request.key
+        self._queued = RequestQueue(BudgetRules.kind)  # grouped by kind, in no order: _pick chooses by Request.key
         self._budget = BudgetRules(rest, self._queued, shallow_limit, tight_refresh_limit, syncs_to_come)
         self._order = itertools.count(1)
         self._in_flight: set[str] = set()
@@ -94,7 +99,7 @@ class SnapshotScheduler:
         self._not_before: dict[str, float] = {}
         self._retry_delays: dict[str, Iterator[float]] = {}  # symbol -> its retry delays
         # Idle workers, each waiting for a change that may let a request go, the longest-waiting first. A change
-        # wakes one; a worker that takes a request wakes the next (`_wake_one`): every wake-up scans the queue.
+        # wakes one; a worker that takes a request wakes the next (`_wake_one`): every wake-up looks at the queue.
         self._idle: deque[asyncio.Future[None]] = deque()
         self._timer_at: float | None = None  # when the idle worker that keeps the time looks again (_next_symbol)
         self._woken = False  # a worker was woken and has not looked at the queue yet (_wake_one)
@@ -125,26 +130,29 @@ class SnapshotScheduler:
     @property
     def queued_refreshes(self) -> list[str]:
         """Symbols whose refresh waits in the queue (not in flight), in the order they would be served."""
-        return sorted((symbol for symbol, req in self._queued.items() if req.refresh), key=lambda s: self._queued[s].key())
+        refreshes = [(symbol, req) for symbol, req in self._queued.items() if req.refresh]
+        return [symbol for symbol, _ in sorted(refreshes, key=lambda item: item[1].key())]
 
     def waiting_refreshes(self) -> list[str]:
         return [symbol for symbol, req in self._queued.items() if req.refresh]  # in no order: see queued_refreshes
 
     def update_room(self, symbol: str, room: int) -> None:
         """A queued refresh's current room before the horizon: its place in the queue follows its book."""
-        queued = self._queued.get(symbol.upper())
+        symbol = symbol.upper()
+        queued = self._queued.get(symbol)
         if queued is not None and queued.refresh:
             was_urgent, was_kept = queued.room < URGENT_ROOM, queued.room >= LOSING_ROOM
             queued.room = min(room, 0) if queued.quiet else room
+            self._queued.refile(symbol)
             if (room < URGENT_ROOM and not was_urgent) or (room < LOSING_ROOM and was_kept):
                 # It may spend more of the budget now: wake the workers (they may sleep until the next minute).
-                # Only then: every wake-up scans the whole queue.
+                # Only then: every wake-up looks at the queue.
                 self._wake_one()
 
     @property
     def pending(self) -> set[str]:
         """Symbols queued or in flight."""
-        return (self._queued.keys() | self._in_flight) - self._dropped
+        return (self._queued.symbols() | self._in_flight) - self._dropped
 
     def request(
         self,
@@ -181,28 +189,32 @@ class SnapshotScheduler:
             queued.high = queued.high or high
             queued.room = min(queued.room, room)
             queued.quiet = queued.refresh and (queued.quiet or quiet)
-            # Only a change that may let it go sooner wakes a worker: every wake-up scans the whole queue.
+            self._queued.refile(symbol)
+            # Only a change that may let it go sooner wakes a worker: every wake-up looks at the queue.
             if queued.standing() != before:
                 self._wake_one()
             return
         if retry:
             self._not_before[symbol] = self._clock() + self._retry_delay
-        self._queued[symbol] = Request(
-            limit, refresh, high, next(self._order), room=room if refresh else 0, quiet=quiet and refresh
+        self._queued.add(
+            symbol,
+            Request(limit, refresh, high, next(self._order), room=room if refresh else 0, quiet=quiet and refresh),
         )
         self._wake_one()
 
     def set_priority(self, symbol: str, high: bool) -> None:
         """Change the priority of a queued request (a symbol switched to recorded, or back)."""
-        queued = self._queued.get(symbol.upper())
+        symbol = symbol.upper()
+        queued = self._queued.get(symbol)
         if queued is not None:
             queued.high = high
+            self._queued.refile(symbol)
             self._wake_one()
 
     def cancel(self, symbol: str) -> None:
         """Forget `symbol` (e.g. unsubscribed); an answer already on its way is not delivered."""
         symbol = symbol.upper()
-        self._queued.pop(symbol, None)
+        self._queued.discard(symbol)
         if symbol in self._in_flight:
             self._dropped.add(symbol)
         self._not_before.pop(symbol, None)
@@ -302,39 +314,37 @@ class SnapshotScheduler:
 
     def _pick(self, now: float) -> tuple[str | None, float | None]:
         """The queued symbol to fetch now, if any, and else when to look again (None: when something changes).
-        It scans the whole queue (a thousand refreshes while a whole market deepens), so whether a refresh fits
-        the budget is worked out once per kind of refresh (`BudgetRules.kind`: priority, urgency and depth)."""
+
+        The queue holds a thousand refreshes while a whole market deepens, in a handful of kinds (RequestQueue): the
+        wait is worked out once per group, and a group that must wait is skipped whole. Its wake-up time is then
+        now + its wait even if each of its requests has a later delay of its own (`_not_before`, a retry): that look
+        finds nothing yet and works the times out again, later by the wait (> 0), so it cannot loop. Only the
+        groups that may go are gone over request by request, for the least `Request.key()` ready now."""
         if now < self.rate_limited_until:
             return None, self.rate_limited_until
+        groups: list[tuple[Mapping[str, Request], float]] = []
+        if syncs := self._queued.syncs:
+            groups.append((syncs, self._budget.sync_wait(now)))
+        if self._refreshes_in_flight < self._refresh_slots:  # else every refresh waits for one in flight
+            for _, group in self._queued.refresh_groups():
+                groups.append((group, self._budget.refresh_wait(next(iter(group.values())), now)))
         best: str | None = None
         best_key: tuple[bool, bool, int, int] | None = None
         wake_at: float | None = None
-        slots_full = self._refreshes_in_flight >= self._refresh_slots
         not_before = self._not_before
-        waits: dict[tuple[bool, bool, bool, int], float] = {}
-        sync_wait: float | None = None  # the same for every sync: worked out at the first one
-        for symbol, req in self._queued.items():
-            ready_at = not_before.get(symbol, 0.0) if not_before else 0.0
-            if not req.refresh:
-                if sync_wait is None:
-                    sync_wait = self._budget.sync_wait(now)
-                if sync_wait > 0.0:
-                    ready_at = max(ready_at, now + sync_wait)
-            else:
-                if slots_full:
-                    continue  # until a refresh in flight is answered
-                kind = self._budget.kind(req)
-                wait = waits.get(kind)
-                if wait is None:
-                    wait = waits[kind] = self._budget.refresh_wait(req, now)
-                if wait > 0.0:
-                    ready_at = max(ready_at, now + wait)
-            if ready_at > now:
+        for group, wait in groups:
+            if wait > 0.0:
+                ready_at = now + wait
                 wake_at = ready_at if wake_at is None else min(wake_at, ready_at)
                 continue
-            key = req.key()
-            if best_key is None or key < best_key:
-                best, best_key = symbol, key
+            for symbol, req in group.items():
+                ready_at = not_before.get(symbol, 0.0) if not_before else 0.0
+                if ready_at > now:
+                    wake_at = ready_at if wake_at is None else min(wake_at, ready_at)
+                    continue
+                key = req.key()
+                if best_key is None or key < best_key:
+                    best, best_key = symbol, key
         return best, wake_at
 
     async def _fetch(self, symbol: str, req: Request) -> DepthSnapshot | None:
@@ -386,11 +396,12 @@ class SnapshotScheduler:
             queued.high = queued.high or req.high
             if queued.refresh and not req.refresh:
                 queued.refresh, queued.limit = False, req.limit
+            self._queued.refile(symbol)
             return
         if delay > 0:
             self._not_before[symbol] = self._clock() + delay
         req.order = -next(self._order) if front else next(self._order)
-        self._queued[symbol] = req
+        self._queued.add(symbol, req)
         self._wake_one()
 
     def _retry_later(self, symbol: str, req: Request) -> float:

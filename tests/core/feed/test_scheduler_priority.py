@@ -390,7 +390,7 @@ async def test_a_change_wakes_one_idle_worker_and_one_that_takes_a_request_wakes
             await asyncio.sleep(0)
         assert scans == 1 and len(sched._idle) == 8
         for i in range(4):  # four that may go, queued without a wake-up of their own ...
-            sched._queued[f"GO{i}USDT"] = Request(1000, refresh=False, high=False, order=-i)
+            sched._queued.add(f"GO{i}USDT", Request(1000, refresh=False, high=False, order=-i))
         sched._wake_one()  # ... and one change
         await wait_until(lambda: len(rest.started) == 4, 5, "all four taken")
         assert sorted(rest.started) == ["GO0USDT", "GO1USDT", "GO2USDT", "GO3USDT"]

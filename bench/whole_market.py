@@ -188,7 +188,7 @@ async def _main(
                 for symbol in symbols:
                     session.set_recording(symbol, True)
                 if tune_gc:
-                    settle_collector()  # as `depthbook record` does once it follows
+                    settle_collector(len(symbols))  # as `depthbook record` does once it follows
                 live_after = await wait_all_live(session, symbols)
                 print(
                     f"  all {n:,} books live after {live_after:.1f} s; settling, then measuring", flush=True

@@ -286,7 +286,7 @@ async def run_record(args) -> int:
         if not followed:
             return EXIT_FAILED  # _follow said why
         symbols = followed
-        settle_collector()  # after start-up: fewer young collections, none over what start-up built
+        settle_collector(len(symbols))  # after start-up: fewer young collections, none over what start-up built
         what = "1 symbol" if len(symbols) == 1 else f"{len(symbols)} symbols"
         print(f"recording {what} from {config.ws_url} into {config.db_path}", flush=True)
         if follower is not None:

@@ -41,6 +41,17 @@ _NOTHING = 1 << 63  # a horizon above every rank: no level is known (no snapshot
 LEVEL_NUMBERS = struct.Struct("=qd")
 
 
+def _same_quantity(a: str, b: str) -> bool:
+    """Equal strings, or equal decimals ("1.0" and "1.00000000"); two strings that are not both plain decimals
+    and differ are different (a snapshot's quantities are not parsed, so such a one can be held)."""
+    if a == b:
+        return True
+    try:
+        return decimal_ticks(a) == decimal_ticks(b)
+    except ValueError:
+        return False
+
+
 def level_numbers(levels: Iterable[Level]) -> bytes | None:
     """The levels as `LEVEL_NUMBERS` records, best first, as `capture` gives them; None when a price does not fit
     in 64 bits of ticks. ValueError for a level that is not a pair of decimal strings."""
@@ -267,7 +278,7 @@ class Side:
         b = {r: other.qtys[p] for r, p in other.prices.items() if r >= bound}
         if a.keys() != b.keys():
             return False
-        return all(qty == b[rank] or decimal_ticks(qty) == decimal_ticks(b[rank]) for rank, qty in a.items())
+        return all(_same_quantity(qty, b[rank]) for rank, qty in a.items())
 
     def room(self, n: int, cap: int) -> int:
         """Levels held inside the horizon beyond the best n, at most `cap` (also for an unbounded horizon).

@@ -8,7 +8,7 @@ import sys
 
 import msgpack
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from core.market import book_side
@@ -91,6 +91,11 @@ def test_the_compiled_side_answers_as_the_python_side_does(steps, cap):
 
 @settings(max_examples=200, deadline=None)
 @given(first=LEVELS, second=LEVELS, events=LEVELS, limit=st.sampled_from([None, 3, 40]))
+# Found by hypothesis: a quantity of 20 decimals (a snapshot's are not parsed) made the compiled side raise where the
+# Python side, comparing its prices first, said False; both now say such different strings differ.
+@example(first=[("0.25000000", "1.00000000"), ("0.75000000", "1.00000000")],
+         second=[("0.25000000", "0.30000000000000004441"), ("0.50000000", "1.00000000")], events=[], limit=None)
+@example(first=[("0.25000000", "1.00000000")], second=[("0.25000000", "0.30000000000000004441")], events=[], limit=None)
 def test_two_sides_agree_alike(first, second, events, limit):
     results = []
     for side in (book_side.Side, compiled.Side):

@@ -9,10 +9,10 @@ a lost connection makes only its own symbols stale. The manager routes frames to
 its actions and watches for silence. The ListingWatcher (core.feed.listing) stops symbols that stop trading and
 follows them again, and adds new listings when the whole market is followed (`follow_market`).
 
-Exact at any speed (docs/SNAPSHOT_HORIZON.md): every `horizon_interval` each live book is asked whether its top is
-about to leave its snapshot's horizon (`BookSync.check_horizon`); if so a fresh snapshot comes through the scheduler
-while the book stays live, and BookSync swaps it in. `set_priority(symbol, True, depth)` (the recorder calls it for
-the recorded symbols) serves a symbol's snapshots first and keeps its top `depth` levels verified.
+Exact at any speed (docs/SNAPSHOT_HORIZON.md): every `horizon_interval` each live book that may have changed is asked
+whether its top is about to leave its snapshot's horizon (`BookSync.check_horizon`, core.feed.horizon); if so a fresh
+snapshot comes through the scheduler while the book stays live, and BookSync swaps it in. `set_priority(symbol, True,
+depth)` (the recorder's, for the recorded symbols) serves their snapshots first and keeps their top `depth` verified.
 
 Nothing in the background fails silently. Tasks run under a TaskSupervisor (core.feed.supervisor): an
 unexpected exception is logged once with its traceback, then reported as one sentence in `failure` and as a
@@ -223,6 +223,7 @@ class OrderBookManager:
                 entry = _Symbol(BookSync(symbol, self.config.continuity), slot)
                 entry.sync.mark_started(now)
                 self._symbols[symbol] = entry
+                self.horizon.follow(symbol)
                 self.listing.stopped.pop(symbol, None)
                 log.info("subscribed symbol=%s connection=%d", symbol, slot.index)
             slot.add({symbol: self._stream(symbol) for symbol in chunk})
@@ -518,13 +519,14 @@ class OrderBookManager:
         """Refresh, make-before-break, every live book whose top nears its snapshot horizon."""
         while not self._stopping:
             await asyncio.sleep(self.config.horizon_interval)
-            self._handle(self.horizon.check([(s, e.sync) for s, e in self._symbols.items()]))
-            self._rerank_refreshes()
+            self._horizon_pass()
 
-    def _rerank_refreshes(self) -> None:
-        """Each queued refresh's room as it is now, not as it was when asked (HorizonKeeper.rooms)."""
-        books = {s: e.sync.book for s in self.scheduler.waiting_refreshes() if (e := self._symbols.get(s))}
-        for symbol, room in self.horizon.rooms(books):
+    def _horizon_pass(self) -> None:
+        """Ask the books that may have changed (all, now and then), then count the queued refreshes' rooms again."""
+        changed = self.horizon.start_pass()  # None: every book (HorizonKeeper: `start_pass`, `to_ask`, `rooms`)
+        books = [(s, e.sync) for s, e in self.horizon.to_ask(self._symbols, changed)]
+        self._handle(self.horizon.check(books))  # a refresh it asks is new to the queue: its room is counted below
+        for symbol, room in self.horizon.rooms(self.scheduler.waiting_refreshes(), self.book, changed):
             self.scheduler.update_room(symbol, room)
 
     async def _follow_listed(self, symbols: list[str]) -> list[str]:
@@ -558,6 +560,7 @@ class OrderBookManager:
 
     def _handle(self, actions: list[Action]) -> None:
         for action in actions:
+            self.horizon.changed.add(action.symbol)  # the horizon watch looks at it again (the frame path's one cost)
             kind = type(action)
             if kind is BookChanged:
                 if self._book_listeners:

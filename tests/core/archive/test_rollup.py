@@ -93,7 +93,7 @@ class CountingHandler(DelegatingHandler):
 def recorder_rows(snaps, gaps) -> dict[int, bytes]:
     """The minute rows the recorder writes to the database for these seconds (core.analysis.minute_rows)."""
     rollups = MinuteRollups()
-    rows = rollups.add(max(s.timestamp for s in snaps), [(s.symbol, series_from_snapshot(s)) for s in snaps],
+    rows = rollups.add(max(s.timestamp for s in snaps), [(s.symbol, s.timestamp, series_from_snapshot(s).to_bytes()) for s in snaps],
                        [(g.symbol, g.timestamp) for g in gaps])  # fmt: skip
     rows += rollups.finish_before(10**12)
     return {minute: row for _, minute, row in rows}

@@ -439,7 +439,7 @@ def _print_profile(path: str, frames: int) -> None:
     for row in Path(path).read_text().splitlines():
         stack, _, count = row.rpartition(" ")
         names = [_short(f) for f in stack.split(";")[1:]]  # the first is the thread
-        if not names:
+        if not names or not count.isdigit():  # py-spy once wrote a line of its own memory: skip what is not a stack
             continue
         total += int(count)
         own[names[-1]] += int(count)

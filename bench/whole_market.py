@@ -436,7 +436,7 @@ def _print_profile(path: str, frames: int) -> None:
     own: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
     total = 0
-    for row in Path(path).read_text().splitlines():
+    for row in Path(path).read_text(errors="replace").splitlines():
         stack, _, count = row.rpartition(" ")
         names = [_short(f) for f in stack.split(";")[1:]]  # the first is the thread
         if not names or not count.isdigit():  # py-spy once wrote a line of its own memory: skip what is not a stack

@@ -130,17 +130,17 @@ def generate(path: Path, days: int, others: int = 20, seed: int = 1) -> dict[str
         gi = 0
         for lo in range(0, len(stored), BATCH):
             chunk = stored[lo : lo + BATCH]
-            rows, series, derived = maker.batch(SYMBOL, chunk)
+            rows, series, _ = maker.batch(SYMBOL, chunk)
             gaps = []
             while gi < len(gaps_sorted) and gaps_sorted[gi][0] <= chunk[-1]:
                 gaps.append(GapRecord(SYMBOL, gaps_sorted[gi][0], gaps_sorted[gi][1]))
                 gi += 1
-            minute_rows = minutes.add(int(chunk[-1]), derived, ((g.symbol, g.timestamp) for g in gaps))
+            minute_rows = minutes.add(int(chunk[-1]), series, ((g.symbol, g.timestamp) for g in gaps))
             storage.put_encoded(rows, gaps, series, minute_rows)
         for k in range(others):
             other = BookMaker(seed + 10 + k)
-            rows, series, derived = other.batch(f"SYM{k:02d}USDT", np.arange(END - 3600, END, dtype=np.int64))
-            storage.put_encoded(rows, (), series, minutes.add(END, derived, ()))
+            rows, series, _ = other.batch(f"SYM{k:02d}USDT", np.arange(END - 3600, END, dtype=np.int64))
+            storage.put_encoded(rows, (), series, minutes.add(END, series, ()))
         storage.put_encoded([], [], [], minutes.finish_before(END + 60))
         sample = storage.get(SYMBOL, int(stored[1234]))
         snap = OrderBookSnapshot.from_bytes(SYMBOL, sample)  # the contract's layout, fully checked
@@ -191,8 +191,8 @@ def recording_cost(symbols: int = 20, seconds: int = 600) -> tuple[float, float]
     ticks: list[list] = [[] for _ in range(seconds)]
     for k in range(symbols):
         maker = BookMaker(100 + k)
-        rows, _series, derived = maker.batch(f"SYM{k:02d}USDT", np.arange(start, END, dtype=np.int64))
-        for i, ((symbol, _ts, value), (_, row)) in enumerate(zip(rows, derived, strict=True)):
+        rows, series, _ = maker.batch(f"SYM{k:02d}USDT", np.arange(start, END, dtype=np.int64))
+        for i, ((symbol, _ts, value), row) in enumerate(zip(rows, series, strict=True)):
             ticks[i].append((symbol, row, OrderBookSnapshot.from_bytes(symbol, value)))
     shares = []
     for with_books in (False, True):
@@ -200,7 +200,7 @@ def recording_cost(symbols: int = 20, seconds: int = 600) -> tuple[float, float]
         began = time.process_time()
         for i, tick in enumerate(ticks):
             books = [(symbol, snap) for symbol, _, snap in tick] if with_books else ()
-            minutes.add(start + i, [(symbol, row) for symbol, row, _ in tick], (), books)
+            minutes.add(start + i, [row for _, row, _ in tick], (), books)  # rows: (symbol, second, bytes)
         minutes.finish_before(END + 60)
         shares.append((time.process_time() - began) / seconds * 100)
     return shares[0], shares[1]

@@ -243,7 +243,7 @@ def _minute_rollups_cost(seconds: int) -> list[Figure]:
         for symbol, row in books:
             stamped = copy.copy(row)
             stamped.timestamp = ts
-            rows.append((symbol, stamped))
+            rows.append((symbol, ts, stamped.to_bytes()))  # as the recorder hands them: the rows as written
         ticks.append((ts, rows))
     minutes = MinuteRollups()
     written = 0

@@ -43,24 +43,18 @@ class TopOfBook:
     microprice: float  # best prices weighted by the opposite side's top-of-book size
     bid_volume: float  # Σ quantity of the top 20 bids
     ask_volume: float
-    bid_qtys: Sequence[float]  # the top 20 quantities, best first (both lists, or both tuples)
+    bid_qtys: Sequence[float]  # the top 20 quantities, best first (lists; a view of the records when captured)
     ask_qtys: Sequence[float]
 
 
-def top_of_book(
-    bids: Sequence[Level], asks: Sequence[Level], qtys: tuple[Sequence[float], Sequence[float]] | None = None
-) -> TopOfBook:
+def top_of_book(bids: Sequence[Level], asks: Sequence[Level], numbers: Any = None) -> TopOfBook:
     """Best prices, mid, spread, microprice and top-20 volumes; never raises for a one-sided or empty book.
-    `qtys`: the levels' quantities as floats (bids', asks'), when the caller has them (a recorded snapshot's,
-    read by the book as it copied them): the same numbers as float() of the strings, without reading them."""
+    `numbers`: the levels as numbers when the caller has them (a recorded snapshot's `TopNumbers`, read by the
+    book as it copied them): the same quantities as float() of the strings, without reading them."""
     bids = bids[:SNAPSHOT_DEPTH]
     asks = asks[:SNAPSHOT_DEPTH]
-    if qtys is None:
-        bid_qtys = list(map(float, map(_QTY, bids)))
-        ask_qtys = list(map(float, map(_QTY, asks)))
-    else:
-        bid_qtys = qtys[0][:SNAPSHOT_DEPTH]
-        ask_qtys = qtys[1][:SNAPSHOT_DEPTH]
+    bid_qtys = _quantities(bids, numbers.bid_levels if numbers is not None else None)
+    ask_qtys = _quantities(asks, numbers.ask_levels if numbers is not None else None)
     best_bid = float(bids[0][0]) if bids else NAN
     best_ask = float(asks[0][0]) if asks else NAN
     bid_size = bid_qtys[0] if bids else NAN
@@ -80,6 +74,14 @@ def top_of_book(
         bid_qtys=bid_qtys,
         ask_qtys=ask_qtys,
     )
+
+
+def _quantities(levels: Sequence[Level], records: bytes | None) -> Sequence[float]:
+    """The levels' quantities as floats: read from the captured records (core.market.book_side.LEVEL_NUMBERS:
+    price ticks, quantity; the doubles at the odd places) when there are some, else from the strings."""
+    if records is None:
+        return list(map(float, map(_QTY, levels)))
+    return memoryview(records).cast("d")[1 : 2 * len(levels) : 2]
 
 
 @dataclass(frozen=True, slots=True)

@@ -528,22 +528,22 @@ static char *pack_str(char *out, const char *data, Py_ssize_t len)
     return out + len;
 }
 
-/* capture(n): (levels, packed, qtys). `levels`, the best n as a tuple of (price, quantity) tuples, best first,
+/* capture(n): (levels, packed, numbers). `levels`, the best n as a tuple of (price, quantity) tuples, best first,
  * is left untracked by the garbage collector: it holds only strings, so it can never be part of a cycle, and the
  * recorder makes 1,500 of them a second. `packed` is msgpack.packb(levels), the bytes a stored snapshot holds
- * for this side, and `qtys` the quantities as floats (float(q): PyOS_string_to_double, which float() calls, not
- * strtod, whose decimal point follows the locale Qt sets), for the recorder's series rows: the strings are in the
- * cache now, and would not be when the writer reads them later. `numbers`, for its heatmap rows, holds each level
- * as an int64 price in 1e-8 ticks (its rank, made positive) and the float64 quantity in the machine's byte order (never stored), best first:
- * a minute's heatmap row is then a few numpy passes over sixty of these, not a dict of price strings (None when
- * a price does not fit in 64 bits: the writer then reads the strings). */
+ * for this side. `numbers`, for the recorder's series and heatmap rows, holds each level as an int64 price in
+ * 1e-8 ticks (its rank, made positive) and the float64 quantity (float(q): PyOS_string_to_double, which float()
+ * calls, not strtod, whose decimal point follows the locale Qt sets), in the machine's byte order (never stored),
+ * best first: the strings are in the cache now, and would not be when the writer reads them later; one bytes
+ * object, not forty floats to make and free a second later (None when a price does not fit in 64 bits: the
+ * writer then reads the strings). */
 static PyObject *Side_capture(Side *self, PyObject *arg)
 {
     Py_ssize_t want = PyLong_AsSsize_t(arg);
     if (want == -1 && PyErr_Occurred())
         return NULL;
     Py_ssize_t n = want < 0 ? 0 : want < self->n ? want : self->n;
-    PyObject *levels = PyTuple_New(n), *packed = NULL, *qtys = NULL, *numbers = NULL;
+    PyObject *levels = PyTuple_New(n), *packed = NULL, *numbers = NULL;
     if (levels == NULL)
         return NULL;
     int fits = 1; /* every price fits an int64 of ticks */
@@ -567,10 +567,6 @@ static PyObject *Side_capture(Side *self, PyObject *arg)
         size += 1; /* the level's fixarray header */
     }
     PyObject_GC_UnTrack(levels);
-    qtys = PyTuple_New(n);
-    if (qtys == NULL)
-        goto error;
-    PyObject_GC_UnTrack(qtys); /* floats only */
     packed = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)size);
     if (packed == NULL)
         goto error;
@@ -602,13 +598,9 @@ static PyObject *Side_capture(Side *self, PyObject *arg)
             texts[k] = PyUnicode_AsUTF8AndSize(k ? self->qtys[i] : self->prices[i], &lengths[k]);
             out = pack_str(out, texts[k], lengths[k]);
         }
-        double qty = PyOS_string_to_double(texts[1], NULL, NULL);
+        double qty = PyOS_string_to_double(texts[1], NULL, NULL); /* a quantity that is no number fails here */
         if (qty == -1.0 && PyErr_Occurred())
             goto error;
-        PyObject *number = PyFloat_FromDouble(qty);
-        if (number == NULL)
-            goto error;
-        PyTuple_SET_ITEM(qtys, j, number);
         if (numbers_out != NULL) {
             int64_t ticks = (int64_t)(self->sign * self->ranks[i]);
             memcpy(numbers_out, &ticks, 8);
@@ -616,16 +608,14 @@ static PyObject *Side_capture(Side *self, PyObject *arg)
             numbers_out += 16;
         }
     }
-    PyObject *result = PyTuple_Pack(4, levels, packed, qtys, numbers);
+    PyObject *result = PyTuple_Pack(3, levels, packed, numbers);
     Py_DECREF(levels);
     Py_DECREF(packed);
-    Py_DECREF(qtys);
     Py_DECREF(numbers);
     return result;
 error:
     Py_DECREF(levels);
     Py_XDECREF(packed);
-    Py_XDECREF(qtys);
     Py_XDECREF(numbers);
     return NULL;
 }
@@ -761,7 +751,7 @@ static PyMethodDef Side_methods[] = {
     {"load", (PyCFunction)Side_load, METH_VARARGS, "load(levels, limit): replace the side with a REST snapshot's."},
     {"apply", (PyCFunction)Side_apply, METH_O, "apply(levels): an event's absolute quantities; zero removes."},
     {"top", (PyCFunction)Side_top, METH_O, "top(n): the best n levels, best first."},
-    {"capture", (PyCFunction)Side_capture, METH_O, "capture(n): (the best n as a tuple, their msgpack bytes, their quantities as floats, their numbers)."},
+    {"capture", (PyCFunction)Side_capture, METH_O, "capture(n): (the best n as a tuple, their msgpack bytes, their numbers)."},
     {"best", (PyCFunction)Side_best, METH_NOARGS, "The best level, or None."},
     {"best_rank", (PyCFunction)Side_best_rank, METH_NOARGS, "The best level's rank, or None."},
     {"room", (PyCFunction)Side_room, METH_VARARGS, "room(n, cap): levels inside the horizon beyond the best n."},

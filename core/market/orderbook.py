@@ -45,11 +45,9 @@ else:
 
 
 class TopNumbers(NamedTuple):
-    """A captured top of book as numbers (`OrderBook.capture`): the same values as float() and decimal_ticks()
-    of its strings, read by the book as it copied them."""
+    """A captured top of book as numbers (`OrderBook.capture`): the same values as decimal_ticks() and float() of
+    its strings, read by the book as it copied them."""
 
-    bid_qtys: tuple[float, ...]  # best first
-    ask_qtys: tuple[float, ...]
     bid_levels: bytes | None  # book_side.LEVEL_NUMBERS records, best first; None: a price beyond 64 bits of ticks
     ask_levels: bytes | None
 
@@ -176,9 +174,9 @@ class OrderBook:
         """The recorder's copy of the book: the best n bids and asks as tuples, their MessagePack bytes (the
         bids' then the asks', as a stored snapshot holds them; core.storage.snapshot), and their numbers, read
         while the strings are in the cache, for the series and heatmap rows."""
-        bids, packed_bids, bid_qtys, bid_levels = self._bids.capture(n)
-        asks, packed_asks, ask_qtys, ask_levels = self._asks.capture(n)
-        return bids, asks, packed_bids + packed_asks, TopNumbers(bid_qtys, ask_qtys, bid_levels, ask_levels)
+        bids, packed_bids, bid_levels = self._bids.capture(n)
+        asks, packed_asks, ask_levels = self._asks.capture(n)
+        return bids, asks, packed_bids + packed_asks, TopNumbers(bid_levels, ask_levels)
 
     def best_bid(self) -> Level | None:
         return self._bids.best()

@@ -60,6 +60,7 @@ class RecordingStatus:
     gaps: int = 0  # seconds missed once recording was under way
     waiting: int = 0  # seconds before the first snapshot since recording was switched on (book syncing)
     started: bool = False  # a snapshot was stored since recording was last switched on
+    started_at: int | None = None  # the capture second of the first of them
     last_stored: int | None = None  # capture second of the last snapshot on disk
     last_gap_reason: GapReason | None = None
     unverified: int = 0  # gap records "unverified": the live book's top reached beyond its snapshot horizon
@@ -155,7 +156,7 @@ class SnapshotRecorder:
             self._recording[symbol] = RecordingStatus(symbol)
         elif not status.recording:
             status.recording = True
-            status.started = False
+            status.started, status.started_at = False, None
         self._set_priority(symbol, True)
         log.info("recording on symbol=%s", symbol)
 
@@ -329,6 +330,7 @@ class SnapshotRecorder:
             if status is not None:
                 status.stored += 1
                 status.started = True
+                status.started_at = min(status.started_at or snap.timestamp, snap.timestamp)
                 status.last_stored = max(status.last_stored or 0, snap.timestamp)
         for gap in gaps:
             status = self._recording.get(gap.symbol)
@@ -337,8 +339,9 @@ class SnapshotRecorder:
             if gap.reason is GapReason.UNVERIFIED:
                 status.unverified += 1
             # Every missed second has its gap record on disk. In the status, the seconds before the first
-            # snapshot (the book's first sync after switching on) are not counted as missed data.
-            if status.started:
+            # snapshot (the book's first sync after switching on) are not counted as missed data, also when a
+            # backlog writes them in one batch with that snapshot.
+            if status.started_at is not None and gap.timestamp > status.started_at:
                 status.gaps += 1
                 status.last_gap_reason = gap.reason
             else:

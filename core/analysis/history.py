@@ -17,20 +17,22 @@ from typing import TypeVar
 import numpy as np
 
 from core.analysis.order_flow import OrderFlow, check_flow_window, compute_order_flow, insufficient_flow_data
-from core.analysis.series import SERIES_FIELDS, SeriesArrays, series_from_snapshot, series_to_arrays
+from core.analysis.series import (
+    SERIES_FIELDS,
+    SERIES_ROW_DTYPE,
+    SERIES_ROW_VERSION,
+    SeriesArrays,
+    series_from_snapshot,
+    series_to_arrays,
+    stored_rows_to_arrays,
+)
 from core.storage.keys import normal_symbol
 from core.storage.snapshot import OrderBookSnapshot, SnapshotDecodeError, level_problem
 from core.storage.store import SERIES_CF, SnapshotStorage
 
 T = TypeVar("T")
 
-# The same layout as core.series' struct "<Bq9dQ": version, second, nine doubles, update id.
-_ROW_DTYPE = np.dtype(
-    [("version", "u1"), ("timestamp", "<i8")]
-    + [(name, "<f8") for name in SERIES_FIELDS[1:-1]]
-    + [("update_id", "<u8")]
-)
-_ROW_VERSION = 1
+_ROW_DTYPE, _ROW_VERSION = SERIES_ROW_DTYPE, SERIES_ROW_VERSION  # core.analysis.series' stored row
 # What a computation over decoded levels raises when a damaged level reaches it (a float() of garbage, a level
 # that is not a pair): the query then checks every snapshot, leaves the damaged ones out and computes again.
 _LEVEL_ERRORS = (ValueError, TypeError, IndexError, AttributeError)
@@ -70,8 +72,7 @@ class History:
             row = self._recomputed_row(symbol, ts)
             if row is not None:
                 rows.append(row)
-        table = np.frombuffer(b"".join(rows), dtype=_ROW_DTYPE)
-        return {name: table[name].copy() for name in SERIES_FIELDS}
+        return stored_rows_to_arrays(rows)
 
     def _recomputed_row(self, symbol: str, ts: int) -> bytes | None:
         snap = self._checked_snapshot(symbol, ts, self.storage.get(symbol, ts))

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from operator import itemgetter
 from typing import Any
 
+from core.market.orderbook import TopNumbers
 from core.market.wire import Level
 from core.storage.snapshot import SNAPSHOT_DEPTH
 
@@ -47,7 +48,7 @@ class TopOfBook:
     ask_qtys: Sequence[float]
 
 
-def top_of_book(bids: Sequence[Level], asks: Sequence[Level], numbers: Any = None) -> TopOfBook:
+def top_of_book(bids: Sequence[Level], asks: Sequence[Level], numbers: TopNumbers | None = None) -> TopOfBook:
     """Best prices, mid, spread, microprice and top-20 volumes; never raises for a one-sided or empty book.
     `numbers`: the levels as numbers when the caller has them (a recorded snapshot's `TopNumbers`, read by the
     book as it copied them): the same quantities as float() of the strings, without reading them."""

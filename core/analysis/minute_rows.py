@@ -115,8 +115,9 @@ class MinuteRollups:
         books: Iterable[tuple[str, Any]] = (),
     ) -> list[Row]:
         """One tick's series rows as written (symbol, second, `SeriesRow.to_bytes()`) and gap seconds (symbol,
-        second), possibly with older ticks' (a backlog), and their snapshots (symbol, snapshot: `.timestamp`, `.bids`, `.asks`, and `.numbers` if it
-        has them) for the heatmap; returns the rows of every minute that is over at `timestamp` (`Row`)."""
+        second), possibly with older ticks' (a backlog), and their snapshots (symbol, snapshot: `.timestamp`,
+        `.bids`, `.asks`, and `.numbers` if it has them) for the heatmap; returns the rows of every minute that is
+        over at `timestamp` (`Row`)."""
         done: list[Row] = []
         levels = {(symbol, snap.timestamp): snap for symbol, snap in books}
         # In time order: a backlog's snapshots and gaps come as two lists, and a minute closes at its first

@@ -40,8 +40,11 @@ _FLOAT_FIELDS = (
     "imbalance",
 )
 SERIES_FIELDS = ("timestamp", *_FLOAT_FIELDS, "update_id")
-# _ROW_STRUCT as a numpy record (packed, as the struct is)
-_ROW_DTYPE = np.dtype([("version", "u1"), ("timestamp", "<i8"), *((f, "<f8") for f in _FLOAT_FIELDS), ("update_id", "<u8")])
+# _ROW_STRUCT as a numpy record (packed, as the struct is): many stored rows read in one pass
+SERIES_ROW_DTYPE = np.dtype(
+    [("version", "u1"), ("timestamp", "<i8"), *((f, "<f8") for f in _FLOAT_FIELDS), ("update_id", "<u8")]
+)
+SERIES_ROW_VERSION = _ROW_VERSION
 
 # Charts take columns: one numpy array per field name of SeriesRow.
 SeriesArrays = dict[str, np.ndarray]
@@ -111,7 +114,7 @@ def stored_rows_to_arrays(rows: Sequence[bytes]) -> SeriesArrays:
     is not this layout."""
     if set(map(len, rows)) - {_ROW_STRUCT.size}:
         raise ValueError(f"series rows must be {_ROW_STRUCT.size} bytes")
-    table = np.frombuffer(b"".join(rows), dtype=_ROW_DTYPE)
+    table = np.frombuffer(b"".join(rows), dtype=SERIES_ROW_DTYPE)
     if (table["version"] != _ROW_VERSION).any():
         raise ValueError("unknown series row version")
     return {name: table[name].copy() for name in SERIES_FIELDS}

@@ -48,18 +48,40 @@ class TopOfBook:
     ask_qtys: Sequence[float]
 
 
-def top_of_book(bids: Sequence[Level], asks: Sequence[Level], numbers: TopNumbers | None = None) -> TopOfBook:
-    """Best prices, mid, spread, microprice and top-20 volumes; never raises for a one-sided or empty book.
-    `numbers`: the levels as numbers when the caller has them (a recorded snapshot's `TopNumbers`, read by the
-    book as it copied them): the same quantities as float() of the strings, without reading them."""
+def top_of_book(bids: Sequence[Level], asks: Sequence[Level]) -> TopOfBook:
+    """Best prices, mid, spread, microprice and top-20 volumes; never raises for a one-sided or empty book."""
     bids = bids[:SNAPSHOT_DEPTH]
     asks = asks[:SNAPSHOT_DEPTH]
-    bid_qtys = _quantities(bids, numbers.bid_levels if numbers is not None else None)
-    ask_qtys = _quantities(asks, numbers.ask_levels if numbers is not None else None)
-    best_bid = float(bids[0][0]) if bids else NAN
-    best_ask = float(asks[0][0]) if asks else NAN
-    bid_size = bid_qtys[0] if bids else NAN
-    ask_size = ask_qtys[0] if asks else NAN
+    return _top(
+        float(bids[0][0]) if bids else NAN,
+        list(map(float, map(_QTY, bids))),
+        float(asks[0][0]) if asks else NAN,
+        list(map(float, map(_QTY, asks))),
+    )
+
+
+def captured_top(numbers: TopNumbers) -> TopOfBook:
+    """`top_of_book` of a captured book from its numbers (OrderBook.capture), without reading a string: the
+    same floats, because a price's ticks over 1e8 (Python's int division rounds once, correctly) is the double
+    nearest the decimal, as float() of its string is. Both sides' records are needed (not None)."""
+    return _top(*_captured_side(numbers.bid_levels), *_captured_side(numbers.ask_levels))  # type: ignore[arg-type]
+
+
+def _captured_side(records: bytes) -> tuple[float, Sequence[float]]:
+    """The best price and the top-20 quantities of LEVEL_NUMBERS records (price ticks, quantity)."""
+    n = min(len(records) // 16, SNAPSHOT_DEPTH)
+    if not n:
+        return NAN, ()
+    view = memoryview(records)
+    return view.cast("q")[0] / _TICKS_PER_UNIT, view.cast("d")[1 : 2 * n : 2]
+
+
+_TICKS_PER_UNIT = 100_000_000  # an int: ticks / it is one correctly rounded division
+
+
+def _top(best_bid: float, bid_qtys: Sequence[float], best_ask: float, ask_qtys: Sequence[float]) -> TopOfBook:
+    bid_size = bid_qtys[0] if bid_qtys else NAN
+    ask_size = ask_qtys[0] if ask_qtys else NAN
     # NaN propagates through + and −, and fails every comparison, so a missing side lands in NaN by itself.
     top_sizes = bid_size + ask_size
     return TopOfBook(
@@ -75,14 +97,6 @@ def top_of_book(bids: Sequence[Level], asks: Sequence[Level], numbers: TopNumber
         bid_qtys=bid_qtys,
         ask_qtys=ask_qtys,
     )
-
-
-def _quantities(levels: Sequence[Level], records: bytes | None) -> Sequence[float]:
-    """The levels' quantities as floats: read from the captured records (core.market.book_side.LEVEL_NUMBERS:
-    price ticks, quantity; the doubles at the odd places) when there are some, else from the strings."""
-    if records is None:
-        return list(map(float, map(_QTY, levels)))
-    return memoryview(records).cast("d")[1 : 2 * len(levels) : 2]
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from core.analysis.l1 import top_of_book
+from core.analysis.l1 import captured_top, top_of_book
 
 NAN = math.nan
 
@@ -92,7 +92,11 @@ class SeriesRow:
 
 def series_from_snapshot(snap: Any) -> SeriesRow:
     """Derive the chart numbers of one snapshot. One-sided or empty books give NaN, never an exception."""
-    top = top_of_book(snap.bids, snap.asks, getattr(snap, "numbers", None))
+    numbers = getattr(snap, "numbers", None)  # a captured snapshot's: its levels need not be decoded
+    if numbers is not None and numbers.bid_levels is not None and numbers.ask_levels is not None:
+        top = captured_top(numbers)
+    else:
+        top = top_of_book(snap.bids, snap.asks)
     total = top.bid_volume + top.ask_volume
     return SeriesRow(
         timestamp=snap.timestamp,

@@ -243,13 +243,14 @@ class Side:
         best_first = self.names[: len(ladder) - n - 1 : -1] if n < len(ladder) else self.names[::-1]
         return list(zip(best_first, map(self.qtys.__getitem__, best_first), strict=True))
 
-    def capture(self, n: int) -> tuple[tuple[Level, ...], bytes, bytes | None]:
-        """The best n levels as a tuple, `msgpack.packb` of it (the bytes a stored snapshot holds), and the levels
-        as `LEVEL_NUMBERS` records (`level_numbers`). ValueError for a quantity that is not a number."""
+    def capture(self, n: int) -> tuple[bytes, bytes | None]:
+        """The best n levels as the recorder keeps them: `msgpack.packb` of them (the bytes a stored snapshot
+        holds) and their `LEVEL_NUMBERS` records (`level_numbers`). ValueError for a quantity that is not a
+        number."""
         levels = tuple(self.top(n))
         for _, qty in levels:
             float(qty)  # as the compiled side reads them: a quantity that is no number fails the capture
-        return levels, msgpack.packb(levels), level_numbers(levels)
+        return msgpack.packb(levels), level_numbers(levels)
 
     def best(self) -> Level | None:
         if not self.names:

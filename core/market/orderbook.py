@@ -170,13 +170,13 @@ class OrderBook:
         """The best n asks, lowest price first."""
         return self._asks.top(n)
 
-    def capture(self, n: int) -> tuple[tuple[Level, ...], tuple[Level, ...], bytes, TopNumbers]:
-        """The recorder's copy of the book: the best n bids and asks as tuples, their MessagePack bytes (the
-        bids' then the asks', as a stored snapshot holds them; core.storage.snapshot), and their numbers, read
-        while the strings are in the cache, for the series and heatmap rows."""
-        bids, packed_bids, bid_levels = self._bids.capture(n)
-        asks, packed_asks, ask_levels = self._asks.capture(n)
-        return bids, asks, packed_bids + packed_asks, TopNumbers(bid_levels, ask_levels)
+    def capture(self, n: int) -> tuple[bytes, TopNumbers]:
+        """The recorder's copy of the book: the best n bids' and asks' MessagePack bytes, one after the other, as
+        a stored snapshot holds them (core.storage.snapshot), and their numbers, read while the strings are in
+        the cache, for the series and heatmap rows. No level tuples: whoever wants them decodes the bytes."""
+        packed_bids, bid_levels = self._bids.capture(n)
+        packed_asks, ask_levels = self._asks.capture(n)
+        return packed_bids + packed_asks, TopNumbers(bid_levels, ask_levels)
 
     def best_bid(self) -> Level | None:
         return self._bids.best()

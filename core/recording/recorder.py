@@ -78,8 +78,8 @@ class _Tick:
 class _LastCapture:
     """A symbol's last snapshot taken from its book, for the seconds its book does not change.
 
-    Later seconds' snapshots share its `bids`/`asks` tuples: the executor knows them by identity and then reuses
-    `untimed` and `row`, which it fills the first time it encodes them."""
+    Later seconds' snapshots share its levels (`OrderBookSnapshot.at`): the executor knows them by identity
+    (`shares_levels`) and then reuses `untimed` and `row`, which it fills the first time it encodes them."""
 
     book: object  # the book itself: a symbol subscribed anew has a new one, its counters from zero
     update_id: int
@@ -224,10 +224,7 @@ class SnapshotRecorder:
                 continue
             last = self._unchanged(symbol, book)
             if last is not None:  # verified when it was taken, and the book has not changed since
-                snap = last.snap
-                tick.snapshots.append(
-                    OrderBookSnapshot(symbol, snap.bids, snap.asks, snap.update_id, timestamp, snap.sides, snap.numbers)
-                )
+                tick.snapshots.append(last.snap.at(timestamp))
                 continue
             if not book.verified(self.depth):
                 # The exchange may hold levels the book never heard of among the top: store nothing wrong.
@@ -512,7 +509,7 @@ def _encode_and_write(
     for snap in snapshots:
         name = storage_symbol(market, snap.symbol)  # spot: the symbol itself; futures: usdm/SYMBOL
         entry = last.get(snap.symbol) if last else None
-        if entry is not None and (entry.snap.bids is not snap.bids or entry.snap.asks is not snap.asks):
+        if entry is not None and not entry.snap.shares_levels(snap):
             entry = None  # a backlog's older snapshot, or levels taken anew
         try:
             if entry is None:

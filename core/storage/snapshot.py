@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from typing import Protocol
 
 import msgpack
@@ -39,26 +38,105 @@ class BookView(Protocol):
     def top_asks(self, n: int) -> list[Level]: ...
 
 
-@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs 3x as much, on every decode
 class OrderBookSnapshot:
-    symbol: str
-    bids: tuple[Level, ...]  # highest price first
-    asks: tuple[Level, ...]  # lowest price first
-    update_id: int
-    timestamp: int  # Unix capture second, equal to the key's
-    # msgpack.packb(bids) + msgpack.packb(asks), when the book packed them as it copied them (OrderBook.capture)
-    sides: bytes | None = field(default=None, compare=False, repr=False)
-    # The levels as numbers, when the book read them as it copied them (OrderBook.capture)
-    numbers: TopNumbers | None = field(default=None, compare=False, repr=False)
+    """One recorded second of one book: its levels, update id and capture second.
+
+    The levels are tuples of (price, quantity) strings, or, for a snapshot the recorder captured from a live book
+    (`captured`), the packed bytes of both sides until someone reads `bids` or `asks`: the recorder stores the
+    bytes as they are, and 1,500 books a second of level tuples cost more to make and free than all the rest of
+    the capture (docs/PERFORMANCE.md). Equal snapshots have equal symbol, levels, update id and second."""
+
+    __slots__ = ("_asks", "_bids", "numbers", "sides", "symbol", "timestamp", "update_id")
+
+    def __init__(
+        self,
+        symbol: str,
+        bids: tuple[Level, ...] | None,  # highest price first; None: decoded from `sides` when read
+        asks: tuple[Level, ...] | None,  # lowest price first
+        update_id: int,
+        timestamp: int,  # Unix capture second, equal to the key's
+        sides: bytes | None = None,  # msgpack.packb(bids) + msgpack.packb(asks), when the book packed them
+        numbers: TopNumbers | None = None,  # the levels as numbers, when the book read them as it packed them
+    ) -> None:
+        self.symbol = symbol
+        self._bids = bids
+        self._asks = asks
+        self.update_id = update_id
+        self.timestamp = timestamp
+        self.sides = sides
+        self.numbers = numbers
+
+    @classmethod
+    def captured(
+        cls, symbol: str, sides: bytes, update_id: int, timestamp: int, numbers: TopNumbers | None = None
+    ) -> OrderBookSnapshot:
+        """A snapshot whose levels are the packed `sides` (OrderBook.capture), decoded only when read."""
+        return cls(symbol, None, None, update_id, timestamp, sides, numbers)
 
     @classmethod
     def from_orderbook(cls, book: BookView, timestamp: int, depth: int = SNAPSHOT_DEPTH) -> OrderBookSnapshot:
         capture = getattr(book, "capture", None)  # the real book's; a stand-in may have top_bids/asks alone
         if capture is not None:
-            bids, asks, sides, numbers = capture(depth)
-            return cls(book.symbol, bids, asks, book.last_update_id, timestamp, sides, numbers)
+            sides, numbers = capture(depth)
+            return cls.captured(book.symbol, sides, book.last_update_id, timestamp, numbers)
         return cls(book.symbol, tuple(book.top_bids(depth)), tuple(book.top_asks(depth)), book.last_update_id,
                    timestamp)  # fmt: skip
+
+    @property
+    def bids(self) -> tuple[Level, ...]:
+        if self._bids is None:
+            self._decode_sides()
+        return self._bids  # type: ignore[return-value]
+
+    @property
+    def asks(self) -> tuple[Level, ...]:
+        if self._asks is None:
+            self._decode_sides()
+        return self._asks  # type: ignore[return-value]
+
+    @bids.setter
+    def bids(self, levels: tuple[Level, ...]) -> None:
+        self._set_levels(levels, self.asks)
+
+    @asks.setter
+    def asks(self, levels: tuple[Level, ...]) -> None:
+        self._set_levels(self.bids, levels)
+
+    def _set_levels(self, bids: tuple[Level, ...], asks: tuple[Level, ...]) -> None:
+        # The captured bytes and numbers were those of the old levels: encoded anew from the tuples.
+        self._bids, self._asks, self.sides, self.numbers = bids, asks, None, None
+
+    def _decode_sides(self) -> None:
+        unpacker = msgpack.Unpacker(use_list=False)
+        unpacker.feed(self.sides or b"")
+        self._bids, self._asks = next(unpacker), next(unpacker)
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not OrderBookSnapshot:
+            return NotImplemented
+        return (self.symbol, self.update_id, self.timestamp, self.bids, self.asks) == (
+            other.symbol, other.update_id, other.timestamp, other.bids, other.asks,
+        )  # fmt: skip
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, compared by value
+
+    def __repr__(self) -> str:
+        return (
+            f"OrderBookSnapshot(symbol={self.symbol!r}, bids={self.bids!r}, asks={self.asks!r}, "
+            f"update_id={self.update_id!r}, timestamp={self.timestamp!r})"
+        )
+
+    def at(self, timestamp: int) -> OrderBookSnapshot:
+        """The same levels at another second (a book unchanged since), sharing this one's tuples or bytes."""
+        return OrderBookSnapshot(
+            self.symbol, self._bids, self._asks, self.update_id, timestamp, self.sides, self.numbers
+        )
+
+    def shares_levels(self, other: OrderBookSnapshot) -> bool:
+        """The very same levels objects as `other` (one made from the other by `at`), not merely equal ones."""
+        if self.sides is not None:
+            return self.sides is other.sides
+        return self._bids is other._bids and self._asks is other._asks
 
     @property
     def is_empty(self) -> bool:

@@ -73,11 +73,11 @@ def test_a_price_beyond_64_bits_of_ticks_has_no_numbers_and_its_minute_no_heatma
     book = OrderBook("BIGUSDT", side=side)
     huge = "99999999999999"  # 1e14 price units: 1e22 ticks, beyond an int64
     book.load_snapshot([(huge, "1")], [("100000000000000", "2")], 1, limit=1000)
-    bids, asks, _, numbers = book.capture(20)
+    sides, numbers = book.capture(20)
     assert numbers.bid_levels is None and numbers.ask_levels is None
-    assert series_from_snapshot(OrderBookSnapshot("BIGUSDT", bids, asks, 1, START, None, numbers)).bid_volume == 1.0
+    assert series_from_snapshot(OrderBookSnapshot.captured("BIGUSDT", sides, 1, START, numbers)).bid_volume == 1.0
     rollups = MinuteRollups()
-    snaps = [OrderBookSnapshot("BIGUSDT", bids, asks, 1, START + k, None, numbers) for k in range(MINUTE)]
+    snaps = [OrderBookSnapshot.captured("BIGUSDT", sides, 1, START + k, numbers) for k in range(MINUTE)]
     rows = rollups.add(START + MINUTE - 1, [(s.symbol, s.timestamp, series_from_snapshot(s).to_bytes()) for s in snaps], [],
                        [(s.symbol, s) for s in snaps])  # fmt: skip
     rows += rollups.add(START + MINUTE, [], [])

@@ -1,5 +1,3 @@
-from dataclasses import replace
-
 import numpy as np
 import pytest
 
@@ -96,7 +94,7 @@ def test_get_order_flow_reads_its_window_from_the_store(storage):
 
 def test_order_flow_of_a_futures_symbol_however_its_name_is_typed(tmp_path):
     # USDⓈ-M books are stored as usdm/SYMBOL: the market prefix lower case, the symbol upper case.
-    snaps = [replace(s, symbol="usdm/BTCUSDT") for s in market_snapshots(20)]
+    snaps = [OrderBookSnapshot("usdm/BTCUSDT", s.bids, s.asks, s.update_id, s.timestamp) for s in market_snapshots(20)]
     with SnapshotStorage.open(tmp_path / "db", mode="writer") as store:
         store.put_tick(snaps, [])
         history = History(store)

@@ -46,7 +46,7 @@ def test_a_ticks_tracked_objects_stay_under_the_young_threshold_for_its_books(tm
         finally:
             if was_enabled:
                 gc.enable()
-    assert min(peaks) > 20 * n  # the tick does allocate per book: the count measures something
+    assert min(peaks) > n  # the tick does allocate per book: the count measures something
     assert max(peaks) < young_threshold(n) * 0.75  # with room for the frames that arrive meanwhile
 
 

@@ -92,7 +92,7 @@ async def test_unchanged_and_changed_books_store_the_bytes_of_encoding_from_scra
                     last = previous.get(symbol)
                     same = last is not None and last.update_id == ids[symbol]
                     # the top levels are shared exactly when the book did not change
-                    assert (last is not None and snap.bids is last.bids and snap.asks is last.asks) == same
+                    assert (last is not None and snap.shares_levels(last)) == same
                     reused += same
                     changed += not same
                     previous[symbol] = snap
@@ -115,20 +115,20 @@ async def test_a_resync_or_a_stop_and_start_never_reuses_the_old_levels(tmp_path
         try:
             await halt(sim, manager, "ETHUSDT")
             first = (await twins.tick(T0))["ETHUSDT"]
-            assert (await twins.tick(T0 + 1))["ETHUSDT"].bids is first.bids  # unchanged: reused
+            assert (await twins.tick(T0 + 1))["ETHUSDT"].shares_levels(first)  # unchanged: reused
 
             # Stopped and started again: the levels are taken anew, although the book did not change.
             for recorder in (twins.reusing, twins.scratch):
                 recorder.stop_recording("ETHUSDT")
                 recorder.start_recording("ETHUSDT")
             again = (await twins.tick(T0 + 2))["ETHUSDT"]
-            assert again.bids is not first.bids and again.update_id == first.update_id
+            assert not again.shares_levels(first) and again.update_id == first.update_id
 
             # Another depth: the levels are taken anew at that depth.
             for recorder in (twins.reusing, twins.scratch):
                 recorder.set_depth(10)
             shallow = (await twins.tick(T0 + 3))["ETHUSDT"]
-            assert len(shallow.bids) == 10 and shallow.bids is not again.bids
+            assert len(shallow.bids) == 10 and not shallow.shares_levels(again)
 
             # A resync: the levels are taken anew from the rebuilt book.
             sim.set_status("ETHUSDT", "TRADING")
@@ -138,8 +138,8 @@ async def test_a_resync_or_a_stop_and_start_never_reuses_the_old_levels(tmp_path
             await wait_until(lambda: manager.is_live("ETHUSDT"), what="ETH live again")
             await halt(sim, manager, "ETHUSDT")
             after = (await twins.tick(T0 + 4))["ETHUSDT"]
-            assert after.bids is not shallow.bids and after.update_id != shallow.update_id
-            assert (await twins.tick(T0 + 5))["ETHUSDT"].bids is after.bids  # unchanged since: reused again
+            assert not after.shares_levels(shallow) and after.update_id != shallow.update_id
+            assert (await twins.tick(T0 + 5))["ETHUSDT"].shares_levels(after)  # unchanged since: reused again
             reusing, scratch = (twins.contents(store) for store in twins.stores)
             assert len(reusing["ETHUSDT", "snapshots"]) == 6 and reusing == scratch
         finally:

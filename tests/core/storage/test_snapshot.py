@@ -5,6 +5,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from core.market import book_side
+from core.market.orderbook import OrderBook
 from core.storage.keys import MAX_TIMESTAMP, parse_snapshot_key, snapshot_key
 from core.storage.snapshot import OrderBookSnapshot, SnapshotDecodeError
 
@@ -70,6 +72,34 @@ def test_from_orderbook_takes_top_levels_update_id_and_the_given_second():
     assert OrderBookSnapshot.from_orderbook(FakeBook(depth=30), 1737158400, depth=5).bids == tuple(
         FakeBook(5).bids
     )
+
+
+@pytest.mark.parametrize("side", [book_side.Side, OrderBook("X")._bids.__class__], ids=["python", "compiled"])
+def test_a_captured_snapshot_holds_its_levels_packed_and_reads_them_as_the_book_had_them(side):
+    # The recorder's capture makes no level tuples: the levels are the packed bytes until someone reads them.
+    book = OrderBook("BTCUSDT", side=side)
+    book.load_snapshot([(f"{100 - i}.5", f"{i + 1}.25") for i in range(30)], [("101.0", "7"), ("102", "0.1")], 42)
+    captured = OrderBookSnapshot.from_orderbook(book, 1737158400)
+    plain = OrderBookSnapshot("BTCUSDT", tuple(book.top_bids(20)), tuple(book.top_asks(20)), 42, 1737158400)
+
+    assert captured.to_bytes() == plain.to_bytes()  # stored as they are, never decoded
+    assert captured._bids is None and captured._asks is None
+    assert captured == plain and captured.bids == plain.bids and captured.asks == plain.asks
+    assert not captured.is_empty and repr(captured) == repr(plain)
+
+
+def test_a_snapshot_at_another_second_shares_its_levels_and_a_fresh_capture_does_not():
+    book = OrderBook("BTCUSDT")
+    book.load_snapshot([("100.0", "1")], [("101.0", "2")], 42)
+    first = OrderBookSnapshot.from_orderbook(book, 1737158400)
+    later = first.at(1737158401)
+    again = OrderBookSnapshot.from_orderbook(book, 1737158401)
+    plain = make_snapshot()
+
+    assert later.timestamp == 1737158401 and later.bids == first.bids and later.update_id == 42
+    assert later.shares_levels(first) and not again.shares_levels(first)
+    assert again == later  # equal levels, not the same objects
+    assert plain.at(1).shares_levels(plain) and not make_snapshot().shares_levels(plain)
 
 
 def test_empty_book_gives_an_empty_snapshot():

@@ -125,7 +125,13 @@ class MinuteRollups:
         items = [(ts, symbol, row) for symbol, ts, row in series]
         items += [(ts, symbol, None) for symbol, ts in gaps]
         items.sort(key=lambda item: item[0])
+        opened = None
         for ts, symbol, row in items:
+            if opened != (start := ts // MINUTE * MINUTE):
+                # Every minute before this one is over: all of them close in one pass, not each at its symbol's
+                # first later second (1,500 `rollup_seconds` calls at every minute's turn).
+                done += self.finish_before(start)
+                opened = start
             minute = self._minute(symbol, ts, done)
             if row is None:
                 minute.gaps.add(ts)

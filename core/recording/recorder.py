@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from core.analysis.minute_rows import MINUTE, MinuteRollups
-from core.analysis.series import SeriesRow, series_from_snapshot
+from core.analysis.series import restamp_row, series_from_snapshot
 from core.feed.manager import OrderBookManager
 from core.market.book_sync import SyncReason, SyncState
 from core.market.markets import SPOT, Market
@@ -87,7 +87,7 @@ class _LastCapture:
     depth: int
     snap: OrderBookSnapshot
     untimed: bytes | None = None  # OrderBookSnapshot.untimed_bytes
-    row: SeriesRow | None = None
+    row: bytes | None = None  # its series row as stored, at the second it was taken (`restamp_row`)
 
 
 def gap_reason(state: SyncState | None, reason: SyncReason | None = None) -> GapReason:
@@ -514,16 +514,14 @@ def _encode_and_write(
         try:
             if entry is None:
                 value = snap.to_bytes()
-                derived_row = series_from_snapshot(snap)
+                row = series_from_snapshot(snap).to_bytes()
             elif entry.untimed is None or entry.row is None:  # the first second of these levels
                 entry.untimed = snap.untimed_bytes()
-                entry.row = series_from_snapshot(snap)
+                entry.row = row = series_from_snapshot(snap).to_bytes()
                 value = stamped(entry.untimed, snap.timestamp)
-                derived_row = entry.row.at(snap.timestamp)
             else:
                 value = stamped(entry.untimed, snap.timestamp)
-                derived_row = entry.row.at(snap.timestamp)
-            row = derived_row.to_bytes()
+                row = restamp_row(entry.row, snap.timestamp)
         except Exception as exc:
             log.error("failed to serialize snapshot symbol=%s timestamp=%d error=%s", snap.symbol, snap.timestamp, exc)
             gaps.append(GapRecord(snap.symbol, snap.timestamp, GapReason.SERIALIZE_ERROR))

@@ -13,6 +13,7 @@ family keyed by symbol uses the same name, so gaps, series and counters of the t
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 
 from rocksdict import Rdict, ReadOptions
@@ -55,9 +56,14 @@ def snapshot_key(symbol: str, timestamp: int) -> bytes:
     """`BTCUSDT:1737158400` as ASCII bytes."""
     if not 0 <= timestamp <= MAX_TIMESTAMP:
         raise ValueError(f"timestamp {timestamp} does not fit the 10-digit key")
+    return _key_prefix(symbol) + b"%010d" % timestamp
+
+
+@functools.lru_cache(maxsize=8192)  # the recorder writes 1,500 symbols' keys several times a second
+def _key_prefix(symbol: str) -> bytes:
     if not symbol or ":" in symbol or not symbol.isascii():
         raise ValueError(f"symbol {symbol!r} cannot be used in a key (ASCII, non-empty, no ':')")
-    return f"{symbol}:{timestamp:010d}".encode("ascii")
+    return f"{symbol}:".encode("ascii")
 
 
 def parse_snapshot_key(key: bytes) -> tuple[str, int]:

@@ -12,6 +12,7 @@ Pure: no clock, no I/O. The capture second comes in as an argument.
 from __future__ import annotations
 
 import re
+import struct
 from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol
 
@@ -196,7 +197,12 @@ _ARRAY_OF_4 = b"\x94"  # msgpack fixarray header of [bids, asks, update_id, time
 def stamped(untimed: bytes, timestamp: int) -> bytes:
     """A stored value from `OrderBookSnapshot.untimed_bytes` and the capture second (an array's elements are
     packed one after another, so appending the last one is the same as packing the whole)."""
+    if 0x10000 <= timestamp <= 0xFFFFFFFF:  # every second from 1970-01-01T18:12 to 2106: msgpack's uint32
+        return untimed + _UINT32.pack(0xCE, timestamp)
     return untimed + msgpack.packb(timestamp)
+
+
+_UINT32 = struct.Struct(">BI")  # msgpack's uint32: 0xce, then the value big-endian
 
 
 def raw_sides(timestamp: int, data: bytes) -> tuple[tuple, tuple] | None:

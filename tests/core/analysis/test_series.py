@@ -11,7 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from core.analysis.decimals import parse_decimal_strings
-from core.analysis.series import SERIES_FIELDS, SeriesRow, series_from_snapshot, series_to_arrays
+from core.analysis.series import SERIES_FIELDS, SeriesRow, restamp_row, series_from_snapshot, series_to_arrays
+from core.storage.keys import MAX_TIMESTAMP
 
 T0 = 1_737_158_400
 
@@ -76,6 +77,14 @@ def test_bytes_round_trip(snap):
     for name in SERIES_FIELDS:
         a, b = getattr(row, name), getattr(back, name)
         assert a == b or (math.isnan(a) and math.isnan(b)), name
+
+
+@pytest.mark.parametrize("snap", [BOOK, Snap(T0, BOOK.bids, ())])
+@given(second=st.integers(min_value=0, max_value=MAX_TIMESTAMP))
+def test_a_restamped_row_is_the_row_at_that_second(snap, second):
+    row = series_from_snapshot(snap)
+    assert restamp_row(row.to_bytes(), second) == row.at(second).to_bytes()
+    assert SeriesRow.from_bytes(restamp_row(row.to_bytes(), second)).timestamp == second
 
 
 def test_from_bytes_refuses_wrong_length_or_version():

@@ -148,6 +148,6 @@ async def test_a_resync_or_a_stop_and_start_never_reuses_the_old_levels(tmp_path
 
 def test_a_stamped_encoding_is_the_encoding_from_scratch():
     levels = (("67650.01000000", "1.50000000"), ("67650.00000000", "0.00100000"))
-    for ts in (0, 5, 200, 70_000, 1_795_000_000, 2**40):  # every width msgpack gives an integer
+    for ts in (0, 5, 200, 65_535, 65_536, 70_000, 1_795_000_000, 2**32 - 1, 2**32, 2**40):  # every width msgpack gives
         snap = OrderBookSnapshot("BTCUSDT", levels, levels[::-1], 123_456_789_012, ts)
         assert stamped(snap.untimed_bytes(), ts) == snap.to_bytes()

@@ -90,11 +90,13 @@ class HorizonKeeper:
         sit still. Only books changed since the last pass (or new to the queue) are counted again; the others' rooms
         stand. `changed`: the only books that may have changed (None: any may have); the others are not looked at."""
         ranked = self._ranked
-        for symbol in ranked.keys() - set(waiting):
+        queued = set(waiting)
+        for symbol in ranked.keys() - queued:
             del ranked[symbol]  # it left the queue: if it comes back, it is new to it
+        if changed is not None:  # the changed and the new ones, in the queue's order (set operations: a whole
+            todo = (queued & changed) | (queued - ranked.keys())  # market deepening queues some 1,400)
+            waiting = [symbol for symbol in waiting if symbol in todo]
         for symbol in waiting:
-            if changed is not None and symbol not in changed and symbol in ranked:
-                continue
             sync_book = book(symbol)
             if sync_book is None:
                 continue

@@ -528,11 +528,12 @@ static char *pack_str(char *out, const char *data, Py_ssize_t len)
     return out + len;
 }
 
-/* float() of a quantity's text. Plain decimals of at most 15 significant digits and 22 decimals (every quantity
- * Binance sends) take Clinger's fast path: their digits as an integer and 10^decimals are both exact doubles, so
- * one IEEE division rounds their quotient, the decimal itself, once and correctly: the double float() gives. At a
- * tenth of PyOS_string_to_double's cost, which made most of a capture. Anything else goes to it (-1.0 and an
- * exception for no number). */
+/* float() of a quantity's text. Plain decimals of at most 15 significant digits and 22 decimals, not counting
+ * trailing zeros after the dot (Binance's eight decimals: "123456789.00000000" is 123456789), take Clinger's fast
+ * path: their digits as an integer and 10^decimals are both exact doubles, so one IEEE division rounds their
+ * quotient, the decimal itself, once and correctly: the double float() gives. At a tenth of
+ * PyOS_string_to_double's cost, which made most of a capture. Anything else goes to it (-1.0 and an exception for
+ * no number). */
 static const double EXACT_POWERS_OF_TEN[] = {
     1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
     1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
@@ -541,7 +542,7 @@ static const double EXACT_POWERS_OF_TEN[] = {
 static double quantity_double(const char *text, Py_ssize_t len)
 {
     unsigned long long digits = 0;
-    int significant = 0, decimals = -1, any = 0; /* decimals: -1 until the dot */
+    int significant = 0, decimals = -1, zeros = 0, any = 0; /* decimals: -1 until the dot */
     for (Py_ssize_t i = 0; i < len; i++) {
         char c = text[i];
         if (c == '.' && decimals < 0) {
@@ -551,11 +552,16 @@ static double quantity_double(const char *text, Py_ssize_t len)
         if (c < '0' || c > '9')
             return PyOS_string_to_double(text, NULL, NULL);
         any = 1;
-        if (decimals >= 0)
-            decimals++;
-        if (digits || c != '0')
-            significant++;
-        digits = digits * 10 + (unsigned)(c - '0');
+        if (c == '0' && decimals >= 0) {
+            zeros++; /* after the dot: it counts only if a digit other than 0 follows */
+            continue;
+        }
+        for (int k = zeros + 1; k > 0; k--) { /* the zeros held back, then this digit */
+            decimals += decimals >= 0;
+            significant += digits != 0 || (k == 1 && c != '0');
+            digits = digits * 10 + (k == 1 ? (unsigned)(c - '0') : 0);
+        }
+        zeros = 0;
         if (significant > 15 || decimals > 22)
             return PyOS_string_to_double(text, NULL, NULL);
     }

@@ -159,6 +159,9 @@ QUANTITY_TEXTS = st.from_regex(r"[0-9]{1,20}(\.[0-9]{0,25})?|\.[0-9]{1,25}", ful
 @example("0.30000000000000004441")  # 17 significant digits: past the exact path, float()'s own rounding
 @example("9007199254740993")  # 2^53 + 1: one more than a double holds
 @example("123456789012345")  # 15 significant digits: the exact path's last
+@example("123456789012345.00000000")  # trailing zeros after the dot do not count
+@example("1234567890123456.00000000")  # 16 significant digits: float()'s own reading
+@example("100.0000000000000000000000001")  # zeros held back, then a digit beyond 22 decimals
 @example("0.0000000000000000000001")  # 22 decimals
 @example("1.")
 @example(".5")

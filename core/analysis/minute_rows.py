@@ -221,7 +221,7 @@ def _book_numbers(snap: Any) -> tuple[bytes, bytes] | None:
     """A snapshot's sides as LEVEL_NUMBERS records: as its book captured them, else read from its strings (a
     stand-in book's snapshot). None when a level is not a pair of decimal strings or a price is beyond 64 bits."""
     numbers = getattr(snap, "numbers", None)
-    if numbers is not None and numbers.bid_levels is not None and numbers.ask_levels is not None:
+    if numbers is not None and numbers.whole:
         return numbers.bid_levels, numbers.ask_levels
     try:
         bids, asks = level_numbers(snap.bids), level_numbers(snap.asks)

@@ -102,7 +102,7 @@ def restamp_row(row: bytes, timestamp: int) -> bytes:
 def series_from_snapshot(snap: Any) -> SeriesRow:
     """Derive the chart numbers of one snapshot. One-sided or empty books give NaN, never an exception."""
     numbers = getattr(snap, "numbers", None)  # a captured snapshot's: its levels need not be decoded
-    if numbers is not None and numbers.bid_levels is not None and numbers.ask_levels is not None:
+    if numbers is not None and numbers.whole:
         top = captured_top(numbers)
     else:
         top = top_of_book(snap.bids, snap.asks)

@@ -51,6 +51,11 @@ class TopNumbers(NamedTuple):
     bid_levels: bytes | None  # book_side.LEVEL_NUMBERS records, best first; None: a price beyond 64 bits of ticks
     ask_levels: bytes | None
 
+    @property
+    def whole(self) -> bool:
+        """Both sides have records (else a reader takes the strings)."""
+        return self.bid_levels is not None and self.ask_levels is not None
+
 
 class OrderBook:
     """One symbol's book. Pure: no clock, no I/O."""

@@ -36,6 +36,14 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(autouse=True)
+def app_outlives_its_windows(qapp):
+    """As in the app (gui.app.run_app), the test application does not quit when its last window closes. Otherwise
+    a window closed while an async test awaits (one an earlier test left, deleted late) makes Qt quit, which ends
+    that test's qasync loop: "Event loop stopped before Future completed", the soak test's rare failure in CI."""
+    qapp.setQuitOnLastWindowClosed(False)
+
+
+@pytest.fixture(autouse=True)
 def collect_in_the_main_thread():
     """After each test, collect what it left in this thread. Each async test has its own qasync loop, whose timer
     object is garbage once the test ends: freed by an automatic collection in a worker thread (a history read)

@@ -49,3 +49,16 @@ async def test_qt_timer_and_signal_soak_on_the_qasync_loop():
     assert counts["timer"] == CALLBACKS
     assert counts["signal"] == CALLBACKS
     assert counts["soon"] >= CALLBACKS // 4 - 1
+
+
+@pytest.mark.asyncio
+async def test_closing_the_last_window_does_not_end_the_loop():
+    from PySide6.QtWidgets import QWidget
+
+    window = QWidget()
+    window.show()
+    await asyncio.sleep(0)
+    window.close()  # the last visible window: with quit-on-last-window-closed Qt would quit the loop here
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert not window.isVisible()

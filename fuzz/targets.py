@@ -10,7 +10,9 @@ bug in one is not repeated in the other.
 - wire-updates: depth updates near Binance's shape, some levels mutated (foreign types, non-ASCII digits,
   signs, dots, exponents, nesting), in four layouts (bytes, str, raw stream, spaced JSON): every layout gives
   the same answer (the whole-frame fast check and the level-by-level check agree), a DepthUpdate exactly when
-  every level follows the reference rules, else WireFormatError naming the symbol.
+  every level follows the reference rules, else WireFormatError naming the symbol; and the C reading of a frame
+  (core/market/_frame_scan.c) gives what its specification, `parse_frame_as_json`, gives (so do wire-bytes and
+  wire-json).
 - wire-snapshots: depth snapshots near Binance's shape, some crossed, unsorted, repeated or malformed:
   `parse_depth_snapshot` accepts exactly the valid ones.
 - snapshot-bytes, snapshot-values: stored values (any bytes; any MessagePack value, mostly snapshot-shaped)
@@ -47,6 +49,7 @@ from core.market.wire import (
     WireFormatError,
     is_valid_symbol,
     parse_depth_snapshot,
+    parse_frame_as_json,
     parse_stream_message,
 )
 from core.storage.snapshot import OrderBookSnapshot, SnapshotDecodeError, decode_many
@@ -118,10 +121,10 @@ def check_message(msg: object) -> None:
         assert type(msg) is ControlResult, type(msg)
 
 
-def parse_outcome(raw: bytes | str) -> tuple:
+def parse_outcome(raw: bytes | str, parse: Callable[[bytes | str], Any] = parse_stream_message) -> tuple:
     """What parsing `raw` gives, comparable across layouts: the message's fields, or the error's."""
     try:
-        msg = parse_stream_message(raw)
+        msg = parse(raw)
     except WireFormatError as exc:
         return ("refused", str(exc), exc.symbol)
     check_message(msg)
@@ -194,11 +197,10 @@ def near_valid_updates(draw) -> dict:
         "s": symbol,
         "U": first,
         "u": first + draw(st.integers(-1, 4)),
-        "b": sides[0],
-        "a": sides[1],
     }
     if draw(st.booleans()):
-        data["pu"] = first - 1
+        data["pu"] = first - 1  # futures: before the levels, as Binance writes it
+    data["b"], data["a"] = sides
     if draw(st.integers(0, 4)) == 0:  # keys in another order (the fast check then declines)
         data = dict(draw(st.permutations(list(data.items()))))
     if draw(st.booleans()):
@@ -211,6 +213,7 @@ def check_update(msg: dict) -> None:
     layouts = [compact, compact.decode(), json.dumps(msg, separators=(", ", ": "), ensure_ascii=False)]
     outcomes = [parse_outcome(raw) for raw in layouts]
     assert all(o == outcomes[0] for o in outcomes), outcomes  # the fast check agrees with the slow one
+    assert outcomes[0] == parse_outcome(compact, parse_frame_as_json)  # the C reading agrees with its specification
     data = msg["data"] if "stream" in msg else msg
     levels = [*data["b"], *data["a"]]
     valid = data["U"] <= data["u"] and all(valid_level(level, positive=False) for level in levels)
@@ -222,7 +225,7 @@ def check_update(msg: dict) -> None:
 
 
 def check_bytes(raw: bytes) -> None:
-    parse_outcome(raw)
+    assert parse_outcome(raw) == parse_outcome(raw, parse_frame_as_json)
     try:
         text = raw.decode()
     except UnicodeDecodeError:
@@ -232,7 +235,7 @@ def check_bytes(raw: bytes) -> None:
 
 def check_json(value: object) -> None:
     raw = orjson.dumps(value)
-    assert parse_outcome(raw) == parse_outcome(raw.decode())
+    assert parse_outcome(raw) == parse_outcome(raw.decode()) == parse_outcome(raw, parse_frame_as_json)
 
 
 @st.composite

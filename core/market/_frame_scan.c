@@ -1,0 +1,306 @@
+/* A diff-depth frame in Binance's own layout, read in one pass: core.market._frame_scan.scan_depth_update.
+ *
+ * parse_stream_message (core/market/wire.py) is the specification: orjson parses the frame, then every level is
+ * checked against the LEVEL RULES (one regular expression over the raw text for a clean frame). This reads only
+ * the layout Binance writes, without a space,
+ *
+ *     {"stream":"btcusdt@depth@100ms","data":{"e":"depthUpdate","E":1,"s":"BTCUSDT","U":2,"u":3,"b":[...],"a":[...]}}
+ *
+ * or the same object alone (a raw /ws connection): members whose values are plain strings or integers (futures
+ * add "T" and "pu"), then "b" and "a" last, each level ["price","quantity"] by the LEVEL RULES. It builds the
+ * strings and lists orjson would, and returns None for anything else (another layout, an escape, a float, a
+ * repeated member, a level that breaks a rule, a malformed frame): the specification's path reads those and says
+ * what is wrong. So it never accepts a frame that path refuses or reads differently; tests/core/market/
+ * test_frame_scan.py and the wire-updates fuzz target compare the two on hostile frames.
+ *
+ * Why: orjson's dict of lists, the regular expression over the same bytes and the dict lookups after them were the
+ * largest part of a frame's parse at whole-market load (docs/PERFORMANCE.md, session 15).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <string.h>
+
+#define DECIMALS 8
+#define MAX_DIGITS 20     /* the LEVEL RULES: 1 to 20 digits on either side of the dot */
+#define MAX_INT_DIGITS 18 /* an id or a time: below 2^63, exactly as orjson reads it */
+
+typedef struct {
+    const char *p, *end;
+} Cursor;
+
+static int take(Cursor *c, const char *literal, Py_ssize_t n)
+{
+    if (c->end - c->p < n || memcmp(c->p, literal, (size_t)n) != 0)
+        return 0;
+    c->p += n;
+    return 1;
+}
+
+#define TAKE(c, s) take((c), (s), (Py_ssize_t)(sizeof(s) - 1))
+
+/* A JSON string of printable ASCII without escapes, its quotes consumed; *start/*len its text. */
+static int plain_string(Cursor *c, const char **start, Py_ssize_t *len)
+{
+    if (c->p >= c->end || *c->p != '"')
+        return 0;
+    const char *s = ++c->p;
+    while (c->p < c->end && *c->p != '"') {
+        unsigned char ch = (unsigned char)*c->p;
+        if (ch < 0x20 || ch > 0x7e || ch == '\\')
+            return 0;
+        c->p++;
+    }
+    if (c->p >= c->end)
+        return 0;
+    *start = s;
+    *len = c->p - s;
+    c->p++;
+    return 1;
+}
+
+/* A JSON integer that is not negative and fits MAX_INT_DIGITS: "0" or no leading zero, as JSON requires. */
+static int plain_integer(Cursor *c, long long *out)
+{
+    const char *s = c->p;
+    long long value = 0;
+    while (c->p < c->end && *c->p >= '0' && *c->p <= '9' && c->p - s < MAX_INT_DIGITS) {
+        value = value * 10 + (*c->p - '0');
+        c->p++;
+    }
+    Py_ssize_t n = c->p - s;
+    if (n == 0 || n > MAX_INT_DIGITS || (n > 1 && *s == '0'))
+        return 0;
+    if (c->p < c->end && (*c->p == '.' || *c->p == 'e' || *c->p == 'E' || (*c->p >= '0' && *c->p <= '9')))
+        return 0; /* a float, or more digits than we read */
+    *out = value;
+    return 1;
+}
+
+static int digits(Cursor *c, Py_ssize_t *n)
+{
+    const char *s = c->p;
+    while (c->p < c->end && *c->p >= '0' && *c->p <= '9' && c->p - s <= MAX_DIGITS)
+        c->p++;
+    *n = c->p - s;
+    return *n >= 1 && *n <= MAX_DIGITS;
+}
+
+/* A price or quantity by the LEVEL RULES, up to its closing quote (not consumed). A price is above zero and has at
+ * most DECIMALS significant decimals. */
+static int plain_decimal(Cursor *c, int price)
+{
+    const char *s = c->p;
+    Py_ssize_t n;
+    if (!digits(c, &n))
+        return 0;
+    if (c->p < c->end && *c->p == '.') {
+        c->p++;
+        const char *frac = c->p;
+        if (!digits(c, &n))
+            return 0;
+        if (price)
+            for (const char *d = frac + DECIMALS; d < c->p; d++)
+                if (*d != '0')
+                    return 0;
+    }
+    if (c->p >= c->end || *c->p != '"')
+        return 0;
+    if (price) {
+        for (const char *d = s; d < c->p; d++)
+            if (*d >= '1' && *d <= '9')
+                return 1;
+        return 0; /* made of zeros and a dot */
+    }
+    return 1;
+}
+
+static PyObject *ascii_str(const char *s, Py_ssize_t n)
+{
+    PyObject *str = PyUnicode_New(n, 127);
+    if (str != NULL)
+        memcpy(PyUnicode_1BYTE_DATA(str), s, (size_t)n);
+    return str;
+}
+
+/* `[` levels `]` into a new list of [price, quantity] lists; NULL, with no exception set, when the text is not
+ * that (with one set when memory ran out). */
+static PyObject *levels(Cursor *c)
+{
+    if (!TAKE(c, "["))
+        return NULL;
+    PyObject *list = PyList_New(0);
+    if (list == NULL)
+        return NULL;
+    if (TAKE(c, "]"))
+        return list;
+    do {
+        if (!TAKE(c, "[\""))
+            goto fail;
+        const char *price = c->p;
+        if (!plain_decimal(c, 1))
+            goto fail;
+        Py_ssize_t price_len = c->p - price;
+        if (!TAKE(c, "\",\""))
+            goto fail;
+        const char *qty = c->p;
+        if (!plain_decimal(c, 0))
+            goto fail;
+        Py_ssize_t qty_len = c->p - qty;
+        if (!TAKE(c, "\"]"))
+            goto fail;
+        PyObject *level = PyList_New(2);
+        if (level == NULL)
+            goto fail;
+        PyObject *p = ascii_str(price, price_len), *q = ascii_str(qty, qty_len);
+        if (p == NULL || q == NULL) {
+            Py_XDECREF(p);
+            Py_XDECREF(q);
+            Py_DECREF(level);
+            goto fail;
+        }
+        PyList_SET_ITEM(level, 0, p);
+        PyList_SET_ITEM(level, 1, q);
+        int appended = PyList_Append(list, level);
+        Py_DECREF(level);
+        if (appended < 0)
+            goto fail;
+    } while (TAKE(c, ","));
+    if (TAKE(c, "]"))
+        return list;
+fail:
+    Py_DECREF(list);
+    return NULL;
+}
+
+enum { KIND, EVENT_TIME, SYMBOL, FIRST, LAST, PREVIOUS, FIELDS };
+
+static int member_index(const char *key, Py_ssize_t n)
+{
+    if (n == 1) {
+        switch (key[0]) {
+        case 'e': return KIND;
+        case 'E': return EVENT_TIME;
+        case 's': return SYMBOL;
+        case 'U': return FIRST;
+        case 'u': return LAST;
+        }
+    }
+    if (n == 2 && key[0] == 'p' && key[1] == 'u')
+        return PREVIOUS;
+    return -1;
+}
+
+static PyObject *scan(const char *text, Py_ssize_t size)
+{
+    Cursor c = {text, text + size};
+    int combined = 0;
+    if (TAKE(&c, "{\"stream\":")) {
+        const char *stream;
+        Py_ssize_t stream_len;
+        if (!plain_string(&c, &stream, &stream_len) || !TAKE(&c, ",\"data\":{"))
+            Py_RETURN_NONE;
+        combined = 1;
+    } else if (!TAKE(&c, "{")) {
+        Py_RETURN_NONE;
+    }
+    int seen[FIELDS] = {0};
+    long long number[FIELDS] = {0};
+    const char *symbol = NULL;
+    Py_ssize_t symbol_len = 0;
+    while (!TAKE(&c, "\"b\":")) {
+        const char *key, *value;
+        Py_ssize_t key_len, value_len;
+        long long integer;
+        if (!plain_string(&c, &key, &key_len) || !TAKE(&c, ":"))
+            Py_RETURN_NONE;
+        int field = member_index(key, key_len);
+        if (field < 0 && key_len == 1 && key[0] == 'a')
+            Py_RETURN_NONE; /* "a" before "b": not the layout */
+        if (field >= 0 && seen[field]++)
+            Py_RETURN_NONE; /* a repeated member: orjson keeps the last; the specification's path reads it */
+        if (c.p < c.end && *c.p == '"') {
+            if (!plain_string(&c, &value, &value_len))
+                Py_RETURN_NONE;
+            if (field == KIND && !(value_len == 11 && memcmp(value, "depthUpdate", 11) == 0))
+                Py_RETURN_NONE;
+            if (field == SYMBOL) {
+                symbol = value;
+                symbol_len = value_len;
+            } else if (field != KIND && field >= 0) {
+                Py_RETURN_NONE; /* an id or a time as a string */
+            }
+        } else {
+            if (!plain_integer(&c, &integer) || field == KIND || field == SYMBOL)
+                Py_RETURN_NONE;
+            if (field >= 0)
+                number[field] = integer;
+        }
+        if (!TAKE(&c, ","))
+            Py_RETURN_NONE;
+    }
+    if (!seen[KIND] || !seen[SYMBOL] || !seen[EVENT_TIME] || !seen[FIRST] || !seen[LAST])
+        Py_RETURN_NONE;
+    if (number[FIRST] > number[LAST])
+        Py_RETURN_NONE; /* refused, with its reason, by the specification's path */
+    PyObject *bids = levels(&c);
+    if (bids == NULL)
+        goto bids_failed;
+    if (!TAKE(&c, ",\"a\":")) {
+        Py_DECREF(bids);
+        Py_RETURN_NONE;
+    }
+    PyObject *asks = levels(&c);
+    if (asks == NULL) {
+        Py_DECREF(bids);
+        goto bids_failed;
+    }
+    if (!(combined ? TAKE(&c, "}}") : TAKE(&c, "}")) || c.p != c.end) {
+        Py_DECREF(bids);
+        Py_DECREF(asks);
+        Py_RETURN_NONE;
+    }
+    PyObject *name = ascii_str(symbol, symbol_len);
+    if (name == NULL) {
+        Py_DECREF(bids);
+        Py_DECREF(asks);
+        return NULL;
+    }
+    PyObject *previous = seen[PREVIOUS] ? PyLong_FromLongLong(number[PREVIOUS]) : Py_NewRef(Py_None);
+    if (previous == NULL) {
+        Py_DECREF(name);
+        Py_DECREF(bids);
+        Py_DECREF(asks);
+        return NULL;
+    }
+    return Py_BuildValue("(NLLLNNN)", name, number[FIRST], number[LAST], number[EVENT_TIME], bids, asks, previous);
+bids_failed:
+    if (PyErr_Occurred())
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *scan_depth_update(PyObject *Py_UNUSED(module), PyObject *raw)
+{
+    if (PyBytes_CheckExact(raw))
+        return scan(PyBytes_AS_STRING(raw), PyBytes_GET_SIZE(raw));
+    if (PyUnicode_CheckExact(raw) && PyUnicode_IS_ASCII(raw))
+        return scan((const char *)PyUnicode_1BYTE_DATA(raw), PyUnicode_GET_LENGTH(raw));
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef module_methods[] = {
+    {"scan_depth_update", scan_depth_update, METH_O,
+     "scan_depth_update(raw) -> (symbol, U, u, E, bids, asks, pu) for a clean depthUpdate frame in Binance's "
+     "layout, else None."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "_frame_scan",
+    .m_doc = "A diff-depth frame in Binance's own layout, read in one pass.",
+    .m_size = -1,
+    .m_methods = module_methods,
+};
+
+PyMODINIT_FUNC PyInit__frame_scan(void) { return PyModule_Create(&module); }

@@ -38,7 +38,7 @@ static int take(Cursor *c, const char *literal, Py_ssize_t n)
 
 #define TAKE(c, s) take((c), (s), (Py_ssize_t)(sizeof(s) - 1))
 
-/* A JSON string of printable ASCII without escapes, its quotes consumed; *start/*len its text. */
+/* A JSON string of printable ASCII without escapes, its quotes consumed; *start and *len its text. */
 static int plain_string(Cursor *c, const char **start, Py_ssize_t *len)
 {
     if (c->p >= c->end || *c->p != '"')
@@ -122,6 +122,16 @@ static PyObject *ascii_str(const char *s, Py_ssize_t n)
     return str;
 }
 
+/* A level's price or quantity, `"` text `"` (the closing quote left for the caller's literal): a new str, or NULL
+ * with no exception set when the text breaks the LEVEL RULES (one set when memory ran out). */
+static PyObject *decimal_text(Cursor *c, int price)
+{
+    if (!TAKE(c, "\""))
+        return NULL;
+    const char *start = c->p;
+    return plain_decimal(c, price) ? ascii_str(start, c->p - start) : NULL;
+}
+
 /* `[` levels `]` into a new list of [price, quantity] lists; NULL, with no exception set, when the text is not
  * that (with one set when memory ran out). */
 static PyObject *levels(Cursor *c)
@@ -129,33 +139,15 @@ static PyObject *levels(Cursor *c)
     if (!TAKE(c, "["))
         return NULL;
     PyObject *list = PyList_New(0);
-    if (list == NULL)
-        return NULL;
-    if (TAKE(c, "]"))
+    if (list == NULL || TAKE(c, "]"))
         return list;
     do {
-        if (!TAKE(c, "[\""))
-            goto fail;
-        const char *price = c->p;
-        if (!plain_decimal(c, 1))
-            goto fail;
-        Py_ssize_t price_len = c->p - price;
-        if (!TAKE(c, "\",\""))
-            goto fail;
-        const char *qty = c->p;
-        if (!plain_decimal(c, 0))
-            goto fail;
-        Py_ssize_t qty_len = c->p - qty;
-        if (!TAKE(c, "\"]"))
-            goto fail;
-        PyObject *level = PyList_New(2);
-        if (level == NULL)
-            goto fail;
-        PyObject *p = ascii_str(price, price_len), *q = ascii_str(qty, qty_len);
-        if (p == NULL || q == NULL) {
+        PyObject *level = NULL, *p = NULL, *q = NULL;
+        int ok = TAKE(c, "[") && (p = decimal_text(c, 1)) != NULL && TAKE(c, "\",") &&
+                 (q = decimal_text(c, 0)) != NULL && TAKE(c, "\"]") && (level = PyList_New(2)) != NULL;
+        if (!ok) {
             Py_XDECREF(p);
             Py_XDECREF(q);
-            Py_DECREF(level);
             goto fail;
         }
         PyList_SET_ITEM(level, 0, p);
@@ -242,38 +234,22 @@ static PyObject *scan(const char *text, Py_ssize_t size)
         Py_RETURN_NONE;
     if (number[FIRST] > number[LAST])
         Py_RETURN_NONE; /* refused, with its reason, by the specification's path */
-    PyObject *bids = levels(&c);
-    if (bids == NULL)
-        goto bids_failed;
-    if (!TAKE(&c, ",\"a\":")) {
-        Py_DECREF(bids);
-        Py_RETURN_NONE;
-    }
-    PyObject *asks = levels(&c);
-    if (asks == NULL) {
-        Py_DECREF(bids);
-        goto bids_failed;
-    }
-    if (!(combined ? TAKE(&c, "}}") : TAKE(&c, "}")) || c.p != c.end) {
-        Py_DECREF(bids);
-        Py_DECREF(asks);
-        Py_RETURN_NONE;
-    }
-    PyObject *name = ascii_str(symbol, symbol_len);
-    if (name == NULL) {
-        Py_DECREF(bids);
-        Py_DECREF(asks);
-        return NULL;
-    }
-    PyObject *previous = seen[PREVIOUS] ? PyLong_FromLongLong(number[PREVIOUS]) : Py_NewRef(Py_None);
-    if (previous == NULL) {
-        Py_DECREF(name);
-        Py_DECREF(bids);
-        Py_DECREF(asks);
-        return NULL;
-    }
+    /* From here every object made is released on the one way out that is not the answer. */
+    PyObject *bids = NULL, *asks = NULL, *name = NULL, *previous = NULL;
+    if ((bids = levels(&c)) == NULL || !TAKE(&c, ",\"a\":") || (asks = levels(&c)) == NULL)
+        goto declined;
+    if (!(combined ? TAKE(&c, "}}") : TAKE(&c, "}")) || c.p != c.end)
+        goto declined;
+    name = ascii_str(symbol, symbol_len);
+    previous = seen[PREVIOUS] ? PyLong_FromLongLong(number[PREVIOUS]) : Py_NewRef(Py_None);
+    if (name == NULL || previous == NULL)
+        goto declined; /* out of memory: the exception is set */
     return Py_BuildValue("(NLLLNNN)", name, number[FIRST], number[LAST], number[EVENT_TIME], bids, asks, previous);
-bids_failed:
+declined:
+    Py_XDECREF(bids);
+    Py_XDECREF(asks);
+    Py_XDECREF(name);
+    Py_XDECREF(previous);
     if (PyErr_Occurred())
         return NULL;
     Py_RETURN_NONE;

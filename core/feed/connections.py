@@ -216,18 +216,19 @@ class ConnectionSlot:
         return reader, new
 
     async def _read(self, conn: StreamConnection) -> None:
+        """Hand `conn`'s frames to the owner until it closes. A failure other than a lost connection is a bug in
+        `on_frame`: `read` has dropped the connection, spawn logs and reports it, and the slot's loop reconnects."""
         owner = self.owner
+
+        def on_message(raw: bytes) -> None:
+            now = time.monotonic()
+            conn.last_frame_at = now
+            owner.on_frame(conn, raw, now)
+
         try:
-            async for raw in conn.ws:
-                now = time.monotonic()
-                conn.last_frame_at = now
-                owner.on_frame(conn, raw, now)
+            await conn.read(on_message)
         except (ConnectionClosed, OSError) as exc:  # the connection is lost: reconnecting is the answer
             conn.close_reason = conn.close_reason or f"connection lost ({exc.__class__.__name__})"
-        except Exception:
-            # A bug: spawn logs and reports it. Drop the connection; the slot's loop reconnects.
-            conn.abort("the stream reader failed")
-            raise
         finally:
             conn.cancel_background()
             self.connections.discard(conn)

@@ -21,13 +21,14 @@ import asyncio
 import itertools
 import logging
 import time
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
 import orjson
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
-from websockets.frames import CloseCode
+from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, InvalidHandshake, InvalidStatus, InvalidURI
+from websockets.frames import DATA_OPCODES, CloseCode, Frame
+from websockets.protocol import Event
 
 from core.tasks import FailureHandler, cancel_and_wait, spawn
 
@@ -53,6 +54,50 @@ PLAIN_READ_BYTES = 64 * 1024
 
 class ControlTimeout(Exception):
     """The server did not answer a control message in time."""
+
+
+def _discard(_message: bytes) -> None:
+    pass
+
+
+class DeliveringConnection(ClientConnection):
+    """websockets' client connection that hands each whole message to `on_message` as the socket delivers it (in
+    the transport's `data_received`), instead of queueing it for a reader task's `recv()`: a task switch, a queue
+    and a future less per frame (docs/PERFORMANCE.md, "Session 16"). websockets still does the rest: handshake,
+    framing, the size limit (1009), pongs, the closing handshake.
+
+    Messages are bytes, text frames included: the frame parser reads bytes and refuses what is not UTF-8 JSON, so
+    one such frame is one malformed frame, not a lost connection. Messages that arrive before anyone reads wait
+    in `_early` until `deliver_to` hands them over, in order."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._early: list[bytes] = []
+        self._parts: list[bytes] = []  # a fragmented message so far (Binance sends none; websockets bounds its size)
+        self.on_message: Callable[[bytes], None] = self._early.append
+
+    def deliver_to(self, on_message: Callable[[bytes], None]) -> None:
+        early, self._early = self._early, []
+        self.on_message = on_message
+        for message in early:
+            self.on_message(message)  # not `on_message`: it may stop the delivery (`stop_delivering`) on the way
+
+    def stop_delivering(self) -> None:
+        """Drop every later message: whoever read them has gone (the connection is closing)."""
+        self.on_message = _discard
+
+    def process_event(self, event: Event) -> None:
+        if not isinstance(event, Frame) or event.opcode not in DATA_OPCODES:
+            super().process_event(event)  # the handshake's response, pings, pongs, the close frame
+            return
+        data = event.data if type(event.data) is bytes else bytes(event.data)
+        if event.fin and not self._parts:
+            self.on_message(data)
+        elif event.fin:
+            message, self._parts = b"".join([*self._parts, data]), []
+            self.on_message(message)
+        else:
+            self._parts.append(data)
 
 
 def _read_at_most(ws: ClientConnection, size: int) -> None:
@@ -122,7 +167,7 @@ class StreamConnection:
 
     def __init__(
         self,
-        ws: ClientConnection,
+        ws: DeliveringConnection,
         url: str,
         streams: set[str],
         max_control_per_sec: float,
@@ -161,7 +206,7 @@ class StreamConnection:
             open_timeout=open_timeout,
             close_timeout=2,
             max_size=MAX_FRAME_BYTES,
-            max_queue=4096,
+            create_connection=DeliveringConnection,
         )
         _read_at_most(ws, PLAIN_READ_BYTES)
         conn = cls(ws, ws_base, set(first), max_control_per_sec, on_failure)
@@ -169,6 +214,32 @@ class StreamConnection:
         if rest:
             conn.start_background(conn.subscribe(rest))
         return conn
+
+    async def read(self, on_message: Callable[[bytes], None]) -> None:
+        """Hand each message to `on_message` as it arrives, until the connection closes; cancelled, stop at once.
+
+        Returns once it closed cleanly; raises websockets' ConnectionClosedError when it was lost, and what
+        `on_message` raised, after dropping the connection: a reader that failed once is not given the next frame."""
+        failed: list[Exception] = []
+
+        def deliver(message: bytes) -> None:
+            try:
+                on_message(message)
+            except Exception as exc:
+                failed.append(exc)
+                self.ws.stop_delivering()
+                self.abort("the stream reader failed")
+
+        self.ws.deliver_to(deliver)
+        try:
+            await self.ws.wait_closed()
+        finally:
+            self.ws.stop_delivering()
+        if failed:
+            raise failed[0]
+        closed = self.ws.protocol.close_exc
+        if not isinstance(closed, ConnectionClosedOK):
+            raise closed
 
     def start_background(self, coro: Coroutine[Any, Any, None], what: str = "stream control request") -> None:
         """Run a control message (or a close) in the background; a failure goes to `on_failure`."""

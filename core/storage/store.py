@@ -41,10 +41,9 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
-from rocksdict import ColumnFamily, DBCompressionType, Options, Rdict, WriteBatch, WriteOptions
+from rocksdict import ColumnFamily, Options, Rdict, WriteBatch, WriteOptions
 
 from core.storage import counters, keys
 from core.storage.calls import CallsInFlight
@@ -60,7 +59,8 @@ from core.storage.opening import (  # noqa: F401  (StorageLockedError: imported 
     open_database,
     remove_temporary,
 )
-from core.storage.retention import RetentionPolicy, plan_retention
+from core.storage.options import StorageOptions
+from core.storage.retention import plan_retention
 from core.storage.sessions import SessionDecodeError, SessionRecord, pack_session, session_key, unpack_session
 from core.storage.snapshot import OrderBookSnapshot, checked_snapshots, decode_range
 
@@ -77,22 +77,6 @@ ROLLUPS_CF, HEAT_CF, HEAT_HOURS_CF, HORIZONS_CF = "rollups", "heat", "heat_hours
 OWN_CFS = (META_CF, GAPS_CF, SESSIONS_CF, SERIES_CF, ROLLUPS_CF, HEAT_CF, HEAT_HOURS_CF, HORIZONS_CF)
 # Keyed SYMBOL:TS beside the snapshots: retention deletes them too.
 DERIVED_CFS = (GAPS_CF, SERIES_CF, ROLLUPS_CF, HEAT_CF, HEAT_HOURS_CF, HORIZONS_CF)
-
-@dataclass(frozen=True, slots=True)
-class StorageOptions:
-    compression: str = "zstd"  # the contract's; any DBCompressionType name works
-    write_buffer_size: int = 64 * 1024 * 1024  # the reference service's 64 MB x 3
-    max_write_buffer_number: int = 3
-    # All families' memtables together: past it RocksDB flushes one early. Without it each family fills its own
-    # 64 MB first, 200 MB together when recording the whole market (the snapshots', the series', the counters').
-    memtable_budget: int = 64 * 1024 * 1024
-    sync_writes: bool = False  # True: fsync each tick (survives power loss, ~40x slower); WAL is always on
-    retention: RetentionPolicy = field(default_factory=RetentionPolicy)
-
-    def __post_init__(self) -> None:
-        if not hasattr(DBCompressionType, self.compression):
-            raise ValueError(f"unknown compression {self.compression!r}")
-
 
 class SnapshotStorage:
     """The one handle on a Depthbook database. Writes are serialised by a lock; reads may run concurrently."""
@@ -166,12 +150,7 @@ class SnapshotStorage:
         return self._opened.db
 
     def _rocksdb_options(self) -> Options:
-        opts = Options(raw_mode=True)
-        opts.set_compression_type(getattr(DBCompressionType, self.options.compression)())
-        opts.set_write_buffer_size(self.options.write_buffer_size)
-        opts.set_max_write_buffer_number(self.options.max_write_buffer_number)
-        opts.set_db_write_buffer_size(self.options.memtable_budget)
-        return opts
+        return self.options.rocksdb()
 
     def close(self) -> None:
         """Close the database; call it after pending calls finish. Safe to call twice."""

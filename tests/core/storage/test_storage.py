@@ -513,3 +513,16 @@ async def test_closing_waits_for_a_read_in_flight_whose_caller_gave_up(writer):
     assert counted == [1] and writer._closed
     with pytest.raises(StorageError, match=r"^The database at .* was closed\.$"):
         await writer.run_blocking(writer.count, "BTCUSDT")
+
+
+def test_the_compaction_options_reach_rocksdb(tmp_path):
+    # RocksDB writes the options it runs with into the database's OPTIONS file: the format stays the same, only
+    # when L0 files are compacted and how hard zstd works change.
+    options = StorageOptions(l0_compaction_trigger=8, zstd_level=1)
+    with SnapshotStorage(tmp_path / "db", options=options) as storage:
+        storage.put_encoded([("BTCUSDT", T0, b"x")])
+    text = max((tmp_path / "db").glob("OPTIONS-*")).read_text()
+    default_family = text.split('[CFOptions "default"]')[1].split("[")[0]
+    assert "level0_file_num_compaction_trigger=8" in default_family
+    assert "compression=kZSTD" in default_family
+    assert "level=1;" in default_family.split("compression_opts=")[1].split("\n")[0]

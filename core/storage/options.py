@@ -1,0 +1,44 @@
+"""How a Depthbook database is opened in RocksDB: compression, memtables, compaction, retention, syncing.
+
+None of these changes the storage format (docs/STORAGE.md): any RocksDB, the reference service's included, reads
+a database written with other values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rocksdict import DBCompressionType, Options
+
+from core.storage.retention import RetentionPolicy
+
+
+@dataclass(frozen=True, slots=True)
+class StorageOptions:
+    compression: str = "zstd"  # the contract's; any DBCompressionType name works
+    write_buffer_size: int = 64 * 1024 * 1024  # the reference service's 64 MB x 3
+    max_write_buffer_number: int = 3
+    # All families' memtables together: past it RocksDB flushes one early. Without it each family fills its own
+    # 64 MB first, 200 MB together when recording the whole market (the snapshots', the series', the counters').
+    memtable_budget: int = 64 * 1024 * 1024
+    # Each flushed file spans every symbol's keys, so each L0 -> L1 compaction rewrites all of L1. 8 files, not 4,
+    # and zstd level 1, not 3: half the compactions' CPU (docs/PERFORMANCE.md, "Session 16"); same format.
+    l0_compaction_trigger: int = 8
+    zstd_level: int = 1
+    sync_writes: bool = False  # True: fsync each tick (survives power loss, ~40x slower); WAL is always on
+    retention: RetentionPolicy = field(default_factory=RetentionPolicy)
+
+    def rocksdb(self) -> Options:
+        """These options as RocksDB's, in raw mode (plain bytes keys and values)."""
+        opts = Options(raw_mode=True)
+        opts.set_compression_type(getattr(DBCompressionType, self.compression)())
+        opts.set_write_buffer_size(self.write_buffer_size)
+        opts.set_max_write_buffer_number(self.max_write_buffer_number)
+        opts.set_db_write_buffer_size(self.memtable_budget)
+        opts.set_level_zero_file_num_compaction_trigger(self.l0_compaction_trigger)
+        opts.set_compression_options(-14, self.zstd_level, 0, 0)  # window bits, level, strategy, dictionary
+        return opts
+
+    def __post_init__(self) -> None:
+        if not hasattr(DBCompressionType, self.compression):
+            raise ValueError(f"unknown compression {self.compression!r}")

@@ -26,6 +26,7 @@ from bench.corpus import BookModel
 from core.analysis.history import History
 from core.analysis.order_flow import compute_order_flow
 from core.analysis.series import series_from_snapshot
+from core.feed.config import ManagerConfig
 from core.market.book_sync import BookSync, SyncState
 from core.market.wire import parse_depth_snapshot, parse_stream_message
 from core.recording.recorder import SnapshotRecorder
@@ -83,6 +84,7 @@ class _Books:
     market is not used here because its per-event history objects would load the garbage collector)."""
 
     def __init__(self, symbols: list[str]) -> None:
+        self.config = ManagerConfig("ws://unused", "http://unused")  # spot, as the recorder asks; never dialled
         self.models: dict[str, BookModel] = {}
         self.syncs: dict[str, BookSync] = {}
         for i, symbol in enumerate(symbols):
@@ -182,8 +184,8 @@ def run(quick: bool = False, long: bool = False) -> list[Figure]:
                 shift = h * HOUR
                 for chunk in range(0, HOUR, 600):
                     snaps = [
-                        dataclasses.replace(
-                            s, timestamp=s.timestamp + shift, update_id=s.update_id + shift * 1000
+                        OrderBookSnapshot(
+                            s.symbol, s.bids, s.asks, s.update_id + shift * 1000, s.timestamp + shift
                         )
                         for s in hour[chunk : chunk + 600]
                     ]

@@ -21,10 +21,11 @@ class StorageOptions:
     # All families' memtables together: past it RocksDB flushes one early. Without it each family fills its own
     # 64 MB first, 200 MB together when recording the whole market (the snapshots', the series', the counters').
     memtable_budget: int = 64 * 1024 * 1024
-    # Each flushed file spans every symbol's keys, so each L0 -> L1 compaction rewrites all of L1. 8 files, not 4,
-    # and zstd level 1, not 3: half the compactions' CPU (docs/PERFORMANCE.md, "Session 16"); same format.
-    l0_compaction_trigger: int = 8
-    zstd_level: int = 1
+    # Compaction, RocksDB's defaults: L0 -> L1 at 4 files, zstd at its level 3. Each flushed file spans every
+    # symbol's keys, so each L0 -> L1 compaction rewrites all of L1; 8 files and level 1 were measured and kept
+    # nothing after half an hour (docs/PERFORMANCE.md, "Session 16").
+    l0_compaction_trigger: int = 4
+    zstd_level: int | None = None  # None: RocksDB's default
     sync_writes: bool = False  # True: fsync each tick (survives power loss, ~40x slower); WAL is always on
     retention: RetentionPolicy = field(default_factory=RetentionPolicy)
 
@@ -36,7 +37,8 @@ class StorageOptions:
         opts.set_max_write_buffer_number(self.max_write_buffer_number)
         opts.set_db_write_buffer_size(self.memtable_budget)
         opts.set_level_zero_file_num_compaction_trigger(self.l0_compaction_trigger)
-        opts.set_compression_options(-14, self.zstd_level, 0, 0)  # window bits, level, strategy, dictionary
+        if self.zstd_level is not None:
+            opts.set_compression_options(-14, self.zstd_level, 0, 0)  # window bits, level, strategy, dictionary
         return opts
 
     def __post_init__(self) -> None:

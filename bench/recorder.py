@@ -314,15 +314,15 @@ async def _layer(sim: SimProcess, symbols: list[str], layer: str, window: float)
 
     ws.data_received = counted_read  # type: ignore[method-assign]
 
-    async def read() -> None:
-        parse = layer == "+ parse"
-        async for raw in ws:
-            counts["frames"] += 1
-            if parse:
-                msg = parse_stream_message(raw)
-                counts["levels"] += len(getattr(msg, "bids", ())) + len(getattr(msg, "asks", ()))
+    parse = layer == "+ parse"
 
-    reader = asyncio.get_running_loop().create_task(read())
+    def on_message(raw: bytes) -> None:
+        counts["frames"] += 1
+        if parse:
+            msg = parse_stream_message(raw)
+            counts["levels"] += len(getattr(msg, "bids", ())) + len(getattr(msg, "asks", ()))
+
+    reader = asyncio.get_running_loop().create_task(conn.read(on_message))
     try:
         await asyncio.sleep(2.0)  # every stream subscribed and flowing
         return await _measure(counts, window)

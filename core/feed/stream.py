@@ -46,8 +46,8 @@ MAX_STREAMS_IN_URL = 50
 # The largest frame accepted (websockets' max_size; its default is 1 MiB). A combined-stream diff frame is
 # 0.5-3 KB, tens of KB in a burst, ~100 KB for a 1000 ms frame of a frantic market (binance-protocol.md
 # §10); a 5000-level REST-sized snapshot, which never comes over the stream, is ~320 KB. 4 MiB leaves a
-# factor 40 over the largest real frame, and bounds what one frame may cost: websockets buffers up to
-# `max_queue` frames, and parsing 4 MiB takes ~20 ms of the loop. Anything bigger is not Binance talking.
+# factor 40 over the largest real frame, and bounds what one frame may cost: nothing is queued (each message is
+# handed over as it is read), and parsing 4 MiB takes ~20 ms of the loop. Anything bigger is not Binance talking.
 MAX_FRAME_BYTES = 4 * 2**20
 
 # How much a plain (ws://) socket read asks for. asyncio's default, 256 KiB, is a new bytes object per read,

@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -179,6 +180,7 @@ class SeaweedFS:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=10)
+        self._remove_sockets()
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
@@ -189,6 +191,19 @@ class SeaweedFS:
             self.process.wait(timeout=5)
         except subprocess.TimeoutExpired:
             self.kill()
+        self._remove_sockets()
+
+    def _remove_sockets(self) -> None:
+        """`weed mini` puts unix sockets in /tmp under its ports' names and leaves them when it dies; a start on the
+        same ports makes them anew."""
+        for name in (
+            f"seaweedfs-s3-{self.s3_port}.sock",
+            f"seaweedfs-filer-{self.filer_port}.sock",
+            f"seaweedfs-filer-grpc-{self.filer_grpc}.sock",
+            f"seaweedfs-master-grpc-{self.master_grpc}.sock",
+        ):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(tempfile.gettempdir(), name))
 
     def log_tail(self, lines: int = 30) -> str:
         try:

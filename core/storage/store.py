@@ -43,7 +43,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Literal, TypeVar
 
-from rocksdict import ColumnFamily, Options, Rdict, WriteBatch, WriteOptions
+from rocksdict import ColumnFamily, Rdict, WriteBatch, WriteOptions
 
 from core.storage import counters, keys
 from core.storage.calls import CallsInFlight
@@ -145,12 +145,9 @@ class SnapshotStorage:
     # ---- opening and closing ----
 
     def _open_db(self) -> Rdict:
-        self._opened = open_database(self.path, self.mode, self._rocksdb_options, OWN_CFS)
+        self._opened = open_database(self.path, self.mode, self.options.rocksdb, OWN_CFS)
         self._existing_cfs = self._opened.families
         return self._opened.db
-
-    def _rocksdb_options(self) -> Options:
-        return self.options.rocksdb()
 
     def close(self) -> None:
         """Close the database; call it after pending calls finish. Safe to call twice."""

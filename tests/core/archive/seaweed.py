@@ -184,6 +184,7 @@ class SeaweedFS:
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
+            self._remove_sockets()  # it may have died by itself
             return
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGTERM)

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import sys
 import time
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlsplit
@@ -682,3 +683,27 @@ async def test_the_client_charges_each_depth_request_what_the_simulated_exchange
         after = await used_after_depth()
         charged = after - before if after > before else after  # a new minute began between the two
         assert charged == depth_weight(limit)
+
+
+def test_httpcore_finds_sniffio_without_searching_for_it() -> None:
+    """httpcore imports sniffio on every lock and event a request sets up (4 a request). Installed, the import is
+    served from sys.modules; missing, each one searches sys.path anew (50 µs a call here, docs/PERFORMANCE.md)."""
+    from httpcore._synchronization import current_async_library
+
+    searched: list[str] = []
+
+    class Watcher:
+        @staticmethod
+        def find_spec(name: str, path: object = None, target: object = None) -> None:
+            searched.append(name)
+
+    async def twice() -> None:
+        current_async_library()
+        current_async_library()
+
+    sys.meta_path.insert(0, Watcher)  # type: ignore[arg-type]
+    try:
+        asyncio.run(twice())
+    finally:
+        sys.meta_path.remove(Watcher)  # type: ignore[arg-type]
+    assert "sniffio" not in searched

@@ -34,7 +34,8 @@ from websockets.exceptions import (
     InvalidURI,
 )
 from websockets.frames import DATA_OPCODES, CloseCode, Frame
-from websockets.protocol import Event
+from websockets.protocol import Event, Protocol, State
+from websockets.streams import StreamReader
 
 from core.tasks import FailureHandler, cancel_and_wait, spawn
 
@@ -92,6 +93,21 @@ class DeliveringConnection(ClientConnection):
         """Drop every later message: whoever read them has gone (the connection is closing)."""
         self.on_message = _discard
 
+    def data_received(self, data: bytes) -> None:
+        """Whole unfragmented data frames at the front of `data` are cut out here and delivered (`whole_data_frames`)
+        while websockets' parser waits for a frame's first byte; the rest, from the first frame that is
+        anything else (a ping, a close, a fragment, a frame cut by the read, one too large or malformed), goes
+        through websockets as it came. A frame costs 10 µs less this way (docs/PERFORMANCE.md, "Session 17")."""
+        protocol = self.protocol
+        if protocol.state is State.OPEN and protocol.current_size is None and _parser_between_frames(protocol):
+            messages, used = whole_data_frames(data, protocol.max_message_size or MAX_FRAME_BYTES)
+            for message in messages:
+                self.on_message(message)  # read anew each time: a failed reader stops the delivery on the way
+            if used == len(data):
+                return
+            data = data[used:]
+        super().data_received(data)
+
     def process_event(self, event: Event) -> None:
         if not isinstance(event, Frame) or event.opcode not in DATA_OPCODES:
             super().process_event(event)  # the handshake's response, pings, pongs, the close frame
@@ -104,6 +120,50 @@ class DeliveringConnection(ClientConnection):
             self.on_message(message)
         else:
             self._parts.append(data)
+
+
+# The first byte of an unfragmented text or binary frame: FIN set, no RSV bit (no extension is negotiated).
+_WHOLE_TEXT, _WHOLE_BINARY = 0x81, 0x82
+
+
+_PARSE_FRAMES = Protocol.parse.__code__
+_AWAIT_DATA = StreamReader.at_eof.__code__
+
+
+def _parser_between_frames(protocol: Protocol) -> bool:
+    """Whether websockets' parser waits for the first byte of a frame: its frame loop (`Protocol.parse`) suspended
+    where it asks the reader for more data (`at_eof`), not in the middle of a frame whose header it has taken.
+    If websockets ever parses another way, this is never true and every byte goes through websockets."""
+    outer, inner = None, protocol.parser
+    while (deeper := getattr(inner, "gi_yieldfrom", None)) is not None:
+        outer, inner = inner, deeper
+    return getattr(inner, "gi_code", None) is _AWAIT_DATA and getattr(outer, "gi_code", None) is _PARSE_FRAMES
+
+
+def whole_data_frames(data: bytes, max_size: int) -> tuple[list[bytes], int]:
+    """The payloads of the whole, unfragmented, unmasked text and binary frames at the front of `data` (RFC 6455
+    §5.2), and how many bytes they take: up to the first frame that is anything else, is not all in `data`, or
+    is longer than `max_size`. What it stops at is websockets' to parse, refuse or answer."""
+    messages: list[bytes] = []
+    end = len(data)
+    at = 0
+    while end - at >= 2:
+        first, length = data[at], data[at + 1]  # a server's frame is not masked: the length byte is the length
+        if (first != _WHOLE_TEXT and first != _WHOLE_BINARY) or length & 0x80:
+            break
+        start = at + 2
+        if length == 126:
+            start += 2
+            length = int.from_bytes(data[at + 2 : start])
+        elif length == 127:
+            start += 8
+            length = int.from_bytes(data[at + 2 : start])
+        stop = start + length
+        if stop > end or length > max_size:
+            break
+        messages.append(data[start:stop])
+        at = stop
+    return messages, at
 
 
 def _read_at_most(ws: ClientConnection, size: int) -> None:

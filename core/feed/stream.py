@@ -70,8 +70,9 @@ def _discard(_message: bytes) -> None:
 class DeliveringConnection(ClientConnection):
     """websockets' client connection that hands each whole message to `on_message` as the socket delivers it (in
     the transport's `data_received`), instead of queueing it for a reader task's `recv()`: a task switch, a queue
-    and a future less per frame (docs/PERFORMANCE.md, "Session 16"). websockets still does the rest: handshake,
-    framing, the size limit (1009), pongs, the closing handshake.
+    and a future less per frame (docs/PERFORMANCE.md, "Session 16"). Whole data frames between two of websockets'
+    frames are cut by `data_received` itself ("Session 17"); websockets does the rest: the handshake, every other
+    frame, the size limit (1009), pongs, protocol errors, the closing handshake.
 
     Messages are bytes, text frames included: the frame parser reads bytes and refuses what is not UTF-8 JSON, so
     one such frame is one malformed frame, not a lost connection. Messages that arrive before anyone reads wait

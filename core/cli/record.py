@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import shutil
 import sys
 
 from core.cli.archive import add_record_flag, record_follower
@@ -264,6 +265,8 @@ async def run_record(args) -> int:
     session = RecordingSession(
         config, on_failure=on_failure, manager_options={"listing_interval": args.listing_every}
     )
+    created = not config.db_path.exists()  # by this run: removed again if nothing comes to be recorded in it
+    followed: list[str] | None = None
     try:
         await session.start()
     except StorageError as exc:  # nothing was started: the database is checked first
@@ -307,6 +310,8 @@ async def run_record(args) -> int:
             await follower.stop()  # the hour in flight finishes before the database closes
         write_errors, last_error, lost = session.write_errors, session.last_write_error, session.ticks_lost
         await session.stop()  # the tick in flight is flushed, the session closed, then the database
+        if created and not followed:  # no symbol was ever recorded: leave no empty database behind
+            shutil.rmtree(config.db_path, ignore_errors=True)
     if write_errors:
         lost_text = f", {lost} ticks lost" if lost else ""
         print(

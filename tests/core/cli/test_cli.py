@@ -191,11 +191,11 @@ def test_record_refuses_a_locked_database_in_one_sentence(tmp_path):
     )
 
 
-def test_record_names_an_unknown_symbol_and_records_the_others(tmp_path):
-    async def run(names: str) -> subprocess.CompletedProcess:
+def test_record_names_an_unknown_symbol_records_the_others_and_leaves_no_empty_database(tmp_path):
+    async def run(names: str, db: str = "") -> subprocess.CompletedProcess:
         async with ExchangeSimulator(symbols=["BTCUSDT"], seed=2) as sim:
             return await asyncio.to_thread(
-                depthbook, "record", "--symbols", names, "--db", str(tmp_path / names), "--log-level", "WARNING",
+                depthbook, "record", "--symbols", names, "--db", str(tmp_path / (db or names)), "--log-level", "WARNING",
                 "--ws-url", sim.ws_url, "--rest-url", sim.rest_url, "--duration", "1",
             )  # fmt: skip
 
@@ -208,6 +208,13 @@ def test_record_names_an_unknown_symbol_and_records_the_others(tmp_path):
     none_valid = asyncio.run(run("NOPEUSDT"))
     assert none_valid.returncode == 1
     assert "depthbook: Cannot follow NOPEUSDT (not a symbol on this exchange). Nothing to record." in none_valid.stderr
+    assert (tmp_path / "BTCUSDT,NOPEUSDT").is_dir() and not (tmp_path / "NOPEUSDT").exists()  # no empty database left
+    with SnapshotStorage.open(tmp_path / "BTCUSDT,NOPEUSDT", mode="read_only") as storage:
+        stored = storage.count("BTCUSDT")
+    assert stored >= 1
+    assert asyncio.run(run("NOPEUSDT", db="BTCUSDT,NOPEUSDT")).returncode == 1  # a database that was there stays
+    with SnapshotStorage.open(tmp_path / "BTCUSDT,NOPEUSDT", mode="read_only") as storage:
+        assert storage.count("BTCUSDT") == stored
 
 
 def test_record_stops_with_one_sentence_and_exit_1_when_the_feed_cannot_go_on(tmp_path):

@@ -125,8 +125,7 @@ class DeliveringConnection(ClientConnection):
 
 # The first byte of an unfragmented text or binary frame: FIN set, no RSV bit (no extension is negotiated).
 _WHOLE_TEXT, _WHOLE_BINARY = 0x81, 0x82
-
-
+# websockets' frame loop, and the reader's wait for more data in which it sits between two frames.
 _PARSE_FRAMES = Protocol.parse.__code__
 _AWAIT_DATA = StreamReader.at_eof.__code__
 

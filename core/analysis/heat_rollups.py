@@ -200,25 +200,44 @@ def numbers_row(start: int, books: Sequence[tuple[bytes, bytes]]) -> HeatRow:
     bin's sum is added up in the same order, second after second (`np.bincount` adds in array order, as the dict
     does). The one difference: one price spelled two ways within a minute ("1.1", "1.10"; never within one symbol
     on Binance) is one bin here from the start, where `minute_row` sums each spelling first (an ulp at most)."""
-    bids = np.frombuffer(b"".join(b for b, _ in books), _LEVEL)
-    asks = np.frombuffer(b"".join(a for _, a in books), _LEVEL)
-    decimals = _tick_decimals(np.gcd.reduce(np.concatenate([bids["ticks"], asks["ticks"]])))
+    return numbers_rows([(start, books)])[0]
+
+
+def numbers_rows(minutes: Sequence[tuple[int, Sequence[tuple[bytes, bytes]]]]) -> list[HeatRow]:
+    """`numbers_row` of many minutes (each its start and books), in one numpy pass: the recorder closes every
+    symbol's minute at once, and 1,500 small passes cost more than one large one (docs/PERFORMANCE.md). Each row
+    is the one `numbers_row` gives for its minute alone, bit for bit (each bin's sum added in the same order)."""
+    books_per_minute = np.array([len(books) for _, books in minutes], np.int64)
+    sides = []
+    for side in (0, 1):
+        parts = [book[side] for _, books in minutes for book in books]
+        records = np.frombuffer(b"".join(parts), _LEVEL)
+        ends = np.zeros(len(parts) + 1, np.int64)  # records before each book, and in all
+        np.cumsum(np.fromiter(map(len, parts), np.int64, count=len(parts)) // _LEVEL.itemsize, out=ends[1:])
+        counts = np.diff(ends[np.cumsum(books_per_minute)], prepend=0)
+        sides.append((records, np.repeat(np.arange(len(minutes)), counts), counts))
+    # The decimals each minute's prices need: from the greatest common divisor of its ticks, both sides.
+    divisor = np.gcd(*(_gcd_by_group(records["ticks"], counts) for records, _, counts in sides))
+    zeros = sum((divisor % 10**z == 0).astype(np.int64) for z in range(1, TICK_DECIMALS + 1))  # 0 gives 8
+    decimals = TICK_DECIMALS - zeros
     step = 10 ** (TICK_DECIMALS - decimals)
-    sides = [_merged(side["ticks"] // step, side["qty"]) for side in (bids, asks)]
-    return _capped(HeatRow(start, MINUTE, len(books), -decimals, *sides[0], *sides[1]), MAX_ROW_BINS)
+    merged = [_merged_by_group(counts, records["ticks"] // step[group], records["qty"])
+              for records, group, counts in sides]  # fmt: skip
+    rows = []
+    for k, (start, books) in enumerate(minutes):
+        (bid_bins, bid_sums), (ask_bins, ask_sums) = (side[k] for side in merged)
+        rows.append(_capped(HeatRow(start, MINUTE, len(books), -int(decimals[k]), bid_bins, bid_sums, ask_bins,
+                                    ask_sums), MAX_ROW_BINS))  # fmt: skip
+    return rows
 
 
-def _tick_decimals(ticks_gcd: int) -> int:
-    """The decimals the prices need (their fractions without trailing zeros, the most of them), from the greatest
-    common divisor of their 1e-8 ticks: its trailing zeros are the fewest any price has."""
-    ticks_gcd = int(ticks_gcd)
-    if ticks_gcd == 0:  # no price, or only 0
-        return 0
-    zeros = 0
-    while zeros < TICK_DECIMALS and ticks_gcd % 10 == 0:
-        ticks_gcd //= 10
-        zeros += 1
-    return TICK_DECIMALS - zeros
+def _gcd_by_group(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The greatest common divisor of each group's values (groups laid end to end, `counts` long; 0 for none)."""
+    out = np.zeros(len(counts), np.int64)
+    held = counts > 0
+    if held.any():  # reduceat over the starts of the groups that hold values (an empty one holds no record)
+        out[held] = np.gcd.reduceat(values, (np.cumsum(counts) - counts)[held])
+    return out
 
 
 def hour_row(start: int, minutes: Sequence[HeatRow]) -> HeatRow:
@@ -244,22 +263,39 @@ class HourSums:
         self.bid = self.ask = (np.empty(0, np.int64), np.empty(0, np.float64))  # (bins, sums) so far
 
     def add(self, minute: HeatRow) -> None:
-        self.minutes += 1
-        self.seconds += minute.seconds
-        if not (len(minute.bid_bins) or len(minute.ask_bins)):
-            return
-        unit = minute.exponent if self.exponent is None else max(self.exponent, minute.exponent)
-        mine = unit - (unit if self.exponent is None else self.exponent)  # decades to coarsen what is summed so far
-        theirs = unit - minute.exponent
-        self.bid = _merged(np.concatenate([coarser_bins(self.bid[0], mine), coarser_bins(minute.bid_bins, theirs)]),
-                           np.concatenate([self.bid[1], minute.bid_sums]))  # fmt: skip
-        self.ask = _merged(np.concatenate([coarser_bins(self.ask[0], mine), coarser_bins(minute.ask_bins, theirs)]),
-                           np.concatenate([self.ask[1], minute.ask_sums]))  # fmt: skip
-        self.exponent = unit
+        add_to_hours([(self, minute)])
 
     def row(self) -> HeatRow:
         exponent = 0 if self.exponent is None else self.exponent
         return _capped(HeatRow(self.start, HOUR, self.seconds, exponent, *self.bid, *self.ask), HOUR_ROW_BINS)
+
+
+def add_to_hours(pairs: Sequence[tuple[HourSums, HeatRow]]) -> None:
+    """Add each minute row to its hour (`HourSums.add`), all in one numpy pass: the recorder adds every symbol's
+    minute at once (each hour at most once in `pairs`). Each hour ends as it would with its minutes added one by one: the bins summed so far come
+    first, the minute's after them, so each bin's sums are added in the same order."""
+    held = []
+    for hour, minute in pairs:
+        hour.minutes += 1
+        hour.seconds += minute.seconds
+        if len(minute.bid_bins) or len(minute.ask_bins):
+            held.append((hour, minute))
+    if not held:
+        return
+    units = [m.exponent if h.exponent is None else max(h.exponent, m.exponent) for h, m in held]
+    for side in ("bid", "ask"):
+        parts: list[np.ndarray] = []
+        for (hour, minute), unit in zip(held, units, strict=True):
+            mine = unit - (unit if hour.exponent is None else hour.exponent)  # decades to coarsen the sums so far
+            parts += [coarser_bins(getattr(hour, side)[0], mine), coarser_bins(getattr(minute, side + "_bins"),
+                                                                               unit - minute.exponent)]  # fmt: skip
+        sums = [s for hour, minute in held for s in (getattr(hour, side)[1], getattr(minute, side + "_sums"))]
+        counts = [len(parts[2 * k]) + len(parts[2 * k + 1]) for k in range(len(held))]
+        merged = _merged_by_group(counts, np.concatenate(parts), np.concatenate(sums))
+        for k, (hour, _) in enumerate(held):
+            setattr(hour, side, merged[k])
+    for (hour, _), unit in zip(held, units, strict=True):
+        hour.exponent = unit
 
 
 def coarser_bins(bins: np.ndarray, decades: int) -> np.ndarray:
@@ -273,6 +309,44 @@ def _merged(bins: np.ndarray, sums: np.ndarray) -> tuple[np.ndarray, np.ndarray]
         return np.empty(0, np.int64), np.empty(0, np.float64)
     unique, inverse = np.unique(bins, return_inverse=True)
     return unique.astype(np.int64), np.bincount(inverse, weights=sums, minlength=len(unique))
+
+
+def _merged_by_group(counts: Sequence[int], bins: np.ndarray, sums: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """`_merged` of many groups of records laid end to end (`counts` records each), in one pass where it can.
+
+    A group whose bins span few more than its records (a minute of one symbol's top 20: a few hundred bins) gets
+    a slot per bin in one `np.bincount` over every such group: no sort, and each bin's sum added in array order,
+    as `_merged` adds it, so the same floats. A group spanning far more bins (prices many decades apart) is
+    merged on its own by `_merged`."""
+    counts = np.asarray(counts, np.int64)
+    starts = np.cumsum(counts) - counts
+    lo, hi = np.zeros(len(counts), np.int64), np.full(len(counts), -1, np.int64)  # empty: a span of 0
+    held = counts > 0
+    if held.any():
+        lo[held] = np.minimum.reduceat(bins, starts[held])
+        hi[held] = np.maximum.reduceat(bins, starts[held])
+    span = hi - lo + 1
+    dense = span <= 4 * counts + 64
+    out: list[tuple[np.ndarray, np.ndarray]] = [(np.empty(0, np.int64), np.empty(0, np.float64))] * len(counts)
+    for k in np.flatnonzero(~dense):
+        out[k] = _merged(bins[starts[k] : starts[k] + counts[k]], sums[starts[k] : starts[k] + counts[k]])
+    if dense.any():
+        slots = np.where(dense, span, 0)
+        offset = np.cumsum(slots) - slots
+        shift = np.repeat(offset - lo, counts)  # a record's slot is its bin shifted by its group's
+        if not dense.all():
+            take = np.repeat(dense, counts)
+            bins, sums, shift = bins[take], sums[take], shift[take]
+        slot = bins + shift
+        totals = np.bincount(slot, weights=sums, minlength=int(slots.sum()))
+        filled = np.bincount(slot, minlength=int(slots.sum())) > 0
+        at = np.flatnonzero(filled)  # the bins held, group after group
+        owner = np.searchsorted(offset, at, side="right") - 1  # offsets of empty slot ranges repeat: the last wins
+        unique_bins, unique_sums = at - offset[owner] + lo[owner], totals[at]
+        edges = np.searchsorted(owner, np.arange(len(counts) + 1))
+        for k in np.flatnonzero(dense):
+            out[k] = (unique_bins[edges[k] : edges[k + 1]], unique_sums[edges[k] : edges[k + 1]])
+    return out
 
 
 def _capped(row: HeatRow, limit: int) -> HeatRow:

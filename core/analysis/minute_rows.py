@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from core.analysis.heat_rollups import HOUR, HourSums, encode_row, numbers_row
+from core.analysis.heat_rollups import HOUR, HourSums, add_to_hours, encode_row, numbers_rows
 from core.analysis.rollups import ROLLUP_FIELDS, Rollup, empty_rollup, rollup_seconds
 from core.analysis.series import SERIES_FIELDS, stored_rows_to_arrays
 from core.market.book_side import level_numbers
@@ -161,25 +161,31 @@ class MinuteRollups:
     def _close(self, symbols: list[str], done: list[Row]) -> None:
         closed = [(symbol, self._open.pop(symbol)) for symbol in symbols]
         whole = [(symbol, minute) for symbol, minute in closed if self._watched_whole(minute)]
+        heat: list[tuple[str, int, list[tuple[bytes, bytes]]]] = []
         for (symbol, minute), row in zip(whole, self._rows([m for _, m in whole]), strict=True):
             done.append((symbol, minute.start, row))
             if minute.books.keys() == minute.rows.keys():  # the heatmap row needs every stored second's book
-                self._heat(symbol, minute, done)
+                books = [minute.books[ts] for ts in sorted(minute.books)]
+                if all(book is not None for book in books):  # else readers take the seconds: a level not numbers
+                    heat.append((symbol, minute.start, books))  # type: ignore[arg-type]
+        self._heat(heat, done)
 
-    def _heat(self, symbol: str, minute: _Minute, done: list[Row]) -> None:
-        books = [minute.books[ts] for ts in sorted(minute.books)]
-        if any(book is None for book in books):  # a level that is not a pair of numbers: readers take the seconds
-            return
-        heat = numbers_row(minute.start, books)  # type: ignore[arg-type]
-        done.append((HEAT_CF, symbol, minute.start, encode_row(heat)))
-        start = minute.start // HOUR * HOUR
-        hour = self._hours.get(symbol)
-        if hour is None or hour.start != start:
-            hour = self._hours[symbol] = HourSums(start)  # a minute of the last hour had no row: that hour gets none
-        hour.add(heat)
-        if hour.minutes == HOUR // MINUTE:
-            done.append((HEAT_HOURS_CF, symbol, start, encode_row(hour.row())))
-            del self._hours[symbol]
+    def _heat(self, minutes: list[tuple[str, int, list[tuple[bytes, bytes]]]], done: list[Row]) -> None:
+        """The heatmap rows of these minutes (one per symbol), and of each hour they complete, in one pass."""
+        rows = numbers_rows([(start, books) for _, start, books in minutes])
+        hours = []
+        for (symbol, start, _), heat in zip(minutes, rows, strict=True):
+            done.append((HEAT_CF, symbol, start, encode_row(heat)))
+            hour_start = start // HOUR * HOUR
+            hour = self._hours.get(symbol)
+            if hour is None or hour.start != hour_start:  # a minute of the last hour had no row: that hour gets none
+                hour = self._hours[symbol] = HourSums(hour_start)
+            hours.append((hour, heat))
+        add_to_hours(hours)
+        for (symbol, _, _), (hour, _) in zip(minutes, hours, strict=True):
+            if hour.minutes == HOUR // MINUTE:
+                done.append((HEAT_HOURS_CF, symbol, hour.start, encode_row(hour.row())))
+                del self._hours[symbol]
 
     def _watched_whole(self, minute: _Minute) -> bool:
         """Every tick of the minute captured (else readers roll it up from the series rows)."""

@@ -465,7 +465,9 @@ class SnapshotStorage:
                 key = snapshot_key(symbol, ts)
                 batch.put(key, value)
                 counter = changed.get(symbol) or self._counters.get(symbol)
-                if key not in written and not self._exists(key, ts, counter):
+                # Recording moves forward in time, so a second outside [first, last] is new without a lookup.
+                if (counter is None or not counter.first <= ts <= counter.last
+                        or (key not in written and self._db.get(key) is None)):  # fmt: skip
                     changed[symbol] = counters.plus_one(counter, ts)
                 written.add(key)
             for symbol, counter in changed.items():
@@ -480,12 +482,6 @@ class SnapshotStorage:
                 batch.put(snapshot_key(symbol, ts), value, self._handles[family[0] if family else ROLLUPS_CF])
             self._commit(batch)
             self._counters.update(changed)  # only once the batch is on disk
-
-    def _exists(self, key: bytes, ts: int, counter: Counter | None) -> bool:
-        # Recording moves forward in time, so a second outside [first, last] is new without a lookup.
-        if counter is None or not counter.first <= ts <= counter.last:
-            return False
-        return self._db.get(key) is not None
 
     def _put_counter(self, batch: WriteBatch, symbol: str, counter: Counter | None) -> None:
         key = counters.counter_key(symbol)

@@ -7,7 +7,15 @@ from random import Random
 
 import pytest
 
-from core.analysis.heat_rollups import MINUTE, encode_row, minute_row, numbers_row
+from core.analysis.heat_rollups import (
+    MINUTE,
+    HourSums,
+    add_to_hours,
+    encode_row,
+    minute_row,
+    numbers_row,
+    numbers_rows,
+)
 from core.analysis.minute_rows import MinuteRollups
 from core.analysis.series import series_from_snapshot
 from core.market import book_side
@@ -84,18 +92,53 @@ def test_a_price_beyond_64_bits_of_ticks_has_no_numbers_and_its_minute_no_heatma
     assert [r[0] for r in rows] == ["BIGUSDT"]  # the minute row, and no heatmap row (readers take the seconds)
 
 
+def random_minute(rng: Random) -> list[tuple[tuple, tuple]]:
+    """A minute's books as strings: prices of 0 to 8 decimals (about a third of them spanning enough bins to be
+    coarsened), quantities that do not round trip, sides of 0 to 20 levels."""
+    decimals = rng.randrange(9)
+    reach = rng.choice([30, 3000, 30000])
+    base = rng.randrange(reach, 10**6 + reach)
+    books = []
+    for _ in range(rng.randrange(1, MINUTE + 1)):
+        sides = []
+        for sign in (-1, 1):
+            ticks = sorted({base + sign * rng.randrange(1, reach) for _ in range(rng.randrange(21))}, reverse=sign < 0)
+            sides.append(tuple((f"{t / 10**decimals:.{decimals}f}", rng.choice(QTYS)) for t in ticks))
+        books.append(tuple(sides))
+    return books
+
+
+def as_numbers(books: list[tuple[tuple, tuple]]) -> list[tuple[bytes, bytes]]:
+    return [(level_numbers(b), level_numbers(a)) for b, a in books]
+
+
 def test_numbers_row_and_minute_row_agree_on_many_books():
-    # Prices of 0 to 8 decimals, quantities that do not round trip, sides of 0 to 20 levels, coarsened rows.
     rng = Random(11)
     for trial in range(40):
-        decimals = rng.randrange(9)
-        base = rng.randrange(1, 10**6)
-        books = []
-        for _ in range(rng.randrange(1, MINUTE + 1)):
-            sides = []
-            for sign in (-1, 1):
-                ticks = sorted({base + sign * rng.randrange(1, 3000) for _ in range(rng.randrange(21))}, reverse=sign < 0)
-                sides.append(tuple((f"{t / 10**decimals:.{decimals}f}", rng.choice(QTYS)) for t in ticks))
-            books.append(tuple(sides))
-        numbers = [(level_numbers(b), level_numbers(a)) for b, a in books]
-        assert encode_row(numbers_row(START, numbers)) == encode_row(minute_row(START, books)), trial
+        books = random_minute(rng)
+        assert encode_row(numbers_row(START, as_numbers(books))) == encode_row(minute_row(START, books)), trial
+
+
+def test_many_minutes_in_one_pass_are_each_minute_alone():
+    # The recorder closes every symbol's minute in one pass: symbols of different ticks, empty books and sides.
+    rng = Random(12)
+    minutes = [(START + MINUTE * rng.randrange(3), random_minute(rng)) for _ in range(60)]
+    minutes[5] = (START, [((), ())] * 10)  # a minute of empty books: no bins, unit 1
+    rows = numbers_rows([(start, as_numbers(books)) for start, books in minutes])
+    assert [encode_row(r) for r in rows] == [encode_row(minute_row(start, books)) for start, books in minutes]
+    assert len({r.exponent for r in rows}) > 3  # the pass really mixed units
+
+
+def test_hours_summed_in_one_pass_are_each_hour_summed_alone():
+    rng = Random(13)
+    symbols = 25
+    minute_rows = [[minute_row(START + MINUTE * m, random_minute(rng)) for m in range(6)] for _ in range(symbols)]
+    minute_rows[3][2] = minute_row(START + 2 * MINUTE, [((), ())])  # a minute with no bins keeps the unit so far
+    together = [HourSums(START) for _ in range(symbols)]
+    alone = [HourSums(START) for _ in range(symbols)]
+    for m in range(6):
+        add_to_hours([(hour, rows[m]) for hour, rows in zip(together, minute_rows, strict=True)])
+        for hour, rows in zip(alone, minute_rows, strict=True):
+            hour.add(rows[m])
+    assert [encode_row(h.row()) for h in together] == [encode_row(h.row()) for h in alone]
+    assert all(h.minutes == 6 and h.seconds == sum(r.seconds for r in rows) for h, rows in zip(together, minute_rows, strict=True))

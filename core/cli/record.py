@@ -53,6 +53,7 @@ from core.storage.keys import storage_symbol
 from core.storage.retention import MAX_DAYS, RetentionPolicy
 from core.storage.snapshot import SNAPSHOT_DEPTH
 from core.storage.store import StorageError
+from core.timeparse import iso_utc
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +158,7 @@ def status_line(session: RecordingSession, symbol: str) -> str:
     gaps = rec.gaps if rec else 0
     unverified = rec.unverified if rec else 0
     waiting = rec.waiting if rec else 0
-    last = rec.last_stored if rec and rec.last_stored else "-"
+    last = iso_utc(rec.last_stored) if rec and rec.last_stored else "-"  # the second of the last snapshot on disk
     line = (
         f"{symbol:<12} {state!s:<10} stored={stored} gaps={gaps} unverified={unverified} waiting={waiting} "
         f"last={last}"

@@ -19,6 +19,7 @@ from core.simulator.server import ExchangeSimulator
 from core.storage.gaps import GapReason, GapRecord
 from core.storage.snapshot import OrderBookSnapshot
 from core.storage.store import SnapshotStorage
+from core.timeparse import parse_time
 from tests.core.cli.cli_helpers import assert_one_sentence, read_lines_until
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -137,15 +138,19 @@ def _stored(line: str) -> int:
     return int(part.split("=")[1])
 
 
-async def _read_until_stored(stream: asyncio.StreamReader, at_least: dict[str, int], timeout: float) -> dict[str, int]:
+async def _read_until_stored(
+    stream: asyncio.StreamReader, at_least: dict[str, int], timeout: float, lines: dict[str, str] | None = None
+) -> dict[str, int]:
     """Read the recorder's status lines until each symbol's says at least `at_least[symbol]` snapshots are
-    stored (written to the database); returns the last figure each symbol's line gave."""
+    stored (written to the database); returns the last figure each symbol's line gave (and its line in `lines`)."""
     stored = dict.fromkeys(at_least, 0)
 
     def enough(line: str) -> bool:
         symbol = next(iter(line.split()), "")
         if symbol in stored:
             stored[symbol] = _stored(line)
+            if lines is not None:
+                lines[symbol] = line
         return all(stored[s] >= n for s, n in at_least.items())
 
     await read_lines_until(stream, enough, timeout)
@@ -159,11 +164,15 @@ async def test_record_stops_cleanly_on_sigint_then_survives_kill_9(tmp_path):
         proc = await _start_recorder(sim, db)
         # Both symbols' status lines say 3 snapshots are written before the signal goes out (the two books
         # go live at different moments, so one symbol's line says nothing of the other's).
-        reported = await _read_until_stored(proc.stdout, {"BTCUSDT": 3, "ETHUSDT": 3}, 30)
+        lines: dict[str, str] = {}
+        reported = await _read_until_stored(proc.stdout, {"BTCUSDT": 3, "ETHUSDT": 3}, 30, lines)
         proc.send_signal(signal.SIGINT)
         assert await asyncio.wait_for(proc.wait(), 15) == 0
         assert b"Traceback" not in await proc.stderr.read()
         with SnapshotStorage.open(db, mode="read_only") as storage:
+            # A status line names its symbol's last stored second in UTC, as people read time: one on disk.
+            last = next(p for p in lines["BTCUSDT"].split() if p.startswith("last=")).removeprefix("last=")
+            assert storage.get("BTCUSDT", parse_time(last)) is not None, lines["BTCUSDT"]
             after_sigint = {s: storage.count(s) for s in ("BTCUSDT", "ETHUSDT")}
             assert all(after_sigint[s] >= reported[s] for s in reported), (after_sigint, reported)
             assert min(after_sigint.values()) >= 3

@@ -229,9 +229,10 @@ class CoreBridge(QObject):
             rec = recorder.status(name) if recorder is not None else None
             completeness = gaps = None
             if rec is not None:
-                # Every second of this session with a gap record, the first sync's included: the one
-                # definition of completeness (core.analysis.completeness), over this session's seconds.
-                gaps = rec.gaps + rec.waiting
+                # The one definition of completeness (core.analysis.completeness), over this session's seconds
+                # from each recording's first snapshot on: the seconds its book took to sync when recording was
+                # switched on are the start of the recording, not data lost (as History and `stats` count them).
+                gaps = rec.gaps
                 completeness = recorded_completeness(rec.stored, gaps)
             rows.append(
                 SymbolRow(
@@ -311,7 +312,7 @@ class CoreBridge(QObject):
             session_gaps=rec.gaps if rec else None,
             session_waiting=rec.waiting if rec else None,
             session_unverified=rec.unverified if rec else None,
-            session_completeness=recorded_completeness(rec.stored, rec.gaps + rec.waiting) if rec else None,
+            session_completeness=recorded_completeness(rec.stored, rec.gaps) if rec else None,
             last_gap_reason=rec.last_gap_reason if rec else None,
             ticks=recorder.ticks if recorder is not None else None,
             write_errors=recorder.write_errors if recorder is not None else None,

@@ -8,7 +8,16 @@ from __future__ import annotations
 
 from PySide6.QtCore import QByteArray, Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QLabel, QMainWindow, QPushButton, QSplitter, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QPushButton,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from gui.formatting import fmt_bytes
 from gui.models.ladder import LadderModel
@@ -16,6 +25,7 @@ from gui.models.symbols import SymbolTableModel
 from gui.theme import icon
 from gui.values import ConnectionView, StorageView, ThemeColors
 from gui.widgets.banners import Banner
+from gui.widgets.elided_label import ElidedLabel
 from gui.widgets.history import HistoryPanel
 from gui.widgets.live_view import LiveView
 from gui.widgets.symbols_panel import SymbolsPanel
@@ -99,13 +109,22 @@ class MainWindow(QMainWindow):
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
         bar.setSizeGripEnabled(False)
-        self.connection_label = QLabel("Connecting…")
+        # Long texts (an error, a deep database path) end in "…" rather than widen the window: tooltips have them.
+        self.connection_dot = QLabel("●")  # coloured by the connection's state; the text beside it is plain
+        self.connection_dot.setObjectName("connectionDot")
+        self.connection_label = ElidedLabel("Connecting…")
         self.connection_label.setObjectName("connectionStatus")
-        self.storage_label = QLabel("")
+        self.storage_label = ElidedLabel("", mode=Qt.TextElideMode.ElideMiddle, least=320, most=520)
         self.storage_label.setObjectName("storageStatus")
         self.errors_label = QLabel("")
         self.errors_label.setObjectName("writeErrors")
-        bar.addWidget(self.connection_label, 1)
+        connection = QWidget()  # the dot and its text side by side, closer than the status bar's own spacing
+        row = QHBoxLayout(connection)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(5)
+        row.addWidget(self.connection_dot)
+        row.addWidget(self.connection_label, 1)
+        bar.addWidget(connection, 1)
         bar.addPermanentWidget(self.storage_label)
         bar.addPermanentWidget(self.errors_label)
 
@@ -198,8 +217,9 @@ class MainWindow(QMainWindow):
             )
         else:
             dot, text = states.get("syncing", "#e0b341"), f"Connecting · {view.endpoint} · {view.url}"
-        self.connection_label.setText(f'<span style="color:{dot}">●</span> {text}')
-        self.connection_label.setToolTip(f"{view.url}\nreconnects: {view.reconnects}")
+        self.connection_dot.setStyleSheet(f"color: {dot}")
+        self.connection_label.setText(text)
+        self.connection_label.setToolTip(f"{text}\nreconnects: {view.reconnects}")
 
     def set_storage(self, view: StorageView) -> None:
         if view.mode == "none":

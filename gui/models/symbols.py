@@ -66,8 +66,10 @@ HEADERS = {
     Column.STORED: ("Stored", "Snapshots of this symbol in the database, all sessions"),
     Column.LAST_WRITE: ("Last write", "Capture time of the newest stored snapshot"),
     Column.RATE: ("/min", "Snapshots stored per minute, recently"),
-    Column.COMPLETE: ("Complete", "This session: stored ÷ (stored + gap records), the seconds asked for"),
-    Column.GAPS: ("Gaps", "Seconds of this session with a gap record (the book was not live or verified)"),
+    Column.COMPLETE: ("Complete", "This session: stored ÷ (stored + gap records), the seconds asked for from the "
+                      "first snapshot on (the book's first sync when recording starts is not counted)"),
+    Column.GAPS: ("Gaps", "Seconds of this session missed after the first snapshot, each with a gap record (the "
+                  "book was not live or not verified)"),
 }
 
 MARKET_TAG = " · "  # between a futures symbol and its market: "BTCUSDT · usdm"

@@ -9,12 +9,13 @@ window shows states, rates and errors, not counts).
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QVBoxLayout, QWidget
 
 from gui.app_markets import display_name
 from gui.exchange_status import stopped_state
 from gui.formatting import fmt_clock, fmt_count, fmt_percent, fmt_span
 from gui.values import SymbolDetail, ThemeColors
+from gui.widgets.elided_label import ElidedLabel
 
 FIELDS = (
     ("Book", "state", "Sync state and why"),
@@ -37,7 +38,8 @@ FIELDS = (
     ("", "reconnects", "Reconnects after a drop, and planned rotations before the 24 h limit (no gap)"),
     ("", "stream_errors", "Malformed frames ignored, and snapshot requests that failed (every symbol)"),
     ("Recording", "recording", "Whether this symbol is recorded now"),
-    ("", "session", "Snapshots stored and seconds missed since the app started"),
+    ("", "session", "Snapshots stored and seconds missed since the app started (from the first snapshot on), and how "
+                    "long the book took to sync before it"),
     ("", "ticks", "Recorder ticks in this run, failed writes (retried), ticks lost to a full backlog"),
     ("", "database", "Snapshots of this symbol in the database"),
     ("", "span", "First and last stored second"),
@@ -85,11 +87,10 @@ class SymbolDetails(QFrame):
                 grid.addWidget(head, row, 0)
             name = QLabel(NAMES[key])
             name.setObjectName("hint")
-            value = QLabel("—")
-            value.setToolTip(tip)
-            # One line a row: a long value is cut at the panel's edge (its tooltip has it whole) rather than
+            # One line a row: a long value ends in "…" at the panel's edge (its tooltip has it whole) rather than
             # wrapped into the row below, which the grid has no height for in a short panel.
-            value.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+            value = ElidedLabel("—")
+            value.setToolTip(tip)
             grid.addWidget(name, row, 1)
             grid.addWidget(value, row, 2)
             self.values[key] = value

@@ -6,6 +6,8 @@ with a temporary database and settings file; the test drives the window like a u
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QMessageBox
@@ -46,6 +48,11 @@ async def test_add_record_stop_and_unknown_symbol(qtbot, tmp_path, settings_stor
         assert storage.count("BTCUSDT") >= row_of(app, "BTCUSDT").stored >= 2
         assert row_of(app, "BTCUSDT").last_write is not None
         assert row_of(app, "BTCUSDT").completeness is not None
+        # The table counts the seconds missed from the first snapshot on, as History and `stats` do: the book's
+        # first sync after the switch is the start of the recording (the details panel says how long it took).
+        status = app.services.recorder.status("BTCUSDT")
+        row = next(r for r in app.bridge.build_rows(time.monotonic()) if r.symbol == "BTCUSDT")
+        assert row.gaps == status.gaps and row.completeness == status.stored / (status.stored + status.gaps)
 
         # Record off -> it stops growing (the tick already in flight may still land).
         assert window.symbols_panel.toggle_recording_of_selected()

@@ -65,6 +65,27 @@ def test_status_bar_shows_connection_database_and_write_errors(qtbot, dark):
     assert "in use" in window.storage_label.text()
 
 
+def test_long_status_texts_end_in_an_ellipsis_and_never_widen_the_window(qtbot, dark):
+    window = make_window(qtbot, dark)
+    window.resize(1200, 700)
+    window.show()
+    qtbot.waitExposed(window)
+    narrowest = window.minimumSizeHint().width()
+    error = "Cannot reach wss://stream.binance.com:9443: " + "the name did not resolve, " * 12 + "end."
+    deep = "/srv/" + "/".join(f"folder{i:02d}" for i in range(40)) + "/depthbook.db"
+    window.set_connection(ConnectionView(False, "binance", "wss://x", error))
+    window.set_storage(StorageView(deep, "writer", 3 * 1024 * 1024))
+    window.statusBar().layout().activate()  # the status bar lays its widgets out anew now, not at the next event
+    assert window.minimumSizeHint().width() == narrowest and window.width() == 1200
+    shown, path_shown = window.connection_label.shown_text(), window.storage_label.shown_text()
+    assert shown.startswith("Disconnected · binance · Cannot reach") and shown.endswith("…")
+    assert "…" in path_shown and path_shown.endswith("3.0 MB") and path_shown.startswith("DB: /srv/folder00")
+    assert error in window.connection_label.toolTip() and window.storage_label.toolTip() == deep
+    window.set_storage(StorageView("/data/db", "writer", 1024))
+    window.statusBar().layout().activate()
+    assert window.storage_label.shown_text() == window.storage_label.text()  # a short text stays whole
+
+
 def test_errors_and_offers_are_banners(qtbot, dark):
     window = make_window(qtbot, dark)
     window.show()

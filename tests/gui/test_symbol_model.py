@@ -185,8 +185,8 @@ def test_details_card_shows_book_health_and_recording(qtbot, dark):
     assert card.values["database"].text() == "5,000 snapshots"
     assert "→" in card.values["span"].text()
     card.set_detail(SymbolDetail("BTCUSDT", DisplayState.LIVE, recording=True, session_stored=10, session_gaps=0,
-                                 session_waiting=3, session_completeness=10 / 13))  # fmt: skip
-    assert "76.9 %" in card.values["session"].text()  # the bridge's figure: the first sync's seconds count
+                                 session_waiting=3, session_completeness=1.0))  # fmt: skip
+    assert "100.0 %" in card.values["session"].text()  # the bridge's figure: the first sync is not data lost
     assert "started after 3 s of syncing" in card.values["session"].text()
     card.set_detail(SymbolDetail("ETHUSDT", DisplayState.STALE, SyncReason.DISCONNECTED, can_record=False))
     assert "not open for writing" in card.values["recording"].text()

@@ -105,6 +105,7 @@ class MinuteRollups:
     def __init__(self, interval: int = 1) -> None:
         self.ticks_per_minute = MINUTE // interval if MINUTE % interval == 0 else 0  # 0: no minute is whole
         self._open: dict[str, _Minute] = {}
+        self._earliest: int | None = None  # the earliest open minute's start: nothing closes before it (twice a tick)
         self._hours: dict[str, HourSums] = {}  # the heatmap row of the hour each symbol is in, so far
 
     def add(
@@ -145,7 +146,10 @@ class MinuteRollups:
     def finish_before(self, minute_start: int) -> list[Row]:
         """Close every minute that starts before `minute_start`: the rows of those watched whole."""
         done: list[Row] = []
+        if self._earliest is None or minute_start <= self._earliest:
+            return done
         self._close([s for s, m in self._open.items() if m.start < minute_start], done)
+        self._earliest = min((m.start for m in self._open.values()), default=None)
         return done
 
     def _minute(self, symbol: str, ts: int, done: list[Row]) -> _Minute:
@@ -156,6 +160,7 @@ class MinuteRollups:
             minute = None
         if minute is None:
             minute = self._open[symbol] = _Minute(start)
+            self._earliest = start if self._earliest is None else min(self._earliest, start)
         return minute  # a second older than the open minute (never: ticks go forward) joins it, and spoils it
 
     def _close(self, symbols: list[str], done: list[Row]) -> None:
@@ -172,6 +177,8 @@ class MinuteRollups:
 
     def _heat(self, minutes: list[tuple[str, int, list[tuple[bytes, bytes]]]], done: list[Row]) -> None:
         """The heatmap rows of these minutes (one per symbol), and of each hour they complete, in one pass."""
+        if not minutes:
+            return
         rows = numbers_rows([(start, books) for _, start, books in minutes])
         hours = []
         for (symbol, start, _), heat in zip(minutes, rows, strict=True):

@@ -218,12 +218,6 @@ def record_config(args, symbols: list[str]) -> RecordingConfig:
         raise UserError(
             f"{'--quote' if args.quote is not None else '--shard'} chooses part of the market: use it with --all"
         )
-    if args.all and args.retention_days is not None:
-        # Which symbols --all records is known only once it runs: a global retention could reach symbols recorded
-        # by another run (another shard). Name them instead.
-        raise UserError(
-            "--retention-days cannot be used with --all; give each symbol's with --retention SYMBOL=DAYS"
-        )
     per_symbol = parse_retention(args.retention)
     try:
         endpoints = resolve_endpoints(args.preset, args.ws_url, args.rest_url, args.market)
@@ -239,11 +233,13 @@ def record_config(args, symbols: list[str]) -> RecordingConfig:
             snapshot_limit=args.snapshot_limit,
             max_symbols=MAX_SYMBOLS_CEILING if args.all else max(20, len(symbols)),
             # Retention covers what this run records and the symbols named in --retention, nothing else: this
-            # market's, by the names they are stored under (usdm/BTCUSDT on futures).
+            # market's, by the names they are stored under (usdm/BTCUSDT on futures). --all learns what it
+            # records as it runs (and a shard never reaches another shard's symbols): `recorded`.
             retention=RetentionPolicy(
                 args.retention_days,
                 {storage_symbol(endpoints.market, s): days for s, days in per_symbol.items()},
                 frozenset(storage_symbol(endpoints.market, s) for s in symbols),
+                recorded=args.all,
             ),
             market=endpoints.market,
         )

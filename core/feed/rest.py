@@ -339,7 +339,21 @@ class RestClient:
             raise InvalidSymbolError("A requested symbol is not a symbol on this exchange.")
         detail = f"{msg.rstrip('.')} (code {code})" if code is not None else f"HTTP {status}"
         log.warning("rest request rejected path=%s status=%d code=%s msg=%r", path, status, code, msg)
+        if status == 404 and code is None:  # no such path: another exchange's or market's address
+            raise ExchangeRejectedError(
+                f"The exchange at {self.rest_url} has no {path} (HTTP 404): is this the REST address of the market "
+                "asked for?", status, code, msg,
+            )  # fmt: skip
         raise ExchangeRejectedError(f"The exchange rejected {path}: {detail}.", status, code, msg)
+
+
+def worth_retrying(exc: ExchangeError) -> bool:
+    """Whether asking again later may get another answer: the exchange unreachable or busy (network, 5xx), a rate
+    limit, or Binance's 403 (its firewall, for a while). Any other rejection (404: no such path, 400, 451: not
+    served here) and an unknown symbol are the answer: waiting for the exchange would wait for ever."""
+    if isinstance(exc, ExchangeRejectedError):
+        return exc.status == 403
+    return not isinstance(exc, InvalidSymbolError)
 
 
 async def retrying(
@@ -349,9 +363,10 @@ async def retrying(
     retry_max: float = 60.0,
     on_retry: Callable[[str, float], None] | None = None,
 ) -> T:
-    """`await call()`; while the exchange cannot answer (an ExchangeError) ask again after a backoff delay
-    (`retry_initial` doubling to `retry_max`) until `retry_for` seconds (math.inf: forever) would pass, logging one
-    line and calling `on_retry(sentence, delay)` before each wait; then raise that ExchangeError."""
+    """`await call()`; while the exchange cannot answer (an ExchangeError worth retrying) ask again after a
+    backoff delay (`retry_initial` doubling to `retry_max`) until `retry_for` seconds (math.inf: forever) would
+    pass, logging one line and calling `on_retry(sentence, delay)` before each wait; then raise that ExchangeError.
+    An answer that will not change by asking again (`worth_retrying`) is raised at once."""
     started = time.monotonic()
     delays = backoff(retry_initial, retry_max)
     while True:
@@ -359,7 +374,7 @@ async def retrying(
             return await call()
         except ExchangeError as exc:
             delay = next(delays)
-            if time.monotonic() - started + delay > retry_for:
+            if not worth_retrying(exc) or time.monotonic() - started + delay > retry_for:
                 raise
             log.warning("exchangeInfo failed, retrying in_s=%.1f reason=%r", delay, str(exc))
             if on_retry is not None:

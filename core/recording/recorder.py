@@ -447,12 +447,17 @@ class SnapshotRecorder:
 
     async def _retention_loop(self, shutdown: asyncio.Event) -> None:
         """Delete snapshots older than the storage's retention (off unless configured), hourly; a retention set
-        while recording (the app's settings) applies at the next pass."""
+        while recording (the app's settings) applies at the next pass. A policy that covers what is recorded
+        (`record --all`) waits for the first recorded symbol: until then it would cover nothing for an hour."""
+        while not shutdown.is_set() and self.storage.options.retention.recorded and not self.recorded_symbols:
+            await self.clock.sleep_until(self.clock.now() + 1, shutdown)
         while not shutdown.is_set():
             try:
                 deleted = 0
                 if self.storage.options.retention.enabled:
-                    deleted = await self.storage.run_blocking(self.storage.apply_retention, int(self.clock.now()))
+                    deleted = await self.storage.run_blocking(
+                        self.storage.apply_retention, int(self.clock.now()), self._stored(self.recorded_symbols)
+                    )
                 if deleted:
                     log.info(
                         "retention deleted snapshots=%d policy=%s", deleted, self.storage.options.retention

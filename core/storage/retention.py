@@ -5,7 +5,9 @@ Retention deletes data, so a policy can never ask for more than it says:
   "delete everything up to now or later");
 - `symbols` limits the pass to the symbols the policy covers: `depthbook record` passes the symbols it records
   plus the ones named in its per-symbol overrides, so a recorder never prunes a symbol it neither records nor
-  names. None (the storage API's default) covers every symbol in the database;
+  names. None (the storage API's default) covers every symbol in the database. `record --all` learns what it
+  records only as it runs (and new listings join): its policy says `recorded`, and each pass covers the symbols
+  the recorder records at that moment (SnapshotStorage.apply_retention's `recording`);
 - SnapshotStorage.apply_retention warns before it deletes a symbol's whole history and refuses a pass whose
   cutoff lies more than a day after the newest stored second (a clock far in the future).
 """
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Collection, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 log = logging.getLogger(__name__)
@@ -39,12 +41,14 @@ class RetentionPolicy:
     """How long snapshots (and their gap records and series rows) are kept: `days` for every covered symbol,
     and `per_symbol` overrides (a symbol mapped to None is kept forever). Off by default.
 
-    `symbols`: the symbols the global `days` applies to (None: every symbol in the database). Symbols named in
-    `per_symbol` are always covered by their own override."""
+    `symbols`: the symbols the global `days` applies to (None: every symbol in the database); with `recorded`,
+    also those the recorder records at each pass (`with_recording`). Symbols named in `per_symbol` are always
+    covered by their own override."""
 
     days: int | None = None  # None keeps everything
     per_symbol: Mapping[str, int | None] = field(default_factory=dict)
     symbols: Collection[str] | None = None
+    recorded: bool = False  # the days also cover what the recorder records when a pass runs (`record --all`)
     # The first second of `symbol` that must be kept whatever the days say: `record --archive` passes the
     # archive follower's, so only hours whose upload was verified are ever deleted.
     keep_from: Callable[[str], int] | None = field(default=None, compare=False)
@@ -55,6 +59,13 @@ class RetentionPolicy:
         for symbol, days in self.per_symbol.items():
             if days is not None:
                 check_days(days, f"retention of {symbol}")
+
+    def with_recording(self, recording: Collection[str]) -> RetentionPolicy:
+        """The policy of one pass while the recorder records `recording` (stored names): those join `symbols`
+        when the policy says `recorded`; otherwise the policy as it is."""
+        if not self.recorded or self.symbols is None:
+            return self
+        return replace(self, symbols=frozenset(self.symbols) | frozenset(recording), recorded=False)
 
     @property
     def enabled(self) -> bool:

@@ -40,7 +40,7 @@ import functools
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from typing import Literal, TypeVar
 
 from rocksdict import ColumnFamily, Rdict, WriteBatch, WriteOptions
@@ -397,11 +397,12 @@ class SnapshotStorage:
             log.info("deleted old snapshots symbol=%s before=%s count=%s", symbol, ts, deleted)
         return deleted
 
-    def apply_retention(self, now_ts: int) -> int:
+    def apply_retention(self, now_ts: int, recording: Collection[str] = ()) -> int:
         """Apply the options' RetentionPolicy (off by default); returns the snapshots deleted. Only the
-        symbols it covers; never more than it asks (core.storage.retention.plan_retention)."""
+        symbols it covers (with `recording`, the stored names the recorder records now, when the policy says
+        `recorded`); never more than it asks (core.storage.retention.plan_retention)."""
         self._require_writer()
-        policy = self.options.retention
+        policy = self.options.retention.with_recording(recording)
         if not policy.enabled:
             return 0
         symbols = set(self.symbols())

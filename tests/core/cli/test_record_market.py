@@ -36,7 +36,6 @@ def recorded(result: subprocess.CompletedProcess) -> set[str]:
         (["--all", "--shard", "half"], "must be K/N like 1/4"),
         (["--all", "--quote", ","], "give at least one quote asset"),
         (["--all", "--quote", "USDT,€"], "quote assets are ASCII letters and digits"),
-        (["--all", "--retention-days", "7"], "--retention-days cannot be used with --all"),
         (["--all", "--listing-every", "1"], "--listing-every"),
         (["--all", "--listing-every", "nan"], "--listing-every"),
         ([], "one of the arguments --symbols --all is required"),
@@ -101,3 +100,19 @@ def test_record_all_that_matches_nothing_names_the_flags_it_was_given(tmp_path):
     result = asyncio.run(run())
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
     assert "depthbook: no TRADING symbol matches --all with --quote XYZ." in result.stderr.splitlines()
+
+
+def test_a_rest_address_without_the_market_asked_for_is_named_at_once_not_waited_for(tmp_path):
+    # --market usdm against a spot-only exchange: /fapi/v1/exchangeInfo answers 404. Asking again would get the
+    # same answer, so the run stops in one sentence instead of "waiting for the exchange" for ever.
+    async def run() -> subprocess.CompletedProcess:
+        async with ExchangeSimulator(symbols=["BTCUSDT"], seed=3) as sim:
+            return await asyncio.to_thread(
+                depthbook, "record", "--market", "usdm", "--symbols", "BTCUSDT", "--db", str(tmp_path / "db"),
+                "--ws-url", sim.ws_url, "--rest-url", sim.rest_url, "--log-level", "ERROR", timeout=30,
+            )  # fmt: skip
+
+    result = asyncio.run(run())
+    assert_one_sentence(result, 1, "has no /fapi/v1/exchangeInfo (HTTP 404)", "REST address of the market")
+    assert "waiting for the exchange" not in result.stdout
+    assert not (tmp_path / "db").exists()  # nothing was recorded: no empty database left behind

@@ -108,3 +108,28 @@ def test_record_prunes_what_it_records_and_names_never_other_symbols(tmp_path):
         assert storage.count("DOGEUSDT") == 0
         btc = [ts for ts, _ in storage.range("BTCUSDT", 0, now + 60)]
         assert btc[0] == now - 600  # the two old seconds went, the recent one and the new ones stay
+
+
+def test_record_all_prunes_the_symbols_it_follows_and_no_other(tmp_path):
+    """`record --all --retention-days 1`: which symbols it records is known only once it runs; each pass covers
+    those (a whole market's disk fills in days otherwise), never another run's symbols in the same database."""
+    db = tmp_path / "db"
+    now = int(time.time())
+    with SnapshotStorage.open(db) as storage:
+        fill(storage, "BTCUSDT", [now - 3 * DAY, now - 2 * DAY, now - 600])
+        fill(storage, "XRPEUR", [now - 30 * DAY, now - 20 * DAY])  # another shard's symbol, or a finished capture
+
+    async def run():
+        async with ExchangeSimulator(symbols=["BTCUSDT", "ETHUSDT"], seed=5, interval_ms=50) as sim:
+            return await asyncio.to_thread(
+                depthbook, "record", "--all", "--db", str(db), "--ws-url", sim.ws_url, "--rest-url", sim.rest_url,
+                "--duration", "5", "--retention-days", "1", "--log-level", "INFO",
+            )  # fmt: skip
+
+    result = asyncio.run(run())
+    assert result.returncode == 0, result.stderr
+    assert "retention deleted snapshots=2" in result.stderr
+    with SnapshotStorage.open(db, "read_only") as storage:
+        assert storage.count("XRPEUR") == 2
+        btc = [ts for ts, _ in storage.range("BTCUSDT", 0, now + 60)]
+        assert btc[0] == now - 600 and len(btc) > 1  # the two old seconds went; the recent one and the new stay

@@ -20,7 +20,7 @@ from core.logsetup import LEVELS
 from core.market.markets import SPOT, Market, market_named
 from core.paths import default_db_path
 from core.recording.config import check_symbol, parse_symbols
-from core.storage.keys import MAX_TIMESTAMP, storage_symbol
+from core.storage.keys import MAX_TIMESTAMP, parse_storage_symbol, storage_symbol
 from core.storage.retention import check_days
 from core.storage.store import SnapshotStorage, StorageError
 from core.timeparse import parse_time
@@ -32,6 +32,15 @@ EXIT_USAGE = 2  # the user asked for something that cannot work (a bad flag, a m
 
 class UserError(Exception):
     """A problem the user can fix; its message is printed as is, after "depthbook: "."""
+
+
+def no_snapshots(symbol: str, storage) -> UserError:
+    """"no snapshots of SYMBOL in PATH", naming the same exchange symbol's book of another market when the
+    database holds one (BTCUSDT asked, usdm/BTCUSDT stored)."""
+    exchange_symbol = parse_storage_symbol(symbol)[1]
+    others = [s for s in storage.symbols() if s != symbol and parse_storage_symbol(s)[1] == exchange_symbol]
+    hint = f"; it holds {' and '.join(others)} (--symbol {others[0]})" if others else ""
+    return UserError(f"no snapshots of {symbol} in {storage.path}{hint}")
 
 
 def add_log_level(parser: argparse.ArgumentParser, default: str) -> None:
@@ -58,15 +67,17 @@ def add_endpoints(parser: argparse.ArgumentParser, *, simulator: bool = False) -
     add_market(parser, default=None)
 
 
-def add_market(parser: argparse.ArgumentParser, default: str | None = "spot") -> None:
-    """`--market spot|usdm`; None as the default lets a preset decide (binance-usdm is USDⓈ-M futures)."""
+def add_market(parser: argparse.ArgumentParser, default: str | None = "spot", stores: bool = True) -> None:
+    """`--market spot|usdm`; None as the default lets a preset decide (binance-usdm is USDⓈ-M futures).
+    `stores`: the command records (the help says how futures books are stored)."""
     parser.add_argument(
         "--market",
         type=market,
         default=default,
-        help="spot or usdm (Binance USDⓈ-M futures; stored as usdm/SYMBOL)"
+        help=("spot or usdm (Binance USDⓈ-M futures; stored as usdm/SYMBOL)" if stores else "spot or usdm (Binance "
+              "USDⓈ-M futures: /fapi/v1, pu chains, its weights)")
         + (" (default: the preset's, spot)" if default is None else f" (default: {default})"),
-    )
+    )  # fmt: skip
 
 
 def market(text: str) -> Market:

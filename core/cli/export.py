@@ -14,6 +14,7 @@ from core.cli.common import (
     EXIT_OK,
     UserError,
     add_log_level,
+    no_snapshots,
     out_file,
     symbol,
     unix_time,
@@ -54,7 +55,7 @@ def run(args) -> int:
     with open_source(args) as storage:
         expected = storage.count(symbol)
         if not expected:
-            raise UserError(f"no snapshots of {symbol} in {storage.path}")
+            raise no_snapshots(symbol, storage)
         # Damaged snapshots are skipped, counted and named (storage.damage), never fail the export.
         rows = (export_row(snap) for snap in storage.iter_snapshots(symbol, start, end))
         write = write_parquet if args.format == "parquet" else write_csv

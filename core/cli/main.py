@@ -32,7 +32,19 @@ AppRunner = Callable[[argparse.Namespace], int]
 class _Parser(argparse.ArgumentParser):
     """argparse, with its usage errors in the one-sentence style of every other error."""
 
+    _given: tuple[str, ...] = ()  # the words being parsed: a flag it does not know is named before anything else
+
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
+        self._given = tuple(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(args, namespace)
+
     def error(self, message: str) -> None:  # type: ignore[override]
+        # argparse finds a missing required flag before an unknown one (`record --bogus` would be told to give
+        # --symbols): the unknown flag is the mistake to name.
+        known = self._option_string_actions
+        unknown = [w for w in self._given if w.startswith("--") and w != "--" and w.split("=")[0] not in known]
+        if unknown and "required" in message:
+            message = f"unrecognized arguments: {' '.join(unknown)}"
         # One line, as every other error: the usage is one `--help` away.
         self.exit(EXIT_USAGE, f"{self.prog}: {message.rstrip('.')}; see `{self.prog} --help`.\n")
 

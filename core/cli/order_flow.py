@@ -10,7 +10,7 @@ import orjson
 from core.analysis.history import History
 from core.analysis.order_flow import InsufficientDataError
 from core.cli.archive import add_source, open_source
-from core.cli.common import EXIT_OK, UserError, add_log_level, symbol, unix_time
+from core.cli.common import EXIT_OK, UserError, add_log_level, no_snapshots, symbol, unix_time
 from core.timeparse import iso_utc
 
 
@@ -30,7 +30,7 @@ def run(args) -> int:
     symbol = args.symbol
     with open_source(args) as storage:
         if storage.first_last(symbol) is None:
-            raise UserError(f"no snapshots of {symbol} in {storage.path}")
+            raise no_snapshots(symbol, storage)
         try:
             flow = History(storage).get_order_flow(symbol, args.window, args.end)
         except (ValueError, InsufficientDataError) as exc:

@@ -119,7 +119,8 @@ def add_parser(sub) -> None:
         "--snapshot-limit",
         type=whole(SNAPSHOT_LIMIT_RANGE, "levels"),
         default=1000,
-        help=f"REST snapshot depth, {SNAPSHOT_LIMIT_RANGE[0]} to {SNAPSHOT_LIMIT_RANGE[1]} (default 1000)",
+        help=f"REST snapshot depth, {SNAPSHOT_LIMIT_RANGE[0]} to {SNAPSHOT_LIMIT_RANGE[1]}, at most 1000 on usdm "
+        "(default 1000)",
     )
     parser.add_argument(
         "--status-every",

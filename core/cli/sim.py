@@ -52,7 +52,7 @@ def add_parser(sub) -> None:
         help="a whole market's activity: the first 50 symbols at 10 events/s, a power law down to 1/s at the median",
     )
     # usdm: /fapi/v1 REST and `pu`-chained events under ws://HOST:PORT/public; record it with --market usdm.
-    add_market(parser)
+    add_market(parser, stores=False)
     add_log_level(parser, "WARNING")
 
 

@@ -8,7 +8,7 @@ import orjson
 
 from core.analysis.completeness import recorded_counts
 from core.cli.archive import add_source, open_source
-from core.cli.common import EXIT_OK, UserError, add_log_level, symbol
+from core.cli.common import EXIT_OK, add_log_level, no_snapshots, symbol
 from core.storage.horizons import last_horizon
 from core.storage.keys import parse_storage_symbol
 from core.storage.store import SnapshotStorage
@@ -64,7 +64,7 @@ def run(args) -> int:
         if args.symbol:
             wanted = args.symbol
             if wanted not in symbols:
-                raise UserError(f"no snapshots of {wanted} in {storage.path}")
+                raise no_snapshots(wanted, storage)
             symbols = [wanted]
         usage = bytes_per_symbol(storage)  # an estimate: count x mean record size, scaled to the size on disk
         rows = [symbol_stats(storage, s, usage.get(s, 0), args.check) for s in symbols]

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.feed.manager import MAX_SYMBOLS_CEILING
-from core.market.markets import SPOT, Market
+from core.market.markets import MARKETS, SPOT, Market
 from core.market.wire import SYMBOL_RE
 from core.storage.retention import RetentionPolicy
 from core.storage.snapshot import SNAPSHOT_DEPTH
@@ -37,9 +37,15 @@ def check_symbol(text: str) -> str:
     """A symbol as Binance names them (ASCII letters, digits, '-', '_', '.', at most 20), upper-cased;
     ValueError, one sentence, for anything else. ASCII is checked before upper-casing: 'ß'.upper() is 'SS'."""
     symbol = text.strip()
+    prefix, slash, name = symbol.partition("/")
+    if slash and prefix.lower() in MARKETS and SYMBOL_RE.fullmatch(name.upper()):  # a stored name, usdm/BTCUSDT
+        raise ValueError(
+            f"{symbol!r} is the stored name of a {prefix.lower()} book: give the market apart, "
+            f"--market {prefix.lower()} --symbols {name.upper()}."
+        )
     if not symbol.isascii() or not SYMBOL_RE.fullmatch(symbol.upper()):
         raise ValueError(
-            f"{symbol!r} is not a valid symbol name (ASCII letters and digits, at most "
+            f"{symbol!r} is not a valid symbol name (ASCII letters, digits, '-', '_' or '.', at most "
             f"{SYMBOL_MAX_LENGTH} characters, like BTCUSDT)."
         )
     return symbol.upper()

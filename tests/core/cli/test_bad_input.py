@@ -106,6 +106,7 @@ def test_symbols_are_ascii_in_binances_charset_and_at_most_20_characters(db):
         ([*rec(db)[:2], "BTCÜSDT", *rec(db)[3:]], "'BTCÜSDT' is not a valid symbol name"),
         ([*rec(db)[:2], "straße", *rec(db)[3:]], "'straße' is not a valid symbol name"),  # 'ß'.upper() == 'SS'
         ([*rec(db)[:2], "BTC/USDT", *rec(db)[3:]], "not a valid symbol name"),
+        ([*rec(db)[:2], "usdm/btcusdt", *rec(db)[3:]], "a usdm book: give the market apart, --market usdm --symbols BTCUSDT"),
         ([*rec(db)[:2], too_long, *rec(db)[3:]], "at most 20 characters"),
         ([*rec(db)[:2], ",, ,", *rec(db)[3:]], "at least one symbol"),
         (rec(db, "--retention", "ÆUSDT=3"), "not a valid symbol name"),

@@ -18,6 +18,7 @@ def db(tmp_path_factory):
     path = tmp_path_factory.mktemp("markets") / "db"
     record(path, "BTCUSDT", T0, 30)
     record(path, "usdm/BTCUSDT", T0, 20)
+    record(path, "usdm/ETHUSDT", T0, 5)  # recorded on futures only
     return path
 
 
@@ -32,6 +33,12 @@ def test_bad_market_values_are_one_sentence_and_exit_2(db):
         ([*rec, *NOWHERE, "--market", "usdm", "--snapshot-limit", "5000"], "between 1 and 1000 on USD-M futures"),
         (["stats", "--db", str(db), "--symbol", "coinm/BTCUSD"], "Unknown market 'coinm'"),
     ]
+    # A symbol stored on the other market only is named, with the way to ask for it.
+    no_spot = "no snapshots of ETHUSDT in "
+    for argv in (["stats", "--symbol", "ethusdt"], ["order-flow", "--symbol", "ETHUSDT"],
+                 ["export", "--symbol", "ETHUSDT", "--start", str(T0), "--end", str(T0 + 9), "--out", "-"]):  # fmt: skip
+        assert_one_sentence(depthbook_in_process([*argv, "--db", str(db)]), 2, no_spot,
+                            "it holds usdm/ETHUSDT (--symbol usdm/ETHUSDT)")  # fmt: skip
     results = [depthbook(*cases[0][0]), *(depthbook_in_process(argv) for argv, _ in cases[1:])]
     for (argv, fragment), result in zip(cases, results, strict=True):
         try:
@@ -47,6 +54,7 @@ def test_stats_tells_the_market_of_each_stored_symbol(db):
     rows = {row["symbol"]: row for row in orjson.loads(result.stdout)}
     assert (rows["BTCUSDT"]["market"], rows["BTCUSDT"]["count"]) == ("spot", 30)
     assert (rows["usdm/BTCUSDT"]["market"], rows["usdm/BTCUSDT"]["count"]) == ("usdm", 20)
+    assert "ETHUSDT" not in rows and rows["usdm/ETHUSDT"]["market"] == "usdm"
     one = depthbook_in_process(["stats", "--db", str(db), "--json", "--symbol", "usdm/btcusdt"])
     assert [row["symbol"] for row in orjson.loads(one.stdout)] == ["usdm/BTCUSDT"]
 

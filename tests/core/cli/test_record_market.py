@@ -39,6 +39,7 @@ def recorded(result: subprocess.CompletedProcess) -> set[str]:
         (["--all", "--listing-every", "1"], "--listing-every"),
         (["--all", "--listing-every", "nan"], "--listing-every"),
         ([], "one of the arguments --symbols --all is required"),
+        (["--bogus"], "unrecognized arguments: --bogus"),  # the unknown flag, not the missing --symbols
     ],
 )
 def test_market_flags_are_checked_in_one_sentence(flags, fragment, tmp_path):

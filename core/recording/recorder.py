@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 RETENTION_EVERY = 3600.0  # seconds between retention passes
 BACKLOG_TICKS = 600  # ten minutes of failed ticks kept for retry; older ones are dropped and counted
+FIRST_HORIZONS_PER_TICK = 100  # a whole market going live at once gets its first horizon rows over a few seconds
 
 
 @dataclass(slots=True)
@@ -136,6 +137,7 @@ class SnapshotRecorder:
         self._rollup_rows: list[tuple[str, int, bytes]] = []  # rows of minutes over, until a write succeeds
         self.reuse = True  # reuse an unchanged book's last snapshot (off: everything from scratch, for comparison)
         self._last: dict[str, _LastCapture] = {}
+        self._horizon_due: set[str] = set()  # recorded anew: a horizon row at the first live tick (`_horizon_rows`)
         for symbol in symbols:
             self.start_recording(symbol)
 
@@ -157,6 +159,7 @@ class SnapshotRecorder:
         elif not status.recording:
             status.recording = True
             status.started, status.started_at = False, None
+        self._horizon_due.add(symbol)
         self._set_priority(symbol, True)
         log.info("recording on symbol=%s", symbol)
 
@@ -166,6 +169,7 @@ class SnapshotRecorder:
         if status is not None and status.recording:
             status.recording = False
             self._last.pop(symbol, None)
+            self._horizon_due.discard(symbol)
             self._set_priority(symbol, False)
             log.info("recording off symbol=%s", symbol)
 
@@ -246,13 +250,16 @@ class SnapshotRecorder:
 
     def _horizon_rows(self, timestamp: int, recorded: list[str]) -> list[tuple[str, str, int, bytes]]:
         """The horizon distances of a sixtieth of the recorded live books (each once a minute, for `stats`):
-        counting a deep book's levels can take a thousand steps, too many for 1,500 books in one second."""
+        counting a deep book's levels can take a thousand steps, too many for 1,500 books in one second. A book
+        recorded anew gets its first row as soon as it is live, so a short recording shows it too."""
         rows = []
-        for symbol in recorded[timestamp % 60 :: 60]:
+        first = [s for s in self._horizon_due if self.manager.is_live(s)][:FIRST_HORIZONS_PER_TICK]
+        for symbol in dict.fromkeys([*first, *recorded[timestamp % 60 :: 60]]):
             book = self.manager.book(symbol)
             if book is not None and self.manager.is_live(symbol):
                 bids, asks = book.horizon_distance(self.depth)
                 rows.append((HORIZONS_CF, storage_symbol(self.market, symbol), timestamp, pack_horizon(bids, asks)))
+                self._horizon_due.discard(symbol)
         return rows
 
     def _unchanged(self, symbol: str, book) -> _LastCapture | None:

@@ -139,6 +139,20 @@ async def test_every_snapshot_stored_in_a_fast_market_is_the_true_top_20(tmp_pat
 
 
 @pytest.mark.asyncio
+async def test_a_short_recording_stores_each_books_horizon_from_its_first_live_second(tmp_path):
+    # The once-a-minute rows come at each symbol's own second of the minute (here 0 and 1, and the run starts at
+    # second 40): a run of a few seconds has its books' horizons anyway, for `stats`.
+    symbols = ["BTCUSDT", "ETHUSDT"]
+    async with recording(tmp_path, symbols) as run:
+        for _ in range(3):
+            await run.second()
+        for symbol in symbols:
+            horizon = last_horizon(run.storage, symbol)
+            assert horizon is not None and START < horizon.timestamp <= run.clock.now(), symbol
+            assert symbol_stats(run.storage, symbol, 0)["horizon_at"] == horizon.timestamp
+
+
+@pytest.mark.asyncio
 @pytest.mark.parametrize("how", ["budget", "429"])
 async def test_no_budget_left_for_a_refresh_gives_unverified_gaps_never_a_wrong_snapshot(tmp_path, how):
     """The top runs past a shallow snapshot's horizon while no refresh can be fetched: its seconds are gap

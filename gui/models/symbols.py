@@ -93,6 +93,7 @@ _SORT = int(SORT_ROLE)
 _CHECKED, _UNCHECKED = Qt.CheckState.Checked, Qt.CheckState.Unchecked
 # Columns and a state as plain values too: reading Column.RECORD runs enum code in Python, per cell.
 _STATE_COLUMN, _RECORD_COLUMN, _GAPS_COLUMN = int(Column.STATE), int(Column.RECORD), int(Column.GAPS)
+_SYMBOL_COLUMN = int(Column.SYMBOL)
 _RESYNCING = DisplayState.RESYNCING
 # Flags made once: `|` on enum members runs Python enum code, and flags() runs for every painted cell.
 _NO_FLAGS = Qt.ItemFlag.NoItemFlags
@@ -118,6 +119,7 @@ class SymbolTableModel(QAbstractTableModel):
         self._index: dict[str, int] = {}  # symbol -> row
         self._added: dict[str, int] = {}  # symbol -> its place in set_rows' order: the order they were added
         self._sort: tuple[Column, bool] | None = None  # the sorted column and whether descending; None: added
+        self._both_markets = False  # rows of spot and of futures: every row names its market
         self._colors = {state: QColor(c) for state, c in DEFAULT_STATE_COLORS.items()}
 
     # --- feeding ---------------------------------------------------------------------------------
@@ -185,6 +187,9 @@ class SymbolTableModel(QAbstractTableModel):
 
     def _reindex(self) -> None:
         self._index = {row.symbol: i for i, row in enumerate(self._rows)}
+        self._both_markets = any(row.market != "spot" for row in self._rows) and any(
+            row.market == "spot" for row in self._rows
+        )
 
     def set_state_colors(self, colors: dict[str, str]) -> None:
         self._colors = {DisplayState(k): QColor(v) for k, v in colors.items()}
@@ -288,6 +293,8 @@ class SymbolTableModel(QAbstractTableModel):
     def _value(self, row: SymbolRow, col: int, role: int):
         """The cell's value for `role`; None, at once, for the roles this table does not use (font, icon…)."""
         if role == _DISPLAY:
+            if col == _SYMBOL_COLUMN and self._both_markets and row.market == "spot":
+                return f"{row.symbol}{MARKET_TAG}spot"  # beside futures rows, spot ones say their market too
             return _TEXT[col](row)
         if role == _FOREGROUND:
             if col == _STATE_COLUMN:

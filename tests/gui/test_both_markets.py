@@ -52,7 +52,7 @@ async def test_one_session_records_spot_and_futures_of_one_name(tmp_path, settin
         assert set(services.sessions) == {SPOT, USDM}
         simulators = services.markets.simulators
         assert not simulators[SPOT].usdm and simulators[USDM].usdm  # a futures exchange serves the futures
-        assert shown_names(app) == ["BTCUSDT", "BTCUSDT · usdm"]
+        assert shown_names(app) == ["BTCUSDT · spot", "BTCUSDT · usdm"]  # beside futures, spot names its market
         assert [row_of(app, k).market for k in both] == ["spot", "usdm"]
         assert services.storage is services.sessions[USDM].storage  # one database, opened once
 
@@ -112,7 +112,7 @@ async def test_the_add_box_follows_a_symbol_on_the_chosen_market(qtbot, tmp_path
         await wait_until(lambda: row_of(app, FUTURES) is not None, timeout=10, what="the futures row")
         await wait_until(lambda: row_of(app, FUTURES).state is DisplayState.LIVE, timeout=10, what="futures live")
         assert panel.selected_symbol() == FUTURES
-        assert shown_names(app) == ["BTCUSDT", "BTCUSDT · usdm"]
+        assert shown_names(app) == ["BTCUSDT · spot", "BTCUSDT · usdm"]  # beside futures, spot names its market
         # Its own switch: recording the futures row records nothing of spot.
         assert panel.toggle_recording_of_selected()
         await wait_until(lambda: stored(app, FUTURES) >= 1, timeout=10, what="a futures snapshot")

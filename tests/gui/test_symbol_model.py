@@ -228,3 +228,14 @@ def test_details_card_shows_every_counter_of_the_book_the_connection_and_the_rec
     card.set_detail(SymbolDetail("BTCUSDT", DisplayState.SYNCING))
     assert {card.values[key].text() for key in ("streams", "reconnects", "stream_errors", "ticks")} == {"—"}
     assert "subscribing" in card.values["state"].text()
+
+
+def test_beside_futures_rows_spot_rows_name_their_market_too():
+    model = SymbolTableModel()
+    shown = lambda: [model.data(model.index(i, Column.SYMBOL)) for i in range(model.rowCount())]  # noqa: E731
+    model.set_rows([row("BTCUSDT"), row("ETHUSDT")])
+    assert shown() == ["BTCUSDT", "ETHUSDT"]  # one market: the plain names
+    model.set_rows([row("BTCUSDT"), row("ETHUSDT"), row("usdm/BTCUSDT", market="usdm")])
+    assert shown() == ["BTCUSDT · spot", "ETHUSDT · spot", "BTCUSDT · usdm"]
+    model.set_rows([row("usdm/BTCUSDT", market="usdm")])
+    assert shown() == ["BTCUSDT · usdm"]

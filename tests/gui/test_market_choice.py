@@ -50,7 +50,7 @@ def test_the_symbol_table_shows_the_market_beside_a_futures_symbol(qtbot):
         [SymbolRow("BTCUSDT", DisplayState.LIVE), SymbolRow("ETHUSDT", DisplayState.LIVE, market="usdm")]
     )
     display, tip = Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole
-    assert model.data(model.index(0, Column.SYMBOL), display) == "BTCUSDT"
+    assert model.data(model.index(0, Column.SYMBOL), display) == "BTCUSDT · spot"  # beside a futures row
     assert model.data(model.index(1, Column.SYMBOL), display) == "ETHUSDT · usdm"
     assert "Binance spot" in model.data(model.index(0, Column.SYMBOL), tip)
     assert "USD-M futures" in model.data(model.index(1, Column.SYMBOL), tip)

@@ -300,8 +300,10 @@ class CoreBridge(QObject):
                 "snapshot_errors": conn.snapshot_errors,
             }
         stopped = services.stopped_symbols
+        markets = {split_key(s)[0] for s in services.symbols}
         return SymbolDetail(
             symbol=key,
+            both_markets=len(markets) > 1,
             state=self._state_of(key, stopped),
             reason=self._reason_of(key),
             error=services.errors.get(key),

@@ -124,7 +124,7 @@ class SymbolDetail:
     session_gaps: int | None = None  # seconds missed once recording was under way
     session_waiting: int | None = None  # seconds before the first snapshot (the book's first sync)
     session_unverified: int | None = None  # gap records "unverified": the top reached beyond the snapshot horizon
-    session_completeness: float | None = None  # this session's, core.analysis.completeness (first sync included)
+    session_completeness: float | None = None  # this session's, core.analysis.completeness (from the first snapshot)
     last_gap_reason: GapReason | None = None
     ticks: int | None = None  # the recorder's ticks in this run, every symbol; None while nothing records
     write_errors: int | None = None  # failed batch writes (the tick stays in the backlog)
@@ -133,6 +133,7 @@ class SymbolDetail:
     first_stored: int | None = None
     last_stored: int | None = None
     exchange_status: str | None = None  # the status it was stopped for (HALT, ..., DELISTED); None: it trades
+    both_markets: bool = False  # symbols of spot and of futures are followed: a spot title names its market too
 
     @property
     def why(self) -> str:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QVBoxLayout, QWidget
 
-from gui.app_markets import display_name
+from core.market.markets import SPOT
+from gui.app_markets import display_name, split_key
 from gui.exchange_status import stopped_state
 from gui.formatting import fmt_clock, fmt_count, fmt_percent, fmt_span
 from gui.values import SymbolDetail, ThemeColors
@@ -107,7 +108,8 @@ class SymbolDetails(QFrame):
             for label in self.values.values():
                 label.setText("—")
             return
-        self.title.setText(f"{display_name(d.symbol)} details")
+        market = " · spot" if d.both_markets and split_key(d.symbol)[0] is SPOT else ""  # as its table row reads
+        self.title.setText(f"{display_name(d.symbol)}{market} details")
         color = self.colors.state_colors.get(str(d.state), self.colors.muted)
         state = stopped_state(d.exchange_status) if d.exchange_status else d.state
         self.values["state"].setText(f'<span style="color:{color}">● {state}</span> · {d.why}')

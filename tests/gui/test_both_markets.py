@@ -68,10 +68,16 @@ async def test_one_session_records_spot_and_futures_of_one_name(tmp_path, settin
         futures_book = services.sessions[USDM].manager.book("BTCUSDT")
         assert spot_book is not futures_book
         assert frames["BTCUSDT"].symbol == "BTCUSDT" and frames[FUTURES].symbol == FUTURES
+        # The details card's title names the market as the rows do, both markets being followed.
+        card = panel.details
+        for key, title in (("BTCUSDT", "BTCUSDT · spot details"), (FUTURES, "BTCUSDT · usdm details")):
+            panel.select(key)
+            await wait_until(lambda title=title: card.title.text() == title, what=f"the details of {key}")
 
         # Removing the futures row leaves spot following and recording.
         await app.remove_symbol(FUTURES)
         assert [r.symbol for r in app.bridge.build_rows(0.0)] == ["BTCUSDT"]
+        assert not app.bridge.build_detail("BTCUSDT").both_markets  # spot alone: the plain name again
         assert not services.is_recording(FUTURES) and services.is_recording("BTCUSDT")
         futures_stored = services.storage.count(FUTURES)
         spot_before = stored(app, "BTCUSDT")

@@ -12,6 +12,8 @@ testnet) and custom URLs offer only their own market. The demo runs one simulato
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from core.market.endpoints import PRESETS, Endpoints
 from core.market.markets import MARKETS, SPOT, USDM, Market
 from core.market.wire import is_valid_symbol
@@ -35,10 +37,23 @@ def split_key(key: str) -> tuple[Market, str]:
     return parse_storage_symbol(key)
 
 
-def display_name(key: str) -> str:
-    """What people read: `BTCUSDT`, `BTCUSDT · usdm`."""
+MARKET_TAG = " · "  # between a symbol and its market: "BTCUSDT · usdm"
+
+
+def display_name(key: str, name_spot: bool = False) -> str:
+    """What people read: `BTCUSDT`, `BTCUSDT · usdm`; `name_spot` (both markets followed): `BTCUSDT · spot`."""
     market, symbol = split_key(key)
-    return symbol if market is SPOT else f"{symbol} · {market.name}"
+    return symbol if market is SPOT and not name_spot else with_market(symbol, market.name)
+
+
+def with_market(symbol: str, market: str) -> str:
+    """`BTCUSDT · usdm`: an exchange symbol with its market's name."""
+    return f"{symbol}{MARKET_TAG}{market}"
+
+
+def both_markets(keys: Iterable[str]) -> bool:
+    """Keys of spot and of futures among `keys`: then a spot name says its market too (`display_name`)."""
+    return len({split_key(key)[0] for key in keys}) > 1
 
 
 def parse_saved_key(text: str, bare: Market) -> str | None:

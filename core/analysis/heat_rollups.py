@@ -272,8 +272,8 @@ class HourSums:
 
 def add_to_hours(pairs: Sequence[tuple[HourSums, HeatRow]]) -> None:
     """Add each minute row to its hour (`HourSums.add`), all in one numpy pass: the recorder adds every symbol's
-    minute at once (each hour at most once in `pairs`). Each hour ends as it would with its minutes added one by one: the bins summed so far come
-    first, the minute's after them, so each bin's sums are added in the same order."""
+    minute at once (each hour at most once in `pairs`). Each hour ends as it would with its minutes added one by
+    one: the bins summed so far come first, the minute's after them, so each bin's sums are added in that order."""
     held = []
     for hour, minute in pairs:
         hour.minutes += 1

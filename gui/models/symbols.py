@@ -20,7 +20,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QColor
 
-from gui.app_markets import split_key
+from gui.app_markets import split_key, with_market
 from gui.exchange_status import stopped_state, stopped_word
 from gui.formatting import fmt_clock, fmt_count, fmt_datetime, fmt_percent, fmt_rate
 from gui.values import DisplayState, SymbolRow
@@ -72,7 +72,6 @@ HEADERS = {
                   "book was not live or not verified)"),
 }
 
-MARKET_TAG = " · "  # between a futures symbol and its market: "BTCUSDT · usdm"
 MARKET_LABELS = {"spot": "Binance spot", "usdm": "Binance USD-M futures (stored as usdm/SYMBOL)"}
 
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
@@ -187,9 +186,7 @@ class SymbolTableModel(QAbstractTableModel):
 
     def _reindex(self) -> None:
         self._index = {row.symbol: i for i, row in enumerate(self._rows)}
-        self._both_markets = any(row.market != "spot" for row in self._rows) and any(
-            row.market == "spot" for row in self._rows
-        )
+        self._both_markets = len({row.market for row in self._rows}) > 1
 
     def set_state_colors(self, colors: dict[str, str]) -> None:
         self._colors = {DisplayState(k): QColor(v) for k, v in colors.items()}
@@ -293,8 +290,8 @@ class SymbolTableModel(QAbstractTableModel):
     def _value(self, row: SymbolRow, col: int, role: int):
         """The cell's value for `role`; None, at once, for the roles this table does not use (font, icon…)."""
         if role == _DISPLAY:
-            if col == _SYMBOL_COLUMN and self._both_markets and row.market == "spot":
-                return f"{row.symbol}{MARKET_TAG}spot"  # beside futures rows, spot ones say their market too
+            if col == _SYMBOL_COLUMN:  # beside futures rows, spot ones say their market too
+                return _shown_name(row, self._both_markets)
             return _TEXT[col](row)
         if role == _FOREGROUND:
             if col == _STATE_COLUMN:
@@ -367,9 +364,12 @@ def _sort_key(row: SymbolRow, col: Column):
     return -1.0 if value is None else float(value)
 
 
-def _shown_name(row: SymbolRow) -> str:
-    """The row's symbol as people read it: `BTCUSDT`, `BTCUSDT · usdm` (row.symbol is its key, usdm/BTCUSDT)."""
-    return row.symbol if row.market == "spot" else f"{split_key(row.symbol)[1]}{MARKET_TAG}{row.market}"
+def _shown_name(row: SymbolRow, name_spot: bool = False) -> str:
+    """The row's symbol as people read it: `BTCUSDT`, `BTCUSDT · usdm` (row.symbol is its key, usdm/BTCUSDT);
+    `name_spot` (both markets in the table): `BTCUSDT · spot`."""
+    if row.market == "spot" and not name_spot:
+        return row.symbol
+    return with_market(split_key(row.symbol)[1], row.market)
 
 
 def _is_checked(value) -> bool:

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QVBoxLayout, QWidget
 
-from core.market.markets import SPOT
-from gui.app_markets import display_name, split_key
+from gui.app_markets import display_name
 from gui.exchange_status import stopped_state
 from gui.formatting import fmt_clock, fmt_count, fmt_percent, fmt_span
 from gui.values import SymbolDetail, ThemeColors
@@ -108,8 +107,7 @@ class SymbolDetails(QFrame):
             for label in self.values.values():
                 label.setText("—")
             return
-        market = " · spot" if d.both_markets and split_key(d.symbol)[0] is SPOT else ""  # as its table row reads
-        self.title.setText(f"{display_name(d.symbol)}{market} details")
+        self.title.setText(f"{display_name(d.symbol, d.both_markets)} details")  # named as its table row is
         color = self.colors.state_colors.get(str(d.state), self.colors.muted)
         state = stopped_state(d.exchange_status) if d.exchange_status else d.state
         self.values["state"].setText(f'<span style="color:{color}">● {state}</span> · {d.why}')

@@ -23,8 +23,9 @@ from PySide6.QtWidgets import (
 )
 
 from core.market.markets import MARKETS
+from gui.app_markets import MARKET_TAG
 from gui.models.symbol_filter import SymbolFilterModel
-from gui.models.symbols import MARKET_TAG, Column, SymbolTableModel
+from gui.models.symbols import Column, SymbolTableModel
 from gui.values import ThemeColors
 from gui.widgets.colors import qcolor
 from gui.widgets.symbol_details import SymbolDetails

@@ -31,6 +31,7 @@ import math
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from itertools import islice
 
 from core.analysis.minute_rows import MINUTE, MinuteRollups
 from core.analysis.series import restamp_row, series_from_snapshot
@@ -253,7 +254,7 @@ class SnapshotRecorder:
         counting a deep book's levels can take a thousand steps, too many for 1,500 books in one second. A book
         recorded anew gets its first row as soon as it is live, so a short recording shows it too."""
         rows = []
-        first = [s for s in self._horizon_due if self.manager.is_live(s)][:FIRST_HORIZONS_PER_TICK]
+        first = list(islice((s for s in self._horizon_due if self.manager.is_live(s)), FIRST_HORIZONS_PER_TICK))
         for symbol in dict.fromkeys([*first, *recorded[timestamp % 60 :: 60]]):
             book = self.manager.book(symbol)
             if book is not None and self.manager.is_live(symbol):

@@ -13,8 +13,9 @@ import asyncio
 import contextlib
 import math
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any, TypeVar
 
 from core.logsetup import LEVELS
 from core.market.markets import SPOT, Market, market_named
@@ -24,6 +25,8 @@ from core.storage.keys import MAX_TIMESTAMP, parse_storage_symbol, storage_symbo
 from core.storage.retention import check_days
 from core.storage.store import SnapshotStorage, StorageError
 from core.timeparse import parse_time
+
+T = TypeVar("T")
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # the command ran and failed (the exchange refused, a background task died)
@@ -88,12 +91,24 @@ def market(text: str) -> Market:
         raise argparse.ArgumentTypeError(str(exc).rstrip(".")) from None
 
 
+def run_headless(main: Coroutine[Any, Any, T]) -> T:
+    """Run a headless command on uvloop's event loop where it is installed (a dependency on Linux and macOS),
+    else on asyncio's. The recorder's every received frame goes through the loop (a socket read, a protocol
+    callback): uvloop's spends less CPU on it (docs/PERFORMANCE.md, "Session 19")."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)
+
+
 def install_stop_signals(stop: asyncio.Event) -> None:
     """SIGINT and SIGTERM set `stop` instead of raising, so the command stops cleanly."""
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         # Not on the main thread (tests) or not POSIX: Ctrl-C then raises KeyboardInterrupt instead.
-        with contextlib.suppress(NotImplementedError, RuntimeError):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # ValueError: uvloop's
             loop.add_signal_handler(sig, stop.set)
 
 

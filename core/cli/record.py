@@ -30,6 +30,7 @@ from core.cli.common import (
     install_stop_signals,
     positive_float,
     quote_assets,
+    run_headless,
     shard,
     split_symbols,
     symbols,
@@ -147,7 +148,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    return asyncio.run(run_record(args))
+    return run_headless(run_record(args))
 
 
 def status_line(session: RecordingSession, symbol: str) -> str:

@@ -55,7 +55,8 @@ MAX_FRAME_BYTES = 4 * 2**20
 # which glibc serves with mmap, mremap and munmap: a third of the CPU of receiving a frame that arrives alone
 # (docs/PERFORMANCE.md, "Receiving a frame, per WebSocket client library"; python/cpython#85451). 64 KiB is
 # served from the heap and still holds a burst of ~100 frames. A wss:// connection reads through asyncio's
-# TLS layer into one reused buffer, so it has no such cost and is left as it is.
+# TLS layer into one reused buffer, so it has no such cost and is left as it is; so does uvloop's transport
+# (`depthbook record`'s loop), which reads into one reused buffer and copies out what came.
 PLAIN_READ_BYTES = 64 * 1024
 
 

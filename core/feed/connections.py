@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from typing import Protocol
@@ -218,15 +219,8 @@ class ConnectionSlot:
     async def _read(self, conn: StreamConnection) -> None:
         """Hand `conn`'s frames to the owner until it closes. A failure other than a lost connection is a bug in
         `on_frame`: `read` has dropped the connection, spawn logs and reports it, and the slot's loop reconnects."""
-        owner = self.owner
-
-        def on_message(raw: bytes) -> None:
-            now = time.monotonic()
-            conn.last_frame_at = now
-            owner.on_frame(conn, raw, now)
-
         try:
-            await conn.read(on_message)
+            await conn.read(functools.partial(self.owner.on_frame, conn))  # a call in C: no frame of its own
         except (ConnectionClosed, OSError) as exc:  # the connection is lost: reconnecting is the answer
             conn.close_reason = conn.close_reason or f"connection lost ({exc.__class__.__name__})"
         finally:

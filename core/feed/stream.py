@@ -64,16 +64,20 @@ class ControlTimeout(Exception):
     """The server did not answer a control message in time."""
 
 
-def _discard(_message: bytes) -> None:
+def _discard(_message: bytes, _received_at: float) -> None:
     pass
 
 
 class DeliveringConnection(ClientConnection):
-    """websockets' client connection that hands each whole message to `on_message` as the socket delivers it (in
-    the transport's `data_received`), instead of queueing it for a reader task's `recv()`: a task switch, a queue
-    and a future less per frame (docs/PERFORMANCE.md, "Session 16"). Whole data frames between two of websockets'
-    frames are cut by `data_received` itself ("Session 17"); websockets does the rest: the handshake, every other
-    frame, the size limit (1009), pongs, protocol errors, the closing handshake.
+    """websockets' client connection that hands each whole message to `on_message(message, received_at)` as the
+    socket delivers it (in the transport's `data_received`), instead of queueing it for a reader task's `recv()`:
+    a task switch, a queue and a future less per frame (docs/PERFORMANCE.md, "Session 16"). Whole data frames
+    between two of websockets' frames are cut by `data_received` itself ("Session 17"); websockets does the rest:
+    the handshake, every other frame, the size limit (1009), pongs, protocol errors, the closing handshake.
+
+    `received_at` is the monotonic time the socket's read came in, taken once for all the messages it holds
+    (`received_at` here too: the last read's). A reader that raises gets no later message: the exception goes to
+    `on_failure` (`deliver_to`), which decides what becomes of the connection.
 
     Messages are bytes, text frames included: the frame parser reads bytes and refuses what is not UTF-8 JSON, so
     one such frame is one malformed frame, not a lost connection. Messages that arrive before anyone reads wait
@@ -81,30 +85,48 @@ class DeliveringConnection(ClientConnection):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._early: list[bytes] = []
+        self._early: list[tuple[bytes, float]] = []
         self._parts: list[bytes] = []  # a fragmented message so far (Binance sends none; websockets bounds its size)
-        self.on_message: Callable[[bytes], None] = self._early.append
+        self.received_at = 0.0
+        self.on_message: Callable[[bytes, float], None] = self._keep_early
+        self._on_failure: Callable[[Exception], None] = _ignore
 
-    def deliver_to(self, on_message: Callable[[bytes], None]) -> None:
+    def _keep_early(self, message: bytes, received_at: float) -> None:
+        self._early.append((message, received_at))
+
+    def deliver_to(self, on_message: Callable[[bytes, float], None], on_failure: Callable[[Exception], None]) -> None:
         early, self._early = self._early, []
         self.on_message = on_message
-        for message in early:
-            self.on_message(message)  # not `on_message`: it may stop the delivery (`stop_delivering`) on the way
+        self._on_failure = on_failure
+        for message, received_at in early:
+            self._hand_over(message, received_at)
 
     def stop_delivering(self) -> None:
         """Drop every later message: whoever read them has gone (the connection is closing)."""
         self.on_message = _discard
+
+    def _hand_over(self, message: bytes, received_at: float) -> None:
+        try:
+            self.on_message(message, received_at)  # read anew each time: a failed reader stops the delivery
+        except Exception as exc:
+            self.stop_delivering()
+            self._on_failure(exc)
 
     def data_received(self, data: bytes) -> None:
         """Whole unfragmented data frames at the front of `data` are cut out here and delivered (`whole_data_frames`)
         while websockets' parser waits for a frame's first byte; the rest, from the first frame that is
         anything else (a ping, a close, a fragment, a frame cut by the read, one too large or malformed), goes
         through websockets as it came. A frame costs 10 µs less this way (docs/PERFORMANCE.md, "Session 17")."""
+        self.received_at = now = time.monotonic()
         protocol = self.protocol
         if protocol.state is State.OPEN and protocol.current_size is None and _parser_between_frames(protocol):
             messages, used = whole_data_frames(data, protocol.max_message_size or MAX_FRAME_BYTES)
             for message in messages:
-                self.on_message(message)  # read anew each time: a failed reader stops the delivery on the way
+                try:
+                    self.on_message(message, now)  # `_hand_over` inlined: this is every frame's path
+                except Exception as exc:
+                    self.stop_delivering()
+                    self._on_failure(exc)
             if used == len(data):
                 return
             data = data[used:]
@@ -116,12 +138,16 @@ class DeliveringConnection(ClientConnection):
             return
         data = event.data if type(event.data) is bytes else bytes(event.data)
         if event.fin and not self._parts:
-            self.on_message(data)
+            self._hand_over(data, self.received_at)
         elif event.fin:
             message, self._parts = b"".join([*self._parts, data]), []
-            self.on_message(message)
+            self._hand_over(message, self.received_at)
         else:
             self._parts.append(data)
+
+
+def _ignore(_exc: Exception) -> None:
+    pass
 
 
 # The first byte of an unfragmented text or binary frame: FIN set, no RSV bit (no extension is negotiated).
@@ -244,7 +270,6 @@ class StreamConnection:
         self.url = url
         self.streams = set(streams)
         self.opened_at = time.monotonic()
-        self.last_frame_at = self.opened_at
         self._close_reason = ""
         self.seen_symbols: set[str] | None = None  # filled while a rotation waits for this connection
         self.on_failure = on_failure  # told when a control message fails (see core.tasks.spawn)
@@ -282,22 +307,19 @@ class StreamConnection:
             conn.start_background(conn.subscribe(rest))
         return conn
 
-    async def read(self, on_message: Callable[[bytes], None]) -> None:
-        """Hand each message to `on_message` as it arrives, until the connection closes; cancelled, stop at once.
+    async def read(self, on_message: Callable[[bytes, float], None]) -> None:
+        """Hand each message to `on_message(message, received_at)` as it arrives (`received_at`: the monotonic time
+        its read came in), until the connection closes; cancelled, stop at once.
 
         Returns once it closed cleanly; raises websockets' ConnectionClosedError when it was lost, and what
         `on_message` raised, after dropping the connection: a reader that failed once is not given the next frame."""
         failed: list[Exception] = []
 
-        def deliver(message: bytes) -> None:
-            try:
-                on_message(message)
-            except Exception as exc:
-                failed.append(exc)
-                self.ws.stop_delivering()
-                self.abort("the stream reader failed")
+        def reader_failed(exc: Exception) -> None:
+            failed.append(exc)
+            self.abort("the stream reader failed")
 
-        self.ws.deliver_to(deliver)
+        self.ws.deliver_to(on_message, reader_failed)
         try:
             await self.ws.wait_closed()
         finally:
@@ -324,6 +346,11 @@ class StreamConnection:
         for task in self.background:
             if task is not current:
                 task.cancel()
+
+    @property
+    def last_frame_at(self) -> float:
+        """When the last read came in (monotonic seconds), or when the connection opened if none has."""
+        return max(self.ws.received_at, self.opened_at)
 
     @property
     def age(self) -> float:

@@ -21,7 +21,7 @@ async def test_a_whole_markets_subscriptions_leave_under_five_control_messages_a
     async with ExchangeSimulator(symbols=symbols, seed=1, interval_ms=1000) as sim:
         conn = await StreamConnection.open(sim.ws_url, streams[:1])
 
-        def on_message(raw: bytes) -> None:  # the answers to control messages; depth events are not wanted here
+        def on_message(raw: bytes, _received_at: float) -> None:  # the answers to control messages; depth events are not wanted here
             message = parse_stream_message(raw)
             if type(message) is ControlResult:
                 conn.resolve(message.id, message.result)

@@ -211,10 +211,10 @@ async def test_frame_handling_failure_is_counted_and_only_that_book_restarts(sim
 @pytest.mark.asyncio
 async def test_stream_reader_failure_is_reported_and_the_stream_reconnects(sim, feed, monkeypatch, caplog):
     manager = feed.manager
-    await manager.subscribe_many(SYMBOLS)
-    await live(manager)
     bug = InjectedBug("reader bug")
-    raise_once(monkeypatch, manager, "on_frame", bug)  # escapes the per-frame guard: the reader itself fails
+    # Escapes the per-frame guard: the reader itself fails. Patched first: a connection binds `on_frame` as it opens.
+    raise_once(monkeypatch, manager, "on_frame", bug)
+    await manager.subscribe_many(SYMBOLS)
     await wait_until(lambda: feed.failures, what="the failure reported")
     assert len(logged_with_traceback(caplog, bug)) == 1
     assert_reported(feed, "The stream reader stopped unexpectedly: reader bug.")

@@ -57,7 +57,7 @@ async def test_a_plain_connection_reads_in_small_pieces_and_still_takes_a_large_
         assert conn.ws.transport.max_size == PLAIN_READ_BYTES  # asyncio's own would be 256 KiB
         big = '{"stream":"x","data":"' + "y" * (16 * PLAIN_READ_BYTES) + '"}'  # 16 reads' worth
         messages: list[bytes] = []
-        reader = asyncio.create_task(conn.read(messages.append))
+        reader = asyncio.create_task(conn.read(lambda message, _at: messages.append(message)))
         await relay.inject(big)
         await wait_until(lambda: big.encode() in messages, what="the large frame")
         assert all(len(m) < PLAIN_READ_BYTES for m in messages if m != big.encode())  # the simulator's own

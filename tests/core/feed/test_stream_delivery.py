@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
@@ -53,7 +54,7 @@ async def test_messages_that_came_before_the_reader_are_delivered_first_and_in_o
     async with connected(script) as conn:
         await wait_until(lambda: len(conn.ws._early) == 3, what="three frames before anyone reads")
         got: list[bytes] = []
-        reader = asyncio.create_task(conn.read(got.append))
+        reader = asyncio.create_task(conn.read(lambda message, _at: got.append(message)))
         await wait_until(lambda: len(got) == 3, what="the early frames")
         go.set()
         await wait_until(lambda: len(got) == 4, what="the later frame")
@@ -70,7 +71,7 @@ async def test_a_fragmented_message_is_delivered_whole_and_not_utf8_text_does_no
 
     async with connected(script) as conn:
         got: list[bytes] = []
-        reader = asyncio.create_task(conn.read(got.append))
+        reader = asyncio.create_task(conn.read(lambda message, _at: got.append(message)))
         await wait_until(lambda: len(got) == 3, what="three messages")
         assert got == [b"abcdef", b"\xff\xfe", b"after"]
         assert not reader.done()  # still open
@@ -89,7 +90,7 @@ async def test_a_reader_that_fails_drops_the_connection_and_is_given_no_later_fr
 
     calls: list[bytes] = []
 
-    def failing(message: bytes) -> None:
+    def failing(message: bytes, _received_at: float) -> None:
         calls.append(message)
         raise Bug("handler bug")
 
@@ -114,7 +115,7 @@ async def test_a_cancelled_reader_is_given_no_later_frame():
 
     async with connected(script) as conn:
         got: list[bytes] = []
-        reader = asyncio.create_task(conn.read(got.append))
+        reader = asyncio.create_task(conn.read(lambda message, _at: got.append(message)))
         await wait_until(lambda: got, what="the first frame")
         reader.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -133,7 +134,7 @@ async def test_a_lost_connection_raises_and_a_closed_one_returns():
     async with connected(dropped) as conn:
         got: list[bytes] = []
         with pytest.raises(ConnectionClosedError):
-            await asyncio.wait_for(conn.read(got.append), 10)
+            await asyncio.wait_for(conn.read(lambda message, _at: got.append(message)), 10)
         assert got == [b"last words"]
 
     async def closed(ws: ServerConnection) -> None:
@@ -142,6 +143,32 @@ async def test_a_lost_connection_raises_and_a_closed_one_returns():
 
     async with connected(closed) as conn:
         got = []
-        await asyncio.wait_for(conn.read(got.append), 10)  # returns: a clean close
+        await asyncio.wait_for(conn.read(lambda message, _at: got.append(message)), 10)  # returns: a clean close
         assert got == [b"goodbye"]
         assert conn.close_reason == "closed by the exchange (code 1000, done)"
+
+
+@pytest.mark.asyncio
+async def test_each_message_comes_with_the_time_its_read_came_in_which_is_the_connections_last_frame_time():
+    go = asyncio.Event()
+
+    async def script(ws: ServerConnection) -> None:
+        await ws.send("early")
+        await asyncio.wait_for(go.wait(), 10)  # bounded: a failed assertion must not leave the server waiting
+        await ws.send("later")
+
+    async with connected(script) as conn:
+        await wait_until(lambda: conn.ws._early, what="a frame before anyone reads")
+        early_at = conn.ws.received_at
+        assert conn.last_frame_at == max(early_at, conn.opened_at)  # it may come in while the connection opens
+        got: list[tuple[bytes, float]] = []
+        reader = asyncio.create_task(conn.read(lambda message, at: got.append((message, at))))
+        await wait_until(lambda: got, what="the early frame")
+        assert got == [(b"early", early_at)]  # kept with its own time, not the time it was handed over
+        before = time.monotonic()
+        go.set()
+        await wait_until(lambda: len(got) == 2, what="the later frame")
+        assert got[1][0] == b"later"
+        assert before <= got[1][1] <= time.monotonic()
+        assert conn.last_frame_at == got[1][1]
+    await reader

@@ -105,7 +105,7 @@ async def test_frames_cut_by_the_reads_arrive_whole_and_in_order_around_a_ping_a
     async with raw_server() as (conn, writer, received):
         assert _parser_between_frames(conn.ws.protocol)  # else every frame would go through websockets
         got: list[bytes] = []
-        reader = asyncio.create_task(conn.read(got.append))
+        reader = asyncio.create_task(conn.read(lambda message, _at: got.append(message)))
         second = wire(Frame(OP_BINARY, m2))
         writer.write(
             wire(Frame(OP_TEXT, m1)) + second[:4]

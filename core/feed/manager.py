@@ -446,7 +446,15 @@ class OrderBookManager:
                 self._handle(entry.sync.on_malformed_event())
             return
         try:
-            self._dispatch(conn, msg, now)
+            if type(msg) is DepthUpdate:  # nearly every frame: handled here, a call less than the others
+                entry = self._symbols.get(msg.symbol)
+                if entry is not None:  # None: an unsubscribed symbol's last events
+                    if conn.seen_symbols is not None:
+                        conn.seen_symbols.add(msg.symbol)
+                    entry.resubscribed = False
+                    self._handle(entry.sync.on_event(msg, now))
+            else:
+                self._on_other_frame(conn, msg)
         except Exception as exc:  # a bug handling one frame must not disconnect every symbol
             self._bad_frames += 1
             self._frame_failed(msg, exc)
@@ -465,16 +473,8 @@ class OrderBookManager:
         log.error("frame handling failed kind=%s earlier_unreported=%d", kind, unreported, exc_info=exc)
         self._tasks.report(f"A message from the exchange could not be handled: {error_text(exc)}.", exc)
 
-    def _dispatch(self, conn: StreamConnection, msg: object, now: float) -> None:
-        if type(msg) is DepthUpdate:
-            entry = self._symbols.get(msg.symbol)
-            if entry is None:
-                return  # an unsubscribed symbol's last events
-            if conn.seen_symbols is not None:
-                conn.seen_symbols.add(msg.symbol)
-            entry.resubscribed = False
-            self._handle(entry.sync.on_event(msg, now))
-        elif type(msg) is ControlResult:
+    def _on_other_frame(self, conn: StreamConnection, msg: object) -> None:  # a control answer, a shutdown notice
+        if type(msg) is ControlResult:
             conn.resolve(msg.id, msg.result)
         elif type(msg) is ControlError:
             # A request that is waited for fails with this message, and its task reports it.

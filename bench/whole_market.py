@@ -20,6 +20,9 @@ fresh database, one snapshot a second each. Figures:
     exchange publish -> book, from the simulator's publish times (CLOCK_MONOTONIC is shared by the processes),
     which adds the simulator's send queue, the loopback and the time a frame waits while the loop is busy;
   - CPU µs per received frame: process CPU / frames received in the window (target: <= 40 µs);
+  - for information, what the event loop's wake-ups take of it: the loop thread's voluntary context switches in
+    the window times the CPU of a wake-up with nothing to do on this machine (measured after the window, sleeping
+    the window's mean time between wake-ups), per frame;
   - snapshot weight per symbol-hour in the window, and how many syncs went shallow and refreshes at 500 levels;
   - for information, the simulator process's CPU over the window (it may use one core of its own; it keeps no
     truth here, `history=0`, which nothing in this benchmark reads).
@@ -228,6 +231,7 @@ async def _main(
                 first_second = int(time.time()) + 1
                 cpu0, wall0 = time.process_time(), time.monotonic()
                 threads0 = _thread_cpu(proc)
+                sleeps0 = _loop_sleeps()
                 sim_proc = psutil.Process(sim.pid)
                 sim_cpu0 = sum(sim_proc.cpu_times()[:2])
                 scheduler = session.manager.scheduler
@@ -247,6 +251,7 @@ async def _main(
                 wall = time.monotonic() - wall0
                 cpu = time.process_time() - cpu0
                 by_thread = _cpu_by_thread(threads0, _thread_cpu(proc))
+                sleeps = _loop_sleeps() - sleeps0
                 sim_cpu = sum(sim_proc.cpu_times()[:2]) - sim_cpu0
                 last_second = int(time.time()) - 1
                 statuses = session.manager.statuses()
@@ -271,6 +276,8 @@ async def _main(
     frames = probe.frames
     if not frames:
         raise RuntimeError("no frame was received in the window")
+    between = wall / max(sleeps, 1)
+    wake_up_us = await _wake_up_cost(between)  # the recorder and the simulator have stopped
     worst = min(completeness, key=completeness.__getitem__)
     below_target = sum(1 for v in completeness.values() if v < COMPLETENESS_TARGET)
     publish_to_book = [
@@ -396,6 +403,17 @@ async def _main(
         show(
             info(
                 NAME,
+                "event-loop wake-ups' CPU, per received frame",
+                sleeps * wake_up_us / frames,
+                "µs",
+                note=f"{sleeps / wall:,.0f} wake-ups a second (the loop thread's voluntary context switches), "
+                f"{frames / max(sleeps, 1):.1f} frames each; a wake-up with nothing to do costs {wake_up_us:.0f} µs "
+                f"of CPU on this machine (a loop of {between * 1e3:.1f} ms sleeps, the window's mean, after it)",
+            )
+        ),
+        show(
+            info(
+                NAME,
                 "garbage collector, per received frame",
                 probe.gc_seconds / frames * 1e6,
                 "µs",
@@ -433,6 +451,27 @@ def _minute_sample(
     spent, seconds, received = cpu - mark[0], wall - mark[1], frames - mark[2]
     out.append((100.0 * spent / seconds, spent / received * 1e6 if received else float("nan"), queued))
     return cpu, wall, frames
+
+
+async def _wake_up_cost(interval: float, seconds: float = 2.0) -> float:
+    """CPU µs this thread spends on one wake-up of the event loop that has nothing to do, after sleeping
+    `interval`: what every socket read costs before any work. A machine's own figure, and it grows with the
+    sleep: 60-180 µs on the 2-core VM of docs/PERFORMANCE.md ("Session 19"), a few µs on most machines."""
+    interval = min(max(interval, 0.001), 0.05)
+    sleeps = max(20, int(seconds / interval))
+    started = time.thread_time()
+    for _ in range(sleeps):
+        await asyncio.sleep(interval)
+    return (time.thread_time() - started) / sleeps * 1e6
+
+
+def _loop_sleeps() -> int:
+    """How often the event loop's thread (this one) has slept and woken so far: its voluntary context switches."""
+    try:
+        with open(f"/proc/self/task/{threading.get_native_id()}/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("voluntary_ctxt_switches"))
+    except (OSError, StopIteration):  # not Linux
+        return 0
 
 
 def _thread_cpu(proc: psutil.Process) -> dict[int, float]:

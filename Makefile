@@ -97,8 +97,8 @@ sysdeps:
 
 venv: $(STAMP)
 
-# The order book's compiled sides are built by the install: build again when their C source changes.
-$(STAMP): pyproject.toml core/market/_book_side.c
+# The C modules (the book's sides, the frame reader) are built by the install: build again when their source changes.
+$(STAMP): pyproject.toml core/market/_book_side.c core/market/_frame_scan.c
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'

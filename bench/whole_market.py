@@ -538,7 +538,7 @@ def _short(frame: str) -> str:
 
 
 def run(quick: bool = False, long: bool = False) -> list[Figure]:
-    # End-to-end CPU per event at 50 symbols too (issue 9): a minute of 50, of which only that figure is kept.
+    # End-to-end CPU per event at 50 symbols too (issue 9): a minute of 50, of which only those figures are kept.
     kept = ("CPU per received frame", "event-loop wake-ups")  # the figure, and what this machine takes of it
     per_event = [f for f in run_headless(_main(50, 60.0, None)) if f.name.startswith(kept)]
     n = symbols_possible(300 if quick else WHOLE_MARKET)

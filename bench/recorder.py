@@ -316,7 +316,7 @@ async def _layer(sim: SimProcess, symbols: list[str], layer: str, window: float)
 
     parse = layer == "+ parse"
 
-    def on_message(raw: bytes) -> None:
+    def on_message(raw: bytes, _received_at: float) -> None:
         counts["frames"] += 1
         if parse:
             msg = parse_stream_message(raw)

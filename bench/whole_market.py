@@ -14,15 +14,17 @@ fresh database, one snapshot a second each. Figures:
   - completeness per symbol: stored seconds / seconds of the window (target: every symbol >= 99.9 %);
   - this process's CPU (the recorder: feed, books, recorder, RocksDB threads) in % of one core (<= 25 %);
   - peak RSS (<= 1 GB);
-  - frame -> book p99: from the time the manager's reader takes when a frame arrives (the `now` it passes to
-    `on_frame`, wrapped here) to the end of its handling, the book updated (< 5 ms), timed on one frame in 8
+  - frame -> book p99: from the time the socket read that held the frame came in (the `now` the connection passes
+    to `on_frame`, wrapped here, shared by the frames of one read) to the end of its handling, the book updated
+    (< 5 ms), timed on one frame in 8
     (the wrapper's cost counts in the CPU figures: it keeps to a counter on the others); and, for information,
     exchange publish -> book, from the simulator's publish times (CLOCK_MONOTONIC is shared by the processes),
     which adds the simulator's send queue, the loopback and the time a frame waits while the loop is busy;
   - CPU µs per received frame: process CPU / frames received in the window (target: <= 40 µs);
-  - for information, what the event loop's wake-ups take of it: the loop thread's voluntary context switches in
-    the window times the CPU of a wake-up with nothing to do on this machine (measured after the window, sleeping
-    the window's mean time between wake-ups), per frame;
+  - for information, an estimate of what the event loop's wake-ups take of it: the loop thread's voluntary
+    context switches in the window (its sleeps in epoll, and its waits for the GIL) times the CPU of a wake-up
+    with nothing to do on this machine (a loop of `asyncio.sleep`, after the window, sleeping the window's mean
+    time between wake-ups), per frame;
   - snapshot weight per symbol-hour in the window, and how many syncs went shallow and refreshes at 500 levels;
   - for information, the simulator process's CPU over the window (it may use one core of its own; it keeps no
     truth here, `history=0`, which nothing in this benchmark reads).

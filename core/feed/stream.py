@@ -75,9 +75,10 @@ class DeliveringConnection(ClientConnection):
     between two of websockets' frames are cut by `data_received` itself ("Session 17"); websockets does the rest:
     the handshake, every other frame, the size limit (1009), pongs, protocol errors, the closing handshake.
 
-    `received_at` is the monotonic time the socket's read came in, taken once for all the messages it holds
-    (`received_at` here too: the last read's). A reader that raises gets no later message: the exception goes to
-    `on_failure` (`deliver_to`), which decides what becomes of the connection.
+    `received_at` is the monotonic time the socket's read came in, taken once for all the messages it holds;
+    `last_message_at` is that of the last read that held a message (a read of only a ping or a pong does not
+    count: the connection's watchdog looks for messages). A reader that raises gets no later message: the
+    exception goes to `on_failure` (`deliver_to`), which decides what becomes of the connection.
 
     Messages are bytes, text frames included: the frame parser reads bytes and refuses what is not UTF-8 JSON, so
     one such frame is one malformed frame, not a lost connection. Messages that arrive before anyone reads wait
@@ -88,6 +89,7 @@ class DeliveringConnection(ClientConnection):
         self._early: list[tuple[bytes, float]] = []
         self._parts: list[bytes] = []  # a fragmented message so far (Binance sends none; websockets bounds its size)
         self.received_at = 0.0
+        self.last_message_at = 0.0
         self.on_message: Callable[[bytes, float], None] = self._keep_early
         self._on_failure: Callable[[Exception], None] = _ignore
 
@@ -121,6 +123,8 @@ class DeliveringConnection(ClientConnection):
         protocol = self.protocol
         if protocol.state is State.OPEN and protocol.current_size is None and _parser_between_frames(protocol):
             messages, used = whole_data_frames(data, protocol.max_message_size or MAX_FRAME_BYTES)
+            if messages:
+                self.last_message_at = now
             for message in messages:
                 try:
                     self.on_message(message, now)  # `_hand_over` inlined: this is every frame's path
@@ -137,6 +141,7 @@ class DeliveringConnection(ClientConnection):
             super().process_event(event)  # the handshake's response, pings, pongs, the close frame
             return
         data = event.data if type(event.data) is bytes else bytes(event.data)
+        self.last_message_at = self.received_at  # a message, or a part of one
         if event.fin and not self._parts:
             self._hand_over(data, self.received_at)
         elif event.fin:
@@ -349,8 +354,9 @@ class StreamConnection:
 
     @property
     def last_frame_at(self) -> float:
-        """When the last read came in (monotonic seconds), or when the connection opened if none has."""
-        return max(self.ws.received_at, self.opened_at)
+        """When the last message came in (monotonic seconds; pings and pongs are not messages), or when the
+        connection opened if none has."""
+        return max(self.ws.last_message_at, self.opened_at)
 
     @property
     def age(self) -> float:

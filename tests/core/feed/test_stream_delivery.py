@@ -172,3 +172,31 @@ async def test_each_message_comes_with_the_time_its_read_came_in_which_is_the_co
         assert before <= got[1][1] <= time.monotonic()
         assert conn.last_frame_at == got[1][1]
     await reader
+
+
+@pytest.mark.asyncio
+async def test_a_ping_alone_does_not_count_as_a_frame_for_the_watchdog():
+    data_seen, pinged, go = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def script(ws: ServerConnection) -> None:
+        # Each wait is bounded: a failed assertion must not leave the server waiting.
+        await ws.send("data")
+        await asyncio.wait_for(data_seen.wait(), 10)  # the ping then comes in a read of its own
+        await until_received(ws)  # its pong came back: the client has read the ping
+        pinged.set()
+        await asyncio.wait_for(go.wait(), 10)
+        await ws.send("more data")
+
+    async with connected(script) as conn:
+        got: list[tuple[bytes, float]] = []
+        reader = asyncio.create_task(conn.read(lambda message, at: got.append((message, at))))
+        await wait_until(lambda: got, what="the first frame")
+        data_at = got[0][1]
+        data_seen.set()
+        await asyncio.wait_for(pinged.wait(), 10)
+        go.set()
+        assert conn.ws.received_at > data_at  # the ping's read came in after the data's
+        assert conn.last_frame_at == max(data_at, conn.opened_at)  # ... and the watchdog did not count it
+        await wait_until(lambda: len(got) == 2, what="the later frame")
+        assert conn.last_frame_at == got[1][1]
+    await reader

@@ -526,3 +526,19 @@ def test_the_compaction_options_reach_rocksdb(tmp_path):
     assert "level0_file_num_compaction_trigger=8" in default_family
     assert "compression=kZSTD" in default_family
     assert "level=1;" in default_family.split("compression_opts=")[1].split("\n")[0]
+
+
+def test_tables_are_written_in_64_kb_blocks_and_4_kb_ones_still_read(tmp_path):
+    # RocksDB's default is 4 KB; Depthbook writes 64 KB blocks (StorageOptions.block_size). Each table file says its
+    # own block size, so a database written with 4 KB blocks (an older Depthbook, the reference service) reads.
+    with SnapshotStorage(tmp_path / "db", options=StorageOptions(block_size=4096)) as storage:
+        storage.put_tick([snap("BTCUSDT", T0 + i, update_id=i + 1) for i in range(50)])
+    assert list((tmp_path / "db").glob("*.sst"))  # closing flushed them into table files
+    text = max((tmp_path / "db").glob("OPTIONS-*")).read_text()
+    assert "block_size=4096" in text.split('[TableOptions/BlockBasedTable "default"]')[1].split("[")[0]
+    with SnapshotStorage(tmp_path / "db") as storage:
+        storage.put_tick([snap("BTCUSDT", T0 + 50, update_id=51)])
+        assert [s.update_id for s in storage.snapshots("BTCUSDT", T0, T0 + 50)] == list(range(1, 52))
+        assert storage.count("BTCUSDT") == 51
+    text = max((tmp_path / "db").glob("OPTIONS-*")).read_text()
+    assert "block_size=65536" in text.split('[TableOptions/BlockBasedTable "default"]')[1].split("[")[0]

@@ -21,16 +21,18 @@ class StorageOptions:
     # All families' memtables together: past it RocksDB flushes one early. Without it each family fills its own
     # 64 MB first, 200 MB together when recording the whole market (the snapshots', the series', the counters').
     memtable_budget: int = 64 * 1024 * 1024
-    # Compaction, RocksDB's defaults: L0 -> L1 at 4 files, zstd at its level 3. Each flushed file spans every
-    # symbol's keys, so each L0 -> L1 compaction rewrites all of L1; 8 files and level 1 were measured and kept
-    # nothing after half an hour (docs/PERFORMANCE.md, "Session 16").
+    # Compaction: RocksDB's default, L0 -> L1 at 4 files. Each flushed file spans every symbol's keys, so each
+    # L0 -> L1 compaction rewrites all of L1; 8 files were measured and kept nothing after half an hour
+    # (docs/PERFORMANCE.md, "Session 16").
     l0_compaction_trigger: int = 4
-    zstd_level: int | None = None  # None: RocksDB's default
     # Bytes of keys and values compressed together (RocksDB's default is 4 KB). zstd pays a fixed cost per call, so
     # 4 KB blocks made the flushes and compactions of a whole-market recording cost ~30 µs of CPU per stored
     # snapshot; 64 KB halve that and store fewer bytes. A point read decompresses one block: still well under a
     # millisecond (docs/PERFORMANCE.md, "Session 20").
     block_size: int = 64 * 1024
+    # zstd's level (None: RocksDB's default, 3). In 64 KB blocks level 1 costs a sixth less CPU than 3 and stores
+    # slightly fewer bytes of these snapshots (167 against 171 B); in 4 KB blocks it had gained nothing (session 16).
+    zstd_level: int | None = 1
     sync_writes: bool = False  # True: fsync each tick (survives power loss, ~40x slower); WAL is always on
     retention: RetentionPolicy = field(default_factory=RetentionPolicy)
 

@@ -364,7 +364,8 @@ class SnapshotRecorder:
     async def run(self, shutdown: asyncio.Event) -> None:
         """Tick on the boundaries of `self.clock`'s seconds (the wall clock unless another was given) until
         `shutdown` is set; the tick in flight always completes."""
-        self._session_start = int(self.clock.now())
+        started = self.clock.now()
+        self._session_start = int(started)
         try:
             await self._start_session()
         except Exception as exc:  # a full disk at start: the session record goes out with the first batch that can
@@ -373,7 +374,9 @@ class SnapshotRecorder:
             log.error("could not write the recording session's start; retried with each tick error=%s", exc)
         retention = asyncio.get_running_loop().create_task(self._retention_loop(shutdown))
         self._minute_started = self.clock.now()
-        next_ts = self._next_boundary(self.clock.now())
+        # The first tick is the second after the run began, not after the session record was written: seconds a
+        # slow write (a busy disk) took are then ticked late or recorded as late gaps, never skipped silently.
+        next_ts = self._next_boundary(started)
         writing: asyncio.Task | None = None  # the write in flight; ticks due meanwhile queue in the backlog
         queued = 0
         reason = "stopped"

@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import logging
+import threading
 from collections.abc import AsyncIterator
 
 import pytest
@@ -220,6 +221,36 @@ def test_a_snapshot_that_cannot_be_encoded_becomes_a_gap_and_the_rest_of_the_tic
 )
 def test_gap_reasons_name_why_a_book_was_not_live(state, reason, expected):
     assert gap_reason(state, reason) is expected
+
+
+@pytest.mark.asyncio
+async def test_seconds_spent_writing_the_session_record_are_not_skipped_silently(tmp_path):
+    """The session record's write is slow (a busy disk at a restart): the seconds that pass meanwhile are ticked late
+    or recorded as late gaps, and none is left without a record (found by `make soak`: a restart after a kill -9)."""
+    clock = ManualClock(TS + 0.25)
+    with SnapshotStorage.open(tmp_path / "db") as storage:
+        writing, release = threading.Event(), threading.Event()
+        write_session = storage.start_session
+
+        def slow_start_session(*args, **kwargs):
+            writing.set()
+            release.wait(10)
+            return write_session(*args, **kwargs)
+
+        storage.start_session = slow_start_session  # type: ignore[method-assign]
+        recorder = SnapshotRecorder(storage, idle_manager(), ["BTCUSDT"], clock=clock)
+        shutdown = asyncio.Event()
+        task = asyncio.get_running_loop().create_task(recorder.run(shutdown))
+        assert await asyncio.to_thread(writing.wait, 10)
+        await clock.advance(2.5, settle=False)  # TS + 2.75 when the record is written
+        release.set()
+        await clock.until_sleeping()
+        await clock.advance(1)  # the tick of TS + 3
+        shutdown.set()
+        await task
+        gaps = storage.gaps("BTCUSDT", 0, 9_999_999_999)
+        assert [g.timestamp for g in gaps] == [TS + 1, TS + 2, TS + 3]  # the idle manager's books are never live
+        assert [g.timestamp for g in gaps if g.reason is GapReason.LATE] == [TS + 1]  # TS + 2 ticked at TS + 2.75
 
 
 @pytest.mark.asyncio

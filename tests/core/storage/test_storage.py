@@ -515,14 +515,19 @@ async def test_closing_waits_for_a_read_in_flight_whose_caller_gave_up(writer):
         await writer.run_blocking(writer.count, "BTCUSDT")
 
 
+def rocksdb_options(db: Path, section: str) -> str:
+    """One `[section]` of the OPTIONS file RocksDB wrote last into `db`: the options it ran with."""
+    text = max(db.glob("OPTIONS-*")).read_text()
+    return text.split(f"[{section}]")[1].split("[")[0]
+
+
 def test_the_compaction_options_reach_rocksdb(tmp_path):
     # RocksDB writes the options it runs with into the database's OPTIONS file: the format stays the same, only
     # when L0 files are compacted and how hard zstd works change.
     options = StorageOptions(l0_compaction_trigger=8, zstd_level=5)
     with SnapshotStorage(tmp_path / "db", options=options) as storage:
         storage.put_encoded([("BTCUSDT", T0, b"x")])
-    text = max((tmp_path / "db").glob("OPTIONS-*")).read_text()
-    default_family = text.split('[CFOptions "default"]')[1].split("[")[0]
+    default_family = rocksdb_options(tmp_path / "db", 'CFOptions "default"')
     assert "level0_file_num_compaction_trigger=8" in default_family
     assert "compression=kZSTD" in default_family
     assert "level=5;" in default_family.split("compression_opts=")[1].split("\n")[0]
@@ -535,12 +540,11 @@ def test_tables_are_written_in_64_kb_blocks_at_zstd_level_1_and_4_kb_ones_still_
     with SnapshotStorage(tmp_path / "db", options=StorageOptions(block_size=4096)) as storage:
         storage.put_tick([snap("BTCUSDT", T0 + i, update_id=i + 1) for i in range(50)])
     assert list((tmp_path / "db").glob("*.sst"))  # closing flushed them into table files
-    text = max((tmp_path / "db").glob("OPTIONS-*")).read_text()
-    assert "block_size=4096" in text.split('[TableOptions/BlockBasedTable "default"]')[1].split("[")[0]
+    assert "block_size=4096" in rocksdb_options(tmp_path / "db", 'TableOptions/BlockBasedTable "default"')
     with SnapshotStorage(tmp_path / "db") as storage:
         storage.put_tick([snap("BTCUSDT", T0 + 50, update_id=51)])
         assert [s.update_id for s in storage.snapshots("BTCUSDT", T0, T0 + 50)] == list(range(1, 52))
         assert storage.count("BTCUSDT") == 51
-    text = max((tmp_path / "db").glob("OPTIONS-*")).read_text()
-    assert "level=1;" in text.split('[CFOptions "default"]')[1].split("compression_opts=")[1].split("\n")[0]
-    assert "block_size=65536" in text.split('[TableOptions/BlockBasedTable "default"]')[1].split("[")[0]
+    default_family = rocksdb_options(tmp_path / "db", 'CFOptions "default"')
+    assert "level=1;" in default_family.split("compression_opts=")[1].split("\n")[0]
+    assert "block_size=65536" in rocksdb_options(tmp_path / "db", 'TableOptions/BlockBasedTable "default"')

@@ -244,8 +244,11 @@ async def test_seconds_spent_writing_the_session_record_are_not_skipped_silently
         assert await asyncio.to_thread(writing.wait, 10)
         await clock.advance(2.5, settle=False)  # TS + 2.75 when the record is written
         release.set()
-        await clock.until_sleeping()
+        # Two sleepers: the retention loop, and the recorder once it has ticked TS + 2 (its own sleep to TS + 1
+        # returns at once, letting the retention loop sleep first: one sleeper alone proves nothing).
+        await clock.until_sleeping(2)
         await clock.advance(1)  # the tick of TS + 3
+        await clock.until_sleeping(2)  # ticked, and asleep again until TS + 4
         shutdown.set()
         await task
         gaps = storage.gaps("BTCUSDT", 0, 9_999_999_999)

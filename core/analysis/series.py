@@ -21,6 +21,12 @@ from typing import Any
 import numpy as np
 
 from core.analysis.l1 import captured_top, top_of_book
+from core.storage.snapshot import SNAPSHOT_DEPTH
+
+try:  # built from C by `pip install` (core/analysis/_series_row.c); this module's Python is its specification
+    from core.analysis._series_row import captured_row as _captured_row
+except ImportError:  # pragma: no cover - a checkout run without installing
+    _captured_row = None
 
 NAN = math.nan
 
@@ -120,6 +126,17 @@ def series_from_snapshot(snap: Any) -> SeriesRow:
         imbalance=top.bid_volume / total if total > 0 else 0.5,
         update_id=snap.update_id,
     )
+
+
+def series_row_bytes(snap: Any) -> bytes:
+    """`series_from_snapshot(snap).to_bytes()`, the same bytes; a captured snapshot's in one C call (the recorder's
+    1,500 rows a second), anything the C code leaves to Python (it answers None) the long way."""
+    numbers = getattr(snap, "numbers", None)
+    if _captured_row is not None and numbers is not None and numbers.whole:
+        row = _captured_row(numbers.bid_levels, numbers.ask_levels, snap.timestamp, snap.update_id, SNAPSHOT_DEPTH)
+        if row is not None:
+            return row
+    return series_from_snapshot(snap).to_bytes()
 
 
 def stored_rows_to_arrays(rows: Sequence[bytes]) -> SeriesArrays:

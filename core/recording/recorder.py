@@ -34,7 +34,7 @@ from dataclasses import dataclass, field, replace
 from itertools import islice
 
 from core.analysis.minute_rows import MINUTE, MinuteRollups
-from core.analysis.series import restamp_row, series_from_snapshot
+from core.analysis.series import restamp_row, series_row_bytes
 from core.feed.manager import OrderBookManager
 from core.market.book_sync import SyncReason, SyncState
 from core.market.markets import SPOT, Market
@@ -530,10 +530,10 @@ def _encode_and_write(
         try:
             if entry is None:
                 value = snap.to_bytes()
-                row = series_from_snapshot(snap).to_bytes()
+                row = series_row_bytes(snap)
             elif entry.untimed is None or entry.row is None:  # the first second of these levels
                 entry.untimed = snap.untimed_bytes()
-                entry.row = row = series_from_snapshot(snap).to_bytes()
+                entry.row = row = series_row_bytes(snap)
                 value = stamped(entry.untimed, snap.timestamp)
             else:
                 value = stamped(entry.untimed, snap.timestamp)

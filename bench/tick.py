@@ -68,7 +68,9 @@ def _measure(minutes: int) -> tuple[float, float, list[float]]:
     closes: list[float] = []
     capture = write = 0.0
     with tempfile.TemporaryDirectory() as tmp, SnapshotStorage.open(tmp) as storage:
-        recorder = SnapshotRecorder(storage, _Books(books), list(books))  # type: ignore[arg-type]
+        listed = list(books)
+        rng.shuffle(listed)  # recorded in no particular order, as `record --all` follows exchangeInfo's
+        recorder = SnapshotRecorder(storage, _Books(books), listed)  # type: ignore[arg-type]
         timed_close = _MinuteCloseTimer(recorder.minutes, closes)
         for second in range((minutes + 1) * 60):
             for book in books.values():

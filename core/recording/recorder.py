@@ -213,7 +213,9 @@ class SnapshotRecorder:
     def capture(self, timestamp: int) -> _Tick:
         """Capture every recorded symbol at `timestamp` (runs on the loop: books don't change meanwhile)."""
         tick = _Tick(timestamp)
-        recorded = self.recorded_symbols
+        # In key order: the batch then inserts each family's keys in order, and RocksDB's memtable (a skip list)
+        # finds each place near the last one, still in the cache (`record --all` follows exchangeInfo's order).
+        recorded = sorted(self.recorded_symbols)
         for symbol in recorded:
             book = self.manager.book(symbol)
             if book is None or not self.manager.is_live(symbol):

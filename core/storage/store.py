@@ -460,25 +460,26 @@ class SnapshotStorage:
         with self._write_lock:
             self._reopen_if_failed()
             batch = WriteBatch(raw_mode=True)
+            # No local may hold a column family handle: a failed write's traceback keeps this frame, and a handle
+            # keeps its database open, which the reopen after a full disk then finds locked.
+            put, known = batch.put, self._counters
             changed: dict[str, Counter] = {}
-            written: set[bytes] = set()
+            written: dict[tuple[str, int], bytes] = {}  # (symbol, second) -> its key: the series rows share them
             for symbol, ts, value in rows:
                 key = snapshot_key(symbol, ts)
-                batch.put(key, value)
-                counter = changed.get(symbol) or self._counters.get(symbol)
+                put(key, value)
+                counter = changed.get(symbol) or known.get(symbol)
                 # Recording moves forward in time, so a second outside [first, last] is new without a lookup.
                 if (counter is None or not counter.first <= ts <= counter.last
-                        or (key not in written and self._db.get(key) is None)):  # fmt: skip
+                        or ((symbol, ts) not in written and self._db.get(key) is None)):  # fmt: skip
                     changed[symbol] = counters.plus_one(counter, ts)
-                written.add(key)
+                written[symbol, ts] = key
             for symbol, counter in changed.items():
-                self._put_counter(batch, symbol, counter)
+                put(counters.counter_key(symbol), counters.pack(counter), self._handles[META_CF])
             for gap in gaps:
-                batch.put(
-                    snapshot_key(gap.symbol, gap.timestamp), gap.reason.encode(), self._handles[GAPS_CF]
-                )
+                put(snapshot_key(gap.symbol, gap.timestamp), gap.reason.encode(), self._handles[GAPS_CF])
             for symbol, ts, value in series_rows:
-                batch.put(snapshot_key(symbol, ts), value, self._handles[SERIES_CF])
+                put(written.get((symbol, ts)) or snapshot_key(symbol, ts), value, self._handles[SERIES_CF])
             for *family, symbol, ts, value in rollup_rows:  # family: HEAT_CF or HEAT_HOURS_CF (heat_rollups)
                 batch.put(snapshot_key(symbol, ts), value, self._handles[family[0] if family else ROLLUPS_CF])
             self._commit(batch)

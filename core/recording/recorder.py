@@ -216,10 +216,15 @@ class SnapshotRecorder:
         # In key order: the batch then inserts each family's keys in order, and RocksDB's memtable (a skip list)
         # finds each place near the last one, still in the cache (`record --all` follows exchangeInfo's order).
         recorded = sorted(self.recorded_symbols)
+        # Looked up once a tick, not once a symbol: 1,500 symbols a second at the whole market.
+        manager, depth, snapshots = self.manager, self.depth, tick.snapshots
+        # A stand-in manager (benchmarks, the app's tests) may not tell the rebuilds: then nothing is reused.
+        rebuilds = getattr(manager, "rebuilds", None) if self.reuse else None
+        debug = log.isEnabledFor(logging.DEBUG)
         for symbol in recorded:
-            book = self.manager.book(symbol)
-            if book is None or not self.manager.is_live(symbol):
-                status = self.manager.status(symbol) if book is not None else None
+            book = manager.book(symbol)
+            if book is None or not manager.is_live(symbol):
+                status = manager.status(symbol) if book is not None else None
                 reason = gap_reason(status.state, status.reason) if status else gap_reason(None)
                 tick.gaps.append(GapRecord(symbol, timestamp, reason))
                 self._last.pop(symbol, None)
@@ -229,25 +234,27 @@ class SnapshotRecorder:
                 tick.gaps.append(GapRecord(symbol, timestamp, GapReason.EMPTY_BOOK))
                 self._last.pop(symbol, None)
                 continue
-            last = self._unchanged(symbol, book)
+            marks = rebuilds(symbol) if rebuilds is not None else None
+            last = self._unchanged(symbol, book, marks)
             if last is not None:  # verified when it was taken, and the book has not changed since
-                tick.snapshots.append(last.snap.at(timestamp))
+                snapshots.append(last.snap.at(timestamp))
                 continue
-            if not book.verified(self.depth):
+            if not book.verified(depth):
                 # The exchange may hold levels the book never heard of among the top: store nothing wrong.
                 log.info(
                     "skipping snapshot: top %d beyond the snapshot horizon symbol=%s timestamp=%d update_id=%d",
-                    self.depth, symbol, timestamp, book.last_update_id,
+                    depth, symbol, timestamp, book.last_update_id,
                 )  # fmt: skip
                 tick.gaps.append(GapRecord(symbol, timestamp, GapReason.UNVERIFIED))
                 self._last.pop(symbol, None)
                 continue
             # Only the copy of the top levels happens on the loop; encoding happens in the executor.
-            snap = self._snapshot(symbol, book, timestamp)
-            tick.snapshots.append(snap)
-            log.debug(
-                "captured snapshot symbol=%s timestamp=%d update_id=%d", symbol, timestamp, snap.update_id
-            )
+            snap = OrderBookSnapshot.from_orderbook(book, timestamp, depth)
+            if marks is not None:  # remembered for the seconds the book does not change (`_unchanged`)
+                self._last[symbol] = _LastCapture(book, book.last_update_id, marks, depth, snap)
+            snapshots.append(snap)
+            if debug:
+                log.debug("captured snapshot symbol=%s timestamp=%d update_id=%d", symbol, timestamp, snap.update_id)
         tick.horizons = self._horizon_rows(timestamp, recorded)
         return tick
 
@@ -265,27 +272,14 @@ class SnapshotRecorder:
                 self._horizon_due.discard(symbol)
         return rows
 
-    def _unchanged(self, symbol: str, book) -> _LastCapture | None:
-        """The symbol's last capture, if its book has not changed since (same book, update id, resyncs, refreshes
-        and depth): its levels and its verification still hold."""
-        if not self.reuse:
-            return None
-        last = self._last.get(symbol)
+    def _unchanged(self, symbol: str, book, marks: tuple[int, int] | None) -> _LastCapture | None:
+        """The symbol's last capture, if its book has not changed since (same book, update id, depth, and resyncs
+        and refreshes: `marks`, None when they are not known, and then nothing is reused): its levels and its
+        verification still hold."""
+        last = self._last.get(symbol) if marks is not None else None
         if last is None or last.book is not book or last.update_id != book.last_update_id or last.depth != self.depth:
             return None
-        return last if last.marks == self._rebuilds(symbol) else None
-
-    def _rebuilds(self, symbol: str) -> tuple[int, int] | None:
-        # A stand-in manager (benchmarks, the app's tests) may not tell them: then nothing is reused.
-        rebuilds = getattr(self.manager, "rebuilds", None)
-        return rebuilds(symbol) if rebuilds is not None else None
-
-    def _snapshot(self, symbol: str, book, timestamp: int) -> OrderBookSnapshot:
-        """The book's top levels at `timestamp`, remembered for the seconds it does not change (`_unchanged`)."""
-        snap = OrderBookSnapshot.from_orderbook(book, timestamp, self.depth)
-        if self.reuse and (marks := self._rebuilds(symbol)) is not None:
-            self._last[symbol] = _LastCapture(book, book.last_update_id, marks, self.depth, snap)
-        return snap
+        return last if last.marks == marks else None
 
     async def write(self, tick: _Tick | None = None) -> bool:
         """Write this tick together with any backlog in one batch (no tick: the backlog alone). False (and kept)

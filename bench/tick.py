@@ -4,8 +4,10 @@ Real books (1,000 levels a side), a real database in a temporary directory, the 
 (on the loop, in the app) and `_encode_and_write` (the executor: snapshots, series rows, minute and heatmap rows,
 the WriteBatch). Before each second, a share of the books (`CHANGED`, about the long-tailed market's: its median
 symbol has an event a second) gets one event among its top 20; the others are unchanged and reuse their last
-capture. The first minute warms up (first captures, the memtables); the figures are over the minutes after it,
-which include their minute closes. No manager: a stand-in serves the books, as the recorder's tests' do.
+capture. The books are recorded in a shuffled order, as `record --all` follows exchangeInfo's (the recorder sorts
+them: section 11, "Session 21"). The first minute warms up (first captures, the memtables); the figures are over
+the minutes after it, which include their minute closes. No manager: a stand-in serves the books, as the
+recorder's tests' do.
 
 Figures: CPU time of this thread per book-second, capture and executor apart, and the minute close (every
 symbol's minute and heatmap rows) per minute. At ~2,700 frames/s for 1,500 symbols (section 11), µs per

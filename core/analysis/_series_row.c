@@ -115,7 +115,7 @@ static char *put_double(char *out, double value)
 }
 
 /* captured_row(bid_levels, ask_levels, timestamp, update_id, depth) -> bytes | None */
-static PyObject *captured_row(PyObject *module, PyObject *args)
+static PyObject *captured_row(PyObject *Py_UNUSED(module), PyObject *args)
 {
     Py_buffer bids, asks;
     long long timestamp;

@@ -475,7 +475,7 @@ class SnapshotStorage:
                     changed[symbol] = counters.plus_one(counter, ts)
                 written[symbol, ts] = key
             for symbol, counter in changed.items():
-                put(counters.counter_key(symbol), counters.pack(counter), self._handles[META_CF])
+                self._put_counter(batch, symbol, counter)
             for gap in gaps:
                 put(snapshot_key(gap.symbol, gap.timestamp), gap.reason.encode(), self._handles[GAPS_CF])
             for symbol, ts, value in series_rows:

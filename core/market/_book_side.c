@@ -33,6 +33,7 @@ typedef struct {
     Py_ssize_t bound;     /* more levels than this: drop some beyond the horizon */
     rank_t horizon;       /* the worst rank the last snapshot covered */
     Py_ssize_t n, size;   /* levels held, slots allocated */
+    Py_ssize_t front;     /* free slots before the first level: the arrays start `front` slots into their blocks */
     rank_t *ranks;        /* ascending: the best level is the last */
     PyObject **prices;    /* str, index for index with ranks */
     PyObject **qtys;      /* str */
@@ -211,36 +212,123 @@ static Py_ssize_t bisect_left(const Side *self, rank_t rank)
     return lo;
 }
 
+/* bisect_left for an event's level. Most of an event's levels lie near the touch, the arrays' end: searching from
+ * there with a doubling step, then bisecting the last bracket, reads a few cache lines at the top of a book the
+ * CPU's caches have not seen since its last event, where a bisection of the whole array starts in its middle
+ * (docs/PERFORMANCE.md, "Session 22"). */
+static Py_ssize_t bisect_from_best(const Side *self, rank_t rank)
+{
+    Py_ssize_t hi = self->n, step = 1; /* every rank from hi on is >= rank */
+    while (hi > 0 && self->ranks[hi - 1] >= rank) {
+        Py_ssize_t lo = hi - step;
+        if (lo <= 0 || self->ranks[lo] < rank) { /* the answer lies in [max(lo, 0), hi) */
+            lo = lo < 0 ? 0 : lo;
+            while (lo < hi) {
+                Py_ssize_t mid = (lo + hi) >> 1;
+                if (self->ranks[mid] < rank)
+                    lo = mid + 1;
+                else
+                    hi = mid;
+            }
+            return lo;
+        }
+        hi = lo;
+        step <<= 1;
+    }
+    return hi;
+}
+
+/* Free slots on both sides of the levels, so that a change moves the levels on its shorter side: most changes
+ * lie near the touch (the arrays' end), but a deep book's far levels change too, and moving a thousand levels to
+ * make or close a slot near the front was a tenth of a frame's cost at the whole market (docs/PERFORMANCE.md,
+ * "Session 22"). */
+static Py_ssize_t free_after(const Side *self) { return self->size - self->front - self->n; }
+
+/* Put the levels in new blocks of `size` slots (or the same ones: size == self->size), `front` slots in. */
+static int place(Side *self, Py_ssize_t size, Py_ssize_t front)
+{
+    Py_ssize_t n = self->n;
+    if (size == self->size && self->ranks != NULL) { /* the same blocks: move the levels in place */
+        memmove(self->ranks - self->front + front, self->ranks, (size_t)n * sizeof(rank_t));
+        memmove(self->prices - self->front + front, self->prices, (size_t)n * sizeof(PyObject *));
+        memmove(self->qtys - self->front + front, self->qtys, (size_t)n * sizeof(PyObject *));
+        self->ranks += front - self->front;
+        self->prices += front - self->front;
+        self->qtys += front - self->front;
+        self->front = front;
+        return 0;
+    }
+    rank_t *ranks = PyMem_Malloc((size_t)size * sizeof(rank_t));
+    PyObject **prices = PyMem_Malloc((size_t)size * sizeof(PyObject *));
+    PyObject **qtys = PyMem_Malloc((size_t)size * sizeof(PyObject *));
+    if (ranks == NULL || prices == NULL || qtys == NULL) {
+        PyMem_Free(ranks);
+        PyMem_Free(prices);
+        PyMem_Free(qtys);
+        PyErr_NoMemory();
+        return -1;
+    }
+    if (n > 0) {
+        memcpy(ranks + front, self->ranks, (size_t)n * sizeof(rank_t));
+        memcpy(prices + front, self->prices, (size_t)n * sizeof(PyObject *));
+        memcpy(qtys + front, self->qtys, (size_t)n * sizeof(PyObject *));
+    }
+    if (self->ranks != NULL) {
+        PyMem_Free(self->ranks - self->front);
+        PyMem_Free(self->prices - self->front);
+        PyMem_Free(self->qtys - self->front);
+    }
+    self->ranks = ranks + front;
+    self->prices = prices + front;
+    self->qtys = qtys + front;
+    self->size = size;
+    self->front = front;
+    return 0;
+}
+
+/* Room for `need` levels from the first slot on (a snapshot's load, into an empty side). */
 static int reserve(Side *self, Py_ssize_t need)
 {
-    if (need <= self->size)
+    if (need <= self->size - self->front)
         return 0;
     Py_ssize_t size = self->size < 16 ? 16 : self->size;
     while (size < need)
         size += size >> 1;
-    rank_t *ranks = PyMem_Realloc(self->ranks, (size_t)size * sizeof(rank_t));
-    if (ranks != NULL)
-        self->ranks = ranks;
-    PyObject **prices = ranks ? PyMem_Realloc(self->prices, (size_t)size * sizeof(PyObject *)) : NULL;
-    if (prices != NULL)
-        self->prices = prices;
-    PyObject **qtys = prices ? PyMem_Realloc(self->qtys, (size_t)size * sizeof(PyObject *)) : NULL;
-    if (qtys == NULL) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    self->qtys = qtys;
-    self->size = size;
-    return 0;
+    return place(self, size, 0);
 }
 
+/* A free slot on the side `at_front` asks for: the levels are centred again in their blocks when the free slots are
+ * plenty (each such move is paid for by many changes), else in larger blocks. */
+static int make_room(Side *self, int at_front)
+{
+    if (at_front ? self->front > 0 : free_after(self) > 0)
+        return 0;
+    Py_ssize_t free = self->size - self->n, size = self->size;
+    if (free < 16 + (self->n >> 3)) {
+        size = self->size < 16 ? 32 : self->size + (self->size >> 1) + 16;
+        free = size - self->n;
+    }
+    return place(self, size, free / 2);
+}
+
+/* Insert at index i, moving the shorter part of the levels; make_room(i < n - i) first. */
 static void insert_at(Side *self, Py_ssize_t i, rank_t rank, PyObject *price, PyObject *qty)
 {
-    Py_ssize_t tail = self->n - i;
-    if (tail > 0) {
-        memmove(self->ranks + i + 1, self->ranks + i, (size_t)tail * sizeof(rank_t));
-        memmove(self->prices + i + 1, self->prices + i, (size_t)tail * sizeof(PyObject *));
-        memmove(self->qtys + i + 1, self->qtys + i, (size_t)tail * sizeof(PyObject *));
+    if (i < self->n - i && self->front > 0) { /* the levels before i move one slot towards the front */
+        self->ranks--;
+        self->prices--;
+        self->qtys--;
+        self->front--;
+        memmove(self->ranks, self->ranks + 1, (size_t)i * sizeof(rank_t));
+        memmove(self->prices, self->prices + 1, (size_t)i * sizeof(PyObject *));
+        memmove(self->qtys, self->qtys + 1, (size_t)i * sizeof(PyObject *));
+    } else {
+        Py_ssize_t tail = self->n - i;
+        if (tail > 0) {
+            memmove(self->ranks + i + 1, self->ranks + i, (size_t)tail * sizeof(rank_t));
+            memmove(self->prices + i + 1, self->prices + i, (size_t)tail * sizeof(PyObject *));
+            memmove(self->qtys + i + 1, self->qtys + i, (size_t)tail * sizeof(PyObject *));
+        }
     }
     self->ranks[i] = rank;
     Py_INCREF(price);
@@ -260,7 +348,15 @@ static void remove_range(Side *self, Py_ssize_t i, Py_ssize_t k)
         memcpy(gone + k, self->qtys + i, (size_t)k * sizeof(PyObject *));
     }
     Py_ssize_t tail = self->n - i - k;
-    if (tail > 0) {
+    if (i < tail) { /* the levels before i move k slots towards the end */
+        memmove(self->ranks + k, self->ranks, (size_t)i * sizeof(rank_t));
+        memmove(self->prices + k, self->prices, (size_t)i * sizeof(PyObject *));
+        memmove(self->qtys + k, self->qtys, (size_t)i * sizeof(PyObject *));
+        self->ranks += k;
+        self->prices += k;
+        self->qtys += k;
+        self->front += k;
+    } else if (tail > 0) {
         memmove(self->ranks + i, self->ranks + i + k, (size_t)tail * sizeof(rank_t));
         memmove(self->prices + i, self->prices + i + k, (size_t)tail * sizeof(PyObject *));
         memmove(self->qtys + i, self->qtys + i + k, (size_t)tail * sizeof(PyObject *));
@@ -336,9 +432,11 @@ static int Side_init(Side *self, PyObject *args, PyObject *kwds)
 static void Side_dealloc(Side *self)
 {
     release_all(self);
-    PyMem_Free(self->ranks);
-    PyMem_Free(self->prices);
-    PyMem_Free(self->qtys);
+    if (self->ranks != NULL) {
+        PyMem_Free(self->ranks - self->front);
+        PyMem_Free(self->prices - self->front);
+        PyMem_Free(self->qtys - self->front);
+    }
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -363,7 +461,7 @@ static PyObject *Side_apply(Side *self, PyObject *levels)
         if (unpack_level(items[j], &price, &qty) < 0 || price_ticks(price, &rank) < 0)
             goto error;
         rank *= self->sign;
-        Py_ssize_t i = bisect_left(self, rank);
+        Py_ssize_t i = bisect_from_best(self, rank);
         int held = i < self->n && self->ranks[i] == rank;
         if (!is_zero(qty)) {
             if (held) { /* a known level changes size; the latest spelling of its price wins */
@@ -375,7 +473,7 @@ static PyObject *Side_apply(Side *self, PyObject *levels)
                 Py_DECREF(old_price);
                 Py_DECREF(old_qty);
             } else {
-                if (reserve(self, self->n + 1) < 0)
+                if (make_room(self, i < self->n - i) < 0)
                     goto error;
                 insert_at(self, i, rank, price, qty);
             }

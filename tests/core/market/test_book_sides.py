@@ -3,6 +3,7 @@ same snapshots and events, including malformed ones, they answer every question 
 
 from __future__ import annotations
 
+import random
 import sys
 
 import msgpack
@@ -86,6 +87,33 @@ def test_the_compiled_side_answers_as_the_python_side_does(steps, cap):
                 c.clear()
             assert answers(c) == answers(py)
     assert c_bids.agrees_with(c_bids) and py_bids.agrees_with(py_bids)
+
+
+@pytest.mark.parametrize("cap", [None, 300])
+def test_a_deep_side_changed_at_every_depth_stays_the_python_sides(cap):
+    # A side of hundreds of levels, changed near its front (the worst levels), near the touch and between: the
+    # compiled side moves whichever part of its arrays is shorter, centres them again and grows them, and must
+    # still hold what the Python side holds. The small grids above never make a side this deep. The stream is
+    # seeded: the same every run.
+    rng = random.Random(22)
+    py, c = book_side.Side(-1, 4, cap), compiled.Side(-1, 4, cap)
+    snapshot = [[f"{p}.00000000", "1.0"] for p in range(1000, 1400)]
+    py.load(snapshot, 400)
+    c.load(snapshot, 400)
+    for step in range(3000):
+        levels = []
+        for _ in range(rng.randint(1, 15)):
+            where = rng.random()
+            price = rng.randint(1000, 1010) if where < 0.5 else rng.randint(1000, 2200)
+            if where > 0.9:  # the far end: the worst levels held, and beyond them
+                price = rng.randint(1300, 2200)
+            qty = "0.00000000" if rng.random() < 0.45 else f"{rng.randint(1, 9)}.5"
+            levels.append([f"{price}.00000000", qty])
+        py.apply(levels)
+        c.apply(levels)
+        if step % 50 == 0 or step > 2990:
+            assert answers(c) == answers(py)
+    assert c.as_dict() == py.as_dict() and len(c) > 300
 
 
 @settings(max_examples=200, deadline=None)

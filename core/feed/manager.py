@@ -147,6 +147,7 @@ class OrderBookManager:
         self._stopping = False
         self._retired_reconnects = 0  # of slots gone since (their symbols all left)
         self._retired_rotations = 0
+        self.frames_received = 0  # every frame handed to `on_frame`, malformed ones too
         self._bad_frames = 0
         self._frame_failure_reported_at = -FRAME_FAILURE_REPORT_S
         self._frame_failures_unreported = 0
@@ -435,6 +436,7 @@ class OrderBookManager:
 
     def on_frame(self, conn: StreamConnection, raw: str | bytes, now: float) -> None:
         """One frame; whatever goes wrong with it stays with it (see the module docstring)."""
+        self.frames_received += 1
         try:
             msg = parse_stream_message(raw)
         except Exception as exc:  # WireFormatError, or a field the parser did not foresee: malformed

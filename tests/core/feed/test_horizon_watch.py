@@ -253,3 +253,17 @@ async def test_refreshes_asked_in_one_pass_with_the_same_room_keep_the_order_the
         watch.remove_bids(symbol, 12)  # room 8 each
     watch.one_pass()
     assert watch.manager.scheduler.queued_refreshes == followed
+
+
+@pytest.mark.asyncio
+async def test_every_frame_handed_to_the_manager_is_counted_whatever_it_holds(watch):
+    # `frames_received` (the whole-market benchmark's frame count): a depth frame of a followed symbol, one of a
+    # symbol not followed and a malformed frame each count once.
+    manager = watch.manager
+    await watch.go_live(SYMBOLS[:1])
+    before = manager.frames_received
+    watch.touch(SYMBOLS[0])
+    watch._frame("NOTFOLLOWEDUSDT", 1, [["1.00", "1.0"]])
+    manager.on_frame(_Conn(), b'{"stream":', 0.0)  # type: ignore[arg-type]
+    assert manager.frames_received - before == 3
+    assert manager.connection_status().bad_frames == 1

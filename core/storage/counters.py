@@ -1,10 +1,15 @@
 """Per-symbol snapshot counters: how many seconds are stored, and the first and last of them.
 
-Stored in the `meta` column family as `counter:SYMBOL` -> MessagePack `[count, first_ts, last_ts]`, written in
-the same WriteBatch as the snapshots they count, so they are exact after any crash. At open, a counter whose
-first/last no longer match the snapshots (or that is missing, as in a database written by the reference
-service) is recounted by a scan. So is a counter whose bytes do not decode to a plausible `[count, first, last]`
-(damaged): readers recount it in memory, a writer also stores the recount.
+Stored in the `meta` column family as `counter:SYMBOL` -> MessagePack `[count, first_ts, last_ts]`. A stored
+counter is a checkpoint: the exact count of the symbol's snapshots up to its `last` second. The writer stores it in
+the same WriteBatch as any change that is not an append after that second (a first snapshot, a second at or before
+it, a deletion), and otherwise at least once every `CHECKPOINT_SECONDS` of recording (`must_store`): storing 1,500
+counters a second was a third of the whole market's write batches (docs/PERFORMANCE.md, "Session 22"). A reader
+adds the snapshots after the checkpoint's last second, a short scan (`checked`), so counts are exact after any
+crash. A counter whose first second no longer matches the snapshots, or that lies beyond the last one (or that is
+missing, as in a database written by the reference service), is recounted by a scan of the whole symbol. So is a
+counter whose bytes do not decode to a plausible `[count, first, last]` (damaged): readers recount it in memory,
+a writer also stores the recount.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from rocksdict import Rdict
 from core.storage import keys
 
 COUNTER_PREFIX = b"counter:"
+CHECKPOINT_SECONDS = 60  # an append-only symbol's stored counter is at most this far behind its last snapshot
 
 
 class Counter(NamedTuple):  # a tuple: the recorder makes 1,500 a second, and it packs as the stored array
@@ -85,15 +91,26 @@ def read_all(view: Rdict, on_damaged: OnDamaged | None = None) -> dict[str, Coun
 
 
 def checked(db: Rdict, symbol: str, stored: Counter | None) -> Counter:
-    """The stored counter if it still matches the data's first and last second, else a fresh count."""
+    """The exact counter of `symbol`'s snapshots: the stored checkpoint and the snapshots after its last second
+    when it still starts at the data's first second and ends at or before its last one, else a fresh count."""
     edges = keys.edges(db, symbol)
     if edges is None:
         return Counter(0, 0, 0)
-    if stored is not None and (stored.first, stored.last) == edges:
-        return stored
     prefix = symbol.encode("ascii") + b":"
-    count = sum(1 for _ in keys.scan_keys(db, prefix, prefix, prefix[:-1] + b";"))
+    upper = prefix[:-1] + b";"
+    if stored is not None and stored.first == edges[0] and stored.last <= edges[1]:
+        if stored.last == edges[1]:
+            return stored
+        after = sum(1 for _ in keys.scan_keys(db, prefix, keys.snapshot_key(symbol, stored.last + 1), upper))
+        return Counter(stored.count + after, stored.first, edges[1])
+    count = sum(1 for _ in keys.scan_keys(db, prefix, prefix, upper))
     return Counter(count, *edges)
+
+
+def must_store(stored: Counter | None, counter: Counter) -> bool:
+    """Whether the writer stores `counter` now (the batch's changes being appends after `stored`'s last second):
+    a first counter, a new first second, or a checkpoint `CHECKPOINT_SECONDS` old."""
+    return stored is None or counter.first != stored.first or counter.last - stored.last >= CHECKPOINT_SECONDS
 
 
 def plus_one(counter: Counter | None, ts: int) -> Counter:

@@ -97,6 +97,7 @@ class SnapshotStorage:
         self.options = options or StorageOptions()
         self._write_lock = threading.Lock()
         self._counters: dict[str, Counter] = {}  # writer only: the authoritative counters
+        self._stored_counters: dict[str, Counter] = {}  # writer only: those on disk (core.storage.counters)
         self._open_session: SessionRecord | None = None
         self._open_session_key: bytes | None = None
         self._opened: OpenedDatabase | None = None
@@ -153,6 +154,8 @@ class SnapshotStorage:
         """Close the database; call it after pending calls finish. Safe to call twice."""
         if self._user_closed:
             return
+        if self.mode == "writer" and not self._closed and not self._needs_reopen:
+            self._store_counters()
         self._user_closed = True
         if not self._closed:
             self._release()
@@ -391,8 +394,9 @@ class SnapshotStorage:
             self._commit(batch)
             if counter is None:
                 self._counters.pop(symbol, None)
-            else:
-                self._counters[symbol] = counter
+                self._stored_counters.pop(symbol, None)
+            elif deleted:
+                self._counters[symbol] = self._stored_counters[symbol] = counter
         if deleted:
             log.info("deleted old snapshots symbol=%s before=%s count=%s", symbol, ts, deleted)
         return deleted
@@ -462,8 +466,9 @@ class SnapshotStorage:
             batch = WriteBatch(raw_mode=True)
             # No local may hold a column family handle: a failed write's traceback keeps this frame, and a handle
             # keeps its database open, which the reopen after a full disk then finds locked.
-            put, known = batch.put, self._counters
+            put, known, stored = batch.put, self._counters, self._stored_counters
             changed: dict[str, Counter] = {}
+            at_once: set[str] = set()  # a second at or before the stored counter's last: not an append after it
             written: dict[tuple[str, int], bytes] = {}  # (symbol, second) -> its key: the series rows share them
             for symbol, ts, value in rows:
                 key = snapshot_key(symbol, ts)
@@ -473,8 +478,11 @@ class SnapshotStorage:
                 if (counter is None or not counter.first <= ts <= counter.last
                         or ((symbol, ts) not in written and self._db.get(key) is None)):  # fmt: skip
                     changed[symbol] = counters.plus_one(counter, ts)
+                    if symbol in stored and ts <= stored[symbol].last:
+                        at_once.add(symbol)
                 written[symbol, ts] = key
-            for symbol, counter in changed.items():
+            checkpoints = {s: c for s, c in changed.items() if s in at_once or counters.must_store(stored.get(s), c)}
+            for symbol, counter in checkpoints.items():
                 self._put_counter(batch, symbol, counter)
             for gap in gaps:
                 put(snapshot_key(gap.symbol, gap.timestamp), gap.reason.encode(), self._handles[GAPS_CF])
@@ -484,6 +492,7 @@ class SnapshotStorage:
                 batch.put(snapshot_key(symbol, ts), value, self._handles[family[0] if family else ROLLUPS_CF])
             self._commit(batch)
             self._counters.update(changed)  # only once the batch is on disk
+            stored.update(checkpoints)
 
     def _put_counter(self, batch: WriteBatch, symbol: str, counter: Counter | None) -> None:
         key = counters.counter_key(symbol)
@@ -491,6 +500,21 @@ class SnapshotStorage:
             batch.delete(key, self._handles[META_CF])
         else:
             batch.put(key, counters.pack(counter), self._handles[META_CF])
+
+    def _store_counters(self) -> None:
+        """Store the counters whose checkpoint lags (a clean close): the next open then recounts nothing."""
+        behind = {s: c for s, c in self._counters.items() if self._stored_counters.get(s) != c}
+        if not behind:
+            return
+        batch = WriteBatch(raw_mode=True)
+        for symbol, counter in behind.items():
+            self._put_counter(batch, symbol, counter)
+        try:
+            self._commit(batch)
+        except StorageError as exc:  # readers count what the checkpoints lack: nothing is lost
+            log.warning("could not store the counters at close path=%s error=%s", self.path, exc)
+            return
+        self._stored_counters.update(behind)
 
     def _reopen_if_failed(self) -> None:
         if self._user_closed:
@@ -550,7 +574,7 @@ class SnapshotStorage:
             if counter != stored.get(symbol):
                 log.info("counted snapshots symbol=%s count=%s", symbol, counter.count)
                 self._put_counter(batch, symbol, counter)
-            self._counters[symbol] = counter
+            self._counters[symbol] = self._stored_counters[symbol] = counter
         for symbol in stored.keys() - set(symbols):  # its snapshots were deleted by someone else
             self._put_counter(batch, symbol, None)
         rewritten = {counters.counter_key(symbol) for symbol in symbols}

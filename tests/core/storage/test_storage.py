@@ -406,6 +406,33 @@ def test_counters_are_recounted_when_someone_else_wrote_more(db_path, writer):
         assert reopened.count("BTCUSDT") == 4
 
 
+def test_an_appending_writer_stores_a_counter_once_a_minute_and_readers_count_exactly_meanwhile(db_path, writer):
+    # The stored counter is a checkpoint (core.storage.counters): readers add the snapshots after its last second.
+    def stored_and_counted() -> tuple[list[int] | None, int]:
+        with SnapshotStorage.open(db_path, "read_only") as reader:
+            stored = reader._stored_counter("BTCUSDT")
+            return (list(stored) if stored else None), reader.count("BTCUSDT")
+
+    seen = {}
+    for i in range(130):
+        writer.put_tick([snap("BTCUSDT", T0 + i)])
+        if i in (0, 59, 60, 129):
+            seen[i] = stored_and_counted()
+    assert seen == {
+        0: ([1, T0, T0], 1),
+        59: ([1, T0, T0], 60),  # the checkpoint is 59 s behind: the reader counts the 59 seconds after it
+        60: ([61, T0, T0 + 60], 61),
+        129: ([121, T0, T0 + 120], 130),
+    }
+    writer.put_tick([snap("BTCUSDT", T0 + 125, update_id=2)])  # an overwrite changes no count
+    assert stored_and_counted() == ([121, T0, T0 + 120], 130)
+    writer.put_tick([snap("BTCUSDT", T0 - 5)])  # not an append: its counter is stored with it
+    assert stored_and_counted() == ([131, T0 - 5, T0 + 129], 131)
+    writer.put_tick([snap("BTCUSDT", T0 + 130)])
+    writer.close()  # a clean close stores what lags
+    assert stored_and_counted() == ([132, T0 - 5, T0 + 130], 132)
+
+
 @pytest.mark.asyncio
 async def test_async_wrappers_run_in_an_executor(writer):
     await writer.aput_tick(

@@ -107,9 +107,7 @@ class OrderBookManager:
         """`clock`: the snapshot scheduler's wall clock, which must be the one `rest` charges its budget by."""
         self.config = config
         restarts = (config.reconnect_initial, config.reconnect_max, config.healthy_after)
-        self._tasks = TaskSupervisor(
-            lambda sentence, fatal: self._emit(FeedFailed(sentence, fatal)), *restarts
-        )
+        self._tasks = TaskSupervisor(lambda sentence, fatal: self._emit(FeedFailed(sentence, fatal)), *restarts)
         connections = config.snapshot_concurrency + 1  # and exchangeInfo
         self.rest = rest or RestClient(config.rest_url, market=config.market, connections=connections)
         if self.rest.market is not config.market:
@@ -137,12 +135,9 @@ class OrderBookManager:
         self._slot_ids = 0
         self.pacer = ConnectPacer(config.connect_attempts, config.connect_window)
         self.listing = ListingWatcher(
-            self.rest,
-            followed=lambda: list(self._symbols),
-            stop=self.unsubscribe,
-            follow=self._follow_listed,
+            self.rest, followed=lambda: list(self._symbols), stop=self.unsubscribe, follow=self._follow_listed,
             emit=self._emit,
-        )
+        )  # fmt: skip
         self._started = False
         self._stopping = False
         self._retired_reconnects = 0  # of slots gone since (their symbols all left)

@@ -199,9 +199,9 @@ static int unpack_level(PyObject *level, PyObject **price, PyObject **qty)
 
 /* --- the arrays --------------------------------------------------------------------------------------- */
 
-static Py_ssize_t bisect_left(const Side *self, rank_t rank)
+/* The first index in [lo, hi) whose rank is >= rank (hi if none): every rank from hi on is >= rank. */
+static Py_ssize_t bisect_between(const Side *self, rank_t rank, Py_ssize_t lo, Py_ssize_t hi)
 {
-    Py_ssize_t lo = 0, hi = self->n;
     while (lo < hi) {
         Py_ssize_t mid = (lo + hi) >> 1;
         if (self->ranks[mid] < rank)
@@ -212,6 +212,8 @@ static Py_ssize_t bisect_left(const Side *self, rank_t rank)
     return lo;
 }
 
+static Py_ssize_t bisect_left(const Side *self, rank_t rank) { return bisect_between(self, rank, 0, self->n); }
+
 /* bisect_left for an event's level. Most of an event's levels lie near the touch, the arrays' end: searching from
  * there with a doubling step, then bisecting the last bracket, reads a few cache lines at the top of a book the
  * CPU's caches have not seen since its last event, where a bisection of the whole array starts in its middle
@@ -221,17 +223,8 @@ static Py_ssize_t bisect_from_best(const Side *self, rank_t rank)
     Py_ssize_t hi = self->n, step = 1; /* every rank from hi on is >= rank */
     while (hi > 0 && self->ranks[hi - 1] >= rank) {
         Py_ssize_t lo = hi - step;
-        if (lo <= 0 || self->ranks[lo] < rank) { /* the answer lies in [max(lo, 0), hi) */
-            lo = lo < 0 ? 0 : lo;
-            while (lo < hi) {
-                Py_ssize_t mid = (lo + hi) >> 1;
-                if (self->ranks[mid] < rank)
-                    lo = mid + 1;
-                else
-                    hi = mid;
-            }
-            return lo;
-        }
+        if (lo <= 0 || self->ranks[lo] < rank) /* the answer lies in [max(lo, 0), hi) */
+            return bisect_between(self, rank, lo < 0 ? 0 : lo, hi);
         hi = lo;
         step <<= 1;
     }

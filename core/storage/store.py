@@ -505,12 +505,13 @@ class SnapshotStorage:
         """Store the counters whose checkpoint lags (a clean close): the next open then recounts nothing."""
         with self._write_lock:  # after a write still running (a close too early)
             behind = {s: c for s, c in self._counters.items() if self._stored_counters.get(s) != c}
+            if not behind:
+                return
             batch = WriteBatch(raw_mode=True)
             for symbol, counter in behind.items():
                 self._put_counter(batch, symbol, counter)
             try:
-                if behind:
-                    self._commit(batch)
+                self._commit(batch)
             except StorageError as exc:  # readers count what the checkpoints lack: nothing is lost
                 log.warning("could not store the counters at close path=%s error=%s", self.path, exc)
                 return

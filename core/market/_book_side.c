@@ -32,6 +32,7 @@ typedef struct {
     Py_ssize_t cap;       /* levels kept when some lie beyond the horizon; -1: every level */
     Py_ssize_t bound;     /* more levels than this: drop some beyond the horizon */
     rank_t horizon;       /* the worst rank the last snapshot covered */
+    Py_ssize_t inside;    /* levels at the horizon or better, the arrays' last: a room without a search */
     Py_ssize_t n, size;   /* levels held, slots allocated */
     Py_ssize_t front;     /* free slots before the first level: the arrays start `front` slots into their blocks */
     rank_t *ranks;        /* ascending: the best level is the last */
@@ -324,6 +325,8 @@ static void insert_at(Side *self, Py_ssize_t i, rank_t rank, PyObject *price, Py
         }
     }
     self->ranks[i] = rank;
+    if (rank >= self->horizon)
+        self->inside++;
     Py_INCREF(price);
     Py_INCREF(qty);
     self->prices[i] = price;
@@ -336,6 +339,9 @@ static void remove_range(Side *self, Py_ssize_t i, Py_ssize_t k)
 {
     PyObject *stack[16];
     PyObject **gone = k <= 8 ? stack : PyMem_Malloc((size_t)(2 * k) * sizeof(PyObject *));
+    Py_ssize_t first_inside = self->n - self->inside, from = i > first_inside ? i : first_inside;
+    if (i + k > from)
+        self->inside -= i + k - from;
     if (gone != NULL) {
         memcpy(gone, self->prices + i, (size_t)k * sizeof(PyObject *));
         memcpy(gone + k, self->qtys + i, (size_t)k * sizeof(PyObject *));
@@ -367,6 +373,7 @@ static void release_all(Side *self)
 {
     Py_ssize_t n = self->n;
     self->n = 0;
+    self->inside = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         Py_DECREF(self->prices[i]);
         Py_DECREF(self->qtys[i]);
@@ -385,7 +392,7 @@ static void reset(Side *self)
 static void drop_beyond_horizon(Side *self)
 {
     Py_ssize_t excess = self->n - (self->cap < 0 ? 0 : self->cap);
-    Py_ssize_t beyond = bisect_left(self, self->horizon);
+    Py_ssize_t beyond = self->n - self->inside;
     Py_ssize_t k = excess < beyond ? excess : beyond;
     if (k > 0)
         remove_range(self, 0, k);
@@ -555,6 +562,7 @@ static PyObject *Side_load(Side *self, PyObject *args)
         complete = count < most;
     }
     self->horizon = complete ? UNBOUNDED : (self->n ? self->ranks[0] : NOTHING);
+    self->inside = self->n; /* the snapshot's levels are all inside its horizon */
     self->bound = no_more_than(self->cap, self->n);
     Py_RETURN_NONE;
 error:
@@ -764,8 +772,7 @@ static PyObject *Side_room(Side *self, PyObject *args)
         return NULL;
     if (self->horizon == UNBOUNDED)
         return PyLong_FromSsize_t(cap);
-    Py_ssize_t inside = self->n - bisect_left(self, self->horizon);
-    Py_ssize_t room = inside - n;
+    Py_ssize_t room = self->inside - n;
     return PyLong_FromSsize_t(room < cap ? room : cap);
 }
 

@@ -6,15 +6,14 @@ book its top `default_depth`. `check` asks books whether their top nears the hor
 returns the refresh requests; `rooms` counts the queued refreshes' rooms again, for the scheduler's order.
 
 The manager's horizon watch asks, each pass, only the books that may have changed since the last one (`changed`,
-which it marks), and every book every `FULL_PASS_EVERY`-th pass, in the order they were followed (`to_ask`); an
-unchanged book would answer as it did.
+which it marks), and every book every `FULL_PASS_EVERY`-th pass; an unchanged book would answer as it did.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable, Iterator
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from core.market.book_sync import Action, BookSync
 from core.market.orderbook import OrderBook
@@ -68,34 +67,45 @@ class HorizonKeeper:
         return None if self.passes % FULL_PASS_EVERY == 0 else changed
 
     def to_ask(self, followed: dict[str, T], changed: set[str] | None) -> list[tuple[str, T]]:
-        """The `followed` books a pass asks, the `changed` ones (all: None), in the order they were followed, as in a
-        pass over every book: refreshes asked in one pass with the same room keep their first-come order."""
+        """The `followed` books a pass asks: the `changed` ones (all: None), in no particular order (`check` orders
+        what they ask)."""
         if changed is None:
             return list(followed.items())
-        order = self._order
-        return sorted(((s, followed[s]) for s in changed if s in followed), key=lambda book: order.get(book[0], -1))
+        return [(symbol, followed[symbol]) for symbol in changed if symbol in followed]
 
     def check(self, books: Iterable[tuple[str, BookSync]]) -> list[Action]:
-        """One pass over the books: the refreshes to ask for."""
+        """One pass over the books: the refreshes to ask for, in the order their books were followed (as in a pass
+        over every book: refreshes asked in one pass with the same room keep their first-come order). Only the
+        few asking are sorted, not the books."""
         actions: list[Action] = []
+        recorded, default = self._recorded, self.default_depth
         for symbol, sync in books:
-            actions += sync.check_horizon(self.depth_of(symbol), self.margin, self.refresh_limit)
+            actions += sync.check_horizon(recorded.get(symbol, default), self.margin, self.refresh_limit)
+        if len(actions) > 1:
+            order = self._order
+            actions.sort(key=lambda action: order.get(action.symbol, -1))
         return actions
 
     def rooms(
-        self, waiting: list[str], book: Callable[[str], OrderBook | None], changed: set[str] | None = None
+        self, queue: RefreshQueue, book: Callable[[str], OrderBook | None], changed: set[str] | None = None
     ) -> Iterator[tuple[str, int]]:
-        """(symbol, room) of each book whose refresh waits in the queue (`waiting`), for the scheduler's order: while
-        the budget is short (the whole market deepening its cheap starts) the books that move go before those that
-        sit still. Only books changed since the last pass (or new to the queue) are counted again; the others' rooms
-        stand. `changed`: the only books that may have changed (None: any may have); the others are not looked at."""
+        """(symbol, room) of each book whose refresh waits in the `queue`, for the scheduler's order: while the
+        budget is short (the whole market deepening its cheap starts) the books that move go before those that sit
+        still. Only books changed since the last pass (`changed`; None: any may have) or new to the queue are
+        counted again; the others' rooms stand. A pass looks only at those, not at the whole queue (some 1,400
+        refreshes while a whole market deepens), except a full pass (`changed` None), which also forgets the books
+        no longer queued."""
         ranked = self._ranked
-        queued = set(waiting)
-        for symbol in ranked.keys() - queued:
-            del ranked[symbol]  # it left the queue: if it comes back, it is new to it
-        if changed is not None:  # the changed and the new ones, in the queue's order (set operations: a whole
-            todo = (queued & changed) | (queued - ranked.keys())  # market deepening queues some 1,400)
-            waiting = [symbol for symbol in waiting if symbol in todo]
+        new = queue.take_new_refreshes()
+        for symbol in new:  # new to the queue (or back in it): its room is counted whatever it was when it left
+            ranked.pop(symbol, None)
+        if changed is None:
+            waiting = queue.waiting_refreshes()
+            for symbol in ranked.keys() - set(waiting):
+                del ranked[symbol]
+        else:
+            is_waiting = queue.is_waiting_refresh
+            waiting = [symbol for symbol in changed | new if is_waiting(symbol)]
         for symbol in waiting:
             sync_book = book(symbol)
             if sync_book is None:
@@ -105,3 +115,13 @@ class HorizonKeeper:
             if ranked.get(symbol) != key:
                 ranked[symbol] = key
                 yield symbol, sync_book.horizon_room(depth, self.margin)
+
+
+class RefreshQueue(Protocol):
+    """What `HorizonKeeper.rooms` asks of the snapshot scheduler's queue."""
+
+    def waiting_refreshes(self) -> list[str]: ...
+
+    def is_waiting_refresh(self, symbol: str) -> bool: ...
+
+    def take_new_refreshes(self) -> set[str]: ...

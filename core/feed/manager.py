@@ -520,10 +520,10 @@ class OrderBookManager:
 
     def _horizon_pass(self) -> None:
         """Ask the books that may have changed (all, now and then), then count the queued refreshes' rooms again."""
-        changed = self.horizon.start_pass()  # None: every book (HorizonKeeper: `start_pass`, `to_ask`, `rooms`)
-        books = [(s, e.sync) for s, e in self.horizon.to_ask(self._symbols, changed)]
+        changed = self.horizon.start_pass()  # None: every book (HorizonKeeper: `start_pass`, `check`, `rooms`)
+        books = ((s, e.sync) for s, e in self.horizon.to_ask(self._symbols, changed))
         self._handle(self.horizon.check(books))  # a refresh it asks is new to the queue: its room is counted below
-        for symbol, room in self.horizon.rooms(self.scheduler.waiting_refreshes(), self.book, changed):
+        for symbol, room in self.horizon.rooms(self.scheduler, self.book, changed):
             self.scheduler.update_room(symbol, room)
 
     async def _follow_listed(self, symbols: list[str]) -> list[str]:

@@ -30,6 +30,7 @@ class RequestQueue:
         self._syncs: dict[str, Request] = {}
         self._refreshes: dict[Kind, dict[str, Request]] = {}
         self._filed: dict[str, Kind | None] = {}  # the group each request is in: its kind, None for a sync
+        self._new_refreshes: set[str] = set()  # refreshes queued since `take_new_refreshes` last took them
 
     def __len__(self) -> int:
         return len(self._requests)
@@ -61,6 +62,19 @@ class RequestQueue:
             raise ValueError(f"{symbol} is queued already")
         self._requests[symbol] = req
         self._file(symbol, req)
+        if req.refresh:
+            self._new_refreshes.add(symbol)
+
+    def take_new_refreshes(self) -> set[str]:
+        """The symbols whose refresh entered the queue since the last call (asked, or put back after a failed
+        fetch), whether or not it is still queued; the next call starts afresh."""
+        new, self._new_refreshes = self._new_refreshes, set()
+        return new
+
+    def is_refresh(self, symbol: str) -> bool:
+        """A refresh of `symbol` is queued."""
+        req = self._requests.get(symbol)
+        return req is not None and req.refresh
 
     def pop(self, symbol: str) -> Request:
         """Take `symbol`'s request out of the queue (KeyError if none is queued)."""

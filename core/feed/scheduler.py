@@ -136,6 +136,13 @@ class SnapshotScheduler:
     def waiting_refreshes(self) -> list[str]:
         return [symbol for symbol, req in self._queued.items() if req.refresh]  # in no order: see queued_refreshes
 
+    def is_waiting_refresh(self, symbol: str) -> bool:
+        return self._queued.is_refresh(symbol)
+
+    def take_new_refreshes(self) -> set[str]:
+        """Symbols whose refresh entered the queue since the last call (RequestQueue.take_new_refreshes)."""
+        return self._queued.take_new_refreshes()
+
     def update_room(self, symbol: str, room: int) -> None:
         """A queued refresh's current room before the horizon: its place in the queue follows its book."""
         symbol = symbol.upper()

@@ -207,3 +207,21 @@ def test_the_grouped_look_picks_what_a_look_at_every_request_picks(used, second,
         # never now or before: no look that finds nothing is followed at once by another.
         assert (wake_at is None) == (expected_wake_at is None)
         assert wake_at is None or now < wake_at <= expected_wake_at  # type: ignore[operator]
+
+
+def test_the_refreshes_new_to_the_queue_are_told_once_whether_asked_or_put_back():
+    # The horizon watch counts again the room of a refresh new to the queue, and of no other it was not told changed:
+    # a refresh put back after a failed fetch is new again; a sync is none of its business.
+    clock = [MINUTE]
+    sched = scheduler(spent(0, MINUTE), clock)
+    sched.request("AUSDT", refresh=True, room=50)
+    sched.request("BUSDT")
+    sched.request("CUSDT", refresh=True, room=5)
+    assert sched.take_new_refreshes() == {"AUSDT", "CUSDT"} and sched.take_new_refreshes() == set()
+    assert sched.is_waiting_refresh("AUSDT") and not sched.is_waiting_refresh("BUSDT")
+    sched.request("AUSDT", refresh=True, room=40)  # asked again while queued: not new
+    assert sched.take_new_refreshes() == set()
+    symbol, req = "CUSDT", sched._queued.pop("CUSDT")  # taken by a worker
+    assert not sched.is_waiting_refresh(symbol)
+    sched._requeue(symbol, req, front=False, delay=0)  # a failed fetch's request put back
+    assert sched.take_new_refreshes() == {"CUSDT"} and sched.is_waiting_refresh("CUSDT")

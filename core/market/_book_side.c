@@ -4,8 +4,12 @@
  * specification; tests/core/market/test_book_sides.py feeds both the same streams and compares them). Why it
  * exists: with 1,500 books the Python side's dicts, ints and lists are scattered objects, and each event's
  * levels cost cache misses on them (docs/PERFORMANCE.md, "Cost per event"). Here a side is three parallel
- * arrays sorted by rank (best last): the ranks, and the exchange's price and quantity strings, kept as the
- * very str objects the wire parsed so that every level is stored exactly as it was sent.
+ * arrays sorted by rank (best last): the ranks, and the exchange's price and quantity strings, each exactly as
+ * it was sent. A string of at most INLINE_TEXT ASCII characters (every price and quantity Binance sends) is
+ * kept as its characters in the array itself, not as a str object of its own: a capture then reads its top
+ * levels from a few adjacent lines, where forty objects scattered over the heap cost a cache and TLB miss
+ * each, and a change releases no cold object (docs/PERFORMANCE.md, "Session 23"). Any other string is kept as
+ * its str object.
  *
  * A rank is the exact price in 1e-8 ticks, negated for asks, so that a higher rank is always better. It is a
  * 128-bit integer: the wire allows 20 integer digits (1e28 ticks), more than 64 bits hold.
@@ -25,6 +29,22 @@ typedef __int128 rank_t;
 static PyObject *decimal_ticks_fn = NULL;
 static PyObject *ticks_to_decimal_fn = NULL;
 
+#define INLINE_TEXT 22
+#define HELD 0xFF /* Text.inline_.len of a string kept as its object */
+
+/* A price's or a quantity's text: its characters (ASCII, at most INLINE_TEXT, and a NUL after them, as a str's
+ * UTF-8 has: PyOS_string_to_double reads up to it), or its str object (a new reference). */
+typedef union {
+    struct {
+        unsigned char len;
+        char chars[INLINE_TEXT + 1];
+    } inline_;
+    struct {
+        unsigned char tag; /* HELD */
+        PyObject *object;
+    } held;
+} Text;
+
 typedef struct {
     PyObject_HEAD
     int sign;             /* +1 bids (higher is better), -1 asks (lower is better) */
@@ -36,9 +56,57 @@ typedef struct {
     Py_ssize_t n, size;   /* levels held, slots allocated */
     Py_ssize_t front;     /* free slots before the first level: the arrays start `front` slots into their blocks */
     rank_t *ranks;        /* ascending: the best level is the last */
-    PyObject **prices;    /* str, index for index with ranks */
-    PyObject **qtys;      /* str */
+    Text *prices;         /* index for index with ranks */
+    Text *qtys;
 } Side;
+
+/* Keep `text` (a str) in the empty slot `t`. */
+static void text_init(Text *t, PyObject *text)
+{
+    Py_ssize_t len = PyUnicode_GET_LENGTH(text);
+    if (PyUnicode_IS_ASCII(text) && len <= INLINE_TEXT) {
+        t->inline_.len = (unsigned char)len;
+        memcpy(t->inline_.chars, PyUnicode_DATA(text), (size_t)len);
+        t->inline_.chars[len] = '\0';
+    } else {
+        t->held.tag = HELD;
+        t->held.object = Py_NewRef(text);
+    }
+}
+
+static void text_release(Text *t)
+{
+    if (t->inline_.len == HELD)
+        Py_DECREF(t->held.object);
+}
+
+/* Replace what `t` holds by `text` (the old object is released once the slot is consistent). */
+static void text_set(Text *t, PyObject *text)
+{
+    PyObject *old = t->inline_.len == HELD ? t->held.object : NULL;
+    text_init(t, text);
+    Py_XDECREF(old);
+}
+
+/* The text as a str: a new one of its characters, or its object. */
+static PyObject *text_str(const Text *t)
+{
+    if (t->inline_.len == HELD)
+        return Py_NewRef(t->held.object);
+    PyObject *text = PyUnicode_New(t->inline_.len, 127);
+    if (text != NULL)
+        memcpy(PyUnicode_1BYTE_DATA(text), t->inline_.chars, t->inline_.len);
+    return text;
+}
+
+/* The text's UTF-8 bytes (NULL and an exception for a str that has none). */
+static const char *text_utf8(const Text *t, Py_ssize_t *len)
+{
+    if (t->inline_.len == HELD)
+        return PyUnicode_AsUTF8AndSize(t->held.object, len);
+    *len = t->inline_.len;
+    return t->inline_.chars;
+}
 
 static Py_ssize_t no_more_than(Py_ssize_t cap, Py_ssize_t held)
 {
@@ -244,8 +312,8 @@ static int place(Side *self, Py_ssize_t size, Py_ssize_t front)
     Py_ssize_t n = self->n;
     if (size == self->size && self->ranks != NULL) { /* the same blocks: move the levels in place */
         memmove(self->ranks - self->front + front, self->ranks, (size_t)n * sizeof(rank_t));
-        memmove(self->prices - self->front + front, self->prices, (size_t)n * sizeof(PyObject *));
-        memmove(self->qtys - self->front + front, self->qtys, (size_t)n * sizeof(PyObject *));
+        memmove(self->prices - self->front + front, self->prices, (size_t)n * sizeof(Text));
+        memmove(self->qtys - self->front + front, self->qtys, (size_t)n * sizeof(Text));
         self->ranks += front - self->front;
         self->prices += front - self->front;
         self->qtys += front - self->front;
@@ -253,8 +321,8 @@ static int place(Side *self, Py_ssize_t size, Py_ssize_t front)
         return 0;
     }
     rank_t *ranks = PyMem_Malloc((size_t)size * sizeof(rank_t));
-    PyObject **prices = PyMem_Malloc((size_t)size * sizeof(PyObject *));
-    PyObject **qtys = PyMem_Malloc((size_t)size * sizeof(PyObject *));
+    Text *prices = PyMem_Malloc((size_t)size * sizeof(Text));
+    Text *qtys = PyMem_Malloc((size_t)size * sizeof(Text));
     if (ranks == NULL || prices == NULL || qtys == NULL) {
         PyMem_Free(ranks);
         PyMem_Free(prices);
@@ -264,8 +332,8 @@ static int place(Side *self, Py_ssize_t size, Py_ssize_t front)
     }
     if (n > 0) {
         memcpy(ranks + front, self->ranks, (size_t)n * sizeof(rank_t));
-        memcpy(prices + front, self->prices, (size_t)n * sizeof(PyObject *));
-        memcpy(qtys + front, self->qtys, (size_t)n * sizeof(PyObject *));
+        memcpy(prices + front, self->prices, (size_t)n * sizeof(Text));
+        memcpy(qtys + front, self->qtys, (size_t)n * sizeof(Text));
     }
     if (self->ranks != NULL) {
         PyMem_Free(self->ranks - self->front);
@@ -314,56 +382,62 @@ static void insert_at(Side *self, Py_ssize_t i, rank_t rank, PyObject *price, Py
         self->qtys--;
         self->front--;
         memmove(self->ranks, self->ranks + 1, (size_t)i * sizeof(rank_t));
-        memmove(self->prices, self->prices + 1, (size_t)i * sizeof(PyObject *));
-        memmove(self->qtys, self->qtys + 1, (size_t)i * sizeof(PyObject *));
+        memmove(self->prices, self->prices + 1, (size_t)i * sizeof(Text));
+        memmove(self->qtys, self->qtys + 1, (size_t)i * sizeof(Text));
     } else {
         Py_ssize_t tail = self->n - i;
         if (tail > 0) {
             memmove(self->ranks + i + 1, self->ranks + i, (size_t)tail * sizeof(rank_t));
-            memmove(self->prices + i + 1, self->prices + i, (size_t)tail * sizeof(PyObject *));
-            memmove(self->qtys + i + 1, self->qtys + i, (size_t)tail * sizeof(PyObject *));
+            memmove(self->prices + i + 1, self->prices + i, (size_t)tail * sizeof(Text));
+            memmove(self->qtys + i + 1, self->qtys + i, (size_t)tail * sizeof(Text));
         }
     }
     self->ranks[i] = rank;
     if (rank >= self->horizon)
         self->inside++;
-    Py_INCREF(price);
-    Py_INCREF(qty);
-    self->prices[i] = price;
-    self->qtys[i] = qty;
+    text_init(&self->prices[i], price);
+    text_init(&self->qtys[i], qty);
     self->n++;
 }
 
-/* Remove the levels [i, i + k); their strings are released only after the arrays are consistent. */
+/* Remove the levels [i, i + k); the str objects they held are released only after the arrays are consistent. */
 static void remove_range(Side *self, Py_ssize_t i, Py_ssize_t k)
 {
     PyObject *stack[16];
-    PyObject **gone = k <= 8 ? stack : PyMem_Malloc((size_t)(2 * k) * sizeof(PyObject *));
+    Py_ssize_t held = 0; /* objects among the removed levels' texts */
+    for (Py_ssize_t j = i; j < i + k; j++)
+        held += (self->prices[j].inline_.len == HELD) + (self->qtys[j].inline_.len == HELD);
+    PyObject **gone = held <= 16 ? stack : PyMem_Malloc((size_t)held * sizeof(PyObject *));
     Py_ssize_t first_inside = self->n - self->inside, from = i > first_inside ? i : first_inside;
     if (i + k > from)
         self->inside -= i + k - from;
     if (gone != NULL) {
-        memcpy(gone, self->prices + i, (size_t)k * sizeof(PyObject *));
-        memcpy(gone + k, self->qtys + i, (size_t)k * sizeof(PyObject *));
+        Py_ssize_t g = 0;
+        for (Py_ssize_t j = i; j < i + k; j++) {
+            if (self->prices[j].inline_.len == HELD)
+                gone[g++] = self->prices[j].held.object;
+            if (self->qtys[j].inline_.len == HELD)
+                gone[g++] = self->qtys[j].held.object;
+        }
     }
     Py_ssize_t tail = self->n - i - k;
     if (i < tail) { /* the levels before i move k slots towards the end */
         memmove(self->ranks + k, self->ranks, (size_t)i * sizeof(rank_t));
-        memmove(self->prices + k, self->prices, (size_t)i * sizeof(PyObject *));
-        memmove(self->qtys + k, self->qtys, (size_t)i * sizeof(PyObject *));
+        memmove(self->prices + k, self->prices, (size_t)i * sizeof(Text));
+        memmove(self->qtys + k, self->qtys, (size_t)i * sizeof(Text));
         self->ranks += k;
         self->prices += k;
         self->qtys += k;
         self->front += k;
     } else if (tail > 0) {
         memmove(self->ranks + i, self->ranks + i + k, (size_t)tail * sizeof(rank_t));
-        memmove(self->prices + i, self->prices + i + k, (size_t)tail * sizeof(PyObject *));
-        memmove(self->qtys + i, self->qtys + i + k, (size_t)tail * sizeof(PyObject *));
+        memmove(self->prices + i, self->prices + i + k, (size_t)tail * sizeof(Text));
+        memmove(self->qtys + i, self->qtys + i + k, (size_t)tail * sizeof(Text));
     }
     self->n -= k;
     if (gone == NULL)
         return; /* out of memory: leak the strings rather than free what may be in use */
-    for (Py_ssize_t j = 0; j < 2 * k; j++)
+    for (Py_ssize_t j = 0; j < held; j++)
         Py_DECREF(gone[j]);
     if (gone != stack)
         PyMem_Free(gone);
@@ -375,8 +449,8 @@ static void release_all(Side *self)
     self->n = 0;
     self->inside = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
-        Py_DECREF(self->prices[i]);
-        Py_DECREF(self->qtys[i]);
+        text_release(&self->prices[i]);
+        text_release(&self->qtys[i]);
     }
 }
 
@@ -465,13 +539,8 @@ static PyObject *Side_apply(Side *self, PyObject *levels)
         int held = i < self->n && self->ranks[i] == rank;
         if (!is_zero(qty)) {
             if (held) { /* a known level changes size; the latest spelling of its price wins */
-                PyObject *old_price = self->prices[i], *old_qty = self->qtys[i];
-                Py_INCREF(price);
-                Py_INCREF(qty);
-                self->prices[i] = price;
-                self->qtys[i] = qty;
-                Py_DECREF(old_price);
-                Py_DECREF(old_qty);
+                text_set(&self->prices[i], price);
+                text_set(&self->qtys[i], qty);
             } else {
                 if (make_room(self, i < self->n - i) < 0)
                     goto error;
@@ -574,7 +643,12 @@ error:
 
 static PyObject *level_tuple(Side *self, Py_ssize_t i)
 {
-    return PyTuple_Pack(2, self->prices[i], self->qtys[i]);
+    PyObject *price = text_str(&self->prices[i]);
+    PyObject *qty = price ? text_str(&self->qtys[i]) : NULL;
+    PyObject *level = qty ? PyTuple_Pack(2, price, qty) : NULL;
+    Py_XDECREF(price);
+    Py_XDECREF(qty);
+    return level;
 }
 
 static PyObject *Side_top(Side *self, PyObject *arg)
@@ -694,7 +768,7 @@ static PyObject *Side_capture(Side *self, PyObject *arg)
         rank_t ticks = self->sign * self->ranks[i];
         fits &= ticks >= 0 && ticks <= LLONG_MAX;
         for (int k = 0; k < 2; k++) {
-            if (PyUnicode_AsUTF8AndSize(k ? self->qtys[i] : self->prices[i], &lengths[k]) == NULL)
+            if (text_utf8(k ? &self->qtys[i] : &self->prices[i], &lengths[k]) == NULL)
                 return NULL;
             size += packed_str_size(lengths[k]);
         }
@@ -728,7 +802,7 @@ static PyObject *Side_capture(Side *self, PyObject *arg)
         Py_ssize_t i = self->n - 1 - j;
         *out++ = (char)0x92;
         for (int k = 0; k < 2; k++) {
-            texts[k] = PyUnicode_AsUTF8AndSize(k ? self->qtys[i] : self->prices[i], &lengths[k]);
+            texts[k] = text_utf8(k ? &self->qtys[i] : &self->prices[i], &lengths[k]);
             out = pack_str(out, texts[k], lengths[k]);
         }
         double qty = quantity_double(texts[1], lengths[1]); /* a quantity that is no number fails here */
@@ -783,8 +857,7 @@ static PyObject *Side_horizon_price(Side *self, PyObject *Py_UNUSED(ignored))
         Py_RETURN_NONE;
     Py_ssize_t i = bisect_left(self, h);
     if (i < self->n && self->ranks[i] == h) { /* the snapshot's last level, unless an event removed it since */
-        Py_INCREF(self->prices[i]);
-        return self->prices[i];
+        return text_str(&self->prices[i]);
     }
     if (ticks_to_decimal_fn == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "core.market._book_side is not configured");
@@ -801,9 +874,14 @@ static PyObject *Side_horizon_price(Side *self, PyObject *Py_UNUSED(ignored))
 static PyObject *Side_as_dict(Side *self, PyObject *Py_UNUSED(ignored))
 {
     PyObject *dict = PyDict_New();
-    for (Py_ssize_t i = 0; dict != NULL && i < self->n; i++)
-        if (PyDict_SetItem(dict, self->prices[i], self->qtys[i]) < 0)
+    for (Py_ssize_t i = 0; dict != NULL && i < self->n; i++) {
+        PyObject *price = text_str(&self->prices[i]);
+        PyObject *qty = price ? text_str(&self->qtys[i]) : NULL;
+        if (qty == NULL || PyDict_SetItem(dict, price, qty) < 0)
             Py_CLEAR(dict);
+        Py_XDECREF(price);
+        Py_XDECREF(qty);
+    }
     return dict;
 }
 
@@ -833,6 +911,20 @@ static int same_quantity(PyObject *a, PyObject *b)
     return same;
 }
 
+/* same_quantity of two kept texts: equal characters are the same quantity without making a str. */
+static int same_text_quantity(const Text *a, const Text *b)
+{
+    if (a->inline_.len != HELD && a->inline_.len == b->inline_.len &&
+        memcmp(a->inline_.chars, b->inline_.chars, a->inline_.len) == 0)
+        return 1;
+    PyObject *x = text_str(a);
+    PyObject *y = x ? text_str(b) : NULL;
+    int same = y ? same_quantity(x, y) : -1;
+    Py_XDECREF(x);
+    Py_XDECREF(y);
+    return same;
+}
+
 static PyObject *Side_agrees_with(Side *self, PyObject *other_obj)
 {
     if (!PyObject_TypeCheck(other_obj, &SideType)) {
@@ -847,7 +939,7 @@ static PyObject *Side_agrees_with(Side *self, PyObject *other_obj)
     for (; i < self->n; i++, j++) {
         if (self->ranks[i] != other->ranks[j])
             Py_RETURN_FALSE;
-        int same = same_quantity(self->qtys[i], other->qtys[j]);
+        int same = same_text_quantity(&self->qtys[i], &other->qtys[j]);
         if (same < 0)
             return NULL;
         if (!same)
@@ -872,7 +964,7 @@ static PyObject *Side_get_cap(Side *self, void *Py_UNUSED(closure))
 
 static PyObject *Side_sizeof(Side *self, PyObject *Py_UNUSED(ignored))
 {
-    size_t slot = sizeof(rank_t) + 2 * sizeof(PyObject *);
+    size_t slot = sizeof(rank_t) + 2 * sizeof(Text); /* and the objects of the texts not inline, uncounted */
     return PyLong_FromSize_t(sizeof(Side) + (size_t)self->size * slot);
 }
 

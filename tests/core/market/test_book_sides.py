@@ -26,20 +26,23 @@ TICKS = st.integers(min_value=1, max_value=60)
 def prices(draw) -> str:
     ticks = draw(TICKS) * 25_000_000  # 0.25 steps
     whole, frac = divmod(ticks, 10**8)
-    spelling = draw(st.sampled_from(["8", "short", "long", "bare", "bad"]))
+    spelling = draw(st.sampled_from(["8", "short", "long", "padded", "bare", "bad"]))
     if spelling == "8":
         return f"{whole}.{frac:08d}"
     if spelling == "short":
         return f"{whole}.{frac:08d}".rstrip("0").rstrip(".") if frac else f"{whole}.0"
     if spelling == "long":
         return f"{whole}.{frac:08d}00"
+    if spelling == "padded":  # longer than the compiled side keeps in its arrays: kept as the str object
+        return f"{whole}.{frac:08d}" + "0" * 16
     if spelling == "bare":
         return str(whole) if not frac else f"{whole}.{frac:08d}"
     return draw(st.sampled_from(["", ".5", "1.2.3", "1e5", "-1.0", "1.000000001", "12345678", "٣.5", "1.0000000000"]))
 
 
 QTYS = st.sampled_from(["0.00000000", "0", "0.0", "1.00000000", "2.5", "0.00100000", "7", "3.10",
-                        "9007199254740993", "0.30000000000000004441"])  # fmt: skip (float()'s rounding, too)
+                        "9007199254740993", "0.30000000000000004441", "2.500000000000000000000000"])  # fmt: skip
+# (float()'s rounding, too; the last is longer than the compiled side keeps in its arrays)
 LEVELS = st.lists(st.tuples(prices(), QTYS), max_size=12)
 
 
@@ -198,3 +201,23 @@ def test_the_compiled_capture_reads_every_quantity_as_float_does(qty):
     side.load([["1.5", qty]], None)
     _, numbers = side.capture(1)
     assert LEVEL_NUMBERS.unpack(numbers) == (150_000_000, float(qty))
+
+
+def test_a_string_too_long_to_keep_in_the_arrays_is_held_while_its_level_stands_and_released_after():
+    # The compiled side keeps short ASCII strings as characters and any other as its str object: that object must
+    # live exactly as long as its level (replaced, removed, dropped by a new snapshot or a clear).
+    side = compiled.Side(+1, 4, None)
+    price = "1." + "0" * 30  # made at run time: a str no other code holds
+    qty, other = "2." + "5" * 30, "3." + "5" * 30
+    base = sys.getrefcount(price), sys.getrefcount(qty), sys.getrefcount(other)
+    side.load([[price, qty], ["0.5", "1.0"]], 10)
+    assert (sys.getrefcount(price), sys.getrefcount(qty)) == (base[0] + 1, base[1] + 1)
+    assert side.top(1) == [(price, qty)] and side.horizon_price() is None
+    side.apply([["1.0", other]])  # the same price, spelt short: the latest spelling wins, the long ones go
+    assert (sys.getrefcount(price), sys.getrefcount(qty), sys.getrefcount(other)) == (base[0], base[1], base[2] + 1)
+    assert side.top(1) == [("1.0", other)]
+    side.apply([[price, "0"]])  # removed
+    assert sys.getrefcount(other) == base[2] and side.top(5) == [("0.5", "1.0")]
+    side.apply([[price, qty]])
+    side.clear()
+    assert (sys.getrefcount(price), sys.getrefcount(qty)) == base[:2]

@@ -417,7 +417,7 @@ class BookSync:
             gap = GapDetected(self.symbol, book_id + 1, event.first_update_id)
             return self._resync(event, gap, SyncReason.GAP)
         try:
-            self.book.apply(event.bids, event.asks, event.final_update_id)
+            crossed = self.book.apply(event.bids, event.asks, event.final_update_id)
         except ValueError:
             c.bad_levels += 1
             return self._resync(None, None, SyncReason.MALFORMED_LEVEL)
@@ -432,7 +432,7 @@ class BookSync:
             while kept and (len(kept) >= self.MAX_BUFFER or kept[0].event_time < oldest):
                 self._refresh_from = kept.popleft().final_update_id
             kept.append(event)
-        if self.book.is_crossed():
+        if crossed:
             c.crossed_books += 1
             return self._resync(None, None, SyncReason.CROSSED_BOOK)
         if self.state is SyncState.STALE:

@@ -36,6 +36,18 @@ LADDER_DEPTH = 256  # levels the Python side keeps in sorted order; a refill sor
 # (never one inside the horizon, so a side holds at least its snapshot's levels). docs/SNAPSHOT_HORIZON.md.
 LEVEL_CAP = 1000
 
+def _apply_python(bids_side, asks_side, bids: Iterable[Level], asks: Iterable[Level]) -> bool:
+    """_book_side.apply_event for sides of any kind: both sides' apply, then whether the book is crossed."""
+    bids_side.apply(bids)
+    asks_side.apply(asks)
+    return _crossed(bids_side, asks_side)
+
+
+def _crossed(bids_side, asks_side) -> bool:
+    bid, ask = bids_side.best_rank(), asks_side.best_rank()
+    return bid is not None and ask is not None and bid >= -ask
+
+
 if _book_side is not None:
     _book_side.configure(decimal_ticks, ticks_to_decimal)
     Side = _book_side.Side
@@ -60,7 +72,7 @@ class TopNumbers(NamedTuple):
 class OrderBook:
     """One symbol's book. Pure: no clock, no I/O."""
 
-    __slots__ = ("_asks", "_bids", "last_update_id", "level_cap", "snapshot_limit", "symbol")
+    __slots__ = ("_apply_event", "_asks", "_bids", "last_update_id", "level_cap", "snapshot_limit", "symbol")
 
     def __init__(
         self, symbol: str, ladder_depth: int = LADDER_DEPTH, level_cap: int | None = LEVEL_CAP, side: type = Side
@@ -73,6 +85,8 @@ class OrderBook:
         self.level_cap = level_cap
         self._bids = side(+1, ladder_depth, level_cap)  # `side`: the compiled one, or book_side.Side (tests)
         self._asks = side(-1, ladder_depth, level_cap)
+        compiled = _book_side is not None and side is _book_side.Side
+        self._apply_event = _book_side.apply_event if compiled else _apply_python  # `adopt` keeps the side type
 
     def load_snapshot(
         self, bids: Iterable[Level], asks: Iterable[Level], last_update_id: int, limit: int | None = None
@@ -93,17 +107,18 @@ class OrderBook:
         self.last_update_id = last_update_id
         self.snapshot_limit = limit
 
-    def apply(self, bids: Iterable[Level], asks: Iterable[Level], final_update_id: int) -> None:
-        """Apply one diff event's absolute quantities; zero removes the level.
+    def apply(self, bids: Iterable[Level], asks: Iterable[Level], final_update_id: int) -> bool:
+        """Apply one diff event's absolute quantities; zero removes the level. Returns `is_crossed()` after it
+        (one call for what every event needs).
 
         Raises ValueError on a malformed level; the book is then partly updated and must be resynced.
         """
         try:
-            self._bids.apply(bids)
-            self._asks.apply(asks)
+            crossed = self._apply_event(self._bids, self._asks, bids, asks)
         except (TypeError, AttributeError) as exc:  # a level that is not [str, str]
             raise ValueError(f"malformed level ({exc})") from None
         self.last_update_id = final_update_id
+        return crossed
 
     def clear(self) -> None:
         self._bids.clear()
@@ -190,8 +205,7 @@ class OrderBook:
         return self._asks.best()
 
     def is_crossed(self) -> bool:
-        bid, ask = self._bids.best_rank(), self._asks.best_rank()
-        return bid is not None and ask is not None and bid >= -ask
+        return _crossed(self._bids, self._asks)
 
     def is_empty(self) -> bool:
         return not len(self._bids) and not len(self._asks)

@@ -1,13 +1,15 @@
 import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.market.orderbook import OrderBook
+from core.market import book_side
+from core.market.orderbook import OrderBook, Side
 from core.market.wire import WireFormatError, decimal_ticks, parse_stream_message, ticks_to_decimal
 
 
-def make_book() -> OrderBook:
-    book = OrderBook("BTCUSDT")
+def make_book(side: type = Side) -> OrderBook:
+    book = OrderBook("BTCUSDT", side=side)
     book.load_snapshot(
         bids=[["100.00000000", "1.00000000"], ["99.00000000", "2.00000000"], ["98.00000000", "3.00000000"]],
         asks=[["101.00000000", "1.50000000"], ["102.00000000", "2.50000000"]],
@@ -45,11 +47,16 @@ def test_update_keeps_exchange_strings_and_numeric_identity():
     assert book.top_bids(3)[1] == ("99.0", "7.5")
 
 
-def test_crossed_book_is_detected():
-    book = make_book()
+@pytest.mark.parametrize("side", [book_side.Side, Side], ids=["python", "default"])  # default: the compiled one
+def test_crossed_book_is_detected_and_apply_says_so(side):
+    book = make_book(side)
     assert not book.is_crossed()
-    book.apply(bids=[["101.00000000", "1.00000000"]], asks=[], final_update_id=11)
+    assert book.apply(bids=[["100.50000000", "1.00000000"]], asks=[], final_update_id=11) is False
+    assert book.apply(bids=[["101.00000000", "1.00000000"]], asks=[], final_update_id=12) is True
     assert book.is_crossed()
+    assert book.apply(bids=[["101.00000000", "0"]], asks=[["100.00000000", "2.0"]], final_update_id=13) is True
+    assert book.apply(bids=[], asks=[["100.00000000", "0"], ["99.00000000", "0"]], final_update_id=14) is False
+    assert not book.is_crossed() and book.last_update_id == 14
 
 
 def test_malformed_level_raises_value_error():

@@ -80,14 +80,6 @@ static void text_release(Text *t)
         Py_DECREF(t->held.object);
 }
 
-/* Replace what `t` holds by `text` (the old object is released once the slot is consistent). */
-static void text_set(Text *t, PyObject *text)
-{
-    PyObject *old = t->inline_.len == HELD ? t->held.object : NULL;
-    text_init(t, text);
-    Py_XDECREF(old);
-}
-
 /* The text as a str: a new one of its characters, or its object. */
 static PyObject *text_str(const Text *t)
 {
@@ -539,8 +531,14 @@ static PyObject *Side_apply(Side *self, PyObject *levels)
         int held = i < self->n && self->ranks[i] == rank;
         if (!is_zero(qty)) {
             if (held) { /* a known level changes size; the latest spelling of its price wins */
-                text_set(&self->prices[i], price);
-                text_set(&self->qtys[i], qty);
+                /* Both slots are written before either old object is released: a release may run Python code
+                 * (a str subclass's __del__, a collection) that looks at or changes this side. */
+                PyObject *old_price = self->prices[i].inline_.len == HELD ? self->prices[i].held.object : NULL;
+                PyObject *old_qty = self->qtys[i].inline_.len == HELD ? self->qtys[i].held.object : NULL;
+                text_init(&self->prices[i], price);
+                text_init(&self->qtys[i], qty);
+                Py_XDECREF(old_price);
+                Py_XDECREF(old_qty);
             } else {
                 if (make_room(self, i < self->n - i) < 0)
                     goto error;

@@ -86,7 +86,7 @@ class OrderBook:
         self._bids = side(+1, ladder_depth, level_cap)  # `side`: the compiled one, or book_side.Side (tests)
         self._asks = side(-1, ladder_depth, level_cap)
         compiled = _book_side is not None and side is _book_side.Side
-        self._apply_event = _book_side.apply_event if compiled else _apply_python  # `adopt` keeps the side type
+        self._apply_event = _book_side.apply_event if compiled else _apply_python  # `adopt` takes it with the sides
 
     def load_snapshot(
         self, bids: Iterable[Level], asks: Iterable[Level], last_update_id: int, limit: int | None = None
@@ -132,6 +132,7 @@ class OrderBook:
         The book stays the same object, so whoever holds it sees the new levels at once."""
         depth = other._bids.depth
         self._bids, self._asks = other._bids, other._asks
+        self._apply_event = other._apply_event
         self.last_update_id = other.last_update_id
         self.snapshot_limit = other.snapshot_limit
         side = type(other._bids)

@@ -221,3 +221,28 @@ def test_a_string_too_long_to_keep_in_the_arrays_is_held_while_its_level_stands_
     side.apply([[price, qty]])
     side.clear()
     assert (sys.getrefcount(price), sys.getrefcount(qty)) == base[:2]
+
+
+def test_a_replaced_level_releases_its_old_strings_only_once_both_slots_hold_the_new_ones():
+    # Found by a review: releasing a held price before the quantity's slot was rewritten let that release's own
+    # Python code (a str subclass's __del__) clear the side, and the quantity was then released a second time.
+    side = compiled.Side(+1, 4, None)
+
+    class Price(str):
+        def __del__(self):
+            side.clear()
+
+    qty = "7" * 30  # held as its object: one reference the side owns, one this test keeps
+    price = Price("١٠٠")  # "100" in Arabic-Indic digits: a price kept as its object, owned by the side alone
+    side.apply([[price, qty]])
+    held = sys.getrefcount(qty)
+    del price
+    side.apply([["100", "1"]])  # the same level: both old objects go, and the price's __del__ clears the side
+    assert sys.getrefcount(qty) == held - 1 and len(side) == 0
+
+
+def test_a_book_that_adopts_a_book_of_python_sides_applies_events_through_them():
+    book, other = OrderBook("BTCUSDT"), OrderBook("BTCUSDT", side=book_side.Side)
+    other.load_snapshot([["100.0", "1.0"]], [["101.0", "1.0"]], 10)
+    book.adopt(other)
+    assert book.apply([["100.5", "2.0"]], [], 11) is False and book.top_bids(1) == [("100.5", "2.0")]

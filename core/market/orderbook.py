@@ -36,6 +36,7 @@ LADDER_DEPTH = 256  # levels the Python side keeps in sorted order; a refill sor
 # (never one inside the horizon, so a side holds at least its snapshot's levels). docs/SNAPSHOT_HORIZON.md.
 LEVEL_CAP = 1000
 
+
 def _apply_python(bids_side, asks_side, bids: Iterable[Level], asks: Iterable[Level]) -> bool:
     """_book_side.apply_event for sides of any kind: both sides' apply, then whether the book is crossed."""
     bids_side.apply(bids)

@@ -13,11 +13,15 @@
  * what is wrong. So it never accepts a frame that path refuses or reads differently; tests/core/market/
  * test_frame_scan.py and the wire-updates fuzz target compare the two on hostile frames.
  *
+ * The answer is the event itself once wire.py has named its class (`use_event_type`: a slots class whose fields are
+ * written here, as its __init__ would, without running Python), else the tuple of its fields.
+ *
  * Why: orjson's dict of lists, the regular expression over the same bytes and the dict lookups after them were the
  * largest part of a frame's parse at whole-market load (docs/PERFORMANCE.md, session 15).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 #include <string.h>
 
 #define DECIMALS 8
@@ -182,6 +186,70 @@ static int member_index(const char *key, Py_ssize_t n)
     return -1;
 }
 
+/* The event's class (None: the answer is a tuple) and where each of its fields lives in an instance. */
+#define EVENT_FIELDS 7
+static const char *const event_fields[EVENT_FIELDS] = {
+    "symbol", "first_update_id", "final_update_id", "event_time", "bids", "asks", "prev_final_update_id",
+};
+static PyTypeObject *event_type = NULL;
+static Py_ssize_t event_offsets[EVENT_FIELDS];
+
+/* The event of these fields: the references to name, bids, asks and previous are stolen, also on failure. */
+static PyObject *new_event(PyObject *name, long long first, long long last, long long time, PyObject *bids,
+                           PyObject *asks, PyObject *previous)
+{
+    if (event_type == NULL)
+        return Py_BuildValue("(NLLLNNN)", name, first, last, time, bids, asks, previous);
+    PyObject *values[EVENT_FIELDS] = {
+        name, PyLong_FromLongLong(first), PyLong_FromLongLong(last), PyLong_FromLongLong(time), bids, asks, previous,
+    };
+    PyObject *event = NULL;
+    if (values[1] != NULL && values[2] != NULL && values[3] != NULL)
+        event = event_type->tp_alloc(event_type, 0);
+    if (event == NULL) {
+        for (int i = 0; i < EVENT_FIELDS; i++)
+            Py_XDECREF(values[i]);
+        return NULL;
+    }
+    for (int i = 0; i < EVENT_FIELDS; i++) /* each slot starts empty (NULL): a plain store, as __init__'s */
+        *(PyObject **)((char *)event + event_offsets[i]) = values[i];
+    return event;
+}
+
+/* use_event_type(cls): answer with instances of `cls` from now on. `cls` must keep each field in a writable
+ * object slot of its own (a dataclass with slots=True): anything else is refused and the answer stays a tuple. */
+static PyObject *use_event_type(PyObject *Py_UNUSED(module), PyObject *cls)
+{
+    if (!PyType_Check(cls)) {
+        PyErr_SetString(PyExc_TypeError, "use_event_type() needs a class");
+        return NULL;
+    }
+    PyTypeObject *type = (PyTypeObject *)cls;
+    Py_ssize_t offsets[EVENT_FIELDS];
+    for (int i = 0; i < EVENT_FIELDS; i++) {
+        PyObject *descr = PyDict_GetItemString(type->tp_dict, event_fields[i]); /* borrowed */
+        if (descr == NULL || !Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
+            PyErr_Format(PyExc_TypeError, "%s.%s is not a slot", type->tp_name, event_fields[i]);
+            return NULL;
+        }
+        PyMemberDef *member = ((PyMemberDescrObject *)descr)->d_member;
+        if (member->type != T_OBJECT_EX || (member->flags & READONLY) || member->offset < (Py_ssize_t)sizeof(PyObject)) {
+            PyErr_Format(PyExc_TypeError, "%s.%s is not a writable object slot", type->tp_name, event_fields[i]);
+            return NULL;
+        }
+        for (int j = 0; j < i; j++) {
+            if (offsets[j] == member->offset) {
+                PyErr_Format(PyExc_TypeError, "%s.%s shares a slot", type->tp_name, event_fields[i]);
+                return NULL;
+            }
+        }
+        offsets[i] = member->offset;
+    }
+    memcpy(event_offsets, offsets, sizeof(offsets));
+    Py_XSETREF(event_type, (PyTypeObject *)Py_NewRef(cls));
+    Py_RETURN_NONE;
+}
+
 static PyObject *scan(const char *text, Py_ssize_t size)
 {
     Cursor c = {text, text + size};
@@ -244,7 +312,7 @@ static PyObject *scan(const char *text, Py_ssize_t size)
     previous = seen[PREVIOUS] ? PyLong_FromLongLong(number[PREVIOUS]) : Py_NewRef(Py_None);
     if (name == NULL || previous == NULL)
         goto declined; /* out of memory: the exception is set */
-    return Py_BuildValue("(NLLLNNN)", name, number[FIRST], number[LAST], number[EVENT_TIME], bids, asks, previous);
+    return new_event(name, number[FIRST], number[LAST], number[EVENT_TIME], bids, asks, previous);
 declined:
     Py_XDECREF(bids);
     Py_XDECREF(asks);
@@ -266,8 +334,11 @@ static PyObject *scan_depth_update(PyObject *Py_UNUSED(module), PyObject *raw)
 
 static PyMethodDef module_methods[] = {
     {"scan_depth_update", scan_depth_update, METH_O,
-     "scan_depth_update(raw) -> (symbol, U, u, E, bids, asks, pu) for a clean depthUpdate frame in Binance's "
-     "layout, else None."},
+     "scan_depth_update(raw) -> the event (symbol, U, u, E, bids, asks, pu) of a clean depthUpdate frame in "
+     "Binance's layout, else None: an instance of the class given to use_event_type, else a tuple."},
+    {"use_event_type", use_event_type, METH_O,
+     "use_event_type(cls): scan_depth_update answers with instances of `cls`, a slots class with the fields "
+     "symbol, first_update_id, final_update_id, event_time, bids, asks, prev_final_update_id."},
     {NULL, NULL, 0, NULL},
 };
 

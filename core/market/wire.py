@@ -24,9 +24,9 @@ from typing import Any
 import orjson
 
 try:
-    from core.market._frame_scan import scan_depth_update
+    from core.market._frame_scan import scan_depth_update, use_event_type
 except ImportError:  # not built (a source tree run without `pip install`): every frame is read as JSON
-    scan_depth_update = None
+    scan_depth_update = use_event_type = None
 
 # Binance spot strings carry 8 decimals (base/quote asset precision 8); futures carry fewer.
 DECIMALS = 8
@@ -139,6 +139,10 @@ class DepthUpdate:
     bids: list[Level]
     asks: list[Level]
     prev_final_update_id: int | None = None  # pu
+
+
+if use_event_type is not None:  # the C reading builds the DepthUpdate itself: no __init__ run for every frame
+    use_event_type(DepthUpdate)
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,9 +304,9 @@ def _symbol_from_stream(stream: str) -> str:
 def parse_stream_message(raw: bytes | str) -> StreamMessage:
     """Parse one text frame from a raw (`/ws`) or combined (`/stream`) connection."""
     if scan_depth_update is not None:
-        fields = scan_depth_update(raw)  # a clean diff frame in Binance's layout, else None
-        if fields is not None:
-            return DepthUpdate(*fields)
+        event = scan_depth_update(raw)  # a clean diff frame in Binance's layout, else None
+        if event is not None:
+            return event
     return parse_frame_as_json(raw)
 
 

@@ -6,7 +6,11 @@ or gives exactly what the specification gives: never a frame the specification r
 
 from __future__ import annotations
 
+import gc
 import json
+import sys
+import weakref
+from dataclasses import dataclass
 
 import orjson
 import pytest
@@ -32,8 +36,9 @@ def spec(raw: bytes | str) -> tuple:
 
 
 def scanned(raw: bytes | str) -> DepthUpdate | None:
-    fields = scan(raw)
-    return None if fields is None else DepthUpdate(*fields)
+    event = scan(raw)
+    assert event is None or type(event) is DepthUpdate  # built in C, as wire.py asked (`use_event_type`)
+    return event
 
 
 def real_frames(fixtures_dir) -> list[str]:
@@ -166,3 +171,45 @@ def test_generated_levels_are_accepted_exactly_when_the_level_rules_accept_them(
     assert (fast is not None) == (expected[0] == "ok")  # every frame the specification takes, the C reading takes
     if fast is not None:
         assert expected == ("ok", fast)
+
+
+def test_an_event_built_in_c_is_the_one_its_class_builds():
+    event = scanned(GOOD)
+    owners = {name: sys.getrefcount(getattr(event, name)) for name in ("symbol", "bids", "asks")}
+    # Each held by the event and by the call alone: no reference taken twice, none lost.
+    assert owners == {"symbol": 2, "bids": 2, "asks": 2}
+    expected = DepthUpdate(*(getattr(event, name) for name in DepthUpdate.__slots__))
+    assert event == expected and repr(event) == repr(expected)
+    assert gc.is_tracked(event)  # its lists can make cycles through it: the collector must see it
+    event.bids.append(event)
+    gone = weakref_to_list(event.asks)
+    del event, expected
+    gc.collect()
+    assert gone() is None  # the cycle was collected with everything it held
+
+
+class Marker:
+    pass
+
+
+def weakref_to_list(items: list) -> weakref.ref:
+    """A weak reference to a new object that only `items` holds."""
+    marker = Marker()
+    items.append(marker)
+    return weakref.ref(marker)
+
+
+def test_a_class_whose_fields_are_not_slots_of_their_own_is_refused():
+    @dataclass
+    class WithoutSlots:
+        symbol: str = ""
+
+    @dataclass(slots=True)
+    class MissingOne:
+        symbol: str
+        first_update_id: int
+
+    for cls in (WithoutSlots, MissingOne, int, "DepthUpdate"):
+        with pytest.raises(TypeError):
+            wire.use_event_type(cls)
+    assert type(scan(GOOD)) is DepthUpdate  # a refusal changes nothing

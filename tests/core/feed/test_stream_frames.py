@@ -15,12 +15,17 @@ from websockets.exceptions import ConnectionClosedError
 from websockets.frames import Frame, Opcode
 from websockets.server import ServerProtocol
 
-from core.feed.stream import StreamConnection, _parser_between_frames, whole_data_frames
+from core.feed.stream import StreamConnection, _parser_between_frames, cut_whole_frames, whole_data_frames
 from tests.waiting import wait_until
 
 MAX = 1000
 OP_CONT, OP_TEXT, OP_BINARY = Opcode.CONT, Opcode.TEXT, Opcode.BINARY
 OP_CLOSE, OP_PING, OP_PONG = Opcode.CLOSE, Opcode.PING, Opcode.PONG
+
+
+# The specification and the C cut the stream uses (when built): every test of the cut runs on both.
+CUTS = [whole_data_frames] + ([cut_whole_frames] if cut_whole_frames is not None else [])
+cuts = pytest.mark.parametrize("cut", CUTS, ids=lambda f: "c" if f is cut_whole_frames else "python")
 
 
 def wire(frame: Frame) -> bytes:
@@ -37,31 +42,58 @@ other_frames = st.one_of(
 )
 
 
+@cuts
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.one_of(data_frames, data_frames, other_frames), max_size=8), st.data())
 def test_the_cut_takes_exactly_the_whole_data_frames_in_front(
-    frames: list[Frame], data: st.DataObject
+    cut, frames: list[Frame], data: st.DataObject
 ) -> None:
     encoded = [wire(f) for f in frames]
     stream = b"".join(encoded)
-    cut = data.draw(st.integers(0, len(stream)), label="bytes read so far")
+    read = data.draw(st.integers(0, len(stream)), label="bytes read so far")
     expected: list[bytes] = []
     used = 0
     for frame, raw in zip(frames, encoded, strict=True):
         whole_data = frame.opcode in (OP_TEXT, OP_BINARY) and frame.fin and len(frame.data) <= MAX
-        if not whole_data or used + len(raw) > cut:
+        if not whole_data or used + len(raw) > read:
             break
         expected.append(frame.data)
         used += len(raw)
-    assert whole_data_frames(stream[:cut], MAX) == (expected, used)
+    assert cut(stream[:read], MAX) == (expected, used)
 
 
-def test_a_masked_frame_and_a_frame_with_an_rsv_bit_are_left_to_websockets() -> None:
+@cuts
+def test_a_masked_frame_and_a_frame_with_an_rsv_bit_are_left_to_websockets(cut) -> None:
     text = wire(Frame(OP_TEXT, b"ok"))
     masked = Frame(OP_TEXT, b"hi").serialize(mask=True, extensions=[])
     rsv1 = bytes([text[0] | 0x40]) + text[1:]
-    assert whole_data_frames(text + masked + text, MAX) == ([b"ok"], len(text))
-    assert whole_data_frames(rsv1 + text, MAX) == ([], 0)
+    assert cut(text + masked + text, MAX) == ([b"ok"], len(text))
+    assert cut(rsv1 + text, MAX) == ([], 0)
+
+
+@cuts
+def test_a_frame_with_a_64_bit_length_is_cut_whole_or_left(cut) -> None:
+    long = wire(Frame(OP_BINARY, b"y" * 70_000))  # past 65,535 bytes: the 8-byte length
+    text = wire(Frame(OP_TEXT, b"ok"))
+    assert long[1] == 127
+    assert cut(text + long + text, 100_000) == ([b"ok", b"y" * 70_000, b"ok"], len(text + long + text))
+    assert cut(text + long + text, 69_999) == ([b"ok"], len(text))  # longer than the limit: websockets refuses it
+    assert cut(text + long[:-1], 100_000) == ([b"ok"], len(text))  # not all read yet
+
+
+HEADERS = [b"\x81", b"\x82", b"\x81\x7e", b"\x82\x7f"]  # whole text and binary frames, 16- and 64-bit lengths
+
+
+@pytest.mark.skipif(cut_whole_frames is None, reason="the C cut is not built (pip install -e .)")
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(st.one_of(st.binary(max_size=12), st.sampled_from(HEADERS)), max_size=12),
+    st.one_of(st.integers(-3, 300), st.just(2**70)),
+)
+def test_the_c_cut_answers_as_the_specification_for_any_bytes_and_limit(parts: list[bytes], max_size: int) -> None:
+    data = b"".join(parts)  # frame headers and lengths of every kind, cut anywhere, among any bytes
+    assert cut_whole_frames(data, max_size) == whole_data_frames(data, max_size)
+    assert cut_whole_frames(bytearray(data), max_size) == whole_data_frames(data, max_size)
 
 
 @contextlib.asynccontextmanager

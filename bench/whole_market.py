@@ -45,6 +45,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import logging
 import os
 import statistics
 import subprocess
@@ -251,6 +252,7 @@ async def _main(
                 profiler = _sampler(profile_path, window) if profile_path else None
                 first_second = int(time.time()) + 1
                 cpu0, wall0 = time.process_time(), time.monotonic()
+                times0 = proc.cpu_times()
                 threads0 = _thread_cpu(proc)
                 sleeps0 = _loop_sleeps()
                 sim_proc = psutil.Process(sim.pid)
@@ -271,6 +273,8 @@ async def _main(
                 census = Counter(type(o).__name__ for o in gc.get_objects())  # what a full collection walks
                 wall = time.monotonic() - wall0
                 cpu = time.process_time() - cpu0
+                times = proc.cpu_times()
+                user, system = times.user - times0.user, times.system - times0.system
                 by_thread = _cpu_by_thread(threads0, _thread_cpu(proc))
                 sleeps = _loop_sleeps() - sleeps0
                 sim_cpu = sum(sim_proc.cpu_times()[:2]) - sim_cpu0
@@ -350,7 +354,8 @@ async def _main(
                 cpu * pct,
                 CPU_TARGET,
                 "% of a core",
-                note=f"{frames / wall:,.0f} frames/s received; gaps {gaps}, resyncs {resyncs}, quiet checks {quiet_checks}",
+                note=f"{frames / wall:,.0f} frames/s received; gaps {gaps}, resyncs {resyncs}, quiet checks {quiet_checks}; "
+                f"in the kernel {system / max(user + system, 1e-9):.0%} of it",
             )
         ),
         show(
@@ -589,9 +594,14 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also measure exchange publish -> book (a BookUpdated per event, which the recorder does not need)",
     )
+    parser.add_argument(
+        "--log", metavar="PATH", help="write the recorder's log (INFO and above) to PATH, as `depthbook record` does"
+    )
     args = parser.parse_args(argv)
     if args.symbols < 1 or not args.window > 0:
         parser.error("--symbols must be at least 1 and --window above 0")
+    if args.log:  # what a rare `unverified` second was waiting for: the refreshes, the budget, the books
+        logging.basicConfig(filename=args.log, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     n = symbols_possible(args.symbols)
     main = _main(n, args.window, args.profile, not args.default_gc, args.publish_latency)
     asyncio.run(main) if args.asyncio_loop else run_headless(main)

@@ -19,6 +19,7 @@ Pure: no clock, no I/O.
 
 from __future__ import annotations
 
+import operator
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -95,6 +96,8 @@ class _Minute:
     books: dict[int, tuple[bytes, bytes] | None] = field(default_factory=dict)
 
 
+_SECOND = operator.itemgetter(0)  # of an (second, symbol, row) item
+
 # (symbol, minute start, row) for the `rollups` family; (family, symbol, start, row) for the heatmap families
 Row = tuple[str, int, bytes] | tuple[str, str, int, bytes]
 
@@ -125,15 +128,18 @@ class MinuteRollups:
         # later second, so a gap folded after a later snapshot would spoil two minutes.
         items = [(ts, symbol, row) for symbol, ts, row in series]
         items += [(ts, symbol, None) for symbol, ts in gaps]
-        items.sort(key=lambda item: item[0])
+        items.sort(key=_SECOND)
         opened = None
+        open_minutes = self._open
         for ts, symbol, row in items:
             if opened != (start := ts // MINUTE * MINUTE):
                 # Every minute before this one is over: all of them close in one pass, not each at its symbol's
                 # first later second (1,500 `rollup_seconds` calls at every minute's turn).
                 done += self.finish_before(start)
                 opened = start
-            minute = self._minute(symbol, ts, done)
+            minute = open_minutes.get(symbol)
+            if minute is None or minute.start != start:  # the symbol's first second of this minute
+                minute = self._minute(symbol, ts, done)
             if row is None:
                 minute.gaps.add(ts)
             else:

@@ -54,13 +54,19 @@ def normal_symbol(text: str) -> str:
 
 def snapshot_key(symbol: str, timestamp: int) -> bytes:
     """`BTCUSDT:1737158400` as ASCII bytes."""
+    return key_prefix(symbol) + key_second(timestamp)
+
+
+def key_second(timestamp: int) -> bytes:
+    """The key's second part, `1737158400` (a batch of one tick makes it once for all its keys)."""
     if not 0 <= timestamp <= MAX_TIMESTAMP:
         raise ValueError(f"timestamp {timestamp} does not fit the 10-digit key")
-    return _key_prefix(symbol) + b"%010d" % timestamp
+    return b"%010d" % timestamp
 
 
 @functools.lru_cache(maxsize=8192)  # the recorder writes 1,500 symbols' keys several times a second
-def _key_prefix(symbol: str) -> bytes:
+def key_prefix(symbol: str) -> bytes:
+    """The key's `BTCUSDT:` part."""
     if not symbol or ":" in symbol or not symbol.isascii():
         raise ValueError(f"symbol {symbol!r} cannot be used in a key (ASCII, non-empty, no ':')")
     return f"{symbol}:".encode("ascii")

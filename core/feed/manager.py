@@ -523,8 +523,7 @@ class OrderBookManager:
         changed = self.horizon.start_pass()  # None: every book (HorizonKeeper: `start_pass`, `check`, `rooms`)
         books = ((s, e.sync) for s, e in self.horizon.to_ask(self._symbols, changed))
         self._handle(self.horizon.check(books))  # a refresh it asks is new to the queue: its room is counted below
-        for symbol, room in self.horizon.rooms(self.scheduler, self.book, changed):
-            self.scheduler.update_room(symbol, room)
+        self.scheduler.update_rooms(self.horizon.rooms(self.scheduler, self.book, changed))
 
     async def _follow_listed(self, symbols: list[str]) -> list[str]:
         """The listing watcher's way to follow symbols it saw trading; returns those refused (the symbol limit)."""

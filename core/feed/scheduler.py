@@ -28,7 +28,7 @@ import itertools
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from core.feed.backoff import backoff
 from core.feed.budget import depth_weight
@@ -145,16 +145,23 @@ class SnapshotScheduler:
 
     def update_room(self, symbol: str, room: int) -> None:
         """A queued refresh's current room before the horizon: its place in the queue follows its book."""
-        symbol = symbol.upper()
-        queued = self._queued.get(symbol)
-        if queued is not None and queued.refresh:
-            was_urgent, was_kept = queued.room < URGENT_ROOM, queued.room >= LOSING_ROOM
-            queued.room = min(room, 0) if queued.quiet else room
-            self._queued.refile(symbol)
-            if (room < URGENT_ROOM and not was_urgent) or (room < LOSING_ROOM and was_kept):
+        self.update_rooms(((symbol.upper(), room),))
+
+    def update_rooms(self, rooms: Iterable[tuple[str, int]]) -> None:
+        """`update_room` of many (symbol, room), symbols upper case: a horizon pass gives hundreds at once."""
+        get, refile = self._queued.get, self._queued.refile
+        wake = False
+        for symbol, room in rooms:
+            queued = get(symbol)
+            if queued is not None and queued.refresh:
+                was_urgent, was_kept = queued.room < URGENT_ROOM, queued.room >= LOSING_ROOM
+                queued.room = min(room, 0) if queued.quiet else room
+                refile(symbol)
                 # It may spend more of the budget now: wake the workers (they may sleep until the next minute).
                 # Only then: every wake-up looks at the queue.
-                self._wake_one()
+                wake = wake or (room < URGENT_ROOM and not was_urgent) or (room < LOSING_ROOM and was_kept)
+        if wake:
+            self._wake_one()
 
     @property
     def pending(self) -> set[str]:

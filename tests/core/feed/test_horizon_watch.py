@@ -34,15 +34,16 @@ class _Watch:
         self.ids: dict[str, int] = {}
         self.bids_gone: dict[str, int] = {}  # how many of the best bids events removed
         self.checked: list[str] = []  # every BookSync.check_horizon call, by symbol
-        self.ranked: list[tuple[str, int]] = []  # every room the scheduler was given (update_room)
+        self.ranked: list[tuple[str, int]] = []  # every room the scheduler was given (update_rooms)
         sched = manager.scheduler
-        update_room = sched.update_room
+        update_rooms = sched.update_rooms
 
-        def counted_update_room(symbol: str, room: int) -> None:
-            self.ranked.append((symbol, room))
-            update_room(symbol, room)
+        def counted_update_rooms(rooms) -> None:
+            rooms = list(rooms)
+            self.ranked += rooms
+            update_rooms(rooms)
 
-        sched.update_room = counted_update_room  # type: ignore[method-assign]
+        sched.update_rooms = counted_update_rooms  # type: ignore[method-assign]
 
     async def go_live(self, symbols: list[str]) -> None:
         manager = self.manager

@@ -104,6 +104,10 @@ def decimal_ticks(text: str) -> int:
     Raises ValueError on anything that is not a plain non-negative decimal with at most 8 decimals
     of significance, so a malformed level can never reach a book.
     """
+    if len(text) > 9 and text[-9] == ".":  # Binance's own spelling, 8 decimals: the same digits, read at once
+        digits = text.replace(".", "", 1)
+        if digits.isdigit():
+            return int(digits)
     whole, _, frac = text.partition(".")
     if len(frac) > DECIMALS:
         if frac[DECIMALS:].strip("0"):

@@ -1,4 +1,9 @@
+import re
+from decimal import Decimal
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from core.market.wire import (
     ControlError,
@@ -34,6 +39,17 @@ def test_decimal_ticks_is_exact(text, ticks):
 def test_decimal_ticks_rejects_what_is_not_a_plain_decimal(text):
     with pytest.raises(ValueError):
         decimal_ticks(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text("0123456789.-+e ", min_size=1, max_size=12), st.text("0123456789.-+e ", min_size=8, max_size=8))
+def test_decimal_ticks_in_binance_spelling_is_exact_and_refuses_the_rest(whole, frac):
+    text = f"{whole}.{frac}"  # the spelling the fast path reads: a dot before the last 8 characters
+    if re.fullmatch(r"[0-9]+\.[0-9]{8}", text):
+        assert decimal_ticks(text) == int(Decimal(text) * 10**8)
+    else:
+        with pytest.raises(ValueError):
+            decimal_ticks(text)
 
 
 def test_ticks_round_trip_to_binance_format():

@@ -30,6 +30,11 @@ import numpy as np
 
 from core.market.wire import DECIMALS as TICK_DECIMALS  # a tick is 1e-8 of a price unit
 
+try:
+    from core.analysis._heat_bins import minute_bins
+except ImportError:  # not built (a source tree run without `pip install`): numpy does it all
+    minute_bins = None
+
 MINUTE = 60
 HOUR = 3600
 MAX_ROW_BINS = 2000  # per side; a finer minute row is coarsened 10x until it fits
@@ -204,9 +209,34 @@ def numbers_row(start: int, books: Sequence[tuple[bytes, bytes]]) -> HeatRow:
 
 
 def numbers_rows(minutes: Sequence[tuple[int, Sequence[tuple[bytes, bytes]]]]) -> list[HeatRow]:
-    """`numbers_row` of many minutes (each its start and books), in one numpy pass: the recorder closes every
-    symbol's minute at once, and 1,500 small passes cost more than one large one (docs/PERFORMANCE.md). Each row
-    is the one `numbers_row` gives for its minute alone, bit for bit (each bin's sum added in the same order)."""
+    """`numbers_row` of many minutes (each its start and books): the recorder closes every symbol's minute at once.
+    Each minute's bins come from the C reading where it is built and takes the minute, the others from one numpy
+    pass (`numbers_rows_numpy`, the specification); each row is the one `numbers_row` gives for its minute alone."""
+    if minute_bins is None:
+        return numbers_rows_numpy(minutes)
+    rows: list[HeatRow | None] = []
+    left: list[int] = []  # the minutes the C reading declined (prices decades apart: merged by sorting)
+    for start, books in minutes:
+        binned = minute_bins(books) if type(books) is list else None
+        if binned is None:
+            left.append(len(rows))
+            rows.append(None)
+            continue
+        decimals, (bid_bins, bid_sums), (ask_bins, ask_sums) = binned
+        row = HeatRow(start, MINUTE, len(books), -decimals, np.frombuffer(bid_bins, np.int64),
+                      np.frombuffer(bid_sums, np.float64), np.frombuffer(ask_bins, np.int64),
+                      np.frombuffer(ask_sums, np.float64))  # fmt: skip
+        rows.append(_capped(row, MAX_ROW_BINS))
+    for k, row in zip(left, numbers_rows_numpy([minutes[k] for k in left]), strict=True):
+        rows[k] = row
+    return rows  # type: ignore[return-value]
+
+
+def numbers_rows_numpy(minutes: Sequence[tuple[int, Sequence[tuple[bytes, bytes]]]]) -> list[HeatRow]:
+    """`numbers_rows` in one numpy pass over every minute (1,500 small passes cost more than one large one). Each
+    row is the one `numbers_row` gives for its minute alone, bit for bit (each bin's sum added in the same order)."""
+    if not minutes:
+        return []
     books_per_minute = np.array([len(books) for _, books in minutes], np.int64)
     sides = []
     for side in (0, 1):

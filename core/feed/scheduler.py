@@ -159,7 +159,9 @@ class SnapshotScheduler:
                 refile(symbol)
                 # It may spend more of the budget now: wake the workers (they may sleep until the next minute).
                 # Only then: every wake-up looks at the queue.
-                wake = wake or (room < URGENT_ROOM and not was_urgent) or (room < LOSING_ROOM and was_kept)
+                if (room < URGENT_ROOM and not was_urgent) or (room < LOSING_ROOM and was_kept):
+                    log.info("queued refresh now urgent symbol=%s room=%d", symbol, room)
+                    wake = True
         if wake:
             self._wake_one()
 
@@ -210,6 +212,8 @@ class SnapshotScheduler:
             return
         if retry:
             self._not_before[symbol] = self._clock() + self._retry_delay
+        if refresh and room < URGENT_ROOM:  # its book may record `unverified` seconds soon: say when it was asked
+            log.info("urgent refresh asked symbol=%s room=%d", symbol, room)
         self._queued.add(
             symbol,
             Request(limit, refresh, high, next(self._order), room=room if refresh else 0, quiet=quiet and refresh),
@@ -293,6 +297,8 @@ class SnapshotScheduler:
                     # Some depth fits: refresh_wait let it through on the cheapest one.
                     depth = self._budget.refresh_depth(req, now) or req.limit
                     req.limit, req.shallow = depth, depth < req.limit
+                    if req.room < URGENT_ROOM:
+                        log.info("urgent refresh sent symbol=%s room=%d limit=%d", best, req.room, depth)
                 if self._queued:
                     self._wake_one()  # another may go too
                 return best, req

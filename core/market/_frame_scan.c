@@ -136,9 +136,19 @@ static PyObject *decimal_text(Cursor *c, int price)
     return plain_decimal(c, price) ? ascii_str(start, c->p - start) : NULL;
 }
 
+/* Whether a decimal's text holds a digit other than 0 (it is above zero). */
+static int above_zero(PyObject *text)
+{
+    const char *d = (const char *)PyUnicode_1BYTE_DATA(text);
+    for (Py_ssize_t i = 0; i < PyUnicode_GET_LENGTH(text); i++)
+        if (d[i] >= '1' && d[i] <= '9')
+            return 1;
+    return 0;
+}
+
 /* `[` levels `]` into a new list of [price, quantity] lists; NULL, with no exception set, when the text is not
- * that (with one set when memory ran out). */
-static PyObject *levels(Cursor *c)
+ * that (with one set when memory ran out). `positive`: a quantity must be above zero (a snapshot's). */
+static PyObject *side_levels(Cursor *c, int positive)
 {
     if (!TAKE(c, "["))
         return NULL;
@@ -148,7 +158,8 @@ static PyObject *levels(Cursor *c)
     do {
         PyObject *level = NULL, *p = NULL, *q = NULL;
         int ok = TAKE(c, "[") && (p = decimal_text(c, 1)) != NULL && TAKE(c, "\",") &&
-                 (q = decimal_text(c, 0)) != NULL && TAKE(c, "\"]") && (level = PyList_New(2)) != NULL;
+                 (q = decimal_text(c, 0)) != NULL && (!positive || above_zero(q)) && TAKE(c, "\"]") &&
+                 (level = PyList_New(2)) != NULL;
         if (!ok) {
             Py_XDECREF(p);
             Py_XDECREF(q);
@@ -167,6 +178,8 @@ fail:
     Py_DECREF(list);
     return NULL;
 }
+
+static PyObject *levels(Cursor *c) { return side_levels(c, 0); }
 
 enum { KIND, EVENT_TIME, SYMBOL, FIRST, LAST, PREVIOUS, FIELDS };
 
@@ -332,10 +345,100 @@ static PyObject *scan_depth_update(PyObject *Py_UNUSED(module), PyObject *raw)
     Py_RETURN_NONE;
 }
 
+/* A price's exact value in 1e-8 ticks, when it fits 10 whole digits (else -1: the caller declines). The text
+ * follows the LEVEL RULES for a price: at most DECIMALS significant decimals, the rest zeros. */
+static long long price_ticks(PyObject *text)
+{
+    const char *d = (const char *)PyUnicode_1BYTE_DATA(text), *end = d + PyUnicode_GET_LENGTH(text);
+    while (d < end && *d == '0')
+        d++; /* leading zeros add nothing */
+    long long ticks = 0;
+    int whole = 0, decimals = -1;
+    for (; d < end; d++) {
+        if (*d == '.') {
+            decimals = 0;
+            continue;
+        }
+        if (decimals >= 0 && decimals == DECIMALS)
+            break; /* only zeros follow */
+        if (decimals < 0 && ++whole > 10)
+            return -1;
+        ticks = ticks * 10 + (*d - '0');
+        if (decimals >= 0)
+            decimals++;
+    }
+    for (int k = decimals < 0 ? 0 : decimals; k < DECIMALS; k++)
+        ticks *= 10;
+    return ticks;
+}
+
+/* The side's best price in ticks, if its prices strictly fall (bids, sign -1) or rise (asks, +1) and all fit:
+ * 1, else 0 (the caller declines: the specification says what is wrong). An empty side gives *best = -1. */
+static int in_order(PyObject *side, int sign, long long *best)
+{
+    long long previous = -1;
+    *best = -1;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(side); i++) {
+        long long ticks = price_ticks(PyList_GET_ITEM(PyList_GET_ITEM(side, i), 0));
+        if (ticks < 0 || (i > 0 && (ticks - previous) * sign <= 0))
+            return 0;
+        if (i == 0)
+            *best = ticks;
+        previous = ticks;
+    }
+    return 1;
+}
+
+/* scan_depth_snapshot(raw) -> (lastUpdateId, bids, asks) of a REST depth answer in Binance's layout
+ * (`{"lastUpdateId":1,"bids":[...],"asks":[...]}`, futures adding "E" and "T" before the levels) whose levels
+ * follow the LEVEL RULES with quantities above zero, bids strictly falling, asks strictly rising, best bid below
+ * best ask; else None, and `parse_depth_snapshot` (core/market/wire.py, the specification) reads it. */
+static PyObject *scan_depth_snapshot(PyObject *Py_UNUSED(module), PyObject *raw)
+{
+    if (!PyBytes_CheckExact(raw))
+        Py_RETURN_NONE;
+    Cursor c = {PyBytes_AS_STRING(raw), PyBytes_AS_STRING(raw) + PyBytes_GET_SIZE(raw)};
+    if (!TAKE(&c, "{"))
+        Py_RETURN_NONE;
+    long long last_id = 0;
+    int seen_id = 0;
+    while (!TAKE(&c, "\"bids\":")) {
+        const char *key;
+        Py_ssize_t key_len;
+        long long value;
+        if (!plain_string(&c, &key, &key_len) || !TAKE(&c, ":") || !plain_integer(&c, &value) || !TAKE(&c, ","))
+            Py_RETURN_NONE;
+        if (key_len == 12 && memcmp(key, "lastUpdateId", 12) == 0) {
+            if (seen_id++)
+                Py_RETURN_NONE; /* a repeated member: orjson keeps the last; the specification's path reads it */
+            last_id = value;
+        } else if (key_len == 4 && memcmp(key, "asks", 4) == 0) {
+            Py_RETURN_NONE;
+        }
+    }
+    if (!seen_id)
+        Py_RETURN_NONE;
+    PyObject *bids = NULL, *asks = NULL;
+    long long best_bid, best_ask;
+    if ((bids = side_levels(&c, 1)) == NULL || !TAKE(&c, ",\"asks\":") || (asks = side_levels(&c, 1)) == NULL ||
+        !TAKE(&c, "}") || c.p != c.end || !in_order(bids, -1, &best_bid) || !in_order(asks, +1, &best_ask) ||
+        (best_bid >= 0 && best_ask >= 0 && best_bid >= best_ask)) {
+        Py_XDECREF(bids);
+        Py_XDECREF(asks);
+        if (PyErr_Occurred())
+            return NULL;
+        Py_RETURN_NONE;
+    }
+    return Py_BuildValue("(LNN)", last_id, bids, asks);
+}
+
 static PyMethodDef module_methods[] = {
     {"scan_depth_update", scan_depth_update, METH_O,
      "scan_depth_update(raw) -> the event (symbol, U, u, E, bids, asks, pu) of a clean depthUpdate frame in "
      "Binance's layout, else None: an instance of the class given to use_event_type, else a tuple."},
+    {"scan_depth_snapshot", scan_depth_snapshot, METH_O,
+     "scan_depth_snapshot(raw) -> (lastUpdateId, bids, asks) of a clean REST depth answer in Binance's layout, "
+     "its levels checked as parse_depth_snapshot checks them, else None."},
     {"use_event_type", use_event_type, METH_O,
      "use_event_type(cls): scan_depth_update answers with instances of `cls`, a slots class with the fields "
      "symbol, first_update_id, final_update_id, event_time, bids, asks, prev_final_update_id."},

@@ -24,9 +24,9 @@ from typing import Any
 import orjson
 
 try:
-    from core.market._frame_scan import scan_depth_update, use_event_type
+    from core.market._frame_scan import scan_depth_snapshot, scan_depth_update, use_event_type
 except ImportError:  # not built (a source tree run without `pip install`): every frame is read as JSON
-    scan_depth_update = use_event_type = None
+    scan_depth_snapshot = scan_depth_update = use_event_type = None
 
 # Binance spot strings carry 8 decimals (base/quote asset precision 8); futures carry fewer.
 DECIMALS = 8
@@ -285,6 +285,14 @@ def parse_depth_snapshot(data: Any, symbol: str = "") -> DepthSnapshot:
             symbol,
         )
     return DepthSnapshot(last_id, bids, asks, symbol)
+
+
+def read_depth_snapshot(raw: bytes, symbol: str = "") -> DepthSnapshot | None:
+    """The REST depth answer `raw` read in one pass in C, when it is a clean one in Binance's layout (the same
+    DepthSnapshot `parse_depth_snapshot` gives for it); None for anything else, which the caller then parses and
+    checks with `parse_depth_snapshot`, and which says what is wrong with it."""
+    fields = scan_depth_snapshot(raw) if scan_depth_snapshot is not None else None
+    return None if fields is None else DepthSnapshot(*fields, symbol)
 
 
 def _check_order(levels: list[Level], name: str, symbol: str, side: str, order: str, sign: int) -> int | None:

@@ -471,16 +471,13 @@ class SnapshotStorage:
             at_once: set[str] = set()  # a second at or before the stored counter's last: not an append after it
             written: dict[tuple[str, int], bytes] = {}  # (symbol, second) -> its key: the series rows share them
             seconds: dict[int, bytes] = {}  # second -> its part of the keys (a tick's rows share one)
-            prefix = keys.key_prefix
             for symbol, ts, value in rows:
-                second = seconds.get(ts) or seconds.setdefault(ts, keys.key_second(ts))
-                key = prefix(symbol) + second
+                key = keys.key_prefix(symbol) + (seconds.get(ts) or seconds.setdefault(ts, keys.key_second(ts)))
                 put(key, value)
                 counter = changed.get(symbol) or known.get(symbol)
                 if counter is not None and ts > counter.last:  # recording moves forward: nearly every row
                     changed[symbol] = Counter(counter.count + 1, counter.first, ts)  # after any stored checkpoint
-                # A second outside [first, last] is new without a lookup.
-                elif (counter is None or ts < counter.first
+                elif (counter is None or ts < counter.first  # a second before the first is new without a lookup
                         or ((symbol, ts) not in written and self._db.get(key) is None)):  # fmt: skip
                     changed[symbol] = counters.plus_one(counter, ts)
                     if symbol in stored and ts <= stored[symbol].last:

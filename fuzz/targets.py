@@ -14,7 +14,7 @@ bug in one is not repeated in the other.
   (core/market/_frame_scan.c) gives what its specification, `parse_frame_as_json`, gives (so do wire-bytes and
   wire-json).
 - wire-snapshots: depth snapshots near Binance's shape, some crossed, unsorted, repeated or malformed:
-  `parse_depth_snapshot` accepts exactly the valid ones.
+  `parse_depth_snapshot` accepts exactly the valid ones, and the C reading of the answer's bytes gives the same.
 - snapshot-bytes, snapshot-values: stored values (any bytes; any MessagePack value, mostly snapshot-shaped)
   into `OrderBookSnapshot.from_bytes` and `decode_many`: a snapshot of the contract's shape or
   SnapshotDecodeError; a valid snapshot round-trips.
@@ -51,6 +51,7 @@ from core.market.wire import (
     parse_depth_snapshot,
     parse_frame_as_json,
     parse_stream_message,
+    read_depth_snapshot,
 )
 from core.storage.snapshot import OrderBookSnapshot, SnapshotDecodeError, decode_many
 
@@ -264,12 +265,15 @@ def near_valid_snapshots(draw) -> dict:
 
 
 def check_snapshot(body: dict) -> None:
+    fast = read_depth_snapshot(orjson.dumps(body), "BTCUSDT")  # the C reading: declines, or reads it as below
     try:
         snap = parse_depth_snapshot(body, "BTCUSDT")
     except WireFormatError as exc:
         assert not valid_snapshot_sides(body["bids"], body["asks"]), (str(exc), body)
         assert exc.symbol == "BTCUSDT"
+        assert fast is None, body
         return
+    assert fast is None or fast == snap, body
     assert valid_snapshot_sides(snap.bids, snap.asks), body
     partial = orjson.dumps({"stream": "btcusdt@depth20@100ms", "data": body})
     assert parse_outcome(partial) == ("other", "DepthSnapshot")

@@ -65,10 +65,12 @@ static PyObject *side_bins(PyObject *books, int side, int64_t step)
     }
     if (records == 0)
         return Py_BuildValue("(y#y#)", "", (Py_ssize_t)0, "", (Py_ssize_t)0);
-    /* The span in unsigned arithmetic: two prices decades apart must not overflow the test. */
-    uint64_t span = (uint64_t)hi - (uint64_t)lo + 1;
-    if (span > (uint64_t)(4 * records + 64))
+    /* The span in unsigned arithmetic: two prices decades apart must not overflow the test. hi - lo fits 64 bits,
+     * hi - lo + 1 does not (bins INT64_MIN and INT64_MAX: 2^64, which wraps to 0): test span - 1. */
+    uint64_t extent = (uint64_t)hi - (uint64_t)lo;
+    if (extent >= (uint64_t)(4 * records + 64))
         Py_RETURN_NONE;
+    uint64_t span = extent + 1;
     double *sums = PyMem_Calloc((size_t)span, sizeof(double));
     unsigned char *held = PyMem_Calloc((size_t)span, 1);
     PyObject *result = NULL;

@@ -23,10 +23,10 @@ static PyObject *whole_data_frames(PyObject *Py_UNUSED(module), PyObject *const 
     }
     Py_ssize_t max_size = PyLong_AsSsize_t(args[1]);
     if (max_size == -1 && PyErr_Occurred()) {
-        if (!PyErr_ExceptionMatches(PyExc_OverflowError) || _PyLong_Sign(args[1]) < 0)
+        if (!PyErr_ExceptionMatches(PyExc_OverflowError))
             return NULL;
-        PyErr_Clear(); /* beyond any length a read can hold: no limit */
-        max_size = PY_SSIZE_T_MAX;
+        PyErr_Clear(); /* below any length (no frame), or beyond any length a read can hold (no limit) */
+        max_size = _PyLong_Sign(args[1]) < 0 ? -1 : PY_SSIZE_T_MAX;
     }
     Py_buffer view;
     if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0)

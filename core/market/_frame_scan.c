@@ -238,15 +238,23 @@ static PyObject *use_event_type(PyObject *Py_UNUSED(module), PyObject *cls)
         return NULL;
     }
     PyTypeObject *type = (PyTypeObject *)cls;
+    /* A class made by a class statement: its tp_dict is set (a static builtin type's is NULL from 3.12 on) and its
+     * instances have a fixed size. */
+    if (!PyType_HasFeature(type, Py_TPFLAGS_HEAPTYPE) || type->tp_dict == NULL || type->tp_itemsize != 0) {
+        PyErr_Format(PyExc_TypeError, "%s is not a slots class", type->tp_name);
+        return NULL;
+    }
     Py_ssize_t offsets[EVENT_FIELDS];
     for (int i = 0; i < EVENT_FIELDS; i++) {
         PyObject *descr = PyDict_GetItemString(type->tp_dict, event_fields[i]); /* borrowed */
-        if (descr == NULL || !Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
+        /* The class's own slot: a member descriptor of another class, set on it, holds another layout's offset. */
+        if (descr == NULL || !Py_IS_TYPE(descr, &PyMemberDescr_Type) || PyDescr_TYPE(descr) != type) {
             PyErr_Format(PyExc_TypeError, "%s.%s is not a slot", type->tp_name, event_fields[i]);
             return NULL;
         }
         PyMemberDef *member = ((PyMemberDescrObject *)descr)->d_member;
-        if (member->type != T_OBJECT_EX || (member->flags & READONLY) || member->offset < (Py_ssize_t)sizeof(PyObject)) {
+        if (member->type != T_OBJECT_EX || (member->flags & READONLY) || member->offset < (Py_ssize_t)sizeof(PyObject) ||
+            member->offset > type->tp_basicsize - (Py_ssize_t)sizeof(PyObject *)) {
             PyErr_Format(PyExc_TypeError, "%s.%s is not a writable object slot", type->tp_name, event_fields[i]);
             return NULL;
         }

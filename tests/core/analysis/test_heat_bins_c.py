@@ -69,6 +69,12 @@ def test_a_minute_whose_prices_lie_decades_apart_is_left_to_the_specification() 
     assert all(same_bits(a, b) for a, b in zip(rows, numbers_rows_numpy([(0, far), (60, near)]), strict=True))
 
 
+def test_bins_from_one_end_of_64_bits_to_the_other_are_declined() -> None:
+    # Their span, 2^64 bins, does not fit 64 bits: it must not wrap to 0 and pass for a small one (review, session 24).
+    extremes = [(records([(-(2**63), 1.0), (2**63 - 1, 2.0)]), b"")]
+    assert minute_bins(extremes) is None
+
+
 def test_sums_are_added_in_the_records_order() -> None:
     # 1e16 + 1 + 1 - 1e16 is 0 in order, 2 in any other: the specification's order is the records'.
     books = [(records([(100_000_000, 1e16), (100_000_000, 1.0)]), b""), (records([(100_000_000, 1.0)]), b""),

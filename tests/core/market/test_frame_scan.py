@@ -209,7 +209,13 @@ def test_a_class_whose_fields_are_not_slots_of_their_own_is_refused():
         symbol: str
         first_update_id: int
 
-    for cls in (WithoutSlots, MissingOne, int, "DepthUpdate"):
+    class Borrowing:  # another class's slots set on it: their offsets lie beyond its own instances
+        __slots__ = ()
+
+    for name in DepthUpdate.__slots__:
+        setattr(Borrowing, name, getattr(DepthUpdate, name))
+
+    for cls in (WithoutSlots, MissingOne, Borrowing, int, str, "DepthUpdate"):  # str, int: no tp_dict from 3.12
         with pytest.raises(TypeError):
             wire.use_event_type(cls)
     assert type(scan(GOOD)) is DepthUpdate  # a refusal changes nothing

@@ -180,10 +180,7 @@ class RestClient:
         snapshot = read_depth_snapshot(body, symbol)  # a clean answer in Binance's layout, read in C
         if snapshot is not None:
             return snapshot
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise self._unreadable(market.depth_path, f"not JSON: {exc}") from None
+        data = self._json(market.depth_path, body)  # anything else: the specification says what is wrong with it
         try:
             return parse_depth_snapshot(data, symbol)
         except WireFormatError as exc:  # malformed, unsorted or crossed: unusable, ask again later
@@ -286,6 +283,13 @@ class RestClient:
 
     # --- internals --------------------------------------------------------------------------------
 
+    def _json(self, path: str, content: bytes) -> Any:
+        """The parsed JSON of an answer to `path`, or the outage error for one that is not JSON."""
+        try:
+            return orjson.loads(content)
+        except orjson.JSONDecodeError as exc:
+            raise self._unreadable(path, f"not JSON: {exc}") from None
+
     def _unreadable(self, path: str, detail: str) -> ExchangeUnavailableError:
         # A proxy or captive portal answering 200 with HTML looks like this; treat it as an outage.
         return ExchangeUnavailableError(
@@ -316,12 +320,7 @@ class RestClient:
 
         status = response.status_code
         if status == 200:
-            if raw:
-                return response.content
-            try:
-                return orjson.loads(response.content)
-            except orjson.JSONDecodeError as exc:
-                raise self._unreadable(path, f"not JSON: {exc}") from None
+            return response.content if raw else self._json(path, response.content)
         if status in (429, 418):
             retry_after = _retry_after(response)
             self.budget.block_until(self._clock() + retry_after)

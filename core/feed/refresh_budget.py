@@ -57,10 +57,12 @@ URGENT_ROOM = 40
 # spends every minute's budget in its first seconds, and a book that becomes urgent later in the minute would
 # otherwise wait for the next one, recording "unverified" seconds meanwhile (docs/SNAPSHOT_HORIZON.md).
 URGENT_RESERVE_SHARE = 0.2
-# A recorded book with fewer known levels than this left before its horizon is lost to its recording, or about to
-# be within the next events: its rescue (weight 5) may spend the sync reserve, and it goes with the syncs, not after
-# them (a start-up's last few hundred syncs took seconds while such a book recorded "unverified" ones).
-LOSING_ROOM = 5
+# A recorded book with fewer known levels than this left before its horizon is lost to its recording, or may be
+# within one sweep: its rescue (weight 5) may spend the sync reserve, and it goes with the syncs, not after them (a
+# start-up's last few hundred syncs took seconds while such a book recorded "unverified" ones). One sweep: the
+# busiest simulated books lose at most 18 levels of room in 0.5 s (a look and an answer) 99 % of the time, up to 61
+# (`python -m bench room_drops`); at 5 a single jump took books from above it to "unverified" between two looks.
+LOSING_ROOM = 20
 # Of each minute's allowance, kept from a storm of syncs for rescues (LOSING_ROOM): 48 rescues of 4,800 (see above).
 RESCUE_RESERVE_SHARE = 0.05
 # Refreshes that are not urgent (the deepenings) spend their share of a minute at a pace, not in its first seconds:

@@ -449,7 +449,13 @@ class OrderBookManager:
                     if conn.seen_symbols is not None:
                         conn.seen_symbols.add(msg.symbol)
                     entry.resubscribed = False
-                    self._handle(entry.sync.on_event(msg, now))
+                    actions = entry.sync.take_event(msg, now)
+                    if actions is None:  # applied, and that is all: `_handle` of its BookChanged, made by none
+                        self.horizon.changed.add(msg.symbol)
+                        if self._book_listeners:
+                            self._emit(BookUpdated(msg.symbol, msg.final_update_id), self._book_listeners)
+                    else:
+                        self._handle(actions)
             else:
                 self._on_other_frame(conn, msg)
         except Exception as exc:  # a bug handling one frame must not disconnect every symbol

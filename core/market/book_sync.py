@@ -214,6 +214,12 @@ class BookSync:
     # --- inputs -----------------------------------------------------------------------------------
 
     def on_event(self, event: DepthUpdate, now: float) -> list[Action]:
+        actions = self.take_event(event, now)
+        return [BookChanged(self.symbol, event.final_update_id)] if actions is None else actions
+
+    def take_event(self, event: DepthUpdate, now: float) -> list[Action] | None:
+        """`on_event` for the manager's frame path: None when the event was applied and that is all (on_event's
+        one BookChanged), so that nearly every frame makes no list and no action."""
         self.counters.last_event_at = now
         state = self.state
         if state is SyncState.LIVE or state is SyncState.STALE:
@@ -266,7 +272,8 @@ class BookSync:
         pending = list(buf)
         buf.clear()
         for event in pending:
-            actions.extend(self._apply_live(event))
+            applied = self._apply_live(event)
+            actions += [BookChanged(self.symbol, event.final_update_id)] if applied is None else applied
             if self.state is not SyncState.LIVE:
                 return actions
         actions.append(BookChanged(self.symbol, self.book.last_update_id))
@@ -399,7 +406,8 @@ class BookSync:
             return event.prev_final_update_id == prev_final
         return event.first_update_id == prev_final + 1
 
-    def _apply_live(self, event: DepthUpdate) -> list[Action]:
+    def _apply_live(self, event: DepthUpdate) -> list[Action] | None:
+        """None: applied, and nothing else happened (the book is at the event's final update id)."""
         c = self.counters
         book_id = self.book.last_update_id
         if self.continuity is Continuity.FUTURES:
@@ -440,7 +448,7 @@ class BookSync:
                 self._set_state(SyncState.LIVE, SyncReason.STREAM_RESUMED),
                 BookChanged(self.symbol, event.final_update_id),
             ]
-        return [BookChanged(self.symbol, event.final_update_id)]
+        return None
 
     def _resync(self, event: DepthUpdate | None, gap: GapDetected | None, reason: SyncReason) -> list[Action]:
         c = self.counters

@@ -198,7 +198,7 @@ async def test_frame_handling_failure_is_counted_and_only_that_book_restarts(sim
     await live(manager)
     eth_resyncs = manager.status("ETHUSDT").resyncs
     bug = InjectedBug("event bug")
-    raise_once(monkeypatch, sync_of(manager, "BTCUSDT"), "on_event", bug)
+    raise_once(monkeypatch, sync_of(manager, "BTCUSDT"), "take_event", bug)  # the frame path's
     await wait_until(lambda: feed.failures, what="the failure reported")
     assert len(logged_with_traceback(caplog, bug)) == 1
     assert_reported(feed, "A message from the exchange could not be handled: event bug.")

@@ -77,16 +77,16 @@ def test_snapshot_older_than_the_stream_is_fetched_again():
     assert sync.is_live and sync.book.last_update_id == 14
 
 
-@pytest.mark.parametrize(
-    ("event", "outcome"),
-    [
-        (ev(16, 18), "applied"),  # U == id + 1: the normal case
-        (ev(14, 17), "applied"),  # straddles the book id: U <= id+1 <= u
-        (ev(12, 15), "ignored"),  # u == id: stale
-        (ev(3, 5), "ignored"),  # far in the past
-        (ev(17, 19), "gap"),  # U == id + 2: one update missing
-    ],
-)
+LIVE_EVENTS = [
+    (ev(16, 18), "applied"),  # U == id + 1: the normal case
+    (ev(14, 17), "applied"),  # straddles the book id: U <= id+1 <= u
+    (ev(12, 15), "ignored"),  # u == id: stale
+    (ev(3, 5), "ignored"),  # far in the past
+    (ev(17, 19), "gap"),  # U == id + 2: one update missing
+]
+
+
+@pytest.mark.parametrize(("event", "outcome"), LIVE_EVENTS)
 def test_live_update_procedure(event, outcome):
     sync = BookSync("BTCUSDT")
     sync.on_event(ev(10, 12), now=0)
@@ -105,6 +105,25 @@ def test_live_update_procedure(event, outcome):
         assert RequestSnapshot("BTCUSDT", retry=False) in actions
         assert sync.book.is_empty()
         assert sync.counters.gaps == 1 and sync.counters.resyncs == 1
+
+
+@pytest.mark.parametrize(("event", "outcome"), LIVE_EVENTS)
+@pytest.mark.parametrize("state", [SyncState.LIVE, SyncState.STALE])
+def test_take_event_is_on_event_with_none_for_the_lone_book_changed(event, outcome, state):
+    # The manager's frame path takes `take_event`: None stands for on_event's [BookChanged] and for nothing else.
+    twins = [BookSync("BTCUSDT"), BookSync("BTCUSDT")]
+    for sync in twins:
+        sync.on_event(ev(10, 12), now=0)
+        sync.on_snapshot(snap(15), now=0)
+        if state is SyncState.STALE:
+            sync.on_connection_lost(now=0)
+    by_event, by_take = twins[0].on_event(event, now=1), twins[1].take_event(event, now=1)
+    if by_take is None:
+        assert by_event == [BookChanged("BTCUSDT", event.final_update_id)] and outcome == "applied"
+    else:
+        assert by_take == by_event and by_event != [BookChanged("BTCUSDT", event.final_update_id)]
+    assert twins[0].book.as_dicts() == twins[1].book.as_dicts() and twins[0].state is twins[1].state
+    assert twins[0].counters == twins[1].counters
 
 
 def test_after_a_gap_the_revealing_event_starts_the_new_buffer():

@@ -42,9 +42,7 @@ async def start(sim: ExchangeSimulator, clock: ManualClock, budget: WeightBudget
 
 @pytest.mark.asyncio
 async def test_a_symbol_that_gaps_after_deepenings_spent_the_minute_still_syncs_within_it():
-    clock = ManualClock(
-        MINUTE_START + 55
-    )  # late in the minute: the deepenings' pace allows their whole share
+    clock = ManualClock(MINUTE_START + 55)  # late in the minute: the deepenings' pace allows their whole share
     budget = WeightBudget()  # Binance's: 4,800 of 6,000 a minute
     # Earlier this minute, a start-up's syncs and deepenings: 200 weight left for deepenings that are not urgent.
     deepening_share = 1 - SYNC_RESERVE_SHARE - URGENT_RESERVE_SHARE
@@ -122,9 +120,8 @@ async def test_deepenings_spend_their_share_at_a_pace_and_leave_the_rest_to_book
             early = budget.used(clock.now())
             assert paced(0) - 50 < early <= paced(0)  # 336: six at 1000 levels, not forty
             # A book whose top moves mid-minute finds the weight the deepenings did not spend yet.
-            sched.request(
-                GAPPED, refresh=True, high=True, room=(LOSING_ROOM + URGENT_ROOM) // 2
-            )  # urgent, not losing
+            urgent = (LOSING_ROOM + URGENT_ROOM) // 2  # urgent, not losing its top
+            sched.request(GAPPED, refresh=True, high=True, room=urgent)
             await wait_until(lambda: GAPPED in dict(got), 5, "the urgent refresh")
             assert dict(got)[GAPPED] == 1000 and sched.rescues == 0  # deep, not a rescue
             # Half a minute on, the pace lets more of them go (a request wakes the sleeping workers).

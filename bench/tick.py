@@ -51,8 +51,9 @@ class _Books:
     def status(self, symbol: str) -> None:
         return None
 
-    def rebuilds(self, symbol: str) -> tuple[int, int]:
-        return (0, 0)
+    def live_book(self, symbol: str) -> tuple[OrderBook, tuple[int, int]] | None:
+        book = self.books.get(symbol)
+        return None if book is None else (book, (0, 0))  # never rebuilt
 
 
 def _book(symbol: str, rng: random.Random) -> OrderBook:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from core.market.book_sync import SyncReason, SyncState
+from core.market.book_sync import BookSync, SyncReason, SyncState
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +33,17 @@ class SymbolStatus:
     refreshing: bool = False  # a refresh snapshot is on its way
     snapshot_limit: int | None = None  # depth of the snapshot the book was last built from
     quiet_checks: int = 0  # the book was silent for the silence limit and asked the exchange (BookSync.check_silence)
+
+    @classmethod
+    def of(cls, sync: BookSync) -> SymbolStatus:
+        """The status of `sync`'s book now."""
+        c, book = sync.counters, sync.book
+        return cls(
+            sync.symbol, sync.state, sync.reason, c.last_update_id, c.last_event_time, c.events_applied,
+            c.gaps, c.resyncs, book.bid_count, book.ask_count, c.snapshots_requested, c.snapshots_too_old,
+            c.crossed_books, c.bad_levels, c.refreshes_requested, c.refreshes, c.refresh_mismatches,
+            sync.refreshing, book.snapshot_limit, c.quiet_checks,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

@@ -154,8 +154,12 @@ class SnapshotScheduler:
         for symbol, room in rooms:
             queued = get(symbol)
             if queued is not None and queued.refresh:
+                if queued.quiet:
+                    room = min(room, 0)
+                if room == queued.room:  # its events left the room as it was: nothing to refile
+                    continue
                 was_urgent, was_kept = queued.room < URGENT_ROOM, queued.room >= LOSING_ROOM
-                queued.room = min(room, 0) if queued.quiet else room
+                queued.room = room
                 refile(symbol)
                 # It may spend more of the budget now: wake the workers (they may sleep until the next minute).
                 # Only then: every wake-up looks at the queue.

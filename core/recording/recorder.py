@@ -31,6 +31,7 @@ import math
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from itertools import islice
 
 from core.analysis.minute_rows import MINUTE, MinuteRollups
@@ -90,6 +91,16 @@ class _LastCapture:
     snap: OrderBookSnapshot
     untimed: bytes | None = None  # OrderBookSnapshot.untimed_bytes
     row: bytes | None = None  # its series row as stored, at the second it was taken (`restamp_row`)
+
+
+def _live_book(manager, symbol: str) -> tuple[object, tuple[int, int] | None] | None:
+    """OrderBookManager.live_book of a stand-in manager that lacks it: its book if live, and the rebuilds if it
+    tells them (None: the recorder reuses nothing)."""
+    book = manager.book(symbol)
+    if book is None or not manager.is_live(symbol):
+        return None
+    rebuilds = getattr(manager, "rebuilds", None)
+    return book, rebuilds(symbol) if rebuilds is not None else None
 
 
 def gap_reason(state: SyncState | None, reason: SyncReason | None = None) -> GapReason:
@@ -217,25 +228,26 @@ class SnapshotRecorder:
         # finds each place near the last one, still in the cache (`record --all` follows exchangeInfo's order).
         recorded = sorted(self.recorded_symbols)
         # Looked up once a tick, not once a symbol: 1,500 symbols a second at the whole market.
-        manager, depth, snapshots = self.manager, self.depth, tick.snapshots
-        # A stand-in manager (benchmarks, the app's tests) may not tell the rebuilds: then nothing is reused.
-        rebuilds = getattr(manager, "rebuilds", None) if self.reuse else None
+        manager, depth, snapshots, reuse = self.manager, self.depth, tick.snapshots, self.reuse
+        # A stand-in manager (benchmarks, the app's tests) may lack `live_book`, and not tell the rebuilds: then
+        # nothing is reused.
+        live_book = getattr(manager, "live_book", None) or partial(_live_book, manager)
         debug = log.isEnabledFor(logging.DEBUG)
         for symbol in recorded:
-            book = manager.book(symbol)
-            if book is None or not manager.is_live(symbol):
-                status = manager.status(symbol) if book is not None else None
+            found = live_book(symbol)
+            if found is None:
+                status = manager.status(symbol) if manager.book(symbol) is not None else None
                 reason = gap_reason(status.state, status.reason) if status else gap_reason(None)
                 tick.gaps.append(GapRecord(symbol, timestamp, reason))
                 self._last.pop(symbol, None)
                 continue
+            book, marks = found
             if book.is_empty():
                 log.warning("skipping snapshot: empty order book symbol=%s timestamp=%d", symbol, timestamp)
                 tick.gaps.append(GapRecord(symbol, timestamp, GapReason.EMPTY_BOOK))
                 self._last.pop(symbol, None)
                 continue
-            marks = rebuilds(symbol) if rebuilds is not None else None
-            last = self._unchanged(symbol, book, marks)
+            last = self._unchanged(symbol, book, marks) if reuse else None
             if last is not None:  # verified when it was taken, and the book has not changed since
                 snapshots.append(last.snap.at(timestamp))
                 continue
@@ -250,7 +262,7 @@ class SnapshotRecorder:
                 continue
             # Only the copy of the top levels happens on the loop; encoding happens in the executor.
             snap = OrderBookSnapshot.from_orderbook(book, timestamp, depth)
-            if marks is not None:  # remembered for the seconds the book does not change (`_unchanged`)
+            if marks is not None and reuse:  # remembered for the seconds the book does not change (`_unchanged`)
                 self._last[symbol] = _LastCapture(book, book.last_update_id, marks, depth, snap)
             snapshots.append(snap)
             if debug:

@@ -30,7 +30,8 @@ A refresh is urgent when its book has fewer than URGENT_ROOM levels left before 
 spend the last URGENT_RESERVE_SHARE of the allowance before the sync reserve, so a book whose top moves mid-minute
 is not kept waiting for the next minute by the deepening of books that sit still. They spend it as rescues: an
 urgent refresh that does not fit into the deepenings' share at 500 goes at `shallow_limit` (80 levels of room for
-weight 5, five books kept verified for the weight of one deepening), deepened later like a cheap start. And the
+weight 5, five books kept verified for the weight of one deepening), deepened later like a cheap start; a book
+rescued and urgent again within RESCUED_AGAIN_S moves fast, and its rescue goes at 500 if that fits. And the
 refreshes that are not urgent spend their share at a pace through the minute (PACE_LEAD), so what a book that
 becomes urgent mid-minute finds is not only the reserve. A silent book's check (`quiet`) is urgent whatever its room.
 """
@@ -63,6 +64,11 @@ URGENT_RESERVE_SHARE = 0.2
 # busiest simulated books lose at most 18 levels of room in 0.5 s (a look and an answer) 99 % of the time, up to 61
 # (`python -m bench room_drops`); at 5 a single jump took books from above it to "unverified" between two looks.
 LOSING_ROOM = 20
+# A book rescued at `shallow_limit` less than this long ago whose refresh is urgent again moves fast (a long-tailed
+# market's busiest, on its cheap start while the others deepen): its rescue goes at `tight_refresh_limit` when the
+# urgent share holds it, 480 levels of room for 25 weight instead of 80 for 5. A sweep of 40-60 levels (`python -m
+# bench room_drops`' worst in a quarter second) took a twice-rescued book from 40 levels of room to "unverified".
+RESCUED_AGAIN_S = 60.0
 # Of each minute's allowance, kept from a storm of syncs for rescues (LOSING_ROOM): 48 rescues of 4,800 (see above).
 RESCUE_RESERVE_SHARE = 0.05
 # Refreshes that are not urgent (the deepenings) spend their share of a minute at a pace, not in its first seconds:
@@ -89,6 +95,7 @@ class Request:
     shallow: bool = False  # a sync made shallow, or a refresh made less deep, because the budget was short
     room: int = 0  # a refresh's levels left before the horizon (BookSync.check_horizon): the fewer, the sooner
     quiet: bool = False  # a refresh that checks a silent book (BookSync.check_silence): urgent whatever its room
+    fast: bool = False  # its book was rescued less than RESCUED_AGAIN_S ago (the scheduler's, as it is taken)
 
     def standing(self) -> tuple[bool, bool, bool, bool, bool]:
         """What decides how soon it may go, but for its place among its kind: a sync or a refresh, priority, a
@@ -226,11 +233,14 @@ class BudgetRules:
 
         An urgent refresh spends the urgent reserve only as a rescue, at `shallow_limit` (when there is one): the
         reserve is there to keep books verified until the next minute, and at 5 weight a book it keeps five times
-        as many as at 500 levels (25 weight), which the deepening does later from its own share."""
-        if req.high and req.room < LOSING_ROOM and limit == self._shallow_limit:
+        as many as at 500 levels (25 weight), which the deepening does later from its own share. A book that was
+        rescued and is urgent again within RESCUED_AGAIN_S (`fast`) may spend it at `tight_refresh_limit` too."""
+        shallow, tight = self._shallow_limit, self._tight_refresh_limit
+        if req.high and req.room < LOSING_ROOM and limit == shallow:
             return 1.0
         if not req.high:
             return min(LOW_PRIORITY_REFRESH_SHARE, 1.0 - SYNC_RESERVE_SHARE - URGENT_RESERVE_SHARE)
-        if self.urgent(req) and (self._shallow_limit is None or limit <= self._shallow_limit):
+        rescue = shallow is None or limit <= shallow or (req.fast and tight is not None and limit <= tight)
+        if self.urgent(req) and rescue:
             return 1.0 - SYNC_RESERVE_SHARE
         return 1.0 - SYNC_RESERVE_SHARE - URGENT_RESERVE_SHARE

@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from core.feed.backoff import backoff
 from core.feed.budget import depth_weight
 from core.feed.errors import ExchangeError, ExchangeUnavailableError, InvalidSymbolError, RateLimitedError
-from core.feed.refresh_budget import LOSING_ROOM, URGENT_ROOM, BudgetRules, Request
+from core.feed.refresh_budget import LOSING_ROOM, RESCUED_AGAIN_S, URGENT_ROOM, BudgetRules, Request
 from core.feed.request_queue import RequestQueue
 from core.feed.rest import RestClient
 from core.market.markets import SPOT
@@ -98,6 +98,7 @@ class SnapshotScheduler:
         self._dropped: set[str] = set()  # cancelled while in flight: do not deliver
         self._not_before: dict[str, float] = {}
         self._retry_delays: dict[str, Iterator[float]] = {}  # symbol -> its retry delays
+        self._rescued_at: dict[str, float] = {}  # symbol -> when its last rescue was fetched (RESCUED_AGAIN_S)
         # Idle workers, each waiting for a change that may let a request go, the longest-waiting first. A change
         # wakes one; a worker that takes a request wakes the next (`_wake_one`): every wake-up looks at the queue.
         self._idle: deque[asyncio.Future[None]] = deque()
@@ -241,6 +242,7 @@ class SnapshotScheduler:
             self._dropped.add(symbol)
         self._not_before.pop(symbol, None)
         self._retry_delays.pop(symbol, None)
+        self._rescued_at.pop(symbol, None)
 
     async def start(self) -> None:
         if self._workers:
@@ -298,6 +300,8 @@ class SnapshotScheduler:
                 if not req.refresh and self._budget.sync_goes_shallow(req, now):
                     req.limit, req.shallow = self._shallow_limit, True  # type: ignore[assignment]
                 elif req.refresh:
+                    rescued = self._rescued_at.get(best)
+                    req.fast = rescued is not None and now - rescued < RESCUED_AGAIN_S
                     # Some depth fits: refresh_wait let it through on the cheapest one.
                     depth = self._budget.refresh_depth(req, now) or req.limit
                     req.limit, req.shallow = depth, depth < req.limit
@@ -408,7 +412,9 @@ class SnapshotScheduler:
             self.refreshes_fetched += req.refresh
             self.shallow_syncs += req.shallow and not req.refresh
             self.tight_refreshes += req.shallow and req.refresh and req.limit != self._shallow_limit
-            self.rescues += req.shallow and req.refresh and req.limit == self._shallow_limit
+            if req.shallow and req.refresh and req.limit == self._shallow_limit:
+                self.rescues += 1
+                self._rescued_at[symbol] = self._clock()  # urgent again soon: a fast book (RESCUED_AGAIN_S)
             return snapshot
         return None
 

@@ -13,6 +13,7 @@ from core.feed.refresh_budget import (
     LOSING_ROOM,
     LOW_PRIORITY_REFRESH_SHARE,
     RESCUE_RESERVE_SHARE,
+    RESCUED_AGAIN_S,
     SYNC_RESERVE_SHARE,
     URGENT_RESERVE_SHARE,
     URGENT_ROOM,
@@ -301,6 +302,27 @@ async def test_an_urgent_refresh_short_of_budget_goes_at_the_shallow_depth():
 
 
 @pytest.mark.asyncio
+async def test_a_book_rescued_and_urgent_again_within_a_minute_is_rescued_deeper():
+    # A busy book on its cheap start burns 80 levels of room in seconds, and a single sweep of 40-60 levels (bench
+    # room_drops) takes it from urgent to unverified: the second rescue buys 480 levels while the urgent share allows.
+    budget = await minute_spent(round(1000 * (1 - SYNC_RESERVE_SHARE - URGENT_RESERVE_SHARE)))  # deepenings' share spent
+    rest, got = FakeRest(budget), Got()
+    async with running(rest, got, **WHOLE_MARKET) as sched:
+        sched.request("FASTUSDT", refresh=True, high=True, room=URGENT_ROOM - 1)
+        sched.request("SLOWUSDT", refresh=True, high=True, room=URGENT_ROOM - 1)
+        await wait_until(lambda: len(got.got) == 2, 5, "the first rescues")
+        sched.request("FASTUSDT", refresh=True, high=True, room=URGENT_ROOM - 1)  # urgent again: it moves fast
+        await wait_until(lambda: len(got.got) == 3, 5, "the second rescue")
+        sched._rescued_at["SLOWUSDT"] -= RESCUED_AGAIN_S  # its rescue was a minute ago: no faster than most
+        sched.request("SLOWUSDT", refresh=True, high=True, room=URGENT_ROOM - 1)
+        await wait_until(lambda: len(got.got) == 4, 5, "the slow book's second rescue")
+    assert sorted(got.got[:2]) == [("FASTUSDT", 100), ("SLOWUSDT", 100)]
+    assert got.got[2:] == [("FASTUSDT", 500), ("SLOWUSDT", 100)]
+    assert sched.rescues == 3 and sched.tight_refreshes == 1
+    assert budget.used(time.time()) <= budget.allowed * (1 - SYNC_RESERVE_SHARE)  # within the urgent share
+
+
+@pytest.mark.asyncio
 async def test_a_queued_refresh_that_becomes_urgent_goes_within_the_minute():
     budget = await minute_spent(round(1000 * (1 - SYNC_RESERVE_SHARE - URGENT_RESERVE_SHARE)), within=50)  # deepenings' share spent
     rest, got = FakeRest(budget), Got()
@@ -336,7 +358,7 @@ async def test_only_a_book_losing_its_top_is_rescued_from_the_sync_reserve():
     async with running(rest, got, **WHOLE_MARKET) as sched:
         sched.request("NEARUSDT", refresh=True, high=True, room=LOSING_ROOM)  # urgent, still verified: waits
         sched.request("GONEUSDT", refresh=True, high=True, room=-1)  # not recorded any more: rescued now
-        sched.request("EDGEUSDT", refresh=True, high=True, room=LOSING_ROOM - 1)  # an event or two from it: too
+        sched.request("EDGEUSDT", refresh=True, high=True, room=LOSING_ROOM - 1)  # one sweep from it: too
         await wait_until(lambda: len(got.got) == 2, 5, "the rescues")
         await asyncio.sleep(0.1)
         assert sched.pending == {"NEARUSDT"}

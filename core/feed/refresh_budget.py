@@ -103,8 +103,10 @@ class Request:
         return (self.refresh, self.high, self.quiet, self.room < URGENT_ROOM, self.room < LOSING_ROOM)
 
     def key(self) -> tuple[bool, bool, int, int]:
-        # A recorded book losing its top (LOSING_ROOM) ranks with the syncs: by its room, before them.
-        return (not self.high, self.refresh and not (self.high and self.room < LOSING_ROOM), self.room, self.order)
+        # A recorded book losing its top (LOSING_ROOM) ranks with the syncs, before them, the fewest levels first:
+        # a sync's book is lost already, a rescue keeps one recording (and takes one request of 5 weight).
+        losing = self.refresh and self.high and self.room < LOSING_ROOM
+        return (not self.high, self.refresh and not losing, self.room - LOSING_ROOM if losing else self.room, self.order)
 
 
 class BudgetRules:

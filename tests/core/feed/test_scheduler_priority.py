@@ -89,11 +89,13 @@ async def test_recorded_symbols_then_syncs_before_refreshes_then_first_come_firs
         sched.request("DSYNC")
         sched.request("EREC", high=True)
         sched.request("FLOST", refresh=True, high=True, room=-3)  # recorded, its top already beyond the horizon
+        sched.request("GNEAR", refresh=True, high=True, room=LOSING_ROOM - 1)  # recorded, one sweep from it
         rest.gate.set()
-        await wait_until(lambda: len(got.got) == 7)
+        await wait_until(lambda: len(got.got) == 8)
     assert got.got == [
         ("FIRSTUSDT", 1000),
         ("FLOST", 1000),  # recorded and losing its top: as lost as a gapped book, rescued first
+        ("GNEAR", 1000),  # then the one about to lose it, still before the syncs
         ("EREC", 1000),  # recorded, a sync
         ("CREC", 1000),  # recorded, a refresh
         ("BSYNC", 100),  # the others' syncs, in order, each with its own depth

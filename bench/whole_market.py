@@ -261,8 +261,8 @@ async def _main(
                 weight0, refreshes0 = scheduler.weight_spent, scheduler.refreshes_fetched
                 probe.start()
                 end = wall0 + window
-                by_minute: list[tuple[float, float, int]] = []  # CPU %, µs a frame, refreshes queued at its end
-                mark = (cpu0, wall0, 0)
+                by_minute: list[tuple[float, float, int, float]] = []  # CPU %, µs a frame, refreshes queued, RocksDB µs
+                mark = (cpu0, wall0, 0, threads0)
                 while (now := time.monotonic()) < end:
                     await asyncio.sleep(min(5.0, end - now))
                     rss_peak = max(rss_peak, proc.memory_info().rss)
@@ -460,8 +460,8 @@ async def _main(
                     "recorder CPU, the window's last whole minute",
                     by_minute[-1][0],
                     "% of a core",
-                    note="by minute (CPU %, µs a frame, refreshes queued): "
-                    + "; ".join(f"{c:.0f} %, {us:.0f} µs, {q:,}" for c, us, q in by_minute),
+                    note="by minute (CPU %, µs a frame of which RocksDB's threads, refreshes queued): "
+                    + "; ".join(f"{c:.0f} %, {us:.0f} µs ({r:.1f}), {q:,}" for c, us, q, r in by_minute),
                 )
             )
         )
@@ -469,15 +469,20 @@ async def _main(
 
 
 def _minute_sample(
-    mark: tuple[float, float, int], frames: int, queued: int, out: list[tuple[float, float, int]]
-) -> tuple[float, float, int]:
-    """Append the CPU share and CPU per frame since `mark` (process CPU, wall time, frames) to `out`, with the
-    refreshes queued now (the start-up's deepening: while they wait, the scheduler and the re-ranking work);
-    returns the new mark."""
-    cpu, wall = time.process_time(), time.monotonic()
+    mark: tuple[float, float, int, dict[int, float]],
+    frames: int,
+    queued: int,
+    out: list[tuple[float, float, int, float]],
+) -> tuple[float, float, int, dict[int, float]]:
+    """Append the CPU share and CPU per frame since `mark` (process CPU, wall time, frames, threads' CPU) to `out`,
+    with the refreshes queued now (the start-up's deepening: while they wait, the scheduler and the re-ranking
+    work) and RocksDB's own threads' µs a frame (flushes and compactions come in bursts); returns the new mark."""
+    cpu, wall, threads = time.process_time(), time.monotonic(), _thread_cpu(psutil.Process())
     spent, seconds, received = cpu - mark[0], wall - mark[1], frames - mark[2]
-    out.append((100.0 * spent / seconds, spent / received * 1e6 if received else float("nan"), queued))
-    return cpu, wall, frames
+    rocksdb = _cpu_by_thread(mark[3], threads).get("native threads (RocksDB)", 0.0)
+    per_frame = (lambda x: x / received * 1e6) if received else (lambda x: float("nan"))
+    out.append((100.0 * spent / seconds, per_frame(spent), queued, per_frame(rocksdb)))
+    return cpu, wall, frames, threads
 
 
 async def _wake_up_cost(interval: float, seconds: float = 2.0) -> float:

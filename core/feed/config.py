@@ -57,9 +57,11 @@ class ManagerConfig:
     horizon_depth: int = 20
     horizon_margin: int = 200
     horizon_interval: float = 0.25  # seconds between two checks of every book
-    # Cheap start, deep later: a sync (a book that is not live) is fetched at this shallow depth instead of
+    # Cheap start, deep when it moves: a sync (a book that is not live) is fetched at this shallow depth instead of
     # `snapshot_limit` when the syncs waiting could not all be fetched at full depth within this minute's weight
-    # budget (a reconnect of many symbols); the first refresh deepens the book. None: always full depth.
+    # budget (a reconnect of many symbols); a refresh deepens the book once its top has used half the room the
+    # shallow snapshot gave (BookSync.check_horizon), and a book that sits still stays on it. None: always full
+    # depth.
     shallow_sync_limit: int | None = 100
     # A refresh that does not fit into this minute's budget at `snapshot_limit` goes at this depth if it fits there
     # (500: weight 25, half of 1000's): at the whole market's start-up many shallow books want deepening at once,

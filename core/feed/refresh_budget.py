@@ -18,11 +18,12 @@ A sync (a book that gapped, or a reconnect) must never wait for deepenings; thre
   an exchange busy with at most that many deepenings (the RestClient has a connection for each worker).
 Every request still goes through the RestClient and its WeightBudget, so none exceeds the budget.
 
-Cheap start, deep later (`shallow_limit`): when the syncs waiting, and those to come (`syncs_to_come`: books
-subscribed with no event yet), could not all be fetched at their depth within what is left of this minute's
+Cheap start, deep when it moves (`shallow_limit`): when the syncs waiting, and those to come (`syncs_to_come`:
+books subscribed with no event yet), could not all be fetched at their depth within what is left of this minute's
 budget (a reconnect of many symbols at once, a whole market's start), a sync is fetched at `shallow_limit`
 levels instead (100: weight 5 instead of 50), so every book goes live within the minute; its horizon is then
-shallow and the manager's first refresh deepens it when the budget allows. Otherwise syncs cost nothing extra.
+shallow, and the book asks for a deeper refresh once its top has used half that room (BookSync.check_horizon).
+Otherwise syncs cost nothing extra.
 Likewise a refresh goes at `tight_refresh_limit` (500: weight 25 instead of 50) when it does not fit into this
 minute's budget at its depth but does at that one, or when the refreshes waiting would not all fit at their depth
 (the whole market deepening its cheap starts): twice as many books deepened a minute, each still well inside.

@@ -323,8 +323,11 @@ class BookSync:
         A live book whose `depth`-th level has fewer than `margin` known levels behind it before the horizon (on
         either side) asks for a snapshot of `limit` levels. The margin is capped at half the room such a
         snapshot gives, (limit - depth) // 2, so that a fresh snapshot is always above it: a book never asks
-        again and again because the snapshots are too shallow for the margin. Nothing while a refresh is under
-        way, or when a snapshot of `limit` levels cannot cover `depth`."""
+        again and again because the snapshots are too shallow for the margin. A book built from a shallower
+        snapshot than `limit` (a cheap start, a rescue) is capped at half its own room likewise: it asks once it
+        has moved, and a book that sits still is never deepened (docs/SNAPSHOT_HORIZON.md, "Cheap start, deep
+        when it moves"). Nothing while a refresh is under way, or when a snapshot of `limit` levels cannot cover
+        `depth`."""
         if self.state is not SyncState.LIVE or self._refresh_asked or limit <= depth:
             return []
         c = self.counters
@@ -334,7 +337,8 @@ class BookSync:
         checked = (self.book.last_update_id, c.snapshots_requested, c.refreshes, depth, margin, limit)
         if checked == self._enough_room:
             return []
-        margin = max(0, min(margin, (min(limit, SNAPSHOT_MAX_LEVELS) - depth) // 2))
+        held = self.book.snapshot_limit or limit  # None: a depth not known, taken as `limit`'s
+        margin = max(0, min(margin, (min(limit, held, SNAPSHOT_MAX_LEVELS) - depth) // 2))
         room = self.book.horizon_room(depth, margin)
         if room >= margin:  # margin 0: refresh once the top is not verified
             self._enough_room = checked

@@ -55,12 +55,13 @@ async def test_books_stay_live_and_verified_through_refreshes_within_the_budget(
 
 
 @pytest.mark.asyncio
-async def test_a_sync_short_of_budget_goes_live_on_100_levels_and_asks_to_deepen():
-    """Cheap start, deep later: with less than a full snapshot's weight left this minute, the book goes live on a
-    100-level snapshot (weight 5) at once instead of waiting for the next minute, and asks for a deeper one."""
+async def test_a_sync_short_of_budget_goes_live_on_100_levels_and_asks_to_deepen_once_it_moves():
+    """Cheap start, deep when it moves: with less than a full snapshot's weight left this minute, the book goes live
+    on a 100-level snapshot (weight 5) at once instead of waiting for the next minute, and asks for a deeper one
+    once its top has used half the room (a fast market's book: within a second)."""
     if time.time() % 60 > 50:  # the budget counts per calendar minute: start well inside one
         await asyncio.sleep(60.5 - time.time() % 60)
-    async with ExchangeSimulator(symbols=["BTCUSDT"], seed=2, interval_ms=20) as sim:
+    async with ExchangeSimulator(symbols=["BTCUSDT"], seed=2, interval_ms=20, fast_symbols=["BTCUSDT"]) as sim:
         manager = OrderBookManager(horizon_config(sim, validate_symbols=False))
         budget = manager.rest.budget
         budget.reserve(budget.allowed - 30, time.time())  # others spent all but 30 of this minute's weight

@@ -148,11 +148,11 @@ async def test_a_deeper_recorded_depth_is_noticed_by_the_next_pass_without_an_ev
     manager = watch.manager
     await watch.go_live(SYMBOLS[:3])
     watch.settle()
-    # Recorded 35 deep: 5 known levels behind its top before the horizon, fewer than the margin. No event comes.
-    manager.set_priority("S02USDT", True, 35)
+    # Recorded 45 deep: 5 levels more than its 40-level snapshot holds, so its top is not verified. No event comes.
+    manager.set_priority("S02USDT", True, 45)
     assert watch.one_pass() == ["S02USDT"]  # the next pass, not the full one
     assert manager.scheduler.queued_refreshes == ["S02USDT"]
-    assert watch.ranked == [("S02USDT", 5)]
+    assert watch.ranked == [("S02USDT", -5)]
 
 
 @pytest.mark.asyncio

@@ -120,14 +120,22 @@ def test_no_refresh_unless_live_and_not_already_refreshing(state):
     assert sync.check_horizon(DEPTH, MARGIN, LIMIT) == []
 
 
-def test_a_shallow_first_snapshot_is_deepened_by_the_first_check():
+def test_a_shallow_first_snapshot_is_deepened_once_its_book_has_used_half_its_room():
+    """Cheap start, deep when it moves: a book that sits still on its shallow snapshot is never deepened; one that
+    moves asks once it has used half the room that snapshot gave (here (8 - 5) // 2 = 1 level left, not MARGIN)."""
     sync = BookSync("BTCUSDT")
     sync.on_event(ev(100, 101), now=0)
     sync.on_snapshot(snap(100, bids=8, asks=8), now=0, limit=8)  # cheap start: 8 of 8, not complete
     assert sync.is_live and sync.book.verified(DEPTH) and sync.book.horizon_distance(DEPTH) == (3, 3)
-    assert sync.check_horizon(DEPTH, MARGIN, LIMIT) == [RequestSnapshot("BTCUSDT", retry=False, refresh=True)]
-    actions = sync.on_snapshot(snap(101), now=1, limit=LIMIT)
-    assert kinds(actions) == ["BookRefreshed", "BookChanged"]
+    assert sync.check_horizon(DEPTH, MARGIN, LIMIT) == []  # 3 levels of room, below MARGIN: it has not moved
+    sync.on_event(sweep_bids(102, 103, 2), now=1)
+    assert sync.book.horizon_distance(DEPTH) == (1, 3) and sync.check_horizon(DEPTH, MARGIN, LIMIT) == []
+    sync.on_event(sweep_bids(104, 104, 1, top=98), now=1)
+    [asked] = sync.check_horizon(DEPTH, MARGIN, LIMIT)
+    assert asked == RequestSnapshot("BTCUSDT", retry=False, refresh=True) and asked.room == 0
+    sync.keep_for_refresh()
+    actions = sync.on_snapshot(snap(104, bid_top=97), now=1, limit=LIMIT)  # the exchange's book after the sweeps
+    assert actions == [BookRefreshed("BTCUSDT", 104, True), BookChanged("BTCUSDT", 104)]
     assert sync.book.snapshot_limit == LIMIT and sync.book.horizon_distance(DEPTH) == (15, 15)
 
 
@@ -316,11 +324,11 @@ def test_a_book_rebuilt_at_the_same_update_id_is_checked_again():
     assert sync.check_horizon(DEPTH, MARGIN, LIMIT) == []  # 15 levels of room on each side
     sync.restart()
     sync.on_event(ev(101, 101), now=2)  # the stream's next event: a snapshot is asked for
-    sync.on_snapshot(snap(101, bids=8, asks=8), now=2, limit=8)  # a shallow one, at the same id
+    sync.on_snapshot(snap(101, bids=4, asks=4), now=2, limit=4)  # a shallower one than the top, at the same id
     assert sync.is_live and sync.book.last_update_id == 101
-    assert sync.book.horizon_distance(DEPTH) == (3, 3)
+    assert sync.book.horizon_distance(DEPTH) == (-1, -1)
     [request] = sync.check_horizon(DEPTH, MARGIN, LIMIT)
-    assert request == RequestSnapshot("BTCUSDT", retry=False, refresh=True)
+    assert request == RequestSnapshot("BTCUSDT", retry=False, refresh=True) and request.room == -1
 
 
 def test_a_book_that_moved_since_it_had_room_enough_is_checked_again():

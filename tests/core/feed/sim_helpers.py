@@ -47,7 +47,7 @@ def top_matches_truth(manager: OrderBookManager, sim: ExchangeSimulator, symbol:
 def assert_matches_truth(manager: OrderBookManager, sim: ExchangeSimulator, symbol: str) -> None:
     """Every level we hold has the true quantity, and the top of each side the book vouches for (`verified`, up to
     100 levels, at least 20) is exactly the truth. A book just synced on a shallow snapshot (100 levels, deepened by
-    a refresh soon after) vouches for fewer than 100 once the touch has moved: beyond its horizon it may lack a
+    a refresh once its top has moved) vouches for fewer than 100 once the touch has moved: beyond its horizon it may lack a
     level the exchange holds, as Binance's books do (docs/SNAPSHOT_HORIZON.md)."""
     book = manager.book(symbol)
     assert book is not None and manager.is_live(symbol), manager.status(symbol)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from rocksdict import BlockBasedOptions, DBCompressionType, Options
+from rocksdict import BlockBasedOptions, DBCompactionStyle, DBCompressionType, Options
 
 from core.storage.retention import RetentionPolicy
 
@@ -21,9 +21,15 @@ class StorageOptions:
     # All families' memtables together: past it RocksDB flushes one early. Without it each family fills its own
     # 64 MB first, 200 MB together when recording the whole market (the snapshots', the series', the counters').
     memtable_budget: int = 64 * 1024 * 1024
-    # Compaction: RocksDB's default, L0 -> L1 at 4 files. Each flushed file spans every symbol's keys, so each
-    # L0 -> L1 compaction rewrites all of L1; 8 files were measured and kept nothing after half an hour
-    # (docs/PERFORMANCE.md, "Session 16").
+    # Compaction in RocksDB's universal style: sorted runs merged with runs of a like size, not levels. Each flushed
+    # file spans every symbol's keys (SYMBOL:SECONDS, written second by second across symbols), so in the level
+    # style each L0 -> L1 compaction rewrites the whole of L1, and each level below rewrites what it takes about ten
+    # times over. A whole market's hour of snapshot and series rows replayed at its real pace cost RocksDB's threads
+    # 27.5 µs of CPU per snapshot in its last twenty minutes in the level style, 10.6 in this one (docs/PERFORMANCE.md,
+    # "Session 27"). The price: a merge of the largest runs briefly needs free disk as large as they are. Either style
+    # opens the other's databases (a test sees to it), so the reference service reads these.
+    universal_compaction: bool = True
+    # Sorted runs (universal) or L0 files (level style) that start a compaction: RocksDB's default.
     l0_compaction_trigger: int = 4
     # Bytes of keys and values compressed together (RocksDB's default is 4 KB). zstd pays a fixed cost per call, so
     # 4 KB blocks made the flushes and compactions of a whole-market recording cost ~30 µs of CPU per stored
@@ -43,6 +49,8 @@ class StorageOptions:
         opts.set_write_buffer_size(self.write_buffer_size)
         opts.set_max_write_buffer_number(self.max_write_buffer_number)
         opts.set_db_write_buffer_size(self.memtable_budget)
+        if self.universal_compaction:
+            opts.set_compaction_style(DBCompactionStyle.universal())
         opts.set_level_zero_file_num_compaction_trigger(self.l0_compaction_trigger)
         table = BlockBasedOptions()
         table.set_block_size(self.block_size)

@@ -550,11 +550,15 @@ def rocksdb_options(db: Path, section: str) -> str:
 
 def test_the_compaction_options_reach_rocksdb(tmp_path):
     # RocksDB writes the options it runs with into the database's OPTIONS file: the format stays the same, only
-    # when L0 files are compacted and how hard zstd works change.
-    options = StorageOptions(l0_compaction_trigger=8, zstd_level=5)
+    # how files are compacted and how hard zstd works change.
+    with SnapshotStorage(tmp_path / "default", options=StorageOptions()) as storage:
+        storage.put_encoded([("BTCUSDT", T0, b"x")])
+    assert "compaction_style=kCompactionStyleUniversal" in rocksdb_options(tmp_path / "default", 'CFOptions "default"')
+    options = StorageOptions(universal_compaction=False, l0_compaction_trigger=8, zstd_level=5)
     with SnapshotStorage(tmp_path / "db", options=options) as storage:
         storage.put_encoded([("BTCUSDT", T0, b"x")])
     default_family = rocksdb_options(tmp_path / "db", 'CFOptions "default"')
+    assert "compaction_style=kCompactionStyleLevel" in default_family
     assert "level0_file_num_compaction_trigger=8" in default_family
     assert "compression=kZSTD" in default_family
     assert "level=5;" in default_family.split("compression_opts=")[1].split("\n")[0]
@@ -575,3 +579,33 @@ def test_tables_are_written_in_64_kb_blocks_at_zstd_level_1_and_4_kb_ones_still_
     default_family = rocksdb_options(tmp_path / "db", 'CFOptions "default"')
     assert "level=1;" in default_family.split("compression_opts=")[1].split("\n")[0]
     assert "block_size=65536" in rocksdb_options(tmp_path / "db", 'TableOptions/BlockBasedTable "default"')
+
+
+def levels_holding_files(db: Rdict) -> int:
+    stats = db.property_value("rocksdb.levelstats") or ""  # "Level Files Size(MB)", then one row per level
+    return sum(1 for row in stats.splitlines()[2:] if row.split() and int(row.split()[1]) > 0)
+
+
+def test_a_database_compacted_in_universal_style_opens_in_the_level_style_and_back(tmp_path):
+    # Depthbook compacts in RocksDB's universal style; the reference service (and a plain rocksdict) opens databases in
+    # RocksDB's default level style. Small memtables flush often, so the snapshots lie in sorted runs on several levels.
+    path = tmp_path / "db"
+    small = StorageOptions(write_buffer_size=64 * 1024, memtable_budget=64 * 1024)
+    with SnapshotStorage(path, options=small) as storage:
+        for second in range(400):
+            storage.put_tick([snap(f"S{i:02d}USDT", T0 + second, update_id=second + 1) for i in range(30)])
+    db = plain_rdict_with_families(path)  # the level style: RocksDB's default
+    try:
+        assert levels_holding_files(db) >= 2
+        assert sum(1 for key in db.keys(from_key=b"S07USDT:") if key.startswith(b"S07USDT:")) == 400
+        for second in range(400, 500):
+            db[f"S07USDT:{T0 + second}".encode()] = snap("S07USDT", T0 + second, update_id=second + 1).to_bytes()
+        db.compact_range(None, None)  # the level style rewrites the universal style's runs into its levels
+    finally:
+        db.close()
+    with SnapshotStorage(path, options=small) as storage:  # and back in the universal style
+        assert storage.count("S07USDT") == 500 and storage.count("S29USDT") == 400
+        assert [s.update_id for s in storage.snapshots("S07USDT", T0 + 395, T0 + 404)] == list(range(396, 406))
+        storage.put_tick([snap("S29USDT", T0 + 400, update_id=401)])
+    with SnapshotStorage.open(path, "read_only") as storage:
+        assert storage.count("S29USDT") == 401

@@ -32,9 +32,7 @@ spend the last URGENT_RESERVE_SHARE of the allowance before the sync reserve, so
 is not kept waiting for the next minute by the deepening of books that sit still. They spend it as rescues: an
 urgent refresh that does not fit into the deepenings' share at 500 goes at `shallow_limit` (80 levels of room for
 weight 5, five books kept verified for the weight of one deepening), deepened later like a cheap start; a book
-rescued and urgent again within RESCUED_AGAIN_S moves fast, and its rescue goes at 500 if that fits. While more
-urgent refreshes wait than the urgent share holds at 500 (a wave of cheap starts moving together), every one but a
-fast book's goes at `shallow_limit`, however deep the deepenings' share would still take the first few. And the
+rescued and urgent again within RESCUED_AGAIN_S moves fast, and its rescue goes at 500 if that fits. And the
 refreshes that are not urgent spend their share at a pace through the minute (PACE_LEAD), so what a book that
 becomes urgent mid-minute finds is not only the reserve. A silent book's check (`quiet`) is urgent whatever its room.
 """
@@ -187,8 +185,7 @@ class BudgetRules:
         - its own depth, unless the refreshes waiting would not all fit at theirs (the whole market deepening);
         - else `tight_refresh_limit` (500: half the weight);
         - else, for an urgent one (its top nearly or already beyond the horizon), `shallow_limit` (100: weight 5, 80
-          levels of room at once; a deepening follows when the budget allows), and only that while the urgent ones
-          waiting would not all fit deeper (`rescues_short`)."""
+          levels of room at once; a deepening follows when the budget allows)."""
         depths = [req.limit]
         tight, shallow = self._tight_refresh_limit, self._shallow_limit
         if tight is not None and tight < req.limit:
@@ -197,10 +194,7 @@ class BudgetRules:
             else:
                 depths.append(tight)
         if self.urgent(req) and shallow is not None and shallow < depths[-1]:
-            if not req.fast and self.rescues_short(req, depths[-1], now):
-                depths = [shallow]
-            else:
-                depths.append(shallow)
+            depths.append(shallow)
         return next((depth for depth in depths if self.refresh_fits(req, depth, now)), None)
 
     def cheapest_refresh(self, req: Request) -> int:
@@ -221,20 +215,6 @@ class BudgetRules:
             len(group) * budget.depth_weight(limit) for (*_, limit), group in self._queued.refresh_groups()
         )
         return waiting > budget.allowed * self.share(req, req.limit) - budget.used(now)
-
-    def rescues_short(self, req: Request, limit: int, now: float) -> bool:
-        """True if the urgent refreshes waiting, `req` included, would not all fit at `limit` levels into what is
-        left of this minute's budget for urgent refreshes. Then each is rescued at `shallow_limit`: a wave of books
-        moving at once (a whole market's first minutes, when hundreds of cheap starts use their room together) had
-        spent whole minutes on a few at 500 and 1,000 levels while the rest waited up to 40 s, some past the
-        horizon; at 5 weight each they all go, and are deepened when they move again."""
-        budget = getattr(self._rest, "budget", None)
-        if budget is None:
-            return False
-        waiting = 1 + sum(
-            len(group) for (high, _, urgent, _), group in self._queued.refresh_groups() if high and urgent
-        )
-        return waiting * budget.depth_weight(limit) > budget.allowed * (1.0 - SYNC_RESERVE_SHARE) - budget.used(now)
 
     def refresh_fits(self, req: Request, limit: int, now: float) -> bool:
         """A refresh of `limit` levels fits into its share of this minute's budget now."""

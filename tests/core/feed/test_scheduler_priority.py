@@ -304,31 +304,6 @@ async def test_an_urgent_refresh_short_of_budget_goes_at_the_shallow_depth():
 
 
 @pytest.mark.asyncio
-async def test_a_wave_of_urgent_books_is_rescued_shallow_until_the_rest_would_fit_deeper():
-    # A whole market's first minutes: hundreds of cheap starts use their room together. Each rescue at 100 levels
-    # keeps a book verified for 5 weight; taking the first few at 1000 or 500 levels left the others waiting.
-    budget = await minute_spent(600)  # 300 left of the urgent share (900), 100 of the deepenings' (700)
-    rest, got = FakeRest(budget), Got()
-    rest.gate.clear()
-    async with running(rest, got, **WHOLE_MARKET) as sched:
-        sched.request("FIRSTUSDT", limit=100)  # holds the one worker while the wave queues
-        await wait_until(lambda: rest.started == ["FIRSTUSDT"])
-        for i in range(20):
-            sched.request(f"W{i:02d}USDT", refresh=True, high=True, room=URGENT_ROOM - 10)
-        rest.gate.set()
-        await wait_until(lambda: len(got.got) == 21, 5, "the wave's rescues")
-    depths = [limit for _, limit in got.got[1:]]
-    spent = 605
-    for n, depth in enumerate(depths):  # shallow while the rest, at 500 levels, would not fit into what is left
-        if (20 - n) * 25 > round(1000 * (1 - SYNC_RESERVE_SHARE)) - spent:
-            assert depth == 100, (n, depths)
-        spent += depth_weight(depth)
-    # Before, the first went at 1000 levels (the deepenings' share held it); deeper again once the rest would fit.
-    assert depths[0] == 100 and 500 in depths and sched.rescues == depths.count(100)
-    assert budget.used(time.time()) <= budget.allowed * (1 - SYNC_RESERVE_SHARE)  # the sync reserve is whole
-
-
-@pytest.mark.asyncio
 async def test_a_book_rescued_and_urgent_again_within_a_minute_is_rescued_deeper():
     # A busy book on its cheap start burns 80 levels of room in seconds, and a single sweep of 40-60 levels (bench
     # room_drops) takes it from urgent to unverified: the second rescue buys 480 levels while the urgent share allows.

@@ -28,6 +28,7 @@ BENCHMARKS = {
     "futures": "USDⓈ-M futures: a fast market through /fapi/v1 and pu chains, every stored snapshot against the truth (~2 min)",
     "room_drops": "levels of room the busiest simulated books lose in 0.25-1 s: the basis of LOSING_ROOM (~1 min; --quick ~10 s)",
     "sync_storm": "150 symbols syncing at once: cheap start (shallow syncs) against full depth (~3.5 min)",
+    "compaction": "RocksDB's CPU over a whole market's simulated hour, universal against level compaction (~2 min; --quick 20 simulated minutes)",
     "tick": "the recorder's once-a-second work for 1,500 books alone: capture, executor, minute close (~2 min; --quick ~1 min)",
     "whole_market": "1,500 symbols of long-tailed activity recorded: live, completeness, CPU, RSS, µs/event; µs/event at 50 first (~17 min; --quick 300 symbols, ~4 min)",
     "app": "the desktop app with 20 symbols live and recording: loop lag, CPU, RSS, first window (~2.5 min)",

@@ -1,10 +1,11 @@
-"""RocksDB's own CPU over a whole market's hour of recording: universal compaction against the level style.
+"""RocksDB's own CPU over a whole market's hour of recording: Depthbook's compaction options (universal style, a
+merge at 8 sorted runs) against RocksDB's defaults (level style, L0 -> L1 at 4 files).
 
 A recorder's RocksDB threads flush and compact what it writes; their cost grows with the database, so a ten-minute
 window sees only its start. This bench first records `SOURCE_MINUTES` of 1,500 books through the real recorder
 (bench.tick's books and `_encode_and_write`: snapshots, series, minute and heatmap rows), then writes those rows
-again, shifted in time, into a fresh database for `--minutes` simulated minutes (60; `--quick` 20) in each
-compaction style, at a real recorder's pace for the background work: every five simulated seconds it waits until
+again, shifted in time, into a fresh database for 60 simulated minutes (`--quick` 20) with each set of
+options, at a real recorder's pace for the background work: every five simulated seconds it waits until
 no flush or compaction runs, as a recorder's flush comes every ~40 s and its compactions end long before the next.
 Writing as fast as it goes instead lets L0 files pile up and merges them in fewer, larger compactions, which a
 recorder never sees (it halved the level style's cost in a first try).
@@ -36,6 +37,10 @@ from core.storage.store import SnapshotStorage
 NAME = "compaction"
 SOURCE_MINUTES = 3
 PACE_EVERY = 5  # simulated seconds between waits for the background work
+STYLES = {  # RocksDB's defaults (Depthbook's until session 27) and Depthbook's
+    "level, 4 files": StorageOptions(universal_compaction=False, l0_compaction_trigger=4),
+    "universal, 8 runs": StorageOptions(),
+}
 
 
 def _record_source(path: str) -> None:
@@ -104,9 +109,8 @@ def _busy(db: Rdict) -> bool:
     )
 
 
-def _replay(rows: dict[int, list[tuple[str, bytes, bytes]]], path: Path, universal: bool, minutes: int):
+def _replay(rows: dict[int, list[tuple[str, bytes, bytes]]], path: Path, options: StorageOptions, minutes: int):
     """Write `minutes` of the rows, shifted in time cycle after cycle; RocksDB CPU per book-second by minute."""
-    options = StorageOptions(universal_compaction=universal)
     opts = options.rocksdb()
     opts.create_if_missing(True)
     opts.create_missing_column_families(True)
@@ -146,20 +150,19 @@ def run(quick: bool = False, long: bool = False) -> list[Figure]:
     with tempfile.TemporaryDirectory(prefix="depthbook-bench-compaction-") as tmp:
         _record_source(os.path.join(tmp, "source"))
         rows = _rows_by_second(os.path.join(tmp, "source"))
-        for universal in (False, True):
-            style = "universal" if universal else "level"
-            target = Path(tmp) / style
-            by_minute, per_snapshot = _replay(rows, target, universal, minutes)
+        for style, options in STYLES.items():
+            target = Path(tmp) / style.split()[0]
+            by_minute, per_snapshot = _replay(rows, target, options, minutes)
             shutil.rmtree(target, ignore_errors=True)
             hour, last = sum(by_minute) / len(by_minute), by_minute[-minutes // 3 :]
             last_third = sum(last) / len(last)
             tens = [sum(by_minute[i : i + 10]) / len(by_minute[i : i + 10]) for i in range(0, minutes, 10)]
             figures += [
-                show(info(NAME, f"{style} style: RocksDB CPU per book-second, whole run", hour, "µs",
+                show(info(NAME, f"{style}: RocksDB CPU per book-second, whole run", hour, "µs",
                           note=f"by ten minutes: {', '.join(f'{t:.1f}' for t in tens)}")),
-                show(info(NAME, f"{style} style: the same, last third", last_third, "µs",
+                show(info(NAME, f"{style}: the same, last third", last_third, "µs",
                           note=f"{last_third / FRAMES_PER_BOOK_SECOND:.1f} µs per received frame at the whole market")),
-                show(info(NAME, f"{style} style: bytes on disk per book-second", per_snapshot, "B",
+                show(info(NAME, f"{style}: bytes on disk per book-second", per_snapshot, "B",
                           note="every family; the WAL included")),
             ]  # fmt: skip
     return figures

@@ -29,8 +29,11 @@ class StorageOptions:
     # "Session 27"). The price: a merge of the largest runs briefly needs free disk as large as they are. Either style
     # opens the other's databases (a test sees to it), so the reference service reads these.
     universal_compaction: bool = True
-    # Sorted runs (universal) or L0 files (level style) that start a compaction: RocksDB's default.
-    l0_compaction_trigger: int = 4
+    # Sorted runs (universal style; L0 files in the level style) that start a merge: 8, RocksDB's default is 4.
+    # Fewer merges, each of more runs: over three simulated hours of a whole market (`python -m bench compaction`'s
+    # replay) RocksDB's threads spent 3.5 µs a book-second against 6.5 at 4, and 3.6 against 7.9 in the third hour.
+    # A read looks into a few more runs (an hour read and decoded: docs/PERFORMANCE.md, "Session 27").
+    l0_compaction_trigger: int = 8
     # Bytes of keys and values compressed together (RocksDB's default is 4 KB). zstd pays a fixed cost per call, so
     # 4 KB blocks made the flushes and compactions of a whole-market recording cost ~30 µs of CPU per stored
     # snapshot; 64 KB halve that and store fewer bytes. A point read decompresses one block: still well under a

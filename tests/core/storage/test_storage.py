@@ -553,13 +553,15 @@ def test_the_compaction_options_reach_rocksdb(tmp_path):
     # how files are compacted and how hard zstd works change.
     with SnapshotStorage(tmp_path / "default", options=StorageOptions()) as storage:
         storage.put_encoded([("BTCUSDT", T0, b"x")])
-    assert "compaction_style=kCompactionStyleUniversal" in rocksdb_options(tmp_path / "default", 'CFOptions "default"')
-    options = StorageOptions(universal_compaction=False, l0_compaction_trigger=8, zstd_level=5)
+    default_options = rocksdb_options(tmp_path / "default", 'CFOptions "default"')
+    assert "compaction_style=kCompactionStyleUniversal" in default_options
+    assert "level0_file_num_compaction_trigger=8" in default_options
+    options = StorageOptions(universal_compaction=False, l0_compaction_trigger=6, zstd_level=5)
     with SnapshotStorage(tmp_path / "db", options=options) as storage:
         storage.put_encoded([("BTCUSDT", T0, b"x")])
     default_family = rocksdb_options(tmp_path / "db", 'CFOptions "default"')
     assert "compaction_style=kCompactionStyleLevel" in default_family
-    assert "level0_file_num_compaction_trigger=8" in default_family
+    assert "level0_file_num_compaction_trigger=6" in default_family
     assert "compression=kZSTD" in default_family
     assert "level=5;" in default_family.split("compression_opts=")[1].split("\n")[0]
 

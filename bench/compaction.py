@@ -28,9 +28,8 @@ from pathlib import Path
 from rocksdict import AccessType, Options, Rdict, WriteBatch
 
 from bench._report import Figure, heading, info, show
-from bench.tick import BOOKS, CHANGED, FRAMES_PER_BOOK_SECOND, START, _book, _Books
-from core.market.markets import SPOT
-from core.recording.recorder import SnapshotRecorder, _encode_and_write
+from bench.tick import BOOKS, FRAMES_PER_BOOK_SECOND, START, _book, _Books, change_some, write_tick
+from core.recording.recorder import SnapshotRecorder
 from core.storage.options import StorageOptions
 from core.storage.store import SnapshotStorage
 
@@ -51,26 +50,14 @@ def _record_source(path: str) -> None:
     with SnapshotStorage.open(path) as storage:
         recorder = SnapshotRecorder(storage, _Books(books), list(books))  # type: ignore[arg-type]
         for second in range(SOURCE_MINUTES * 60 + 1):  # + 1: the last minute's rows are written with the next
-            for book in books.values():
-                if rng.random() < CHANGED:
-                    level = rng.randrange(20)
-                    book.apply([(f"{100 - level * 0.01:.2f}", f"{rng.random() * 5:.4f}")], [], update_id)
-                    update_id += 1
-            tick = recorder.capture(START + second)
-            _encode_and_write(
-                storage, tick.snapshots, tick.gaps, SPOT, timestamp=tick.timestamp, minutes=recorder.minutes,
-                rollup_rows=recorder._rollup_rows, last=recorder._last, horizons=tick.horizons,
-            )  # fmt: skip
-
-
-def _families(path: str) -> list[str]:
-    return Rdict.list_cf(path, Options(raw_mode=True))
+            update_id = change_some(books, rng, update_id)
+            write_tick(storage, recorder, recorder.capture(START + second))
 
 
 def _rows_by_second(path: str) -> dict[int, list[tuple[str, bytes, bytes]]]:
     """Every row keyed `SYMBOL:SECONDS` (snapshots, series, minute and heatmap rows), by its second."""
     rows: dict[int, list[tuple[str, bytes, bytes]]] = collections.defaultdict(list)
-    families = _families(path)
+    families = Rdict.list_cf(path, Options(raw_mode=True))
     others = {name: Options(raw_mode=True) for name in families if name != "default"}
     db = Rdict(path, Options(raw_mode=True), column_families=others, access_type=AccessType.read_only(False))
     try:

@@ -64,6 +64,24 @@ def _book(symbol: str, rng: random.Random) -> OrderBook:
     return book
 
 
+def change_some(books: dict[str, OrderBook], rng: random.Random, update_id: int) -> int:
+    """One event among the top 20 for a share (CHANGED) of the books; returns the next update id."""
+    for book in books.values():
+        if rng.random() < CHANGED:
+            level = rng.randrange(20)
+            book.apply([(f"{100 - level * 0.01:.2f}", f"{rng.random() * 5:.4f}")], [], update_id)
+            update_id += 1
+    return update_id
+
+
+def write_tick(storage: SnapshotStorage, recorder: SnapshotRecorder, tick) -> None:
+    """What the recorder's executor runs for a captured tick."""
+    _encode_and_write(
+        storage, tick.snapshots, tick.gaps, SPOT, timestamp=tick.timestamp, minutes=recorder.minutes,
+        rollup_rows=recorder._rollup_rows, last=recorder._last, horizons=tick.horizons,
+    )  # fmt: skip
+
+
 def _measure(minutes: int) -> tuple[float, float, list[float]]:
     rng = random.Random(1)
     books = {f"S{i:04d}USDT": _book(f"S{i:04d}USDT", rng) for i in range(BOOKS)}
@@ -76,21 +94,14 @@ def _measure(minutes: int) -> tuple[float, float, list[float]]:
         recorder = SnapshotRecorder(storage, _Books(books), listed)  # type: ignore[arg-type]
         timed_close = _MinuteCloseTimer(recorder.minutes, closes)
         for second in range((minutes + 1) * 60):
-            for book in books.values():
-                if rng.random() < CHANGED:
-                    level = rng.randrange(20)
-                    book.apply([(f"{100 - level * 0.01:.2f}", f"{rng.random() * 5:.4f}")], [], update_id)
-                    update_id += 1
+            update_id = change_some(books, rng, update_id)
             timed = second >= 60
             if timed:
                 timed_close.on = True
             t0 = time.thread_time()
             tick = recorder.capture(START + second)
             t1 = time.thread_time()
-            _encode_and_write(
-                storage, tick.snapshots, tick.gaps, SPOT, timestamp=tick.timestamp, minutes=recorder.minutes,
-                rollup_rows=recorder._rollup_rows, last=recorder._last, horizons=tick.horizons,
-            )  # fmt: skip
+            write_tick(storage, recorder, tick)
             t2 = time.thread_time()
             if timed:
                 capture += t1 - t0

@@ -97,8 +97,9 @@ sysdeps:
 
 venv: $(STAMP)
 
-# The C modules (the book's sides, the frame reader) are built by the install: build again when their source changes.
-$(STAMP): pyproject.toml core/market/_book_side.c core/market/_frame_scan.c
+# The C modules (the book's sides, the frame readers, the series row, the heatmap bins) are built by the install:
+# build again when their source changes.
+$(STAMP): pyproject.toml $(wildcard core/*/*.c)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'

@@ -12,8 +12,6 @@ testnet) and custom URLs offer only their own market. The demo runs one simulato
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from core.market.endpoints import PRESETS, Endpoints
 from core.market.markets import MARKETS, SPOT, USDM, Market
 from core.market.wire import is_valid_symbol
@@ -49,11 +47,6 @@ def display_name(key: str, name_spot: bool = False) -> str:
 def with_market(symbol: str, market: str) -> str:
     """`BTCUSDT · usdm`: an exchange symbol with its market's name."""
     return f"{symbol}{MARKET_TAG}{market}"
-
-
-def both_markets(keys: Iterable[str]) -> bool:
-    """Keys of spot and of futures among `keys`: then a spot name says its market too (`display_name`)."""
-    return len({split_key(key)[0] for key in keys}) > 1
 
 
 def parse_saved_key(text: str, bare: Market) -> str | None:

@@ -25,7 +25,7 @@ from core.feed.events import BookUpdated, ConnectionChanged, ManagerEvent, Symbo
 from core.market.book_sync import SyncReason, SyncState
 from core.market.markets import SPOT, Market
 from core.storage.snapshot import SNAPSHOT_DEPTH
-from gui.app_markets import both_markets, split_key, symbol_key
+from gui.app_markets import split_key, symbol_key
 from gui.models.series_buffer import SeriesBuffer
 from gui.services import RETRY_SECONDS, Services
 from gui.values import (
@@ -302,7 +302,6 @@ class CoreBridge(QObject):
         stopped = services.stopped_symbols
         return SymbolDetail(
             symbol=key,
-            both_markets=both_markets(services.symbols),
             state=self._state_of(key, stopped),
             reason=self._reason_of(key),
             error=services.errors.get(key),

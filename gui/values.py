@@ -133,7 +133,6 @@ class SymbolDetail:
     first_stored: int | None = None
     last_stored: int | None = None
     exchange_status: str | None = None  # the status it was stopped for (HALT, ..., DELISTED); None: it trades
-    both_markets: bool = False  # symbols of spot and of futures are followed: a spot title names its market too
 
     @property
     def why(self) -> str:

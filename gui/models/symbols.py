@@ -118,7 +118,6 @@ class SymbolTableModel(QAbstractTableModel):
         self._index: dict[str, int] = {}  # symbol -> row
         self._added: dict[str, int] = {}  # symbol -> its place in set_rows' order: the order they were added
         self._sort: tuple[Column, bool] | None = None  # the sorted column and whether descending; None: added
-        self._both_markets = False  # rows of spot and of futures: every row names its market
         self._colors = {state: QColor(c) for state, c in DEFAULT_STATE_COLORS.items()}
 
     # --- feeding ---------------------------------------------------------------------------------
@@ -186,7 +185,6 @@ class SymbolTableModel(QAbstractTableModel):
 
     def _reindex(self) -> None:
         self._index = {row.symbol: i for i, row in enumerate(self._rows)}
-        self._both_markets = len({row.market for row in self._rows}) > 1
 
     def set_state_colors(self, colors: dict[str, str]) -> None:
         self._colors = {DisplayState(k): QColor(v) for k, v in colors.items()}
@@ -211,7 +209,7 @@ class SymbolTableModel(QAbstractTableModel):
         return [r.symbol for r in self._rows]
 
     def name_contains(self, row: int, text: str) -> bool:
-        """Does the row's shown name (`BTCUSDT`, `BTCUSDT · usdm`) contain `text` (upper case)? The filter's test,
+        """Does the row's shown name (`BTCUSDT · spot`, `BTCUSDT · usdm`) contain `text` (upper case)? The filter's test,
         called once per row per keystroke: no QModelIndex, no role dispatch."""
         rows = self._rows
         return 0 <= row < len(rows) and text in _shown_name(rows[row]).upper()
@@ -291,7 +289,7 @@ class SymbolTableModel(QAbstractTableModel):
         """The cell's value for `role`; None, at once, for the roles this table does not use (font, icon…)."""
         if role == _DISPLAY:
             if col == _SYMBOL_COLUMN:  # beside futures rows, spot ones say their market too
-                return _shown_name(row, self._both_markets)
+                return _shown_name(row)
             return _TEXT[col](row)
         if role == _FOREGROUND:
             if col == _STATE_COLUMN:
@@ -349,7 +347,7 @@ _STATE_ORDER = {state: i for i, state in enumerate(DisplayState)}
 def _sort_key(row: SymbolRow, col: Column):
     """What a column sorts by: numbers as numbers, an unknown value (None) below every known one."""
     if col == Column.SYMBOL:
-        return _shown_name(row)  # BTCUSDT, then BTCUSDT · usdm: one name's markets side by side
+        return _shown_name(row)  # BTCUSDT · spot, then BTCUSDT · usdm: one name's markets side by side
     if col == Column.STATE:
         return _STATE_ORDER[row.state]
     if col == Column.RECORD:
@@ -364,11 +362,9 @@ def _sort_key(row: SymbolRow, col: Column):
     return -1.0 if value is None else float(value)
 
 
-def _shown_name(row: SymbolRow, name_spot: bool = False) -> str:
-    """The row's symbol as people read it: `BTCUSDT`, `BTCUSDT · usdm` (row.symbol is its key, usdm/BTCUSDT);
-    `name_spot` (both markets in the table): `BTCUSDT · spot`."""
-    if row.market == "spot" and not name_spot:
-        return row.symbol
+def _shown_name(row: SymbolRow) -> str:
+    """The row's symbol as people read it, its market next to it (issue 9): `BTCUSDT · spot`, `BTCUSDT · usdm`
+    (row.symbol is its key: BTCUSDT, usdm/BTCUSDT)."""
     return with_market(split_key(row.symbol)[1], row.market)
 
 
@@ -387,7 +383,7 @@ def _state_text(row: SymbolRow) -> str:
 
 # Each column's text, by column number: one indexing per cell rather than a chain of comparisons.
 _TEXT: tuple[Callable[[SymbolRow], str | None], ...] = (
-    _shown_name,  # futures carry their market beside the name; spot is the plain name
+    _shown_name,  # every name carries its market: BTCUSDT · spot, BTCUSDT · usdm
     _state_text,
     lambda row: None,  # the record switch draws itself
     lambda row: fmt_count(row.stored),

@@ -77,7 +77,7 @@ async def test_one_session_records_spot_and_futures_of_one_name(tmp_path, settin
         # Removing the futures row leaves spot following and recording.
         await app.remove_symbol(FUTURES)
         assert [r.symbol for r in app.bridge.build_rows(0.0)] == ["BTCUSDT"]
-        assert not app.bridge.build_detail("BTCUSDT").both_markets  # spot alone: the plain name again
+        await wait_until(lambda: shown_names(app) == ["BTCUSDT · spot"], what="the spot row alone, naming its market")
         assert not services.is_recording(FUTURES) and services.is_recording("BTCUSDT")
         futures_stored = services.storage.count(FUTURES)
         spot_before = stored(app, "BTCUSDT")

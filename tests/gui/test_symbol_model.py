@@ -32,7 +32,7 @@ def test_rows_show_state_switch_and_counts():
         ]
     )  # fmt: skip
     d = Qt.ItemDataRole.DisplayRole
-    assert model.data(model.index(0, Column.SYMBOL), d) == "BTCUSDT"
+    assert model.data(model.index(0, Column.SYMBOL), d) == "BTCUSDT · spot"  # the market next to every symbol
     assert model.data(model.index(0, Column.STATE), d) == "live"
     assert model.data(model.index(0, Column.STORED), d) == "1,234"
     assert model.data(model.index(0, Column.RATE), d) == "60"
@@ -176,7 +176,7 @@ def test_details_card_shows_book_health_and_recording(qtbot, dark):
                      recording=True, session_stored=98, session_gaps=2, last_gap_reason=GapReason.SYNCING,
                      session_completeness=0.98, stored_total=5000, first_stored=1737158400, last_stored=1737158500)
     )  # fmt: skip
-    assert card.title.text() == "BTCUSDT details"
+    assert card.title.text() == "BTCUSDT · spot details"
     assert "snapshot applied" in card.values["state"].text()
     assert "900 bids" in card.values["levels"].text()
     session = card.values["session"].text()
@@ -230,11 +230,11 @@ def test_details_card_shows_every_counter_of_the_book_the_connection_and_the_rec
     assert "subscribing" in card.values["state"].text()
 
 
-def test_beside_futures_rows_spot_rows_name_their_market_too():
+def test_every_row_names_its_market_next_to_the_symbol():
     model = SymbolTableModel()
     shown = lambda: [model.data(model.index(i, Column.SYMBOL)) for i in range(model.rowCount())]  # noqa: E731
     model.set_rows([row("BTCUSDT"), row("ETHUSDT")])
-    assert shown() == ["BTCUSDT", "ETHUSDT"]  # one market: the plain names
+    assert shown() == ["BTCUSDT · spot", "ETHUSDT · spot"]  # one market: still named
     model.set_rows([row("BTCUSDT"), row("ETHUSDT"), row("usdm/BTCUSDT", market="usdm")])
     assert shown() == ["BTCUSDT · spot", "ETHUSDT · spot", "BTCUSDT · usdm"]
     model.set_rows([row("usdm/BTCUSDT", market="usdm")])

@@ -10,6 +10,7 @@ snapshots come (two requests in flight), so 300 symbols take about half a minute
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 
@@ -188,7 +189,7 @@ async def test_the_exchange_refuses_a_connection_over_its_stream_limit_and_it_sh
         await manager.stop()
 
 
-async def test_halted_symbols_stop_and_follow_again_and_delisted_ones_stop(sim):
+async def test_halted_symbols_stop_and_follow_again_and_delisted_ones_stop(sim, caplog):
     halted, breaking, delisted, steady = "S001USDT", "S005USDT", "S009USDT", "S013USDT"
     closed, cancel_only = "S017USDT", "S021USDT"  # END_OF_DAY and CANCEL_ONLY (new in 2026) stop a book too
     symbols = [halted, breaking, delisted, steady, closed, cancel_only]
@@ -197,6 +198,7 @@ async def test_halted_symbols_stop_and_follow_again_and_delisted_ones_stop(sim):
     manager.add_listener(
         lambda e: changes.append((e.symbol, e.change, e.status)) if type(e) is ListingChanged else None
     )
+    caplog.set_level(logging.INFO, logger="core.feed.listing")
     await manager.start()
     try:
         await manager.subscribe_many(symbols)
@@ -217,11 +219,15 @@ async def test_halted_symbols_stop_and_follow_again_and_delisted_ones_stop(sim):
         assert manager.symbols == [steady] and manager.is_live(steady)
         stopped = {halted: "HALT", breaking: "BREAK", delisted: DELISTED, closed: "END_OF_DAY", cancel_only: "CANCEL_ONLY"}
         assert manager.stopped_symbols == stopped
+        logged = [r.getMessage() for r in caplog.records if r.name == "core.feed.listing"]
+        assert f"symbol stopped symbol={halted} reason=status HALT: unsubscribed until it trades again" in logged
+        assert f"symbol stopped symbol={delisted} reason=delisted: unsubscribed until it trades again" in logged
 
         changes.clear()
         sim.set_status(halted, "TRADING")
         await manager.listing.refresh()
         assert changes == [(halted, "resumed", "TRADING")]
+        assert f"symbol resumed symbol={halted}: trades again, following it" in caplog.messages
         await all_live(manager, [halted, steady])
         assert_matches_truth(manager, sim, halted)
         assert manager.stopped_symbols == {k: v for k, v in stopped.items() if k != halted}

@@ -2,7 +2,9 @@
 rules; core.feed.scheduler keeps the queue, the workers and the order).
 
 A storm of syncs (more than the rest of the minute holds even shallow: a whole market's start, a reconnect) leaves
-its last RESCUE_RESERVE_SHARE to rescues: the first books live, the busiest, outrun their shallow tops meanwhile.
+its last RESCUE_RESERVE_SHARE to rescues: the first books live, the busiest, outrun their shallow tops meanwhile;
+half of it to books whose refresh is urgent, the other half kept for those losing their top. A recorded book whose
+refresh is urgent goes before the syncs, and while syncs wait it goes as a rescue (5 weight).
 
 A sync (a book that gapped, or a reconnect) must never wait for deepenings; three rules see to it:
 - A refresh never waits inside the RestClient's weight budget, where it would hold a worker that a sync may need:
@@ -60,17 +62,17 @@ URGENT_ROOM = 40
 # otherwise wait for the next one, recording "unverified" seconds meanwhile (docs/SNAPSHOT_HORIZON.md).
 URGENT_RESERVE_SHARE = 0.2
 # A recorded book with fewer known levels than this left before its horizon is lost to its recording, or may be
-# within one sweep: its rescue (weight 5) may spend the sync reserve, and it goes with the syncs, not after them (a
-# start-up's last few hundred syncs took seconds while such a book recorded "unverified" ones). One sweep: the
-# busiest simulated books lose at most 18 levels of room in 0.5 s (a look and an answer) 99 % of the time, up to 61
-# (`python -m bench room_drops`); at 5 a single jump took books from above it to "unverified" between two looks.
+# within one sweep: its rescue (weight 5) may spend the sync reserve. One sweep: the busiest simulated books lose at
+# most 18 levels of room in 0.5 s (a look and an answer) 99 % of the time, up to 61 (`python -m bench room_drops`);
+# at 5 a single jump took books from above it to "unverified" between two looks. (Every urgent recorded book goes
+# before the syncs, Request.key.)
 LOSING_ROOM = 20
 # A book rescued at `shallow_limit` less than this long ago whose refresh is urgent again moves fast (a long-tailed
 # market's busiest, on its cheap start while the others deepen): its rescue goes at `tight_refresh_limit` when the
 # urgent share holds it, 480 levels of room for 25 weight instead of 80 for 5. A sweep of 40-60 levels (`python -m
 # bench room_drops`' worst in a quarter second) took a twice-rescued book from 40 levels of room to "unverified".
 RESCUED_AGAIN_S = 60.0
-# Of each minute's allowance, kept from a storm of syncs for rescues (LOSING_ROOM): 48 rescues of 4,800 (see above).
+# Of each minute's allowance, kept from a storm of syncs for the rescues of urgent recorded books: 48 of 4,800.
 RESCUE_RESERVE_SHARE = 0.05
 # Refreshes that are not urgent (the deepenings) spend their share of a minute at a pace, not in its first seconds:
 # by `s` seconds into the minute, at most the share times (s + PACE_LEAD) / 60. What they leave is there for books
@@ -104,10 +106,12 @@ class Request:
         return (self.refresh, self.high, self.quiet, self.room < URGENT_ROOM, self.room < LOSING_ROOM)
 
     def key(self) -> tuple[bool, bool, int, int]:
-        # A recorded book losing its top (LOSING_ROOM) ranks with the syncs, before them, the fewest levels first:
-        # a sync's book is lost already, a rescue keeps one recording (and takes one request of 5 weight).
-        losing = self.refresh and self.high and self.room < LOSING_ROOM
-        return (not self.high, self.refresh and not losing, self.room - LOSING_ROOM if losing else self.room, self.order)
+        # A recorded book whose refresh is urgent ranks with the syncs, before them, the fewest levels first: a
+        # sync's book is lost already, a rescue keeps one recording (and takes one request of 5 weight; while syncs
+        # wait it goes at that, BudgetRules.refresh_depth). Behind a start-up's hundreds of syncs, books asking with
+        # 37 levels of room lost them in one sweep before their turn came.
+        urgent = self.refresh and self.high and self.room < URGENT_ROOM
+        return (not self.high, self.refresh and not urgent, self.room - URGENT_ROOM if urgent else self.room, self.order)
 
 
 class BudgetRules:
@@ -155,12 +159,19 @@ class BudgetRules:
         shallow = self._shallow_limit
         if budget is None or shallow is None:
             return 0.0
-        weight, used = budget.depth_weight(shallow), budget.used(now)
-        if used + weight <= budget.allowed * (1.0 - RESCUE_RESERVE_SHARE):
+        if budget.used(now) + budget.depth_weight(shallow) <= budget.allowed * (1.0 - RESCUE_RESERVE_SHARE):
             return 0.0
-        to_come = self._syncs_to_come() if self._syncs_to_come is not None else 0
+        return until_next_minute(now) if self.storm(now) else 0.0
+
+    def storm(self, now: float) -> bool:
+        """More syncs waiting, and to come, than the rest of this minute's budget holds even at their cheapest
+        (`shallow_limit`): a whole market's start, a reconnect of many symbols."""
+        budget = getattr(self._rest, "budget", None)
+        if budget is None or self._shallow_limit is None:
+            return False
+        to_come = self._syncs_to_come() if self._syncs_to_come is not None else 0  # a pass over every book
         syncs = len(self._queued.syncs) + to_come
-        return 0.0 if syncs * weight <= budget.allowed - used else until_next_minute(now)
+        return syncs * budget.depth_weight(self._shallow_limit) > budget.allowed - budget.used(now)
 
     def refresh_wait(self, req: Request, now: float) -> float:
         """Seconds until a refresh fits into the budget without waiting inside the RestClient (0: now)."""
@@ -194,7 +205,8 @@ class BudgetRules:
             else:
                 depths.append(tight)
         if self.urgent(req) and shallow is not None and shallow < depths[-1]:
-            depths.append(shallow)
+            # Ahead of syncs waiting (Request.key), a rescue at a sync's cost, no more: they are books not live yet.
+            depths = [shallow] if self._queued.syncs else [*depths, shallow]
         return next((depth for depth in depths if self.refresh_fits(req, depth, now)), None)
 
     def cheapest_refresh(self, req: Request) -> int:
@@ -225,7 +237,14 @@ class BudgetRules:
         share = self.share(req, limit)
         if not self.urgent(req):
             share *= min(1.0, (now % 60 + PACE_LEAD) / 60)  # a deepening's pace (PACE_LEAD)
-        return used == 0 or used + budget.depth_weight(limit) <= budget.allowed * share  # an empty minute takes any
+        if used == 0 or used + budget.depth_weight(limit) <= budget.allowed * share:  # an empty minute takes any
+            return True
+        # In a storm of syncs, half the rescue reserve is for urgent books not yet losing their top (one sweep took a
+        # busy book from 35 levels of room to -5 while it waited behind a start-up's syncs); the other half stays
+        # for those losing it (share 1.0), which a rescued book soon is again if it is one of the busiest.
+        rescue = self.urgent(req) and limit == self._shallow_limit
+        half = budget.allowed * (1.0 - RESCUE_RESERVE_SHARE / 2)
+        return rescue and used + budget.depth_weight(limit) <= half and self.storm(now)
 
     def share(self, req: Request, limit: int) -> float:
         """How much of a minute's allowance a refresh like `req` at `limit` levels may spend: all but the sync

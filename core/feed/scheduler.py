@@ -7,7 +7,8 @@ later; a snapshot that `deliver` failed to take is not (the receiver must recove
 
 Order: requests for high-priority symbols (the recorded ones) go first, then the others; within each, a sync (a
 book that is not live) before a refresh (a live book that wants a fresher horizon, docs/SNAPSHOT_HORIZON.md),
-except that a recorded book losing its top (LOSING_ROOM) is rescued before the syncs, being as lost as they are;
+except that a recorded book whose refresh is urgent (URGENT_ROOM) is rescued before the syncs: a sync's book is
+lost to its recording already, a rescue keeps one for the weight of a sync (refresh_budget's rules);
 refreshes the most urgent first (the fewest known levels left beyond the kept top before the horizon: a book whose top
 already left it, `room` < 0, before one that merely nears it; the manager updates a queued refresh's room while it
 waits, `update_room`, so a book that moves goes before one that sits still), then first come, first served.

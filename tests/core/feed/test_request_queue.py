@@ -131,7 +131,8 @@ def test_a_look_over_a_thousand_deepenings_that_must_wait_checks_the_budget_once
             break
         picks.append(best)
         sched._queued.pop(best)
-    assert picks == [f"S{i}USDT" for i in range(10)] + ["U2USDT", "U1USDT", "U0USDT"]
+    # Urgent refreshes of recorded books first, the fewest levels first (Request.key), then the syncs.
+    assert picks == ["U2USDT", "U1USDT", "U0USDT"] + [f"S{i}USDT" for i in range(10)]
     assert len(sched.queued_refreshes) == 1000
 
 

@@ -381,15 +381,21 @@ async def test_a_storm_of_syncs_leaves_the_minutes_last_share_to_rescues():
         assert len(got.got) == room_for_syncs and {limit for _, limit in got.got} == {100}  # 190 shallow syncs
         sched.request("LOSTUSDT", refresh=True, high=True, room=-1)  # one of them ran out: rescued at once
         await wait_until(lambda: ("LOSTUSDT", 100) in got.got, 5, "the rescue")
-        assert sched.rescues == 1 and budget.used(time.time()) == 955
-        # No storm any more (the books still to come were unsubscribed, and all but eight of those waiting): the
+        # So is one that still has room but is urgent: one sweep of a busy book can take 40 levels at once.
+        sched.request("MOVINGUSDT", refresh=True, high=True, room=URGENT_ROOM - 5)
+        await wait_until(lambda: ("MOVINGUSDT", 100) in got.got, 5, "the urgent book's rescue")
+        assert sched.rescues == 2 and budget.used(time.time()) == 960
+        # A book with room to spare waits for the next minute, like the syncs.
+        sched.request("CALMUSDT", refresh=True, high=True, room=URGENT_ROOM)
+        # No storm any more (the books still to come were unsubscribed, and all but seven of those waiting): the
         # syncs left fit into what is left, so they go, and spend the reserve.
         to_come[0] = 0
-        for i in range(room_for_syncs + 8, 300):
+        for i in range(room_for_syncs + 7, 300):
             sched.cancel(f"S{i:03d}USDT")
         sched.request("LASTUSDT", high=True)  # a change wakes a worker
-        await wait_until(lambda: len(got.got) == room_for_syncs + 1 + 9, 5, "the last nine syncs")
+        await wait_until(lambda: len(got.got) == room_for_syncs + 2 + 8, 5, "the last eight syncs")
         assert budget.used(time.time()) == 1000 and got.got[-1] == ("LASTUSDT", 100)
+        assert sched.pending == {"CALMUSDT"}
 
 
 @pytest.mark.asyncio

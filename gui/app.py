@@ -406,9 +406,10 @@ class DepthbookApp(QObject):
             return None
         finally:
             self._export_cancel = None
+        done = f"Exported {written:,} snapshots of {display_name(request.symbol)} to {request.path}."
         if dialog is not None:
-            dialog.finish(f"Exported {written:,} snapshots of {request.symbol} to {request.path}.", ok=True)
-        self.window.show_status(f"Exported {written:,} snapshots of {request.symbol} to {request.path}.")
+            dialog.finish(done, ok=True)
+        self.window.show_status(done)
         return written
 
     def _offer_read_only(self, sentence: str) -> None:

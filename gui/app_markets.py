@@ -38,10 +38,10 @@ def split_key(key: str) -> tuple[Market, str]:
 MARKET_TAG = " · "  # between a symbol and its market: "BTCUSDT · usdm"
 
 
-def display_name(key: str, name_spot: bool = False) -> str:
-    """What people read: `BTCUSDT`, `BTCUSDT · usdm`; `name_spot` (both markets followed): `BTCUSDT · spot`."""
+def display_name(key: str) -> str:
+    """What people read: `BTCUSDT · spot`, `BTCUSDT · usdm` (the market next to every symbol, issue 9)."""
     market, symbol = split_key(key)
-    return symbol if market is SPOT and not name_spot else with_market(symbol, market.name)
+    return with_market(symbol, market.name)
 
 
 def with_market(symbol: str, market: str) -> str:

@@ -107,7 +107,7 @@ class SymbolDetails(QFrame):
             for label in self.values.values():
                 label.setText("—")
             return
-        self.title.setText(f"{display_name(d.symbol, name_spot=True)} details")  # named as its table row is
+        self.title.setText(f"{display_name(d.symbol)} details")  # named as its table row is
         color = self.colors.state_colors.get(str(d.state), self.colors.muted)
         state = stopped_state(d.exchange_status) if d.exchange_status else d.state
         self.values["state"].setText(f'<span style="color:{color}">● {state}</span> · {d.why}')

@@ -37,7 +37,7 @@ async def test_add_record_stop_and_unknown_symbol(qtbot, tmp_path, settings_stor
         assert window.symbols_panel.selected_symbol() == "BTCUSDT"
         assert not window.symbols_panel.message.isVisible()
         await wait_until(lambda: app.ladder_model.rowCount() == 40, what="a full ladder")
-        assert window.live_view.header.title.text() == "BTCUSDT"
+        assert window.live_view.header.title.text() == "BTCUSDT · spot"
         assert window.live_view.header.metrics["Spread"].value.text() != "—"
         await wait_until(lambda: "Connected" in window.connection_label.text(), what="connected")
 
@@ -127,7 +127,7 @@ async def test_removing_a_recording_symbol_asks_first(tmp_path, settings_store):
 
         def answer(choice: str) -> None:
             [box] = [b for b in app.window.findChildren(QMessageBox, CONFIRM_REMOVE) if b.isVisible()]
-            assert "ETHUSDT is being recorded" in box.text()
+            assert "ETHUSDT · spot is being recorded" in box.text()
             next(b for b in box.buttons() if b.text() == choice).click()
 
         panel.remove_selected()
@@ -149,7 +149,7 @@ async def test_record_all_shown_asks_then_records_only_what_the_filter_shows(qtb
 
         def answer(choice: str) -> None:
             [box] = [b for b in app.window.findChildren(QMessageBox, CONFIRM_RECORD_ALL) if b.isVisible()]
-            assert "Record 1 symbol (ETHUSDT)?" in box.text() and "GB a day" in box.informativeText()
+            assert "Record 1 symbol (ETHUSDT · spot)?" in box.text() and "GB a day" in box.informativeText()
             next(b for b in box.buttons() if b.text() == choice).click()
 
         panel.record_all_button.click()

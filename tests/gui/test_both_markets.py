@@ -25,6 +25,7 @@ from gui.models.symbols import Column
 from gui.services import Services
 from gui.settings import SettingsStore
 from gui.values import DisplayState
+from gui.widgets.history.export_dialog import ExportDialog
 from tests.gui.app_helpers import add_through_the_panel, demo_config, row_of, running
 from tests.waiting import wait_until
 
@@ -135,6 +136,14 @@ async def test_the_add_box_follows_a_symbol_on_the_chosen_market(qtbot, tmp_path
         assert history.span.symbol == FUTURES and history.span.stored >= 1  # read under its own key
     saved = settings_store.load()
     assert saved.demo_symbols == ("BTCUSDT", FUTURES) and saved.demo_recording == frozenset({FUTURES})
+
+
+def test_exporting_a_futures_symbol_names_its_market_and_suggests_a_file_in_the_chosen_folder(qtbot, tmp_path):
+    dialog = ExportDialog(FUTURES, 1_700_000_000, 1_700_000_060, tmp_path)
+    qtbot.addWidget(dialog)
+    assert dialog.windowTitle() == "Export BTCUSDT · usdm"
+    suggested = Path(dialog.path_edit.text())  # not tmp_path/usdm/..., a folder that does not exist
+    assert suggested.parent == tmp_path and suggested.name.startswith("usdm-BTCUSDT-")
 
 
 def test_saved_symbols_remember_their_market(settings_store):

@@ -106,7 +106,7 @@ def test_header_shows_top_of_book_metrics(qtbot, dark):
     header = BookHeader(dark)
     qtbot.addWidget(header)
     header.set_frame(frame())
-    assert header.title.text() == "BTCUSDT"
+    assert header.title.text() == "BTCUSDT · spot"
     assert header.badge.text() == "live"
     assert header.metrics["Best bid"].value.text() == "100.50"
     assert header.metrics["Best ask"].value.text() == "100.60"

@@ -6,6 +6,7 @@ from __future__ import annotations
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
 
+from gui.app_markets import display_name
 from gui.formatting import fmt_float, fmt_qty, fmt_sig
 from gui.history_values import CursorView
 from gui.models.ladder import LadderModel
@@ -64,11 +65,11 @@ class CursorPane(QWidget):
         when = local_and_utc(view.timestamp)
         if view.bids is None or view.asks is None:
             why = f"gap record: {view.gap_reason}" if view.gap_reason else "nothing was recording"
-            self.title.setText(f"{view.symbol} · {when}\nNothing stored at this second ({why}).")
+            self.title.setText(f"{display_name(view.symbol)} · {when}\nNothing stored at this second ({why}).")
             self.ladder_model.clear()
             self.metrics.setText("")
         else:
-            self.title.setText(f"{view.symbol} · {when} · update id {view.update_id:,}")
+            self.title.setText(f"{display_name(view.symbol)} · {when} · update id {view.update_id:,}")
             self.ladder_model.set_levels(view.symbol, view.bids, view.asks)
             m = view.metrics
             if m is not None:

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gui.app_markets import display_name
 from gui.history_values import ExportRequest
 
 FORMATS = (("CSV", "csv"), ("Parquet", "parquet"))
@@ -35,7 +36,7 @@ class ExportDialog(QDialog):
     ) -> None:
         super().__init__(parent)
         self.setObjectName("exportDialog")
-        self.setWindowTitle(f"Export {symbol}")
+        self.setWindowTitle(f"Export {display_name(symbol)}")
         self.symbol = symbol
         self.folder = folder
         self.busy = False
@@ -52,7 +53,7 @@ class ExportDialog(QDialog):
         path_row.addWidget(self.path_edit, 1)
         path_row.addWidget(browse)
         form = QFormLayout()
-        form.addRow("Symbol", QLabel(symbol))
+        form.addRow("Symbol", QLabel(display_name(symbol)))
         form.addRow("From", self.start_edit)
         form.addRow("To", self.end_edit)
         form.addRow("Format", self.format_box)
@@ -127,7 +128,8 @@ class ExportDialog(QDialog):
     def _suggest_path(self) -> None:
         fmt = str(self.format_box.currentData())
         start = self.start_edit.dateTime().toString("yyyyMMdd-HHmmss")
-        self.path_edit.setText(str(self.folder / f"{self.symbol}-{start}.{fmt}"))
+        name = self.symbol.replace("/", "-")  # usdm/BTCUSDT: a file name, not a folder that may not exist
+        self.path_edit.setText(str(self.folder / f"{name}-{start}.{fmt}"))
 
     def _browse(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export to", self.path_edit.text())

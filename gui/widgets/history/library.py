@@ -50,7 +50,7 @@ class LibraryTable(QTableWidget):
                 if j in (2, 3, 4):
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 item.setToolTip(
-                    f"{row.symbol}: {row.stored:,} seconds stored, {row.gap_records:,} gap records "
+                    f"{display_name(row.symbol)}: {row.stored:,} seconds stored, {row.gap_records:,} gap records "
                     "(completeness = stored ÷ (stored + gap records))"
                 )
                 self.setItem(i, j, item)

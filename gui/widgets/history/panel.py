@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.timeparse import parse_time
+from gui.app_markets import display_name
 from gui.formatting import fmt_percent, fmt_span
 from gui.history_values import CursorView, LibraryRow, SymbolSpan, ViewData
 from gui.values import ThemeColors
@@ -316,7 +317,7 @@ class HistoryPanel(QWidget):
         if span is None:
             return
         text = (
-            f"{span.symbol} · {fmt_span(span.first, span.last)} · {span.stored:,} s stored · "
+            f"{display_name(span.symbol)} · {fmt_span(span.first, span.last)} · {span.stored:,} s stored · "
             f"{fmt_percent(span.completeness)} complete"
         )
         if data is not None:

@@ -105,12 +105,16 @@ class Request:
         quiet check, urgency, losing its top. A request asked again that leaves this as it was changes nothing."""
         return (self.refresh, self.high, self.quiet, self.room < URGENT_ROOM, self.room < LOSING_ROOM)
 
+    def urgent(self) -> bool:
+        """A recorded book with fewer than URGENT_ROOM levels left before its horizon (a refresh's)."""
+        return self.high and self.room < URGENT_ROOM
+
     def key(self) -> tuple[bool, bool, int, int]:
         # A recorded book whose refresh is urgent ranks with the syncs, before them, the fewest levels first: a
         # sync's book is lost already, a rescue keeps one recording (and takes one request of 5 weight; while syncs
         # wait it goes at that, BudgetRules.refresh_depth). Behind a start-up's hundreds of syncs, books asking with
         # 37 levels of room lost them in one sweep before their turn came.
-        urgent = self.refresh and self.high and self.room < URGENT_ROOM
+        urgent = self.refresh and self.urgent()
         return (not self.high, self.refresh and not urgent, self.room - URGENT_ROOM if urgent else self.room, self.order)
 
 
@@ -215,7 +219,7 @@ class BudgetRules:
         return min(d for d in depths if d is not None)
 
     def urgent(self, req: Request) -> bool:
-        return req.high and req.room < URGENT_ROOM
+        return req.urgent()
 
     def refreshes_short(self, req: Request, now: float) -> bool:
         """True if the refreshes waiting, `req` included, would not all fit at their depth into what is left of

@@ -14,7 +14,7 @@ import pytest
 import pytest_asyncio
 
 from core.feed.errors import ExchangeRejectedError, ExchangeUnavailableError
-from core.feed.rest import RestClient, SymbolCheck
+from core.feed.rest import SYMBOLS_PER_INFO_REQUEST, RestClient, SymbolCheck
 from tests.core.feed.test_rest import (
     EXCHANGE_INFO,
     TOO_MUCH,
@@ -114,6 +114,16 @@ async def test_check_symbols_keeps_the_good_ones_and_names_each_bad_one(fake, re
     ]
     # One request for the list, refused for NOPEUSDT, then the full list once; nothing for BTC/USDT.
     assert [s.params for s in fake.seen] == [{"symbols": '["BTCUSDT","NOPEUSDT","ETHUSDT"]'}, {}]
+
+
+@pytest.mark.asyncio
+async def test_check_symbols_of_many_names_asks_for_the_whole_list_once(fake, rest):
+    # A whole market's names in chunks of a hundred would cost 20 weight each at the start, the minute its syncs
+    # and first rescues need every bit of the budget: one unfiltered request costs 20 for them all.
+    names = ["ETHUSDT", "NOPEUSDT"] + [f"X{i:03d}USDT" for i in range(SYMBOLS_PER_INFO_REQUEST)] + ["BTCUSDT"]
+    check = await rest.check_symbols(names)
+    assert check.valid == ["ETHUSDT", "BTCUSDT"] and len(check.unknown) == SYMBOLS_PER_INFO_REQUEST + 1
+    assert [s.params for s in fake.seen] == [{}]
 
 
 @pytest.mark.asyncio

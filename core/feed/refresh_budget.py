@@ -1,10 +1,13 @@
 """How a queued snapshot request may spend each minute's REST weight, and at what depth (the SnapshotScheduler's
 rules; core.feed.scheduler keeps the queue, the workers and the order).
 
-A storm of syncs (more than the rest of the minute holds even shallow: a whole market's start, a reconnect) leaves
-its last RESCUE_RESERVE_SHARE to rescues: the first books live, the busiest, outrun their shallow tops meanwhile;
-half of it to books whose refresh is urgent, the other half kept for those losing their top. A recorded book whose
-refresh is urgent goes before the syncs, and while syncs wait it goes as a rescue (5 weight).
+A crowd of syncs (more than FEW_SYNCS: a whole market's start, a reconnect) leaves the rescues still to come this
+minute LATE_RESCUE_SHARE of it below the urgent refreshes' cap, a share that shrinks with the time left: the first
+books live, the busiest, outrun their shallow tops while the others sync, and ask at any second of the minute. A
+storm (more syncs than the rest of the minute holds even shallow) also keeps its last RESCUE_RESERVE_SHARE: half for
+books whose refresh is urgent, half for those losing their top. A recorded book whose refresh is urgent goes before
+the syncs, and while syncs wait it goes as a rescue (5 weight; at 500 levels if it was rescued a moment ago, `fast`).
+A calm book (CALM_RATE) is urgent only once it is losing its top: its sweeps are rare, the busy books' are not.
 
 A sync (a book that gapped, or a reconnect) must never wait for deepenings; three rules see to it:
 - A refresh never waits inside the RestClient's weight budget, where it would hold a worker that a sync may need:
@@ -57,6 +60,14 @@ SYNC_RESERVE_SHARE = 0.1
 # A refresh is urgent when its book has fewer than this many known levels left beyond the recorded top before
 # its horizon (a 100-level start has 80, a 500-level refresh 480): its top moves, and will be unverified soon.
 URGENT_ROOM = 40
+# A recorded book that has had fewer than CALM_RATE events a second since it was followed (over CALM_AFTER_S at
+# least) is calm: its refresh is urgent only once it is losing its top (LOSING_ROOM), not at URGENT_ROOM. A sweep
+# comes with an event, and a calm book sees few: waiting 30 s at 40 levels of room, a simulated book at 10 events/s
+# lost them all 29-32 % of the time, at 5.5/s 12 %, at 1.4/s 1 % (`python -m bench room_drops` books, 6 markets).
+# The start-up's second minute spent a quarter to two fifths of its rescues on the long tail while the busiest
+# waited for the next minute (docs/SNAPSHOT_HORIZON.md).
+CALM_RATE = 2.0
+CALM_AFTER_S = 20.0
 # Of each minute's allowance, kept from refreshes that are not urgent: the start-up deepening of a whole market
 # spends every minute's budget in its first seconds, and a book that becomes urgent later in the minute would
 # otherwise wait for the next one, recording "unverified" seconds meanwhile (docs/SNAPSHOT_HORIZON.md).
@@ -74,6 +85,16 @@ LOSING_ROOM = 20
 RESCUED_AGAIN_S = 60.0
 # Of each minute's allowance, kept from a storm of syncs for the rescues of urgent recorded books: 48 of 4,800.
 RESCUE_RESERVE_SHARE = 0.05
+# Kept from syncs for the rescues still to come this minute, in proportion to the time left in it: at its start this
+# share of the minute, at its end nothing. A whole market's start asks 1,110-1,485 weight of rescues a minute, its
+# busiest books outrunning their 100-level starts within 20-40 s; syncs that spent a minute in its first seconds
+# (the storm's first, and the next one's leftover 3,200-3,600 at its turn) left the books that became urgent later
+# waiting for the next minute, some losing their top meanwhile. The syncs lose only time: what the rescues leave is
+# theirs by the minute's end. Only a crowd of syncs keeps it from itself (more than FEW_SYNCS): a few (a gap or two)
+# cannot crowd the rescues out, and go at once. Counted with those still to come, not against the share: a crowd's
+# last 150 syncs (750 weight) at a minute's turn left the rescues 320 weight for the rest of it.
+LATE_RESCUE_SHARE = 0.25
+FEW_SYNCS = 10
 # Refreshes that are not urgent (the deepenings) spend their share of a minute at a pace, not in its first seconds:
 # by `s` seconds into the minute, at most the share times (s + PACE_LEAD) / 60. What they leave is there for books
 # that become urgent mid-minute; by the minute's last seconds the deepenings have had their whole share.
@@ -81,6 +102,11 @@ PACE_LEAD = 6.0
 
 
 Kind = tuple[bool, bool, bool, int]  # BudgetRules.kind: (high, losing its top, urgent, limit)
+
+
+def is_calm(events: int, seconds: float) -> bool:
+    """A book that had `events` events in the `seconds` since it was followed is calm (CALM_RATE)."""
+    return seconds >= CALM_AFTER_S and events < CALM_RATE * seconds
 
 
 def until_next_minute(now: float) -> float:
@@ -99,15 +125,20 @@ class Request:
     room: int = 0  # a refresh's levels left before the horizon (BookSync.check_horizon): the fewer, the sooner
     quiet: bool = False  # a refresh that checks a silent book (BookSync.check_silence): urgent whatever its room
     fast: bool = False  # its book was rescued less than RESCUED_AGAIN_S ago (the scheduler's, as it is taken)
+    calm: bool = False  # a refresh of a calm book (CALM_RATE): urgent only once it is losing its top
+
+    def urgent_room(self) -> int:
+        """Below this room a refresh is urgent (for a recorded book, `urgent`)."""
+        return LOSING_ROOM if self.calm else URGENT_ROOM
 
     def standing(self) -> tuple[bool, bool, bool, bool, bool]:
         """What decides how soon it may go, but for its place among its kind: a sync or a refresh, priority, a
         quiet check, urgency, losing its top. A request asked again that leaves this as it was changes nothing."""
-        return (self.refresh, self.high, self.quiet, self.room < URGENT_ROOM, self.room < LOSING_ROOM)
+        return (self.refresh, self.high, self.quiet, self.room < self.urgent_room(), self.room < LOSING_ROOM)
 
     def urgent(self) -> bool:
-        """A recorded book with fewer than URGENT_ROOM levels left before its horizon (a refresh's)."""
-        return self.high and self.room < URGENT_ROOM
+        """A recorded book with fewer than `urgent_room` levels left before its horizon (a refresh's)."""
+        return self.high and self.room < self.urgent_room()
 
     def key(self) -> tuple[bool, bool, int, int]:
         # A recorded book whose refresh is urgent ranks with the syncs, before them, the fewest levels first: a
@@ -129,8 +160,10 @@ class BudgetRules:
         shallow_limit: int | None,
         tight_refresh_limit: int | None,
         syncs_to_come: Callable[[], int] | None,
+        late_rescue_share: float = LATE_RESCUE_SHARE,
     ) -> None:
         self._rest = rest
+        self._late_rescue_share = late_rescue_share
         self._queued = queued
         self._shallow_limit = shallow_limit
         self._tight_refresh_limit = tight_refresh_limit
@@ -140,7 +173,7 @@ class BudgetRules:
     def kind(req: Request) -> Kind:
         """What `refresh_wait` depends on: two refreshes of one kind fit the budget alike (see `share`). The
         RequestQueue groups the queued refreshes by it."""
-        return (req.high, req.room < LOSING_ROOM, req.room < URGENT_ROOM, req.limit)
+        return (req.high, req.room < LOSING_ROOM, req.room < req.urgent_room(), req.limit)
 
     def sync_goes_shallow(self, req: Request, now: float) -> bool:
         """True if `req` (a sync) should go shallow: the syncs waiting, it included, and those to come, would not
@@ -157,15 +190,31 @@ class BudgetRules:
         return waiting > budget.allowed * (1.0 - SYNC_RESERVE_SHARE - URGENT_RESERVE_SHARE) - budget.used(now)
 
     def sync_wait(self, now: float) -> float:
-        """Seconds until a sync may go (0: now). In a storm (the syncs waiting and to come would spend the rest of
-        the minute even shallow) syncs leave its last RESCUE_RESERVE_SHARE to rescues; fewer go at once."""
+        """Seconds until a sync may go (0: now). A crowd of syncs (more than FEW_SYNCS waiting and to come: a whole
+        market's start, a reconnect) leaves the rescues still to come this minute a share below the urgent ones' cap
+        (LATE_RESCUE_SHARE, shrinking with the time left). A few syncs may spend the minute, but in a storm (the
+        syncs would spend the rest of it even shallow) not its last RESCUE_RESERVE_SHARE."""
         budget = getattr(self._rest, "budget", None)
         shallow = self._shallow_limit
         if budget is None or shallow is None:
             return 0.0
-        if budget.used(now) + budget.depth_weight(shallow) <= budget.allowed * (1.0 - RESCUE_RESERVE_SHARE):
+        weight = budget.depth_weight(shallow)
+        share = (budget.used(now) + weight) / budget.allowed  # with the next one
+        left = until_next_minute(now)
+        late_share = self._late_rescue_share
+        late = late_share * min(1.0, left / 60)
+        if share <= 1.0 - SYNC_RESERVE_SHARE - late:
             return 0.0
-        return until_next_minute(now) if self.storm(now) else 0.0
+        if late_share and self.syncs_waiting() > FEW_SYNCS:  # a crowd of syncs
+            free = (1.0 - SYNC_RESERVE_SHARE - share) / late_share * 60  # seconds before the minute's end it fits
+            return max(0.001, left - free) if free > 0 else left
+        if share <= 1.0 - RESCUE_RESERVE_SHARE:
+            return 0.0
+        return left if self.storm(now) else 0.0
+
+    def syncs_waiting(self) -> int:
+        """Syncs queued, and to come (books subscribed with no event yet: a pass over every book)."""
+        return len(self._queued.syncs) + (self._syncs_to_come() if self._syncs_to_come is not None else 0)
 
     def storm(self, now: float) -> bool:
         """More syncs waiting, and to come, than the rest of this minute's budget holds even at their cheapest
@@ -173,9 +222,7 @@ class BudgetRules:
         budget = getattr(self._rest, "budget", None)
         if budget is None or self._shallow_limit is None:
             return False
-        to_come = self._syncs_to_come() if self._syncs_to_come is not None else 0  # a pass over every book
-        syncs = len(self._queued.syncs) + to_come
-        return syncs * budget.depth_weight(self._shallow_limit) > budget.allowed - budget.used(now)
+        return self.syncs_waiting() * budget.depth_weight(self._shallow_limit) > budget.allowed - budget.used(now)
 
     def refresh_wait(self, req: Request, now: float) -> float:
         """Seconds until a refresh fits into the budget without waiting inside the RestClient (0: now)."""
@@ -210,7 +257,12 @@ class BudgetRules:
                 depths.append(tight)
         if self.urgent(req) and shallow is not None and shallow < depths[-1]:
             # Ahead of syncs waiting (Request.key), a rescue at a sync's cost, no more: they are books not live yet.
-            depths = [shallow] if self._queued.syncs else [*depths, shallow]
+            # But a book rescued less than RESCUED_AGAIN_S ago (`fast`) at 500 if the urgent share holds it: the
+            # busiest burnt 40 levels of a 100-level rescue in 7-10 s, five rescues in 31 s (25 weight, 480 levels).
+            if self._queued.syncs:
+                depths = [tight, shallow] if req.fast and tight is not None else [shallow]
+            else:
+                depths = [*depths, shallow]
         return next((depth for depth in depths if self.refresh_fits(req, depth, now)), None)
 
     def cheapest_refresh(self, req: Request) -> int:

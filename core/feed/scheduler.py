@@ -7,8 +7,9 @@ later; a snapshot that `deliver` failed to take is not (the receiver must recove
 
 Order: requests for high-priority symbols (the recorded ones) go first, then the others; within each, a sync (a
 book that is not live) before a refresh (a live book that wants a fresher horizon, docs/SNAPSHOT_HORIZON.md),
-except that a recorded book whose refresh is urgent (URGENT_ROOM) is rescued before the syncs: a sync's book is
-lost to its recording already, a rescue keeps one for the weight of a sync (refresh_budget's rules);
+except that a recorded book whose refresh is urgent (URGENT_ROOM; LOSING_ROOM for a calm one) is rescued before
+the syncs: a sync's book is lost to its recording already, a rescue keeps one for the weight of a sync
+(refresh_budget's rules);
 refreshes the most urgent first (the fewest known levels left beyond the kept top before the horizon: a book whose top
 already left it, `room` < 0, before one that merely nears it; the manager updates a queued refresh's room while it
 waits, `update_room`, so a book that moves goes before one that sits still), then first come, first served.
@@ -34,7 +35,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from core.feed.backoff import backoff
 from core.feed.budget import depth_weight
 from core.feed.errors import ExchangeError, ExchangeUnavailableError, InvalidSymbolError, RateLimitedError
-from core.feed.refresh_budget import LOSING_ROOM, RESCUED_AGAIN_S, URGENT_ROOM, BudgetRules, Request
+from core.feed.refresh_budget import LATE_RESCUE_SHARE, LOSING_ROOM, RESCUED_AGAIN_S, BudgetRules, Request
 from core.feed.request_queue import RequestQueue
 from core.feed.rest import RestClient
 from core.market.markets import SPOT
@@ -73,6 +74,7 @@ class SnapshotScheduler:
         refresh_slots: int | None = None,
         on_fetch: Callable[[str, bool], None] | None = None,
         syncs_to_come: Callable[[], int] | None = None,
+        late_rescue_share: float = LATE_RESCUE_SHARE,
     ) -> None:
         self._rest = rest
         self._deliver = deliver
@@ -93,7 +95,9 @@ class SnapshotScheduler:
         self._refresh_slots = max(1, self._max_concurrent // 4 if refresh_slots is None else refresh_slots)
         self._refreshes_in_flight = 0
         self._queued = RequestQueue(BudgetRules.kind)  # grouped by kind, in no order: _pick chooses by Request.key
-        self._budget = BudgetRules(rest, self._queued, shallow_limit, tight_refresh_limit, syncs_to_come)
+        self._budget = BudgetRules(
+            rest, self._queued, shallow_limit, tight_refresh_limit, syncs_to_come, late_rescue_share
+        )
         self._order = itertools.count(1)
         self._in_flight: set[str] = set()
         self._dropped: set[str] = set()  # cancelled while in flight: do not deliver
@@ -160,12 +164,13 @@ class SnapshotScheduler:
                     room = min(room, 0)
                 if room == queued.room:  # its events left the room as it was: nothing to refile
                     continue
-                was_urgent, was_kept = queued.room < URGENT_ROOM, queued.room >= LOSING_ROOM
+                urgent_room = queued.urgent_room()
+                was_urgent, was_kept = queued.room < urgent_room, queued.room >= LOSING_ROOM
                 queued.room = room
                 refile(symbol)
                 # It may spend more of the budget now: wake the workers (they may sleep until the next minute).
                 # Only then: every wake-up looks at the queue.
-                if (room < URGENT_ROOM and not was_urgent) or (room < LOSING_ROOM and was_kept):
+                if (room < urgent_room and not was_urgent) or (room < LOSING_ROOM and was_kept):
                     log.info("queued refresh now urgent symbol=%s room=%d", symbol, room)
                     wake = True
         if wake:
@@ -186,6 +191,7 @@ class SnapshotScheduler:
         high: bool = False,
         room: int = 0,
         quiet: bool = False,
+        calm: bool = False,
     ) -> None:
         """Queue a snapshot for `symbol` of `limit` levels (default: the scheduler's); a no-op while one is in
         flight. A symbol already queued keeps its place; a sync request turns a queued refresh into a sync
@@ -194,7 +200,8 @@ class SnapshotScheduler:
         `retry=True` (the previous snapshot was older than the stream) waits `retry_delay` first, so the
         next snapshot has a chance to cover the buffered events. `refresh=True`: the book is live, see the
         module docstring. `high=True`: a recorded symbol, served before the others. `room`: a refresh's
-        levels left before its horizon, the fewest served first.
+        levels left before its horizon, the fewest served first. `calm`: a refresh of a calm book (CALM_RATE), urgent
+        only once it is losing its top.
         """
         symbol = symbol.upper()
         if symbol in self._in_flight:
@@ -211,6 +218,7 @@ class SnapshotScheduler:
             queued.high = queued.high or high
             queued.room = min(queued.room, room)
             queued.quiet = queued.refresh and (queued.quiet or quiet)
+            queued.calm = queued.refresh and queued.calm and calm
             self._queued.refile(symbol)
             # Only a change that may let it go sooner wakes a worker: every wake-up looks at the queue.
             if queued.standing() != before:
@@ -218,12 +226,13 @@ class SnapshotScheduler:
             return
         if retry:
             self._not_before[symbol] = self._clock() + self._retry_delay
-        if refresh and room < URGENT_ROOM:  # its book may record `unverified` seconds soon: say when it was asked
+        req = Request(
+            limit, refresh, high, next(self._order), room=room if refresh else 0, quiet=quiet and refresh,
+            calm=calm and refresh,
+        )  # fmt: skip
+        if refresh and room < req.urgent_room():  # its book may record `unverified` seconds soon: say when asked
             log.info("urgent refresh asked symbol=%s room=%d", symbol, room)
-        self._queued.add(
-            symbol,
-            Request(limit, refresh, high, next(self._order), room=room if refresh else 0, quiet=quiet and refresh),
-        )
+        self._queued.add(symbol, req)
         self._wake_one()
 
     def set_priority(self, symbol: str, high: bool) -> None:
@@ -306,7 +315,7 @@ class SnapshotScheduler:
                     # Some depth fits: refresh_wait let it through on the cheapest one.
                     depth = self._budget.refresh_depth(req, now) or req.limit
                     req.limit, req.shallow = depth, depth < req.limit
-                    if req.room < URGENT_ROOM:
+                    if req.room < req.urgent_room():
                         log.info("urgent refresh sent symbol=%s room=%d limit=%d", best, req.room, depth)
                 if self._queued:
                     self._wake_one()  # another may go too

@@ -91,7 +91,7 @@ async def test_recorded_symbols_are_high_priority_and_their_depth_is_kept_verifi
         RequestSnapshot("BTCUSDT", False, refresh=True, room=7),
         RequestSnapshot("BNBUSDT", False, refresh=True, quiet=True),
     ])  # fmt: skip
-    plain = {"retry": False, "quiet": False, "limit": None}
+    plain = {"retry": False, "quiet": False, "limit": None, "calm": False}
     assert asked == [
         ("ETHUSDT", {**plain, "refresh": False, "high": True, "room": 0}),
         ("BTCUSDT", {**plain, "refresh": True, "high": False, "room": 7}),  # its urgency goes along

@@ -141,7 +141,7 @@ SYMBOLS = st.sampled_from(["AUSDT", "BUSDT", "CUSDT", "DUSDT", "EUSDT", "FUSDT",
 OPS = st.one_of(
     st.tuples(
         st.just("request"), SYMBOLS, st.booleans(), st.booleans(), ROOMS,
-        st.sampled_from([None, 100, 500, 1000]), st.booleans(), st.booleans(),
+        st.sampled_from([None, 100, 500, 1000]), st.booleans(), st.booleans(), st.booleans(),
     ),
     st.tuples(st.just("room"), SYMBOLS, ROOMS),
     st.tuples(st.just("priority"), SYMBOLS, st.booleans()),
@@ -179,8 +179,10 @@ def test_the_grouped_look_picks_what_a_look_at_every_request_picks(used, second,
     sched = scheduler(spent(used, clock[0]), clock, to_come)
     for op in ops:
         match op:
-            case ("request", symbol, refresh, high, room, limit, quiet, retry):
-                sched.request(symbol, retry, limit=limit, refresh=refresh, high=high, room=room, quiet=quiet)
+            case ("request", symbol, refresh, high, room, limit, quiet, retry, calm):
+                sched.request(
+                    symbol, retry, limit=limit, refresh=refresh, high=high, room=room, quiet=quiet, calm=calm
+                )
             case ("room", symbol, room):
                 sched.update_room(symbol, room)
             case ("priority", symbol, high):

@@ -10,6 +10,10 @@ import pytest
 
 from core.feed.budget import WeightBudget, depth_weight
 from core.feed.refresh_budget import (
+    CALM_AFTER_S,
+    CALM_RATE,
+    FEW_SYNCS,
+    LATE_RESCUE_SHARE,
     LOSING_ROOM,
     LOW_PRIORITY_REFRESH_SHARE,
     RESCUE_RESERVE_SHARE,
@@ -17,8 +21,11 @@ from core.feed.refresh_budget import (
     SYNC_RESERVE_SHARE,
     URGENT_RESERVE_SHARE,
     URGENT_ROOM,
+    BudgetRules,
     Request,
+    is_calm,
 )
+from core.feed.request_queue import RequestQueue
 from core.feed.scheduler import SnapshotScheduler
 from core.market.wire import DepthSnapshot
 from tests.waiting import wait_until
@@ -281,6 +288,34 @@ async def test_only_an_urgent_refresh_may_spend_the_urgent_reserve():
     assert got.got == [("MOVINGUSDT", 100)] and sched.rescues == 1
 
 
+def test_a_book_is_calm_after_a_while_with_few_events_a_second():
+    assert not is_calm(0, CALM_AFTER_S - 1)  # too soon to tell: no book is calm in its first seconds
+    assert is_calm(int(CALM_RATE * CALM_AFTER_S) - 1, CALM_AFTER_S)
+    assert not is_calm(int(CALM_RATE * CALM_AFTER_S), CALM_AFTER_S)
+    assert is_calm(int(CALM_RATE * 600) - 1, 600) and not is_calm(int(CALM_RATE * 600) + 1, 600)
+    calm = Request(1000, True, True, 1, room=URGENT_ROOM - 1, calm=True)
+    assert not calm.urgent() and Request(1000, True, True, 1, room=URGENT_ROOM - 1).urgent()
+    calm.room = LOSING_ROOM - 1
+    assert calm.urgent()  # losing its top: urgent whatever its pace
+
+
+@pytest.mark.asyncio
+async def test_a_calm_books_refresh_waits_until_it_is_losing_its_top():
+    # A sweep comes with an event: a book with few events a second (CALM_RATE) waits at URGENT_ROOM levels for
+    # the deepenings' share, leaving the minute's urgent share to the busy books at the same room.
+    budget = await minute_spent(round(1000 * (1 - SYNC_RESERVE_SHARE - URGENT_RESERVE_SHARE)))  # deepenings' share spent
+    rest, got = FakeRest(budget), Got()
+    async with running(rest, got, **WHOLE_MARKET) as sched:
+        sched.request("CALMUSDT", refresh=True, high=True, room=URGENT_ROOM - 1, calm=True)
+        sched.request("BUSYUSDT", refresh=True, high=True, room=URGENT_ROOM - 1)
+        await wait_until(lambda: len(got.got) == 1)
+        await asyncio.sleep(0.1)
+        assert sched.pending == {"CALMUSDT"}
+        sched.update_room("CALMUSDT", LOSING_ROOM - 1)  # the horizon watch: its top is nearly beyond the horizon
+        await wait_until(lambda: len(got.got) == 2, 5, "the calm book's rescue")
+    assert got.got == [("BUSYUSDT", 100), ("CALMUSDT", 100)] and sched.rescues == 2
+
+
 @pytest.mark.asyncio
 async def test_an_urgent_refresh_goes_deep_while_the_deepenings_share_has_room():
     budget = await minute_spent(round(1000 * (1 - SYNC_RESERVE_SHARE - URGENT_RESERVE_SHARE)) - 60)  # 60 of it left
@@ -322,6 +357,23 @@ async def test_a_book_rescued_and_urgent_again_within_a_minute_is_rescued_deeper
     assert got.got[2:] == [("FASTUSDT", 500), ("SLOWUSDT", 100)]
     assert sched.rescues == 3 and sched.tight_refreshes == 1
     assert budget.used(time.time()) <= budget.allowed * (1 - SYNC_RESERVE_SHARE)  # within the urgent share
+
+
+@pytest.mark.asyncio
+async def test_a_fast_books_second_rescue_goes_at_500_levels_while_syncs_wait():
+    # While syncs wait a rescue costs what a sync does (5 weight), but the busiest books burnt a 100-level rescue in
+    # 7-10 s, five rescues in 31 s: rescued again within RESCUED_AGAIN_S, a book goes at 500 (480 levels, 25 weight).
+    budget = await minute_spent(0)
+    rest, got = FakeRest(budget), Got()
+    async with running(rest, got, **WHOLE_MARKET, retry_delay=60) as sched:
+        for i in range(3):
+            sched.request(f"S{i}USDT", retry=True, high=True)  # syncs waiting (a minute: a retry's delay)
+        sched.request("FASTUSDT", refresh=True, high=True, room=URGENT_ROOM - 1)
+        await wait_until(lambda: len(got.got) == 1, 5, "the first rescue")
+        sched.request("FASTUSDT", refresh=True, high=True, room=URGENT_ROOM - 1)  # urgent again at once
+        await wait_until(lambda: len(got.got) == 2, 5, "the second rescue")
+        assert sched.pending == {"S0USDT", "S1USDT", "S2USDT"}
+    assert got.got == [("FASTUSDT", 100), ("FASTUSDT", 500)] and sched.rescues == 1 and sched.tight_refreshes == 1
 
 
 @pytest.mark.asyncio
@@ -372,7 +424,9 @@ async def test_a_storm_of_syncs_leaves_the_minutes_last_share_to_rescues():
     budget = await minute_spent(0)  # 1,000 a minute, all of it allowed
     rest, got = FakeRest(budget), Got()
     to_come = [400]  # a whole market's start: 300 syncs asked, 400 books still to ask; 3,500 weight even shallow
-    async with running(rest, got, **WHOLE_MARKET, syncs_to_come=lambda: to_come[0]) as sched:
+    # The reserve alone, not the late rescues' share (the next test), which shrinks as the test's seconds pass.
+    storm = {**WHOLE_MARKET, "syncs_to_come": lambda: to_come[0], "late_rescue_share": 0.0}
+    async with running(rest, got, **storm) as sched:
         for i in range(300):
             sched.request(f"S{i:03d}USDT", high=True)
         room_for_syncs = round(1000 * (1 - RESCUE_RESERVE_SHARE)) // 5
@@ -396,6 +450,33 @@ async def test_a_storm_of_syncs_leaves_the_minutes_last_share_to_rescues():
         await wait_until(lambda: len(got.got) == room_for_syncs + 2 + 8, 5, "the last eight syncs")
         assert budget.used(time.time()) == 1000 and got.got[-1] == ("LASTUSDT", 100)
         assert sched.pending == {"CALMUSDT"}
+
+
+def test_a_crowd_of_syncs_keeps_a_share_for_the_rest_of_the_minutes_rescues():
+    # A whole market's busiest books outrun their 100-level starts within 20-40 s: syncs that spent the minute in its
+    # first seconds (the start's, and the next minute's leftover at its turn) left the books that became urgent later
+    # waiting for the next minute. A crowd of syncs leaves them a share below the urgent rescues' cap that shrinks as
+    # the minute passes; a few syncs (a gap) cannot crowd them out, and go.
+    minute = 1_800_000_000.0  # a calendar minute's first second
+    budget = WeightBudget(limit_per_minute=1000, fraction=1.0)
+    to_come = [400]  # 2,000 weight of syncs to come: a crowd
+    rules = BudgetRules(FakeRest(budget), RequestQueue(BudgetRules.kind), 100, 500, lambda: to_come[0])  # type: ignore[arg-type]
+    budget.reserve(750, minute)
+
+    def syncs_may_spend(second: float) -> float:  # at that second of the minute
+        return 1000 * (1 - SYNC_RESERVE_SHARE - LATE_RESCUE_SHARE * (60 - second) / 60)
+
+    assert 750 + 5 > syncs_may_spend(15)  # 15 s in, the next sync would spend what the rescues are kept
+    wait = rules.sync_wait(minute + 15)
+    assert 0 < wait < 45  # until the share has shrunk enough, this minute
+    assert 750 + 5 <= syncs_may_spend(15 + wait) + 0.1 and 750 + 5 > syncs_may_spend(15 + wait - 0.5)
+    assert rules.sync_wait(minute + 15 + wait + 0.01) == 0  # (until_next_minute counts a millisecond more)
+    budget.reserve(1000 * (1 - SYNC_RESERVE_SHARE) - 750, minute)  # the urgent rescues' share spent
+    assert rules.sync_wait(minute + 59) > 0.99  # the crowd waits for the next minute; the rest is the rescues'
+    to_come[0] = FEW_SYNCS  # a few syncs (gaps): they may spend the minute but for the storm's rescue reserve
+    assert rules.sync_wait(minute + 15) == 0
+    budget.reserve(1000 * (SYNC_RESERVE_SHARE - RESCUE_RESERVE_SHARE) + 5, minute)
+    assert rules.sync_wait(minute + 15) > 44  # a storm now (50 > 45 left): the last of the minute is for rescues
 
 
 @pytest.mark.asyncio

@@ -15,6 +15,7 @@ import itertools
 from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol, TypeVar
 
+from core.feed.refresh_budget import is_calm
 from core.market.book_sync import Action, BookSync
 from core.market.orderbook import OrderBook
 
@@ -41,6 +42,7 @@ class HorizonKeeper:
         self.passes = 0  # so far
         self._order: dict[str, int] = {}  # `follow`: when each symbol was last followed
         self._follows = itertools.count()
+        self._followed_at: dict[str, float] = {}  # `follow`: since when (the caller's monotonic clock), for `calm`
 
     def set(self, symbol: str, high: bool, depth: int | None = None) -> None:
         if high:
@@ -55,9 +57,16 @@ class HorizonKeeper:
     def depth_of(self, symbol: str) -> int:
         return self._recorded.get(symbol, self.default_depth)
 
-    def follow(self, symbol: str) -> None:
-        """`symbol` is followed from now on (subscribed): a pass asks the books in the order they were followed."""
+    def follow(self, symbol: str, now: float = 0.0) -> None:
+        """`symbol` is followed from `now` on (subscribed): a pass asks the books in the order they were followed."""
         self._order[symbol] = next(self._follows)
+        self._followed_at[symbol] = now
+
+    def calm(self, symbol: str, events: int, now: float) -> bool:
+        """A book that had `events` events since it was followed is calm by `now` (refresh_budget.is_calm): its
+        refresh is urgent only once it is losing its top. Not a book never followed."""
+        followed_at = self._followed_at.get(symbol)
+        return followed_at is not None and is_calm(events, now - followed_at)
 
     def start_pass(self) -> set[str] | None:
         """A pass begins: the symbols marked since the last one (`changed` starts afresh), or None every

@@ -59,7 +59,6 @@ from core.feed.events import (
 from core.feed.horizon import HorizonKeeper
 from core.feed.listing import ListingWatcher, MarketSelection, fetch_listing, require_trading
 from core.feed.pacing import ConnectPacer
-from core.feed.refresh_budget import is_calm
 from core.feed.rest import RestClient, SymbolCheck
 from core.feed.scheduler import SnapshotScheduler
 from core.feed.stream import StreamConnection, depth_stream
@@ -99,7 +98,6 @@ class _Symbol:
     slot: ConnectionSlot
     live: asyncio.Event = field(default_factory=asyncio.Event)
     resubscribed: bool = False  # once per silence episode
-    followed_at: float = 0.0  # time.monotonic() when subscribed: its event rate (is_calm)
 
 
 class OrderBookManager:
@@ -218,10 +216,10 @@ class OrderBookManager:
         added = [s for s in wanted if s not in self._symbols]
         for slot, chunk in self._place(added):
             for symbol in chunk:
-                entry = _Symbol(BookSync(symbol, self.config.continuity), slot, followed_at=now)
+                entry = _Symbol(BookSync(symbol, self.config.continuity), slot)
                 entry.sync.mark_started(now)
                 self._symbols[symbol] = entry
-                self.horizon.follow(symbol)
+                self.horizon.follow(symbol, now)
                 self.listing.stopped.pop(symbol, None)
                 log.info("subscribed symbol=%s connection=%d", symbol, slot.index)
             slot.add({symbol: self._stream(symbol) for symbol in chunk})
@@ -566,11 +564,12 @@ class OrderBookManager:
                 if self._book_listeners:
                     self._emit(BookUpdated(action.symbol, action.last_update_id), self._book_listeners)
             elif kind is RequestSnapshot:
-                high = self.horizon.is_high(action.symbol)
+                high, entry = self.horizon.is_high(action.symbol), self._symbols.get(action.symbol)
+                events = entry.sync.counters.events_applied if entry is not None else 0
                 self.scheduler.request(
                     action.symbol, retry=action.retry, refresh=action.refresh, high=high, room=action.room,
                     quiet=action.quiet, limit=self.config.shallow_sync_limit if action.quiet else None,
-                    calm=action.refresh and self._calm(action.symbol),
+                    calm=action.refresh and self.horizon.calm(action.symbol, events, time.monotonic()),
                 )  # fmt: skip
             elif kind is StateChanged:
                 entry = self._symbols.get(action.symbol)
@@ -587,13 +586,6 @@ class OrderBookManager:
                 )
             elif kind is BookRefreshed and action.consistent is False:  # two exact books disagreed: a bug
                 log.error("refreshed book disagrees with the old one symbol=%s id=%d", action.symbol, action.last_update_id)
-
-    def _calm(self, symbol: str) -> bool:
-        """Few events a second since it was followed (refresh_budget.is_calm): its refresh can wait longer."""
-        entry = self._symbols.get(symbol)
-        if entry is None:
-            return False
-        return is_calm(entry.sync.counters.events_applied, time.monotonic() - entry.followed_at)
 
     def _emit(self, event: ManagerEvent, listeners: list[Listener] | None = None) -> None:
         for listener in self._listeners if listeners is None else listeners:

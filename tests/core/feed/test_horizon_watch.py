@@ -12,8 +12,9 @@ import pytest
 import pytest_asyncio
 
 from core.feed.errors import ExchangeUnavailableError
-from core.feed.horizon import FULL_PASS_EVERY
+from core.feed.horizon import FULL_PASS_EVERY, HorizonKeeper
 from core.feed.manager import ManagerConfig, OrderBookManager
+from core.feed.refresh_budget import CALM_AFTER_S, CALM_RATE
 from core.market.markets import SPOT
 from core.market.wire import DepthSnapshot
 from tests.waiting import wait_until
@@ -268,3 +269,14 @@ async def test_every_frame_handed_to_the_manager_is_counted_whatever_it_holds(wa
     manager.on_frame(_Conn(), b'{"stream":', 0.0)  # type: ignore[arg-type]
     assert manager.frames_received - before == 3
     assert manager.connection_status().bad_frames == 1
+
+
+def test_a_book_followed_with_few_events_a_second_is_calm_once_it_has_been_watched_a_while():
+    keeper = HorizonKeeper(default_depth=20, margin=200, refresh_limit=1000)
+    keeper.follow("QUIETUSDT", now=100.0)
+    keeper.follow("BUSYUSDT", now=100.0)
+    later = 100.0 + CALM_AFTER_S + 10
+    assert not keeper.calm("QUIETUSDT", 0, 100.0 + CALM_AFTER_S / 2)  # too soon to tell
+    assert keeper.calm("QUIETUSDT", 10, later)  # 10 events in 30 s
+    assert not keeper.calm("BUSYUSDT", int(CALM_RATE * (later - 100.0)), later)
+    assert not keeper.calm("NEVERUSDT", 0, later)  # not followed: nothing known of it

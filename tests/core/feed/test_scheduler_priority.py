@@ -466,10 +466,11 @@ def test_a_crowd_of_syncs_keeps_a_share_for_the_rest_of_the_minutes_rescues():
     def syncs_may_spend(second: float) -> float:  # at that second of the minute
         return 1000 * (1 - SYNC_RESERVE_SHARE - LATE_RESCUE_SHARE * (60 - second) / 60)
 
-    assert 750 + 5 > syncs_may_spend(15)  # 15 s in, the next sync would spend what the rescues are kept
+    with_next = 750 + 5  # spent with the next sync
+    assert syncs_may_spend(15) < with_next  # 15 s in, the next sync would spend what the rescues are kept
     wait = rules.sync_wait(minute + 15)
     assert 0 < wait < 45  # until the share has shrunk enough, this minute
-    assert 750 + 5 <= syncs_may_spend(15 + wait) + 0.1 and 750 + 5 > syncs_may_spend(15 + wait - 0.5)
+    assert syncs_may_spend(15 + wait - 0.5) < with_next <= syncs_may_spend(15 + wait) + 0.1
     assert rules.sync_wait(minute + 15 + wait + 0.01) == 0  # (until_next_minute counts a millisecond more)
     budget.reserve(1000 * (1 - SYNC_RESERVE_SHARE) - 750, minute)  # the urgent rescues' share spent
     assert rules.sync_wait(minute + 59) > 0.99  # the crowd waits for the next minute; the rest is the rescues'

@@ -7,8 +7,8 @@ whole market deepens, some 1,350 queued refreshes fall into a handful of kinds, 
 them cost 740 us (5 % of the recorder's CPU); over such a queue whose deepenings must wait, a scratch timing gave
 560-710 us a look before, 13-15 us with the groups.
 
-A queued request's fields that its group depends on (refresh, high, room, limit) may change only when `refile`
-follows at once: that is what moves it into its new group.
+A queued request's fields that its group depends on (refresh, high, room, calm, limit) may change only when
+`refile` follows at once: that is what moves it into its new group.
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ class RequestQueue:
 
     def refile(self, symbol: str) -> None:
         """Call after changing a field of `symbol`'s queued request that its group depends on (refresh, high, room,
-        limit): moves it into the group it now belongs to. Cheap when it stays (the manager re-ranks every queued
+        calm, limit): moves it into the group it now belongs to. Cheap when it stays (the manager re-ranks every queued
         refresh's room four times a second)."""
         req = self._requests[symbol]
         kind = self._kind(req) if req.refresh else None

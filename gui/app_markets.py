@@ -44,6 +44,12 @@ def display_name(key: str) -> str:
     return with_market(symbol, market.name)
 
 
+def file_stem(key: str) -> str:
+    """`BTCUSDT`, `usdm-BTCUSDT`: a key as the start of a file name (a key's separator would make it a folder)."""
+    market, symbol = split_key(key)
+    return symbol if market is SPOT else f"{market.name}-{symbol}"
+
+
 def with_market(symbol: str, market: str) -> str:
     """`BTCUSDT · usdm`: an exchange symbol with its market's name."""
     return f"{symbol}{MARKET_TAG}{market}"

@@ -205,7 +205,8 @@ class BudgetRules:
         late = late_share * min(1.0, left / 60)
         if share <= 1.0 - SYNC_RESERVE_SHARE - late:
             return 0.0
-        if late_share and self.syncs_waiting() > FEW_SYNCS:  # a crowd of syncs
+        # A crowd of syncs (the queue alone tells, mostly: those to come cost a pass over every book).
+        if late_share and (len(self._queued.syncs) > FEW_SYNCS or self.syncs_waiting() > FEW_SYNCS):
             free = (1.0 - SYNC_RESERVE_SHARE - share) / late_share * 60  # seconds before the minute's end it fits
             return max(0.001, left - free) if free > 0 else left
         if share <= 1.0 - RESCUE_RESERVE_SHARE:

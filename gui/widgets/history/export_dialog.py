@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gui.app_markets import display_name
+from gui.app_markets import display_name, file_stem
 from gui.history_values import ExportRequest
 
 FORMATS = (("CSV", "csv"), ("Parquet", "parquet"))
@@ -128,8 +128,7 @@ class ExportDialog(QDialog):
     def _suggest_path(self) -> None:
         fmt = str(self.format_box.currentData())
         start = self.start_edit.dateTime().toString("yyyyMMdd-HHmmss")
-        name = self.symbol.replace("/", "-")  # usdm/BTCUSDT: a file name, not a folder that may not exist
-        self.path_edit.setText(str(self.folder / f"{name}-{start}.{fmt}"))
+        self.path_edit.setText(str(self.folder / f"{file_stem(self.symbol)}-{start}.{fmt}"))
 
     def _browse(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export to", self.path_edit.text())
